@@ -1,0 +1,17 @@
+#pragma once
+// The asdm subcommands. Each registers its flags on the CLI11 app and runs from a plain options
+// struct; the work itself is library code.
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace asdm::cli {
+
+// Registers `inspect` and `forward`; `argv` is kept for artifacts.
+void add_inspect(CLI::App& app, const std::vector<std::string>& argv);
+void add_forward(CLI::App& app, const std::vector<std::string>& argv);
+
+}  // namespace asdm::cli

@@ -1,0 +1,45 @@
+// asdm: find and remove redundancy in Stable-Diffusion-family UNets. The CLI parses flags, calls
+// library functions and prints; every error is one line on stderr and a non-zero exit.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/asdm/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  CLI::App app{
+      "asdm: find and remove redundancy in Stable-Diffusion-family UNets (A-SDM).\n"
+      "Models are diffusers UNet folders (config.json + diffusion_pytorch_model.safetensors),\n"
+      "pipeline folders with a unet/ subfolder, or a bare config.json where no weights are needed."};
+  app.set_version_flag("--version", std::string(asdm::version()) + " (" + asdm::git_commit() + ")");
+  app.require_subcommand(1);
+  bool quiet = false, verbose = false;
+  app.add_flag("-q,--quiet", quiet, "Print only errors");
+  app.add_flag("-v,--verbose", verbose, "Print debug messages");
+  app.parse_complete_callback([&] {
+    if (quiet) asdm::log::set_level(asdm::log::Level::kError);
+    if (verbose) asdm::log::set_level(asdm::log::Level::kDebug);
+  });
+  asdm::cli::add_inspect(app, args);
+  asdm::cli::add_forward(app, args);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const asdm::Error& e) {
+    std::fprintf(stderr, "asdm: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // Libtorch and internal errors: still one line, with what we know.
+    std::string what = e.what();
+    if (auto nl = what.find('\n'); nl != std::string::npos) what = what.substr(0, nl);
+    std::fprintf(stderr, "asdm: error: %s\n", what.c_str());
+    return 2;
+  }
+  return 0;
+}

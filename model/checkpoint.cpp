@@ -1,0 +1,139 @@
+#include "model/checkpoint.h"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "core/artifact.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "model/tensor_io.h"
+
+namespace asdm {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string shape_str(at::IntArrayRef s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string shape_str(const std::vector<int64_t>& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+struct Source {
+  const SafetensorsFile* file;
+  const TensorEntry* entry;
+};
+
+// Copies `src` into `dst` (dtype and device converted).
+void assign(at::Tensor& dst, const Source& src) {
+  torch::NoGradGuard ng;
+  dst.copy_(read_tensor(*src.file, *src.entry));
+}
+
+std::string describe_list(const std::vector<std::string>& v) { return join_limited(v, 6); }
+
+// key -> source over all files; a key in two shards is an error.
+std::map<std::string, Source> index_files(const std::vector<std::unique_ptr<SafetensorsFile>>& files) {
+  std::map<std::string, Source> out;
+  for (const auto& f : files) {
+    for (const auto& e : f->header().tensors) {
+      if (!out.emplace(e.name, Source{f.get(), &e}).second)
+        fail("checkpoint key '{}' appears in two shards (second: {})", e.name, f->path().string());
+    }
+  }
+  return out;
+}
+
+std::vector<std::unique_ptr<SafetensorsFile>> open_all(const std::vector<fs::path>& paths) {
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  for (const auto& p : paths) files.push_back(std::make_unique<SafetensorsFile>(p));
+  return files;
+}
+
+}  // namespace
+
+void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
+  if (paths.empty()) fail("no weight files given");
+  const auto files = open_all(paths);
+  const auto sources = index_files(files);
+  auto params = unet.module().named_parameters(true);
+  std::vector<std::string> missing, unexpected, mismatched;
+  for (const auto& item : params) {
+    auto it = sources.find(item.key());
+    if (it == sources.end()) {
+      missing.push_back(item.key());
+    } else if (it->second.entry->shape != item.value().sizes().vec()) {
+      mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", item.key(), shape_str(it->second.entry->shape),
+                                       shape_str(item.value().sizes())));
+    }
+  }
+  for (const auto& [key, src] : sources)
+    if (!params.contains(key)) unexpected.push_back(key);
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::vector<std::string> parts;
+    if (!missing.empty()) parts.push_back(fmt::format("{} missing key(s): {}", missing.size(), describe_list(missing)));
+    if (!unexpected.empty()) parts.push_back(fmt::format("{} unexpected key(s): {}", unexpected.size(), describe_list(unexpected)));
+    if (!mismatched.empty()) parts.push_back(fmt::format("{} shape mismatch(es): {}", mismatched.size(), describe_list(mismatched)));
+    fail("checkpoint {} does not match the model: {}", paths.front().parent_path().string(), fmt::join(parts, "; "));
+  }
+  for (auto& item : params) assign(item.value(), sources.at(item.key()));
+}
+
+void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) {
+  const auto files = open_all(teacher_paths);
+  const auto sources = index_files(files);
+  std::vector<std::string> missing;
+  auto params = student.module().named_parameters(true);
+  for (auto& item : params) {
+    const std::string tk = student.spec().teacher_key(item.key());
+    auto it = sources.find(tk);
+    if (it == sources.end() || it->second.entry->shape != item.value().sizes().vec()) {
+      missing.push_back(tk == item.key() ? tk : fmt::format("{} (from teacher {})", item.key(), tk));
+      continue;
+    }
+    assign(item.value(), it->second);
+  }
+  if (!missing.empty())
+    fail("the teacher checkpoint has no tensor of the right shape for {} student key(s): {}", missing.size(),
+         describe_list(missing));
+}
+
+std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) {
+  const ModelFiles files = locate_model(model);
+  auto unet = std::make_unique<UNet>(load_arch(files));
+  if (files.weights.empty()) {
+    if (!opts.allow_random_weights)
+      fail("model '{}' has no weights (expected {} or {} beside config.json)", model.string(), kWeightsFileName,
+           kWeightsIndexFileName);
+    log::warn("model '{}' has no weights: using random initialisation", model.string());
+  } else {
+    load_weights(*unet, files.weights);
+  }
+  unet->to(opts.device, opts.dtype);
+  return unet;
+}
+
+void save_unet(const UNet& unet, const fs::path& dir, const std::string& dtype) {
+  const ArchSpec& spec = unet.spec();
+  TensorMap tensors;
+  for (const auto& item : unet.module().named_parameters(true)) {
+    at::Tensor t = item.value().detach();
+    if (dtype == "float16" || dtype == "fp16") t = t.to(torch::kFloat16);
+    else if (dtype == "bfloat16" || dtype == "bf16") t = t.to(torch::kBFloat16);
+    else if (dtype == "float32" || dtype == "fp32") t = t.to(torch::kFloat32);
+    else if (!dtype.empty()) fail("unknown dtype '{}' (known: float32, float16, bfloat16)", dtype);
+    tensors[item.key()] = t;
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create folder '{}': {}", dir.string(), ec.message());
+  write_tensors(dir / kWeightsFileName, tensors);
+  write_json_atomic(dir / "config.json", to_diffusers_json(spec.student_config()));
+  if (!spec.diffusers_expressible()) {
+    write_json_atomic(dir / kArchFileName, to_json(spec));
+  } else if (fs::exists(dir / kArchFileName)) {
+    fs::remove(dir / kArchFileName, ec);
+  }
+}
+
+}  // namespace asdm

@@ -1,0 +1,38 @@
+#pragma once
+// Loading and saving UNet weights: strict key and shape matching (every missing, unexpected and
+// mis-shaped key listed in one message), dtype conversion on load, diffusers folders on save.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model_files.h"
+#include "model/unet.h"
+
+namespace asdm {
+
+struct LoadOptions {
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  // A bare config (no weights) builds a randomly initialised UNet instead of failing.
+  bool allow_random_weights = false;
+};
+
+// Loads a model from a folder or config (see locate_model) with strict key matching.
+std::unique_ptr<UNet> load_unet(const std::filesystem::path& model, const LoadOptions& opts = {});
+
+// Copies the checkpoint's tensors into the UNet's parameters. Strict: any missing or unexpected
+// key or wrong shape throws one asdm::Error listing them all.
+void load_weights(UNet& unet, const std::vector<std::filesystem::path>& files);
+
+// Weight inheritance: fills a student built from an ArchSpec from its teacher's checkpoint,
+// mapping each student key to the teacher key (ArchSpec::teacher_key). Teacher tensors the student
+// does not use are ignored; a student key without a teacher tensor of its shape is an error.
+void inherit_weights(UNet& student, const std::vector<std::filesystem::path>& teacher_files);
+
+// Saves a diffusers folder: config.json (the student config), diffusion_pytorch_model.safetensors
+// in `dtype` ("" keeps the model's), and asdm_arch.json when unit removals make the student
+// inexpressible as a stock diffusers config.
+void save_unet(const UNet& unet, const std::filesystem::path& dir, const std::string& dtype = "");
+
+}  // namespace asdm

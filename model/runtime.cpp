@@ -1,0 +1,75 @@
+#include "model/runtime.h"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "core/error.h"
+
+namespace asdm {
+
+void set_threads(int threads) {
+  if (threads > 0) torch::set_num_threads(threads);
+}
+
+std::string torch_version() { return TORCH_VERSION; }
+
+namespace {
+
+// The folder holding libtorch_cpu.so (the CUDA libraries sit beside it in the wheel).
+std::filesystem::path torch_lib_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&torch::get_num_threads), &info) && info.dli_fname)
+    return std::filesystem::path(info.dli_fname).parent_path();
+  return {};
+}
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto p = line.find(':');
+      if (p != std::string::npos) return line.substr(p + 2);
+    }
+  }
+  return "cpu";
+}
+}  // namespace
+
+void ensure_device(const std::string& device) {
+  if (device.rfind("cuda", 0) != 0) return;
+#ifndef ASDM_WITH_CUDA
+  fail("device '{}' asked for, but this asdm was built without CUDA (ASDM_WITH_CUDA=OFF)", device);
+#else
+  static bool loaded = false;
+  if (!loaded) {
+    const auto lib = torch_lib_dir() / "libtorch_cuda.so";
+    if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL) && !dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL))
+      fail("device '{}' asked for, but libtorch_cuda could not be loaded: {}", device, dlerror());
+    loaded = true;
+  }
+  if (!torch::cuda::is_available()) fail("device '{}' asked for, but no CUDA device is available", device);
+#endif
+}
+
+RunContext make_run_context(const std::vector<std::string>& argv, const std::string& device) {
+  RunContext c;
+  c.argv = argv;
+  c.threads = torch::get_num_threads();
+  c.torch_version = torch_version();
+  if (device.rfind("cuda", 0) == 0) {
+    c.device_kind = "cuda";
+    c.device_name = device;
+  } else {
+    c.device_kind = "cpu";
+    c.device_name = cpu_name();
+  }
+  return c;
+}
+
+}  // namespace asdm

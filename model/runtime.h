@@ -1,0 +1,20 @@
+#pragma once
+// The torch side of a run's context: threads, device, libtorch version for artifacts.
+#include <string>
+#include <vector>
+
+#include "core/artifact.h"
+
+namespace asdm {
+
+// Sets libtorch's intra-op threads (0 keeps the default).
+void set_threads(int threads);
+// argv, device kind and name, threads and libtorch version for an artifact's header.
+RunContext make_run_context(const std::vector<std::string>& argv, const std::string& device = "cpu");
+std::string torch_version();
+// Makes libtorch's CUDA backend available for `device` ("cuda", "cuda:1"): asdm links libtorch's
+// CPU libraries only and loads libtorch_cuda on first use. Throws asdm::Error when the build has
+// no CUDA support, the library cannot be loaded, or no device is visible. No-op for "cpu".
+void ensure_device(const std::string& device);
+
+}  // namespace asdm

@@ -1,0 +1,268 @@
+#include "model/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace asdm {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::array<std::pair<DType, std::string_view>, 15> kDTypeNames{{
+    {DType::kBool, "BOOL"}, {DType::kU8, "U8"}, {DType::kI8, "I8"}, {DType::kF8E5M2, "F8_E5M2"},
+    {DType::kF8E4M3, "F8_E4M3"}, {DType::kI16, "I16"}, {DType::kU16, "U16"}, {DType::kF16, "F16"},
+    {DType::kBF16, "BF16"}, {DType::kI32, "I32"}, {DType::kU32, "U32"}, {DType::kF32, "F32"},
+    {DType::kF64, "F64"}, {DType::kI64, "I64"}, {DType::kU64, "U64"},
+}};
+
+uint64_t read_u64_le(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+// Parses the header JSON, rejecting duplicate top-level keys (nlohmann keeps the last silently).
+json parse_header_json(std::string_view text, std::string_view source) {
+  std::set<std::string> seen;
+  std::string duplicate;
+  json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1) {
+      const auto& k = parsed.get_ref<const std::string&>();
+      if (!seen.insert(k).second && duplicate.empty()) duplicate = k;
+    }
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(text.begin(), text.end(), cb);
+  } catch (const json::exception& e) {
+    fail("{}: the safetensors header is not valid JSON (at byte {} of the header)", source,
+         e.id == 101 ? static_cast<const json::parse_error&>(e).byte : 0);
+  }
+  if (!duplicate.empty()) fail("{}: the safetensors header names tensor '{}' twice", source, duplicate);
+  return j;
+}
+
+}  // namespace
+
+std::string_view to_string(DType dtype) {
+  for (const auto& [d, n] : kDTypeNames)
+    if (d == dtype) return n;
+  return "?";
+}
+
+size_t dtype_size(DType d) {
+  switch (d) {
+    case DType::kBool: case DType::kU8: case DType::kI8: case DType::kF8E5M2: case DType::kF8E4M3: return 1;
+    case DType::kI16: case DType::kU16: case DType::kF16: case DType::kBF16: return 2;
+    case DType::kI32: case DType::kU32: case DType::kF32: return 4;
+    case DType::kF64: case DType::kI64: case DType::kU64: return 8;
+  }
+  return 0;
+}
+
+DType dtype_from_string(std::string_view name) {
+  std::vector<std::string> known;
+  for (const auto& [d, n] : kDTypeNames) {
+    if (n == name) return d;
+    known.emplace_back(n);
+  }
+  fail("unknown dtype '{}' (known: {})", name, join_limited(known, 20));
+}
+
+uint64_t TensorEntry::numel() const {
+  uint64_t n = 1;
+  for (int64_t s : shape) n *= static_cast<uint64_t>(s);
+  return n;
+}
+
+const TensorEntry* SafetensorsHeader::find(std::string_view name) const {
+  for (const auto& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::string_view source) {
+  if (size < 8)
+    fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)", source, size);
+  const uint64_t n = read_u64_le(bytes);
+  if (n > kMaxSafetensorsHeaderBytes)
+    fail("{}: safetensors header length {} exceeds the limit of {} bytes", source, n, kMaxSafetensorsHeaderBytes);
+  if (n > size - 8)
+    fail("{}: safetensors header length {} goes beyond the end of the file ({} bytes after the length)", source, n, size - 8);
+  if (n < 2) fail("{}: safetensors header of {} bytes is too short to be a JSON object", source, n);
+  const std::string_view text(reinterpret_cast<const char*>(bytes + 8), n);
+  if (text[0] != '{') fail("{}: the safetensors header must start with '{{'", source);
+  const json j = parse_header_json(text, source);
+  if (!j.is_object()) fail("{}: the safetensors header must be a JSON object", source);
+
+  SafetensorsHeader h;
+  h.data_offset = 8 + n;
+  h.data_size = size - h.data_offset;
+  for (const auto& [name, e] : j.items()) {
+    if (name == "__metadata__") {
+      if (!e.is_object()) fail("{}: '__metadata__' must be an object of strings", source);
+      for (const auto& [k, v] : e.items()) {
+        if (!v.is_string()) fail("{}: '__metadata__' entry '{}' must be a string, got {}", source, k, v.dump());
+        h.metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    if (!e.is_object()) fail("{}: tensor '{}' must be described by an object", source, name);
+    TensorEntry t;
+    t.name = name;
+    if (!e.contains("dtype") || !e["dtype"].is_string())
+      fail("{}: tensor '{}' has no 'dtype' string", source, name);
+    try {
+      t.dtype = dtype_from_string(e["dtype"].get<std::string>());
+    } catch (const Error& err) {
+      fail("{}: tensor '{}': {}", source, name, err.what());
+    }
+    if (!e.contains("shape") || !e["shape"].is_array())
+      fail("{}: tensor '{}' has no 'shape' list", source, name);
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (const auto& d : e["shape"]) {
+      if (!d.is_number_unsigned()) fail("{}: tensor '{}' has a shape entry {} that is not a non-negative integer", source, name, d.dump());
+      const uint64_t v = d.get<uint64_t>();
+      if (v > static_cast<uint64_t>(INT64_MAX)) overflow = true;
+      t.shape.push_back(static_cast<int64_t>(v));
+      if (v != 0 && numel > UINT64_MAX / v) overflow = true;
+      numel *= v;
+    }
+    const auto& off = e.contains("data_offsets") ? e["data_offsets"] : json();
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      fail("{}: tensor '{}' needs 'data_offsets' as two non-negative integers", source, name);
+    t.begin = off[0].get<uint64_t>();
+    t.end = off[1].get<uint64_t>();
+    if (t.begin > t.end)
+      fail("{}: tensor '{}' has data_offsets [{}, {}] with begin after end", source, name, t.begin, t.end);
+    if (t.end > h.data_size)
+      fail("{}: tensor '{}' has data_offsets [{}, {}] outside the data ({} bytes)", source, name, t.begin, t.end, h.data_size);
+    const uint64_t esize = dtype_size(t.dtype);
+    if (overflow || (numel != 0 && esize > UINT64_MAX / numel) || numel * esize != t.end - t.begin)
+      fail("{}: tensor '{}' has shape {} x {} ({} bytes) but data_offsets span {} bytes", source, name,
+           e["shape"].dump(), to_string(t.dtype), overflow ? std::string("overflowing") : std::to_string(numel * esize),
+           t.end - t.begin);
+    h.tensors.push_back(std::move(t));
+  }
+
+  // The tensors must tile the data buffer: no overlap, no hole, nothing after the last one.
+  std::vector<const TensorEntry*> by_offset;
+  for (const auto& t : h.tensors) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(), [](const TensorEntry* a, const TensorEntry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t pos = 0;
+  const TensorEntry* prev = nullptr;
+  for (const auto* t : by_offset) {
+    if (t->begin < pos)
+      fail("{}: tensors '{}' and '{}' overlap (bytes {}..{} and {}..{})", source, prev->name, t->name,
+           prev->begin, prev->end, t->begin, t->end);
+    if (t->begin > pos)
+      fail("{}: data bytes {}..{} belong to no tensor (a hole before tensor '{}')", source, pos, t->begin, t->name);
+    pos = t->end;
+    prev = t;
+  }
+  if (pos != h.data_size)
+    fail("{}: data bytes {}..{} after the last tensor belong to no tensor", source, pos, h.data_size);
+  return h;
+}
+
+SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path) {
+  const std::string p = path.string();
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open '{}': {}", p, std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("'{}' is not a regular file", p);
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ < 8) {
+    ::close(fd);
+    fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)", p, size_);
+  }
+  map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map_ == MAP_FAILED) {
+    map_ = nullptr;
+    fail("cannot map '{}' into memory: {}", p, std::strerror(errno));
+  }
+  try {
+    header_ = parse_safetensors(static_cast<const uint8_t*>(map_), size_, p);
+  } catch (...) {
+    ::munmap(map_, size_);
+    map_ = nullptr;
+    throw;
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) ::munmap(map_, size_);
+}
+
+const uint8_t* SafetensorsFile::data(const TensorEntry& e) const {
+  return static_cast<const uint8_t*>(map_) + header_.data_offset + e.begin;
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorView>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<const TensorView*> sorted;
+  for (const auto& t : tensors) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name < b->name; });
+  json h = json::object();
+  if (!metadata.empty()) h["__metadata__"] = metadata;
+  uint64_t pos = 0;
+  std::set<std::string> names;
+  for (const auto* t : sorted) {
+    if (t->name == "__metadata__" || !names.insert(t->name).second)
+      fail("cannot write '{}': tensor name '{}' is reserved or repeated", path.string(), t->name);
+    uint64_t numel = 1;
+    for (int64_t s : t->shape) numel *= static_cast<uint64_t>(s);
+    const uint64_t bytes = numel * dtype_size(t->dtype);
+    h[t->name] = {{"dtype", to_string(t->dtype)}, {"shape", t->shape}, {"data_offsets", {pos, pos + bytes}}};
+    pos += bytes;
+  }
+  std::string header = h.dump();
+  header.append((8 - header.size() % 8) % 8, ' ');
+  const std::string p = path.string();
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  const std::string tmp = p + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("cannot write '{}'", tmp);
+    uint8_t len[8];
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
+    out.write(reinterpret_cast<const char*>(len), 8);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    for (const auto* t : sorted) {
+      uint64_t numel = 1;
+      for (int64_t s : t->shape) numel *= static_cast<uint64_t>(s);
+      out.write(static_cast<const char*>(t->data), static_cast<std::streamsize>(numel * dtype_size(t->dtype)));
+    }
+    out.flush();
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      fail("cannot write '{}' (disk full?)", tmp);
+    }
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) fail("cannot move '{}' into place: {}", tmp, ec.message());
+}
+
+}  // namespace asdm

@@ -1,0 +1,82 @@
+#pragma once
+// safetensors i/o of our own (torch-free): a validating header parser, a memory-mapped reader and
+// an atomic writer. Every rule of the format is checked, and a violation is an asdm::Error that
+// names the file, the problem and the tensor:
+//   8-byte little-endian header length N (N <= 100 MB, 8 + N <= file size); N bytes of UTF-8 JSON
+//   starting with '{' (trailing spaces allowed), an object without duplicate keys whose entries are
+//   {"dtype", "shape", "data_offsets": [begin, end]} plus an optional "__metadata__" string map;
+//   offsets relative to the data start, begin <= end, (end - begin) == prod(shape) * dtype size,
+//   and the tensors cover the data buffer exactly, without overlaps or holes.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace asdm {
+
+enum class DType { kBool, kU8, kI8, kF8E5M2, kF8E4M3, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kF64, kI64, kU64 };
+
+std::string_view to_string(DType dtype);  // safetensors spelling: "F32", "BF16", ...
+size_t dtype_size(DType dtype);           // bytes per element
+// Throws asdm::Error naming the dtype and the known ones.
+DType dtype_from_string(std::string_view name);
+
+struct TensorEntry {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // byte offsets into the data buffer
+  uint64_t end = 0;
+  uint64_t numel() const;
+};
+
+struct SafetensorsHeader {
+  std::vector<TensorEntry> tensors;  // in header order
+  std::map<std::string, std::string> metadata;
+  uint64_t data_offset = 0;  // 8 + header length
+  uint64_t data_size = 0;
+  const TensorEntry* find(std::string_view name) const;
+};
+
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+
+// Validates a whole file image. `source` names the file in messages.
+SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::string_view source);
+
+// A read-only memory-mapped safetensors file.
+class SafetensorsFile {
+ public:
+  explicit SafetensorsFile(const std::filesystem::path& path);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const SafetensorsHeader& header() const { return header_; }
+  const std::filesystem::path& path() const { return path_; }
+  // Pointer to the tensor's first byte (not necessarily aligned).
+  const uint8_t* data(const TensorEntry& entry) const;
+
+ private:
+  std::filesystem::path path_;
+  void* map_ = nullptr;
+  size_t size_ = 0;
+  SafetensorsHeader header_;
+};
+
+// One tensor to write; `data` must hold prod(shape) * dtype_size(dtype) bytes.
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+};
+
+// Writes a safetensors file atomically (temporary file, then rename), tensors sorted by name, header
+// padded with spaces to a multiple of 8 bytes.
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorView>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace asdm

@@ -1,0 +1,23 @@
+#pragma once
+// safetensors <-> libtorch tensors.
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "model/safetensors.h"
+
+namespace asdm {
+
+using TensorMap = std::map<std::string, at::Tensor>;
+
+// A CPU copy of one tensor of the file, in the file's dtype. Throws asdm::Error for dtypes libtorch
+// cannot hold here (F8, U16/U32/U64).
+at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& entry);
+TensorMap read_tensors(const std::filesystem::path& path);
+// Writes contiguous CPU copies of the tensors (F32/F16/BF16/F64/I64/I32/I16/I8/U8/BOOL).
+void write_tensors(const std::filesystem::path& path, const TensorMap& tensors,
+                   const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
+}  // namespace asdm
