@@ -422,7 +422,7 @@ struct UNet::Impl {
     const UNetConfig& c = layout.config;
     const auto dtype = conv_in->weight.scalar_type();
     if (sample_in.dim() != 4 || sample_in.size(1) != c.in_channels)
-      fail("sample must have shape [B, {}, H, W], got {}", c.in_channels, fmt::format("{}", fmt::join(sample_in.sizes(), ", ")));
+      fail("sample must have shape [B, {}, H, W], got [{}]", c.in_channels, fmt::join(sample_in.sizes(), ", "));
     if (ehs_in.dim() != 3 || ehs_in.size(2) != c.cross_attention_dim[0])
       fail("encoder_hidden_states must have shape [B, T, {}], got [{}]", c.cross_attention_dim[0], fmt::join(ehs_in.sizes(), ", "));
     const int64_t B = sample_in.size(0);

@@ -1,0 +1,50 @@
+#include "core/artifact.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+TEST(Artifact, CarriesTheCommonFields) {
+  RunContext ctx;
+  ctx.argv = {"asdm", "inspect"};
+  ctx.threads = 2;
+  ctx.torch_version = "2.11.0";
+  const auto j = make_artifact("inspect", 3, ctx);
+  for (const char* f : {"schema_version", "asdm_version", "git_commit", "argv", "device", "torch_version", "created"})
+    EXPECT_TRUE(j.contains(f)) << f;
+  EXPECT_EQ(j["artifact"], "inspect");
+  EXPECT_EQ(j["schema_version"], 3);
+  EXPECT_EQ(j["device"]["threads"], 2);
+  EXPECT_EQ(j["created"].get<std::string>().size(), 20u);  // 2026-11-27T04:52:07Z
+}
+
+TEST(Artifact, AtomicWriteLeavesNoTemporaryAndReadsBack) {
+  const auto dir = test::scratch_dir("artifact_atomic");
+  const auto path = dir / "sub" / "a.json";
+  write_json_atomic(path, {{"x", 1}});
+  write_json_atomic(path, {{"x", 2}});
+  EXPECT_EQ(read_json_file(path)["x"], 2);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "sub")) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+}
+
+TEST(Artifact, ReadErrorsNameTheFile) {
+  const auto dir = test::scratch_dir("artifact_errors");
+  EXPECT_EQ(test::error_of([&] { read_json_file(dir / "none.json"); }),
+            "file '" + (dir / "none.json").string() + "' does not exist");
+  write_file_atomic(dir / "bad.json", "{\"a\": ");
+  EXPECT_EQ(test::error_of([&] { read_json_file(dir / "bad.json"); }),
+            "'" + (dir / "bad.json").string() + "' is not valid JSON (at byte 7)");
+  EXPECT_EQ(test::error_of([&] { read_text_file(dir); }), "'" + dir.string() + "' is a folder, not a file");
+}
+
+}  // namespace
+}  // namespace asdm

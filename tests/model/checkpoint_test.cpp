@@ -1,0 +1,149 @@
+#include "model/checkpoint.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/artifact.h"
+#include "model/tensor_io.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny diffusers folder with random weights.
+fs::path make_checkpoint(const std::string& name, const ArchSpec& spec) {
+  const auto dir = test::scratch_dir(name);
+  torch::manual_seed(11);
+  UNet u(spec);
+  save_unet(u, dir);
+  return dir;
+}
+
+ArchSpec tiny() { return arch_from_config(load_unet_config(test::config_path("tiny"))); }
+
+torch::Tensor run(const UNet& u) {
+  torch::manual_seed(5);
+  torch::NoGradGuard ng;
+  return u.forward(torch::randn({1, 4, 8, 8}), torch::tensor(20), torch::randn({1, 3, 32}));
+}
+
+TEST(Checkpoint, SaveThenLoadGivesTheSameNetwork) {
+  torch::manual_seed(11);
+  UNet a(tiny());
+  const auto dir = test::scratch_dir("ckpt_roundtrip");
+  save_unet(a, dir);
+  EXPECT_TRUE(fs::exists(dir / "config.json"));
+  EXPECT_FALSE(fs::exists(dir / kArchFileName));
+  auto b = load_unet(dir);
+  EXPECT_TRUE(torch::equal(run(a), run(*b)));
+}
+
+TEST(Checkpoint, Float16FilesConvertOnLoad) {
+  torch::manual_seed(11);
+  UNet a(tiny());
+  const auto dir = test::scratch_dir("ckpt_fp16");
+  save_unet(a, dir, "float16");
+  SafetensorsFile f(dir / kWeightsFileName);
+  EXPECT_EQ(f.header().tensors.front().dtype, DType::kF16);
+  auto b = load_unet(dir);
+  EXPECT_EQ(b->dtype(), "float32");
+  EXPECT_TRUE(torch::allclose(run(a), run(*b), 1e-2, 1e-2));
+}
+
+TEST(Checkpoint, StudentWithRemovedUnitsRoundTripsThroughAsdmArch) {
+  ArchSpec spec = tiny();
+  spec.edits = {Edit::remove("down_blocks.1.attentions.0"), Edit::drop_mid()};
+  const auto dir = make_checkpoint("ckpt_student", spec);
+  ASSERT_TRUE(fs::exists(dir / kArchFileName));
+  auto u = load_unet(dir);
+  EXPECT_EQ(u->removed_units(), (std::set<std::string>{"down_blocks.1.attentions.0"}));
+  EXPECT_FALSE(u->layout().mid.has_value());
+}
+
+TEST(Checkpoint, ShardedFoldersLoad) {
+  torch::manual_seed(11);
+  UNet a(tiny());
+  const auto dir = test::scratch_dir("ckpt_sharded");
+  write_json_atomic(dir / "config.json", to_diffusers_json(a.spec().student_config()));
+  TensorMap s1, s2;
+  nlohmann::json wm;
+  for (const auto& p : a.module().named_parameters(true)) {
+    const bool first = p.key().rfind("down_blocks", 0) == 0;
+    (first ? s1 : s2)[p.key()] = p.value();
+    wm[p.key()] = first ? "part-1.safetensors" : "part-2.safetensors";
+  }
+  write_tensors(dir / "part-1.safetensors", s1);
+  write_tensors(dir / "part-2.safetensors", s2);
+  write_json_atomic(dir / kWeightsIndexFileName, {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
+  auto b = load_unet(dir);
+  EXPECT_TRUE(torch::equal(run(a), run(*b)));
+}
+
+TEST(Checkpoint, MismatchesAreListedInOneMessage) {
+  const auto dir = make_checkpoint("ckpt_mismatch", tiny());
+  TensorMap t = read_tensors(dir / kWeightsFileName);
+  t.erase("conv_in.bias");
+  t.erase("conv_out.bias");
+  t["extra.weight"] = torch::zeros({1});
+  t["conv_in.weight"] = torch::zeros({16, 4, 1, 1});
+  write_tensors(dir / kWeightsFileName, t);
+  EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
+            "checkpoint " + dir.string() +
+                " does not match the model: 2 missing key(s): conv_in.bias, conv_out.bias; 1 unexpected key(s): "
+                "extra.weight; 1 shape mismatch(es): conv_in.weight (checkpoint [16, 4, 1, 1] vs model [16, 4, 3, 3])");
+}
+
+TEST(Checkpoint, MissingFilesAndFoldersSayWhatWasExpected) {
+  const auto dir = test::scratch_dir("ckpt_missing");
+  EXPECT_EQ(test::error_of([&] { load_unet(dir / "nope"); }), "model '" + (dir / "nope").string() + "' does not exist");
+  EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
+            "'" + dir.string() + "' is not a diffusers UNet folder: no config.json there (nor in unet/)");
+  fs::copy_file(test::config_path("tiny"), dir / "config.json");
+  EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
+            "model '" + dir.string() +
+                "' has no weights (expected diffusion_pytorch_model.safetensors or "
+                "diffusion_pytorch_model.safetensors.index.json beside config.json)");
+  LoadOptions random;
+  random.allow_random_weights = true;
+  EXPECT_NE(load_unet(dir, random), nullptr);
+}
+
+TEST(Checkpoint, PipelineFoldersResolveToTheirUnet) {
+  const auto ckpt = make_checkpoint("ckpt_pipe_src", tiny());
+  const auto pipe = test::scratch_dir("ckpt_pipeline");
+  fs::copy(ckpt, pipe / "unet");
+  EXPECT_EQ(locate_model(pipe).dir, pipe / "unet");
+}
+
+TEST(Checkpoint, InheritWeightsMapsDroppedLayers) {
+  const auto dir = make_checkpoint("ckpt_teacher", tiny());
+  auto teacher = load_unet(dir);
+  ArchSpec spec = tiny();
+  spec.edits = {Edit::drop_layer(1, 1), Edit::drop_layer(2, 0)};
+  UNet student(spec);
+  inherit_weights(student, {dir / kWeightsFileName});
+  auto tp = teacher->module().named_parameters(true);
+  auto sp = student.module().named_parameters(true);
+  // Stage 1 keeps its layer 0; the mirrored up block's last layer comes from the teacher's last.
+  EXPECT_TRUE(torch::equal(sp["down_blocks.1.resnets.0.conv1.weight"], tp["down_blocks.1.resnets.0.conv1.weight"]));
+  EXPECT_TRUE(torch::equal(sp["up_blocks.2.resnets.1.conv1.weight"], tp["up_blocks.2.resnets.2.conv1.weight"]));
+  // Stage 2 keeps its layer 1 as layer 0 (both 32 -> 32 wide in the tiny config).
+  EXPECT_TRUE(torch::equal(sp["down_blocks.2.attentions.0.proj_in.weight"], tp["down_blocks.2.attentions.1.proj_in.weight"]));
+}
+
+TEST(Checkpoint, InheritWeightsNamesKeysWithoutATeacherTensor) {
+  const auto dir = make_checkpoint("ckpt_teacher2", tiny());
+  ArchSpec spec = tiny();
+  spec.edits = {Edit::drop_layer(1, 0)};  // stage 1's layer 1 (32 -> 32) cannot become its first (16 -> 32)
+  UNet student(spec);
+  const auto msg = test::error_of([&] { inherit_weights(student, {dir / kWeightsFileName}); });
+  EXPECT_EQ(msg.substr(0, 125),
+            "the teacher checkpoint has no tensor of the right shape for 5 student key(s): down_blocks.1.resnets.0.norm1.weight "
+            "(from teacher");
+}
+
+}  // namespace
+}  // namespace asdm
