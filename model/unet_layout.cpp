@@ -138,10 +138,13 @@ UNetLayout make_layout(const UNetConfig& c) {
     b.cross_attention = is_cross_attn_block(b.type);
     b.level = n - 1;
     add_resnet(L, b, 0, ch, ch, c.mid_block_scale_factor);
-    if (b.cross_attention)
+    // UNetMidBlock2DCrossAttn: resnet, (attention, resnet). diffusers builds the attention-free
+    // UNetMidBlock2D of a UNet2DConditionModel with num_layers=0: a single resnet.
+    if (b.cross_attention) {
       add_attention(L, b, 0, ch, c.num_attention_heads[n - 1], c.cross_attention_dim[n - 1],
                     c.transformer_layers_per_block[n - 1], false);
-    add_resnet(L, b, 1, ch, ch, c.mid_block_scale_factor);
+      add_resnet(L, b, 1, ch, ch, c.mid_block_scale_factor);
+    }
     L.mid = b;
   }
 
