@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""asdm's UNet forward against diffusers' PyTorch forward, side by side.
+
+Same torch (the wheel libtorch comes from), same threads, config, weights and inputs. The model is
+built by diffusers from the config with seeded random weights and saved once (cached in --workdir);
+asdm loads that folder. Rounds alternate diffusers and asdm (D A D A ...) so that a machine that
+drifts affects both; the ratio of medians asdm / diffusers is printed (< 1: asdm is faster).
+
+usage: .venv/bin/python bench/compare_diffusers.py [--config configs/sd15.json] [--latent 32]
+           [--batch 2] [--threads 2] [--runs 10] [--rounds 2] [--bench build/asdm_unet_bench]
+"""
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from diffusers import UNet2DConditionModel
+from safetensors.torch import save_file
+
+
+def quantile(v, q):
+    s = sorted(v)
+    pos = q * (len(s) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summary(name, ms):
+    return f"{name:<10} median {statistics.median(ms):9.1f} ms   p10 {quantile(ms, 0.1):9.1f}   p90 {quantile(ms, 0.9):9.1f}   (n={len(ms)})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--config", default=os.path.join(root, "configs", "sd15.json"))
+    ap.add_argument("--latent", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=77)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=10, help="timed forwards per side in all")
+    ap.add_argument("--rounds", type=int, default=2, help="alternations (runs are split over them)")
+    ap.add_argument("--bench", default=os.path.join(root, "build", "asdm_unet_bench"))
+    ap.add_argument("--workdir", default=os.path.join(root, "build", "bench-cache"))
+    ap.add_argument("--json", help="write the numbers to this file")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    cfg = json.load(open(a.config))
+    key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
+    model_dir = os.path.join(a.workdir, f"{os.path.basename(a.config).split('.')[0]}-{key}")
+    torch.manual_seed(0)
+    if not os.path.exists(os.path.join(model_dir, "diffusion_pytorch_model.safetensors")):
+        print(f"building {a.config} with random weights into {model_dir} ...", flush=True)
+        UNet2DConditionModel.from_config(cfg).save_pretrained(model_dir, safe_serialization=True)
+    model = UNet2DConditionModel.from_pretrained(model_dir).eval()
+    gen = torch.Generator().manual_seed(1)
+    xd = model.config.cross_attention_dim
+    xd = xd[0] if isinstance(xd, (list, tuple)) else xd
+    inputs = {
+        "sample": torch.randn(a.batch, model.config.in_channels, a.latent, a.latent, generator=gen),
+        "timestep": torch.full((a.batch,), 500, dtype=torch.int64),
+        "encoder_hidden_states": torch.randn(a.batch, a.tokens, xd, generator=gen),
+    }
+    added = None
+    if model.config.addition_embed_type == "text_time":
+        pdim = model.config.projection_class_embeddings_input_dim - 6 * model.config.addition_time_embed_dim
+        inputs["text_embeds"] = torch.randn(a.batch, pdim, generator=gen)
+        inputs["time_ids"] = torch.tensor([[a.latent * 8.0, a.latent * 8.0, 0, 0, a.latent * 8.0, a.latent * 8.0]] * a.batch)
+        added = {"text_embeds": inputs["text_embeds"], "time_ids": inputs["time_ids"]}
+    inputs_path = os.path.join(model_dir, f"inputs-l{a.latent}-b{a.batch}-t{a.tokens}.safetensors")
+    save_file(inputs, inputs_path)
+
+    def diffusers_runs(n):
+        out = []
+        with torch.no_grad():
+            model(inputs["sample"], inputs["timestep"], inputs["encoder_hidden_states"], added_cond_kwargs=added)  # warm-up
+            for _ in range(n):
+                t0 = time.perf_counter()
+                model(inputs["sample"], inputs["timestep"], inputs["encoder_hidden_states"], added_cond_kwargs=added)
+                out.append((time.perf_counter() - t0) * 1e3)
+        return out
+
+    def asdm_runs(n):
+        env = dict(os.environ, ASDM_BENCH_MODEL=model_dir, ASDM_BENCH_INPUTS=inputs_path,
+                   ASDM_BENCH_THREADS=str(a.threads), ASDM_BENCH_REPETITIONS=str(n))
+        r = subprocess.run([a.bench, "--benchmark_format=json"], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"{a.bench} failed:\n{r.stderr}")
+        rows = json.loads(r.stdout)["benchmarks"]
+        return [row["real_time"] for row in rows if row.get("run_type") == "iteration"]
+
+    per_round = max(1, a.runs // a.rounds)
+    d_ms, a_ms = [], []
+    for i in range(a.rounds):
+        d_ms += diffusers_runs(per_round)
+        a_ms += asdm_runs(per_round)
+        print(f"round {i + 1}/{a.rounds}: diffusers {statistics.median(d_ms):.1f} ms, asdm {statistics.median(a_ms):.1f} ms", flush=True)
+    ratio = statistics.median(a_ms) / statistics.median(d_ms)
+    print(f"\n{os.path.basename(a.config)}, latent {a.latent}x{a.latent}, batch {a.batch}, fp32, {a.threads} threads, torch {torch.__version__}")
+    print(summary("diffusers", d_ms))
+    print(summary("asdm", a_ms))
+    print(f"ratio of medians asdm / diffusers: {ratio:.3f}")
+    if a.json:
+        json.dump({"config": a.config, "latent": a.latent, "batch": a.batch, "threads": a.threads,
+                   "torch": torch.__version__, "diffusers_ms": d_ms, "asdm_ms": a_ms, "ratio_of_medians": ratio},
+                  open(a.json, "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()
