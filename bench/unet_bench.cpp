@@ -5,7 +5,9 @@
 //   build/asdm_unet_bench --benchmark_filter=Tiny          one case
 //   ASDM_BENCH_MODEL=DIR ASDM_BENCH_INPUTS=io.safetensors build/asdm_unet_bench
 //       times a saved model on saved inputs (what bench/compare_diffusers.py uses)
-// Environment: ASDM_BENCH_THREADS (default 2), ASDM_BENCH_REPETITIONS (default 10).
+// Environment: ASDM_BENCH_THREADS (default 2), ASDM_BENCH_REPETITIONS (default 10),
+// ASDM_BENCH_DEVICE (cpu | cuda, default cpu), ASDM_BENCH_DTYPE (float32 | float16 | bfloat16).
+// On CUDA each timed forward ends with a device synchronisation.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +19,7 @@
 
 #include "core/artifact.h"
 #include "model/checkpoint.h"
+#include "model/runtime.h"
 #include "model/tensor_io.h"
 
 namespace {
@@ -34,9 +37,24 @@ std::filesystem::path source_dir() {
   return std::filesystem::path(__FILE__).parent_path().parent_path();
 }
 
+std::string env_str(const char* name, const char* def) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : def;
+}
+
 struct Case {
   std::shared_ptr<UNet> unet;
   torch::Tensor sample, timestep, ehs, text_embeds, time_ids;
+  bool cuda = false;
+  // Moves the model and inputs to ASDM_BENCH_DEVICE / ASDM_BENCH_DTYPE.
+  void place() {
+    const std::string device = env_str("ASDM_BENCH_DEVICE", "cpu");
+    unet->to(device, env_str("ASDM_BENCH_DTYPE", "float32"));
+    cuda = device.rfind("cuda", 0) == 0;
+    const auto dev = torch::Device(device);
+    for (auto* t : {&sample, &timestep, &ehs, &text_embeds, &time_ids})
+      if (t->defined()) *t = t->to(dev);
+  }
 };
 
 Case synthetic(const std::string& config, int latent, int batch, int tokens) {
@@ -47,6 +65,7 @@ Case synthetic(const std::string& config, int latent, int batch, int tokens) {
   c.sample = torch::randn({batch, cfg.in_channels, latent, latent});
   c.timestep = torch::full({batch}, 500, torch::kInt64);
   c.ehs = torch::randn({batch, tokens, cfg.cross_attention_dim[0]});
+  c.place();
   return c;
 }
 
@@ -59,6 +78,7 @@ Case from_files(const std::string& model, const std::string& inputs) {
   c.ehs = io.at("encoder_hidden_states");
   if (io.count("text_embeds")) c.text_embeds = io.at("text_embeds");
   if (io.count("time_ids")) c.time_ids = io.at("time_ids");
+  c.place();
   return c;
 }
 
@@ -70,8 +90,10 @@ void run_forward(benchmark::State& state, std::shared_ptr<Case> c) {
     added.time_ids = &c->time_ids;
   }
   c->unet->forward(c->sample, c->timestep, c->ehs, added);  // warm-up (allocator, oneDNN primitives)
+  if (c->cuda) torch::cuda::synchronize();
   for (auto _ : state) {
     auto out = c->unet->forward(c->sample, c->timestep, c->ehs, added);
+    if (c->cuda) torch::cuda::synchronize();
     benchmark::DoNotOptimize(out.data_ptr());
   }
   state.counters["batch"] = static_cast<double>(c->sample.size(0));

@@ -1,4 +1,5 @@
 // The asdm command end to end: outputs, and bad input giving one clear line and a non-zero exit.
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -142,6 +143,15 @@ TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
   expect_error(asdm({"forward", "--model", fx.string(), "--inputs", (fx / "io.safetensors").string(), "-o",
                      (dir / "o.safetensors").string(), "--device", "tpu"}),
                "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
+}
+
+// inspect reads only the config: on SDXL (2.6 G parameters) it must not allocate weights.
+TEST(Cli, InspectSdxlAllocatesNoWeights) {
+  const Result r = asdm({"inspect", "--model", test::config_path("sdxl").string(), "--json", "-"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  rusage ru{};
+  getrusage(RUSAGE_CHILDREN, &ru);  // ctest runs each test in its own process: only this child
+  EXPECT_LT(ru.ru_maxrss, 300 * 1024) << "peak RSS " << ru.ru_maxrss << " kB";
 }
 
 TEST(Cli, HelpExplainsTheCommands) {

@@ -1,0 +1,57 @@
+// The UNet on a CUDA device: fp32 parity with the diffusers fixture, and fp16/bf16 close to fp32.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "model/checkpoint.h"
+#include "model/runtime.h"
+#include "model/tensor_io.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+class CudaForward : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    try {
+      ensure_device("cuda");
+    } catch (const Error& e) {
+      GTEST_SKIP() << e.what();
+    }
+    // Parity is checked in true fp32: libtorch lets cuDNN use TF32 for convolutions by default.
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+};
+
+TEST_F(CudaForward, Fp32ReproducesTheDiffusersFixture) {
+  LoadOptions o;
+  o.device = "cuda";
+  auto unet = load_unet(test::fixture_dir(), o);
+  const TensorMap io = read_tensors(test::fixture_dir() / "io.safetensors");
+  torch::InferenceMode guard;
+  const auto out = unet->forward(io.at("sample").cuda(), io.at("timestep").cuda(), io.at("encoder_hidden_states").cuda()).cpu();
+  const auto& ref = io.at("out_sample");
+  EXPECT_LE((out - ref).abs().max().item<double>(), 1e-4 + 1e-4 * ref.abs().max().item<double>());
+}
+
+TEST_F(CudaForward, HalfPrecisionStaysCloseToFp32) {
+  const TensorMap io = read_tensors(test::fixture_dir() / "io.safetensors");
+  const auto& ref = io.at("out_sample");
+  for (const char* dtype : {"float16", "bfloat16"}) {
+    LoadOptions o;
+    o.device = "cuda";
+    o.dtype = dtype;
+    auto unet = load_unet(test::fixture_dir(), o);
+    torch::InferenceMode guard;
+    const auto out = unet->forward(io.at("sample").cuda(), io.at("timestep").cuda(), io.at("encoder_hidden_states").cuda())
+                         .to(torch::kCPU, torch::kFloat32);
+    EXPECT_TRUE(torch::isfinite(out).all().item<bool>()) << dtype;
+    const double rel = ((out - ref).abs().max() / ref.abs().max()).item<double>();
+    EXPECT_LT(rel, 0.05) << dtype;
+  }
+}
+
+}  // namespace
+}  // namespace asdm
