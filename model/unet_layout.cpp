@@ -81,6 +81,19 @@ void add_resnet(UNetLayout& L, BlockInfo& b, int layer, int in, int out, double 
   L.units.push_back(u);
 }
 
+// A down- or upsampler (never removable): same channels in and out.
+void add_sampler(UNetLayout& L, BlockInfo& b, UnitKind kind, int level, int channels) {
+  UnitInfo u;
+  u.id = kind == UnitKind::kDownsample ? unit_id::downsampler(b.index) : unit_id::upsampler(b.index);
+  u.kind = kind;
+  u.stage = b.stage;
+  u.block = b.index;
+  u.level = level;
+  u.in_channels = u.out_channels = channels;
+  b.sampler = static_cast<int>(L.units.size());
+  L.units.push_back(u);
+}
+
 }  // namespace
 
 UNetLayout make_layout(const UNetConfig& c) {
@@ -113,17 +126,7 @@ UNetLayout make_layout(const UNetConfig& c) {
         add_attention(L, b, j, out_ch, c.num_attention_heads[i], c.cross_attention_dim[i],
                       c.transformer_layers_per_block[i], c.only_cross_attention[i]);
     }
-    if (i < n - 1) {
-      UnitInfo d;
-      d.id = unit_id::downsampler(i);
-      d.kind = UnitKind::kDownsample;
-      d.stage = Stage::kDown;
-      d.block = i;
-      d.level = i;
-      d.in_channels = d.out_channels = out_ch;
-      b.sampler = static_cast<int>(L.units.size());
-      L.units.push_back(d);
-    }
+    if (i < n - 1) add_sampler(L, b, UnitKind::kDownsample, i, out_ch);
     L.down.push_back(b);
   }
 
@@ -171,17 +174,7 @@ UNetLayout make_layout(const UNetConfig& c) {
         add_attention(L, b, j, up_out, c.num_attention_heads[r], c.cross_attention_dim[r],
                       c.up_transformer_layers(i), c.only_cross_attention[r]);
     }
-    if (i < n - 1) {
-      UnitInfo u;
-      u.id = unit_id::upsampler(i);
-      u.kind = UnitKind::kUpsample;
-      u.stage = Stage::kUp;
-      u.block = i;
-      u.level = r;
-      u.in_channels = u.out_channels = up_out;
-      b.sampler = static_cast<int>(L.units.size());
-      L.units.push_back(u);
-    }
+    if (i < n - 1) add_sampler(L, b, UnitKind::kUpsample, r, up_out);
     prev_out = up_out;
     L.up.push_back(b);
   }

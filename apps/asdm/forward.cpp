@@ -6,6 +6,7 @@
 #include "apps/asdm/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "model/capture.h"
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
@@ -19,18 +20,6 @@ struct ForwardOptions {
   std::string device = "cpu";
   std::string dtype = "float32";
   int threads = 0;
-};
-
-class CaptureObserver : public UnitObserver {
- public:
-  explicit CaptureObserver(TensorMap& out) : out_(out) {}
-  bool wants_tensors() const override { return true; }
-  void on_tensor(const std::string& path, const at::Tensor& t) override {
-    out_["act." + path] = t.detach().to(torch::kCPU, torch::kFloat32).clone();
-  }
-
- private:
-  TensorMap& out_;
 };
 
 const at::Tensor& need(const TensorMap& m, const std::string& name, const std::string& file) {
@@ -62,10 +51,10 @@ void run_forward(const ForwardOptions& o) {
     tcond = in.at("timestep_cond").to(dev);
     added.timestep_cond = &tcond;
   }
-  TensorMap out;
-  CaptureObserver capture(out);
+  ActivationCapture capture(/*to_cpu_float32=*/true);
   torch::InferenceMode guard;
   at::Tensor result = unet->forward(sample, timestep, ehs, added, o.capture ? &capture : nullptr);
+  TensorMap& out = capture.tensors();
   out["out_sample"] = result.to(torch::kCPU, torch::kFloat32);
   write_tensors(o.output, out);
   log::info("wrote {} tensor(s) to {}", out.size(), o.output);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "model/capture.h"
 #include "model/checkpoint.h"
 #include "model/tensor_io.h"
 #include "tests/test_env.h"
@@ -10,25 +11,19 @@
 namespace asdm {
 namespace {
 
-class Capture : public UnitObserver {
- public:
-  TensorMap acts;
-  bool wants_tensors() const override { return true; }
-  void on_tensor(const std::string& path, const at::Tensor& t) override { acts["act." + path] = t.clone(); }
-};
-
 TEST(Parity, ReproducesTheDiffusersFixture) {
   auto unet = load_unet(test::fixture_dir());
   const TensorMap io = read_tensors(test::fixture_dir() / "io.safetensors");
-  Capture cap;
+  ActivationCapture cap;
+  TensorMap& acts = cap.tensors();
   torch::InferenceMode guard;
   const auto out = unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"), {}, &cap);
-  cap.acts["out_sample"] = out;
+  acts["out_sample"] = out;
   int compared = 0;
   for (const auto& [name, ref] : io) {
     if (name == "sample" || name == "timestep" || name == "encoder_hidden_states") continue;
-    ASSERT_TRUE(cap.acts.count(name)) << "no captured tensor " << name;
-    const auto& got = cap.acts.at(name);
+    ASSERT_TRUE(acts.count(name)) << "no captured tensor " << name;
+    const auto& got = acts.at(name);
     ASSERT_EQ(got.sizes(), ref.sizes()) << name;
     const double tol = 1e-4 + 1e-4 * ref.abs().max().item<double>();
     const double diff = (got - ref).abs().max().item<double>();

@@ -3,19 +3,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "model/capture.h"
 #include "model/checkpoint.h"
 #include "model/tensor_io.h"
 #include "tests/test_env.h"
 
 namespace asdm {
 namespace {
-
-class Capture : public UnitObserver {
- public:
-  TensorMap acts;
-  bool wants_tensors() const override { return true; }
-  void on_tensor(const std::string& path, const at::Tensor& t) override { acts["act." + path] = t.clone(); }
-};
 
 class DiffusersReference : public ::testing::TestWithParam<std::string> {};
 
@@ -31,14 +25,15 @@ TEST_P(DiffusersReference, MatchesEveryCapturedTensor) {
     added.time_ids = &io.at("time_ids");
   }
   if (io.count("timestep_cond")) added.timestep_cond = &io.at("timestep_cond");
-  Capture cap;
+  ActivationCapture cap;
+  TensorMap& acts = cap.tensors();
   torch::InferenceMode guard;
-  cap.acts["out_sample"] = unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"), added, &cap);
+  acts["out_sample"] = unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"), added, &cap);
   int compared = 0;
   for (const auto& [name, ref] : io) {
     if (name != "out_sample" && name.rfind("act.", 0) != 0) continue;
-    ASSERT_TRUE(cap.acts.count(name)) << "asdm captured no " << name;
-    const auto& got = cap.acts.at(name);
+    ASSERT_TRUE(acts.count(name)) << "asdm captured no " << name;
+    const auto& got = acts.at(name);
     ASSERT_EQ(got.sizes(), ref.sizes()) << name;
     const double tol = 1e-4 + 1e-4 * ref.abs().max().item<double>();
     EXPECT_LE((got - ref).abs().max().item<double>(), tol) << name;
