@@ -32,6 +32,24 @@ Tensor gn(const nn::GroupNorm& m, const Tensor& x) {
   return at::group_norm(x, m->options.num_groups(), m->weight, m->bias, m->options.eps());
 }
 
+// A 3x3, stride-1, padding-1 convolution. On the CPU in float32 at tiny maps, one im2col + GEMM
+// (MKL reads the weights as they are) beats libtorch's oneDNN path, which spends its time on the
+// weights rather than on the few output pixels. Measured on 2 threads of an AMD EPYC, batch 2:
+// 2560->1280 channels at 4x4, 71.5 -> 41.4 ms per conv, and the SD 1.5 ResBlocks at 4x4 (a 32x32
+// latent) about 30% faster; at 8x8 the result was mixed and at 16x16 no faster, so maps above 4x4
+// keep oneDNN (at 512x512, SD 1.5's smallest map is 8x8: this path is for small latents).
+constexpr int64_t kGemmConvMaxPixels = 16;
+
+Tensor conv3x3(nn::Conv2d& m, const Tensor& x) {
+  const int64_t pixels = x.size(2) * x.size(3);
+  if (x.is_cuda() || x.scalar_type() != torch::kFloat32 || pixels > kGemmConvMaxPixels) return m->forward(x);
+  const int64_t B = x.size(0), cout = m->weight.size(0);
+  const Tensor cols = at::im2col(x, {3, 3}, {1, 1}, {1, 1}, {1, 1});  // [B, cin * 9, H * W]
+  Tensor y = at::matmul(m->weight.view({cout, -1}), cols);            // [B, cout, H * W]
+  y = y + m->bias.view({1, cout, 1});
+  return y.view({B, cout, x.size(2), x.size(3)});
+}
+
 // What one forward carries besides tensors.
 struct Ctx {
   UnitObserver* obs = nullptr;
@@ -106,7 +124,7 @@ struct ResnetBlockImpl : nn::Module {
     return out_scale == 1.0 ? s : s / out_scale;
   }
   Tensor forward(const Tensor& x, const Tensor& temb) {
-    Tensor h = conv1->forward(torch::silu(gn(norm1, x)));
+    Tensor h = conv3x3(conv1, torch::silu(gn(norm1, x)));
     Tensor t = time_emb_proj->forward(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
     if (!scale_shift) {
       h = gn(norm2, h + t);
@@ -114,7 +132,7 @@ struct ResnetBlockImpl : nn::Module {
       auto st = t.chunk(2, 1);
       h = gn(norm2, h) * (1 + st[0]) + st[1];
     }
-    h = conv2->forward(torch::silu(h));
+    h = conv3x3(conv2, torch::silu(h));
     Tensor s = conv_shortcut ? conv_shortcut->forward(x) : x;
     Tensor out = s + h;
     return out_scale == 1.0 ? out : out / out_scale;
@@ -291,7 +309,7 @@ struct Upsample2DImpl : nn::Module {
     if (dt == torch::kBFloat16) h = h.to(torch::kFloat32);  // nearest upsampling lacks bf16 kernels
     h = at::upsample_nearest2d(h.contiguous(), size);
     if (dt == torch::kBFloat16) h = h.to(dt);
-    return conv_->forward(h);
+    return conv3x3(conv_, h);
   }
 };
 
