@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU machine's checks, in one call (see the device tool's README):
-#   ../shared/gpu/pack-deps.sh            # here, once: packs Debian's C++ deps into .gpu-deps
-#   run(command="bash scripts/gpu-check.sh", carry=[".gpu-deps"], timeout_s=...)
+# The GPU machine's checks, in one call (see the device tool's README). Here, once:
+#   ../shared/gpu/pack-deps.sh                     # Debian's C++ deps into .gpu-deps (ignored)
+#   mkdir -p .gpu-shared && cp -r ../shared/fixtures .gpu-shared/   # ../shared does not travel
+#   run(command="bash scripts/gpu-check.sh", carry=[".gpu-deps", ".gpu-shared"], timeout_s=...)
 # It builds against the machine's preinstalled torch, runs the CPU unit tests that need no Python
 # reference libraries, the gpu-labelled tests, and the UNet benchmarks on CUDA (fp32, fp16) and CPU,
 # writing everything under $OUT (default: out/). The CUPTI profiler joins with the profiler issue.
@@ -11,6 +12,8 @@ out=${OUT:-out}
 mkdir -p "$out"
 exec > >(tee "$out/gpu-check.log") 2>&1
 deps=$PWD/.gpu-deps
+shared=$PWD/.gpu-shared
+[[ -d $shared/fixtures ]] || shared=$(cd .. && pwd)/shared
 py=$(command -v python3)
 torch_prefix=$($py -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
 echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
@@ -20,7 +23,7 @@ export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 echo "== build"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DASDM_PYTHON="$py" \
   -DCMAKE_PREFIX_PATH="$deps;$torch_prefix" -DTorch_DIR="$torch_prefix/Torch" \
-  -DASDM_SHARED_DIR="$(cd .. && pwd)/shared" > "$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+  -DASDM_SHARED_DIR="$shared" > "$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
 cmake --build build-gpu -j"$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
 
 status=0
