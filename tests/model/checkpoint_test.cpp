@@ -147,3 +147,27 @@ TEST(Checkpoint, InheritWeightsNamesKeysWithoutATeacherTensor) {
 
 }  // namespace
 }  // namespace asdm
+
+namespace asdm {
+namespace {
+
+// BK-SDM-Tiny's shape: no mid block and no innermost stage; a stock diffusers config whose weights
+// all come from the teacher.
+TEST(Checkpoint, BkSdmTinyStyleStudentInheritsEveryWeight) {
+  const auto dir = make_checkpoint("ckpt_bk_teacher", tiny());
+  ArchSpec spec = tiny();
+  spec.edits = {Edit::drop_mid(), Edit::drop_stage(3), Edit::drop_layer(0, 1)};
+  ASSERT_TRUE(spec.diffusers_expressible());
+  UNet student(spec);
+  inherit_weights(student, {dir / kWeightsFileName});
+  const auto out = run(student);
+  EXPECT_EQ(out.sizes().vec(), (std::vector<int64_t>{1, 4, 8, 8}));
+  const auto saved = test::scratch_dir("ckpt_bk_student");
+  save_unet(student, saved);
+  EXPECT_FALSE(fs::exists(saved / kArchFileName));
+  EXPECT_EQ(load_unet_config(saved / "config.json").block_out_channels, (std::vector<int>{16, 32, 32}));
+  EXPECT_TRUE(torch::equal(run(*load_unet(saved)), out));
+}
+
+}  // namespace
+}  // namespace asdm
