@@ -89,7 +89,8 @@ void run_forward(benchmark::State& state, std::shared_ptr<Case> c) {
     added.text_embeds = &c->text_embeds;
     added.time_ids = &c->time_ids;
   }
-  c->unet->forward(c->sample, c->timestep, c->ehs, added);  // warm-up (allocator, oneDNN primitives)
+  c->unet->forward(c->sample, c->timestep, c->ehs,
+                   added);  // warm-up (allocator, oneDNN primitives)
   if (c->cuda) torch::cuda::synchronize();
   for (auto _ : state) {
     auto out = c->unet->forward(c->sample, c->timestep, c->ehs, added);
@@ -109,7 +110,8 @@ double quantile(const std::vector<double>& v, double q) {
   return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
-benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps, bool one_per_rep) {
+benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps,
+                                           bool one_per_rep) {
   b->Unit(benchmark::kMillisecond)->Repetitions(reps)->UseRealTime();
   if (one_per_rep) b->Iterations(1);
   b->ComputeStatistics("p10", [](const std::vector<double>& v) { return quantile(v, 0.1); });
@@ -126,21 +128,28 @@ int main(int argc, char** argv) {
   const char* inputs = std::getenv("ASDM_BENCH_INPUTS");
   if (model && *model) {
     if (!inputs || !*inputs) {
-      std::fprintf(stderr, "ASDM_BENCH_MODEL needs ASDM_BENCH_INPUTS (a safetensors file of inputs)\n");
+      std::fprintf(stderr,
+                   "ASDM_BENCH_MODEL needs ASDM_BENCH_INPUTS (a safetensors file of inputs)\n");
       return 1;
     }
     auto c = std::make_shared<Case>(from_files(model, inputs));
     with_stats(benchmark::RegisterBenchmark("UNetForward/model", run_forward, c), reps, true);
   } else {
     // Cases are built lazily: constructing SD 1.5 takes 3.4 GB and seconds.
-    with_stats(benchmark::RegisterBenchmark("UNetForward/Tiny/latent16/batch2", [](benchmark::State& s) {
-                 static auto c = std::make_shared<Case>(synthetic("tiny", 16, 2, 77));
-                 run_forward(s, c);
-               }), reps, false);
-    with_stats(benchmark::RegisterBenchmark("UNetForward/SD15/latent32/batch2/fp32", [](benchmark::State& s) {
-                 static auto c = std::make_shared<Case>(synthetic("sd15", 32, 2, 77));
-                 run_forward(s, c);
-               }), reps, true);
+    with_stats(benchmark::RegisterBenchmark("UNetForward/Tiny/latent16/batch2",
+                                            [](benchmark::State& s) {
+                                              static auto c = std::make_shared<Case>(
+                                                  synthetic("tiny", 16, 2, 77));
+                                              run_forward(s, c);
+                                            }),
+               reps, false);
+    with_stats(benchmark::RegisterBenchmark("UNetForward/SD15/latent32/batch2/fp32",
+                                            [](benchmark::State& s) {
+                                              static auto c = std::make_shared<Case>(
+                                                  synthetic("sd15", 32, 2, 77));
+                                              run_forward(s, c);
+                                            }),
+               reps, true);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

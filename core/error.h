@@ -35,7 +35,7 @@ std::string join_limited(const std::vector<std::string>& items, size_t max_items
 
 }  // namespace asdm
 
-#define ASDM_CHECK(cond, ...)                                                               \
-  do {                                                                                      \
+#define ASDM_CHECK(cond, ...)                                                                   \
+  do {                                                                                          \
     if (!(cond)) ::asdm::internal_failure(#cond, __FILE__, __LINE__, fmt::format(__VA_ARGS__)); \
   } while (0)

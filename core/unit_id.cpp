@@ -21,9 +21,12 @@ constexpr std::array<std::pair<UnitKind, std::string_view>, 6> kKindNames{{
 
 std::string_view blocks_prefix(Stage stage) {
   switch (stage) {
-    case Stage::kDown: return "down_blocks";
-    case Stage::kMid: return "mid_block";
-    case Stage::kUp: return "up_blocks";
+    case Stage::kDown:
+      return "down_blocks";
+    case Stage::kMid:
+      return "mid_block";
+    case Stage::kUp:
+      return "up_blocks";
   }
   return "?";
 }
@@ -52,9 +55,12 @@ bool is_removable(UnitKind kind) {
 
 std::string_view to_string(Stage stage) {
   switch (stage) {
-    case Stage::kDown: return "down";
-    case Stage::kMid: return "mid";
-    case Stage::kUp: return "up";
+    case Stage::kDown:
+      return "down";
+    case Stage::kMid:
+      return "mid";
+    case Stage::kUp:
+      return "up";
   }
   return "?";
 }

@@ -51,7 +51,8 @@ std::string upsampler(int block_index);
 std::string transformer_block(std::string_view attention_id, int index);
 // A named sub-module or capture point under a path: child("a.b", "norm1") == "a.b.norm1".
 std::string child(std::string_view parent, std::string_view name);
-// The j-th skip tensor a down block returns (capture naming of the fixtures): "down_blocks.0.res.2".
+// The j-th skip tensor a down block returns (capture naming of the fixtures):
+// "down_blocks.0.res.2".
 std::string skip(int block_index, int j);
 
 // Whether `id` is `prefix` itself or lies under it ("down_blocks.1" covers

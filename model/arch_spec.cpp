@@ -17,10 +17,14 @@ constexpr int kArchSchemaVersion = 1;
 
 const char* op_name(Edit::Op op) {
   switch (op) {
-    case Edit::Op::kRemove: return "remove";
-    case Edit::Op::kDropLayer: return "drop_layer";
-    case Edit::Op::kDropMid: return "drop_mid";
-    case Edit::Op::kDropStage: return "drop_stage";
+    case Edit::Op::kRemove:
+      return "remove";
+    case Edit::Op::kDropLayer:
+      return "drop_layer";
+    case Edit::Op::kDropMid:
+      return "drop_mid";
+    case Edit::Op::kDropStage:
+      return "drop_stage";
   }
   return "?";
 }
@@ -45,9 +49,11 @@ IndexMap index_map(const ArchSpec& spec) {
   for (const auto& e : spec.edits) {
     const int stages = static_cast<int>(m.stages.size());
     switch (e.op) {
-      case Edit::Op::kRemove: break;
+      case Edit::Op::kRemove:
+        break;
       case Edit::Op::kDropMid:
-        if (!m.mid || !spec.teacher.has_mid_block()) fail("edit drop_mid: the UNet has no mid block");
+        if (!m.mid || !spec.teacher.has_mid_block())
+          fail("edit drop_mid: the UNet has no mid block");
         m.mid = false;
         break;
       case Edit::Op::kDropStage:
@@ -62,7 +68,8 @@ IndexMap index_map(const ArchSpec& spec) {
           fail("edit drop_layer: stage {} does not exist (stages 0..{})", e.stage, stages - 1);
         auto& l = m.layers[e.stage];
         if (e.index < 0 || e.index >= static_cast<int>(l.size()))
-          fail("edit drop_layer: stage {} has no layer {} (layers 0..{})", e.stage, e.index, l.size() - 1);
+          fail("edit drop_layer: stage {} has no layer {} (layers 0..{})", e.stage, e.index,
+               l.size() - 1);
         if (l.size() == 1) fail("edit drop_layer: stage {} would have no layers left", e.stage);
         l.erase(l.begin() + e.index);
         break;
@@ -118,7 +125,8 @@ UNetConfig ArchSpec::student_config() const {
   UNetConfig c = t;
   const int n = t.num_stages();
   std::vector<int> up_idx;  // teacher up-block indices kept, in up order
-  for (int i = static_cast<int>(m.stages.size()) - 1; i >= 0; --i) up_idx.push_back(n - 1 - m.stages[i]);
+  for (int i = static_cast<int>(m.stages.size()) - 1; i >= 0; --i)
+    up_idx.push_back(n - 1 - m.stages[i]);
   c.down_block_types = pick(t.down_block_types, m.stages);
   c.up_block_types = pick(t.up_block_types, up_idx);
   c.block_out_channels = pick(t.block_out_channels, m.stages);
@@ -144,15 +152,18 @@ std::set<std::string> ArchSpec::removed_units() const {
     if (!layout) layout = student_layout();
     const UnitInfo& u = layout->at(e.unit);
     if (!u.removable())
-      fail("unit '{}' is a {} and cannot be removed (removable kinds: resblock, attention, transformer_block)",
-           e.unit, to_string(u.kind));
+      fail(
+          "unit '{}' is a {} and cannot be removed (removable kinds: resblock, attention, "
+          "transformer_block)",
+          e.unit, to_string(u.kind));
     out.insert(e.unit);
   }
   return out;
 }
 
 bool ArchSpec::diffusers_expressible() const {
-  return std::none_of(edits.begin(), edits.end(), [](const Edit& e) { return e.op == Edit::Op::kRemove; });
+  return std::none_of(edits.begin(), edits.end(),
+                      [](const Edit& e) { return e.op == Edit::Op::kRemove; });
 }
 
 std::string ArchSpec::teacher_key(const std::string& key) const {
@@ -178,7 +189,8 @@ std::string ArchSpec::teacher_key(const std::string& key) const {
       if (rest.rfind(kind, 0) != 0) continue;
       size_t q = std::strlen(kind);
       size_t d2 = rest.find('.', q);
-      const int lj = std::stoi(rest.substr(q, d2 == std::string::npos ? std::string::npos : d2 - q));
+      const int lj =
+          std::stoi(rest.substr(q, d2 == std::string::npos ? std::string::npos : d2 - q));
       const auto& layers = m.layers[stage_student];
       int tj = lj;
       if (lj < static_cast<int>(layers.size())) {
@@ -186,7 +198,8 @@ std::string ArchSpec::teacher_key(const std::string& key) const {
       } else if (up && lj == static_cast<int>(layers.size())) {
         tj = teacher.layers_per_block[stage_teacher];
       }
-      rest = std::string(kind) + std::to_string(tj) + (d2 == std::string::npos ? "" : rest.substr(d2));
+      rest =
+          std::string(kind) + std::to_string(tj) + (d2 == std::string::npos ? "" : rest.substr(d2));
       break;
     }
     return std::string(group) + "." + std::to_string(ti) + "." + rest;
@@ -215,7 +228,8 @@ ArchSpec arch_spec_from_json(const json& j) {
   if (!j.is_object() || !j.contains("teacher_config"))
     fail("an ArchSpec needs a 'teacher_config' object and an 'edits' list");
   if (j.contains("schema_version") && j["schema_version"] != kArchSchemaVersion)
-    fail("ArchSpec schema_version {} is not supported (this asdm reads {})", j["schema_version"].dump(), kArchSchemaVersion);
+    fail("ArchSpec schema_version {} is not supported (this asdm reads {})",
+         j["schema_version"].dump(), kArchSchemaVersion);
   ArchSpec s;
   s.teacher = parse_unet_config(j["teacher_config"]);
   const json edits = j.value("edits", json::array());
@@ -223,11 +237,13 @@ ArchSpec arch_spec_from_json(const json& j) {
   for (const auto& je : edits) {
     const std::string op = je.value("op", "");
     auto need_int = [&](const char* f) {
-      if (!je.contains(f) || !je[f].is_number_integer()) fail("edit {} needs an integer '{}': {}", op, f, je.dump());
+      if (!je.contains(f) || !je[f].is_number_integer())
+        fail("edit {} needs an integer '{}': {}", op, f, je.dump());
       return je[f].get<int>();
     };
     if (op == "remove") {
-      if (!je.contains("unit") || !je["unit"].is_string()) fail("edit remove needs a 'unit' string: {}", je.dump());
+      if (!je.contains("unit") || !je["unit"].is_string())
+        fail("edit remove needs a 'unit' string: {}", je.dump());
       s.edits.push_back(Edit::remove(je["unit"].get<std::string>()));
     } else if (op == "drop_layer") {
       s.edits.push_back(Edit::drop_layer(need_int("stage"), need_int("index")));

@@ -1,6 +1,7 @@
 #pragma once
 // ArchSpec (DESIGN.md §4): the teacher's UNetConfig plus an ordered list of edits. Plain data; it
-// round-trips through JSON, gives the student's layout, and maps student weights to teacher weights.
+// round-trips through JSON, gives the student's layout, and maps student weights to teacher
+// weights.
 #include <set>
 #include <string>
 #include <vector>

@@ -10,7 +10,8 @@ namespace asdm {
 
 class ActivationCapture : public UnitObserver {
  public:
-  // `to_cpu_float32`: store CPU float32 copies (for writing); otherwise clones on the tensor's device.
+  // `to_cpu_float32`: store CPU float32 copies (for writing); otherwise clones on the tensor's
+  // device.
   explicit ActivationCapture(bool to_cpu_float32 = false) : to_cpu_float32_(to_cpu_float32) {}
   bool wants_tensors() const override { return true; }
   void on_tensor(const std::string& path, const at::Tensor& value) override;

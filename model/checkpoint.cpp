@@ -2,9 +2,9 @@
 
 #include <map>
 
-#include <nlohmann/json.hpp>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
@@ -17,7 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string shape_str(at::IntArrayRef s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
-std::string shape_str(const std::vector<int64_t>& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string shape_str(const std::vector<int64_t>& s) {
+  return fmt::format("[{}]", fmt::join(s, ", "));
+}
 
 struct Source {
   const SafetensorsFile* file;
@@ -33,7 +35,8 @@ void assign(at::Tensor& dst, const Source& src) {
 std::string describe_list(const std::vector<std::string>& v) { return join_limited(v, 6); }
 
 // key -> source over all files; a key in two shards is an error.
-std::map<std::string, Source> index_files(const std::vector<std::unique_ptr<SafetensorsFile>>& files) {
+std::map<std::string, Source> index_files(
+    const std::vector<std::unique_ptr<SafetensorsFile>>& files) {
   std::map<std::string, Source> out;
   for (const auto& f : files) {
     for (const auto& e : f->header().tensors) {
@@ -63,7 +66,8 @@ void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
     if (it == sources.end()) {
       missing.push_back(item.key());
     } else if (it->second.entry->shape != item.value().sizes().vec()) {
-      mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", item.key(), shape_str(it->second.entry->shape),
+      mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", item.key(),
+                                       shape_str(it->second.entry->shape),
                                        shape_str(item.value().sizes())));
     }
   }
@@ -71,10 +75,16 @@ void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
     if (!params.contains(key)) unexpected.push_back(key);
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
     std::vector<std::string> parts;
-    if (!missing.empty()) parts.push_back(fmt::format("{} missing key(s): {}", missing.size(), describe_list(missing)));
-    if (!unexpected.empty()) parts.push_back(fmt::format("{} unexpected key(s): {}", unexpected.size(), describe_list(unexpected)));
-    if (!mismatched.empty()) parts.push_back(fmt::format("{} shape mismatch(es): {}", mismatched.size(), describe_list(mismatched)));
-    fail("checkpoint {} does not match the model: {}", paths.front().parent_path().string(), fmt::join(parts, "; "));
+    if (!missing.empty())
+      parts.push_back(fmt::format("{} missing key(s): {}", missing.size(), describe_list(missing)));
+    if (!unexpected.empty())
+      parts.push_back(
+          fmt::format("{} unexpected key(s): {}", unexpected.size(), describe_list(unexpected)));
+    if (!mismatched.empty())
+      parts.push_back(
+          fmt::format("{} shape mismatch(es): {}", mismatched.size(), describe_list(mismatched)));
+    fail("checkpoint {} does not match the model: {}", paths.front().parent_path().string(),
+         fmt::join(parts, "; "));
   }
   for (auto& item : params) assign(item.value(), sources.at(item.key()));
 }
@@ -88,14 +98,15 @@ void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) 
     const std::string tk = student.spec().teacher_key(item.key());
     auto it = sources.find(tk);
     if (it == sources.end() || it->second.entry->shape != item.value().sizes().vec()) {
-      missing.push_back(tk == item.key() ? tk : fmt::format("{} (from teacher {})", item.key(), tk));
+      missing.push_back(tk == item.key() ? tk
+                                         : fmt::format("{} (from teacher {})", item.key(), tk));
       continue;
     }
     assign(item.value(), it->second);
   }
   if (!missing.empty())
-    fail("the teacher checkpoint has no tensor of the right shape for {} student key(s): {}", missing.size(),
-         describe_list(missing));
+    fail("the teacher checkpoint has no tensor of the right shape for {} student key(s): {}",
+         missing.size(), describe_list(missing));
 }
 
 std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) {
@@ -103,8 +114,8 @@ std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) 
   auto unet = std::make_unique<UNet>(load_arch(files));
   if (files.weights.empty()) {
     if (!opts.allow_random_weights)
-      fail("model '{}' has no weights (expected {} or {} beside config.json)", model.string(), kWeightsFileName,
-           kWeightsIndexFileName);
+      fail("model '{}' has no weights (expected {} or {} beside config.json)", model.string(),
+           kWeightsFileName, kWeightsIndexFileName);
     log::warn("model '{}' has no weights: using random initialisation", model.string());
   } else {
     load_weights(*unet, files.weights);
@@ -118,10 +129,14 @@ void save_unet(const UNet& unet, const fs::path& dir, const std::string& dtype) 
   TensorMap tensors;
   for (const auto& item : unet.module().named_parameters(true)) {
     at::Tensor t = item.value().detach();
-    if (dtype == "float16" || dtype == "fp16") t = t.to(torch::kFloat16);
-    else if (dtype == "bfloat16" || dtype == "bf16") t = t.to(torch::kBFloat16);
-    else if (dtype == "float32" || dtype == "fp32") t = t.to(torch::kFloat32);
-    else if (!dtype.empty()) fail("unknown dtype '{}' (known: float32, float16, bfloat16)", dtype);
+    if (dtype == "float16" || dtype == "fp16")
+      t = t.to(torch::kFloat16);
+    else if (dtype == "bfloat16" || dtype == "bf16")
+      t = t.to(torch::kBFloat16);
+    else if (dtype == "float32" || dtype == "fp32")
+      t = t.to(torch::kFloat32);
+    else if (!dtype.empty())
+      fail("unknown dtype '{}' (known: float32, float16, bfloat16)", dtype);
     tensors[item.key()] = t;
   }
   std::error_code ec;

@@ -16,12 +16,15 @@ ModelFiles locate_model(const fs::path& path) {
   if (!fs::exists(path, ec)) fail("model '{}' does not exist", path.string());
   ModelFiles m;
   if (fs::is_regular_file(path, ec)) {
-    if (path.filename() == kArchFileName) m.arch = path;
-    else m.config = path;
+    if (path.filename() == kArchFileName)
+      m.arch = path;
+    else
+      m.config = path;
     return m;
   }
   fs::path dir = path;
-  if (!fs::exists(dir / "config.json") && fs::exists(dir / "unet" / "config.json")) dir = dir / "unet";
+  if (!fs::exists(dir / "config.json") && fs::exists(dir / "unet" / "config.json"))
+    dir = dir / "unet";
   if (!fs::exists(dir / "config.json"))
     fail("'{}' is not a diffusers UNet folder: no config.json there (nor in unet/)", path.string());
   m.dir = dir;
@@ -35,18 +38,24 @@ ModelFiles locate_model(const fs::path& path) {
       fail("{}: no 'weight_map' object", (dir / kWeightsIndexFileName).string());
     std::set<std::string> shards;
     for (const auto& [key, file] : idx["weight_map"].items()) {
-      if (!file.is_string()) fail("{}: weight_map entry '{}' is not a file name", (dir / kWeightsIndexFileName).string(), key);
+      if (!file.is_string())
+        fail("{}: weight_map entry '{}' is not a file name", (dir / kWeightsIndexFileName).string(),
+             key);
       shards.insert(file.get<std::string>());
     }
     for (const auto& s : shards) {
       if (fs::path(s).has_parent_path() || s.empty())
-        fail("{}: shard name '{}' must be a file name in the same folder", (dir / kWeightsIndexFileName).string(), s);
-      if (!fs::exists(dir / s)) fail("{}: shard '{}' is missing", (dir / kWeightsIndexFileName).string(), s);
+        fail("{}: shard name '{}' must be a file name in the same folder",
+             (dir / kWeightsIndexFileName).string(), s);
+      if (!fs::exists(dir / s))
+        fail("{}: shard '{}' is missing", (dir / kWeightsIndexFileName).string(), s);
       m.weights.push_back(dir / s);
     }
   } else if (fs::exists(dir / "diffusion_pytorch_model.bin")) {
-    fail("'{}' holds only a pickled diffusion_pytorch_model.bin; asdm reads safetensors (convert with diffusers' save_pretrained(safe_serialization=True))",
-         dir.string());
+    fail(
+        "'{}' holds only a pickled diffusion_pytorch_model.bin; asdm reads safetensors (convert "
+        "with diffusers' save_pretrained(safe_serialization=True))",
+        dir.string());
   }
   return m;
 }

@@ -12,12 +12,13 @@ namespace asdm {
 
 inline constexpr const char* kArchFileName = "asdm_arch.json";
 inline constexpr const char* kWeightsFileName = "diffusion_pytorch_model.safetensors";
-inline constexpr const char* kWeightsIndexFileName = "diffusion_pytorch_model.safetensors.index.json";
+inline constexpr const char* kWeightsIndexFileName =
+    "diffusion_pytorch_model.safetensors.index.json";
 
 struct ModelFiles {
-  std::filesystem::path dir;                 // the UNet folder ("" for a bare config file)
-  std::filesystem::path config;              // config.json
-  std::filesystem::path arch;                // asdm_arch.json, "" when absent
+  std::filesystem::path dir;                   // the UNet folder ("" for a bare config file)
+  std::filesystem::path config;                // config.json
+  std::filesystem::path arch;                  // asdm_arch.json, "" when absent
   std::vector<std::filesystem::path> weights;  // safetensors files, empty for a bare config
 };
 

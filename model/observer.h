@@ -1,7 +1,8 @@
 #pragma once
-// The one instrumentation hook (DESIGN.md §5). The UNet's forward passes every unit boundary through
-// a UnitObserver; timers, CUDA events, CUPTI ranges, ablation and feature capture attach here, and
-// the model code knows nothing about who is watching. Light header: tensors are forward-declared.
+// The one instrumentation hook (DESIGN.md §5). The UNet's forward passes every unit boundary
+// through a UnitObserver; timers, CUDA events, CUPTI ranges, ablation and feature capture attach
+// here, and the model code knows nothing about who is watching. Light header: tensors are
+// forward-declared.
 #include <string>
 
 #include "model/unet_layout.h"

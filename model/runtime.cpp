@@ -49,11 +49,13 @@ void ensure_device(const std::string& device) {
   static bool loaded = false;
   if (!loaded) {
     const auto lib = torch_lib_dir() / "libtorch_cuda.so";
-    if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL) && !dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL))
+    if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL) &&
+        !dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL))
       fail("device '{}' asked for, but libtorch_cuda could not be loaded: {}", device, dlerror());
     loaded = true;
   }
-  if (!torch::cuda::is_available()) fail("device '{}' asked for, but no CUDA device is available", device);
+  if (!torch::cuda::is_available())
+    fail("device '{}' asked for, but no CUDA device is available", device);
 #endif
 }
 

@@ -10,7 +10,8 @@ namespace asdm {
 // Sets libtorch's intra-op threads (0 keeps the default).
 void set_threads(int threads);
 // argv, device kind and name, threads and libtorch version for an artifact's header.
-RunContext make_run_context(const std::vector<std::string>& argv, const std::string& device = "cpu");
+RunContext make_run_context(const std::vector<std::string>& argv,
+                            const std::string& device = "cpu");
 std::string torch_version();
 // Makes libtorch's CUDA backend available for `device` ("cuda", "cuda:1"): asdm links libtorch's
 // CPU libraries only and loads libtorch_cuda on first use. Throws asdm::Error when the build has

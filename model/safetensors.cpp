@@ -21,10 +21,21 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::pair<DType, std::string_view>, 15> kDTypeNames{{
-    {DType::kBool, "BOOL"}, {DType::kU8, "U8"}, {DType::kI8, "I8"}, {DType::kF8E5M2, "F8_E5M2"},
-    {DType::kF8E4M3, "F8_E4M3"}, {DType::kI16, "I16"}, {DType::kU16, "U16"}, {DType::kF16, "F16"},
-    {DType::kBF16, "BF16"}, {DType::kI32, "I32"}, {DType::kU32, "U32"}, {DType::kF32, "F32"},
-    {DType::kF64, "F64"}, {DType::kI64, "I64"}, {DType::kU64, "U64"},
+    {DType::kBool, "BOOL"},
+    {DType::kU8, "U8"},
+    {DType::kI8, "I8"},
+    {DType::kF8E5M2, "F8_E5M2"},
+    {DType::kF8E4M3, "F8_E4M3"},
+    {DType::kI16, "I16"},
+    {DType::kU16, "U16"},
+    {DType::kF16, "F16"},
+    {DType::kBF16, "BF16"},
+    {DType::kI32, "I32"},
+    {DType::kU32, "U32"},
+    {DType::kF32, "F32"},
+    {DType::kF64, "F64"},
+    {DType::kI64, "I64"},
+    {DType::kU64, "U64"},
 }};
 
 uint64_t read_u64_le(const uint8_t* p) {
@@ -51,7 +62,8 @@ json parse_header_json(std::string_view text, std::string_view source) {
     fail("{}: the safetensors header is not valid JSON (at byte {} of the header)", source,
          e.id == 101 ? static_cast<const json::parse_error&>(e).byte : 0);
   }
-  if (!duplicate.empty()) fail("{}: the safetensors header names tensor '{}' twice", source, duplicate);
+  if (!duplicate.empty())
+    fail("{}: the safetensors header names tensor '{}' twice", source, duplicate);
   return j;
 }
 
@@ -65,10 +77,25 @@ std::string_view to_string(DType dtype) {
 
 size_t dtype_size(DType d) {
   switch (d) {
-    case DType::kBool: case DType::kU8: case DType::kI8: case DType::kF8E5M2: case DType::kF8E4M3: return 1;
-    case DType::kI16: case DType::kU16: case DType::kF16: case DType::kBF16: return 2;
-    case DType::kI32: case DType::kU32: case DType::kF32: return 4;
-    case DType::kF64: case DType::kI64: case DType::kU64: return 8;
+    case DType::kBool:
+    case DType::kU8:
+    case DType::kI8:
+    case DType::kF8E5M2:
+    case DType::kF8E4M3:
+      return 1;
+    case DType::kI16:
+    case DType::kU16:
+    case DType::kF16:
+    case DType::kBF16:
+      return 2;
+    case DType::kI32:
+    case DType::kU32:
+    case DType::kF32:
+      return 4;
+    case DType::kF64:
+    case DType::kI64:
+    case DType::kU64:
+      return 8;
   }
   return 0;
 }
@@ -96,12 +123,17 @@ const TensorEntry* SafetensorsHeader::find(std::string_view name) const {
 
 SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::string_view source) {
   if (size < 8)
-    fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)", source, size);
+    fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)",
+         source, size);
   const uint64_t n = read_u64_le(bytes);
   if (n > kMaxSafetensorsHeaderBytes)
-    fail("{}: safetensors header length {} exceeds the limit of {} bytes", source, n, kMaxSafetensorsHeaderBytes);
+    fail("{}: safetensors header length {} exceeds the limit of {} bytes", source, n,
+         kMaxSafetensorsHeaderBytes);
   if (n > size - 8)
-    fail("{}: safetensors header length {} goes beyond the end of the file ({} bytes after the length)", source, n, size - 8);
+    fail(
+        "{}: safetensors header length {} goes beyond the end of the file ({} bytes after the "
+        "length)",
+        source, n, size - 8);
   if (n < 2) fail("{}: safetensors header of {} bytes is too short to be a JSON object", source, n);
   const std::string_view text(reinterpret_cast<const char*>(bytes + 8), n);
   if (text[0] != '{') fail("{}: the safetensors header must start with '{{'", source);
@@ -115,7 +147,8 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::stri
     if (name == "__metadata__") {
       if (!e.is_object()) fail("{}: '__metadata__' must be an object of strings", source);
       for (const auto& [k, v] : e.items()) {
-        if (!v.is_string()) fail("{}: '__metadata__' entry '{}' must be a string, got {}", source, k, v.dump());
+        if (!v.is_string())
+          fail("{}: '__metadata__' entry '{}' must be a string, got {}", source, k, v.dump());
         h.metadata[k] = v.get<std::string>();
       }
       continue;
@@ -135,7 +168,9 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::stri
     uint64_t numel = 1;
     bool overflow = false;
     for (const auto& d : e["shape"]) {
-      if (!d.is_number_unsigned()) fail("{}: tensor '{}' has a shape entry {} that is not a non-negative integer", source, name, d.dump());
+      if (!d.is_number_unsigned())
+        fail("{}: tensor '{}' has a shape entry {} that is not a non-negative integer", source,
+             name, d.dump());
       const uint64_t v = d.get<uint64_t>();
       if (v > static_cast<uint64_t>(INT64_MAX)) overflow = true;
       t.shape.push_back(static_cast<int64_t>(v));
@@ -143,19 +178,22 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::stri
       numel *= v;
     }
     const auto& off = e.contains("data_offsets") ? e["data_offsets"] : json();
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned())
       fail("{}: tensor '{}' needs 'data_offsets' as two non-negative integers", source, name);
     t.begin = off[0].get<uint64_t>();
     t.end = off[1].get<uint64_t>();
     if (t.begin > t.end)
-      fail("{}: tensor '{}' has data_offsets [{}, {}] with begin after end", source, name, t.begin, t.end);
+      fail("{}: tensor '{}' has data_offsets [{}, {}] with begin after end", source, name, t.begin,
+           t.end);
     if (t.end > h.data_size)
-      fail("{}: tensor '{}' has data_offsets [{}, {}] outside the data ({} bytes)", source, name, t.begin, t.end, h.data_size);
+      fail("{}: tensor '{}' has data_offsets [{}, {}] outside the data ({} bytes)", source, name,
+           t.begin, t.end, h.data_size);
     const uint64_t esize = dtype_size(t.dtype);
     if (overflow || (numel != 0 && esize > UINT64_MAX / numel) || numel * esize != t.end - t.begin)
-      fail("{}: tensor '{}' has shape {} x {} ({} bytes) but data_offsets span {} bytes", source, name,
-           e["shape"].dump(), to_string(t.dtype), overflow ? std::string("overflowing") : std::to_string(numel * esize),
-           t.end - t.begin);
+      fail("{}: tensor '{}' has shape {} x {} ({} bytes) but data_offsets span {} bytes", source,
+           name, e["shape"].dump(), to_string(t.dtype),
+           overflow ? std::string("overflowing") : std::to_string(numel * esize), t.end - t.begin);
     h.tensors.push_back(std::move(t));
   }
 
@@ -169,15 +207,17 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::stri
   const TensorEntry* prev = nullptr;
   for (const auto* t : by_offset) {
     if (t->begin < pos)
-      fail("{}: tensors '{}' and '{}' overlap (bytes {}..{} and {}..{})", source, prev->name, t->name,
-           prev->begin, prev->end, t->begin, t->end);
+      fail("{}: tensors '{}' and '{}' overlap (bytes {}..{} and {}..{})", source, prev->name,
+           t->name, prev->begin, prev->end, t->begin, t->end);
     if (t->begin > pos)
-      fail("{}: data bytes {}..{} belong to no tensor (a hole before tensor '{}')", source, pos, t->begin, t->name);
+      fail("{}: data bytes {}..{} belong to no tensor (a hole before tensor '{}')", source, pos,
+           t->begin, t->name);
     pos = t->end;
     prev = t;
   }
   if (pos != h.data_size)
-    fail("{}: data bytes {}..{} after the last tensor belong to no tensor", source, pos, h.data_size);
+    fail("{}: data bytes {}..{} after the last tensor belong to no tensor", source, pos,
+         h.data_size);
   return h;
 }
 
@@ -185,7 +225,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   const std::string p = path.string();
   const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("cannot open '{}': {}", p, std::strerror(errno));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     fail("'{}' is not a regular file", p);
@@ -193,7 +233,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   size_ = static_cast<size_t>(st.st_size);
   if (size_ < 8) {
     ::close(fd);
-    fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)", p, size_);
+    fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)", p,
+         size_);
   }
   map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -233,7 +274,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
     uint64_t numel = 1;
     for (int64_t s : t->shape) numel *= static_cast<uint64_t>(s);
     const uint64_t bytes = numel * dtype_size(t->dtype);
-    h[t->name] = {{"dtype", to_string(t->dtype)}, {"shape", t->shape}, {"data_offsets", {pos, pos + bytes}}};
+    h[t->name] = {
+        {"dtype", to_string(t->dtype)}, {"shape", t->shape}, {"data_offsets", {pos, pos + bytes}}};
     pos += bytes;
   }
   std::string header = h.dump();
@@ -253,7 +295,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
     for (const auto* t : sorted) {
       uint64_t numel = 1;
       for (int64_t s : t->shape) numel *= static_cast<uint64_t>(s);
-      out.write(static_cast<const char*>(t->data), static_cast<std::streamsize>(numel * dtype_size(t->dtype)));
+      out.write(static_cast<const char*>(t->data),
+                static_cast<std::streamsize>(numel * dtype_size(t->dtype)));
     }
     out.flush();
     if (!out) {

@@ -17,7 +17,23 @@
 
 namespace asdm {
 
-enum class DType { kBool, kU8, kI8, kF8E5M2, kF8E4M3, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kF64, kI64, kU64 };
+enum class DType {
+  kBool,
+  kU8,
+  kI8,
+  kF8E5M2,
+  kF8E4M3,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kF64,
+  kI64,
+  kU64
+};
 
 std::string_view to_string(DType dtype);  // safetensors spelling: "F32", "BF16", ...
 size_t dtype_size(DType dtype);           // bytes per element
@@ -74,8 +90,8 @@ struct TensorView {
   const void* data = nullptr;
 };
 
-// Writes a safetensors file atomically (temporary file, then rename), tensors sorted by name, header
-// padded with spaces to a multiple of 8 bytes.
+// Writes a safetensors file atomically (temporary file, then rename), tensors sorted by name,
+// header padded with spaces to a multiple of 8 bytes.
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorView>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

@@ -19,7 +19,8 @@ namespace nn = torch::nn;
 std::shared_ptr<nn::Module> container() { return std::make_shared<nn::Module>(); }
 
 nn::Conv2d conv(int in, int out, int k, int stride = 1, int pad = -1) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? (k - 1) / 2 : pad));
+  return nn::Conv2d(
+      nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? (k - 1) / 2 : pad));
 }
 nn::Linear linear(int in, int out, bool bias = true) {
   return nn::Linear(nn::LinearOptions(in, out).bias(bias));
@@ -42,7 +43,8 @@ constexpr int64_t kGemmConvMaxPixels = 16;
 
 Tensor conv3x3(nn::Conv2d& m, const Tensor& x) {
   const int64_t pixels = x.size(2) * x.size(3);
-  if (x.is_cuda() || x.scalar_type() != torch::kFloat32 || pixels > kGemmConvMaxPixels) return m->forward(x);
+  if (x.is_cuda() || x.scalar_type() != torch::kFloat32 || pixels > kGemmConvMaxPixels)
+    return m->forward(x);
   const int64_t B = x.size(0), cout = m->weight.size(0);
   const Tensor cols = at::im2col(x, {3, 3}, {1, 1}, {1, 1}, {1, 1});  // [B, cin * 9, H * W]
   Tensor y = at::matmul(m->weight.view({cout, -1}), cols);            // [B, cout, H * W]
@@ -74,8 +76,9 @@ Tensor run_unit(const Ctx& ctx, const UnitInfo& u, bool removed, Full&& full, Sh
 // Sinusoidal timestep embedding, as diffusers' get_timestep_embedding (float32 arithmetic).
 Tensor timestep_proj(const Tensor& t, int dim, bool flip_sin_to_cos, double shift) {
   const int half = dim / 2;
-  Tensor exponent = -std::log(10000.0) *
-                    torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat32).device(t.device()));
+  Tensor exponent =
+      -std::log(10000.0) *
+      torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat32).device(t.device()));
   exponent = exponent / (half - shift);
   Tensor emb = t.unsqueeze(1).to(torch::kFloat32) * torch::exp(exponent).unsqueeze(0);
   emb = torch::cat({torch::sin(emb), torch::cos(emb)}, -1);
@@ -113,11 +116,14 @@ struct ResnetBlockImpl : nn::Module {
       norm1 = register_module("norm1", group_norm(c.norm_num_groups, u.in_channels, c.norm_eps));
       conv1 = register_module("conv1", conv(u.in_channels, u.out_channels, 3));
       time_emb_proj = register_module(
-          "time_emb_proj", linear(c.time_embed_dim(), scale_shift ? 2 * u.out_channels : u.out_channels));
+          "time_emb_proj",
+          linear(c.time_embed_dim(), scale_shift ? 2 * u.out_channels : u.out_channels));
       norm2 = register_module("norm2", group_norm(c.norm_num_groups, u.out_channels, c.norm_eps));
       conv2 = register_module("conv2", conv(u.out_channels, u.out_channels, 3));
     }
-    if (u.conv_shortcut) conv_shortcut = register_module("conv_shortcut", conv(u.in_channels, u.out_channels, 1, 1, 0));
+    if (u.conv_shortcut)
+      conv_shortcut =
+          register_module("conv_shortcut", conv(u.in_channels, u.out_channels, 1, 1, 0));
   }
   Tensor shortcut(const Tensor& x) {
     Tensor s = conv_shortcut ? conv_shortcut->forward(x) : x;
@@ -143,7 +149,8 @@ struct AttentionImpl : nn::Module {
   nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, to_out_0{nullptr};
   int heads = 1;
   bool upcast = false;
-  AttentionImpl(int dim, int context_dim, int heads_, bool upcast_) : heads(heads_), upcast(upcast_) {
+  AttentionImpl(int dim, int context_dim, int heads_, bool upcast_)
+      : heads(heads_), upcast(upcast_) {
     to_q = register_module("to_q", linear(dim, dim, false));
     to_k = register_module("to_k", linear(context_dim, dim, false));
     to_v = register_module("to_v", linear(context_dim, dim, false));
@@ -153,13 +160,17 @@ struct AttentionImpl : nn::Module {
   }
   Tensor forward(const Tensor& x, const Tensor& context) {
     const int64_t B = x.size(0);
-    auto split = [&](const Tensor& t) { return t.view({B, -1, heads, t.size(-1) / heads}).transpose(1, 2); };
+    auto split = [&](const Tensor& t) {
+      return t.view({B, -1, heads, t.size(-1) / heads}).transpose(1, 2);
+    };
     Tensor q = split(to_q->forward(x));
     Tensor k = split(to_k->forward(context));
     Tensor v = split(to_v->forward(context));
     Tensor o;
     if (upcast && q.scalar_type() != torch::kFloat32) {
-      o = at::scaled_dot_product_attention(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32)).to(q.scalar_type());
+      o = at::scaled_dot_product_attention(q.to(torch::kFloat32), k.to(torch::kFloat32),
+                                           v.to(torch::kFloat32))
+              .to(q.scalar_type());
     } else {
       o = at::scaled_dot_product_attention(q, k, v);
     }
@@ -190,14 +201,19 @@ struct BasicTransformerBlockImpl : nn::Module {
   std::shared_ptr<FeedForwardImpl> ff;
   bool only_cross = false;
   std::string path;
-  BasicTransformerBlockImpl(const UnitInfo& u, bool upcast, std::string path_) : path(std::move(path_)) {
+  BasicTransformerBlockImpl(const UnitInfo& u, bool upcast, std::string path_)
+      : path(std::move(path_)) {
     const int C = u.out_channels;
     only_cross = u.only_cross_attention;
-    auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({C}).eps(1e-5).elementwise_affine(true)); };
+    auto ln = [&] {
+      return nn::LayerNorm(nn::LayerNormOptions({C}).eps(1e-5).elementwise_affine(true));
+    };
     norm1 = register_module("norm1", ln());
-    attn1 = register_module("attn1", std::make_shared<AttentionImpl>(C, only_cross ? u.cross_dim : C, u.heads, upcast));
+    attn1 = register_module(
+        "attn1", std::make_shared<AttentionImpl>(C, only_cross ? u.cross_dim : C, u.heads, upcast));
     norm2 = register_module("norm2", ln());
-    attn2 = register_module("attn2", std::make_shared<AttentionImpl>(C, u.cross_dim, u.heads, upcast));
+    attn2 =
+        register_module("attn2", std::make_shared<AttentionImpl>(C, u.cross_dim, u.heads, upcast));
     norm3 = register_module("norm3", ln());
     ff = register_module("ff", std::make_shared<FeedForwardImpl>(C));
   }
@@ -236,8 +252,10 @@ struct Transformer2DImpl : nn::Module {
     const int C = u.out_channels;
     linear_proj = c.use_linear_projection;
     norm = register_module("norm", group_norm(c.norm_num_groups, C, 1e-6));
-    if (linear_proj) proj_in_lin = register_module("proj_in", linear(C, C));
-    else proj_in_conv = register_module("proj_in", conv(C, C, 1, 1, 0));
+    if (linear_proj)
+      proj_in_lin = register_module("proj_in", linear(C, C));
+    else
+      proj_in_conv = register_module("proj_in", conv(C, C, 1, 1, 0));
     auto tb = container();
     for (int k = 0; k < u.transformer_layers; ++k) {
       const std::string id = unit_id::transformer_block(u.id, k);
@@ -248,12 +266,16 @@ struct Transformer2DImpl : nn::Module {
       if (gone) {
         blocks.push_back(nullptr);
       } else {
-        blocks.push_back(tb->register_module(std::to_string(k), std::make_shared<BasicTransformerBlockImpl>(u, c.upcast_attention, id)));
+        blocks.push_back(tb->register_module(
+            std::to_string(k),
+            std::make_shared<BasicTransformerBlockImpl>(u, c.upcast_attention, id)));
       }
     }
     register_module("transformer_blocks", tb);
-    if (linear_proj) proj_out_lin = register_module("proj_out", linear(C, C));
-    else proj_out_conv = register_module("proj_out", conv(C, C, 1, 1, 0));
+    if (linear_proj)
+      proj_out_lin = register_module("proj_out", linear(C, C));
+    else
+      proj_out_conv = register_module("proj_out", conv(C, C, 1, 1, 0));
   }
 
   Tensor forward(const Tensor& x, const Tensor& ctx_states, const Ctx& ctx) {
@@ -271,8 +293,9 @@ struct Transformer2DImpl : nn::Module {
     for (size_t k = 0; k < blocks.size(); ++k) {
       if (block_units[k]) {
         auto& blk = blocks[k];
-        h = run_unit(ctx, *block_units[k], block_removed[k],
-                     [&] { return blk->forward(h, ctx_states, ctx); }, [&] { return h; });
+        h = run_unit(
+            ctx, *block_units[k], block_removed[k],
+            [&] { return blk->forward(h, ctx_states, ctx); }, [&] { return h; });
       } else {
         h = blocks[k]->forward(h, ctx_states, ctx);
         ctx.emit(unit_id::transformer_block(path, static_cast<int>(k)), h);
@@ -293,7 +316,9 @@ struct Transformer2DImpl : nn::Module {
 struct Downsample2DImpl : nn::Module {
   nn::Conv2d conv_{nullptr};
   int padding = 1;
-  Downsample2DImpl(int ch, int pad) : padding(pad) { conv_ = register_module("conv", conv(ch, ch, 3, 2, pad)); }
+  Downsample2DImpl(int ch, int pad) : padding(pad) {
+    conv_ = register_module("conv", conv(ch, ch, 3, 2, pad));
+  }
   Tensor forward(Tensor x) {
     if (padding == 0) x = torch::constant_pad_nd(x, {0, 1, 0, 1}, 0);
     return conv_->forward(x);
@@ -334,7 +359,8 @@ struct UNet::Impl {
   nn::GroupNorm conv_norm_out{nullptr};
   std::vector<BlockRT> down, up;
   std::optional<BlockRT> mid;
-  const UnitInfo *u_time = nullptr, *u_add = nullptr, *u_conv_in = nullptr, *u_norm_out = nullptr, *u_conv_out = nullptr;
+  const UnitInfo *u_time = nullptr, *u_add = nullptr, *u_conv_in = nullptr, *u_norm_out = nullptr,
+                 *u_conv_out = nullptr;
 
   bool is_removed(const UnitInfo& u) const { return removed.count(u.id) > 0; }
 
@@ -345,7 +371,8 @@ struct UNet::Impl {
     auto resnets = container();
     for (int idx : b.resnets) {
       const UnitInfo& u = layout.units[idx];
-      rt.resnets.push_back(resnets->register_module(std::to_string(u.layer), std::make_shared<ResnetBlockImpl>(u, c, is_removed(u))));
+      rt.resnets.push_back(resnets->register_module(
+          std::to_string(u.layer), std::make_shared<ResnetBlockImpl>(u, c, is_removed(u))));
     }
     if (!b.attentions.empty()) {
       auto attns = container();
@@ -354,7 +381,8 @@ struct UNet::Impl {
         if (is_removed(u)) {
           rt.attentions.push_back(nullptr);
         } else {
-          rt.attentions.push_back(attns->register_module(std::to_string(u.layer), std::make_shared<Transformer2DImpl>(u, c, layout, removed)));
+          rt.attentions.push_back(attns->register_module(
+              std::to_string(u.layer), std::make_shared<Transformer2DImpl>(u, c, layout, removed)));
         }
       }
       parent->register_module("attentions", attns);
@@ -364,7 +392,8 @@ struct UNet::Impl {
       const UnitInfo& s = layout.units[b.sampler];
       auto samplers = container();
       if (s.kind == UnitKind::kDownsample) {
-        rt.down = samplers->register_module("0", std::make_shared<Downsample2DImpl>(s.out_channels, c.downsample_padding));
+        rt.down = samplers->register_module(
+            "0", std::make_shared<Downsample2DImpl>(s.out_channels, c.downsample_padding));
         parent->register_module("downsamplers", samplers);
       } else {
         rt.up = samplers->register_module("0", std::make_shared<Upsample2DImpl>(s.out_channels));
@@ -374,7 +403,8 @@ struct UNet::Impl {
     return rt;
   }
 
-  explicit Impl(const ArchSpec& s) : spec(s), layout(s.student_layout()), removed(s.removed_units()) {
+  explicit Impl(const ArchSpec& s)
+      : spec(s), layout(s.student_layout()), removed(s.removed_units()) {
     const UNetConfig& c = layout.config;
     root = container();
     const int c0 = c.block_out_channels[0];
@@ -384,11 +414,13 @@ struct UNet::Impl {
     u_conv_out = &layout.at(std::string(unit_id::kConvOut));
     conv_in = root->register_module("conv_in", conv(c.in_channels, c0, c.conv_in_kernel));
     time_embedding = root->register_module(
-        "time_embedding", std::make_shared<TimestepEmbeddingImpl>(c0, c.time_embed_dim(), c.time_cond_proj_dim));
+        "time_embedding",
+        std::make_shared<TimestepEmbeddingImpl>(c0, c.time_embed_dim(), c.time_cond_proj_dim));
     if (c.addition_embed_type == "text_time") {
       u_add = &layout.at(std::string(unit_id::kAddEmbedding));
       add_embedding = root->register_module(
-          "add_embedding", std::make_shared<TimestepEmbeddingImpl>(c.projection_class_embeddings_input_dim, c.time_embed_dim(), 0));
+          "add_embedding", std::make_shared<TimestepEmbeddingImpl>(
+                               c.projection_class_embeddings_input_dim, c.time_embed_dim(), 0));
     }
     auto downs = container();
     for (const auto& b : layout.down) {
@@ -409,13 +441,14 @@ struct UNet::Impl {
       ups->register_module(std::to_string(b.index), m);
     }
     root->register_module("up_blocks", ups);
-    conv_norm_out = root->register_module("conv_norm_out", group_norm(c.norm_num_groups, c0, c.norm_eps));
+    conv_norm_out =
+        root->register_module("conv_norm_out", group_norm(c.norm_num_groups, c0, c.norm_eps));
     conv_out = root->register_module("conv_out", conv(c0, c.out_channels, c.conv_out_kernel));
   }
 
   // Runs a block's (resnet, attention) layers; `skip_in` supplies the up blocks' skip tensors.
-  Tensor run_layers(const BlockRT& b, Tensor h, const Tensor& temb, const Tensor& ehs, const Ctx& ctx,
-                    std::vector<Tensor>* skip_out, std::vector<Tensor>* skip_in) {
+  Tensor run_layers(const BlockRT& b, Tensor h, const Tensor& temb, const Tensor& ehs,
+                    const Ctx& ctx, std::vector<Tensor>* skip_out, std::vector<Tensor>* skip_in) {
     for (size_t j = 0; j < b.resnets.size(); ++j) {
       if (skip_in) {
         ASDM_CHECK(!skip_in->empty(), "skip stack exhausted in {}", b.info->id);
@@ -424,11 +457,14 @@ struct UNet::Impl {
       }
       const UnitInfo& ru = layout.units[b.info->resnets[j]];
       auto& rn = b.resnets[j];
-      h = run_unit(ctx, ru, is_removed(ru), [&] { return rn->forward(h, temb); }, [&] { return rn->shortcut(h); });
+      h = run_unit(
+          ctx, ru, is_removed(ru), [&] { return rn->forward(h, temb); },
+          [&] { return rn->shortcut(h); });
       if (j < b.attentions.size()) {
         const UnitInfo& au = layout.units[b.info->attentions[j]];
         auto& at = b.attentions[j];
-        h = run_unit(ctx, au, at == nullptr, [&] { return at->forward(h, ehs, ctx); }, [&] { return h; });
+        h = run_unit(
+            ctx, au, at == nullptr, [&] { return at->forward(h, ehs, ctx); }, [&] { return h; });
       }
       if (skip_out) skip_out->push_back(h);
     }
@@ -440,11 +476,14 @@ struct UNet::Impl {
     const UNetConfig& c = layout.config;
     const auto dtype = conv_in->weight.scalar_type();
     if (sample_in.dim() != 4 || sample_in.size(1) != c.in_channels)
-      fail("sample must have shape [B, {}, H, W], got [{}]", c.in_channels, fmt::join(sample_in.sizes(), ", "));
+      fail("sample must have shape [B, {}, H, W], got [{}]", c.in_channels,
+           fmt::join(sample_in.sizes(), ", "));
     if (ehs_in.dim() != 3 || ehs_in.size(2) != c.cross_attention_dim[0])
-      fail("encoder_hidden_states must have shape [B, T, {}], got [{}]", c.cross_attention_dim[0], fmt::join(ehs_in.sizes(), ", "));
+      fail("encoder_hidden_states must have shape [B, T, {}], got [{}]", c.cross_attention_dim[0],
+           fmt::join(ehs_in.sizes(), ", "));
     const int64_t B = sample_in.size(0);
-    if (ehs_in.size(0) != B) fail("encoder_hidden_states has batch {} but sample has batch {}", ehs_in.size(0), B);
+    if (ehs_in.size(0) != B)
+      fail("encoder_hidden_states has batch {} but sample has batch {}", ehs_in.size(0), B);
     Ctx ctx{obs, obs && obs->wants_tensors()};
     Tensor x = sample_in.to(dtype);
     const Tensor ehs = ehs_in.to(dtype);
@@ -452,44 +491,60 @@ struct UNet::Impl {
 
     Tensor t = timestep.dim() == 0 ? timestep.reshape({1}) : timestep;
     if (t.dim() != 1 || (t.size(0) != 1 && t.size(0) != B))
-      fail("timestep must be a scalar or have shape [1] or [{}], got [{}]", B, fmt::join(t.sizes(), ", "));
+      fail("timestep must be a scalar or have shape [1] or [{}], got [{}]", B,
+           fmt::join(t.sizes(), ", "));
     t = t.to(sample_in.device()).expand({B});
 
-    Tensor temb = run_unit(ctx, *u_time, false, [&] {
-      Tensor tp = timestep_proj(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift).to(dtype);
-      ctx.emit(std::string(unit_id::kTimeProj), tp);
-      Tensor cond;
-      if (added.timestep_cond) cond = added.timestep_cond->to(dtype);
-      return time_embedding->forward(tp, added.timestep_cond ? &cond : nullptr);
-    }, [] { return Tensor(); });
+    Tensor temb = run_unit(
+        ctx, *u_time, false,
+        [&] {
+          Tensor tp =
+              timestep_proj(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift).to(dtype);
+          ctx.emit(std::string(unit_id::kTimeProj), tp);
+          Tensor cond;
+          if (added.timestep_cond) cond = added.timestep_cond->to(dtype);
+          return time_embedding->forward(tp, added.timestep_cond ? &cond : nullptr);
+        },
+        [] { return Tensor(); });
     if (add_embedding) {
       if (!added.text_embeds || !added.time_ids)
-        fail("this UNet has addition_embed_type \"text_time\" and needs the inputs 'text_embeds' and 'time_ids'");
-      Tensor aug = run_unit(ctx, *u_add, false, [&] {
-        Tensor te = timestep_proj(added.time_ids->flatten(), c.addition_time_embed_dim, c.flip_sin_to_cos, c.freq_shift);
-        te = te.reshape({added.text_embeds->size(0), -1});
-        Tensor in = torch::cat({added.text_embeds->to(te.scalar_type()), te}, -1).to(dtype);
-        if (in.size(1) != c.projection_class_embeddings_input_dim)
-          fail("text_embeds and time_ids give {} features; the config's projection_class_embeddings_input_dim is {}",
-               in.size(1), c.projection_class_embeddings_input_dim);
-        return add_embedding->forward(in, nullptr);
-      }, [] { return Tensor(); });
+        fail(
+            "this UNet has addition_embed_type \"text_time\" and needs the inputs 'text_embeds' "
+            "and 'time_ids'");
+      Tensor aug = run_unit(
+          ctx, *u_add, false,
+          [&] {
+            Tensor te = timestep_proj(added.time_ids->flatten(), c.addition_time_embed_dim,
+                                      c.flip_sin_to_cos, c.freq_shift);
+            te = te.reshape({added.text_embeds->size(0), -1});
+            Tensor in = torch::cat({added.text_embeds->to(te.scalar_type()), te}, -1).to(dtype);
+            if (in.size(1) != c.projection_class_embeddings_input_dim)
+              fail(
+                  "text_embeds and time_ids give {} features; the config's "
+                  "projection_class_embeddings_input_dim is {}",
+                  in.size(1), c.projection_class_embeddings_input_dim);
+            return add_embedding->forward(in, nullptr);
+          },
+          [] { return Tensor(); });
       temb = temb + aug;
     }
 
-    Tensor h = run_unit(ctx, *u_conv_in, false, [&] { return conv_in->forward(x); }, [] { return Tensor(); });
+    Tensor h = run_unit(
+        ctx, *u_conv_in, false, [&] { return conv_in->forward(x); }, [] { return Tensor(); });
     std::vector<Tensor> skips{h};
     for (auto& b : down) {
       std::vector<Tensor> res;
       h = run_layers(b, h, temb, ehs, ctx, &res, nullptr);
       if (b.down) {
         const UnitInfo& du = layout.units[b.info->sampler];
-        h = run_unit(ctx, du, false, [&] { return b.down->forward(h); }, [] { return Tensor(); });
+        h = run_unit(
+            ctx, du, false, [&] { return b.down->forward(h); }, [] { return Tensor(); });
         res.push_back(h);
       }
       if (ctx.tensors) {
         ctx.emit(b.info->id, h);
-        for (size_t j = 0; j < res.size(); ++j) ctx.emit(unit_id::skip(b.info->index, static_cast<int>(j)), res[j]);
+        for (size_t j = 0; j < res.size(); ++j)
+          ctx.emit(unit_id::skip(b.info->index, static_cast<int>(j)), res[j]);
       }
       skips.insert(skips.end(), res.begin(), res.end());
     }
@@ -497,15 +552,20 @@ struct UNet::Impl {
       // Mid block: resnet, then (attention, resnet) pairs.
       const BlockRT& m = *mid;
       const UnitInfo& r0 = layout.units[m.info->resnets[0]];
-      h = run_unit(ctx, r0, is_removed(r0), [&] { return m.resnets[0]->forward(h, temb); }, [&] { return m.resnets[0]->shortcut(h); });
+      h = run_unit(
+          ctx, r0, is_removed(r0), [&] { return m.resnets[0]->forward(h, temb); },
+          [&] { return m.resnets[0]->shortcut(h); });
       for (size_t j = 1; j < m.resnets.size(); ++j) {
         if (j - 1 < m.attentions.size()) {
           const UnitInfo& au = layout.units[m.info->attentions[j - 1]];
           auto& at = m.attentions[j - 1];
-          h = run_unit(ctx, au, at == nullptr, [&] { return at->forward(h, ehs, ctx); }, [&] { return h; });
+          h = run_unit(
+              ctx, au, at == nullptr, [&] { return at->forward(h, ehs, ctx); }, [&] { return h; });
         }
         const UnitInfo& ru = layout.units[m.info->resnets[j]];
-        h = run_unit(ctx, ru, is_removed(ru), [&] { return m.resnets[j]->forward(h, temb); }, [&] { return m.resnets[j]->shortcut(h); });
+        h = run_unit(
+            ctx, ru, is_removed(ru), [&] { return m.resnets[j]->forward(h, temb); },
+            [&] { return m.resnets[j]->shortcut(h); });
       }
       ctx.emit(m.info->id, h);
     }
@@ -516,12 +576,16 @@ struct UNet::Impl {
         // Upsample to the next skip tensor's size: 2x, or the odd size the down path produced.
         const auto size = skips.back().sizes().slice(2);
         const UnitInfo& uu = layout.units[b.info->sampler];
-        h = run_unit(ctx, uu, false, [&] { return b.up->forward(h, size); }, [] { return Tensor(); });
+        h = run_unit(
+            ctx, uu, false, [&] { return b.up->forward(h, size); }, [] { return Tensor(); });
       }
       ctx.emit(b.info->id, h);
     }
-    h = run_unit(ctx, *u_norm_out, false, [&] { return gn(conv_norm_out, h); }, [] { return Tensor(); });
-    h = run_unit(ctx, *u_conv_out, false, [&] { return conv_out->forward(torch::silu(h)); }, [] { return Tensor(); });
+    h = run_unit(
+        ctx, *u_norm_out, false, [&] { return gn(conv_norm_out, h); }, [] { return Tensor(); });
+    h = run_unit(
+        ctx, *u_conv_out, false, [&] { return conv_out->forward(torch::silu(h)); },
+        [] { return Tensor(); });
     return h;
   }
 };
@@ -569,9 +633,12 @@ void UNet::to(const std::string& device, const std::string& dtype) {
 std::string UNet::device() const { return impl_->conv_in->weight.device().str(); }
 std::string UNet::dtype() const {
   switch (impl_->conv_in->weight.scalar_type()) {
-    case torch::kFloat16: return "float16";
-    case torch::kBFloat16: return "bfloat16";
-    default: return "float32";
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    default:
+      return "float32";
   }
 }
 

@@ -19,16 +19,38 @@ const std::set<std::string> kUpTypes = {"CrossAttnUpBlock2D", "UpBlock2D"};
 const std::set<std::string> kMidTypes = {"UNetMidBlock2DCrossAttn", "UNetMidBlock2D"};
 
 // Fields that change the network and that we read.
-const std::set<std::string> kReadFields = {
-    "in_channels", "out_channels", "sample_size", "center_input_sample", "down_block_types",
-    "up_block_types", "mid_block_type", "block_out_channels", "layers_per_block",
-    "attention_head_dim", "num_attention_heads", "cross_attention_dim",
-    "transformer_layers_per_block", "reverse_transformer_layers_per_block",
-    "only_cross_attention", "use_linear_projection", "upcast_attention", "norm_num_groups",
-    "norm_eps", "act_fn", "flip_sin_to_cos", "freq_shift", "downsample_padding",
-    "mid_block_scale_factor", "resnet_time_scale_shift", "addition_embed_type",
-    "addition_time_embed_dim", "projection_class_embeddings_input_dim", "time_cond_proj_dim",
-    "conv_in_kernel", "conv_out_kernel", "time_embedding_dim"};
+const std::set<std::string> kReadFields = {"in_channels",
+                                           "out_channels",
+                                           "sample_size",
+                                           "center_input_sample",
+                                           "down_block_types",
+                                           "up_block_types",
+                                           "mid_block_type",
+                                           "block_out_channels",
+                                           "layers_per_block",
+                                           "attention_head_dim",
+                                           "num_attention_heads",
+                                           "cross_attention_dim",
+                                           "transformer_layers_per_block",
+                                           "reverse_transformer_layers_per_block",
+                                           "only_cross_attention",
+                                           "use_linear_projection",
+                                           "upcast_attention",
+                                           "norm_num_groups",
+                                           "norm_eps",
+                                           "act_fn",
+                                           "flip_sin_to_cos",
+                                           "freq_shift",
+                                           "downsample_padding",
+                                           "mid_block_scale_factor",
+                                           "resnet_time_scale_shift",
+                                           "addition_embed_type",
+                                           "addition_time_embed_dim",
+                                           "projection_class_embeddings_input_dim",
+                                           "time_cond_proj_dim",
+                                           "conv_in_kernel",
+                                           "conv_out_kernel",
+                                           "time_embedding_dim"};
 
 // Fields that do not change the inference network (dropout is off at inference;
 // addition_embed_type_num_heads is read only by addition_embed_type "text"; the mid-block
@@ -49,20 +71,23 @@ int get_int(const json& j, const char* field, int def) {
 
 double get_double(const json& j, const char* field, double def) {
   if (!j.contains(field) || j[field].is_null()) return def;
-  if (!j[field].is_number()) fail("config field '{}' must be a number, got {}", field, show(j[field]));
+  if (!j[field].is_number())
+    fail("config field '{}' must be a number, got {}", field, show(j[field]));
   return j[field].get<double>();
 }
 
 bool get_bool(const json& j, const char* field, bool def) {
   if (!j.contains(field) || j[field].is_null()) return def;
-  if (!j[field].is_boolean()) fail("config field '{}' must be true or false, got {}", field, show(j[field]));
+  if (!j[field].is_boolean())
+    fail("config field '{}' must be true or false, got {}", field, show(j[field]));
   return j[field].get<bool>();
 }
 
 std::string get_string(const json& j, const char* field, const std::string& def) {
   if (!j.contains(field)) return def;
   if (j[field].is_null()) return "";
-  if (!j[field].is_string()) fail("config field '{}' must be a string, got {}", field, show(j[field]));
+  if (!j[field].is_string())
+    fail("config field '{}' must be a string, got {}", field, show(j[field]));
   return j[field].get<std::string>();
 }
 
@@ -85,16 +110,19 @@ std::vector<int> per_stage_ints(const json& j, const char* field, int stages, in
     out.assign(stages, def);
   } else if (j[field].is_array()) {
     for (const auto& v : j[field]) {
-      if (!v.is_number_integer()) fail("config field '{}' must hold integers, got {}", field, show(v));
+      if (!v.is_number_integer())
+        fail("config field '{}' must hold integers, got {}", field, show(v));
       out.push_back(v.get<int>());
     }
     if (static_cast<int>(out.size()) != stages)
-      fail("config field '{}' has {} entries but the UNet has {} stages", field, out.size(), stages);
+      fail("config field '{}' has {} entries but the UNet has {} stages", field, out.size(),
+           stages);
   } else {
     out.assign(stages, get_int(j, field, def));
   }
   for (int v : out)
-    if (v < min_value) fail("config field '{}' has value {}; it must be at least {}", field, v, min_value);
+    if (v < min_value)
+      fail("config field '{}' has value {}; it must be at least {}", field, v, min_value);
   return out;
 }
 
@@ -132,7 +160,10 @@ UNetConfig parse_unet_config(const json& j) {
   if (!j.is_object()) fail("a UNet config must be a JSON object, got {}", j.type_name());
   const std::string cls = get_string(j, "_class_name", "UNet2DConditionModel");
   if (cls != "UNet2DConditionModel")
-    fail("config field '_class_name' = \"{}\" is not supported (asdm implements UNet2DConditionModel)", cls);
+    fail(
+        "config field '_class_name' = \"{}\" is not supported (asdm implements "
+        "UNet2DConditionModel)",
+        cls);
 
   // Values whose other settings we do not implement.
   require_null(j, "class_embed_type");
@@ -156,10 +187,11 @@ UNetConfig parse_unet_config(const json& j) {
     if (key.empty() || key[0] == '_') continue;
     if (kReadFields.count(key) || kInertFields.count(key)) continue;
     static const std::set<std::string> kChecked = {
-        "class_embed_type", "num_class_embeds", "encoder_hid_dim", "encoder_hid_dim_type",
-        "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm",
-        "time_embedding_type", "attention_type", "dual_cross_attention",
-        "class_embeddings_concat", "resnet_skip_time_act", "resnet_out_scale_factor"};
+        "class_embed_type",       "num_class_embeds",        "encoder_hid_dim",
+        "encoder_hid_dim_type",   "time_embedding_act_fn",   "timestep_post_act",
+        "cross_attention_norm",   "time_embedding_type",     "attention_type",
+        "dual_cross_attention",   "class_embeddings_concat", "resnet_skip_time_act",
+        "resnet_out_scale_factor"};
     if (kChecked.count(key)) continue;
     log::warn("config field '{}' is unknown to asdm and ignored", key);
   }
@@ -174,10 +206,16 @@ UNetConfig parse_unet_config(const json& j) {
   c.up_block_types = get_strings(j, "up_block_types");
   for (const auto& t : c.down_block_types)
     if (!kDownTypes.count(t))
-      fail("config field 'down_block_types' has unknown block type \"{}\" (known: CrossAttnDownBlock2D, DownBlock2D)", t);
+      fail(
+          "config field 'down_block_types' has unknown block type \"{}\" (known: "
+          "CrossAttnDownBlock2D, DownBlock2D)",
+          t);
   for (const auto& t : c.up_block_types)
     if (!kUpTypes.count(t))
-      fail("config field 'up_block_types' has unknown block type \"{}\" (known: CrossAttnUpBlock2D, UpBlock2D)", t);
+      fail(
+          "config field 'up_block_types' has unknown block type \"{}\" (known: CrossAttnUpBlock2D, "
+          "UpBlock2D)",
+          t);
   if (c.down_block_types.empty()) fail("config field 'down_block_types' is empty");
   if (c.down_block_types.size() != c.up_block_types.size())
     fail("config has {} down blocks but {} up blocks; they must match", c.down_block_types.size(),
@@ -189,8 +227,10 @@ UNetConfig parse_unet_config(const json& j) {
   } else {
     c.mid_block_type = get_string(j, "mid_block_type", "");
     if (!c.mid_block_type.empty() && !kMidTypes.count(c.mid_block_type))
-      fail("config field 'mid_block_type' has unknown block type \"{}\" (known: UNetMidBlock2DCrossAttn, UNetMidBlock2D, null)",
-           c.mid_block_type);
+      fail(
+          "config field 'mid_block_type' has unknown block type \"{}\" (known: "
+          "UNetMidBlock2DCrossAttn, UNetMidBlock2D, null)",
+          c.mid_block_type);
   }
 
   if (!j.contains("block_out_channels")) fail("config field 'block_out_channels' is missing");
@@ -208,26 +248,35 @@ UNetConfig parse_unet_config(const json& j) {
       !j["reverse_transformer_layers_per_block"].is_null()) {
     const json& r = j["reverse_transformer_layers_per_block"];
     if (!r.is_array() || static_cast<int>(r.size()) != n)
-      fail("config field 'reverse_transformer_layers_per_block' must be a list with {} entries, got {}", n, show(r));
+      fail(
+          "config field 'reverse_transformer_layers_per_block' must be a list with {} entries, got "
+          "{}",
+          n, show(r));
     for (const auto& v : r) {
       // diffusers allows a list per up block (one entry per layer); we need one count per block.
       if (v.is_number_integer()) {
         c.reverse_transformer_layers_per_block.push_back(v.get<int>());
-      } else if (v.is_array() && !v.empty() && std::all_of(v.begin(), v.end(), [&](const json& x) { return x == v[0]; })) {
+      } else if (v.is_array() && !v.empty() &&
+                 std::all_of(v.begin(), v.end(), [&](const json& x) { return x == v[0]; })) {
         c.reverse_transformer_layers_per_block.push_back(v[0].get<int>());
       } else {
-        fail("config field 'reverse_transformer_layers_per_block' entry {} is not supported (asdm implements one layer count per block)", show(v));
+        fail(
+            "config field 'reverse_transformer_layers_per_block' entry {} is not supported (asdm "
+            "implements one layer count per block)",
+            show(v));
       }
     }
   }
 
   if (j.contains("only_cross_attention") && j["only_cross_attention"].is_array()) {
     for (const auto& v : j["only_cross_attention"]) {
-      if (!v.is_boolean()) fail("config field 'only_cross_attention' must hold booleans, got {}", show(v));
+      if (!v.is_boolean())
+        fail("config field 'only_cross_attention' must hold booleans, got {}", show(v));
       c.only_cross_attention.push_back(v.get<bool>());
     }
     if (static_cast<int>(c.only_cross_attention.size()) != n)
-      fail("config field 'only_cross_attention' has {} entries but the UNet has {} stages", c.only_cross_attention.size(), n);
+      fail("config field 'only_cross_attention' has {} entries but the UNet has {} stages",
+           c.only_cross_attention.size(), n);
   } else {
     c.only_cross_attention.assign(n, get_bool(j, "only_cross_attention", false));
   }
@@ -235,7 +284,9 @@ UNetConfig parse_unet_config(const json& j) {
   c.use_linear_projection = get_bool(j, "use_linear_projection", false);
   c.upcast_attention = get_bool(j, "upcast_attention", false);
   if (j.contains("norm_num_groups") && j["norm_num_groups"].is_null())
-    fail("config field 'norm_num_groups' = null is not supported (asdm implements group-normalised UNets)");
+    fail(
+        "config field 'norm_num_groups' = null is not supported (asdm implements group-normalised "
+        "UNets)");
   c.norm_num_groups = get_int(j, "norm_num_groups", 32);
   c.norm_eps = get_double(j, "norm_eps", 1e-5);
   c.act_fn = get_string(j, "act_fn", "silu");
@@ -244,23 +295,30 @@ UNetConfig parse_unet_config(const json& j) {
   c.flip_sin_to_cos = get_bool(j, "flip_sin_to_cos", true);
   c.freq_shift = get_int(j, "freq_shift", 0);
   c.downsample_padding = get_int(j, "downsample_padding", 1);
-  if (c.downsample_padding < 0) fail("config field 'downsample_padding' = {} must be >= 0", c.downsample_padding);
+  if (c.downsample_padding < 0)
+    fail("config field 'downsample_padding' = {} must be >= 0", c.downsample_padding);
   c.mid_block_scale_factor = get_double(j, "mid_block_scale_factor", 1.0);
   c.resnet_time_scale_shift = get_string(j, "resnet_time_scale_shift", "default");
   if (c.resnet_time_scale_shift != "default" && c.resnet_time_scale_shift != "scale_shift")
-    fail("config field 'resnet_time_scale_shift' = \"{}\" is not supported (asdm implements \"default\", \"scale_shift\")",
-         c.resnet_time_scale_shift);
+    fail(
+        "config field 'resnet_time_scale_shift' = \"{}\" is not supported (asdm implements "
+        "\"default\", \"scale_shift\")",
+        c.resnet_time_scale_shift);
   c.time_embedding_dim = get_int(j, "time_embedding_dim", 0);
 
   c.addition_embed_type = get_string(j, "addition_embed_type", "");
   if (!c.addition_embed_type.empty() && c.addition_embed_type != "text_time")
-    fail("config field 'addition_embed_type' = \"{}\" is not supported (asdm implements null, \"text_time\")",
-         c.addition_embed_type);
+    fail(
+        "config field 'addition_embed_type' = \"{}\" is not supported (asdm implements null, "
+        "\"text_time\")",
+        c.addition_embed_type);
   c.addition_time_embed_dim = get_int(j, "addition_time_embed_dim", 0);
   c.projection_class_embeddings_input_dim = get_int(j, "projection_class_embeddings_input_dim", 0);
   if (c.addition_embed_type == "text_time" &&
       (c.addition_time_embed_dim <= 0 || c.projection_class_embeddings_input_dim <= 0))
-    fail("addition_embed_type \"text_time\" needs positive 'addition_time_embed_dim' and 'projection_class_embeddings_input_dim'");
+    fail(
+        "addition_embed_type \"text_time\" needs positive 'addition_time_embed_dim' and "
+        "'projection_class_embeddings_input_dim'");
   c.time_cond_proj_dim = get_int(j, "time_cond_proj_dim", 0);
 
   c.conv_in_kernel = get_int(j, "conv_in_kernel", 3);
@@ -273,9 +331,11 @@ UNetConfig parse_unet_config(const json& j) {
   for (int i = 0; i < n; ++i) {
     const int ch = c.block_out_channels[i];
     if (ch % c.norm_num_groups != 0)
-      fail("block_out_channels[{}] = {} is not divisible by norm_num_groups = {}", i, ch, c.norm_num_groups);
+      fail("block_out_channels[{}] = {} is not divisible by norm_num_groups = {}", i, ch,
+           c.norm_num_groups);
     if (ch % c.num_attention_heads[i] != 0)
-      fail("block_out_channels[{}] = {} is not divisible by the head count {}", i, ch, c.num_attention_heads[i]);
+      fail("block_out_channels[{}] = {} is not divisible by the head count {}", i, ch,
+           c.num_attention_heads[i]);
   }
   return c;
 }
@@ -294,8 +354,10 @@ json to_diffusers_json(const UNetConfig& c) {
   j["_class_name"] = "UNet2DConditionModel";
   j["_diffusers_version"] = "0.31.0";
   j["act_fn"] = c.act_fn;
-  j["addition_embed_type"] = c.addition_embed_type.empty() ? json(nullptr) : json(c.addition_embed_type);
-  j["addition_time_embed_dim"] = c.addition_time_embed_dim ? json(c.addition_time_embed_dim) : json(nullptr);
+  j["addition_embed_type"] =
+      c.addition_embed_type.empty() ? json(nullptr) : json(c.addition_embed_type);
+  j["addition_time_embed_dim"] =
+      c.addition_time_embed_dim ? json(c.addition_time_embed_dim) : json(nullptr);
   j["attention_head_dim"] = c.num_attention_heads;
   j["num_attention_heads"] = nullptr;
   j["block_out_channels"] = c.block_out_channels;
@@ -315,11 +377,13 @@ json to_diffusers_json(const UNetConfig& c) {
   j["norm_num_groups"] = c.norm_num_groups;
   j["only_cross_attention"] = c.only_cross_attention;
   j["out_channels"] = c.out_channels;
-  j["projection_class_embeddings_input_dim"] =
-      c.projection_class_embeddings_input_dim ? json(c.projection_class_embeddings_input_dim) : json(nullptr);
+  j["projection_class_embeddings_input_dim"] = c.projection_class_embeddings_input_dim
+                                                   ? json(c.projection_class_embeddings_input_dim)
+                                                   : json(nullptr);
   j["resnet_time_scale_shift"] = c.resnet_time_scale_shift;
-  j["reverse_transformer_layers_per_block"] =
-      c.reverse_transformer_layers_per_block.empty() ? json(nullptr) : json(c.reverse_transformer_layers_per_block);
+  j["reverse_transformer_layers_per_block"] = c.reverse_transformer_layers_per_block.empty()
+                                                  ? json(nullptr)
+                                                  : json(c.reverse_transformer_layers_per_block);
   j["sample_size"] = c.sample_size;
   j["time_cond_proj_dim"] = c.time_cond_proj_dim ? json(c.time_cond_proj_dim) : json(nullptr);
   j["time_embedding_dim"] = c.time_embedding_dim ? json(c.time_embedding_dim) : json(nullptr);

@@ -17,7 +17,7 @@ struct UNetConfig {
 
   std::vector<std::string> down_block_types;  // "CrossAttnDownBlock2D" | "DownBlock2D"
   std::vector<std::string> up_block_types;    // "CrossAttnUpBlock2D" | "UpBlock2D"
-  std::string mid_block_type;                 // "UNetMidBlock2DCrossAttn" | "UNetMidBlock2D" | "" (none)
+  std::string mid_block_type;  // "UNetMidBlock2DCrossAttn" | "UNetMidBlock2D" | "" (none)
 
   // One entry per down stage (index i). Up block i uses entry n-1-i (diffusers' reversal).
   std::vector<int> block_out_channels;
@@ -26,7 +26,8 @@ struct UNetConfig {
   std::vector<int> cross_attention_dim;
   std::vector<int> transformer_layers_per_block;
   std::vector<bool> only_cross_attention;
-  // One entry per up block (already in up-block order); empty = reversed transformer_layers_per_block.
+  // One entry per up block (already in up-block order); empty = reversed
+  // transformer_layers_per_block.
   std::vector<int> reverse_transformer_layers_per_block;
 
   bool use_linear_projection = false;

@@ -84,7 +84,8 @@ void add_resnet(UNetLayout& L, BlockInfo& b, int layer, int in, int out, double 
 // A down- or upsampler (never removable): same channels in and out.
 void add_sampler(UNetLayout& L, BlockInfo& b, UnitKind kind, int level, int channels) {
   UnitInfo u;
-  u.id = kind == UnitKind::kDownsample ? unit_id::downsampler(b.index) : unit_id::upsampler(b.index);
+  u.id =
+      kind == UnitKind::kDownsample ? unit_id::downsampler(b.index) : unit_id::upsampler(b.index);
   u.kind = kind;
   u.stage = b.stage;
   u.block = b.index;

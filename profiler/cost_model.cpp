@@ -15,16 +15,16 @@ struct Costs {
 Costs transformer_block_cost(const UnitInfo& u, int64_t B, int64_t N, int64_t T) {
   const int64_t C = u.out_channels, D = u.cross_dim;
   Costs c;
-  const int64_t kv1 = u.only_cross_attention ? D : C;  // attn1's key/value input width
-  const int64_t M1 = u.only_cross_attention ? T : N;   // attn1's key count
-  c.params = 3 * 2 * C;                                       // norm1..3
-  c.params += C * C + 2 * kv1 * C + C * C + C;                // attn1
-  c.params += C * C + 2 * D * C + C * C + C;                  // attn2
-  c.params += C * 8 * C + 8 * C + 4 * C * C + C;              // GEGLU ff
-  c.macs = B * 3 * 4 * N * C;                                 // LayerNorms (thop: 4 x elements)
-  c.macs += B * (N * C * C + 2 * M1 * kv1 * C + N * C * C);   // attn1 q, k, v, out
-  c.macs += B * (N * C * C + 2 * T * D * C + N * C * C);      // attn2
-  c.macs += B * (N * C * 8 * C + N * 4 * C * C);              // ff
+  const int64_t kv1 = u.only_cross_attention ? D : C;        // attn1's key/value input width
+  const int64_t M1 = u.only_cross_attention ? T : N;         // attn1's key count
+  c.params = 3 * 2 * C;                                      // norm1..3
+  c.params += C * C + 2 * kv1 * C + C * C + C;               // attn1
+  c.params += C * C + 2 * D * C + C * C + C;                 // attn2
+  c.params += C * 8 * C + 8 * C + 4 * C * C + C;             // GEGLU ff
+  c.macs = B * 3 * 4 * N * C;                                // LayerNorms (thop: 4 x elements)
+  c.macs += B * (N * C * C + 2 * M1 * kv1 * C + N * C * C);  // attn1 q, k, v, out
+  c.macs += B * (N * C * C + 2 * T * D * C + N * C * C);     // attn2
+  c.macs += B * (N * C * 8 * C + N * 4 * C * C);             // ff
   c.attn = B * 2 * N * M1 * C + B * 2 * N * T * C;
   return c;
 }
@@ -45,11 +45,12 @@ Costs resnet_cost(const UnitInfo& u, const UNetConfig& cfg, int64_t B, int64_t H
 
 }  // namespace
 
-CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& removed, const CostInput& in) {
+CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& removed,
+                         const CostInput& in) {
   const UNetConfig& cfg = L.config;
   if (in.height < 1 || in.width < 1 || in.batch < 1 || in.text_tokens < 1)
-    fail("cost model inputs must be positive (got {}x{} latent, batch {}, {} text tokens)", in.height, in.width,
-         in.batch, in.text_tokens);
+    fail("cost model inputs must be positive (got {}x{} latent, batch {}, {} text tokens)",
+         in.height, in.width, in.batch, in.text_tokens);
   const int n = cfg.num_stages();
   // Spatial size per level, as the down path's stride-2 convolutions produce it.
   std::vector<std::pair<int, int>> size{{in.height, in.width}};
@@ -79,7 +80,9 @@ CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& remov
     const int64_t HW = int64_t(h) * w;
     Costs c;
     switch (u.kind) {
-      case UnitKind::kResBlock: c = resnet_cost(u, cfg, B, HW, gone); break;
+      case UnitKind::kResBlock:
+        c = resnet_cost(u, cfg, B, HW, gone);
+        break;
       case UnitKind::kTransformerBlock:
         if (!gone) c = transformer_block_cost(u, B, HW, T);
         break;
@@ -89,7 +92,8 @@ CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& remov
         c.params = 2 * C + 2 * (C * C + C);  // norm, proj_in, proj_out
         c.macs = 2 * B * HW * C * C;
         for (int k = 0; k < u.transformer_layers; ++k) {
-          if (u.transformer_layers > 1 && removed.count(unit_id::transformer_block(u.id, k))) continue;
+          if (u.transformer_layers > 1 && removed.count(unit_id::transformer_block(u.id, k)))
+            continue;
           const Costs b = transformer_block_cost(u, B, HW, T);
           c.params += b.params;
           c.macs += b.macs;
@@ -169,8 +173,16 @@ nlohmann::json to_json(const CostReport& r) {
     if (!u.parent.empty()) j["parent"] = u.parent;
     units.push_back(j);
   }
-  return {{"input", {{"latent_height", r.input.height}, {"latent_width", r.input.width}, {"batch", r.input.batch}, {"text_tokens", r.input.text_tokens}}},
-          {"totals", {{"params", r.params}, {"macs", r.macs}, {"attn_macs", r.attn_macs}, {"macs_with_attn", r.macs + r.attn_macs}}},
+  return {{"input",
+           {{"latent_height", r.input.height},
+            {"latent_width", r.input.width},
+            {"batch", r.input.batch},
+            {"text_tokens", r.input.text_tokens}}},
+          {"totals",
+           {{"params", r.params},
+            {"macs", r.macs},
+            {"attn_macs", r.attn_macs},
+            {"macs_with_attn", r.macs + r.attn_macs}}},
           {"units", units}};
 }
 

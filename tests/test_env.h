@@ -15,13 +15,23 @@ inline std::filesystem::path env_path(const char* name, const char* configured) 
   const char* v = std::getenv(name);
   return std::filesystem::path(v && *v ? v : configured);
 }
-inline std::filesystem::path source_dir() { return env_path("ASDM_SOURCE_DIR", ASDM_TEST_SOURCE_DIR); }
-inline std::filesystem::path binary_dir() { return env_path("ASDM_BINARY_DIR", ASDM_TEST_BINARY_DIR); }
-inline std::filesystem::path shared_dir() { return env_path("ASDM_SHARED_DIR", ASDM_TEST_SHARED_DIR); }
+inline std::filesystem::path source_dir() {
+  return env_path("ASDM_SOURCE_DIR", ASDM_TEST_SOURCE_DIR);
+}
+inline std::filesystem::path binary_dir() {
+  return env_path("ASDM_BINARY_DIR", ASDM_TEST_BINARY_DIR);
+}
+inline std::filesystem::path shared_dir() {
+  return env_path("ASDM_SHARED_DIR", ASDM_TEST_SHARED_DIR);
+}
 inline std::filesystem::path python() { return env_path("ASDM_PYTHON", ASDM_TEST_PYTHON); }
 inline std::filesystem::path asdm_exe() { return env_path("ASDM_EXE", ASDM_TEST_EXE); }
-inline std::filesystem::path fixture_dir() { return shared_dir() / "fixtures" / "diffusers" / "unet_tiny"; }
-inline std::filesystem::path config_path(const std::string& name) { return source_dir() / "configs" / (name + ".json"); }
+inline std::filesystem::path fixture_dir() {
+  return shared_dir() / "fixtures" / "diffusers" / "unet_tiny";
+}
+inline std::filesystem::path config_path(const std::string& name) {
+  return source_dir() / "configs" / (name + ".json");
+}
 
 // A fresh folder under the build tree for one test.
 inline std::filesystem::path scratch_dir(const std::string& name) {

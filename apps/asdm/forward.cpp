@@ -1,7 +1,7 @@
 // asdm forward: one UNet forward on tensors from a safetensors file, optionally capturing the
 // output of every unit and block. Users check a checkpoint with it; we use it for parity.
-#include <CLI/CLI.hpp>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
 
 #include "apps/asdm/commands.h"
 #include "core/error.h"
@@ -66,17 +66,22 @@ void add_forward(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<ForwardOptions>();
   auto* sub = app.add_subcommand(
       "forward",
-      "Run one UNet forward. The inputs file holds 'sample' [B,C,H,W], 'timestep' (scalar, [1] or [B]),\n"
-      "'encoder_hidden_states' [B,T,D], and for text_time (SDXL) models 'text_embeds' and 'time_ids'.\n"
-      "Writes 'out_sample' (float32); with --capture also 'act.<module path>' for every unit, block,\n"
+      "Run one UNet forward. The inputs file holds 'sample' [B,C,H,W], 'timestep' (scalar, [1] or "
+      "[B]),\n"
+      "'encoder_hidden_states' [B,T,D], and for text_time (SDXL) models 'text_embeds' and "
+      "'time_ids'.\n"
+      "Writes 'out_sample' (float32); with --capture also 'act.<module path>' for every unit, "
+      "block,\n"
       "skip tensor and transformer internal (the naming of diffusers' named_modules()).");
-  sub->add_option("--model", o->model, "diffusers UNet folder (config.json + safetensors weights)")->required();
+  sub->add_option("--model", o->model, "diffusers UNet folder (config.json + safetensors weights)")
+      ->required();
   sub->add_option("--inputs", o->inputs, "safetensors file with the input tensors")->required();
   sub->add_option("-o,--output", o->output, "safetensors file to write")->required();
   sub->add_flag("--capture", o->capture, "Also write every unit's and block's output");
   sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "float32, float16 or bfloat16")->capture_default_str();
-  sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
+  sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")
+      ->capture_default_str();
   sub->callback([o, argv] { run_forward(*o); });
 }
 

@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "asdm: find and remove redundancy in Stable-Diffusion-family UNets (A-SDM).\n"
       "Models are diffusers UNet folders (config.json + diffusion_pytorch_model.safetensors),\n"
-      "pipeline folders with a unet/ subfolder, or a bare config.json where no weights are needed."};
+      "pipeline folders with a unet/ subfolder, or a bare config.json where no weights are "
+      "needed."};
   app.set_version_flag("--version", std::string(asdm::version()) + " (" + asdm::git_commit() + ")");
   app.require_subcommand(1);
   bool quiet = false, verbose = false;

@@ -2,15 +2,15 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include <cstdio>
 #include <unistd.h>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "model/checkpoint.h"
@@ -37,7 +37,8 @@ Result asdm(const std::vector<std::string>& args) {
   static int n = 0;
   const auto dir = test::binary_dir() / "test-scratch" / "cli-io";
   fs::create_directories(dir);
-  const auto out = dir / fmt::format("out.{}.{}", ::getpid(), n), err = dir / fmt::format("err.{}.{}", ::getpid(), n++);
+  const auto out = dir / fmt::format("out.{}.{}", ::getpid(), n),
+             err = dir / fmt::format("err.{}.{}", ::getpid(), n++);
   std::string cmd = quote(test::asdm_exe().string());
   for (const auto& a : args) cmd += " " + quote(a);
   cmd += " > " + quote(out.string()) + " 2> " + quote(err.string()) + " < /dev/null";
@@ -56,23 +57,27 @@ void expect_error(const Result& r, const std::string& line) {
 }
 
 TEST(Cli, InspectSd15GivesThePublishedTotals) {
-  const Result r = asdm({"inspect", "--model", test::config_path("sd15").string(), "--resolution", "512", "--json", "-"});
+  const Result r = asdm({"inspect", "--model", test::config_path("sd15").string(), "--resolution",
+                         "512", "--json", "-"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["totals"]["params"], 859'520'964);
   EXPECT_EQ(j["totals"]["macs"], 338'749'194'240);
   EXPECT_EQ(j["totals"]["attn_macs"], 63'026'135'040);
-  for (const char* f : {"schema_version", "asdm_version", "git_commit", "argv", "device", "torch_version", "created"})
+  for (const char* f : {"schema_version", "asdm_version", "git_commit", "argv", "device",
+                        "torch_version", "created"})
     EXPECT_TRUE(j.contains(f)) << f;
   EXPECT_EQ(j["artifact"], "inspect");
   const auto& u = j["units"][3];
-  for (const char* f : {"id", "kind", "resolution", "in_channels", "out_channels", "params", "macs", "attn_macs"})
+  for (const char* f :
+       {"id", "kind", "resolution", "in_channels", "out_channels", "params", "macs", "attn_macs"})
     EXPECT_TRUE(u.contains(f)) << f;
 }
 
 TEST(Cli, InspectPrintsATableAndWritesAFile) {
   const auto dir = test::scratch_dir("cli_inspect");
-  const Result r = asdm({"inspect", "--model", test::config_path("sdxl").string(), "--json", (dir / "inspect.json").string()});
+  const Result r = asdm({"inspect", "--model", test::config_path("sdxl").string(), "--json",
+                         (dir / "inspect.json").string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("down_blocks.2.attentions.1.transformer_blocks.9"), std::string::npos);
   EXPECT_NE(r.out.find("total: 2.57 G params (2567463684)"), std::string::npos);
@@ -82,8 +87,9 @@ TEST(Cli, InspectPrintsATableAndWritesAFile) {
 TEST(Cli, ForwardCaptureReproducesTheFixture) {
   const auto dir = test::scratch_dir("cli_forward");
   const auto fx = test::fixture_dir();
-  const Result r = asdm({"forward", "--model", fx.string(), "--inputs", (fx / "io.safetensors").string(), "-o",
-                         (dir / "out.safetensors").string(), "--capture"});
+  const Result r =
+      asdm({"forward", "--model", fx.string(), "--inputs", (fx / "io.safetensors").string(), "-o",
+            (dir / "out.safetensors").string(), "--capture"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const TensorMap ref = read_tensors(fx / "io.safetensors");
   const TensorMap got = read_tensors(dir / "out.safetensors");
@@ -104,18 +110,20 @@ TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
   // A truncated safetensors inputs file.
   {
     std::ofstream(dir / "trunc.safetensors") << "abc";
-    expect_error(asdm({"forward", "--model", fx.string(), "--inputs", (dir / "trunc.safetensors").string(), "-o",
-                       (dir / "o.safetensors").string()}),
-                 (dir / "trunc.safetensors").string() +
-                     ": truncated safetensors file (3 bytes; it must start with an 8-byte header length)");
+    expect_error(
+        asdm({"forward", "--model", fx.string(), "--inputs", (dir / "trunc.safetensors").string(),
+              "-o", (dir / "o.safetensors").string()}),
+        (dir / "trunc.safetensors").string() +
+            ": truncated safetensors file (3 bytes; it must start with an 8-byte header length)");
     EXPECT_FALSE(fs::exists(dir / "o.safetensors"));
   }
   // Inputs without 'sample'.
   {
     write_tensors(dir / "in.safetensors", {{"timestep", torch::tensor(1)}});
-    expect_error(asdm({"forward", "--model", fx.string(), "--inputs", (dir / "in.safetensors").string(), "-o",
-                       (dir / "o.safetensors").string()}),
-                 "inputs file '" + (dir / "in.safetensors").string() + "' has no tensor named 'sample'");
+    expect_error(
+        asdm({"forward", "--model", fx.string(), "--inputs", (dir / "in.safetensors").string(),
+              "-o", (dir / "o.safetensors").string()}),
+        "inputs file '" + (dir / "in.safetensors").string() + "' has no tensor named 'sample'");
   }
   // A config with an unknown block type.
   {
@@ -124,25 +132,30 @@ TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
     write_json_atomic(dir / "bad.json", j);
     expect_error(asdm({"inspect", "--model", (dir / "bad.json").string()}),
                  (dir / "bad.json").string() +
-                     ": config field 'up_block_types' has unknown block type \"KUpBlock2D\" (known: CrossAttnUpBlock2D, UpBlock2D)");
+                     ": config field 'up_block_types' has unknown block type \"KUpBlock2D\" "
+                     "(known: CrossAttnUpBlock2D, UpBlock2D)");
   }
   // A checkpoint with a missing key.
   {
     fs::create_directories(dir / "ckpt");
-    fs::copy_file(fx / "config.json", dir / "ckpt" / "config.json", fs::copy_options::overwrite_existing);
+    fs::copy_file(fx / "config.json", dir / "ckpt" / "config.json",
+                  fs::copy_options::overwrite_existing);
     TensorMap w = read_tensors(fx / "diffusion_pytorch_model.safetensors");
     w.erase("mid_block.attentions.0.proj_out.bias");
     write_tensors(dir / "ckpt" / "diffusion_pytorch_model.safetensors", w);
-    expect_error(asdm({"forward", "--model", (dir / "ckpt").string(), "--inputs", (fx / "io.safetensors").string(), "-o",
-                       (dir / "o.safetensors").string()}),
-                 "checkpoint " + (dir / "ckpt").string() +
-                     " does not match the model: 1 missing key(s): mid_block.attentions.0.proj_out.bias");
+    expect_error(
+        asdm({"forward", "--model", (dir / "ckpt").string(), "--inputs",
+              (fx / "io.safetensors").string(), "-o", (dir / "o.safetensors").string()}),
+        "checkpoint " + (dir / "ckpt").string() +
+            " does not match the model: 1 missing key(s): mid_block.attentions.0.proj_out.bias");
   }
   // A model that does not exist, and a device that does not.
-  expect_error(asdm({"inspect", "--model", (dir / "nope").string()}), "model '" + (dir / "nope").string() + "' does not exist");
-  expect_error(asdm({"forward", "--model", fx.string(), "--inputs", (fx / "io.safetensors").string(), "-o",
-                     (dir / "o.safetensors").string(), "--device", "tpu"}),
-               "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
+  expect_error(asdm({"inspect", "--model", (dir / "nope").string()}),
+               "model '" + (dir / "nope").string() + "' does not exist");
+  expect_error(
+      asdm({"forward", "--model", fx.string(), "--inputs", (fx / "io.safetensors").string(), "-o",
+            (dir / "o.safetensors").string(), "--device", "tpu"}),
+      "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
 }
 
 // inspect reads only the config: on SDXL (2.6 G parameters) it must not allocate weights.

@@ -17,7 +17,8 @@ TEST(Artifact, CarriesTheCommonFields) {
   ctx.threads = 2;
   ctx.torch_version = "2.11.0";
   const auto j = make_artifact("inspect", 3, ctx);
-  for (const char* f : {"schema_version", "asdm_version", "git_commit", "argv", "device", "torch_version", "created"})
+  for (const char* f : {"schema_version", "asdm_version", "git_commit", "argv", "device",
+                        "torch_version", "created"})
     EXPECT_TRUE(j.contains(f)) << f;
   EXPECT_EQ(j["artifact"], "inspect");
   EXPECT_EQ(j["schema_version"], 3);
@@ -32,7 +33,8 @@ TEST(Artifact, AtomicWriteLeavesNoTemporaryAndReadsBack) {
   write_json_atomic(path, {{"x", 2}});
   EXPECT_EQ(read_json_file(path)["x"], 2);
   int files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir / "sub")) files += e.is_regular_file();
+  for (const auto& e : std::filesystem::directory_iterator(dir / "sub"))
+    files += e.is_regular_file();
   EXPECT_EQ(files, 1);
 }
 
@@ -43,7 +45,8 @@ TEST(Artifact, ReadErrorsNameTheFile) {
   write_file_atomic(dir / "bad.json", "{\"a\": ");
   EXPECT_EQ(test::error_of([&] { read_json_file(dir / "bad.json"); }),
             "'" + (dir / "bad.json").string() + "' is not valid JSON (at byte 7)");
-  EXPECT_EQ(test::error_of([&] { read_text_file(dir); }), "'" + dir.string() + "' is a folder, not a file");
+  EXPECT_EQ(test::error_of([&] { read_text_file(dir); }),
+            "'" + dir.string() + "' is a folder, not a file");
 }
 
 }  // namespace

@@ -29,14 +29,16 @@ TEST(UnitId, IsUnderRespectsPathBoundaries) {
 }
 
 TEST(UnitKind, RoundTripsAndRejectsUnknownNames) {
-  for (auto k : {UnitKind::kResBlock, UnitKind::kAttention, UnitKind::kTransformerBlock, UnitKind::kDownsample,
-                 UnitKind::kUpsample, UnitKind::kFixed})
+  for (auto k : {UnitKind::kResBlock, UnitKind::kAttention, UnitKind::kTransformerBlock,
+                 UnitKind::kDownsample, UnitKind::kUpsample, UnitKind::kFixed})
     EXPECT_EQ(unit_kind_from_string(to_string(k)), k);
   try {
     unit_kind_from_string("conv");
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "unknown unit kind 'conv'; known: resblock, attention, transformer_block, downsample, upsample, fixed");
+    EXPECT_STREQ(e.what(),
+                 "unknown unit kind 'conv'; known: resblock, attention, transformer_block, "
+                 "downsample, upsample, fixed");
   }
   EXPECT_TRUE(is_removable(UnitKind::kResBlock));
   EXPECT_TRUE(is_removable(UnitKind::kTransformerBlock));

@@ -31,7 +31,9 @@ TEST_F(CudaForward, Fp32ReproducesTheDiffusersFixture) {
   auto unet = load_unet(test::fixture_dir(), o);
   const TensorMap io = read_tensors(test::fixture_dir() / "io.safetensors");
   torch::InferenceMode guard;
-  const auto out = unet->forward(io.at("sample").cuda(), io.at("timestep").cuda(), io.at("encoder_hidden_states").cuda()).cpu();
+  const auto out = unet->forward(io.at("sample").cuda(), io.at("timestep").cuda(),
+                                 io.at("encoder_hidden_states").cuda())
+                       .cpu();
   const auto& ref = io.at("out_sample");
   EXPECT_LE((out - ref).abs().max().item<double>(), 1e-4 + 1e-4 * ref.abs().max().item<double>());
 }
@@ -45,7 +47,8 @@ TEST_F(CudaForward, HalfPrecisionStaysCloseToFp32) {
     o.dtype = dtype;
     auto unet = load_unet(test::fixture_dir(), o);
     torch::InferenceMode guard;
-    const auto out = unet->forward(io.at("sample").cuda(), io.at("timestep").cuda(), io.at("encoder_hidden_states").cuda())
+    const auto out = unet->forward(io.at("sample").cuda(), io.at("timestep").cuda(),
+                                   io.at("encoder_hidden_states").cuda())
                          .to(torch::kCPU, torch::kFloat32);
     EXPECT_TRUE(torch::isfinite(out).all().item<bool>()) << dtype;
     const double rel = ((out - ref).abs().max() / ref.abs().max()).item<double>();

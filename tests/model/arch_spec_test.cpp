@@ -13,12 +13,13 @@ ArchSpec sd15() { return arch_from_config(load_unet_config(test::config_path("sd
 
 TEST(ArchSpec, JsonRoundTrips) {
   ArchSpec s = sd15();
-  s.edits = {Edit::remove("down_blocks.1.attentions.0"), Edit::remove("up_blocks.2.resnets.1"), Edit::drop_layer(2, 0),
-             Edit::drop_mid()};
+  s.edits = {Edit::remove("down_blocks.1.attentions.0"), Edit::remove("up_blocks.2.resnets.1"),
+             Edit::drop_layer(2, 0), Edit::drop_mid()};
   const ArchSpec back = arch_spec_from_json(to_json(s));
   EXPECT_EQ(back.edits, s.edits);
   EXPECT_EQ(to_json(back), to_json(s));
-  EXPECT_EQ(back.removed_units(), (std::set<std::string>{"down_blocks.1.attentions.0", "up_blocks.2.resnets.1"}));
+  EXPECT_EQ(back.removed_units(),
+            (std::set<std::string>{"down_blocks.1.attentions.0", "up_blocks.2.resnets.1"}));
 }
 
 TEST(ArchSpec, StructuralEditsGiveStockDiffusersConfigs) {
@@ -37,13 +38,19 @@ TEST(ArchSpec, TeacherKeysFollowShiftedIndices) {
   ArchSpec s = sd15();
   s.edits = {Edit::drop_layer(1, 0), Edit::drop_stage(3)};
   // down stage 1 keeps teacher layer 1 as its layer 0.
-  EXPECT_EQ(s.teacher_key("down_blocks.1.resnets.0.conv1.weight"), "down_blocks.1.resnets.1.conv1.weight");
-  EXPECT_EQ(s.teacher_key("down_blocks.1.downsamplers.0.conv.weight"), "down_blocks.1.downsamplers.0.conv.weight");
+  EXPECT_EQ(s.teacher_key("down_blocks.1.resnets.0.conv1.weight"),
+            "down_blocks.1.resnets.1.conv1.weight");
+  EXPECT_EQ(s.teacher_key("down_blocks.1.downsamplers.0.conv.weight"),
+            "down_blocks.1.downsamplers.0.conv.weight");
   // student up block 0 is teacher up block 1 (teacher up block 0 mirrored the dropped stage 3).
-  EXPECT_EQ(s.teacher_key("up_blocks.0.attentions.2.proj_in.weight"), "up_blocks.1.attentions.2.proj_in.weight");
-  // student up block 1 (mirrors stage 1, 1 + 1 layers): layer 0 <- teacher 1, last layer <- teacher's last (2).
-  EXPECT_EQ(s.teacher_key("up_blocks.1.resnets.0.conv1.weight"), "up_blocks.2.resnets.1.conv1.weight");
-  EXPECT_EQ(s.teacher_key("up_blocks.1.resnets.1.conv1.weight"), "up_blocks.2.resnets.2.conv1.weight");
+  EXPECT_EQ(s.teacher_key("up_blocks.0.attentions.2.proj_in.weight"),
+            "up_blocks.1.attentions.2.proj_in.weight");
+  // student up block 1 (mirrors stage 1, 1 + 1 layers): layer 0 <- teacher 1, last layer <-
+  // teacher's last (2).
+  EXPECT_EQ(s.teacher_key("up_blocks.1.resnets.0.conv1.weight"),
+            "up_blocks.2.resnets.1.conv1.weight");
+  EXPECT_EQ(s.teacher_key("up_blocks.1.resnets.1.conv1.weight"),
+            "up_blocks.2.resnets.2.conv1.weight");
   EXPECT_EQ(s.teacher_key("conv_in.weight"), "conv_in.weight");
 }
 
@@ -54,11 +61,14 @@ TEST(ArchSpec, ErrorsNameTheEditOrUnit) {
             "unit 'down_blocks.9.resnets.0' not found; known: time_embedding, con");
   s.edits = {Edit::remove("down_blocks.0.downsamplers.0")};
   EXPECT_EQ(test::error_of([&] { s.removed_units(); }),
-            "unit 'down_blocks.0.downsamplers.0' is a downsample and cannot be removed (removable kinds: resblock, attention, transformer_block)");
+            "unit 'down_blocks.0.downsamplers.0' is a downsample and cannot be removed (removable "
+            "kinds: resblock, attention, transformer_block)");
   s.edits = {Edit::drop_layer(7, 0)};
-  EXPECT_EQ(test::error_of([&] { s.student_config(); }), "edit drop_layer: stage 7 does not exist (stages 0..3)");
+  EXPECT_EQ(test::error_of([&] { s.student_config(); }),
+            "edit drop_layer: stage 7 does not exist (stages 0..3)");
   s.edits = {Edit::drop_mid(), Edit::drop_mid()};
-  EXPECT_EQ(test::error_of([&] { s.student_config(); }), "edit drop_mid: the UNet has no mid block");
+  EXPECT_EQ(test::error_of([&] { s.student_config(); }),
+            "edit drop_mid: the UNet has no mid block");
   auto j = to_json(sd15());
   j["edits"] = {{{"op", "prune"}}};
   EXPECT_EQ(test::error_of([&] { arch_spec_from_json(j); }),

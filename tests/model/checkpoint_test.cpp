@@ -1,8 +1,8 @@
 #include "model/checkpoint.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "model/tensor_io.h"
@@ -77,7 +77,8 @@ TEST(Checkpoint, ShardedFoldersLoad) {
   }
   write_tensors(dir / "part-1.safetensors", s1);
   write_tensors(dir / "part-2.safetensors", s2);
-  write_json_atomic(dir / kWeightsIndexFileName, {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
+  write_json_atomic(dir / kWeightsIndexFileName,
+                    {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
   auto b = load_unet(dir);
   EXPECT_TRUE(torch::equal(run(a), run(*b)));
 }
@@ -92,15 +93,19 @@ TEST(Checkpoint, MismatchesAreListedInOneMessage) {
   write_tensors(dir / kWeightsFileName, t);
   EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
             "checkpoint " + dir.string() +
-                " does not match the model: 2 missing key(s): conv_in.bias, conv_out.bias; 1 unexpected key(s): "
-                "extra.weight; 1 shape mismatch(es): conv_in.weight (checkpoint [16, 4, 1, 1] vs model [16, 4, 3, 3])");
+                " does not match the model: 2 missing key(s): conv_in.bias, conv_out.bias; 1 "
+                "unexpected key(s): "
+                "extra.weight; 1 shape mismatch(es): conv_in.weight (checkpoint [16, 4, 1, 1] vs "
+                "model [16, 4, 3, 3])");
 }
 
 TEST(Checkpoint, MissingFilesAndFoldersSayWhatWasExpected) {
   const auto dir = test::scratch_dir("ckpt_missing");
-  EXPECT_EQ(test::error_of([&] { load_unet(dir / "nope"); }), "model '" + (dir / "nope").string() + "' does not exist");
-  EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
-            "'" + dir.string() + "' is not a diffusers UNet folder: no config.json there (nor in unet/)");
+  EXPECT_EQ(test::error_of([&] { load_unet(dir / "nope"); }),
+            "model '" + (dir / "nope").string() + "' does not exist");
+  EXPECT_EQ(
+      test::error_of([&] { load_unet(dir); }),
+      "'" + dir.string() + "' is not a diffusers UNet folder: no config.json there (nor in unet/)");
   fs::copy_file(test::config_path("tiny"), dir / "config.json");
   EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
             "model '" + dir.string() +
@@ -128,20 +133,25 @@ TEST(Checkpoint, InheritWeightsMapsDroppedLayers) {
   auto tp = teacher->module().named_parameters(true);
   auto sp = student.module().named_parameters(true);
   // Stage 1 keeps its layer 0; the mirrored up block's last layer comes from the teacher's last.
-  EXPECT_TRUE(torch::equal(sp["down_blocks.1.resnets.0.conv1.weight"], tp["down_blocks.1.resnets.0.conv1.weight"]));
-  EXPECT_TRUE(torch::equal(sp["up_blocks.2.resnets.1.conv1.weight"], tp["up_blocks.2.resnets.2.conv1.weight"]));
+  EXPECT_TRUE(torch::equal(sp["down_blocks.1.resnets.0.conv1.weight"],
+                           tp["down_blocks.1.resnets.0.conv1.weight"]));
+  EXPECT_TRUE(torch::equal(sp["up_blocks.2.resnets.1.conv1.weight"],
+                           tp["up_blocks.2.resnets.2.conv1.weight"]));
   // Stage 2 keeps its layer 1 as layer 0 (both 32 -> 32 wide in the tiny config).
-  EXPECT_TRUE(torch::equal(sp["down_blocks.2.attentions.0.proj_in.weight"], tp["down_blocks.2.attentions.1.proj_in.weight"]));
+  EXPECT_TRUE(torch::equal(sp["down_blocks.2.attentions.0.proj_in.weight"],
+                           tp["down_blocks.2.attentions.1.proj_in.weight"]));
 }
 
 TEST(Checkpoint, InheritWeightsNamesKeysWithoutATeacherTensor) {
   const auto dir = make_checkpoint("ckpt_teacher2", tiny());
   ArchSpec spec = tiny();
-  spec.edits = {Edit::drop_layer(1, 0)};  // stage 1's layer 1 (32 -> 32) cannot become its first (16 -> 32)
+  spec.edits = {
+      Edit::drop_layer(1, 0)};  // stage 1's layer 1 (32 -> 32) cannot become its first (16 -> 32)
   UNet student(spec);
   const auto msg = test::error_of([&] { inherit_weights(student, {dir / kWeightsFileName}); });
   EXPECT_EQ(msg.substr(0, 128),
-            "the teacher checkpoint has no tensor of the right shape for 5 student key(s): down_blocks.1.resnets.0.norm1.weight "
+            "the teacher checkpoint has no tensor of the right shape for 5 student key(s): "
+            "down_blocks.1.resnets.0.norm1.weight "
             "(from teacher");
 }
 
@@ -165,7 +175,8 @@ TEST(Checkpoint, BkSdmTinyStyleStudentInheritsEveryWeight) {
   const auto saved = test::scratch_dir("ckpt_bk_student");
   save_unet(student, saved);
   EXPECT_FALSE(fs::exists(saved / kArchFileName));
-  EXPECT_EQ(load_unet_config(saved / "config.json").block_out_channels, (std::vector<int>{16, 32, 32}));
+  EXPECT_EQ(load_unet_config(saved / "config.json").block_out_channels,
+            (std::vector<int>{16, 32, 32}));
   EXPECT_TRUE(torch::equal(run(*load_unet(saved)), out));
 }
 

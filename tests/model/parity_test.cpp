@@ -1,5 +1,6 @@
 // Parity with diffusers: the fixture in shared/fixtures/diffusers/unet_tiny was made by the real
-// diffusers library; every captured activation must match within 1e-4 + 1e-4 * max|ref| (fp32, CPU).
+// diffusers library; every captured activation must match within 1e-4 + 1e-4 * max|ref| (fp32,
+// CPU).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -17,7 +18,8 @@ TEST(Parity, ReproducesTheDiffusersFixture) {
   ActivationCapture cap;
   TensorMap& acts = cap.tensors();
   torch::InferenceMode guard;
-  const auto out = unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"), {}, &cap);
+  const auto out =
+      unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"), {}, &cap);
   acts["out_sample"] = out;
   int compared = 0;
   for (const auto& [name, ref] : io) {
@@ -44,13 +46,16 @@ namespace {
 TEST(Parity, HalfPrecisionOnTheCpuStaysClose) {
   const TensorMap io = read_tensors(test::fixture_dir() / "io.safetensors");
   const auto& ref = io.at("out_sample");
-  for (const auto& [dtype, bound] : {std::pair<const char*, double>{"float16", 0.01}, {"bfloat16", 0.05}}) {
+  for (const auto& [dtype, bound] :
+       {std::pair<const char*, double>{"float16", 0.01}, {"bfloat16", 0.05}}) {
     LoadOptions o;
     o.dtype = dtype;
     auto unet = load_unet(test::fixture_dir(), o);
     EXPECT_EQ(unet->dtype(), dtype);
     torch::InferenceMode guard;
-    const auto out = unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states")).to(torch::kFloat32);
+    const auto out =
+        unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"))
+            .to(torch::kFloat32);
     EXPECT_TRUE(torch::isfinite(out).all().item<bool>()) << dtype;
     EXPECT_LT(((out - ref).abs().max() / ref.abs().max()).item<double>(), bound) << dtype;
   }

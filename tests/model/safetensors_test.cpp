@@ -12,7 +12,8 @@ namespace asdm {
 namespace {
 
 // A file image: 8-byte length, header text, then `data_bytes` zero bytes.
-std::vector<uint8_t> image(const std::string& header, size_t data_bytes, int64_t declared_len = -1) {
+std::vector<uint8_t> image(const std::string& header, size_t data_bytes,
+                           int64_t declared_len = -1) {
   std::vector<uint8_t> b(8);
   const uint64_t n = declared_len < 0 ? header.size() : static_cast<uint64_t>(declared_len);
   for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(n >> (8 * i));
@@ -26,7 +27,9 @@ std::string parse_error(const std::vector<uint8_t>& b) {
 }
 
 TEST(Safetensors, ParsesAValidHeader) {
-  const auto b = image(R"({"__metadata__":{"format":"pt"},"b":{"dtype":"F16","shape":[2],"data_offsets":[8,12]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}  )", 12);
+  const auto b = image(
+      R"({"__metadata__":{"format":"pt"},"b":{"dtype":"F16","shape":[2],"data_offsets":[8,12]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}  )",
+      12);
   const auto h = parse_safetensors(b.data(), b.size(), "f");
   ASSERT_EQ(h.tensors.size(), 2u);
   EXPECT_EQ(h.metadata.at("format"), "pt");
@@ -35,7 +38,9 @@ TEST(Safetensors, ParsesAValidHeader) {
 }
 
 TEST(Safetensors, AcceptsEmptyTensorsAndScalars) {
-  const auto b = image(R"({"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]}})", 8);
+  const auto b = image(
+      R"({"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]}})",
+      8);
   EXPECT_EQ(parse_safetensors(b.data(), b.size(), "f").tensors.size(), 2u);
 }
 
@@ -48,38 +53,66 @@ struct BadFile {
 
 class SafetensorsErrors : public ::testing::TestWithParam<BadFile> {};
 
-TEST_P(SafetensorsErrors, GiveOneLineNamingTheProblem) { EXPECT_EQ(parse_error(GetParam().bytes), GetParam().message); }
+TEST_P(SafetensorsErrors, GiveOneLineNamingTheProblem) {
+  EXPECT_EQ(parse_error(GetParam().bytes), GetParam().message);
+}
 
 const std::string kOk = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, SafetensorsErrors,
     ::testing::Values(
-        BadFile{"truncated", {1, 0, 0}, "f.safetensors: truncated safetensors file (3 bytes; it must start with an 8-byte header length)"},
+        BadFile{"truncated",
+                {1, 0, 0},
+                "f.safetensors: truncated safetensors file (3 bytes; it must start with an 8-byte "
+                "header length)"},
         BadFile{"header_beyond_file", image("{" + kOk + "}", 8, 4000),
-                "f.safetensors: safetensors header length 4000 goes beyond the end of the file (62 bytes after the length)"},
+                "f.safetensors: safetensors header length 4000 goes beyond the end of the file (62 "
+                "bytes after the length)"},
         BadFile{"header_too_large", image("{}", 0, 200'000'000),
-                "f.safetensors: safetensors header length 200000000 exceeds the limit of 100000000 bytes"},
-        BadFile{"not_json", image("{\"a\": nope}", 0), "f.safetensors: the safetensors header is not valid JSON (at byte 8 of the header)"},
-        BadFile{"not_object", image("[1, 2]", 0), "f.safetensors: the safetensors header must start with '{'"},
-        BadFile{"unknown_dtype", image(R"({"a":{"dtype":"F12","shape":[2],"data_offsets":[0,8]}})", 8),
-                "f.safetensors: tensor 'a': unknown dtype 'F12' (known: BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)"},
-        BadFile{"size_mismatch", image(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
-                "f.safetensors: tensor 'a' has shape [3] x F32 (12 bytes) but data_offsets span 8 bytes"},
-        BadFile{"outside_data", image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 8),
+                "f.safetensors: safetensors header length 200000000 exceeds the limit of 100000000 "
+                "bytes"},
+        BadFile{
+            "not_json", image("{\"a\": nope}", 0),
+            "f.safetensors: the safetensors header is not valid JSON (at byte 8 of the header)"},
+        BadFile{"not_object", image("[1, 2]", 0),
+                "f.safetensors: the safetensors header must start with '{'"},
+        BadFile{"unknown_dtype",
+                image(R"({"a":{"dtype":"F12","shape":[2],"data_offsets":[0,8]}})", 8),
+                "f.safetensors: tensor 'a': unknown dtype 'F12' (known: BOOL, U8, I8, F8_E5M2, "
+                "F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)"},
+        BadFile{"size_mismatch",
+                image(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
+                "f.safetensors: tensor 'a' has shape [3] x F32 (12 bytes) but data_offsets span 8 "
+                "bytes"},
+        BadFile{"outside_data",
+                image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 8),
                 "f.safetensors: tensor 'a' has data_offsets [4, 12] outside the data (8 bytes)"},
-        BadFile{"begin_after_end", image(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8),
+        BadFile{"begin_after_end",
+                image(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", 8),
                 "f.safetensors: tensor 'a' has data_offsets [8, 4] with begin after end"},
-        BadFile{"overlap", image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
-                "f.safetensors: tensors 'a' and 'b' overlap (bytes 0..8 and 4..12)"},
+        BadFile{
+            "overlap",
+            image(
+                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                12),
+            "f.safetensors: tensors 'a' and 'b' overlap (bytes 0..8 and 4..12)"},
         BadFile{"hole", image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
                 "f.safetensors: data bytes 0..4 belong to no tensor (a hole before tensor 'a')"},
-        BadFile{"trailing_data", image("{" + kOk + "}", 12), "f.safetensors: data bytes 8..12 after the last tensor belong to no tensor"},
-        BadFile{"duplicate_key", image("{" + kOk + "," + kOk + "}", 8), "f.safetensors: the safetensors header names tensor 'a' twice"},
-        BadFile{"negative_shape", image(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
-                "f.safetensors: tensor 'a' has a shape entry -2 that is not a non-negative integer"},
-        BadFile{"shape_overflow", image(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8),
-                "f.safetensors: tensor 'a' has shape [4294967296,4294967296] x F32 (overflowing bytes) but data_offsets span 8 bytes"},
+        BadFile{"trailing_data", image("{" + kOk + "}", 12),
+                "f.safetensors: data bytes 8..12 after the last tensor belong to no tensor"},
+        BadFile{"duplicate_key", image("{" + kOk + "," + kOk + "}", 8),
+                "f.safetensors: the safetensors header names tensor 'a' twice"},
+        BadFile{
+            "negative_shape",
+            image(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
+            "f.safetensors: tensor 'a' has a shape entry -2 that is not a non-negative integer"},
+        BadFile{
+            "shape_overflow",
+            image(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
+                  8),
+            "f.safetensors: tensor 'a' has shape [4294967296,4294967296] x F32 (overflowing bytes) "
+            "but data_offsets span 8 bytes"},
         BadFile{"bad_offsets", image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8),
                 "f.safetensors: tensor 'a' needs 'data_offsets' as two non-negative integers"},
         BadFile{"metadata_not_string", image(R"({"__metadata__":{"n":1}})", 0),
@@ -90,7 +123,8 @@ TEST(Safetensors, WriterOutputParsesAndPadsTheHeader) {
   const auto dir = test::scratch_dir("safetensors_write");
   const float a[3] = {1, 2, 3};
   const int64_t b[1] = {-7};
-  write_safetensors(dir / "x.safetensors", {{"b", DType::kI64, {1}, b}, {"a", DType::kF32, {3}, a}}, {{"format", "pt"}});
+  write_safetensors(dir / "x.safetensors", {{"b", DType::kI64, {1}, b}, {"a", DType::kF32, {3}, a}},
+                    {{"format", "pt"}});
   SafetensorsFile f(dir / "x.safetensors");
   EXPECT_EQ(f.header().data_offset % 8, 0u);
   const auto* ea = f.header().find("a");
@@ -108,8 +142,10 @@ TEST(Safetensors, FileErrorsNameThePath) {
   EXPECT_EQ(test::error_of([&] { SafetensorsFile f(dir / "none.safetensors"); }),
             "cannot open '" + (dir / "none.safetensors").string() + "': No such file or directory");
   std::ofstream(dir / "short.safetensors") << "abc";
-  EXPECT_EQ(test::error_of([&] { SafetensorsFile f(dir / "short.safetensors"); }),
-            (dir / "short.safetensors").string() + ": truncated safetensors file (3 bytes; it must start with an 8-byte header length)");
+  EXPECT_EQ(
+      test::error_of([&] { SafetensorsFile f(dir / "short.safetensors"); }),
+      (dir / "short.safetensors").string() +
+          ": truncated safetensors file (3 bytes; it must start with an 8-byte header length)");
 }
 
 TEST(Safetensors, ReadsTheDiffusersFixture) {

@@ -70,38 +70,57 @@ class UNetConfigErrors : public ::testing::TestWithParam<BadConfig> {};
 TEST_P(UNetConfigErrors, NameTheFieldAndValue) {
   json j = sd15();
   const auto& p = GetParam();
-  if (p.value.is_discarded()) j.erase(p.field);
-  else j[p.field] = p.value;
+  if (p.value.is_discarded())
+    j.erase(p.field);
+  else
+    j[p.field] = p.value;
   EXPECT_EQ(test::error_of([&] { parse_unet_config(j); }), p.message);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, UNetConfigErrors,
     ::testing::Values(
-        BadConfig{"down_block_types", {"CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "DownBlock2D", "DownBlock2D"},
-                  "config field 'down_block_types' has unknown block type \"SimpleCrossAttnDownBlock2D\" (known: CrossAttnDownBlock2D, DownBlock2D)"},
+        BadConfig{
+            "down_block_types",
+            {"CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D", "DownBlock2D", "DownBlock2D"},
+            "config field 'down_block_types' has unknown block type \"SimpleCrossAttnDownBlock2D\" "
+            "(known: CrossAttnDownBlock2D, DownBlock2D)"},
         BadConfig{"mid_block_type", "UNetMidBlock2DSimpleCrossAttn",
-                  "config field 'mid_block_type' has unknown block type \"UNetMidBlock2DSimpleCrossAttn\" (known: UNetMidBlock2DCrossAttn, UNetMidBlock2D, null)"},
+                  "config field 'mid_block_type' has unknown block type "
+                  "\"UNetMidBlock2DSimpleCrossAttn\" (known: UNetMidBlock2DCrossAttn, "
+                  "UNetMidBlock2D, null)"},
         BadConfig{"class_embed_type", "timestep",
-                  "config field 'class_embed_type' = \"timestep\" is not supported (asdm implements only null)"},
-        BadConfig{"act_fn", "gelu", "config field 'act_fn' = \"gelu\" is not supported (asdm implements \"silu\")"},
+                  "config field 'class_embed_type' = \"timestep\" is not supported (asdm "
+                  "implements only null)"},
+        BadConfig{"act_fn", "gelu",
+                  "config field 'act_fn' = \"gelu\" is not supported (asdm implements \"silu\")"},
         BadConfig{"addition_embed_type", "text",
-                  "config field 'addition_embed_type' = \"text\" is not supported (asdm implements null, \"text_time\")"},
-        BadConfig{"layers_per_block", {2, 2}, "config field 'layers_per_block' has 2 entries but the UNet has 4 stages"},
-        BadConfig{"attention_head_dim", "eight", "config field 'attention_head_dim' must be an integer, got \"eight\""},
+                  "config field 'addition_embed_type' = \"text\" is not supported (asdm implements "
+                  "null, \"text_time\")"},
+        BadConfig{"layers_per_block",
+                  {2, 2},
+                  "config field 'layers_per_block' has 2 entries but the UNet has 4 stages"},
+        BadConfig{"attention_head_dim", "eight",
+                  "config field 'attention_head_dim' must be an integer, got \"eight\""},
         BadConfig{"resnet_time_scale_shift", "ada_group",
-                  "config field 'resnet_time_scale_shift' = \"ada_group\" is not supported (asdm implements \"default\", \"scale_shift\")"},
-        BadConfig{"conv_in_kernel", 4, "config field 'conv_in_kernel' = 4 must be odd and positive"},
-        BadConfig{"block_out_channels", {320, 640, 1280, 1000},
+                  "config field 'resnet_time_scale_shift' = \"ada_group\" is not supported (asdm "
+                  "implements \"default\", \"scale_shift\")"},
+        BadConfig{"conv_in_kernel", 4,
+                  "config field 'conv_in_kernel' = 4 must be odd and positive"},
+        BadConfig{"block_out_channels",
+                  {320, 640, 1280, 1000},
                   "block_out_channels[3] = 1000 is not divisible by norm_num_groups = 32"},
         BadConfig{"time_embedding_type", "fourier",
-                  "config field 'time_embedding_type' = \"fourier\" is not supported (asdm implements \"positional\")"},
-        BadConfig{"block_out_channels", json::value_t::discarded, "config field 'block_out_channels' is missing"}));
+                  "config field 'time_embedding_type' = \"fourier\" is not supported (asdm "
+                  "implements \"positional\")"},
+        BadConfig{"block_out_channels", json::value_t::discarded,
+                  "config field 'block_out_channels' is missing"}));
 
 TEST(UNetConfig, MismatchedDownAndUpBlocks) {
   json j = sd15();
   j["up_block_types"] = {"UpBlock2D", "CrossAttnUpBlock2D"};
-  EXPECT_EQ(test::error_of([&] { parse_unet_config(j); }), "config has 4 down blocks but 2 up blocks; they must match");
+  EXPECT_EQ(test::error_of([&] { parse_unet_config(j); }),
+            "config has 4 down blocks but 2 up blocks; they must match");
 }
 
 TEST(UNetConfig, LoadPrefixesTheFile) {
@@ -110,7 +129,8 @@ TEST(UNetConfig, LoadPrefixesTheFile) {
   j["act_fn"] = "relu";
   write_json_atomic(dir / "config.json", j);
   EXPECT_EQ(test::error_of([&] { load_unet_config(dir / "config.json"); }),
-            (dir / "config.json").string() + ": config field 'act_fn' = \"relu\" is not supported (asdm implements \"silu\")");
+            (dir / "config.json").string() +
+                ": config field 'act_fn' = \"relu\" is not supported (asdm implements \"silu\")");
 }
 
 }  // namespace

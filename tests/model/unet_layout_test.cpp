@@ -19,12 +19,12 @@ TEST(UNetLayout, Sd15Units) {
     fixed += u.kind == UnitKind::kFixed;
     tb += u.kind == UnitKind::kTransformerBlock;
   }
-  EXPECT_EQ(res, 8 + 2 + 12);   // down 4x2, mid 2, up 4x3
-  EXPECT_EQ(attn, 6 + 1 + 9);   // down 3x2, mid 1, up 3x3
+  EXPECT_EQ(res, 8 + 2 + 12);  // down 4x2, mid 2, up 4x3
+  EXPECT_EQ(attn, 6 + 1 + 9);  // down 3x2, mid 1, up 3x3
   EXPECT_EQ(down, 3);
   EXPECT_EQ(up, 3);
-  EXPECT_EQ(fixed, 4);          // time_embedding, conv_in, conv_norm_out, conv_out
-  EXPECT_EQ(tb, 0);             // single-layer transformers have no TransformerBlock units
+  EXPECT_EQ(fixed, 4);  // time_embedding, conv_in, conv_norm_out, conv_out
+  EXPECT_EQ(tb, 0);     // single-layer transformers have no TransformerBlock units
   const UnitInfo& r = L.at("up_blocks.1.resnets.2");
   EXPECT_EQ(r.in_channels, 1280 + 640);  // hidden + the stage-1 downsampler's skip
   EXPECT_EQ(r.out_channels, 1280);

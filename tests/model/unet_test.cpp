@@ -1,8 +1,8 @@
 #include "model/unet.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "model/safetensors.h"
@@ -72,21 +72,25 @@ void expect_zero_branch_removal_is_identity(const UNetConfig& cfg, const std::st
 }
 
 TEST(UNet, RemovingAZeroBranchResBlockChangesNothing) {
-  expect_zero_branch_removal_is_identity(tiny(), "down_blocks.1.resnets.1", {"conv2.weight", "conv2.bias"});
+  expect_zero_branch_removal_is_identity(tiny(), "down_blocks.1.resnets.1",
+                                         {"conv2.weight", "conv2.bias"});
   // A ResBlock with a 1x1 conv_shortcut keeps the shortcut conv.
-  expect_zero_branch_removal_is_identity(tiny(), "up_blocks.2.resnets.0", {"conv2.weight", "conv2.bias"});
+  expect_zero_branch_removal_is_identity(tiny(), "up_blocks.2.resnets.0",
+                                         {"conv2.weight", "conv2.bias"});
 }
 
 TEST(UNet, RemovingAZeroBranchAttentionChangesNothing) {
-  expect_zero_branch_removal_is_identity(tiny(), "down_blocks.0.attentions.1", {"proj_out.weight", "proj_out.bias"});
-  expect_zero_branch_removal_is_identity(tiny(), "mid_block.attentions.0", {"proj_out.weight", "proj_out.bias"});
+  expect_zero_branch_removal_is_identity(tiny(), "down_blocks.0.attentions.1",
+                                         {"proj_out.weight", "proj_out.bias"});
+  expect_zero_branch_removal_is_identity(tiny(), "mid_block.attentions.0",
+                                         {"proj_out.weight", "proj_out.bias"});
 }
 
 TEST(UNet, RemovingAZeroBranchTransformerBlockChangesNothing) {
   expect_zero_branch_removal_is_identity(
       tiny(2), "up_blocks.3.attentions.0.transformer_blocks.1",
-      {"attn1.to_out.0.weight", "attn1.to_out.0.bias", "attn2.to_out.0.weight", "attn2.to_out.0.bias",
-       "ff.net.2.weight", "ff.net.2.bias"});
+      {"attn1.to_out.0.weight", "attn1.to_out.0.bias", "attn2.to_out.0.weight",
+       "attn2.to_out.0.bias", "ff.net.2.weight", "ff.net.2.bias"});
 }
 
 class RecordingObserver : public UnitObserver {
@@ -140,15 +144,17 @@ TEST(UNet, ObserverBypassEqualsRemoval) {
 TEST(UNet, EveryRemovableUnitRemovedStillRuns) {
   const UNetConfig cfg = tiny(2);
   ArchSpec spec = arch_from_config(cfg);
-  for (const auto& id : make_layout(cfg).ids(/*removable_only=*/true)) spec.edits.push_back(Edit::remove(id));
+  for (const auto& id : make_layout(cfg).ids(/*removable_only=*/true))
+    spec.edits.push_back(Edit::remove(id));
   UNet u(spec);
   const auto out = run(u, inputs());
   EXPECT_EQ(out.sizes().vec(), (std::vector<int64_t>{2, 4, 16, 16}));
   EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
   for (const auto& p : u.module().named_parameters(true)) {
     const std::string& k = p.key();
-    const bool ok = k.find("conv_shortcut") != std::string::npos || k.find("samplers") != std::string::npos ||
-                    k.rfind("conv_", 0) == 0 || k.rfind("time_embedding", 0) == 0;
+    const bool ok = k.find("conv_shortcut") != std::string::npos ||
+                    k.find("samplers") != std::string::npos || k.rfind("conv_", 0) == 0 ||
+                    k.rfind("time_embedding", 0) == 0;
     EXPECT_TRUE(ok) << k;
   }
 }
@@ -156,19 +162,27 @@ TEST(UNet, EveryRemovableUnitRemovedStillRuns) {
 TEST(UNet, OddLatentSizesFollowTheSkipShapes) {
   UNet u(arch_from_config(tiny()));
   torch::NoGradGuard ng;
-  const auto out = u.forward(torch::randn({1, 4, 13, 10}), torch::tensor(3), torch::randn({1, 5, 32}));
+  const auto out =
+      u.forward(torch::randn({1, 4, 13, 10}), torch::tensor(3), torch::randn({1, 5, 32}));
   EXPECT_EQ(out.sizes().vec(), (std::vector<int64_t>{1, 4, 13, 10}));
 }
 
 TEST(UNet, BadInputShapesAreUserErrors) {
   UNet u(arch_from_config(tiny()));
   torch::NoGradGuard ng;
-  EXPECT_EQ(test::error_of([&] { u.forward(torch::randn({1, 3, 16, 16}), torch::tensor(3), torch::randn({1, 5, 32})); }),
+  EXPECT_EQ(test::error_of([&] {
+              u.forward(torch::randn({1, 3, 16, 16}), torch::tensor(3), torch::randn({1, 5, 32}));
+            }),
             "sample must have shape [B, 4, H, W], got [1, 3, 16, 16]");
-  EXPECT_EQ(test::error_of([&] { u.forward(torch::randn({1, 4, 16, 16}), torch::tensor(3), torch::randn({1, 5, 16})); }),
+  EXPECT_EQ(test::error_of([&] {
+              u.forward(torch::randn({1, 4, 16, 16}), torch::tensor(3), torch::randn({1, 5, 16}));
+            }),
             "encoder_hidden_states must have shape [B, T, 32], got [1, 5, 16]");
-  EXPECT_EQ(test::error_of([&] { u.forward(torch::randn({2, 4, 16, 16}), torch::tensor({1, 2, 3}), torch::randn({2, 5, 32})); }),
-            "timestep must be a scalar or have shape [1] or [2], got [3]");
+  EXPECT_EQ(
+      test::error_of([&] {
+        u.forward(torch::randn({2, 4, 16, 16}), torch::tensor({1, 2, 3}), torch::randn({2, 5, 32}));
+      }),
+      "timestep must be a scalar or have shape [1] or [2], got [3]");
 }
 
 }  // namespace

@@ -71,7 +71,9 @@ TEST(CostModel, AnalyticParamsEqualTheBuiltUNet) {
     const UNetConfig cfg = parse_unet_config(j);
     ArchSpec spec = arch_from_config(cfg);
     for (const std::set<std::string>& removed :
-         {std::set<std::string>{}, std::set<std::string>{"down_blocks.1.resnets.0", "up_blocks.1.attentions.1", "mid_block.resnets.0"}}) {
+         {std::set<std::string>{},
+          std::set<std::string>{"down_blocks.1.resnets.0", "up_blocks.1.attentions.1",
+                                "mid_block.resnets.0"}}) {
       spec.edits.clear();
       for (const auto& id : removed) spec.edits.push_back(Edit::remove(id));
       UNet u(spec);

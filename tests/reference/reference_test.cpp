@@ -28,7 +28,8 @@ TEST_P(DiffusersReference, MatchesEveryCapturedTensor) {
   ActivationCapture cap;
   TensorMap& acts = cap.tensors();
   torch::InferenceMode guard;
-  acts["out_sample"] = unet->forward(io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"), added, &cap);
+  acts["out_sample"] = unet->forward(io.at("sample"), io.at("timestep"),
+                                     io.at("encoder_hidden_states"), added, &cap);
   int compared = 0;
   for (const auto& [name, ref] : io) {
     if (name != "out_sample" && name.rfind("act.", 0) != 0) continue;
@@ -42,7 +43,8 @@ TEST_P(DiffusersReference, MatchesEveryCapturedTensor) {
   EXPECT_GT(compared, 40);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, DiffusersReference, ::testing::Values("sdxl_like", "options", "sd2_like"),
+INSTANTIATE_TEST_SUITE_P(Variants, DiffusersReference,
+                         ::testing::Values("sdxl_like", "options", "sd2_like"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
