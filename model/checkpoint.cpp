@@ -116,7 +116,7 @@ std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) 
     if (!opts.allow_random_weights)
       fail("model '{}' has no weights (expected {} or {} beside config.json)", model.string(),
            kWeightsFileName, kWeightsIndexFileName);
-    log::warn("model '{}' has no weights: using random initialisation", model.string());
+    log::info("model '{}' has no weights: using random initialisation", model.string());
   } else {
     load_weights(*unet, files.weights);
   }

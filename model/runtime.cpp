@@ -42,7 +42,14 @@ std::string cpu_name() {
 }  // namespace
 
 void ensure_device(const std::string& device) {
-  if (device.rfind("cuda", 0) != 0) return;
+  torch::Device dev(torch::kCPU);
+  try {
+    dev = torch::Device(device);
+  } catch (const c10::Error&) {
+    fail("unknown device '{}' (known: cpu, cuda, cuda:N)", device);
+  }
+  if (dev.is_cpu()) return;
+  if (!dev.is_cuda()) fail("unknown device '{}' (known: cpu, cuda, cuda:N)", device);
 #ifndef ASDM_WITH_CUDA
   fail("device '{}' asked for, but this asdm was built without CUDA (ASDM_WITH_CUDA=OFF)", device);
 #else

@@ -15,7 +15,8 @@ RunContext make_run_context(const std::vector<std::string>& argv,
 std::string torch_version();
 // Makes libtorch's CUDA backend available for `device` ("cuda", "cuda:1"): asdm links libtorch's
 // CPU libraries only and loads libtorch_cuda on first use. Throws asdm::Error when the build has
-// no CUDA support, the library cannot be loaded, or no device is visible. No-op for "cpu".
+// no CUDA support, the library cannot be loaded, or no device is visible, and for devices other
+// than cpu and cuda. No-op for "cpu".
 void ensure_device(const std::string& device);
 
 }  // namespace asdm

@@ -620,14 +620,8 @@ torch::Dtype parse_dtype(const std::string& s) {
 }  // namespace
 
 void UNet::to(const std::string& device, const std::string& dtype) {
-  torch::Device dev(torch::kCPU);
-  try {
-    dev = torch::Device(device);
-  } catch (const c10::Error&) {
-    fail("unknown device '{}' (known: cpu, cuda, cuda:N)", device);
-  }
-  ensure_device(device);
-  impl_->root->to(dev, parse_dtype(dtype));
+  ensure_device(device);  // validates the name, loads the CUDA backend when asked for
+  impl_->root->to(torch::Device(device), parse_dtype(dtype));
 }
 
 std::string UNet::device() const { return impl_->conv_in->weight.device().str(); }

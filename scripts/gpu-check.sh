@@ -5,7 +5,7 @@
 #   run(command="bash scripts/gpu-check.sh", carry=[".gpu-deps", ".gpu-shared"], timeout_s=...)
 # It builds against the machine's preinstalled torch, runs the CPU unit tests that need no Python
 # reference libraries, the gpu-labelled tests, and the UNet benchmarks on CUDA (fp32, fp16) and CPU,
-# writing everything under $OUT (default: out/). The CUPTI profiler joins with the profiler issue.
+# a timer-backend profile of SD 1.5 at 512x512 fp16, writing everything under $OUT (default: out/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out}
@@ -32,6 +32,11 @@ ctest --test-dir build-gpu -L gpu --output-on-failure --output-junit "$PWD/$out/
 echo "== cpu tests (no reference libraries, no fuzzer)"
 ctest --test-dir build-gpu -LE "gpu|reference|fuzz" -j8 --output-on-failure > "$out/cpu-tests.log" 2>&1 || status=1
 tail -3 "$out/cpu-tests.log"
+
+echo "== profile (timer backend; CUDA events and CUPTI come with the rest of the profiler issue)"
+build-gpu/asdm profile --model configs/sd15.json --device cuda --dtype fp16 --resolution 512 --batch 2 \
+  --runs 10 --warmup 3 -o "$out/profile-timer-sd15-512-fp16.json" --trace "$out/trace-timer-sd15.json" \
+  | tail -25 || status=1
 
 echo "== benchmarks"
 for dtype in float32 float16; do

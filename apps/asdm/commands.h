@@ -10,8 +10,9 @@ class App;
 
 namespace asdm::cli {
 
-// Registers `inspect` and `forward`; `argv` is kept for artifacts.
+// Register the subcommands; `argv` is kept for artifacts.
 void add_inspect(CLI::App& app, const std::vector<std::string>& argv);
 void add_forward(CLI::App& app, const std::vector<std::string>& argv);
+void add_profile(CLI::App& app, const std::vector<std::string>& argv);
 
 }  // namespace asdm::cli

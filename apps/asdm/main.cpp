@@ -28,10 +28,13 @@ int main(int argc, char** argv) {
   });
   asdm::cli::add_inspect(app, args);
   asdm::cli::add_forward(app, args);
+  asdm::cli::add_profile(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "asdm: error: %s (see --help)\n", e.what());
+    return 2;
   } catch (const asdm::Error& e) {
     std::fprintf(stderr, "asdm: error: %s\n", e.what());
     return 1;

@@ -158,6 +158,35 @@ TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
       "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
 }
 
+TEST(Cli, ProfileWritesAProfileAndATrace) {
+  const auto dir = test::scratch_dir("cli_profile");
+  const Result r = asdm({"profile", "--model", test::config_path("tiny").string(), "--resolution", "128", "--runs", "2",
+                         "--warmup", "1", "-o", (dir / "p.json").string(), "--trace", (dir / "t.json").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("unit (by self time)"), std::string::npos);
+  const auto j = read_json_file(dir / "p.json");
+  EXPECT_EQ(j["artifact"], "profile");
+  for (const char* f : {"schema_version", "git_commit", "device", "torch_version", "coverage", "overhead", "units"})
+    EXPECT_TRUE(j.contains(f)) << f;
+  EXPECT_EQ(j["units"].size(), 48u);  // every unit of the tiny SD 1.x topology
+  EXPECT_TRUE(read_json_file(dir / "t.json")["traceEvents"].is_array());
+}
+
+TEST(Cli, ProfileBadInputsGiveOneLine) {
+  const auto dir = test::scratch_dir("cli_profile_errors");
+  const std::string cfg = test::config_path("tiny").string(), out = (dir / "p.json").string();
+  expect_error(asdm({"profile", "--model", cfg, "-o", out, "--resolution", "100"}),
+               "resolution 100 is not divisible by the UNet's downsampling factor 64 (VAE 8 x 2^3 stages)");
+  expect_error(asdm({"profile", "--model", cfg, "-o", out, "--device", "tpu"}), "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
+  const Result cuda = asdm({"profile", "--model", cfg, "-o", out, "--device", "cuda"});
+  EXPECT_EQ(cuda.rc, 1);
+  EXPECT_EQ(cuda.err.rfind("asdm: error: device 'cuda' asked for, but ", 0), 0u) << cuda.err;
+  const Result backend = asdm({"profile", "--model", cfg, "-o", out, "--backend", "nvtx"});
+  EXPECT_EQ(backend.rc, 2);
+  EXPECT_EQ(backend.err, "asdm: error: --backend: nvtx not in {timer} (see --help)\n");
+  EXPECT_FALSE(fs::exists(out));
+}
+
 // inspect reads only the config: on SDXL (2.6 G parameters) it must not allocate weights.
 TEST(Cli, InspectSdxlAllocatesNoWeights) {
   const Result r = asdm({"inspect", "--model", test::config_path("sdxl").string(), "--json", "-"});

@@ -1,0 +1,63 @@
+#pragma once
+// Profiling a UNet forward per unit with the CPU-timer backend: warm-up, then observed forwards
+// alternated with unobserved ones (so the report carries its own overhead), per-unit inclusive and
+// exclusive statistics, coverage, and a Chrome trace of one forward.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/unit_id.h"
+#include "profiler/stats.h"
+#include "profiler/unit_timer.h"
+
+namespace asdm {
+
+class UNet;
+
+struct ProfileOptions {
+  int resolution = 0;  // image side in pixels; 0: sample_size x vae_scale
+  int vae_scale = 8;
+  int batch = 1;
+  int text_tokens = 77;
+  int runs = 20;
+  int warmup = 2;
+  uint64_t seed = 0;
+  std::function<void(int done, int total)> progress;  // after each forward
+};
+
+struct UnitProfile {
+  std::string id;
+  UnitKind kind = UnitKind::kFixed;
+  std::string parent;
+  Summary inclusive_ms, exclusive_ms;
+  int64_t params = 0, macs = 0, attn_macs = 0;
+};
+
+struct ProfileReport {
+  std::string backend = "timer";
+  std::string device, dtype;
+  int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, text_tokens = 0;
+  std::vector<UnitProfile> units;  // forward order
+  Summary forward_ms;              // observed forwards, timed around the call
+  Summary unobserved_ms;           // the same forwards with no observer
+  double coverage = 0;             // median over runs of sum(exclusive) / forward time
+  double overhead = 0;             // median observed / median unobserved - 1
+  std::vector<UnitSample> trace;   // one observed forward, for the Chrome trace
+};
+
+struct UNetConfig;
+
+// The latent side for the options; throws asdm::Error for bad options or a resolution the UNet
+// cannot take (not divisible by vae_scale x 2^(stages - 1)).
+int profile_latent_side(const UNetConfig& config, const ProfileOptions& options);
+
+ProfileReport profile_unet(const UNet& unet, const ProfileOptions& options);
+
+nlohmann::json to_json(const ProfileReport& r);
+// Chrome trace-event JSON (Perfetto, chrome://tracing): units as nested complete ("X") slices.
+nlohmann::json chrome_trace(const ProfileReport& r);
+
+}  // namespace asdm

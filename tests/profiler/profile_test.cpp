@@ -1,0 +1,68 @@
+#include "profiler/profile.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
+#include "model/unet.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+TEST(Profile, ListsEveryUnitWithConsistentTimes) {
+  auto cfg = read_json_file(test::config_path("tiny"));
+  cfg["transformer_layers_per_block"] = 2;
+  UNet u(arch_from_config(parse_unet_config(cfg)));
+  ProfileOptions o;
+  o.resolution = 128;
+  o.runs = 3;
+  o.warmup = 1;
+  int calls = 0;
+  o.progress = [&](int, int) { ++calls; };
+  const ProfileReport r = profile_unet(u, o);
+  EXPECT_EQ(calls, 1 + 2 * 3);
+  ASSERT_EQ(r.units.size(), u.layout().units.size());
+  for (const auto& p : r.units) {
+    EXPECT_EQ(p.inclusive_ms.n, 3) << p.id;
+    EXPECT_GE(p.inclusive_ms.median, p.exclusive_ms.median) << p.id;
+    EXPECT_GE(p.exclusive_ms.median, 0) << p.id;
+  }
+  EXPECT_GT(r.coverage, 0.5);
+  EXPECT_LE(r.coverage, 1.0);
+  EXPECT_EQ(r.latent_height, 16);
+  const auto j = to_json(r);
+  EXPECT_EQ(j["units"].size(), r.units.size());
+  EXPECT_TRUE(j.contains("overhead"));
+}
+
+TEST(Profile, TraceIsChromeTraceEventJson) {
+  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
+  ProfileOptions o;
+  o.resolution = 64;
+  o.runs = 1;
+  o.warmup = 0;
+  const auto trace = nlohmann::json::parse(chrome_trace(profile_unet(u, o)).dump());
+  ASSERT_TRUE(trace["traceEvents"].is_array());
+  int slices = 0;
+  for (const auto& e : trace["traceEvents"]) {
+    ASSERT_TRUE(e.contains("ph") && e.contains("name") && e.contains("pid"));
+    if (e["ph"] == "X") {
+      ++slices;
+      EXPECT_TRUE(e["ts"].is_number() && e["dur"].is_number() && e.contains("tid"));
+      EXPECT_GE(e["dur"].get<double>(), 0);
+    }
+  }
+  EXPECT_EQ(slices, static_cast<int>(u.layout().units.size()));
+}
+
+TEST(Profile, RejectsResolutionsTheUNetCannotTake) {
+  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
+  ProfileOptions o;
+  o.resolution = 100;
+  EXPECT_EQ(test::error_of([&] { profile_unet(u, o); }),
+            "resolution 100 is not divisible by the UNet's downsampling factor 64 (VAE 8 x 2^3 stages)");
+}
+
+}  // namespace
+}  // namespace asdm
