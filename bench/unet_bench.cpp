@@ -21,6 +21,7 @@
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
+#include "profiler/stats.h"
 
 namespace {
 
@@ -100,22 +101,12 @@ void run_forward(benchmark::State& state, std::shared_ptr<Case> c) {
   state.counters["batch"] = static_cast<double>(c->sample.size(0));
 }
 
-double quantile(const std::vector<double>& v, double q) {
-  std::vector<double> s = v;
-  std::sort(s.begin(), s.end());
-  if (s.empty()) return 0;
-  const double pos = q * (s.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, s.size() - 1);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
 benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps,
                                            bool one_per_rep) {
   b->Unit(benchmark::kMillisecond)->Repetitions(reps)->UseRealTime();
   if (one_per_rep) b->Iterations(1);
-  b->ComputeStatistics("p10", [](const std::vector<double>& v) { return quantile(v, 0.1); });
-  b->ComputeStatistics("p90", [](const std::vector<double>& v) { return quantile(v, 0.9); });
+  b->ComputeStatistics("p10", [](const std::vector<double>& v) { return asdm::quantile(v, 0.1); });
+  b->ComputeStatistics("p90", [](const std::vector<double>& v) { return asdm::quantile(v, 0.9); });
   return b;
 }
 

@@ -9,59 +9,25 @@
 namespace asdm {
 namespace {
 
+// safetensors dtype <-> libtorch dtype, for the dtypes libtorch holds here (not F8, U16/U32/U64).
+constexpr std::pair<DType, torch::Dtype> kDTypes[] = {
+    {DType::kBool, torch::kBool}, {DType::kU8, torch::kUInt8},    {DType::kI8, torch::kInt8},
+    {DType::kI16, torch::kInt16}, {DType::kF16, torch::kFloat16}, {DType::kBF16, torch::kBFloat16},
+    {DType::kI32, torch::kInt32}, {DType::kF32, torch::kFloat32}, {DType::kF64, torch::kFloat64},
+    {DType::kI64, torch::kInt64},
+};
+
 std::optional<torch::Dtype> torch_dtype(DType d) {
-  switch (d) {
-    case DType::kBool:
-      return torch::kBool;
-    case DType::kU8:
-      return torch::kUInt8;
-    case DType::kI8:
-      return torch::kInt8;
-    case DType::kI16:
-      return torch::kInt16;
-    case DType::kF16:
-      return torch::kFloat16;
-    case DType::kBF16:
-      return torch::kBFloat16;
-    case DType::kI32:
-      return torch::kInt32;
-    case DType::kF32:
-      return torch::kFloat32;
-    case DType::kF64:
-      return torch::kFloat64;
-    case DType::kI64:
-      return torch::kInt64;
-    default:
-      return std::nullopt;
-  }
+  for (const auto& [st, t] : kDTypes)
+    if (st == d) return t;
+  return std::nullopt;
 }
 
 DType st_dtype(torch::Dtype d, const std::string& name) {
-  switch (d) {
-    case torch::kBool:
-      return DType::kBool;
-    case torch::kUInt8:
-      return DType::kU8;
-    case torch::kInt8:
-      return DType::kI8;
-    case torch::kInt16:
-      return DType::kI16;
-    case torch::kFloat16:
-      return DType::kF16;
-    case torch::kBFloat16:
-      return DType::kBF16;
-    case torch::kInt32:
-      return DType::kI32;
-    case torch::kFloat32:
-      return DType::kF32;
-    case torch::kFloat64:
-      return DType::kF64;
-    case torch::kInt64:
-      return DType::kI64;
-    default:
-      fail("tensor '{}' has dtype {} which safetensors output does not support here", name,
-           c10::toString(d));
-  }
+  for (const auto& [st, t] : kDTypes)
+    if (t == d) return st;
+  fail("tensor '{}' has dtype {} which safetensors output does not support here", name,
+       c10::toString(d));
 }
 
 }  // namespace
