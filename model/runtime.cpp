@@ -39,6 +39,22 @@ std::string cpu_name() {
   }
   return "cpu";
 }
+// The GPU's name from the driver (loaded by then), e.g. "NVIDIA H100 80GB HBM3"; "" if unknown.
+std::string gpu_name(const std::string& device) {
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib) return "";
+  using Fn = int (*)(char*, int, int);
+  auto fn = reinterpret_cast<Fn>(dlsym(lib, "cuDeviceGetName"));
+  if (!fn) return "";
+  int index = 0;
+  try {
+    index = std::max<int>(0, torch::Device(device).index());
+  } catch (const c10::Error&) {
+    return "";
+  }
+  char name[256] = {};
+  return fn(name, sizeof(name) - 1, index) == 0 ? std::string(name) : std::string();
+}
 }  // namespace
 
 void ensure_device(const std::string& device) {
@@ -73,7 +89,8 @@ RunContext make_run_context(const std::vector<std::string>& argv, const std::str
   c.torch_version = torch_version();
   if (device.rfind("cuda", 0) == 0) {
     c.device_kind = "cuda";
-    c.device_name = device;
+    const std::string name = gpu_name(device);
+    c.device_name = name.empty() ? device : name + " (" + device + ")";
   } else {
     c.device_kind = "cpu";
     c.device_name = cpu_name();

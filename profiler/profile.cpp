@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "model/unet.h"
 #include "profiler/cost_model.h"
+#include "profiler/cuda_runtime.h"
+#include "profiler/unit_timer.h"
 
 namespace asdm {
 
@@ -29,7 +31,7 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   const int latent = profile_latent_side(c, o);
   const int res = latent * o.vae_scale;
 
-  const auto& w = unet.module().parameters().front();
+  const at::Tensor w = unet.module().parameters().front();  // a copy: parameters() returns a temporary
   const auto opts = torch::TensorOptions().device(w.device()).dtype(w.scalar_type());
   const bool cuda = w.is_cuda();
   torch::manual_seed(o.seed);
@@ -49,16 +51,23 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     added.timestep_cond = &tcond;
   }
 
-  // On CUDA the timer synchronises the device at every boundary: intrusive, but the times are real.
+  BackendChoice choice = make_latency_backend(o.backend, cuda);
+  LatencyBackend& backend = *choice.backend;
+  // Whole forwards: CUDA events for the CUDA backends, a device-synchronised steady clock for the
+  // timer (its per-unit clock synchronises too), the steady clock on the CPU.
+  std::unique_ptr<CudaEventTimer> events;
+  if (cuda && backend.name() != "timer") events = std::make_unique<CudaEventTimer>(*cuda_runtime(nullptr));
   auto sync = [cuda] {
     if (cuda) torch::cuda::synchronize();
   };
-  UnitTimer timer([&] {
-    sync();
-    return UnitTimer::steady_ms();
-  });
   torch::InferenceMode guard;
   auto timed = [&](UnitObserver* obs) {
+    if (events) {
+      events->start();
+      unet.forward(sample, timestep, ehs, added, obs);
+      events->stop();
+      return events->elapsed_ms();
+    }
     sync();
     const double t0 = UnitTimer::steady_ms();
     unet.forward(sample, timestep, ehs, added, obs);
@@ -71,21 +80,39 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     timed(nullptr);
     if (o.progress) o.progress(++done, total);
   }
-  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> per_unit;
-  std::vector<double> observed, unobserved, coverage;
+  struct PerUnit {
+    std::vector<double> incl, excl, ksum;
+  };
+  std::map<std::string, PerUnit> per_unit;
+  std::vector<double> observed, unobserved, coverage, device;
   ProfileReport r;
+  r.backend = backend.name();
+  r.requested_backend = o.backend;
+  r.fallback_note = choice.fallback_note;
+  const bool cupti = backend.name() == "cupti";
   for (int i = 0; i < o.runs; ++i) {
-    timer.begin_forward();
-    const double ms = timed(&timer);
+    backend.begin_forward();
+    const double ms = timed(&backend);
+    ForwardRecord rec = backend.end_forward();
     observed.push_back(ms);
     double excl = 0;
-    for (const auto& s : timer.samples()) {
-      per_unit[s.id].first.push_back(s.inclusive_ms);
-      per_unit[s.id].second.push_back(s.exclusive_ms);
+    for (const auto& s : rec.units) {
+      auto& pu = per_unit[s.id];
+      pu.incl.push_back(s.inclusive_ms);
+      pu.excl.push_back(s.exclusive_ms);
+      if (cupti) pu.ksum.push_back(s.kernel_sum_ms);
       excl += s.exclusive_ms;
     }
-    coverage.push_back(excl / ms);
-    if (i == o.runs - 1) r.trace = timer.samples();
+    if (cupti) {
+      coverage.push_back(rec.device_total_ms > 0 ? rec.device_attributed_ms / rec.device_total_ms : 0.0);
+      device.push_back(rec.device_total_ms);
+      r.activities = rec.activities;
+      r.unattributed = rec.unattributed;
+      r.dropped += rec.dropped;
+    } else {
+      coverage.push_back(excl / ms);
+    }
+    if (i == o.runs - 1) r.trace = std::move(rec);
     if (o.progress) o.progress(++done, total);
     unobserved.push_back(timed(nullptr));
     if (o.progress) o.progress(++done, total);
@@ -108,8 +135,17 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     p.id = u.id;
     p.kind = u.kind;
     p.parent = u.parent;
-    p.inclusive_ms = summarize(per_unit[u.id].first);
-    p.exclusive_ms = summarize(per_unit[u.id].second);
+    const PerUnit& pu = per_unit[u.id];
+    p.inclusive_ms = summarize(pu.incl);
+    p.exclusive_ms = summarize(pu.excl);
+    if (cupti) {
+      p.kernel_sum_ms = summarize(pu.ksum);
+      for (const auto& s : r.trace.units) {
+        if (s.id != u.id) continue;
+        p.kernel_count = s.kernel_count;
+        p.top_kernels = s.top_kernels;
+      }
+    }
     p.params = cost.units[i].params;
     p.macs = cost.units[i].macs;
     p.attn_macs = cost.units[i].attn_macs;
@@ -118,6 +154,7 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   r.forward_ms = summarize(observed);
   r.unobserved_ms = summarize(unobserved);
   r.coverage = quantile(coverage, 0.5);
+  if (cupti) r.device_ms = summarize(device);
   r.overhead = r.forward_ms.median / r.unobserved_ms.median - 1.0;
   return r;
 }
@@ -133,9 +170,18 @@ nlohmann::json to_json(const ProfileReport& r) {
                         {"macs", u.macs},
                         {"attn_macs", u.attn_macs}};
     if (!u.parent.empty()) j["parent"] = u.parent;
+    if (r.backend == "cupti") {
+      j["kernel_sum_ms"] = to_json(u.kernel_sum_ms);
+      j["kernel_count"] = u.kernel_count;
+      nlohmann::json top = nlohmann::json::array();
+      for (const auto& k : u.top_kernels) top.push_back({{"name", k.name}, {"total_ms", k.total_ms}, {"count", k.count}});
+      j["top_kernels"] = top;
+    }
     units.push_back(j);
   }
-  return {{"backend", r.backend},
+  nlohmann::json j = {
+          {"backend", r.backend},
+          {"requested_backend", r.requested_backend},
           {"model_device", r.device},
           {"dtype", r.dtype},
           {"input", {{"resolution", r.resolution}, {"latent_height", r.latent_height}, {"latent_width", r.latent_width},
@@ -143,24 +189,58 @@ nlohmann::json to_json(const ProfileReport& r) {
           {"forward_ms", to_json(r.forward_ms)},
           {"unobserved_forward_ms", to_json(r.unobserved_ms)},
           {"coverage", r.coverage},
+          {"coverage_definition", r.backend == "cupti" ? "device time of unit-attributed activities / all device time"
+                                                      : "sum of unit self times / forward time"},
           {"overhead", r.overhead},
           {"units", units}};
+  if (!r.fallback_note.empty()) j["fallback_note"] = r.fallback_note;
+  if (r.backend == "cupti")
+    j["device_activity"] = {{"device_ms", to_json(r.device_ms)},
+                            {"activities_per_forward", r.activities},
+                            {"unattributed_per_forward", r.unattributed},
+                            {"dropped_records", r.dropped}};
+  return j;
 }
 
 nlohmann::json chrome_trace(const ProfileReport& r) {
   nlohmann::json events = nlohmann::json::array();
   events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", 1}, {"args", {{"name", "asdm UNet forward"}}}});
-  events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", 1}, {"args", {{"name", "units (host)"}}}});
-  for (const auto& s : r.trace) {
+  events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", 1},
+                    {"args", {{"name", fmt::format("units (host, {})", r.backend)}}}});
+  for (const auto& s : r.trace.units) {
+    nlohmann::json args = {{"exclusive_ms", s.exclusive_ms}, {"depth", s.depth}};
+    if (r.backend == "cupti") {
+      args["kernel_sum_ms"] = s.kernel_sum_ms;
+      args["kernel_count"] = s.kernel_count;
+    }
     events.push_back({{"name", s.id},
                       {"cat", "unit"},
                       {"ph", "X"},
                       {"ts", s.start_ms * 1e3},
-                      {"dur", s.inclusive_ms * 1e3},
+                      {"dur", std::max(0.0, s.span_ms) * 1e3},
                       {"pid", 1},
                       {"tid", 1},
-                      {"args", {{"exclusive_ms", s.exclusive_ms}, {"depth", s.depth}}}});
+                      {"args", args}});
   }
+  // Device activities (CUPTI): one GPU track per stream.
+  std::map<uint32_t, bool> streams;
+  for (const auto& d : r.trace.device) {
+    if (!streams.count(d.stream)) {
+      streams[d.stream] = true;
+      events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 2}, {"tid", int64_t(d.stream)},
+                        {"args", {{"name", fmt::format("GPU stream {}", d.stream)}}}});
+    }
+    events.push_back({{"name", d.name},
+                      {"cat", "kernel"},
+                      {"ph", "X"},
+                      {"ts", d.start_ms * 1e3},
+                      {"dur", d.dur_ms * 1e3},
+                      {"pid", 2},
+                      {"tid", int64_t(d.stream)},
+                      {"args", {{"unit", d.unit.empty() ? "(none)" : d.unit}}}});
+  }
+  if (!streams.empty())
+    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", 2}, {"args", {{"name", "GPU (CUPTI)"}}}});
   return {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
 }
 

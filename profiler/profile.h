@@ -1,7 +1,9 @@
 #pragma once
-// Profiling a UNet forward per unit with the CPU-timer backend: warm-up, then observed forwards
-// alternated with unobserved ones (so the report carries its own overhead), per-unit inclusive and
-// exclusive statistics, coverage, and a Chrome trace of one forward.
+// Profiling a UNet forward per unit with a latency backend (profiler/latency_backend.h): warm-up,
+// then observed forwards alternated with unobserved ones timed the same way (so the report carries
+// its own overhead), per-unit inclusive and exclusive statistics, coverage, and a Chrome trace of
+// one forward. Whole forwards are timed with CUDA events on a GPU (device-synchronised host clock
+// for the timer backend) and with the steady clock on the CPU.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -11,7 +13,7 @@
 
 #include "core/unit_id.h"
 #include "profiler/stats.h"
-#include "profiler/unit_timer.h"
+#include "profiler/latency_backend.h"
 
 namespace asdm {
 
@@ -25,6 +27,7 @@ struct ProfileOptions {
   int runs = 20;
   int warmup = 2;
   uint64_t seed = 0;
+  std::string backend = "timer";  // timer | cuda-events | cupti (falls back, see make_latency_backend)
   std::function<void(int done, int total)> progress;  // after each forward
 };
 
@@ -34,18 +37,30 @@ struct UnitProfile {
   std::string parent;
   Summary inclusive_ms, exclusive_ms;
   int64_t params = 0, macs = 0, attn_macs = 0;
+  // CUPTI only: sum of the unit's device-activity durations (inclusive), their count per forward,
+  // and the longest kernels (self) of the last forward.
+  Summary kernel_sum_ms;
+  int kernel_count = 0;
+  std::vector<KernelStat> top_kernels;
 };
 
 struct ProfileReport {
-  std::string backend = "timer";
+  std::string backend = "timer", requested_backend = "timer";
+  std::string fallback_note;  // why the requested backend was not used; empty if it was
   std::string device, dtype;
   int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, text_tokens = 0;
   std::vector<UnitProfile> units;  // forward order
   Summary forward_ms;              // observed forwards, timed around the call
   Summary unobserved_ms;           // the same forwards with no observer
-  double coverage = 0;             // median over runs of sum(exclusive) / forward time
-  double overhead = 0;             // median observed / median unobserved - 1
-  std::vector<UnitSample> trace;   // one observed forward, for the Chrome trace
+  // Median over runs of the time attributed to units over the total: sum(exclusive) / forward time
+  // for timer and cuda-events; device time of unit-attributed activities / all device time for CUPTI.
+  double coverage = 0;
+  double overhead = 0;  // median observed / median unobserved - 1
+  // CUPTI only: device time per forward (sum of activity durations), activities per forward,
+  // those not attributed to any unit, and records CUPTI dropped over all runs.
+  Summary device_ms;
+  int64_t activities = 0, unattributed = 0, dropped = 0;
+  ForwardRecord trace;  // the last observed forward, for the Chrome trace
 };
 
 struct UNetConfig;

@@ -17,6 +17,13 @@ void UnitTimer::begin_forward() {
   origin_ = -1;
 }
 
+ForwardRecord UnitTimer::end_forward() {
+  ASDM_CHECK(stack_.empty(), "end_forward with {} units still open", stack_.size());
+  ForwardRecord r;
+  r.units = samples_;
+  return r;
+}
+
 void UnitTimer::on_enter(const UnitInfo& unit) {
   const double now = clock_();
   if (origin_ < 0) origin_ = now;
@@ -34,6 +41,7 @@ void UnitTimer::on_exit(const UnitInfo& unit, const at::Tensor&) {
   s.inclusive_ms = now - o.start;
   s.exclusive_ms = s.inclusive_ms - o.children_ms;
   s.depth = static_cast<int>(stack_.size());
+  s.span_ms = s.inclusive_ms;
   if (!stack_.empty()) stack_.back().children_ms += s.inclusive_ms;
   samples_.push_back(s);
 }

@@ -2,33 +2,27 @@
 // The CPU-timer latency backend: wall-clock time at unit boundaries, through the observer hook.
 // Per forward it records each unit's inclusive time and its exclusive (self) time, i.e. inclusive
 // minus the inclusive time of the units nested in it (a Transformer2D's transformer blocks).
-// Torch-free; the clock is injectable so that the arithmetic is testable. On CUDA this backend would
-// need a device synchronisation at every boundary (intrusive); it is the CPU backend.
+// Torch-free; the clock is injectable so that the arithmetic is testable. On CUDA the clock must
+// synchronise the device at every boundary (make_latency_backend does): intrusive, but honest.
 #include <chrono>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "model/observer.h"
+#include "profiler/latency_backend.h"
 
 namespace asdm {
 
-struct UnitSample {
-  std::string id;
-  double start_ms = 0;  // since the forward began (the first on_enter of the forward)
-  double inclusive_ms = 0;
-  double exclusive_ms = 0;
-  int depth = 0;  // nesting depth (0: top-level unit)
-};
-
-class UnitTimer : public UnitObserver {
+class UnitTimer : public LatencyBackend {
  public:
   using Clock = std::function<double()>;  // milliseconds from any fixed origin
   explicit UnitTimer(Clock clock = steady_ms);
 
+  std::string name() const override { return "timer"; }
   // Starts a new forward's record; call before each observed forward.
-  void begin_forward();
+  void begin_forward() override;
+  ForwardRecord end_forward() override;
   const std::vector<UnitSample>& samples() const { return samples_; }  // in exit order
 
   void on_enter(const UnitInfo& unit) override;

@@ -1,5 +1,5 @@
-// asdm profile: per-unit latency of one UNet forward (CPU-timer backend), as a table sorted by time
-// and as profile.json, optionally with a Chrome trace.
+// asdm profile: per-unit latency of one UNet forward with a latency backend (timer, cuda-events,
+// cupti), as a table sorted by time and as profile.json, optionally with a Chrome trace.
 #include <algorithm>
 #include <cstdio>
 
@@ -19,7 +19,7 @@ namespace {
 
 struct ProfileCliOptions {
   std::string model, output, trace;
-  std::string device = "cpu", backend = "timer", dtype = "fp32";
+  std::string device = "cpu", dtype = "fp32";
   int threads = 0;
   ProfileOptions profile;
 };
@@ -38,6 +38,7 @@ void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
     if (done == total) std::fprintf(stderr, "\n");
   };
   const ProfileReport r = profile_unet(*unet, o.profile);
+  if (!r.fallback_note.empty()) log::warn("{}", r.fallback_note);
 
   nlohmann::json j = make_artifact("profile", 1, make_run_context(argv, o.device));
   j["model"] = o.model;
@@ -58,10 +59,15 @@ void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
     std::printf("%-50s %-17s %10.2f %10.2f %6.1f%% %10s\n", u->id.c_str(), std::string(to_string(u->kind)).c_str(),
                 u->exclusive_ms.median, u->inclusive_ms.median, 100 * share, per_gmac.c_str());
   }
-  std::printf("\nforward: median %.1f ms (p10 %.1f, p90 %.1f) over %d runs; unobserved %.1f ms; overhead %.1f%%; "
-              "coverage %.1f%%\n",
-              r.forward_ms.median, r.forward_ms.p10, r.forward_ms.p90, r.forward_ms.n, r.unobserved_ms.median,
-              100 * r.overhead, 100 * r.coverage);
+  std::printf("\n%s backend; forward: median %.2f ms (p10 %.2f, p90 %.2f) over %d runs; unobserved %.2f ms; "
+              "overhead %.1f%%; coverage %.2f%%\n",
+              r.backend.c_str(), r.forward_ms.median, r.forward_ms.p10, r.forward_ms.p90, r.forward_ms.n,
+              r.unobserved_ms.median, 100 * r.overhead, 100 * r.coverage);
+  if (r.backend == "cupti")
+    std::printf("device activity: %.2f ms per forward in %lld kernels/copies (%lld not inside any unit); "
+                "%lld records dropped\n",
+                r.device_ms.median, static_cast<long long>(r.activities), static_cast<long long>(r.unattributed),
+                static_cast<long long>(r.dropped));
   log::info("wrote {}{}", o.output, o.trace.empty() ? "" : " and " + o.trace);
 }
 
@@ -71,16 +77,26 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<ProfileCliOptions>();
   auto* sub = app.add_subcommand(
       "profile",
-      "Measure every unit's latency in a UNet forward: warm-up, then --runs forwards with the timer\n"
-      "alternated with as many unobserved ones, so the profile reports its own overhead. Self time excludes\n"
-      "nested units; coverage is the time attributed to units over the whole forward. A bare config runs\n"
-      "with random weights (latency does not depend on them). The timer backend reads a steady clock at\n"
-      "unit boundaries; on CUDA it synchronises the device at each one, which is intrusive (the CUDA-event\n"
-      "and CUPTI backends come with the rest of the profiler).");
+      "Measure every unit's latency in a UNet forward: warm-up, then --runs observed forwards alternated\n"
+      "with as many unobserved ones timed the same way, so the profile reports its own overhead. Self time\n"
+      "excludes nested units; coverage is the time attributed to units over the whole forward. A bare\n"
+      "config runs with random weights (latency does not depend on them).\n"
+      "Backends:\n"
+      "  timer        steady clock at unit boundaries. On CUDA it synchronises the device at every\n"
+      "               boundary, which is intrusive (it stops the CPU from running ahead of the GPU).\n"
+      "  cuda-events  a CUDA event pair per unit on the default stream, no synchronisation inside the\n"
+      "               forward; times include idle gaps on the stream.\n"
+      "  cupti        CUPTI activity records (kernels, memcpy, memset) joined to units by external\n"
+      "               correlation ids: GPU busy time per unit, kernel counts and top kernels; the trace\n"
+      "               gets a GPU track. Falls back to cuda-events when CUPTI is unavailable or another\n"
+      "               CUPTI client (nsys, torch.profiler) is attached.\n"
+      "The CUDA backends fall back to timer on the CPU, with a one-line note.");
   sub->add_option("--model", o->model, "diffusers UNet folder, pipeline folder, config.json or asdm_arch.json")
       ->required();
   sub->add_option("-o,--output", o->output, "profile.json to write ('-': stdout)")->required();
-  sub->add_option("--backend", o->backend, "Latency backend")->capture_default_str()->check(CLI::IsMember({"timer"}));
+  sub->add_option("--backend", o->profile.backend, "Latency backend: timer, cuda-events or cupti")
+      ->capture_default_str()
+      ->check(CLI::IsMember(latency_backend_names()));
   sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "fp32, fp16 or bf16")
       ->capture_default_str()

@@ -183,8 +183,23 @@ TEST(Cli, ProfileBadInputsGiveOneLine) {
   EXPECT_EQ(cuda.err.rfind("asdm: error: device 'cuda' asked for, but ", 0), 0u) << cuda.err;
   const Result backend = asdm({"profile", "--model", cfg, "-o", out, "--backend", "nvtx"});
   EXPECT_EQ(backend.rc, 2);
-  EXPECT_EQ(backend.err, "asdm: error: --backend: nvtx not in {timer} (see --help)\n");
+  EXPECT_EQ(backend.err, "asdm: error: --backend: nvtx not in {timer,cuda-events,cupti} (see --help)\n");
   EXPECT_FALSE(fs::exists(out));
+}
+
+// A CUDA backend asked for on the CPU: one warning line, and the profile is made with the timer.
+TEST(Cli, ProfileFallsBackWithOneLine) {
+  const auto dir = test::scratch_dir("cli_profile_fallback");
+  const std::string out = (dir / "p.json").string();
+  const Result r = asdm({"profile", "--model", test::config_path("tiny").string(), "-o", out, "--resolution", "64",
+                         "--runs", "1", "--warmup", "0", "--backend", "cupti"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: cupti backend needs a CUDA device; the model runs on the CPU, using the timer backend\n"),
+            std::string::npos)
+      << r.err;
+  const auto j = read_json_file(out);
+  EXPECT_EQ(j["backend"], "timer");
+  EXPECT_EQ(j["requested_backend"], "cupti");
 }
 
 // inspect reads only the config: on SDXL (2.6 G parameters) it must not allocate weights.

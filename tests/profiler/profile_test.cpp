@@ -56,6 +56,23 @@ TEST(Profile, TraceIsChromeTraceEventJson) {
   EXPECT_EQ(slices, static_cast<int>(u.layout().units.size()));
 }
 
+TEST(Profile, CuptiOnTheCpuFallsBackToTheTimerAndSaysSo) {
+  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
+  ProfileOptions o;
+  o.resolution = 64;
+  o.runs = 1;
+  o.warmup = 0;
+  o.backend = "cupti";
+  const ProfileReport r = profile_unet(u, o);
+  EXPECT_EQ(r.backend, "timer");
+  EXPECT_EQ(r.requested_backend, "cupti");
+  EXPECT_NE(r.fallback_note, "");
+  const auto j = to_json(r);
+  EXPECT_EQ(j["backend"], "timer");
+  EXPECT_EQ(j["requested_backend"], "cupti");
+  EXPECT_EQ(j["fallback_note"], r.fallback_note);
+}
+
 TEST(Profile, RejectsResolutionsTheUNetCannotTake) {
   UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
   ProfileOptions o;

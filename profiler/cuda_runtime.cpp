@@ -1,0 +1,75 @@
+#include "profiler/cuda_runtime.h"
+
+#include <dlfcn.h>
+
+#include "core/error.h"
+
+namespace asdm {
+
+void CudaRuntime::check(int status, const char* what) const {
+  if (status != 0) fail("{} failed: {} (CUDA error {})", what, get_error_string ? get_error_string(status) : "?", status);
+}
+
+namespace {
+
+CudaRuntime load(std::string& why) {
+  // libtorch_cpu links libcudart, so it is normally in the process already; else try the library path.
+  void* lib = dlopen("libcudart.so.13", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib) lib = dlopen("libcudart.so.13", RTLD_NOW | RTLD_GLOBAL);
+  if (!lib) lib = dlopen("libcudart.so", RTLD_NOW | RTLD_GLOBAL);
+  CudaRuntime rt;
+  if (!lib) {
+    why = "the CUDA runtime (libcudart) is not available";
+    return rt;
+  }
+  auto sym = [&](auto& fn, const char* name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+    if (!fn && why.empty()) why = fmt::format("libcudart has no {}", name);
+  };
+  sym(rt.event_create, "cudaEventCreate");
+  sym(rt.event_record, "cudaEventRecord");
+  sym(rt.event_synchronize, "cudaEventSynchronize");
+  sym(rt.event_elapsed_time, "cudaEventElapsedTime");
+  sym(rt.event_destroy, "cudaEventDestroy");
+  sym(rt.device_synchronize, "cudaDeviceSynchronize");
+  sym(rt.get_device_count, "cudaGetDeviceCount");
+  sym(rt.get_error_string, "cudaGetErrorString");
+  if (!why.empty()) return rt;
+  int n = 0;
+  if (rt.get_device_count(&n) != 0 || n == 0) why = "no CUDA device is available";
+  return rt;
+}
+
+}  // namespace
+
+const CudaRuntime* cuda_runtime(std::string* why) {
+  static std::string reason;
+  static const CudaRuntime rt = load(reason);
+  if (!reason.empty()) {
+    if (why) *why = reason;
+    return nullptr;
+  }
+  return &rt;
+}
+
+CudaEventTimer::CudaEventTimer(const CudaRuntime& rt) : rt_(rt) {
+  rt_.check(rt_.event_create(&start_), "cudaEventCreate");
+  rt_.check(rt_.event_create(&stop_), "cudaEventCreate");
+}
+
+CudaEventTimer::~CudaEventTimer() {
+  rt_.event_destroy(start_);
+  rt_.event_destroy(stop_);
+}
+
+void CudaEventTimer::start() { rt_.check(rt_.event_record(start_, nullptr), "cudaEventRecord"); }
+void CudaEventTimer::stop() { rt_.check(rt_.event_record(stop_, nullptr), "cudaEventRecord"); }
+
+double CudaEventTimer::elapsed_ms() {
+  rt_.check(rt_.event_synchronize(stop_), "cudaEventSynchronize");
+  float ms = 0;
+  rt_.check(rt_.event_elapsed_time(&ms, start_, stop_), "cudaEventElapsedTime");
+  return ms;
+}
+
+}  // namespace asdm
