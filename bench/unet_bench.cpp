@@ -3,6 +3,10 @@
 //
 //   build/asdm_unet_bench                                  tiny config and SD 1.5 at a 32x32 latent
 //   build/asdm_unet_bench --benchmark_filter=Tiny          one case
+//   build/asdm_unet_bench --benchmark_filter=UNetUnit      one block of each kind (ResBlock,
+//       Transformer2D, Downsample, Upsample) of SD 1.5: the block's own time inside a real forward,
+//       read by a latency backend (CUDA events on a GPU, 512x512; the steady clock on the CPU,
+//       128x128) and reported as manual time
 //   ASDM_BENCH_MODEL=DIR ASDM_BENCH_INPUTS=io.safetensors build/asdm_unet_bench
 //       times a saved model on saved inputs (what bench/compare_diffusers.py uses)
 // Environment: ASDM_BENCH_THREADS (default 2), ASDM_BENCH_REPETITIONS (default 10),
@@ -21,6 +25,8 @@
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
+#include "core/unit_id.h"
+#include "profiler/latency_backend.h"
 #include "profiler/stats.h"
 
 namespace {
@@ -50,6 +56,7 @@ struct Case {
   // Moves the model and inputs to ASDM_BENCH_DEVICE / ASDM_BENCH_DTYPE.
   void place() {
     const std::string device = env_str("ASDM_BENCH_DEVICE", "cpu");
+    asdm::ensure_device(device);
     unet->to(device, env_str("ASDM_BENCH_DTYPE", "float32"));
     cuda = device.rfind("cuda", 0) == 0;
     const auto dev = torch::Device(device);
@@ -101,9 +108,30 @@ void run_forward(benchmark::State& state, std::shared_ptr<Case> c) {
   state.counters["batch"] = static_cast<double>(c->sample.size(0));
 }
 
-benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps,
-                                           bool one_per_rep) {
-  b->Unit(benchmark::kMillisecond)->Repetitions(reps)->UseRealTime();
+// One unit's inclusive time per iteration, measured inside a whole forward by a latency backend.
+void run_unit(benchmark::State& state, std::shared_ptr<Case> c, const std::string& unit) {
+  torch::InferenceMode guard;
+  auto choice = asdm::make_latency_backend(c->cuda ? "cuda-events" : "timer", c->cuda);
+  asdm::LatencyBackend& backend = *choice.backend;
+  auto observed = [&] {
+    backend.begin_forward();
+    c->unet->forward(c->sample, c->timestep, c->ehs, {}, &backend);
+    for (const auto& s : backend.end_forward().units)
+      if (s.id == unit) return s.inclusive_ms;
+    throw std::runtime_error("no unit " + unit + " in the forward");
+  };
+  observed();  // warm-up
+  for (auto _ : state) state.SetIterationTime(observed() / 1e3);
+  state.counters["batch"] = static_cast<double>(c->sample.size(0));
+}
+
+benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps, bool one_per_rep,
+                                           bool manual_time = false) {
+  b->Unit(benchmark::kMillisecond)->Repetitions(reps);
+  if (manual_time)
+    b->UseManualTime();
+  else
+    b->UseRealTime();
   if (one_per_rep) b->Iterations(1);
   b->ComputeStatistics("p10", [](const std::vector<double>& v) { return asdm::quantile(v, 0.1); });
   b->ComputeStatistics("p90", [](const std::vector<double>& v) { return asdm::quantile(v, 0.9); });
@@ -141,6 +169,28 @@ int main(int argc, char** argv) {
                                               run_forward(s, c);
                                             }),
                reps, true);
+    // Per block kind, at SD 1.5's shapes: 512x512 on a GPU, 128x128 on the CPU.
+    auto sd15 = [] {
+      static auto c = [] {
+        const bool gpu = env_str("ASDM_BENCH_DEVICE", "cpu").rfind("cuda", 0) == 0;
+        return std::make_shared<Case>(synthetic("sd15", gpu ? 64 : 16, 2, 77));
+      }();
+      return c;
+    };
+    using asdm::Stage;
+    const std::pair<const char*, std::string> units[] = {
+        {"ResBlock", asdm::unit_id::resnet(Stage::kDown, 0, 0)},
+        {"ResBlock", asdm::unit_id::resnet(Stage::kUp, 3, 0)},  // 1x1 conv shortcut
+        {"Transformer2D", asdm::unit_id::attention(Stage::kDown, 0, 0)},
+        {"Transformer2D", asdm::unit_id::attention(Stage::kMid, 0, 0)},
+        {"Downsample", asdm::unit_id::downsampler(0)},
+        {"Upsample", asdm::unit_id::upsampler(2)},
+    };
+    for (const auto& [kind, id] : units) {
+      with_stats(benchmark::RegisterBenchmark(("UNetUnit/SD15/" + std::string(kind) + "/" + id).c_str(),
+                                              [id, sd15](benchmark::State& s) { run_unit(s, sd15(), id); }),
+                 reps, true, /*manual_time=*/true);
+    }
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -44,7 +44,7 @@ ForwardRecord attribute_activity(const std::vector<RangeRecord>& ranges,
 
   struct Acc {
     std::vector<std::pair<uint64_t, uint64_t>> self, incl;
-    uint64_t incl_sum = 0;
+    uint64_t incl_sum = 0, first = UINT64_MAX, last = 0;
     int incl_count = 0;
     std::map<std::string, KernelStat> kernels;
   };
@@ -79,6 +79,8 @@ ForwardRecord attribute_activity(const std::vector<RangeRecord>& ranges,
     for (size_t j = i;;) {
       acc[j].incl.emplace_back(a.start_ns, a.end_ns);
       acc[j].incl_sum += dur;
+      acc[j].first = std::min(acc[j].first, a.start_ns);
+      acc[j].last = std::max(acc[j].last, a.end_ns);
       ++acc[j].incl_count;
       const uint64_t parent = ranges[j].parent_ext;
       if (parent == 0) break;
@@ -102,6 +104,7 @@ ForwardRecord attribute_activity(const std::vector<RangeRecord>& ranges,
     for (uint64_t p = rr.parent_ext; p != 0; p = ranges[range_of.at(p)].parent_ext) ++s.depth;
     s.kernel_sum_ms = acc[i].incl_sum / 1e6;
     s.kernel_count = acc[i].incl_count;
+    s.device_span_ms = acc[i].last > acc[i].first ? (acc[i].last - acc[i].first) / 1e6 : 0.0;
     for (auto& [name, k] : acc[i].kernels) s.top_kernels.push_back(k);
     std::stable_sort(s.top_kernels.begin(), s.top_kernels.end(),
                      [](const KernelStat& a, const KernelStat& b) { return a.total_ms > b.total_ms; });

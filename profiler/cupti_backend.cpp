@@ -150,15 +150,24 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
 
 void CUPTIAPI no_op_callback(void*, CUpti_CallbackDomain, CUpti_CallbackId, const void*) {}
 
-constexpr CUpti_ActivityKind kKinds[] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-                                         CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-                                         CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER};
+// The activity kinds traced. External correlation records hang off API records, so the runtime
+// and driver API kinds are on by default (cuBLAS and cuDNN launch through the driver API);
+// ASDM_CUPTI_API_RECORDS=runtime|driver|none narrows that (for measuring CUPTI's own overhead).
+std::vector<CUpti_ActivityKind> traced_kinds() {
+  std::vector<CUpti_ActivityKind> k = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+                                       CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
+  const char* env = std::getenv("ASDM_CUPTI_API_RECORDS");
+  const std::string api = env && *env ? env : "runtime,driver";
+  if (api.find("runtime") != std::string::npos) k.push_back(CUPTI_ACTIVITY_KIND_RUNTIME);
+  if (api.find("driver") != std::string::npos) k.push_back(CUPTI_ACTIVITY_KIND_DRIVER);
+  return k;
+}
 
 std::atomic<bool> g_live{false};
 
 class CuptiBackend : public LatencyBackend {
  public:
-  CuptiBackend(const CudaRuntime& rt, const Cupti& c) : rt_(rt), c_(c) {}
+  CuptiBackend(const CudaRuntime& rt, const Cupti& c) : rt_(rt), c_(c), kinds_(traced_kinds()) {}
   ~CuptiBackend() override {
     if (enabled_) disable();
     g_live = false;
@@ -173,7 +182,7 @@ class CuptiBackend : public LatencyBackend {
       g_collected.correlations.clear();
     }
     ranges_.clear();
-    for (auto k : kKinds) c_.check(c_.enable(k), "cuptiActivityEnable");
+    for (auto k : kinds_) c_.check(c_.enable(k), "cuptiActivityEnable");
     enabled_ = true;
     c_.check(c_.timestamp(&origin_), "cuptiGetTimestamp");
   }
@@ -216,11 +225,12 @@ class CuptiBackend : public LatencyBackend {
 
  private:
   void disable() {
-    for (auto k : kKinds) c_.disable(k);
+    for (auto k : kinds_) c_.disable(k);
     enabled_ = false;
   }
   const CudaRuntime& rt_;
   const Cupti& c_;
+  std::vector<CUpti_ActivityKind> kinds_;
   bool enabled_ = false;
   uint64_t origin_ = 0, next_ext_ = 0;
   std::vector<RangeRecord> ranges_;

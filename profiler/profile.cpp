@@ -51,12 +51,15 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     added.timestep_cond = &tcond;
   }
 
-  BackendChoice choice = make_latency_backend(o.backend, cuda);
-  LatencyBackend& backend = *choice.backend;
   // Whole forwards: CUDA events for the CUDA backends, a device-synchronised steady clock for the
   // timer (its per-unit clock synchronises too), the steady clock on the CPU.
   std::unique_ptr<CudaEventTimer> events;
-  if (cuda && backend.name() != "timer") events = std::make_unique<CudaEventTimer>(*cuda_runtime(nullptr));
+  if (cuda && o.backend != "timer") {
+    std::string why;
+    const CudaRuntime* rt = cuda_runtime(&why);
+    if (!rt) fail("a CUDA forward asked for, but {}", why);
+    events = std::make_unique<CudaEventTimer>(*rt);
+  }
   auto sync = [cuda] {
     if (cuda) torch::cuda::synchronize();
   };
@@ -81,11 +84,24 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     if (o.progress) o.progress(++done, total);
   }
   struct PerUnit {
-    std::vector<double> incl, excl, ksum;
+    std::vector<double> incl, excl, ksum, span;
   };
   std::map<std::string, PerUnit> per_unit;
   std::vector<double> observed, unobserved, coverage, device;
+  // CUPTI stays attached to the process once initialised (it hooks every CUDA API call), so its
+  // unobserved forwards run first, before CUPTI is touched; the other backends alternate.
+  const bool unobserved_first = cuda && o.backend == "cupti";
+  if (unobserved_first) {
+    for (int i = 0; i < o.runs; ++i) {
+      unobserved.push_back(timed(nullptr));
+      if (o.progress) o.progress(++done, total);
+    }
+  }
+  BackendChoice choice = make_latency_backend(o.backend, cuda);
+  LatencyBackend& backend = *choice.backend;
   ProfileReport r;
+  r.overhead_method = unobserved_first ? "unobserved forwards first, then observed (CUPTI cannot detach)"
+                                       : "observed and unobserved forwards alternated";
   r.backend = backend.name();
   r.requested_backend = o.backend;
   r.fallback_note = choice.fallback_note;
@@ -100,7 +116,10 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
       auto& pu = per_unit[s.id];
       pu.incl.push_back(s.inclusive_ms);
       pu.excl.push_back(s.exclusive_ms);
-      if (cupti) pu.ksum.push_back(s.kernel_sum_ms);
+      if (cupti) {
+        pu.ksum.push_back(s.kernel_sum_ms);
+        pu.span.push_back(s.device_span_ms);
+      }
       excl += s.exclusive_ms;
     }
     if (cupti) {
@@ -114,6 +133,7 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     }
     if (i == o.runs - 1) r.trace = std::move(rec);
     if (o.progress) o.progress(++done, total);
+    if (unobserved_first) continue;
     unobserved.push_back(timed(nullptr));
     if (o.progress) o.progress(++done, total);
   }
@@ -140,6 +160,7 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     p.exclusive_ms = summarize(pu.excl);
     if (cupti) {
       p.kernel_sum_ms = summarize(pu.ksum);
+      p.device_span_ms = summarize(pu.span);
       for (const auto& s : r.trace.units) {
         if (s.id != u.id) continue;
         p.kernel_count = s.kernel_count;
@@ -172,6 +193,7 @@ nlohmann::json to_json(const ProfileReport& r) {
     if (!u.parent.empty()) j["parent"] = u.parent;
     if (r.backend == "cupti") {
       j["kernel_sum_ms"] = to_json(u.kernel_sum_ms);
+      j["device_span_ms"] = to_json(u.device_span_ms);
       j["kernel_count"] = u.kernel_count;
       nlohmann::json top = nlohmann::json::array();
       for (const auto& k : u.top_kernels) top.push_back({{"name", k.name}, {"total_ms", k.total_ms}, {"count", k.count}});
@@ -192,6 +214,7 @@ nlohmann::json to_json(const ProfileReport& r) {
           {"coverage_definition", r.backend == "cupti" ? "device time of unit-attributed activities / all device time"
                                                       : "sum of unit self times / forward time"},
           {"overhead", r.overhead},
+          {"overhead_method", r.overhead_method},
           {"units", units}};
   if (!r.fallback_note.empty()) j["fallback_note"] = r.fallback_note;
   if (r.backend == "cupti")

@@ -39,7 +39,7 @@ struct UnitProfile {
   int64_t params = 0, macs = 0, attn_macs = 0;
   // CUPTI only: sum of the unit's device-activity durations (inclusive), their count per forward,
   // and the longest kernels (self) of the last forward.
-  Summary kernel_sum_ms;
+  Summary kernel_sum_ms, device_span_ms;
   int kernel_count = 0;
   std::vector<KernelStat> top_kernels;
 };
@@ -56,6 +56,7 @@ struct ProfileReport {
   // for timer and cuda-events; device time of unit-attributed activities / all device time for CUPTI.
   double coverage = 0;
   double overhead = 0;  // median observed / median unobserved - 1
+  std::string overhead_method;
   // CUPTI only: device time per forward (sum of activity durations), activities per forward,
   // those not attributed to any unit, and records CUPTI dropped over all runs.
   Summary device_ms;

@@ -7,8 +7,9 @@
 #   run(command="bash scripts/gpu-check.sh", carry=[".gpu-deps", ".gpu-shared", ".gpu-prebuilt"])
 # There it builds against the machine's preinstalled torch (the gpu tests, the profiler and the
 # benchmarks only: CI runs the rest), runs the gpu-labelled tests, profiles SD 1.5 at 512x512 fp16
-# batch 2 with each latency backend, compares CUPTI with CUDA events per unit, and runs the UNet
-# benchmarks. Everything lands under $OUT (default: out/): gpu-check.log, the three profiles,
+# batch 2 with each latency backend (and CUPTI with fewer API record kinds, and batch 8), compares
+# CUPTI with CUDA events per unit, and runs the UNet and per-block benchmarks (about 4 minutes on
+# an H100 machine with 16 cores). Everything lands under $OUT (default: out/): gpu-check.log, the three profiles,
 # the CUPTI trace, and results.tar.gz with the rest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -61,24 +62,37 @@ echo "== gpu tests $(elapsed)"
 $tests --gtest_output=xml:"$all/gpu-tests.xml" 2>&1 | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" || true
 grep -q 'failures="0"' "$all/gpu-tests.xml" || status=1
 
+profile() {  # NAME BACKEND BATCH [extra args]: one SD 1.5 512x512 fp16 profile
+  local name=$1 backend=$2 batch=$3; shift 3
+  $bin/asdm profile --model configs/sd15.json --device cuda --dtype fp16 --resolution 512 --batch "$batch" \
+    --runs 20 --warmup 5 --backend "$backend" -o "$name" "$@" > "$all/$(basename "$name" .json).txt" 2>&1 || status=1
+  grep -E "backend; forward|device activity|warning" "$all/$(basename "$name" .json).txt"
+}
 echo "== profiles: SD 1.5, 512x512, fp16, batch 2 $(elapsed)"
-for backend in cupti cuda-events timer; do
-  trace=(); [[ $backend == cupti ]] && trace=(--trace "$out/trace-cupti-sd15.json")
-  $bin/asdm profile --model configs/sd15.json --device cuda --dtype fp16 --resolution 512 --batch 2 \
-    --runs 20 --warmup 5 --backend $backend -o "$out/profile-$backend-sd15-512-fp16.json" "${trace[@]}" \
-    > "$all/profile-$backend.txt" 2>&1 || status=1
-  head -12 "$all/profile-$backend.txt"; tail -3 "$all/profile-$backend.txt"; elapsed
+profile "$out/profile-cuda-events-sd15-512-fp16.json" cuda-events 2
+profile "$out/profile-cupti-sd15-512-fp16.json" cupti 2 --trace "$out/trace-cupti-sd15.json"
+head -14 "$all/profile-cupti-sd15-512-fp16.txt" | tail -11
+profile "$out/profile-timer-sd15-512-fp16.json" timer 2
+echo "-- CUPTI with fewer API record kinds (its own overhead), and CUDA events again (drift)"
+ASDM_CUPTI_API_RECORDS=runtime profile "$all/profile-cupti-runtime-only.json" cupti 2
+ASDM_CUPTI_API_RECORDS=none profile "$all/profile-cupti-no-api.json" cupti 2
+profile "$all/profile-cuda-events-again.json" cuda-events 2
+echo "-- batch 8"
+profile "$all/profile-cuda-events-b8.json" cuda-events 8
+profile "$all/profile-cupti-b8.json" cupti 8
+for pair in "$out/profile-cuda-events-sd15-512-fp16.json $out/profile-cupti-sd15-512-fp16.json cupti-vs-events" \
+            "$all/profile-cuda-events-b8.json $all/profile-cupti-b8.json cupti-vs-events-b8"; do
+  set -- $pair
+  $py scripts/compare_profiles.py "$1" "$2" > "$all/$3.txt" 2>&1 && { echo "-- $3"; head -2 "$all/$3.txt"; tail -2 "$all/$3.txt"; }
 done
-$py scripts/compare_profiles.py "$out/profile-cuda-events-sd15-512-fp16.json" "$out/profile-cupti-sd15-512-fp16.json" \
-  > "$all/cupti-vs-events.txt" 2>&1 && { head -3 "$all/cupti-vs-events.txt"; tail -1 "$all/cupti-vs-events.txt"; }
 
 echo "== benchmarks $(elapsed)"
-for dtype in float16 float32; do
-  ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=$dtype ASDM_BENCH_REPETITIONS=20 $bin/asdm_unet_bench \
-    --benchmark_out="$all/bench-cuda-$dtype.json" --benchmark_out_format=json 2>&1 | grep -E "median|p10|p90" || status=1
-done
+ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=float16 ASDM_BENCH_REPETITIONS=20 $bin/asdm_unet_bench \
+  --benchmark_out="$all/bench-cuda-float16.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1
+ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=float32 ASDM_BENCH_REPETITIONS=20 $bin/asdm_unet_bench --benchmark_filter=UNetForward \
+  --benchmark_out="$all/bench-cuda-float32.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1
 ASDM_BENCH_THREADS=16 ASDM_BENCH_REPETITIONS=5 $bin/asdm_unet_bench --benchmark_filter=SD15 \
-  --benchmark_out="$all/bench-cpu16.json" --benchmark_out_format=json 2>&1 | grep -E "median" || status=1
+  --benchmark_out="$all/bench-cpu16.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1
 echo "== done $(elapsed), status $status"
 tar -C "$out" -czf "$out/results.tar.gz" all && rm -rf "$all"
 exit $status

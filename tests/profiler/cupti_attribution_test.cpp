@@ -92,6 +92,7 @@ TEST(CuptiAttribution, KernelsOnSeveralStreamsCountOnceInBusyTime) {
   const auto& u = find(r, "mid_block.attentions.0");
   EXPECT_DOUBLE_EQ(u.inclusive_ms, 170e-6);   // union: [0,150) + [300,320)
   EXPECT_DOUBLE_EQ(u.kernel_sum_ms, 220e-6);  // sum of durations
+  EXPECT_DOUBLE_EQ(u.device_span_ms, 320e-6);  // first start to last end, idle gap included
   EXPECT_EQ(u.kernel_count, 3);
   std::set<uint32_t> streams;
   for (const auto& d : r.device) streams.insert(d.stream);
