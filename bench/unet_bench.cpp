@@ -90,6 +90,16 @@ Case from_files(const std::string& model, const std::string& inputs) {
   return c;
 }
 
+// Runs a case body, turning an exception (a missing device, say) into a reported benchmark error.
+template <class Fn>
+void guarded(benchmark::State& state, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
 void run_forward(benchmark::State& state, std::shared_ptr<Case> c) {
   torch::InferenceMode guard;
   asdm::AddedConditions added;
@@ -157,16 +167,18 @@ int main(int argc, char** argv) {
     // Cases are built lazily: constructing SD 1.5 takes 3.4 GB and seconds.
     with_stats(benchmark::RegisterBenchmark("UNetForward/Tiny/latent16/batch2",
                                             [](benchmark::State& s) {
-                                              static auto c = std::make_shared<Case>(
-                                                  synthetic("tiny", 16, 2, 77));
-                                              run_forward(s, c);
+                                              guarded(s, [&] {
+                                                static auto c = std::make_shared<Case>(synthetic("tiny", 16, 2, 77));
+                                                run_forward(s, c);
+                                              });
                                             }),
                reps, false);
     with_stats(benchmark::RegisterBenchmark("UNetForward/SD15/latent32/batch2/fp32",
                                             [](benchmark::State& s) {
-                                              static auto c = std::make_shared<Case>(
-                                                  synthetic("sd15", 32, 2, 77));
-                                              run_forward(s, c);
+                                              guarded(s, [&] {
+                                                static auto c = std::make_shared<Case>(synthetic("sd15", 32, 2, 77));
+                                                run_forward(s, c);
+                                              });
                                             }),
                reps, true);
     // Per block kind, at SD 1.5's shapes: 512x512 on a GPU, 128x128 on the CPU.
@@ -188,7 +200,7 @@ int main(int argc, char** argv) {
     };
     for (const auto& [kind, id] : units) {
       with_stats(benchmark::RegisterBenchmark(("UNetUnit/SD15/" + std::string(kind) + "/" + id).c_str(),
-                                              [id, sd15](benchmark::State& s) { run_unit(s, sd15(), id); }),
+                                              [id, sd15](benchmark::State& s) { guarded(s, [&] { run_unit(s, sd15(), id); }); }),
                  reps, true, /*manual_time=*/true);
     }
   }

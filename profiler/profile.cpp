@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/unet.h"
+#include "model/sampler.h"
 #include "profiler/cost_model.h"
 #include "profiler/cuda_runtime.h"
 #include "profiler/unit_timer.h"
@@ -38,18 +39,47 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   const auto sample = torch::randn({o.batch, c.in_channels, latent, latent}, opts);
   const auto timestep = torch::full({o.batch}, 500, torch::TensorOptions().device(w.device()).dtype(torch::kInt64));
   const auto ehs = torch::randn({o.batch, o.text_tokens, c.cross_attention_dim[0]}, opts);
-  AddedConditions added;
+  // Extra conditions, made for the largest UNet batch (doubled by guidance in sampler mode) and
+  // sliced to the batch of each call.
+  const bool loop = o.sampler_steps > 0;
+  const int max_batch = loop && o.guidance != 1.0 ? 2 * o.batch : o.batch;
   at::Tensor text_embeds, time_ids, tcond;
   if (c.addition_embed_type == "text_time") {
-    text_embeds = torch::randn({o.batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}, opts);
-    time_ids = torch::tensor({double(res), double(res), 0.0, 0.0, double(res), double(res)}, opts).repeat({o.batch, 1});
-    added.text_embeds = &text_embeds;
-    added.time_ids = &time_ids;
+    text_embeds = torch::randn({max_batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}, opts);
+    time_ids = torch::tensor({double(res), double(res), 0.0, 0.0, double(res), double(res)}, opts).repeat({max_batch, 1});
   }
-  if (c.time_cond_proj_dim > 0) {
-    tcond = torch::randn({o.batch, c.time_cond_proj_dim}, opts);
-    added.timestep_cond = &tcond;
-  }
+  if (c.time_cond_proj_dim > 0) tcond = torch::randn({max_batch, c.time_cond_proj_dim}, opts);
+  auto call_unet = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& states, UnitObserver* obs) {
+    const int64_t b = x.size(0);
+    AddedConditions added;
+    at::Tensor te, ti, tc;
+    if (text_embeds.defined()) {
+      te = text_embeds.slice(0, 0, b);
+      ti = time_ids.slice(0, 0, b);
+      added.text_embeds = &te;
+      added.time_ids = &ti;
+    }
+    if (tcond.defined()) {
+      tc = tcond.slice(0, 0, b);
+      added.timestep_cond = &tc;
+    }
+    return unet.forward(x, t, states, added, obs);
+  };
+  // Sampler-loop mode: k denoising steps as a pipeline runs them (guidance doubles the UNet batch).
+  const NoiseSchedule schedule = NoiseSchedule::make();
+  SamplerOptions so;
+  so.sampler = o.sampler;
+  so.steps = o.sampler_steps;
+  so.guidance = o.guidance;
+  if (loop) validate(so, schedule);
+  const auto uncond = loop ? torch::randn({1, o.text_tokens, c.cross_attention_dim[0]}, opts) : at::Tensor();
+  auto run = [&](UnitObserver* obs) {
+    if (!loop) return call_unet(sample, timestep, ehs, obs);
+    ConditionalModel model = [&](const at::Tensor& x, double t, const at::Tensor& cond) {
+      return call_unet(x, torch::full({x.size(0)}, t, timestep.options().dtype(torch::kFloat32)), cond, obs);
+    };
+    return asdm::sample(guided(model, ehs, uncond, o.guidance), sample, schedule, so);
+  };
 
   // Whole forwards: CUDA events for the CUDA backends, a device-synchronised steady clock for the
   // timer (its per-unit clock synchronises too), the steady clock on the CPU.
@@ -67,13 +97,13 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   auto timed = [&](UnitObserver* obs) {
     if (events) {
       events->start();
-      unet.forward(sample, timestep, ehs, added, obs);
+      run(obs);
       events->stop();
       return events->elapsed_ms();
     }
     sync();
     const double t0 = UnitTimer::steady_ms();
-    unet.forward(sample, timestep, ehs, added, obs);
+    run(obs);
     sync();
     return UnitTimer::steady_ms() - t0;
   };
@@ -144,6 +174,14 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   ci.text_tokens = o.text_tokens;
   const CostReport cost = estimate_cost(L, unet.removed_units(), ci);
   r.device = unet.device();
+  if (loop) {
+    r.sampler_steps = o.sampler_steps;
+    r.guidance = o.guidance;
+    r.sampler = o.sampler;
+    r.unet_batch = max_batch;
+  } else {
+    r.unet_batch = o.batch;
+  }
   r.dtype = unet.dtype();
   r.resolution = res;
   r.latent_height = r.latent_width = latent;
@@ -207,7 +245,12 @@ nlohmann::json to_json(const ProfileReport& r) {
           {"model_device", r.device},
           {"dtype", r.dtype},
           {"input", {{"resolution", r.resolution}, {"latent_height", r.latent_height}, {"latent_width", r.latent_width},
-                     {"batch", r.batch}, {"text_tokens", r.text_tokens}}},
+                     {"batch", r.batch}, {"unet_batch", r.unet_batch}, {"text_tokens", r.text_tokens}}},
+          {"mode", r.sampler_steps > 0
+                       ? nlohmann::json{{"kind", "sampler-loop"}, {"sampler", r.sampler}, {"steps", r.sampler_steps},
+                                        {"guidance", r.guidance},
+                                        {"note", "forward_ms times the whole loop; unit times are per UNet call"}}
+                       : nlohmann::json{{"kind", "forward"}}},
           {"forward_ms", to_json(r.forward_ms)},
           {"unobserved_forward_ms", to_json(r.unobserved_ms)},
           {"coverage", r.coverage},

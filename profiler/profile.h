@@ -28,6 +28,12 @@ struct ProfileOptions {
   int warmup = 2;
   uint64_t seed = 0;
   std::string backend = "timer";  // timer | cuda-events | cupti (falls back, see make_latency_backend)
+  // Sampler-loop mode (sampler_steps > 0): each timed run is `sampler_steps` denoising steps of
+  // `sampler` from noise, with classifier-free guidance doubling the UNet batch unless guidance is
+  // 1; per-unit statistics are then per UNet call, over all steps.
+  int sampler_steps = 0;
+  double guidance = 7.5;
+  std::string sampler = "ddim";
   std::function<void(int done, int total)> progress;  // after each forward
 };
 
@@ -48,9 +54,12 @@ struct ProfileReport {
   std::string backend = "timer", requested_backend = "timer";
   std::string fallback_note;  // why the requested backend was not used; empty if it was
   std::string device, dtype;
-  int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, text_tokens = 0;
+  int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, unet_batch = 0, text_tokens = 0;
+  int sampler_steps = 0;  // 0: single forwards
+  double guidance = 1;
+  std::string sampler;
   std::vector<UnitProfile> units;  // forward order
-  Summary forward_ms;              // observed forwards, timed around the call
+  Summary forward_ms;              // observed forwards (sampler mode: whole loops), timed around the call
   Summary unobserved_ms;           // the same forwards with no observer
   // Median over runs of the time attributed to units over the total: sum(exclusive) / forward time
   // for timer and cuda-events; device time of unit-attributed activities / all device time for CUPTI.

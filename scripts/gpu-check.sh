@@ -66,17 +66,21 @@ profile() {  # NAME BACKEND BATCH [extra args]: one SD 1.5 512x512 fp16 profile
   local name=$1 backend=$2 batch=$3; shift 3
   $bin/asdm profile --model configs/sd15.json --device cuda --dtype fp16 --resolution 512 --batch "$batch" \
     --runs 20 --warmup 5 --backend "$backend" -o "$name" "$@" > "$all/$(basename "$name" .json).txt" 2>&1 || status=1
-  grep -E "backend; forward|device activity|warning" "$all/$(basename "$name" .json).txt"
+  grep -E "backend; forward|device activity|warning|sampler loop" "$all/$(basename "$name" .json).txt"
 }
 echo "== profiles: SD 1.5, 512x512, fp16, batch 2 $(elapsed)"
 profile "$out/profile-cuda-events-sd15-512-fp16.json" cuda-events 2
 profile "$out/profile-cupti-sd15-512-fp16.json" cupti 2 --trace "$out/trace-cupti-sd15.json"
 head -14 "$all/profile-cupti-sd15-512-fp16.txt" | tail -11
 profile "$out/profile-timer-sd15-512-fp16.json" timer 2
-echo "-- CUPTI with fewer API record kinds (its own overhead), and CUDA events again (drift)"
-ASDM_CUPTI_API_RECORDS=runtime profile "$all/profile-cupti-runtime-only.json" cupti 2
-ASDM_CUPTI_API_RECORDS=none profile "$all/profile-cupti-no-api.json" cupti 2
-profile "$all/profile-cuda-events-again.json" cuda-events 2
+if [[ ${GPU_CHECK_EXPERIMENTS:-0} == 1 ]]; then
+  echo "-- CUPTI with fewer API record kinds (its own overhead), and CUDA events again (drift)"
+  ASDM_CUPTI_API_RECORDS=runtime profile "$all/profile-cupti-runtime-only.json" cupti 2
+  ASDM_CUPTI_API_RECORDS=none profile "$all/profile-cupti-no-api.json" cupti 2
+  profile "$all/profile-cuda-events-again.json" cuda-events 2
+fi
+echo "-- sampler loop: 10 DDIM steps, guidance 7.5 (UNet batch 2)"
+profile "$all/profile-sampler-loop.json" cuda-events 1 --sampler-steps 10 --guidance 7.5
 echo "-- batch 8"
 profile "$all/profile-cuda-events-b8.json" cuda-events 8
 profile "$all/profile-cupti-b8.json" cupti 8

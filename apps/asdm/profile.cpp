@@ -59,6 +59,10 @@ void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
     std::printf("%-50s %-17s %10.2f %10.2f %6.1f%% %10s\n", u->id.c_str(), std::string(to_string(u->kind)).c_str(),
                 u->exclusive_ms.median, u->inclusive_ms.median, 100 * share, per_gmac.c_str());
   }
+  if (r.sampler_steps > 0)
+    std::printf("\nsampler loop: %d %s steps, guidance %g, UNet batch %d; unit times are per UNet call, 'forward' is "
+                "the whole loop",
+                r.sampler_steps, r.sampler.c_str(), r.guidance, r.unet_batch);
   std::printf("\n%s backend; forward: median %.2f ms (p10 %.2f, p90 %.2f) over %d runs; unobserved %.2f ms; "
               "overhead %.1f%%; coverage %.2f%%\n",
               r.backend.c_str(), r.forward_ms.median, r.forward_ms.p10, r.forward_ms.p90, r.forward_ms.n,
@@ -107,6 +111,17 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--text-tokens", o->profile.text_tokens, "Text tokens")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--runs", o->profile.runs, "Timed forwards")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--warmup", o->profile.warmup, "Untimed warm-up forwards")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--sampler-steps", o->profile.sampler_steps,
+                  "Sampler-loop mode: time K denoising steps per run as a pipeline runs them (0: single forwards);\n"
+                  "unit times are then per UNet call")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--guidance", o->profile.guidance,
+                  "Sampler-loop mode: classifier-free guidance scale (not 1: the UNet batch is doubled)")
+      ->capture_default_str();
+  sub->add_option("--sampler", o->profile.sampler, "Sampler-loop mode: ddim or euler")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ddim", "euler"}));
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   sub->add_option("--trace", o->trace, "Also write a Chrome trace-event JSON (Perfetto, chrome://tracing)");
   sub->callback([o, argv] { run_profile(*o, argv); });

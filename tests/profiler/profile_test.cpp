@@ -73,6 +73,32 @@ TEST(Profile, CuptiOnTheCpuFallsBackToTheTimerAndSaysSo) {
   EXPECT_EQ(j["fallback_note"], r.fallback_note);
 }
 
+TEST(Profile, SamplerLoopModeTimesStepsWithGuidanceDoublingTheBatch) {
+  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
+  ProfileOptions o;
+  o.resolution = 64;
+  o.runs = 2;
+  o.warmup = 0;
+  o.sampler_steps = 3;
+  o.guidance = 5;
+  const ProfileReport r = profile_unet(u, o);
+  EXPECT_EQ(r.sampler_steps, 3);
+  EXPECT_EQ(r.unet_batch, 2);
+  for (const auto& p : r.units) EXPECT_EQ(p.inclusive_ms.n, 2 * 3) << p.id;  // per UNet call
+  int forwards = 0;
+  for (const auto& s : r.trace.units) forwards += s.id == "conv_in";
+  EXPECT_EQ(forwards, 3);
+  EXPECT_GT(r.coverage, 0.5);
+  EXPECT_LE(r.coverage, 1.0);
+  const auto j = to_json(r);
+  EXPECT_EQ(j["mode"]["kind"], "sampler-loop");
+  EXPECT_EQ(j["input"]["unet_batch"], 2);
+  o.guidance = 1;
+  EXPECT_EQ(profile_unet(u, o).unet_batch, 1);
+  o.sampler = "plms";
+  EXPECT_EQ(test::error_of([&] { profile_unet(u, o); }), "unknown sampler 'plms' (known: ddim, euler)");
+}
+
 TEST(Profile, RejectsResolutionsTheUNetCannotTake) {
   UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
   ProfileOptions o;

@@ -1,0 +1,78 @@
+#include "model/noise_schedule.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace asdm {
+
+Prediction parse_prediction(const std::string& name) {
+  if (name == "epsilon") return Prediction::kEpsilon;
+  if (name == "v_prediction" || name == "v") return Prediction::kV;
+  fail("unknown prediction type '{}' (known: epsilon, v_prediction)", name);
+}
+
+std::string to_string(Prediction p) { return p == Prediction::kEpsilon ? "epsilon" : "v_prediction"; }
+
+NoiseSchedule NoiseSchedule::make(const std::string& kind, int n, double b0, double b1) {
+  if (n < 2) fail("a noise schedule needs at least 2 training steps (got {})", n);
+  if (!(b0 > 0 && b1 > b0 && b1 < 1)) fail("beta range must satisfy 0 < start < end < 1 (got {}, {})", b0, b1);
+  NoiseSchedule s;
+  for (int i = 0; i < n; ++i) {
+    const double f = double(i) / (n - 1);
+    if (kind == "scaled_linear") {
+      const double r = std::sqrt(b0) + f * (std::sqrt(b1) - std::sqrt(b0));
+      s.betas.push_back(r * r);
+    } else if (kind == "linear") {
+      s.betas.push_back(b0 + f * (b1 - b0));
+    } else {
+      fail("unknown beta schedule '{}' (known: scaled_linear, linear)", kind);
+    }
+  }
+  double prod = 1;
+  for (double b : s.betas) {
+    prod *= 1 - b;
+    s.alphas_cumprod.push_back(prod);
+  }
+  return s;
+}
+
+double NoiseSchedule::alpha_bar(double t) const {
+  if (t < 0) return 1.0;
+  const double last = train_steps() - 1;
+  if (t >= last) return alphas_cumprod.back();
+  const int i = static_cast<int>(std::floor(t));
+  const double w = t - i;
+  return alphas_cumprod[i] * (1 - w) + alphas_cumprod[i + 1] * w;
+}
+
+double NoiseSchedule::sigma(double t) const {
+  if (t < 0) return 0.0;
+  // diffusers interpolates sigma (not alpha-bar) between integer timesteps.
+  auto sig = [&](int i) { return std::sqrt((1 - alphas_cumprod[i]) / alphas_cumprod[i]); };
+  const double last = train_steps() - 1;
+  if (t >= last) return sig(train_steps() - 1);
+  const int i = static_cast<int>(std::floor(t));
+  const double w = t - i;
+  return sig(i) * (1 - w) + sig(i + 1) * w;
+}
+
+std::vector<double> sampling_timesteps(int n, int steps, const std::string& spacing, int offset) {
+  if (steps < 1 || steps > n) fail("sampling steps must be in 1..{} (got {})", n, steps);
+  std::vector<double> t;
+  if (spacing == "leading") {
+    const int ratio = n / steps;
+    for (int i = steps - 1; i >= 0; --i) t.push_back(double(i * ratio + offset));
+  } else if (spacing == "trailing") {
+    const double ratio = double(n) / steps;
+    for (int i = 0; i < steps; ++i) t.push_back(std::round(n - i * ratio) - 1);
+  } else if (spacing == "linspace") {
+    for (int i = 0; i < steps; ++i) t.push_back((n - 1) * (1.0 - (steps == 1 ? 0.0 : double(i) / (steps - 1))));
+  } else {
+    fail("unknown timestep spacing '{}' (known: leading, trailing, linspace)", spacing);
+  }
+  for (double& v : t) v = std::min<double>(v, n - 1);
+  return t;
+}
+
+}  // namespace asdm

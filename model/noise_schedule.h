@@ -1,0 +1,34 @@
+#pragma once
+// The diffusion noise schedule and the samplers' timestep grids (DESIGN.md §7; issue 4 item 3),
+// shared by the proxy world and real Stable Diffusion: SD's scaled-linear beta schedule over 1000
+// training steps, epsilon and v prediction, and the timesteps/sigmas that diffusers' DDIM and
+// Euler schedulers use. Torch-free: plain doubles, so it is exact and cheap to test.
+#include <string>
+#include <vector>
+
+namespace asdm {
+
+enum class Prediction { kEpsilon, kV };
+Prediction parse_prediction(const std::string& name);  // "epsilon" | "v_prediction"
+std::string to_string(Prediction p);
+
+struct NoiseSchedule {
+  std::vector<double> betas;
+  std::vector<double> alphas_cumprod;  // alpha-bar_t, t = 0 .. T-1
+  int train_steps() const { return static_cast<int>(betas.size()); }
+  // alpha-bar for a (possibly fractional) timestep, linearly interpolated; t < 0 gives 1.
+  double alpha_bar(double t) const;
+  // sigma_t = sqrt((1 - alpha-bar) / alpha-bar), the Euler/k-diffusion noise level.
+  double sigma(double t) const;
+
+  // beta_schedule "scaled_linear" (SD: linspace of sqrt(beta), squared), "linear".
+  static NoiseSchedule make(const std::string& beta_schedule = "scaled_linear", int train_steps = 1000,
+                            double beta_start = 0.00085, double beta_end = 0.012);
+};
+
+// diffusers' timestep_spacing: "leading" (with steps_offset; SD 1.x's DDIM/PNDM), "trailing",
+// "linspace" (fractional timesteps, Euler's default). Descending, `steps` entries.
+std::vector<double> sampling_timesteps(int train_steps, int steps, const std::string& spacing = "leading",
+                                       int steps_offset = 1);
+
+}  // namespace asdm

@@ -1,0 +1,45 @@
+#pragma once
+// Samplers with classifier-free guidance (issue 4 item 3), as diffusers' DDIM (eta = 0) and Euler
+// (EulerDiscreteScheduler) compute them, on the schedule of model/noise_schedule.h. The model is a
+// callback, so the same loop drives the proxy teacher, a real SD UNet, an ablated or a pruned
+// student, and the profiler's sampler-loop mode.
+#include <functional>
+#include <string>
+
+#include "model/noise_schedule.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace asdm {
+
+struct SamplerOptions {
+  std::string sampler = "ddim";  // ddim | euler
+  int steps = 25;
+  double guidance = 1.0;  // classifier-free guidance scale; 1: conditional branch only
+  Prediction prediction = Prediction::kEpsilon;
+  std::string spacing = "leading";  // diffusers' timestep_spacing
+  int steps_offset = 1;
+  bool final_alpha_one = false;  // DDIM's set_alpha_to_one (SD: false)
+};
+
+// The model's raw output (epsilon or v) for a batch x at timestep t.
+using Denoiser = std::function<at::Tensor(const at::Tensor& x, double t)>;
+// A conditional model: output for x at t under text conditioning `cond` ([B, tokens, dim]).
+using ConditionalModel = std::function<at::Tensor(const at::Tensor& x, double t, const at::Tensor& cond)>;
+
+// Classifier-free guidance: for guidance != 1, one model call per step on the doubled batch
+// [x; x] with [uncond; cond], then uncond + g (cond - uncond); for guidance == 1, the conditional
+// call alone. uncond is broadcast over the batch when it has batch 1.
+Denoiser guided(ConditionalModel model, const at::Tensor& cond, const at::Tensor& uncond, double guidance);
+
+// Runs the sampler from `noise` (unit Gaussian, the shape of a sample); returns the final sample.
+// step_done(i, steps) after each step (progress, profiling).
+at::Tensor sample(const Denoiser& model, const at::Tensor& noise, const NoiseSchedule& schedule,
+                  const SamplerOptions& options, const std::function<void(int, int)>& step_done = {});
+
+// Throws asdm::Error for an unknown sampler or spacing, or steps out of range.
+void validate(const SamplerOptions& options, const NoiseSchedule& schedule);
+
+}  // namespace asdm
