@@ -152,6 +152,14 @@ benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, in
 
 int main(int argc, char** argv) {
   torch::set_num_threads(env_int("ASDM_BENCH_THREADS", 2));
+  // Before any tensor work: libtorch caches its CUDA hooks on first use (torch::manual_seed too),
+  // so libtorch_cuda must be loaded first.
+  try {
+    asdm::ensure_device(env_str("ASDM_BENCH_DEVICE", "cpu"));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "asdm_unet_bench: %s\n", e.what());
+    return 1;
+  }
   const int reps = env_int("ASDM_BENCH_REPETITIONS", 10);
   const char* model = std::getenv("ASDM_BENCH_MODEL");
   const char* inputs = std::getenv("ASDM_BENCH_INPUTS");

@@ -77,8 +77,18 @@ void ensure_device(const std::string& device) {
       fail("device '{}' asked for, but libtorch_cuda could not be loaded: {}", device, dlerror());
     loaded = true;
   }
-  if (!torch::cuda::is_available())
+  if (!torch::cuda::is_available()) {
+    // libtorch caches its CUDA hooks on first use (torch::manual_seed, for one): if that happened
+    // before libtorch_cuda was loaded, a present device stays invisible to it.
+    using CountFn = int (*)(int*);
+    auto count = reinterpret_cast<CountFn>(dlsym(RTLD_DEFAULT, "cudaGetDeviceCount"));
+    int n = 0;
+    if (count && count(&n) == 0 && n > 0)
+      fail("device '{}' asked for: {} CUDA device(s) present, but libtorch initialised without CUDA (call "
+           "ensure_device before any tensor work)",
+           device, n);
     fail("device '{}' asked for, but no CUDA device is available", device);
+  }
 #endif
 }
 

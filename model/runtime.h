@@ -16,7 +16,8 @@ std::string torch_version();
 // Makes libtorch's CUDA backend available for `device` ("cuda", "cuda:1"): asdm links libtorch's
 // CPU libraries only and loads libtorch_cuda on first use. Throws asdm::Error when the build has
 // no CUDA support, the library cannot be loaded, or no device is visible, and for devices other
-// than cpu and cuda. No-op for "cpu".
+// than cpu and cuda. No-op for "cpu". Call it before any tensor work: libtorch caches its CUDA
+// hooks on first use (even torch::manual_seed), after which loading libtorch_cuda changes nothing.
 void ensure_device(const std::string& device);
 
 }  // namespace asdm

@@ -92,8 +92,11 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       "               forward; times include idle gaps on the stream.\n"
       "  cupti        CUPTI activity records (kernels, memcpy, memset) joined to units by external\n"
       "               correlation ids: GPU busy time per unit, kernel counts and top kernels; the trace\n"
-      "               gets a GPU track. Falls back to cuda-events when CUPTI is unavailable or another\n"
-      "               CUPTI client (nsys, torch.profiler) is attached.\n"
+      "               gets a GPU track. It records every CUDA API call, which costs host time: on a\n"
+      "               launch-bound forward (small batch) the overhead is large; use cuda-events for\n"
+      "               latency there. CUPTI cannot detach, so its unobserved forwards run first.\n"
+      "               Falls back to cuda-events when CUPTI is unavailable or another CUPTI client\n"
+      "               (nsys, torch.profiler) is attached.\n"
       "The CUDA backends fall back to timer on the CPU, with a one-line note.");
   sub->add_option("--model", o->model, "diffusers UNet folder, pipeline folder, config.json or asdm_arch.json")
       ->required();
