@@ -34,6 +34,7 @@ inline constexpr std::string_view kTimeProj = "time_proj";
 inline constexpr std::string_view kTimeEmbedding = "time_embedding";
 inline constexpr std::string_view kAddTimeProj = "add_time_proj";
 inline constexpr std::string_view kAddEmbedding = "add_embedding";
+inline constexpr std::string_view kClassEmbedding = "class_embedding";
 inline constexpr std::string_view kConvNormOut = "conv_norm_out";
 inline constexpr std::string_view kConvOut = "conv_out";
 

@@ -354,12 +354,12 @@ struct UNet::Impl {
   UNetLayout layout;
   std::set<std::string> removed;
   std::shared_ptr<nn::Module> root;
-  std::shared_ptr<TimestepEmbeddingImpl> time_embedding, add_embedding;
+  std::shared_ptr<TimestepEmbeddingImpl> time_embedding, add_embedding, class_embedding;
   nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   nn::GroupNorm conv_norm_out{nullptr};
   std::vector<BlockRT> down, up;
   std::optional<BlockRT> mid;
-  const UnitInfo *u_time = nullptr, *u_add = nullptr, *u_conv_in = nullptr, *u_norm_out = nullptr,
+  const UnitInfo *u_time = nullptr, *u_add = nullptr, *u_class = nullptr, *u_conv_in = nullptr, *u_norm_out = nullptr,
                  *u_conv_out = nullptr;
 
   bool is_removed(const UnitInfo& u) const { return removed.count(u.id) > 0; }
@@ -416,6 +416,12 @@ struct UNet::Impl {
     time_embedding = root->register_module(
         "time_embedding",
         std::make_shared<TimestepEmbeddingImpl>(c0, c.time_embed_dim(), c.time_cond_proj_dim));
+    if (c.class_embed_type == "projection") {
+      u_class = &layout.at(std::string(unit_id::kClassEmbedding));
+      class_embedding = root->register_module(
+          "class_embedding", std::make_shared<TimestepEmbeddingImpl>(
+                                 c.projection_class_embeddings_input_dim, c.time_embed_dim(), 0));
+    }
     if (c.addition_embed_type == "text_time") {
       u_add = &layout.at(std::string(unit_id::kAddEmbedding));
       add_embedding = root->register_module(
@@ -506,6 +512,18 @@ struct UNet::Impl {
           return time_embedding->forward(tp, added.timestep_cond ? &cond : nullptr);
         },
         [] { return Tensor(); });
+    if (class_embedding) {
+      if (!added.class_labels)
+        fail("this UNet has class_embed_type \"projection\" and needs the input 'class_labels'");
+      if (added.class_labels->dim() != 2 || added.class_labels->size(1) != c.projection_class_embeddings_input_dim)
+        fail("class_labels must be [batch, {}], got [{}]", c.projection_class_embeddings_input_dim,
+             fmt::join(added.class_labels->sizes(), ", "));
+      Tensor ce = run_unit(
+          ctx, *u_class, false,
+          [&] { return class_embedding->forward(added.class_labels->to(sample_in.device()).to(dtype), nullptr); },
+          [] { return Tensor(); });
+      temb = temb + ce;
+    }
     if (add_embedding) {
       if (!added.text_embeds || !added.time_ids)
         fail(

@@ -23,6 +23,7 @@ struct AddedConditions {
   const at::Tensor* text_embeds = nullptr;    // [B, projection_dim - 6 * addition_time_embed_dim]
   const at::Tensor* time_ids = nullptr;       // [B, 6]
   const at::Tensor* timestep_cond = nullptr;  // [B, time_cond_proj_dim]
+  const at::Tensor* class_labels = nullptr;   // [B, projection_class_embeddings_input_dim]
 };
 
 class UNet {

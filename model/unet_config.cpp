@@ -48,6 +48,7 @@ const std::set<std::string> kReadFields = {"in_channels",
                                            "addition_time_embed_dim",
                                            "projection_class_embeddings_input_dim",
                                            "time_cond_proj_dim",
+                                           "class_embed_type",
                                            "conv_in_kernel",
                                            "conv_out_kernel",
                                            "time_embedding_dim"};
@@ -166,7 +167,6 @@ UNetConfig parse_unet_config(const json& j) {
         cls);
 
   // Values whose other settings we do not implement.
-  require_null(j, "class_embed_type");
   require_null(j, "num_class_embeds");
   require_null(j, "encoder_hid_dim");
   require_null(j, "encoder_hid_dim_type");
@@ -320,6 +320,14 @@ UNetConfig parse_unet_config(const json& j) {
         "addition_embed_type \"text_time\" needs positive 'addition_time_embed_dim' and "
         "'projection_class_embeddings_input_dim'");
   c.time_cond_proj_dim = get_int(j, "time_cond_proj_dim", 0);
+  c.class_embed_type = get_string(j, "class_embed_type", "");
+  if (!c.class_embed_type.empty() && c.class_embed_type != "projection")
+    fail("config field 'class_embed_type' = \"{}\" is not supported (asdm implements null, \"projection\")",
+         c.class_embed_type);
+  if (c.class_embed_type == "projection" && c.projection_class_embeddings_input_dim <= 0)
+    fail("class_embed_type \"projection\" needs a positive 'projection_class_embeddings_input_dim'");
+  if (c.class_embed_type == "projection" && c.addition_embed_type == "text_time")
+    fail("class_embed_type \"projection\" together with addition_embed_type \"text_time\" is not supported");
 
   c.conv_in_kernel = get_int(j, "conv_in_kernel", 3);
   c.conv_out_kernel = get_int(j, "conv_out_kernel", 3);
@@ -362,6 +370,7 @@ json to_diffusers_json(const UNetConfig& c) {
   j["num_attention_heads"] = nullptr;
   j["block_out_channels"] = c.block_out_channels;
   j["center_input_sample"] = c.center_input_sample;
+  j["class_embed_type"] = c.class_embed_type.empty() ? json(nullptr) : json(c.class_embed_type);
   j["conv_in_kernel"] = c.conv_in_kernel;
   j["conv_out_kernel"] = c.conv_out_kernel;
   j["cross_attention_dim"] = c.cross_attention_dim;

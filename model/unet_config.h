@@ -46,6 +46,9 @@ struct UNetConfig {
   int addition_time_embed_dim = 0;
   int projection_class_embeddings_input_dim = 0;
   int time_cond_proj_dim = 0;  // 0: none
+  // "" | "projection": a [B, projection_class_embeddings_input_dim] input ("class labels"; the
+  // proxy world's pooled text embedding) through a TimestepEmbedding, added to the time embedding.
+  std::string class_embed_type;
 
   int conv_in_kernel = 3;
   int conv_out_kernel = 3;

@@ -124,7 +124,7 @@ CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& remov
             c.params += cfg.time_cond_proj_dim * c0;
             c.macs += B * cfg.time_cond_proj_dim * c0;
           }
-        } else if (u.id == unit_id::kAddEmbedding) {
+        } else if (u.id == unit_id::kAddEmbedding || u.id == unit_id::kClassEmbedding) {
           const int64_t P = cfg.projection_class_embeddings_input_dim;
           c.params = P * temb + temb + temb * temb + temb;
           c.macs = B * (P * temb + temb * temb);

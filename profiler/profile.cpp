@@ -43,16 +43,18 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   // sliced to the batch of each call.
   const bool loop = o.sampler_steps > 0;
   const int max_batch = loop && o.guidance != 1.0 ? 2 * o.batch : o.batch;
-  at::Tensor text_embeds, time_ids, tcond;
+  at::Tensor text_embeds, time_ids, tcond, labels;
   if (c.addition_embed_type == "text_time") {
     text_embeds = torch::randn({max_batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}, opts);
     time_ids = torch::tensor({double(res), double(res), 0.0, 0.0, double(res), double(res)}, opts).repeat({max_batch, 1});
   }
   if (c.time_cond_proj_dim > 0) tcond = torch::randn({max_batch, c.time_cond_proj_dim}, opts);
+  if (c.class_embed_type == "projection")
+    labels = torch::randn({max_batch, c.projection_class_embeddings_input_dim}, opts);
   auto call_unet = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& states, UnitObserver* obs) {
     const int64_t b = x.size(0);
     AddedConditions added;
-    at::Tensor te, ti, tc;
+    at::Tensor te, ti, tc, cl;
     if (text_embeds.defined()) {
       te = text_embeds.slice(0, 0, b);
       ti = time_ids.slice(0, 0, b);
@@ -62,6 +64,10 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     if (tcond.defined()) {
       tc = tcond.slice(0, 0, b);
       added.timestep_cond = &tc;
+    }
+    if (labels.defined()) {
+      cl = labels.slice(0, 0, b);
+      added.class_labels = &cl;
     }
     return unet.forward(x, t, states, added, obs);
   };

@@ -40,7 +40,7 @@ void run_forward(const ForwardOptions& o) {
   at::Tensor timestep = need(in, "timestep", o.inputs).to(dev);
   at::Tensor ehs = need(in, "encoder_hidden_states", o.inputs).to(dev);
   AddedConditions added;
-  at::Tensor text_embeds, time_ids, tcond;
+  at::Tensor text_embeds, time_ids, tcond, labels;
   if (unet->layout().config.addition_embed_type == "text_time") {
     text_embeds = need(in, "text_embeds", o.inputs).to(dev);
     time_ids = need(in, "time_ids", o.inputs).to(dev);
@@ -50,6 +50,10 @@ void run_forward(const ForwardOptions& o) {
   if (in.count("timestep_cond")) {
     tcond = in.at("timestep_cond").to(dev);
     added.timestep_cond = &tcond;
+  }
+  if (unet->layout().config.class_embed_type == "projection") {
+    labels = need(in, "class_labels", o.inputs).to(dev);
+    added.class_labels = &labels;
   }
   ActivationCapture capture(/*to_cpu_float32=*/true);
   torch::InferenceMode guard;

@@ -42,7 +42,8 @@ VARIANTS = {
     ),
     # The other options asdm implements: scale-shift time conditioning, a timestep condition,
     # attention-free mid block, padding-0 downsampling, per-stage layers, 1x1 conv_in, sin/cos
-    # order and shift, centred input, only-cross-attention, upcast attention, odd latent sizes.
+    # order and shift, centred input, only-cross-attention, upcast attention, odd latent sizes, and
+    # a projection class embedding (the proxy world's pooled text embedding).
     "options": dict(
         BASE,
         attention_head_dim=4,
@@ -59,6 +60,8 @@ VARIANTS = {
         only_cross_attention=[True, False, False],
         upcast_attention=True,
         mid_block_scale_factor=1.5,
+        class_embed_type="projection",
+        projection_class_embeddings_input_dim=10,
     ),
     # SD 2.x-style: linear projections with a shared head count and no mid block.
     "sd2_like": dict(BASE, use_linear_projection=True, attention_head_dim=[2, 4, 4], mid_block_type=None),
@@ -80,7 +83,8 @@ def capture_names(model):
     names = []
     for name, _ in model.named_modules():
         parts = name.split(".")
-        if name in ("conv_in", "time_embedding", "add_embedding", "conv_norm_out", "conv_out", "mid_block"):
+        if name in ("conv_in", "time_embedding", "add_embedding", "class_embedding", "conv_norm_out", "conv_out",
+                    "mid_block"):
             names.append(name)
         elif len(parts) == 2 and parts[0] in ("down_blocks", "up_blocks"):
             names.append(name)
@@ -117,6 +121,11 @@ def main(out_dir):
             inputs["timestep_cond"] = torch.randn(B, cfg["time_cond_proj_dim"], generator=gen)
             cond = inputs["timestep_cond"]
 
+        labels = None
+        if cfg.get("class_embed_type") == "projection":
+            inputs["class_labels"] = torch.randn(B, cfg["projection_class_embeddings_input_dim"], generator=gen)
+            labels = inputs["class_labels"]
+
         acts = {}
         hooks = []
         modules = dict(model.named_modules())
@@ -129,7 +138,7 @@ def main(out_dir):
             hooks.append(modules[name].register_forward_hook(hook))
         with torch.no_grad():
             out = model(inputs["sample"], inputs["timestep"], inputs["encoder_hidden_states"],
-                        timestep_cond=cond, added_cond_kwargs=added, return_dict=False)[0]
+                        timestep_cond=cond, added_cond_kwargs=added, class_labels=labels, return_dict=False)[0]
         for hk in hooks:
             hk.remove()
         tensors = dict(inputs)

@@ -25,6 +25,7 @@ TEST_P(DiffusersReference, MatchesEveryCapturedTensor) {
     added.time_ids = &io.at("time_ids");
   }
   if (io.count("timestep_cond")) added.timestep_cond = &io.at("timestep_cond");
+  if (io.count("class_labels")) added.class_labels = &io.at("class_labels");
   ActivationCapture cap;
   TensorMap& acts = cap.tensors();
   torch::InferenceMode guard;
