@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_inspect(app, args);
   asdm::cli::add_forward(app, args);
   asdm::cli::add_profile(app, args);
+  asdm::cli::add_proxy(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
