@@ -190,14 +190,15 @@ at::Tensor ProxyPipeline::predict(const at::Tensor& x, double t, const at::Tenso
 }
 
 std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std::string>& captions, uint64_t seed,
-                                                          const SamplerOptions& options, UnitObserver* observer) const {
+                                                          const SamplerOptions& options, UnitObserver* observer,
+                                                          uint64_t first_index) const {
   torch::InferenceMode guard;
   const auto [hidden, pooled] = encode(captions);
   const auto [uh, up] = encode({""});
   const int lat = world.image_size / space_to_depth, ch = 3 * space_to_depth * space_to_depth;
   std::vector<at::Tensor> noise;
   for (size_t i = 0; i < captions.size(); ++i) {
-    auto g = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ull + i);
+    auto g = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ull + first_index + i);
     noise.push_back(torch::randn({1, ch, lat, lat}, g, torch::TensorOptions().dtype(torch::kFloat32)));
   }
   // Conditioning travels as [hidden | pooled] through the sampler's one conditioning tensor.

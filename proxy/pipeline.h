@@ -44,9 +44,11 @@ struct ProxyPipeline {
   // The UNet's output for latents x at timestep t under the captions' conditioning.
   at::Tensor predict(const at::Tensor& x, double t, const at::Tensor& hidden, const at::Tensor& pooled,
                      UnitObserver* observer = nullptr) const;
-  // Samples images for captions from the noise of `seed` (one noise tensor per caption index).
+  // Samples images for captions; caption k's noise is a function of (seed, first_index + k) only,
+  // so a prompt gets the same noise however prompts are batched.
   std::vector<std::vector<uint8_t>> generate(const std::vector<std::string>& captions, uint64_t seed,
-                                             const SamplerOptions& options, UnitObserver* observer = nullptr) const;
+                                             const SamplerOptions& options, UnitObserver* observer = nullptr,
+                                             uint64_t first_index = 0) const;
 };
 
 }  // namespace asdm::proxy

@@ -171,12 +171,14 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const s
     if (on_step) on_step(s);
     const bool last = step == o.steps;
     if (step % o.checkpoint_every == 0 || last) save_checkpoint(out, step, p, opt, o);
-    if (last) {
-      p.unet->module().eval();
-      p.text_encoder->module().eval();
-      p.save(out);
-    }
     if (step == o.stop_after) break;
+  }
+  // The pipeline folder, once the run is complete (also when resuming a run already at --steps,
+  // which exports a checkpoint as a pipeline without training).
+  if (step >= o.steps) {
+    p.unet->module().eval();
+    p.text_encoder->module().eval();
+    p.save(out);
   }
   return step;
 }

@@ -17,7 +17,7 @@ step() { printf '\n== %s\n' "$*"; }
 if [[ ${ASDM_SKIP_APT:-0} != 1 ]]; then
   pkgs=(build-essential cmake ninja-build ccache git python3-venv clang libclang-rt-dev
         libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-        libbenchmark-dev)
+        libbenchmark-dev libstb-dev)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then
