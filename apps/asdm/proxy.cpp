@@ -10,6 +10,7 @@
 #include "apps/asdm/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "core/artifact.h"
 #include "proxy/classifier.h"
@@ -84,13 +85,30 @@ void run_train_classifier(const ClassifierCli& o, const std::vector<std::string>
 
 struct EvalCli {
   std::string model, classifier, prompts, grid, output;
+  std::vector<std::string> remove;
+  int remove_every = 0;
   int threads = 0;
   proxy::EvalOptions eval;
 };
 
 void run_eval(const EvalCli& o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
-  const auto pipeline = proxy::ProxyPipeline::load(o.model);
+  auto pipeline = proxy::ProxyPipeline::load(o.model);
+  // Optional ablation of the loaded UNet: named units, or every k-th removable unit.
+  std::vector<std::string> removed = o.remove;
+  if (o.remove_every > 0) {
+    int k = 0;
+    for (const auto& u : pipeline.unet->layout().units)
+      if (u.removable() && u.parent.empty() && ++k % o.remove_every == 0) removed.push_back(u.id);
+  }
+  if (!removed.empty()) {
+    ArchSpec spec = pipeline.unet->spec();
+    for (const auto& id : removed) spec.edits.push_back(Edit::remove(id));
+    auto student = std::make_unique<UNet>(spec);
+    inherit_weights(*student, locate_model(std::filesystem::path(o.model) / "unet").weights);
+    pipeline.unet = std::move(student);
+    log::info("evaluating with {} units removed: {}", removed.size(), join_limited(removed, 6));
+  }
   std::filesystem::path cdir = o.classifier;
   if (cdir.empty()) cdir = std::filesystem::path(o.model).lexically_normal().parent_path() / "classifier";
   const auto classifier = proxy::AttributeClassifier::load(cdir);
@@ -108,6 +126,7 @@ void run_eval(const EvalCli& o, const std::vector<std::string>& argv) {
   j["model"] = o.model;
   j["classifier"] = cdir.string();
   j["prompts"] = o.prompts.empty() ? "world validation set (seed 1001)" : o.prompts;
+  if (!removed.empty()) j["removed_units"] = removed;
   j["sampler"] = {{"name", o.eval.sampler.sampler}, {"steps", o.eval.sampler.steps},
                   {"guidance", o.eval.sampler.guidance}, {"seed", o.eval.seed}};
   j.update(proxy::to_json(r));
@@ -200,6 +219,10 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   ev->add_option("--sampler", e->eval.sampler.sampler, "ddim or euler")->capture_default_str()->check(
       CLI::IsMember({"ddim", "euler"}));
   ev->add_option("--seed", e->eval.seed, "Noise seed")->capture_default_str();
+  ev->add_option("--remove", e->remove, "Evaluate with these units removed (ids, comma-separated)")->delimiter(',');
+  ev->add_option("--remove-every", e->remove_every,
+                 "Evaluate with every k-th removable top-level unit removed (3: a third of them)")
+      ->check(CLI::NonNegativeNumber);
   ev->add_option("--grid", e->grid, "Also write a PNG grid of the first 32 samples with their captions");
   ev->add_option("--threads", e->threads, "Intra-op CPU threads (0: libtorch's default); results depend on it")
       ->capture_default_str();

@@ -202,6 +202,39 @@ TEST(Cli, ProfileFallsBackWithOneLine) {
   EXPECT_EQ(j["requested_backend"], "cupti");
 }
 
+// The proxy world end to end on the test world: train, resume, classifier, eval with a grid and with
+// a third of the units removed; bad input is one line.
+TEST(Cli, ProxyTrainClassifierAndEval) {
+  const auto dir = test::scratch_dir("cli_proxy");
+  const std::string model = (dir / "teacher").string(), cls = (dir / "classifier").string();
+  Result r = asdm({"proxy", "train", "--world", "test", "--out", model, "--steps", "4", "--batch", "4",
+                   "--checkpoint-every", "2", "--stop-after", "2", "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_FALSE(fs::exists(fs::path(model) / "model_index.json"));  // interrupted: no pipeline yet
+  r = asdm({"proxy", "train", "--world", "test", "--out", model, "--steps", "4", "--batch", "4", "--checkpoint-every",
+            "2", "--resume", "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::exists(fs::path(model) / "model_index.json"));
+  r = asdm({"proxy", "train-classifier", "--world", "test", "--out", cls, "--steps", "20", "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string out = (dir / "eval.json").string(), grid = (dir / "grid.png").string();
+  r = asdm({"proxy", "eval", "--model", model, "--steps", "2", "--grid", grid, "-o", out, "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = read_json_file(out);
+  EXPECT_EQ(j["samples"], 48);
+  for (const char* k : {"mean_attribute_accuracy", "all_attributes_correct", "proxy_fid"}) EXPECT_TRUE(j[k].is_number()) << k;
+  EXPECT_TRUE(j["attribute_accuracy"].contains("shape"));
+  EXPECT_TRUE(fs::exists(grid));
+  r = asdm({"proxy", "eval", "--model", model, "--steps", "2", "--remove-every", "3", "-o", out, "--threads", "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_GT(read_json_file(out)["removed_units"].size(), 3u);
+  expect_error(asdm({"proxy", "eval", "--model", cls, "-o", out}),
+               cls + " is not a proxy pipeline folder (no proxy.json; make one with 'asdm proxy train')");
+  const Result bad = asdm({"proxy", "train", "--world", "mnist", "--out", model});
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("--world: mnist not in {default,test}"), std::string::npos) << bad.err;
+}
+
 // inspect reads only the config: on SDXL (2.6 G parameters) it must not allocate weights.
 TEST(Cli, InspectSdxlAllocatesNoWeights) {
   const Result r = asdm({"inspect", "--model", test::config_path("sdxl").string(), "--json", "-"});
