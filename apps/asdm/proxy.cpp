@@ -205,6 +205,19 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   tc->add_option("--threads", c->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   tc->callback([c, argv] { run_train_classifier(*c, argv); });
 
+  auto ex_model = std::make_shared<std::string>(), ex_out = std::make_shared<std::string>();
+  auto ex_dtype = std::make_shared<std::string>("float16");
+  auto* ex = proxy->add_subcommand("export", "Copy a trained proxy pipeline (no checkpoint, no log) with the UNet in --dtype");
+  ex->add_option("--model", *ex_model, "Proxy pipeline folder")->required();
+  ex->add_option("--out", *ex_out, "Output folder")->required();
+  ex->add_option("--dtype", *ex_dtype, "UNet weights: float32, float16 or bfloat16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
+  ex->callback([ex_model, ex_out, ex_dtype] {
+    proxy::ProxyPipeline::load(*ex_model).save(*ex_out, *ex_dtype);
+    log::info("wrote {}", *ex_out);
+  });
+
   auto e = std::make_shared<EvalCli>();
   auto* ev = proxy->add_subcommand(
       "eval",

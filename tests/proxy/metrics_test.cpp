@@ -12,6 +12,7 @@
 #include "proxy/classifier.h"
 #include "proxy/frechet.h"
 #include "proxy/image_grid.h"
+#include "proxy/pipeline.h"
 #include "tests/test_env.h"
 
 namespace asdm::proxy {
@@ -74,6 +75,27 @@ TEST(ProxyMetrics, ClassifierLearnsTheTestWorldAndTheMetricsDiscriminate) {
   char sig[8];
   in.read(sig, 8);
   EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+}
+
+// Same seed and threads, same numbers: sampling noise is a function of (seed, prompt index).
+TEST(ProxyMetrics, EvaluationIsDeterministic) {
+  torch::set_num_threads(1);
+  const WorldSpec w = world_spec("test");
+  const ProxyPipeline p = ProxyPipeline::create(w, 3);
+  AttributeClassifier c(w);
+  AttributeClassifier::TrainOptions to;
+  to.steps = 5;
+  c.train(to, 10);
+  const auto prompts = prompt_set(w, 1001, 12);
+  EvalOptions o;
+  o.sampler.steps = 3;
+  o.batch = 5;
+  const EvalResult a = evaluate(p, c, prompts, o), b = evaluate(p, c, prompts, o);
+  EXPECT_EQ(a.images, b.images);
+  EXPECT_EQ(a.fid, b.fid);
+  EXPECT_EQ(a.accuracy, b.accuracy);
+  o.seed = 1;
+  EXPECT_NE(evaluate(p, c, prompts, o).images, a.images);
 }
 
 }  // namespace
