@@ -202,7 +202,7 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std:
     noise.push_back(torch::randn({1, ch, lat, lat}, g, torch::TensorOptions().dtype(torch::kFloat32)));
   }
   // Conditioning travels as [hidden | pooled] through the sampler's one conditioning tensor.
-  const int64_t T = hidden.size(1), D = hidden.size(2);
+  const int64_t T = hidden.size(1);
   auto pack = [&](const at::Tensor& h, const at::Tensor& p) { return torch::cat({h, p.unsqueeze(1)}, 1); };
   ConditionalModel model = [&](const at::Tensor& x, double t, const at::Tensor& cond) {
     return predict(x, t, cond.slice(1, 0, T), cond.select(1, T), observer);
@@ -210,7 +210,6 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std:
   SamplerOptions o = options;
   o.prediction = prediction;
   const at::Tensor cond = pack(hidden, pooled), uncond = pack(uh, up);
-  (void)D;
   const at::Tensor x = sample(guided(model, cond, uncond, o.guidance), torch::cat(noise), schedule, o);
   return to_images(x);
 }

@@ -66,6 +66,8 @@ TEST(CostModel, AnalyticParamsEqualTheBuiltUNet) {
   w["mid_block_type"] = "UNetMidBlock2D";
   w["layers_per_block"] = {1, 2, 3, 1};
   w["downsample_padding"] = 0;
+  w["class_embed_type"] = "projection";  // the proxy world's pooled text embedding
+  w["projection_class_embeddings_input_dim"] = 24;
   variants.push_back(w);
   for (const auto& j : variants) {
     const UNetConfig cfg = parse_unet_config(j);
