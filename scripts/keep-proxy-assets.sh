@@ -32,10 +32,11 @@ manifest = {
     "command": train_cmd,
     "classifier_command": classifier_cmd,
     "seed": opts["seed"],
-    "threads": ev.get("threads", 2),
+    "threads": 2,
+    "eval_threads": ev.get("device", {}).get("threads"),
     "train_options": opts,
-    "eval": {k: ev[k] for k in ("samples", "attribute_accuracy", "mean_attribute_accuracy",
-                                "all_attributes_correct", "proxy_fid", "sampler") if k in ev},
+    "eval": {k: ev[k] for k in ("samples", "prompts", "attribute_accuracy", "mean_attribute_accuracy",
+                                "all_attributes_correct", "proxy_fid", "sampler", "argv") if k in ev},
     "files": dict(sorted(files.items())),
 }
 json.dump(manifest, open(os.path.join(dest, "MANIFEST.json"), "w"), indent=2)
