@@ -91,7 +91,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "UNetMidBlock2D, null)"},
         BadConfig{"class_embed_type", "timestep",
                   "config field 'class_embed_type' = \"timestep\" is not supported (asdm "
-                  "implements only null)"},
+                  "implements null, \"projection\")"},
         BadConfig{"act_fn", "gelu",
                   "config field 'act_fn' = \"gelu\" is not supported (asdm implements \"silu\")"},
         BadConfig{"addition_embed_type", "text",
