@@ -1,8 +1,8 @@
 #include "profiler/cuda_runtime.h"
 
-#include <dlfcn.h>
 
 #include "core/error.h"
+#include "profiler/dynlib.h"
 
 namespace asdm {
 
@@ -14,18 +14,13 @@ namespace {
 
 CudaRuntime load(std::string& why) {
   // libtorch_cpu links libcudart, so it is normally in the process already; else try the library path.
-  void* lib = dlopen("libcudart.so.13", RTLD_NOW | RTLD_NOLOAD);
-  if (!lib) lib = dlopen("libcudart.so.13", RTLD_NOW | RTLD_GLOBAL);
-  if (!lib) lib = dlopen("libcudart.so", RTLD_NOW | RTLD_GLOBAL);
+  void* lib = dynlib::open({"libcudart.so.13", "libcudart.so"});
   CudaRuntime rt;
   if (!lib) {
     why = "the CUDA runtime (libcudart) is not available";
     return rt;
   }
-  auto sym = [&](auto& fn, const char* name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-    if (!fn && why.empty()) why = fmt::format("libcudart has no {}", name);
-  };
+  auto sym = [&](auto& fn, const char* name) { dynlib::resolve(lib, fn, name, "libcudart", why); };
   sym(rt.event_create, "cudaEventCreate");
   sym(rt.event_record, "cudaEventRecord");
   sym(rt.event_synchronize, "cudaEventSynchronize");

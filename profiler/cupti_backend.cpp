@@ -13,7 +13,6 @@ std::unique_ptr<LatencyBackend> make_cupti_backend(const CudaRuntime&, std::stri
 
 #include <cupti.h>
 #include <cxxabi.h>
-#include <dlfcn.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -21,6 +20,7 @@ std::unique_ptr<LatencyBackend> make_cupti_backend(const CudaRuntime&, std::stri
 
 #include "core/error.h"
 #include "profiler/cupti_attribution.h"
+#include "profiler/dynlib.h"
 
 namespace asdm {
 namespace {
@@ -52,15 +52,10 @@ struct Cupti {
 const Cupti* load_cupti(std::string& why) {
   static Cupti c;
   static std::string reason = [] {
-    void* lib = dlopen("libcupti.so.13", RTLD_NOW | RTLD_NOLOAD);  // libtorch_cpu links it
-    if (!lib) lib = dlopen("libcupti.so.13", RTLD_NOW | RTLD_GLOBAL);
-    if (!lib) lib = dlopen("libcupti.so", RTLD_NOW | RTLD_GLOBAL);
+    void* lib = dynlib::open({"libcupti.so.13", "libcupti.so"});  // libtorch_cpu links it
     if (!lib) return std::string("libcupti is not available");
     std::string missing;
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (!fn && missing.empty()) missing = fmt::format("libcupti has no {}", name);
-    };
+    auto sym = [&](auto& fn, const char* name) { dynlib::resolve(lib, fn, name, "libcupti", missing); };
     sym(c.register_callbacks, "cuptiActivityRegisterCallbacks");
     sym(c.enable, "cuptiActivityEnable");
     sym(c.disable, "cuptiActivityDisable");
