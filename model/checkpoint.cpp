@@ -3,6 +3,7 @@
 #include <map>
 
 #include <fmt/ranges.h>
+
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -16,10 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string shape_str(at::IntArrayRef s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
-std::string shape_str(const std::vector<int64_t>& s) {
-  return fmt::format("[{}]", fmt::join(s, ", "));
-}
+std::string shape_str(at::IntArrayRef s) { return shape_string(s.vec()); }
+std::string shape_str(const std::vector<int64_t>& s) { return shape_string(s); }
 
 struct Source {
   const SafetensorsFile* file;

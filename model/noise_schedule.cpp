@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
 #include "core/error.h"
 
 namespace asdm {
@@ -73,6 +76,25 @@ std::vector<double> sampling_timesteps(int n, int steps, const std::string& spac
   }
   for (double& v : t) v = std::min<double>(v, n - 1);
   return t;
+}
+
+SchedulerConfig read_scheduler_config(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
+  SchedulerConfig c;
+  try {
+    c.schedule = NoiseSchedule::make(j.value("beta_schedule", "scaled_linear"), j.value("num_train_timesteps", 1000),
+                                     j.value("beta_start", 0.00085), j.value("beta_end", 0.012));
+    c.prediction = parse_prediction(j.value("prediction_type", "epsilon"));
+    c.spacing = j.value("timestep_spacing", "leading");
+    c.steps_offset = j.value("steps_offset", 1);
+    c.final_alpha_one = j.value("set_alpha_to_one", false);
+    sampling_timesteps(c.schedule.train_steps(), 1, c.spacing, c.steps_offset);  // validates the spacing
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", path, e.what());
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+  return c;
 }
 
 }  // namespace asdm

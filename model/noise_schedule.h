@@ -31,4 +31,16 @@ struct NoiseSchedule {
 std::vector<double> sampling_timesteps(int train_steps, int steps, const std::string& spacing = "leading",
                                        int steps_offset = 1);
 
+// A diffusers scheduler_config.json (DDIM, PNDM, Euler, ... share these fields): the schedule, the
+// prediction type and the timestep grid's settings. Missing fields take SD 1.x's values.
+struct SchedulerConfig {
+  NoiseSchedule schedule = NoiseSchedule::make();
+  Prediction prediction = Prediction::kEpsilon;
+  std::string spacing = "leading";
+  int steps_offset = 1;
+  bool final_alpha_one = false;  // set_alpha_to_one
+};
+// Throws asdm::Error naming the file for unreadable JSON or bad values.
+SchedulerConfig read_scheduler_config(const std::string& path);
+
 }  // namespace asdm

@@ -26,14 +26,20 @@ void validate(const SamplerOptions& o, const NoiseSchedule& s) {
   sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);  // validates steps and spacing
 }
 
-namespace {
-
-// x0 and epsilon from the model output at alpha-bar a (DDIM's parametrisation).
-std::pair<at::Tensor, at::Tensor> x0_eps(const at::Tensor& x, const at::Tensor& out, double a, Prediction p) {
+std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::Tensor& out, double a, Prediction p) {
   const double sa = std::sqrt(a), sb = std::sqrt(1 - a);
   if (p == Prediction::kEpsilon) return {(x - sb * out) / sa, out};
   return {sa * x - sb * out, sa * out + sb * x};
 }
+
+at::Tensor prompt_noise(const std::vector<int64_t>& shape, uint64_t seed, uint64_t index) {
+  std::vector<int64_t> s = {1};
+  s.insert(s.end(), shape.begin(), shape.end());
+  auto g = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ull + index);
+  return torch::randn(s, g, torch::TensorOptions().dtype(torch::kFloat32));
+}
+
+namespace {
 
 at::Tensor ddim(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
                 const std::function<void(int, int)>& done) {
@@ -46,7 +52,7 @@ at::Tensor ddim(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, con
     const double prev = t - ratio;
     const double a = s.alpha_bar(t), a_prev = prev >= 0 ? s.alpha_bar(prev) : final_a;
     const at::Tensor out = model(x, t);
-    auto [x0, eps] = x0_eps(x, out.to(x.scalar_type()), a, o.prediction);
+    auto [x0, eps] = x0_and_epsilon(x, out.to(x.scalar_type()), a, o.prediction);
     x = std::sqrt(a_prev) * x0 + std::sqrt(1 - a_prev) * eps;
     if (done) done(i + 1, o.steps);
   }

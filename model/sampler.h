@@ -4,7 +4,10 @@
 // callback, so the same loop drives the proxy teacher, a real SD UNet, an ablated or a pruned
 // student, and the profiler's sampler-loop mode.
 #include <functional>
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "model/noise_schedule.h"
 
@@ -38,6 +41,16 @@ Denoiser guided(ConditionalModel model, const at::Tensor& cond, const at::Tensor
 // step_done(i, steps) after each step (progress, profiling).
 at::Tensor sample(const Denoiser& model, const at::Tensor& noise, const NoiseSchedule& schedule,
                   const SamplerOptions& options, const std::function<void(int, int)>& step_done = {});
+
+// x0 and epsilon from a model output `out` (epsilon or v) for the model input x at alpha-bar a
+// (DDPM scaling: for Euler, the model input is x scaled by c_in, which is that).
+std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::Tensor& out, double alpha_bar,
+                                                 Prediction prediction);
+
+// The initial noise of sample `index` of a run with `seed`: a unit Gaussian of `shape` ([C, H, W],
+// returned as [1, C, H, W], float32, CPU) that depends on (seed, index) only, so a prompt gets the
+// same noise however prompts are batched or sharded.
+at::Tensor prompt_noise(const std::vector<int64_t>& shape, uint64_t seed, uint64_t index);
 
 // Throws asdm::Error for an unknown sampler or spacing, or steps out of range.
 void validate(const SamplerOptions& options, const NoiseSchedule& schedule);

@@ -2,11 +2,15 @@
 
 #include <cstring>
 
+#include <fmt/ranges.h>
+
 #include <torch/torch.h>
 
 #include "core/error.h"
 
 namespace asdm {
+
+std::string shape_string(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 namespace {
 
 // safetensors dtype <-> libtorch dtype, for the dtypes libtorch holds here (not F8, U16/U32/U64).

@@ -12,6 +12,9 @@ namespace asdm {
 
 using TensorMap = std::map<std::string, at::Tensor>;
 
+// "[2, 4, 64, 64]", for messages.
+std::string shape_string(const std::vector<int64_t>& shape);
+
 // A CPU copy of one tensor of the file, in the file's dtype. Throws asdm::Error for dtypes libtorch
 // cannot hold here (F8, U16/U32/U64).
 at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& entry);

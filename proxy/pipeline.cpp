@@ -138,10 +138,9 @@ ProxyPipeline ProxyPipeline::load(const std::filesystem::path& dir) {
     fail("{}: the text encoder has {} tokens, the world's vocabulary {}", dir.string(),
          p.text_encoder->config().vocab_size, p.tokenizer->vocab_size());
   p.unet = load_unet(dir / "unet");
-  const auto sc = read_json_file(dir / "scheduler" / "scheduler_config.json");
-  p.prediction = parse_prediction(sc.value("prediction_type", "epsilon"));
-  p.schedule = NoiseSchedule::make(sc.value("beta_schedule", "scaled_linear"), sc.value("num_train_timesteps", 1000),
-                                   sc.value("beta_start", 0.00085), sc.value("beta_end", 0.012));
+  const SchedulerConfig sc = read_scheduler_config(dir / "scheduler" / "scheduler_config.json");
+  p.prediction = sc.prediction;
+  p.schedule = sc.schedule;
   return p;
 }
 
@@ -197,10 +196,7 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std:
   const auto [uh, up] = encode({""});
   const int lat = world.image_size / space_to_depth, ch = 3 * space_to_depth * space_to_depth;
   std::vector<at::Tensor> noise;
-  for (size_t i = 0; i < captions.size(); ++i) {
-    auto g = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ull + first_index + i);
-    noise.push_back(torch::randn({1, ch, lat, lat}, g, torch::TensorOptions().dtype(torch::kFloat32)));
-  }
+  for (size_t i = 0; i < captions.size(); ++i) noise.push_back(prompt_noise({ch, lat, lat}, seed, first_index + i));
   // Conditioning travels as [hidden | pooled] through the sampler's one conditioning tensor.
   const int64_t T = hidden.size(1);
   auto pack = [&](const at::Tensor& h, const at::Tensor& p) { return torch::cat({h, p.unsqueeze(1)}, 1); };

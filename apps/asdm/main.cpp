@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_forward(app, args);
   asdm::cli::add_profile(app, args);
   asdm::cli::add_proxy(app, args);
+  asdm::cli::add_ablate(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

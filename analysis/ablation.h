@@ -1,0 +1,97 @@
+#pragma once
+// Ablation (issue 5): how much does the teacher's output move when a unit's branch is bypassed
+// (DESIGN.md §3: the unit keeps only its shortcut), on validation prompts?
+//
+// Tier 1 (one step): the teacher samples every prompt once; its inputs x_t at K timesteps spread
+// over the trajectory are kept with its epsilon there (v outputs are converted). Per unit, the
+// bypassed model's epsilon at the same states: normalised MSE against the teacher's (the score)
+// and cosine. Cost: K forwards (doubled under guidance) per prompt per unit.
+// Tier 2 (full trajectory): the bypassed model samples from the same noise; its final samples
+// against the teacher's: 1 - SSIM (the score), PSNR, normalised MSE, and the subject's quality
+// metrics (proxy world: attribute accuracy, proxy FID) with their change from the teacher's.
+//
+// Scores are means over prompts with bootstrap 95% intervals. Results go to `importance.json`
+// after every unit (atomically), so an interrupted run continues with resume; shards take a
+// deterministic slice of the units and merge_importance joins them into the file one run makes.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/artifact.h"
+#include "model/sampler.h"
+
+namespace asdm {
+
+class AblationSubject;
+
+// A unit's median times in a profile.json (profiler issue).
+struct UnitLatency {
+  double inclusive_ms = 0, exclusive_ms = 0;
+};
+struct ProfileLatency {
+  std::string path, backend, device;
+  double forward_ms = 0;
+  std::map<std::string, UnitLatency> units;
+};
+// Throws asdm::Error naming the file when it is not a profile.json.
+ProfileLatency read_profile_latency(const std::filesystem::path& path);
+
+struct AblationOptions {
+  std::string tier = "1";  // "1" | "2" | "both"
+  int timesteps = 4;       // K
+  SamplerOptions sampler;  // name, steps, guidance; spacing and offsets come from the subject
+  uint64_t seed = 0;       // noise of prompt i: prompt_noise(seed, i); bootstrap streams
+  int batch = 16;          // prompts per forward (results depend on it in the last bits)
+  int bootstrap = 1000;    // resamples for the 95% intervals
+  std::vector<std::string> units;  // empty: every removable unit
+  bool groups_only = false;        // score only the groups
+  std::vector<std::vector<std::string>> groups;  // units ablated together
+  int top = 0;  // tier 2 on the `top` units with the highest tier-1 score only (0: all)
+  // Tier-1 scores to pick the top units from (another run's importance.json; needed with shards).
+  std::string rank_from_path;
+  std::map<std::string, double> rank_from;
+  int shard_index = 0, shard_count = 1;
+  std::optional<ProfileLatency> profile;
+};
+
+struct AblationProgress {
+  int done = 0, total = 0;  // work items (a unit and a tier), those of earlier runs included
+  int resumed = 0;          // items found done in the file when the run started
+  std::string id, tier;     // the item just finished ("" and "teacher" for the teacher pass)
+  double seconds = 0;       // this run's time so far
+};
+
+// The tier-1 scores of an importance.json (id -> mean normalised MSE).
+std::map<std::string, double> read_tier1_scores(const std::filesystem::path& path);
+
+// Groups file: one group per line, unit ids separated by commas or spaces; '#' starts a comment.
+std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& path);
+
+// Runs the ablation, writing `out` after every item; with resume, continues the run `out` holds
+// (same settings, else an error naming the differences; a corrupt file is an error and is left as
+// it is). Without resume, an unfinished run's file is not overwritten. Returns the document.
+nlohmann::json run_ablation(const AblationSubject& subject, const AblationOptions& options, const RunContext& context,
+                            const std::filesystem::path& out, bool resume,
+                            const std::function<void(const AblationProgress&)>& progress = {});
+
+// Joins the complete shard files of one run (same settings, shards 0..n-1 each once) into the
+// file a single run writes.
+nlohmann::json merge_importance(const std::vector<std::filesystem::path>& shards, const RunContext& context);
+
+// Rows for a table: single units and groups with their scores (NaN when absent), in the order of
+// the document's results.
+struct ImportanceRow {
+  std::string id, kind;
+  double tier1 = 0, tier1_low = 0, tier1_high = 0, cosine = 0;
+  double tier2 = 0, psnr_db = 0, quality_delta = 0;  // quality_delta: change of mean attribute accuracy
+  double saved_ms = 0, tier1_per_ms = 0;
+};
+std::vector<ImportanceRow> importance_rows(const nlohmann::json& doc);
+
+}  // namespace asdm

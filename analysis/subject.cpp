@@ -1,0 +1,182 @@
+#include "analysis/subject.h"
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/subject_impl.h"
+#include "core/error.h"
+#include "core/sha256.h"
+#include "model/checkpoint.h"
+#include "model/model_files.h"
+#include "model/safetensors.h"
+#include "model/tensor_io.h"
+
+namespace asdm {
+
+AblationSubject::AblationSubject(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
+  ASDM_CHECK(impl_ && impl_->unet, "an ablation subject without a UNet");
+}
+AblationSubject::~AblationSubject() = default;
+
+const UNet& AblationSubject::unet() const { return *impl_->unet; }
+std::string AblationSubject::device() const { return impl_->device; }
+const std::string& AblationSubject::description() const { return impl_->description; }
+const std::vector<std::string>& AblationSubject::prompts() const { return impl_->prompts; }
+int AblationSubject::num_prompts() const { return static_cast<int>(impl_->prompts.size()); }
+const std::string& AblationSubject::prompts_sha256() const { return impl_->prompts_sha256; }
+const std::vector<int64_t>& AblationSubject::sample_shape() const { return impl_->sample_shape; }
+const SchedulerConfig& AblationSubject::scheduler() const { return impl_->scheduler; }
+double AblationSubject::default_guidance() const { return impl_->default_guidance; }
+bool AblationSubject::has_unconditional() const { return impl_->has_unconditional; }
+double AblationSubject::output_range() const { return impl_->output_range; }
+const std::string& AblationSubject::output_space() const { return impl_->output_space; }
+bool AblationSubject::has_quality() const { return static_cast<bool>(impl_->quality); }
+
+at::Tensor AblationSubject::predict(const at::Tensor& x, double t, const std::vector<int>& prompts,
+                                    UnitObserver* observer) const {
+  ASDM_CHECK(int64_t(prompts.size()) == x.size(0), "{} prompts for a batch of {}", prompts.size(), x.size(0));
+  std::vector<int64_t> rows;
+  for (int p : prompts) {
+    ASDM_CHECK(p >= -1 && p < num_prompts(), "prompt index {} of {}", p, num_prompts());
+    ASDM_CHECK(p >= 0 || impl_->has_unconditional, "no unconditional embedding");
+    rows.push_back(p + 1);
+  }
+  const at::Tensor index = torch::tensor(rows, torch::kInt64).to(impl_->device);
+  std::map<std::string, at::Tensor> c;
+  for (const auto& [name, all] : impl_->cond) c[name] = all.index_select(0, index);
+  AddedConditions added;
+  auto get = [&](const char* name) { return c.count(name) ? &c.at(name) : nullptr; };
+  added.class_labels = get("class_labels");
+  added.text_embeds = get("text_embeds");
+  added.time_ids = get("time_ids");
+  added.timestep_cond = get("timestep_cond");
+  const at::Tensor ts = torch::full({x.size(0)}, t, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
+  return impl_->unet->forward(x, ts, c.at("encoder_hidden_states"), added, observer);
+}
+
+at::Tensor AblationSubject::to_output(const at::Tensor& samples) const {
+  if (impl_->to_output) return impl_->to_output(samples);
+  return samples.detach().to(torch::kCPU, torch::kFloat32);
+}
+
+std::map<std::string, double> AblationSubject::quality(const at::Tensor& samples, const std::vector<int>& prompts,
+                                                       uint64_t seed) const {
+  if (!impl_->quality) return {};
+  return impl_->quality(samples, prompts, seed);
+}
+
+void AblationSubject::Impl::fingerprint() {
+  std::string bytes;
+  for (const auto& [name, t] : cond) {
+    const at::Tensor c = t.to(torch::kCPU, torch::kFloat32).contiguous();
+    bytes += name;
+    bytes.append(reinterpret_cast<const char*>(c.data_ptr<float>()), c.numel() * sizeof(float));
+  }
+  for (const auto& p : prompts) bytes += p + "\n";
+  prompts_sha256 = sha256_hex(bytes);
+}
+
+const std::vector<std::string>& embedding_names() {
+  static const std::vector<std::string> names = {"encoder_hidden_states", "class_labels", "text_embeds", "time_ids",
+                                                 "timestep_cond"};
+  return names;
+}
+
+AblationSubject load_embeddings_subject(const std::filesystem::path& model, const std::filesystem::path& embeddings,
+                                        const std::filesystem::path& scheduler, const std::string& device,
+                                        const std::string& dtype) {
+  auto impl = std::make_shared<AblationSubject::Impl>();
+  LoadOptions lo;
+  lo.device = device;
+  lo.dtype = dtype;
+  std::shared_ptr<UNet> unet = load_unet(model, lo);
+  impl->owner = unet;
+  impl->unet = unet.get();
+  impl->device = device;
+  const UNetConfig& cfg = unet->layout().config;
+  impl->sample_shape = {cfg.in_channels, cfg.sample_size, cfg.sample_size};
+
+  // The scheduler: given, the pipeline's, or SD 1.x's.
+  std::filesystem::path sched = scheduler;
+  if (sched.empty()) {
+    const ModelFiles files = locate_model(model);
+    for (const auto& dir : {std::filesystem::path(model), files.dir.parent_path()}) {
+      if (std::filesystem::exists(dir / "scheduler" / "scheduler_config.json")) {
+        sched = dir / "scheduler" / "scheduler_config.json";
+        break;
+      }
+    }
+  }
+  if (!sched.empty()) impl->scheduler = read_scheduler_config(sched.string());
+
+  // The embeddings.
+  if (!std::filesystem::exists(embeddings)) fail("embeddings file {} does not exist", embeddings.string());
+  SafetensorsFile file(embeddings);
+  const auto& known = embedding_names();
+  std::map<std::string, at::Tensor> cond, uncond;
+  for (const auto& e : file.header().tensors) {
+    const bool negative = e.name.rfind("negative_", 0) == 0;
+    const std::string name = negative ? e.name.substr(9) : e.name;
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      fail("{}: unknown tensor '{}' (known: {}, and negative_<name> for the unconditional inputs)",
+           embeddings.string(), e.name, join_limited(known, 10));
+    (negative ? uncond : cond)[name] = read_tensor(file, e).to(torch::kFloat32);
+  }
+  if (!cond.count("encoder_hidden_states"))
+    fail("{}: no 'encoder_hidden_states' tensor ([prompts, tokens, {}])", embeddings.string(),
+         cfg.cross_attention_dim.empty() ? 0 : cfg.cross_attention_dim[0]);
+  const at::Tensor& h = cond.at("encoder_hidden_states");
+  if (h.dim() != 3 || h.size(0) < 1)
+    fail("{}: encoder_hidden_states must be [prompts, tokens, dim] (got {})", embeddings.string(), shape_string(h.sizes().vec()));
+  const int64_t n = h.size(0);
+  if (!cfg.cross_attention_dim.empty() && h.size(2) != cfg.cross_attention_dim[0])
+    fail("{}: encoder_hidden_states has dim {}, the UNet's cross_attention_dim is {}", embeddings.string(), h.size(2),
+         cfg.cross_attention_dim[0]);
+  std::vector<std::string> needed;
+  if (cfg.class_embed_type == "projection") needed.push_back("class_labels");
+  if (cfg.addition_embed_type == "text_time") needed.insert(needed.end(), {"text_embeds", "time_ids"});
+  if (cfg.time_cond_proj_dim > 0) needed.push_back("timestep_cond");
+  for (const auto& name : needed)
+    if (!cond.count(name)) fail("{}: the UNet's config needs '{}' ([prompts, ...])", embeddings.string(), name);
+  for (const auto& [name, t] : cond)
+    if (t.dim() < 1 || t.size(0) != n)
+      fail("{}: '{}' has {} rows, encoder_hidden_states {}", embeddings.string(), name, t.dim() ? t.size(0) : 0, n);
+  impl->has_unconditional = !uncond.empty();
+  if (impl->has_unconditional) {
+    for (const auto& [name, t] : cond) {
+      if (!uncond.count(name))
+        fail("{}: has negative inputs but no 'negative_{}'; give every input's negative or none", embeddings.string(),
+             name);
+      std::vector<int64_t> want(t.sizes().begin(), t.sizes().end());
+      want[0] = 1;
+      if (uncond.at(name).sizes() != at::IntArrayRef(want))
+        fail("{}: 'negative_{}' must be {} (got {})", embeddings.string(), name, shape_string(want),
+             shape_string(uncond.at(name).sizes().vec()));
+    }
+    for (const auto& [name, t] : uncond)
+      if (!cond.count(name)) fail("{}: 'negative_{}' without '{}'", embeddings.string(), name, name);
+  }
+  for (const auto& [name, t] : cond) {
+    const at::Tensor u = impl->has_unconditional ? uncond.at(name) : torch::zeros_like(t.slice(0, 0, 1));
+    impl->cond[name] = torch::cat({u, t}).to(device);
+  }
+  // Labels.
+  const auto& meta = file.header().metadata;
+  if (meta.count("prompts")) {
+    try {
+      impl->prompts = nlohmann::json::parse(meta.at("prompts")).get<std::vector<std::string>>();
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: metadata 'prompts' must be a JSON list of strings ({})", embeddings.string(), e.what());
+    }
+    if (int64_t(impl->prompts.size()) != n)
+      fail("{}: metadata lists {} prompts for {} embeddings", embeddings.string(), impl->prompts.size(), n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) impl->prompts.push_back(fmt::format("embedding {}", i));
+  }
+  impl->description = fmt::format("UNet {} with {} text embeddings from {}", model.string(), n, embeddings.string());
+  impl->default_guidance = 7.5;
+  impl->output_space = "final latents (PSNR/SSIM data range: each teacher sample's max - min)";
+  impl->fingerprint();
+  return AblationSubject(impl);
+}
+
+}  // namespace asdm

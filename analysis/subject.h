@@ -1,0 +1,85 @@
+#pragma once
+// What an ablation runs on (issue 5): a teacher UNet with its noise schedule, the conditioning of
+// each validation prompt (and the unconditional one for classifier-free guidance), the space its
+// final samples are compared in, and optionally quality metrics of final samples (the proxy
+// world's attribute accuracy and proxy FID). Two kinds: a proxy pipeline with a prompt file (the
+// pipeline's own text encoder encodes it), and a bare UNet with a safetensors file of precomputed
+// text embeddings. Light header: tensors are forward-declared.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/noise_schedule.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace asdm {
+
+class UNet;
+class UnitObserver;
+
+class AblationSubject {
+ public:
+  struct Impl;  // analysis/subject_impl.h
+  explicit AblationSubject(std::shared_ptr<const Impl> impl);
+  ~AblationSubject();
+
+  const UNet& unet() const;
+  std::string device() const;
+  // What was loaded, for artifacts: "proxy pipeline assets/... ; 16 prompts from val.txt".
+  const std::string& description() const;
+  // A label per prompt: the text, or "embedding i" (the file's "prompts" metadata when present).
+  const std::vector<std::string>& prompts() const;
+  int num_prompts() const;
+  // SHA-256 over the conditioning tensors' bytes and the labels, to tell prompt sets apart.
+  const std::string& prompts_sha256() const;
+  const std::vector<int64_t>& sample_shape() const;  // [C, H, W]
+  const SchedulerConfig& scheduler() const;
+  double default_guidance() const;  // 1 for the proxy world (its teacher's setting), 7.5 otherwise
+  bool has_unconditional() const;
+
+  // The model's raw output (epsilon or v) for x [B, C, H, W] at timestep t, row r conditioned on
+  // prompt prompts[r] (-1: the unconditional embedding).
+  at::Tensor predict(const at::Tensor& x, double t, const std::vector<int>& prompts, UnitObserver* observer) const;
+
+  // Final samples -> the space PSNR and SSIM are measured in ([B, C, H, W], float32, CPU), the
+  // data range there (0: each reference sample's own max - min) and its name.
+  at::Tensor to_output(const at::Tensor& samples) const;
+  double output_range() const;
+  const std::string& output_space() const;
+
+  // Quality of final samples for the given prompts (proxy world with a classifier: attribute
+  // accuracies and the proxy FID); empty when the subject has no quality metrics.
+  bool has_quality() const;
+  std::map<std::string, double> quality(const at::Tensor& samples, const std::vector<int>& prompts,
+                                        uint64_t seed) const;
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+// A proxy pipeline folder and a prompt file (one prompt per line; every word in the world's
+// vocabulary, errors name file and line). `classifier` "" looks for PIPELINE/../classifier and
+// goes without quality metrics when there is none.
+AblationSubject load_proxy_subject(const std::filesystem::path& pipeline, const std::filesystem::path& prompts,
+                                   const std::filesystem::path& classifier = {}, const std::string& device = "cpu");
+
+// A UNet (diffusers folder, pipeline folder or asdm student) and a safetensors file of text
+// embeddings: "encoder_hidden_states" [N, T, D] and, as the UNet's config needs them,
+// "class_labels", "text_embeds", "time_ids", "timestep_cond" ([N, ...]); "negative_<name>"
+// [1, ...] are the unconditional inputs for classifier-free guidance. The file's metadata may hold
+// "prompts" (a JSON list of N strings). The scheduler comes from `scheduler` (a
+// scheduler_config.json), else the pipeline's scheduler/ folder, else SD 1.x's DDIM settings.
+AblationSubject load_embeddings_subject(const std::filesystem::path& model, const std::filesystem::path& embeddings,
+                                        const std::filesystem::path& scheduler = {}, const std::string& device = "cpu",
+                                        const std::string& dtype = "float32");
+
+// The embedding names load_embeddings_subject reads.
+const std::vector<std::string>& embedding_names();
+
+}  // namespace asdm
