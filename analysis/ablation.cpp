@@ -689,6 +689,15 @@ nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
   for (const auto& d : docs)
     for (const auto& r : d.at("results")) results[r.at("id")] = r;
   nlohmann::json doc = make_artifact("importance", kSchema, ctx);
+  // The work was done where the shards ran: their device, not the merging machine's.
+  doc["device"] = docs[0].at("device");
+  for (const auto& d : docs)
+    if (d.at("device") != docs[0].at("device")) {
+      nlohmann::json all = nlohmann::json::array();
+      for (const auto& x : docs) all.push_back(x.at("device"));
+      doc["shard_devices"] = all;
+      break;
+    }
   doc["settings"] = settings;
   doc["shard"] = {{"index", 0}, {"count", 1}};
   doc["definitions"] = docs[0].at("definitions");

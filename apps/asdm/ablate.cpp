@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <limits>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -42,14 +44,16 @@ void print_table(const nlohmann::json& doc, int max_rows) {
   const bool t1 = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return !std::isnan(r.tier1); });
   const bool per_ms = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return !std::isnan(r.tier1_per_ms); });
   const bool quality = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return !std::isnan(r.quality_delta); });
+  const bool t2 = std::any_of(rows.begin(), rows.end(), [](const auto& r) { return !std::isnan(r.tier2); });
   auto key = [&](const ImportanceRow& r) { return t1 ? r.tier1 : r.tier2; };
   std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
     const double x = key(a), y = key(b);
     return std::isnan(y) ? !std::isnan(x) : (!std::isnan(x) && x > y);
   });
   auto print = [&](const std::vector<ImportanceRow>& rs, const char* title) {
-    std::printf("%s\n%4s  %-44s %-17s %10s %-21s %7s %8s %7s", title, "rank", "unit", "kind", "tier1 nMSE", "  95% CI",
-                "cosine", "1-SSIM", "PSNR");
+    std::printf("%s\n%4s  %-44s %-17s", title, "rank", "unit", "kind");
+    if (t1) std::printf(" %10s %-21s %7s", "tier1 nMSE", "  95% CI", "cosine");
+    if (t2) std::printf(" %8s %7s", "1-SSIM", "PSNR");
     if (quality) std::printf(" %8s", "d acc");
     if (per_ms) std::printf(" %8s %10s", "saved ms", "nMSE/ms");
     std::printf("\n");
@@ -57,8 +61,14 @@ void print_table(const nlohmann::json& doc, int max_rows) {
     for (const auto& r : rs) {
       if (max_rows > 0 && k >= max_rows) break;
       const std::string ci = std::isnan(r.tier1_low) ? "" : fmt::format("  [{:.3g}, {:.3g}]", r.tier1_low, r.tier1_high);
-      std::printf("%4d  %-44s %-17s %10s %-21s %7s %8s %7s", ++k, r.id.c_str(), r.kind.c_str(), num(r.tier1).c_str(),
-                  ci.c_str(), num(r.cosine, "{:.4f}").c_str(), num(r.tier2).c_str(), num(r.psnr_db, "{:.1f}").c_str());
+      std::string id = r.id;
+      if (id.size() > 44) {  // long groups: the first units and a count
+        const std::string more = fmt::format("... ({} units)", std::count(id.begin(), id.end(), '+') + 1);
+        id = id.substr(0, 44 - more.size()) + more;
+      }
+      std::printf("%4d  %-44s %-17s", ++k, id.c_str(), r.kind.c_str());
+      if (t1) std::printf(" %10s %-21s %7s", num(r.tier1).c_str(), ci.c_str(), num(r.cosine, "{:.4f}").c_str());
+      if (t2) std::printf(" %8s %7s", num(r.tier2).c_str(), num(r.psnr_db, "{:.1f}").c_str());
       if (quality) std::printf(" %8s", num(r.quality_delta, "{:+.3f}").c_str());
       if (per_ms) std::printf(" %8s %10s", num(r.saved_ms, "{:.3f}").c_str(), num(r.tier1_per_ms).c_str());
       std::printf("\n");
@@ -89,6 +99,10 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
   if (o.output.empty()) fail("-o/--output is required");
   if (o.prompts.empty() == o.embeddings.empty())
     fail("give one of --prompts (a text file, for a proxy pipeline) or --embeddings (a safetensors file, for a bare UNet)");
+  if (!o.prompts.empty() && !std::filesystem::exists(std::filesystem::path(o.model) / "proxy.json"))
+    fail("{} is not a proxy pipeline (no proxy.json): asdm encodes --prompts only with the proxy world's text encoder; "
+         "for other models pass --embeddings FILE of precomputed text embeddings (see --help)",
+         o.model);
   if (!o.shard.empty()) {
     int i = -1, n = 0;
     char rest = 0;
@@ -130,23 +144,26 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
   if (std::isnan(o.ablation.sampler.guidance)) o.ablation.sampler.guidance = subject.default_guidance();
   log::info("{}", subject.description());
 
-  const bool tty = log::level() <= log::Level::kInfo;
-  const auto doc = run_ablation(subject, o.ablation, make_run_context(argv, o.device), o.output, o.resume,
-                                [&](const AblationProgress& p) {
-                                  if (!tty) return;
-                                  if (p.tier == "teacher") {
-                                    std::fprintf(stderr, "teacher: sampling %d prompts, %d steps%s\n",
-                                                 subject.num_prompts(), o.ablation.sampler.steps,
-                                                 p.resumed ? fmt::format(" ({} of {} items already done)", p.resumed, p.total).c_str() : "");
-                                    return;
-                                  }
-                                  const int mine = p.done - p.resumed;
-                                  const double eta = mine > 0 ? p.seconds / mine * (p.total - p.done) : 0;
-                                  std::fprintf(stderr, "\rablating: %d/%d  %-7s %-44s  elapsed %s  ETA %s ", p.done,
-                                               p.total, p.tier.c_str(), p.id.c_str(), hms(p.seconds).c_str(),
-                                               hms(eta).c_str());
-                                  if (p.done == p.total) std::fprintf(stderr, "\n");
-                                });
+  // Progress on stderr: one line rewritten in place on a terminal, a line per item in a log.
+  const bool show = log::level() <= log::Level::kInfo, tty = ::isatty(2);
+  const auto doc = run_ablation(
+      subject, o.ablation, make_run_context(argv, o.device), o.output, o.resume, [&](const AblationProgress& p) {
+        if (!show) return;
+        if (p.tier == "teacher") {
+          const std::string done = p.resumed ? fmt::format("; {} of {} items already done", p.resumed, p.total) : "";
+          std::fprintf(stderr, "teacher: sampling %d prompts, %d steps%s\n", subject.num_prompts(),
+                       o.ablation.sampler.steps, done.c_str());
+          return;
+        }
+        const int mine = p.done - p.resumed;
+        const double eta = mine > 0 ? p.seconds / mine * (p.total - p.done) : 0;
+        const std::string line = fmt::format("ablating: {}/{}  {} {}  elapsed {}  ETA {}", p.done, p.total, p.tier, p.id,
+                                             hms(p.seconds), hms(eta));
+        if (tty)
+          std::fprintf(stderr, "\r%-110s%s", line.c_str(), p.done == p.total ? "\n" : "");
+        else
+          std::fprintf(stderr, "%s\n", line.c_str());
+      });
   print_table(doc, o.rows);
   log::info("wrote {}", o.output);
 }

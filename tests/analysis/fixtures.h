@@ -13,6 +13,7 @@
 #include "model/unet.h"
 #include "proxy/pipeline.h"
 #include "proxy/world.h"
+#include "tests/artifact_compare.h"
 #include "tests/test_env.h"
 
 namespace asdm::test {
@@ -54,23 +55,6 @@ inline AblationOptions small_options() {
   o.batch = 4;
   o.bootstrap = 200;
   return o;
-}
-
-// The document without what differs between runs of the same work: creation time, argv and
-// timings.
-inline nlohmann::json without_run_details(nlohmann::json j) {
-  j.erase("created");
-  j.erase("argv");
-  std::function<void(nlohmann::json&)> strip = [&](nlohmann::json& v) {
-    if (v.is_object()) {
-      v.erase("seconds");
-      for (auto& [k, x] : v.items()) strip(x);
-    } else if (v.is_array()) {
-      for (auto& x : v) strip(x);
-    }
-  };
-  strip(j);
-  return j;
 }
 
 }  // namespace asdm::test

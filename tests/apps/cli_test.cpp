@@ -15,46 +15,13 @@
 #include "core/artifact.h"
 #include "model/checkpoint.h"
 #include "model/tensor_io.h"
+#include "tests/apps/cli_helpers.h"
 #include "tests/test_env.h"
 
 namespace asdm {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-Result asdm(const std::vector<std::string>& args) {
-  static int n = 0;
-  const auto dir = test::binary_dir() / "test-scratch" / "cli-io";
-  fs::create_directories(dir);
-  const auto out = dir / fmt::format("out.{}.{}", ::getpid(), n),
-             err = dir / fmt::format("err.{}.{}", ::getpid(), n++);
-  std::string cmd = quote(test::asdm_exe().string());
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " > " + quote(out.string()) + " 2> " + quote(err.string()) + " < /dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_text_file(out);
-  r.err = read_text_file(err);
-  return r;
-}
-
-// A failed command: exit code 1, one line on stderr, that line as expected.
-void expect_error(const Result& r, const std::string& line) {
-  EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(r.err, "asdm: error: " + line + "\n");
-}
 
 TEST(Cli, InspectSd15GivesThePublishedTotals) {
   const Result r = asdm({"inspect", "--model", test::config_path("sd15").string(), "--resolution",
