@@ -5,7 +5,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
-#include "model/tensor_io.h"
+#include "model/module_io.h"
 
 #include <fmt/ranges.h>
 
@@ -138,34 +138,13 @@ Tensor ClipTextModel::pool(const Tensor& hidden, const Tensor& positions) {
 void ClipTextModel::save(const std::filesystem::path& dir) const {
   std::filesystem::create_directories(dir);
   write_json_atomic(dir / "config.json", to_json(impl_->config));
-  TensorMap t;
-  for (const auto& p : impl_->root->named_parameters()) t[p.key()] = p.value().detach().cpu();
-  const auto tmp = dir / "model.safetensors.tmp";
-  write_tensors(tmp, t);
-  std::filesystem::rename(tmp, dir / "model.safetensors");
+  write_tensors(dir / "model.safetensors", module_tensors(*impl_->root));  // atomic
 }
 
 std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& dir) {
   auto m = std::make_unique<ClipTextModel>(parse_clip_text_config(read_json_file(dir / "config.json")));
-  const TensorMap t = read_tensors(dir / "model.safetensors");
-  std::vector<std::string> problems;
-  torch::NoGradGuard ng;
-  auto params = m->impl_->root->named_parameters();
-  for (auto& p : params) {
-    auto it = t.find(p.key());
-    if (it == t.end()) {
-      problems.push_back("missing " + p.key());
-    } else if (it->second.sizes() != p.value().sizes()) {
-      problems.push_back(fmt::format("{} has shape [{}], expected [{}]", p.key(), fmt::join(it->second.sizes(), ", "),
-                                     fmt::join(p.value().sizes(), ", ")));
-    } else {
-      p.value().copy_(it->second);
-    }
-  }
-  for (const auto& [k, v] : t)
-    if (!params.contains(k) && k.find("position_ids") == std::string::npos) problems.push_back("unexpected " + k);
-  if (!problems.empty())
-    fail("text encoder weights {} do not match: {}", (dir / "model.safetensors").string(), join_limited(problems, 8));
+  load_module_tensors(*m->impl_->root, read_tensors(dir / "model.safetensors"),
+                      "text encoder weights " + (dir / "model.safetensors").string(), "", "position_ids");
   return m;
 }
 

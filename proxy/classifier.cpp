@@ -5,7 +5,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
-#include "model/tensor_io.h"
+#include "model/module_io.h"
 
 namespace asdm::proxy {
 
@@ -91,10 +91,7 @@ void AttributeClassifier::save(const std::filesystem::path& dir) const {
                                           {"shapes", w.shapes},
                                           {"colours", w.colours},
                                           {"grid", w.grid}});
-  TensorMap t;
-  for (const auto& p : impl_->root->named_parameters()) t[p.key()] = p.value().detach().cpu();
-  write_tensors(dir / "model.safetensors.tmp", t);
-  std::filesystem::rename(dir / "model.safetensors.tmp", dir / "model.safetensors");
+  write_tensors(dir / "model.safetensors", module_tensors(*impl_->root));  // atomic
 }
 
 std::unique_ptr<AttributeClassifier> AttributeClassifier::load(const std::filesystem::path& dir) {
@@ -108,14 +105,8 @@ std::unique_ptr<AttributeClassifier> AttributeClassifier::load(const std::filesy
   w.colours = j.at("colours").get<std::vector<std::string>>();
   w.grid = j.at("grid");
   auto c = std::make_unique<AttributeClassifier>(w);
-  const TensorMap t = read_tensors(dir / "model.safetensors");
-  torch::NoGradGuard ng;
-  for (auto& p : c->impl_->root->named_parameters()) {
-    auto it = t.find(p.key());
-    if (it == t.end() || it->second.sizes() != p.value().sizes())
-      fail("{}: tensor '{}' is missing or mis-shaped", (dir / "model.safetensors").string(), p.key());
-    p.value().copy_(it->second);
-  }
+  load_module_tensors(*c->impl_->root, read_tensors(dir / "model.safetensors"),
+                      "classifier weights " + (dir / "model.safetensors").string());
   return c;
 }
 

@@ -9,7 +9,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "model/tensor_io.h"
+#include "model/module_io.h"
 #include "proxy/pipeline.h"
 
 namespace asdm::proxy {
@@ -33,24 +33,14 @@ std::vector<at::Tensor> parameters(ProxyPipeline& p) {
 }
 
 TensorMap weights(const ProxyPipeline& p) {
-  TensorMap t;
-  for (const auto& kv : p.unet->module().named_parameters()) t["unet." + kv.key()] = kv.value().detach().clone();
-  for (const auto& kv : p.text_encoder->module().named_parameters())
-    t["text_encoder." + kv.key()] = kv.value().detach().clone();
+  TensorMap t = module_tensors(p.unet->module(), "unet.");
+  t.merge(module_tensors(p.text_encoder->module(), "text_encoder."));
   return t;
 }
 
-void set_weights(ProxyPipeline& p, const TensorMap& t) {
-  torch::NoGradGuard ng;
-  auto copy = [&](torch::nn::Module& m, const std::string& prefix) {
-    for (auto& kv : m.named_parameters()) {
-      auto it = t.find(prefix + kv.key());
-      if (it == t.end()) fail("checkpoint has no tensor '{}'", prefix + kv.key());
-      kv.value().copy_(it->second);
-    }
-  };
-  copy(p.unet->module(), "unet.");
-  copy(p.text_encoder->module(), "text_encoder.");
+void set_weights(ProxyPipeline& p, const TensorMap& t, const fs::path& file) {
+  load_module_tensors(p.unet->module(), t, "checkpoint weights " + file.string(), "unet.");
+  load_module_tensors(p.text_encoder->module(), t, "checkpoint weights " + file.string(), "text_encoder.");
 }
 
 void save_checkpoint(const fs::path& out, int step, const ProxyPipeline& p, torch::optim::AdamW& opt,
@@ -107,7 +97,7 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const s
         fail("--resume with {} = {} but the checkpoint was made with {}", k, options_json(o).at(k).dump(),
              saved.at(k).dump());
     start = state.at("step").get<int>();
-    set_weights(p, read_tensors(ckpt / "weights.safetensors"));
+    set_weights(p, read_tensors(ckpt / "weights.safetensors"), ckpt / "weights.safetensors");
     torch::load(opt, (ckpt / "optimizer.pt").string());
     log::info("resuming {} at step {}", out.string(), start);
   }

@@ -90,6 +90,13 @@ for pair in "$out/profile-cuda-events-sd15-512-fp16.json $out/profile-cupti-sd15
   $py scripts/compare_profiles.py "$1" "$2" > "$all/$3.txt" 2>&1 && { echo "-- $3"; head -2 "$all/$3.txt"; tail -2 "$all/$3.txt"; }
 done
 
+echo "== ablation: the proxy teacher, tier 1, 16 prompts, K 4, on CUDA $(elapsed)"
+head -16 configs/prompts/proxy-default-val.txt > "$all/ablation-prompts.txt"
+t0=$SECONDS
+$bin/asdm ablate --model assets/proxy-default/teacher --prompts "$all/ablation-prompts.txt" --device cuda --rows 8 \
+  -o "$out/importance-proxy-cuda.json" > "$all/ablation.txt" 2>&1 || status=1
+echo "$((SECONDS - t0)) s"; grep -A9 "by tier-1" "$all/ablation.txt" || tail -3 "$all/ablation.txt"
+
 echo "== benchmarks $(elapsed)"
 ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=float16 ASDM_BENCH_REPETITIONS=20 $bin/asdm_unet_bench \
   --benchmark_out="$all/bench-cuda-float16.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1

@@ -1,0 +1,39 @@
+#include "model/module_io.h"
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+
+namespace asdm {
+
+TensorMap module_tensors(const torch::nn::Module& module, const std::string& prefix) {
+  TensorMap t;
+  for (const auto& p : module.named_parameters()) t[prefix + p.key()] = p.value().detach().cpu();
+  return t;
+}
+
+void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const std::string& what,
+                         const std::string& prefix, const std::string& ignore) {
+  std::vector<std::string> problems;
+  torch::NoGradGuard guard;
+  auto params = module.named_parameters();
+  for (auto& p : params) {
+    const auto it = t.find(prefix + p.key());
+    if (it == t.end()) {
+      problems.push_back("missing " + prefix + p.key());
+    } else if (it->second.sizes() != p.value().sizes()) {
+      problems.push_back(fmt::format("{} has shape {}, expected {}", it->first, shape_string(it->second.sizes().vec()),
+                                     shape_string(p.value().sizes().vec())));
+    } else {
+      p.value().copy_(it->second);
+    }
+  }
+  for (const auto& [k, v] : t) {
+    if (k.rfind(prefix, 0) != 0) continue;
+    if (!params.contains(k.substr(prefix.size())) && (ignore.empty() || k.find(ignore) == std::string::npos))
+      problems.push_back("unexpected " + k);
+  }
+  if (!problems.empty()) fail("{} do not match: {}", what, join_limited(problems, 8));
+}
+
+}  // namespace asdm

@@ -1,0 +1,24 @@
+#pragma once
+// A module's named parameters <-> a TensorMap, for the small models asdm saves itself (the text
+// encoder, the attribute classifier, training checkpoints). The UNet's own loading, with dtype
+// conversion and inheritance, is model/checkpoint.h.
+#include <string>
+
+#include "model/tensor_io.h"
+
+namespace torch::nn {
+class Module;
+}
+
+namespace asdm {
+
+// Detached CPU views of the parameters, keyed prefix + name.
+TensorMap module_tensors(const torch::nn::Module& module, const std::string& prefix = "");
+
+// Copies t[prefix + name] into every parameter. Strict: one asdm::Error, "<what> do not match:
+// ...", lists every missing or mis-shaped key and every key under `prefix` the module lacks (keys
+// containing `ignore`, when not empty, are allowed extras, e.g. transformers' position_ids).
+void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const std::string& what,
+                         const std::string& prefix = "", const std::string& ignore = "");
+
+}  // namespace asdm
