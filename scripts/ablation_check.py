@@ -4,6 +4,7 @@
 1. Tier 1 on every removable unit of the teacher, on validation prompts (default 16, K = 4).
 2. Three kinds of removal sets of a quarter of the units: the lowest tier-1 scores, the highest,
    and random quarters (default 5 draws, seeded).
+   (Steps resume: a finished step is not redone.)
 3. Each set removed together (asdm ablate --groups-only --tier 2) on held-out test prompts: the
    attribute accuracy of the samples, against the teacher's.
 
@@ -54,7 +55,7 @@ def main():
     test = head(a.test_prompts, a.test_count, os.path.join(a.out, "test.txt"))
     tier1 = os.path.join(a.out, "tier1.json")
     t1_seconds = run([a.asdm, "-q", "ablate", "--model", a.model, "--prompts", val, "--tier", "1", "--timesteps", "4",
-                      "--threads", a.threads, "-o", tier1])
+                      "--threads", a.threads, "--resume", "-o", tier1])
     doc = json.load(open(tier1))
     ranking = doc["ranking"]["tier1"]  # highest first
     n = len(ranking)
@@ -69,13 +70,13 @@ def main():
             f.write(",".join(units) + "\n")
     tier2 = os.path.join(a.out, "tier2.json")
     t2_seconds = run([a.asdm, "-q", "ablate", "--model", a.model, "--prompts", test, "--tier", "2", "--groups", groups,
-                      "--groups-only", "--threads", a.threads, "-o", tier2])
+                      "--groups-only", "--threads", a.threads, "--resume", "-o", tier2])
     doc2 = json.load(open(tier2))
     teacher = doc2["teacher"]["quality"]
-    by_units = {tuple(r["units"]): r for r in doc2["results"]}
+    by_units = {frozenset(r["units"]): r for r in doc2["results"]}
     rows = []
     for name, units in sets.items():
-        r = by_units[tuple(units)]
+        r = by_units[frozenset(units)]
         qd = r["tier2"]["quality"]
         rows.append({"set": name, "units": units, "mean_accuracy": qd["mean_accuracy"],
                      "all_correct": qd["all_correct"], "proxy_fid": qd.get("proxy_fid"),
