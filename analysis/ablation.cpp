@@ -440,35 +440,6 @@ nlohmann::json read_partial(const std::filesystem::path& out) {
 
 // ---- public -----------------------------------------------------------------------------------
 
-ProfileLatency read_profile_latency(const std::filesystem::path& path) {
-  const nlohmann::json j = read_json_file(path);
-  ProfileLatency p;
-  p.path = path.string();
-  try {
-    if (j.value("artifact", "") != "profile")
-      fail("{} is not a profile.json (artifact '{}'; make one with asdm profile)", path.string(), j.value("artifact", ""));
-    p.backend = j.at("backend");
-    p.device = j.at("device").value("name", "");
-    p.forward_ms = j.at("unobserved_forward_ms").at("median");
-    for (const auto& u : j.at("units"))
-      p.units[u.at("id")] = {u.at("inclusive_ms").at("median").get<double>(), u.at("exclusive_ms").at("median").get<double>()};
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not a complete profile.json ({})", path.string(), e.what());
-  }
-  return p;
-}
-
-std::map<std::string, double> read_tier1_scores(const std::filesystem::path& path) {
-  const nlohmann::json j = read_json_file(path);
-  if (j.value("artifact", "") != "importance") fail("{} is not an importance.json", path.string());
-  std::map<std::string, double> s;
-  const nlohmann::json::json_pointer p("/tier1/nmse/mean");
-  for (const auto& r : j.value("results", nlohmann::json::array()))
-    if (r.value("kind", "") != "group" && r.contains(p)) s[r.at("id")] = r.at(p).get<double>();
-  if (s.empty()) fail("{} has no tier-1 scores", path.string());
-  return s;
-}
-
 std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) fail("cannot read groups file {}", path.string());

@@ -25,22 +25,11 @@
 
 #include "core/artifact.h"
 #include "model/sampler.h"
+#include "profiler/profile_io.h"
 
 namespace asdm {
 
 class AblationSubject;
-
-// A unit's median times in a profile.json (profiler issue).
-struct UnitLatency {
-  double inclusive_ms = 0, exclusive_ms = 0;
-};
-struct ProfileLatency {
-  std::string path, backend, device;
-  double forward_ms = 0;
-  std::map<std::string, UnitLatency> units;
-};
-// Throws asdm::Error naming the file when it is not a profile.json.
-ProfileLatency read_profile_latency(const std::filesystem::path& path);
 
 struct AblationOptions {
   std::string tier = "1";  // "1" | "2" | "both"
@@ -66,9 +55,6 @@ struct AblationProgress {
   std::string id, tier;     // the item just finished ("" and "teacher" for the teacher pass)
   double seconds = 0;       // this run's time so far
 };
-
-// The tier-1 scores of an importance.json (id -> mean normalised MSE).
-std::map<std::string, double> read_tier1_scores(const std::filesystem::path& path);
 
 // Groups file: one group per line, unit ids separated by commas or spaces; '#' starts a comment.
 std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& path);

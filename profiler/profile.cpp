@@ -26,32 +26,37 @@ int profile_latent_side(const UNetConfig& c, const ProfileOptions& o) {
   return res / o.vae_scale;
 }
 
-ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
-  const UNetLayout& L = unet.layout();
-  const UNetConfig& c = L.config;
-  const int latent = profile_latent_side(c, o);
-  const int res = latent * o.vae_scale;
+namespace {
 
-  const at::Tensor w = unet.module().parameters().front();  // a copy: parameters() returns a temporary
-  const auto opts = torch::TensorOptions().device(w.device()).dtype(w.scalar_type());
-  const bool cuda = w.is_cuda();
-  torch::manual_seed(o.seed);
-  const auto sample = torch::randn({o.batch, c.in_channels, latent, latent}, opts);
-  const auto timestep = torch::full({o.batch}, 500, torch::TensorOptions().device(w.device()).dtype(torch::kInt64));
-  const auto ehs = torch::randn({o.batch, o.text_tokens, c.cross_attention_dim[0]}, opts);
-  // Extra conditions, made for the largest UNet batch (doubled by guidance in sampler mode) and
-  // sliced to the batch of each call.
-  const bool loop = o.sampler_steps > 0;
-  const int max_batch = loop && o.guidance != 1.0 ? 2 * o.batch : o.batch;
-  at::Tensor text_embeds, time_ids, tcond, labels;
-  if (c.addition_embed_type == "text_time") {
-    text_embeds = torch::randn({max_batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}, opts);
-    time_ids = torch::tensor({double(res), double(res), 0.0, 0.0, double(res), double(res)}, opts).repeat({max_batch, 1});
+// A UNet's random inputs for profiling (sample, timestep, text states, and the extra conditions
+// its config needs, made for the largest batch a call will have) and the call itself.
+struct ForwardInputs {
+  const UNet& unet;
+  int latent = 0, res = 0;
+  bool cuda = false;
+  at::Tensor sample, timestep, ehs, text_embeds, time_ids, tcond, labels;
+
+  ForwardInputs(const UNet& u, const ProfileOptions& o) : unet(u) {
+    const UNetConfig& c = u.layout().config;
+    latent = profile_latent_side(c, o);
+    res = latent * o.vae_scale;
+    const at::Tensor w = u.module().parameters().front();  // a copy: parameters() returns a temporary
+    const auto opts = torch::TensorOptions().device(w.device()).dtype(w.scalar_type());
+    cuda = w.is_cuda();
+    torch::manual_seed(o.seed);
+    sample = torch::randn({o.batch, c.in_channels, latent, latent}, opts);
+    timestep = torch::full({o.batch}, 500, torch::TensorOptions().device(w.device()).dtype(torch::kInt64));
+    ehs = torch::randn({o.batch, o.text_tokens, c.cross_attention_dim[0]}, opts);
+    const int max_batch = o.sampler_steps > 0 && o.guidance != 1.0 ? 2 * o.batch : o.batch;
+    if (c.addition_embed_type == "text_time") {
+      text_embeds = torch::randn({max_batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}, opts);
+      time_ids = torch::tensor({double(res), double(res), 0.0, 0.0, double(res), double(res)}, opts).repeat({max_batch, 1});
+    }
+    if (c.time_cond_proj_dim > 0) tcond = torch::randn({max_batch, c.time_cond_proj_dim}, opts);
+    if (c.class_embed_type == "projection") labels = torch::randn({max_batch, c.projection_class_embeddings_input_dim}, opts);
   }
-  if (c.time_cond_proj_dim > 0) tcond = torch::randn({max_batch, c.time_cond_proj_dim}, opts);
-  if (c.class_embed_type == "projection")
-    labels = torch::randn({max_batch, c.projection_class_embeddings_input_dim}, opts);
-  auto call_unet = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& states, UnitObserver* obs) {
+
+  at::Tensor operator()(const at::Tensor& x, const at::Tensor& t, const at::Tensor& states, UnitObserver* obs) const {
     const int64_t b = x.size(0);
     AddedConditions added;
     at::Tensor te, ti, tc, cl;
@@ -70,7 +75,25 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
       added.class_labels = &cl;
     }
     return unet.forward(x, t, states, added, obs);
-  };
+  }
+  at::Tensor forward(UnitObserver* obs = nullptr) const { return (*this)(sample, timestep, ehs, obs); }
+};
+
+}  // namespace
+
+ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
+  const UNetLayout& L = unet.layout();
+  const UNetConfig& c = L.config;
+  const ForwardInputs call_unet(unet, o);
+  const int latent = call_unet.latent;
+  const int res = call_unet.res;
+  const bool cuda = call_unet.cuda;
+  const at::Tensor& sample = call_unet.sample;
+  const at::Tensor& timestep = call_unet.timestep;
+  const at::Tensor& ehs = call_unet.ehs;
+  const auto opts = sample.options();
+  const bool loop = o.sampler_steps > 0;
+  const int max_batch = loop && o.guidance != 1.0 ? 2 * o.batch : o.batch;
   // Sampler-loop mode: k denoising steps as a pipeline runs them (guidance doubles the UNet batch).
   const NoiseSchedule schedule = NoiseSchedule::make();
   SamplerOptions so;
@@ -314,6 +337,33 @@ nlohmann::json chrome_trace(const ProfileReport& r) {
   if (!streams.empty())
     events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", 2}, {"args", {{"name", "GPU (CUPTI)"}}}});
   return {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
+}
+
+std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets, const ProfileOptions& o,
+                                               const std::function<void(int, int)>& progress) {
+  std::vector<ForwardInputs> inputs;
+  inputs.reserve(unets.size());
+  for (const UNet* u : unets) inputs.emplace_back(*u, o);
+  torch::InferenceMode guard;
+  auto timed = [&](const ForwardInputs& in) {
+    if (in.cuda) torch::cuda::synchronize();
+    const double t0 = UnitTimer::steady_ms();
+    in.forward();
+    if (in.cuda) torch::cuda::synchronize();
+    return UnitTimer::steady_ms() - t0;
+  };
+  const int total = static_cast<int>(unets.size()) * (o.warmup + o.runs);
+  int done = 0;
+  std::vector<std::vector<double>> ms(unets.size());
+  for (int round = 0; round < o.warmup + o.runs; ++round)
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const double t = timed(inputs[k]);
+      if (round >= o.warmup) ms[k].push_back(t);
+      if (progress) progress(++done, total);
+    }
+  std::vector<Summary> out;
+  for (const auto& v : ms) out.push_back(summarize(v));
+  return out;
 }
 
 }  // namespace asdm

@@ -81,6 +81,12 @@ int profile_latent_side(const UNetConfig& config, const ProfileOptions& options)
 
 ProfileReport profile_unet(const UNet& unet, const ProfileOptions& options);
 
+// Unobserved forwards of several UNets (a teacher and its students) at the same input, timed in
+// interleaved rounds (warm-up rounds, then `runs` rounds of one forward each), so that drift and
+// contention fall on all alike. Whole-forward times per UNet, in the order given.
+std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets, const ProfileOptions& options,
+                                               const std::function<void(int, int)>& progress = {});
+
 nlohmann::json to_json(const ProfileReport& r);
 // Chrome trace-event JSON (Perfetto, chrome://tracing): units as nested complete ("X") slices.
 nlohmann::json chrome_trace(const ProfileReport& r);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
+#include "analysis/importance_io.h"
 #include "analysis/subject.h"
 #include "apps/asdm/commands.h"
 #include "core/artifact.h"
@@ -129,7 +130,7 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
     for (auto& g : read_groups(o.groups_file)) o.ablation.groups.push_back(g);
   if (o.ablation.groups_only && o.ablation.groups.empty()) fail("--groups-only needs --group or --groups");
   if (!o.rank_from.empty()) {
-    o.ablation.rank_from = read_tier1_scores(o.rank_from);
+    o.ablation.rank_from = read_importance_scores(o.rank_from, "tier1").units;
     o.ablation.rank_from_path = o.rank_from;
   }
   if (!o.profile.empty()) o.ablation.profile = read_profile_latency(o.profile);

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_profile(app, args);
   asdm::cli::add_proxy(app, args);
   asdm::cli::add_ablate(app, args);
+  asdm::cli::add_search(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

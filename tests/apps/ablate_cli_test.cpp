@@ -13,8 +13,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
-#include "proxy/pipeline.h"
-#include "proxy/world.h"
 #include "tests/apps/cli_helpers.h"
 #include "tests/artifact_compare.h"
 #include "tests/test_env.h"
@@ -22,25 +20,9 @@
 namespace asdm {
 namespace {
 
-struct AblateSetup {
-  fs::path dir, pipeline, prompts;
-};
-
-AblateSetup make_setup(const std::string& name, int prompts) {
-  AblateSetup s;
-  s.dir = test::scratch_dir(name);
-  s.pipeline = s.dir / "pipeline";
-  s.prompts = s.dir / "prompts.txt";
-  auto p = proxy::ProxyPipeline::create(proxy::world_spec("test"), 9);
-  p.save(s.pipeline);
-  std::ofstream out(s.prompts);
-  for (const auto& c : proxy::prompt_set(p.world, 1001, prompts)) out << c << "\n";
-  return s;
-}
-
 nlohmann::json stripped(const fs::path& file) { return test::without_run_details(read_json_file(file)); }
 
-std::vector<std::string> base_args(const AblateSetup& s) {
+std::vector<std::string> base_args(const ProxySetup& s) {
   return {"-q",      "ablate",  "--model", s.pipeline.string(), "--prompts", s.prompts.string(), "--steps", "6",
           "--timesteps", "3", "--batch", "4", "--threads", "1", "--bootstrap", "100"};
 }
@@ -51,7 +33,7 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
 }
 
 TEST(AblateCli, KilledAndResumedGivesTheUninterruptedFile) {
-  const AblateSetup s = make_setup("ablate_cli_kill", 12);
+  const ProxySetup s = make_proxy_setup("ablate_cli_kill", 12);
   const auto args = with(base_args(s), {"--tier", "both", "--units",
                                         "down_blocks.0.resnets.0,down_blocks.0.attentions.0,down_blocks.1.resnets.1,"
                                         "down_blocks.2.attentions.1,down_blocks.3.resnets.0,mid_block.attentions.0,"
@@ -102,7 +84,7 @@ TEST(AblateCli, KilledAndResumedGivesTheUninterruptedFile) {
 }
 
 TEST(AblateCli, ShardsMergeIntoTheOneRunFileAndShowPrintsIt) {
-  const AblateSetup s = make_setup("ablate_cli_shards", 4);
+  const ProxySetup s = make_proxy_setup("ablate_cli_shards", 4);
   const auto args = with(base_args(s), {"--units", "down_blocks.0.resnets.0,down_blocks.0.attentions.1,mid_block.resnets.1,"
                                                    "up_blocks.1.resnets.2,up_blocks.3.attentions.2",
                                         "--group", "mid_block.resnets.1+up_blocks.1.resnets.2"});
@@ -128,7 +110,7 @@ TEST(AblateCli, ShardsMergeIntoTheOneRunFileAndShowPrintsIt) {
 }
 
 TEST(AblateCli, ProfileGivesLatencySavedPerUnit) {
-  const AblateSetup s = make_setup("ablate_cli_profile", 3);
+  const ProxySetup s = make_proxy_setup("ablate_cli_profile", 3);
   const fs::path profile = s.dir / "profile.json";
   const Result p = asdm({"-q", "profile", "--model", s.pipeline.string(), "--runs", "2", "--warmup", "1", "--batch", "3",
                          "--resolution", "64", "--text-tokens", "8", "-o", profile.string()});
@@ -146,7 +128,7 @@ TEST(AblateCli, ProfileGivesLatencySavedPerUnit) {
 }
 
 TEST(AblateCli, BadInputIsOneLineAndNothingIsLost) {
-  const AblateSetup s = make_setup("ablate_cli_bad", 3);
+  const ProxySetup s = make_proxy_setup("ablate_cli_bad", 3);
   const fs::path out = s.dir / "imp.json";
   const auto args = with(base_args(s), {"-o", out.string()});
   const Result unknown = asdm(with(args, {"--units", "down_blocks.0.resnets.7"}));

@@ -11,7 +11,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "core/artifact.h"
+#include "proxy/pipeline.h"
+#include "proxy/world.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -50,6 +54,23 @@ inline Result asdm(const std::vector<std::string>& args) {
 inline void expect_error(const Result& r, const std::string& line) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_EQ(r.err, "asdm: error: " + line + "\n");
+}
+
+// A randomly initialised proxy pipeline of the test world, saved, with a prompt file.
+struct ProxySetup {
+  fs::path dir, pipeline, prompts;
+};
+
+inline ProxySetup make_proxy_setup(const std::string& name, int prompts) {
+  ProxySetup s;
+  s.dir = test::scratch_dir(name);
+  s.pipeline = s.dir / "pipeline";
+  s.prompts = s.dir / "prompts.txt";
+  auto p = proxy::ProxyPipeline::create(proxy::world_spec("test"), 9);
+  p.save(s.pipeline);
+  std::ofstream out(s.prompts);
+  for (const auto& c : proxy::prompt_set(p.world, 1001, prompts)) out << c << "\n";
+  return s;
 }
 
 }  // namespace asdm

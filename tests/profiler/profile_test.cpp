@@ -107,5 +107,27 @@ TEST(Profile, RejectsResolutionsTheUNetCannotTake) {
             "resolution 100 is not divisible by the UNet's downsampling factor 64 (VAE 8 x 2^3 stages)");
 }
 
+TEST(Profile, InterleavedForwardsTimeEveryModel) {
+  ArchSpec spec = arch_from_config(load_unet_config(test::config_path("tiny")));
+  UNet teacher(spec);
+  spec.edits.push_back(Edit::remove("down_blocks.0.attentions.0"));
+  UNet student(spec);
+  ProfileOptions o;
+  o.resolution = 64;
+  o.runs = 3;
+  o.warmup = 1;
+  int calls = 0;
+  const auto t = time_forwards_interleaved({&teacher, &student}, o, [&](int done, int total) {
+    ++calls;
+    EXPECT_EQ(total, 8);
+  });
+  EXPECT_EQ(calls, 8);
+  ASSERT_EQ(t.size(), 2u);
+  for (const auto& s : t) {
+    EXPECT_EQ(s.n, 3);
+    EXPECT_GT(s.median, 0);
+  }
+}
+
 }  // namespace
 }  // namespace asdm

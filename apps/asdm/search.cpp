@@ -1,0 +1,184 @@
+// asdm search: the removal sets that lose the least predicted quality under a latency budget
+// (pruner/search.h), as candidates.json and a table; --measure times every candidate against the
+// teacher in interleaved forwards.
+#include <cstdio>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "analysis/importance_io.h"
+#include "apps/asdm/commands.h"
+#include "core/artifact.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "model/checkpoint.h"
+#include "model/model_files.h"
+#include "model/runtime.h"
+#include "model/unet.h"
+#include "profiler/cost_model.h"
+#include "profiler/profile.h"
+#include "pruner/latency_model.h"
+#include "pruner/search.h"
+
+namespace asdm::cli {
+namespace {
+
+struct SearchCli {
+  std::string profile, importance, model, output, metric = "tier1";
+  bool allow_no_cross_attention = false, measure = false;
+  int runs = 10, warmup = 2, threads = 0;
+  SearchOptions search;
+};
+
+void run_search(SearchCli o, const std::vector<std::string>& argv) {
+  const ProfileLatency profile = read_profile_latency(o.profile);
+  const ImportanceScores importance = read_importance_scores(o.importance, o.metric);
+  if (o.model.empty()) o.model = profile.model;
+  if (o.model.empty()) fail("{} does not name its model; pass --model", o.profile);
+  const ArchSpec teacher = load_arch(locate_model(o.model));
+  if (!teacher.edits.empty()) log::info("{} is itself a student ({} edits); searching on top of it", o.model, teacher.edits.size());
+  const UNetLayout layout = teacher.student_layout();
+  const LatencyModel latency(profile, layout);
+  o.search.keep_cross_attention = !o.allow_no_cross_attention;
+  const SearchResult r = search(layout, latency, importance.units, o.search);
+
+  // Costs at the profiled input.
+  ProfileOptions po;
+  po.resolution = profile.resolution;
+  po.batch = profile.batch;
+  po.text_tokens = profile.text_tokens;
+  po.runs = o.runs;
+  po.warmup = o.warmup;
+  CostInput ci;
+  ci.height = ci.width = profile_latent_side(layout.config, po);
+  ci.batch = po.batch;
+  ci.text_tokens = po.text_tokens;
+  std::vector<ArchSpec> specs;
+  for (const auto& c : r.candidates) {
+    ArchSpec s = teacher;
+    for (const auto& id : c.removed) s.edits.push_back(Edit::remove(id));
+    specs.push_back(s);
+  }
+  // Measured latency: the teacher and every candidate, interleaved (random weights: latency does
+  // not depend on their values).
+  std::vector<Summary> measured;
+  if (o.measure) {
+    set_threads(o.threads);
+    std::vector<std::unique_ptr<UNet>> unets;
+    unets.push_back(std::make_unique<UNet>(teacher));
+    for (const auto& s : specs) unets.push_back(std::make_unique<UNet>(s));
+    std::vector<const UNet*> ptrs;
+    for (const auto& u : unets) ptrs.push_back(u.get());
+    const bool show = log::level() <= log::Level::kInfo && ::isatty(2);
+    log::info("measuring the teacher and {} candidates: {} + {} interleaved rounds", specs.size(), po.warmup, po.runs);
+    measured = time_forwards_interleaved(ptrs, po, [show](int done, int total) {
+      if (!show) return;
+      std::fprintf(stderr, "\rmeasuring: forward %d/%d", done, total);
+      if (done == total) std::fprintf(stderr, "\n");
+    });
+  }
+
+  nlohmann::json j = make_artifact("candidates", 1, make_run_context(argv, "cpu"));
+  j["teacher"] = {{"model", o.model},
+                  {"profile", o.profile},
+                  {"profile_backend", profile.backend},
+                  {"profile_device", profile.device},
+                  {"forward_ms", profile.forward_ms},
+                  {"input", {{"resolution", ci.height * po.vae_scale}, {"batch", ci.batch}, {"text_tokens", ci.text_tokens}}}};
+  j["importance"] = {{"file", o.importance}, {"metric", o.metric}, {"subject", importance.subject}};
+  j["options"] = {{"target_speedup", o.search.target_speedup},
+                  {"max_candidates", o.search.max_candidates},
+                  {"candidate_step", o.search.candidate_step},
+                  {"keep", o.search.keep},
+                  {"remove", o.search.remove},
+                  {"keep_cross_attention", o.search.keep_cross_attention},
+                  {"latency_bins", o.search.bins}};
+  j["predictor"] = "teacher forward median minus the removed units' median inclusive times (profile.json)";
+  j["predicted_loss"] = "sum of the removed units' importance scores (" + o.metric + ")";
+  j["searched_units"] = r.searched_units;
+  j["best_reachable_speedup"] = r.best_reachable_speedup;
+  const CostReport tc = estimate_cost(layout, teacher.removed_units(), ci);
+  j["teacher"]["params"] = tc.params;
+  j["teacher"]["macs"] = tc.macs;
+  if (o.measure) j["teacher"]["measured_ms"] = to_json(measured[0]);
+  nlohmann::json cands = nlohmann::json::array(), front = nlohmann::json::array();
+  std::printf("%-4s %8s %8s %9s %9s %9s %10s %8s %9s  %s\n", "", "pred ms", "speedup", "meas ms", "speedup", "error",
+              "pred loss", "params", "GMACs", "removed units");
+  for (size_t k = 0; k < r.candidates.size(); ++k) {
+    const Candidate& c = r.candidates[k];
+    const CostReport cost = estimate_cost(specs[k].student_layout(), specs[k].removed_units(), ci);
+    nlohmann::json cj = {{"name", fmt::format("c{}", k + 1)},
+                         {"removed", c.removed},
+                         {"predicted_ms", c.predicted_ms},
+                         {"predicted_speedup", c.predicted_speedup},
+                         {"predicted_loss", c.predicted_loss},
+                         {"params", cost.params},
+                         {"macs", cost.macs},
+                         {"arch", to_json(specs[k])}};
+    std::string meas = "-", mspeed = "-", err = "-";
+    if (o.measure) {
+      const double m = measured[k + 1].median, t = measured[0].median;
+      cj["measured_ms"] = to_json(measured[k + 1]);
+      cj["measured_speedup"] = 1 - m / t;
+      // The predictor is relative to the profile's teacher time; scaled to this run's teacher.
+      const double pred = c.predicted_ms / profile.forward_ms * t;
+      cj["prediction_error"] = pred / m - 1;
+      meas = fmt::format("{:.2f}", m);
+      mspeed = fmt::format("{:.3f}", 1 - m / t);
+      err = fmt::format("{:+.1f}%", 100 * (pred / m - 1));
+    }
+    cands.push_back(cj);
+    std::printf("c%-3zu %8.2f %8.3f %9s %9s %9s %10.4g %7.1fM %9.2f  %s\n", k + 1, c.predicted_ms, c.predicted_speedup,
+                meas.c_str(), mspeed.c_str(), err.c_str(), c.predicted_loss, cost.params / 1e6, cost.macs / 1e9,
+                join_limited(c.removed, 4).c_str());
+  }
+  for (const auto& p : r.front) front.push_back({{"speedup", p.speedup}, {"loss", p.loss}});
+  j["candidates"] = cands;
+  j["front"] = front;
+  write_json_atomic(o.output, j);
+  std::printf("teacher: %.2f ms (profile)%s; %d units searched; best reachable speedup %.3f\n", profile.forward_ms,
+              o.measure ? fmt::format(", {:.2f} ms measured with the candidates", measured[0].median).c_str() : "",
+              r.searched_units, r.best_reachable_speedup);
+  log::info("wrote {}", o.output);
+}
+
+}  // namespace
+
+void add_search(CLI::App& app, const std::vector<std::string>& argv) {
+  auto o = std::make_shared<SearchCli>();
+  auto* sub = app.add_subcommand(
+      "search",
+      "Find the units to remove that lose the least predicted quality under a latency budget: predicted\n"
+      "UNet latency <= (1 - target) x the teacher's. Latency is predicted from profile.json (teacher time\n"
+      "minus the removed units' inclusive times), quality loss as the sum of the removed units' importance\n"
+      "scores (importance.json). The search is exact for these additive scores (a knapsack by dynamic\n"
+      "programming over latency saved); every block with cross-attention keeps at least one attention unit\n"
+      "unless --allow-no-cross-attention. Writes candidates along the Pareto front, from the target up in\n"
+      "steps of --step, each with its ArchSpec, params and MACs; --measure times them all against the\n"
+      "teacher in interleaved forwards on this machine and reports the predictor's error.");
+  sub->add_option("--profile", o->profile, "profile.json of the teacher (asdm profile, single forwards)")->required();
+  sub->add_option("--importance", o->importance, "importance.json of the teacher (asdm ablate)")->required();
+  sub->add_option("--model", o->model, "The teacher (default: the model profile.json names)");
+  sub->add_option("--metric", o->metric, "Importance score: tier1 (nMSE) or tier2 (1 - SSIM)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"tier1", "tier2"}));
+  sub->add_option("--target-speedup", o->search.target_speedup, "Fraction of UNet latency to remove (A-SDM: 0.22)")
+      ->capture_default_str();
+  sub->add_option("--max-candidates", o->search.max_candidates, "Candidates to emit")->capture_default_str()->check(
+      CLI::PositiveNumber);
+  sub->add_option("--step", o->search.candidate_step, "Speedup between successive candidates")->capture_default_str();
+  sub->add_option("--keep", o->search.keep, "Units never removed (comma-separated)")->delimiter(',');
+  sub->add_option("--remove", o->search.remove, "Units always removed (comma-separated)")->delimiter(',');
+  sub->add_flag("--allow-no-cross-attention", o->allow_no_cross_attention,
+                "Let a block lose all its attention units");
+  sub->add_flag("--measure", o->measure, "Time the teacher and every candidate (CPU, random weights, interleaved)");
+  sub->add_option("--runs", o->runs, "--measure: timed rounds")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--warmup", o->warmup, "--measure: warm-up rounds")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--threads", o->threads, "--measure: intra-op CPU threads (0: libtorch's default)")->capture_default_str();
+  sub->add_option("-o,--output", o->output, "candidates.json to write")->required();
+  sub->callback([o, argv] { run_search(*o, argv); });
+}
+
+}  // namespace asdm::cli

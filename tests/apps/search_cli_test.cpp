@@ -1,0 +1,92 @@
+// asdm search end to end on a test-world pipeline with a real profile and importance: candidates
+// meet the target, --measure times them, and bad input is one clear line.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
+#include "tests/apps/cli_helpers.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+struct SearchSetup {
+  ProxySetup proxy;
+  fs::path profile, importance;
+};
+
+SearchSetup make_search_setup(const std::string& name) {
+  SearchSetup s;
+  s.proxy = make_proxy_setup(name, 3);
+  s.profile = s.proxy.dir / "profile.json";
+  s.importance = s.proxy.dir / "importance.json";
+  const Result p = asdm({"-q", "profile", "--model", s.proxy.pipeline.string(), "--resolution", "64", "--batch", "2",
+                         "--text-tokens", "8", "--runs", "3", "--warmup", "1", "--threads", "1", "-o", s.profile.string()});
+  EXPECT_EQ(p.rc, 0) << p.err;
+  const Result a = asdm({"-q", "ablate", "--model", s.proxy.pipeline.string(), "--prompts", s.proxy.prompts.string(),
+                         "--steps", "4", "--timesteps", "2", "--threads", "1", "-o", s.importance.string()});
+  EXPECT_EQ(a.rc, 0) << a.err;
+  return s;
+}
+
+TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
+  const SearchSetup s = make_search_setup("search_cli");
+  const fs::path out = s.proxy.dir / "candidates.json";
+  const Result r = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
+                         "--target-speedup", "0.2", "--max-candidates", "3", "--measure", "--runs", "2", "--warmup", "1",
+                         "--threads", "1", "-o", out.string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = read_json_file(out);
+  EXPECT_EQ(j.at("artifact"), "candidates");
+  ASSERT_GE(j.at("candidates").size(), 1u);
+  EXPECT_LE(j.at("candidates").size(), 3u);
+  for (const auto& c : j.at("candidates")) {
+    EXPECT_GE(c.at("predicted_speedup").get<double>(), 0.2);
+    EXPECT_GT(c.at("removed").size(), 0u);
+    EXPECT_EQ(c.at("arch").at("edits").size(), c.at("removed").size());
+    EXPECT_GT(c.at("measured_ms").at("median").get<double>(), 0);
+    EXPECT_TRUE(c.at("prediction_error").is_number());
+    EXPECT_LT(c.at("params").get<int64_t>(), j.at("teacher").at("params").get<int64_t>());
+  }
+  EXPECT_NE(r.out.find("pred ms"), std::string::npos) << r.out;
+  EXPECT_GT(j.at("front").size(), 1u);
+}
+
+TEST(SearchCli, BadInputIsOneLine) {
+  const SearchSetup s = make_search_setup("search_cli_bad");
+  const fs::path out = s.proxy.dir / "c.json";
+  const std::vector<std::string> base = {"search", "--profile", s.profile.string(), "--importance", s.importance.string(),
+                                         "-o", out.string()};
+  auto with = [&](const std::vector<std::string>& more) {
+    auto a = base;
+    a.insert(a.end(), more.begin(), more.end());
+    return asdm(a);
+  };
+  const Result far = with({"--target-speedup", "0.99"});
+  EXPECT_EQ(far.rc, 1);
+  EXPECT_EQ(far.err.rfind("asdm: error: target speedup 0.990 is unreachable: the best reachable is 0.", 0), 0u) << far.err;
+  const Result keep = with({"--keep", "down_blocks.0.resnets.5"});
+  EXPECT_EQ(keep.err.rfind("asdm: error: unit 'down_blocks.0.resnets.5' not found; known: ", 0), 0u) << keep.err;
+  // Importance of another model.
+  auto imp = read_json_file(s.importance);
+  imp["results"].push_back({{"id", "down_blocks.9.resnets.0"}, {"kind", "resblock"}, {"tier1", {{"nmse", {{"mean", 0.1}}}}}});
+  write_json_atomic(s.proxy.dir / "foreign.json", imp);
+  expect_error(asdm({"search", "--profile", s.profile.string(), "--importance", (s.proxy.dir / "foreign.json").string(),
+                     "-o", out.string()}),
+               "the importance scores are for another model: it has no down_blocks.9.resnets.0");
+  // A profile of another model (the tiny config has no class embedding).
+  const fs::path tiny = s.proxy.dir / "tiny-profile.json";
+  ASSERT_EQ(asdm({"-q", "profile", "--model", test::config_path("tiny").string(), "--resolution", "64", "--runs", "1",
+                  "--warmup", "0", "-o", tiny.string()})
+                .rc,
+            0);
+  const Result other = asdm({"search", "--profile", tiny.string(), "--importance", s.importance.string(), "--model",
+                             s.proxy.pipeline.string(), "-o", out.string()});
+  EXPECT_EQ(other.rc, 1);
+  EXPECT_EQ(other.err.rfind("asdm: error: " + tiny.string() + " is a profile of another model: no times for ", 0), 0u)
+      << other.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace
+}  // namespace asdm
