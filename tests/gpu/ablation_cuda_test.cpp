@@ -8,19 +8,14 @@
 #include "core/error.h"
 #include "model/runtime.h"
 #include "tests/analysis/fixtures.h"
+#include "tests/gpu/cuda_test.h"
 
 namespace asdm {
 namespace {
 
-TEST(AblationCuda, ScoresMatchTheCpu) {
-  try {
-    ensure_device("cuda");
-  } catch (const Error& e) {
-    GTEST_SKIP() << e.what();
-  }
-  at::globalContext().setAllowTF32CuDNN(false);
-  at::globalContext().setAllowTF32CuBLAS(false);
-  const auto f = test::make_proxy_fixture("ablation_cuda");
+using AblationCuda = test::CudaTest;
+
+TEST_F(AblationCuda, ScoresMatchTheCpu) {  const auto f = test::make_proxy_fixture("ablation_cuda");
   AblationOptions o = test::small_options();
   o.tier = "both";
   o.units = {"down_blocks.0.resnets.0", "mid_block.attentions.0", "up_blocks.3.attentions.2"};

@@ -6,24 +6,14 @@
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
+#include "tests/gpu/cuda_test.h"
 #include "tests/test_env.h"
 
 namespace asdm {
 namespace {
 
-class CudaForward : public ::testing::Test {
- protected:
-  void SetUp() override {
-    try {
-      ensure_device("cuda");
-    } catch (const Error& e) {
-      GTEST_SKIP() << e.what();
-    }
-    // Parity is checked in true fp32: libtorch lets cuDNN use TF32 for convolutions by default.
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
-  }
-};
+// Parity is checked in true fp32 (test::CudaTest turns TF32 off).
+using CudaForward = test::CudaTest;
 
 TEST_F(CudaForward, Fp32ReproducesTheDiffusersFixture) {
   LoadOptions o;

@@ -10,19 +10,17 @@
 #include "model/runtime.h"
 #include "model/unet.h"
 #include "profiler/profile.h"
+#include "tests/gpu/cuda_test.h"
 #include "tests/test_env.h"
 
 namespace asdm {
 namespace {
 
-class CudaProfile : public ::testing::Test {
+class CudaProfile : public test::CudaTest {
  protected:
   void SetUp() override {
-    try {
-      ensure_device("cuda");
-    } catch (const Error& e) {
-      GTEST_SKIP() << e.what();
-    }
+    test::CudaTest::SetUp();
+    if (IsSkipped()) return;
     auto cfg = read_json_file(test::config_path("tiny"));
     cfg["transformer_layers_per_block"] = 2;
     unet_ = std::make_unique<UNet>(arch_from_config(parse_unet_config(cfg)));
