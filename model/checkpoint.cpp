@@ -108,6 +108,13 @@ void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) 
          missing.size(), describe_list(missing));
 }
 
+std::vector<InheritedTensor> inheritance_table(const UNet& student) {
+  std::vector<InheritedTensor> table;
+  for (const auto& item : student.module().named_parameters(true))
+    table.push_back({item.key(), student.spec().teacher_key(item.key()), item.value().sizes().vec()});
+  return table;
+}
+
 std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) {
   const ModelFiles files = locate_model(model);
   auto unet = std::make_unique<UNet>(load_arch(files));

@@ -30,6 +30,14 @@ void load_weights(UNet& unet, const std::vector<std::filesystem::path>& files);
 // does not use are ignored; a student key without a teacher tensor of its shape is an error.
 void inherit_weights(UNet& student, const std::vector<std::filesystem::path>& teacher_files);
 
+// The inheritance table of a student built from an ArchSpec: for every student tensor (diffusers
+// key), the teacher key it is copied from (ArchSpec::teacher_key) and its shape.
+struct InheritedTensor {
+  std::string student_key, teacher_key;
+  std::vector<int64_t> shape;
+};
+std::vector<InheritedTensor> inheritance_table(const UNet& student);
+
 // Saves a diffusers folder: config.json (the student config), diffusion_pytorch_model.safetensors
 // in `dtype` ("" keeps the model's), and asdm_arch.json when unit removals make the student
 // inexpressible as a stock diffusers config.

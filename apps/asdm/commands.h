@@ -17,5 +17,6 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv);
 void add_proxy(CLI::App& app, const std::vector<std::string>& argv);
 void add_ablate(CLI::App& app, const std::vector<std::string>& argv);
 void add_search(CLI::App& app, const std::vector<std::string>& argv);
+void add_build(CLI::App& app, const std::vector<std::string>& argv);
 
 }  // namespace asdm::cli

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_proxy(app, args);
   asdm::cli::add_ablate(app, args);
   asdm::cli::add_search(app, args);
+  asdm::cli::add_build(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,128 @@
+// asdm build: a student folder from the teacher's weights — a candidate of candidates.json (asdm
+// search) or a BK-SDM preset — with an inheritance table saying which teacher tensor each student
+// tensor came from. For a pipeline folder teacher, the student is a pipeline folder too (the
+// teacher's other components copied, the student in unet/), so every asdm command can load it.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "apps/asdm/commands.h"
+#include "core/artifact.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "model/checkpoint.h"
+#include "model/model_files.h"
+#include "model/runtime.h"
+#include "model/tensor_io.h"
+#include "model/unet.h"
+#include "profiler/cost_model.h"
+#include "pruner/presets.h"
+
+namespace asdm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct BuildCli {
+  std::string teacher, candidates, pick = "1", preset, output, dtype;
+};
+
+ArchSpec spec_from_candidates(const BuildCli& o, const ArchSpec& teacher, std::string* name) {
+  const nlohmann::json j = read_json_file(o.candidates);
+  if (j.value("artifact", "") != "candidates")
+    fail("{} is not a candidates.json (make one with asdm search)", o.candidates);
+  const auto& cands = j.at("candidates");
+  std::vector<std::string> names;
+  for (const auto& c : cands) names.push_back(c.at("name"));
+  const nlohmann::json* chosen = nullptr;
+  for (size_t k = 0; k < cands.size(); ++k)
+    if (o.pick == names[k] || o.pick == std::to_string(k + 1)) chosen = &cands[k];
+  if (!chosen) fail("{} has no candidate '{}' (known: {})", o.candidates, o.pick, join_limited(names, 10));
+  *name = chosen->at("name");
+  ArchSpec spec = arch_spec_from_json(chosen->at("arch"));
+  if (to_diffusers_json(spec.teacher) != to_diffusers_json(teacher.teacher) || spec.edits.size() < teacher.edits.size() ||
+      !std::equal(teacher.edits.begin(), teacher.edits.end(), spec.edits.begin()))
+    fail("{} was searched on another teacher than {} (its configs differ)", o.candidates, o.teacher);
+  return spec;
+}
+
+void run_build(const BuildCli& o, const std::vector<std::string>& argv) {
+  if (o.candidates.empty() == o.preset.empty()) fail("give one of --candidates (with --pick) or --preset");
+  const ModelFiles files = locate_model(o.teacher);
+  if (files.weights.empty()) fail("the teacher {} has no weights to inherit", o.teacher);
+  const ArchSpec teacher = load_arch(files);
+  std::string name;
+  ArchSpec spec;
+  if (!o.preset.empty()) {
+    if (!teacher.edits.empty()) fail("BK-SDM presets start from a stock teacher; {} is itself a student", o.teacher);
+    spec = bk_sdm_preset(teacher.teacher, o.preset);
+    name = "bk-sdm-" + o.preset;
+  } else {
+    spec = spec_from_candidates(o, teacher, &name);
+  }
+  UNet student(spec);
+  inherit_weights(student, files.weights);
+
+  // A pipeline teacher gives a pipeline student: every component but the UNet (and training
+  // leftovers) is copied.
+  const fs::path out = o.output;
+  fs::path unet_dir = out;
+  const fs::path root = fs::path(o.teacher);
+  if (fs::exists(root / "model_index.json") && files.dir == root / "unet") {
+    fs::create_directories(out);
+    for (const auto& e : fs::directory_iterator(root)) {
+      const std::string n = e.path().filename().string();
+      if (n == "unet" || n == "checkpoint" || n == "train.jsonl") continue;
+      fs::copy(e.path(), out / n, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    }
+    unet_dir = out / "unet";
+  }
+  save_unet(student, unet_dir, o.dtype);
+
+  nlohmann::json entries = nlohmann::json::array();
+  int64_t inherited = 0;
+  for (const auto& t : inheritance_table(student)) {
+    entries.push_back({{"student", t.student_key}, {"teacher", t.teacher_key}, {"shape", t.shape}});
+    int64_t n = 1;
+    for (auto d : t.shape) n *= d;
+    inherited += n;
+  }
+  nlohmann::json j = make_artifact("inheritance", 1, make_run_context(argv, "cpu"));
+  j["teacher"] = o.teacher;
+  j["student"] = name;
+  j["source"] = o.preset.empty() ? o.candidates : "BK-SDM preset " + o.preset;
+  j["arch"] = to_json(spec);
+  j["diffusers_expressible"] = spec.diffusers_expressible();
+  j["tensors"] = entries;
+  const int64_t teacher_params = estimate_cost(teacher.student_layout(), teacher.removed_units(), CostInput{}).params;
+  j["parameters"] = {{"teacher", teacher_params}, {"student", student.num_parameters()}, {"inherited", inherited}};
+  write_json_atomic(unet_dir / "inheritance.json", j);
+  std::printf("built %s: %lld parameters (teacher %lld), every tensor inherited; %s\n", name.c_str(),
+              static_cast<long long>(student.num_parameters()), static_cast<long long>(teacher_params),
+              spec.diffusers_expressible() ? "a stock diffusers config" : "removed units listed in asdm_arch.json");
+  log::info("wrote {} (inheritance table: {})", out.string(), (unet_dir / "inheritance.json").string());
+}
+
+}  // namespace
+
+void add_build(CLI::App& app, const std::vector<std::string>& argv) {
+  auto o = std::make_shared<BuildCli>();
+  auto* sub = app.add_subcommand(
+      "build",
+      "Build a student from the teacher's weights: a candidate of candidates.json (asdm search) or a BK-SDM\n"
+      "preset (base: one (resnet, attention) layer fewer per stage; small: also no mid block; tiny: also no\n"
+      "innermost stage). Every student tensor is copied from a teacher tensor (inheritance.json lists which).\n"
+      "A pipeline teacher gives a pipeline student (its other components copied, the student in unet/).\n"
+      "CLME-CondConv and GRI attention replacements are not implemented yet.");
+  sub->add_option("--teacher", o->teacher, "Teacher: diffusers UNet or pipeline folder with weights")->required();
+  sub->add_option("--candidates", o->candidates, "candidates.json (asdm search)");
+  sub->add_option("--pick", o->pick, "Candidate: its name (c3) or 1-based position")->capture_default_str();
+  sub->add_option("--preset", o->preset, "BK-SDM preset: base, small or tiny")->check(CLI::IsMember(bk_sdm_preset_names()));
+  sub->add_option("--dtype", o->dtype, "Weights: float32, float16 or bfloat16 (default: the teacher's values in float32)")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
+  sub->add_option("-o,--output", o->output, "Student folder")->required();
+  sub->callback([o, argv] { run_build(*o, argv); });
+}
+
+}  // namespace asdm::cli
