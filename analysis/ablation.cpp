@@ -419,6 +419,20 @@ std::string settings_diff(const nlohmann::json& a, const nlohmann::json& b) {
   return join_limited(d, 4);
 }
 
+// Settings that must match for results to be joined. The subject's description holds paths, which
+// differ between machines and working folders: the prompts' hash, the sample shape and the plan
+// identify the work, so a different description is only worth a warning.
+bool same_settings(const nlohmann::json& a, const nlohmann::json& b, const std::string& what) {
+  nlohmann::json x = a, y = b;
+  x.erase("subject");
+  y.erase("subject");
+  if (x != y) return false;
+  if (a.value("subject", "") != b.value("subject", ""))
+    log::warn("{}: the model and prompts were given as '{}' there and '{}' here", what, a.value("subject", ""),
+              b.value("subject", ""));
+  return true;
+}
+
 nlohmann::json read_partial(const std::filesystem::path& out) {
   nlohmann::json doc;
   try {
@@ -510,7 +524,7 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
   std::string old_fingerprint;
   if (resume && std::filesystem::exists(out)) {
     const nlohmann::json old = read_partial(out);
-    if (old.at("settings") != settings)
+    if (!same_settings(old.at("settings"), settings, out.string()))
       fail("cannot resume from {}: it was made with other settings ({}); use the same flags or another output",
            out.string(), settings_diff(old.at("settings"), settings));
     if (old.at("shard") != shard)
@@ -637,7 +651,7 @@ nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
   const int n = docs[0].at("shard").at("count");
   std::vector<int> seen(n, -1);
   for (size_t k = 0; k < docs.size(); ++k) {
-    if (docs[k].at("settings") != settings)
+    if (!same_settings(settings, docs[k].at("settings"), files[k].string()))
       fail("{} and {} come from runs with other settings ({})", files[0].string(), files[k].string(),
            settings_diff(settings, docs[k].at("settings")));
     if (docs[k].at("shard").at("count") != n)
