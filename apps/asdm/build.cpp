@@ -17,7 +17,9 @@
 #include "model/tensor_io.h"
 #include "model/unet.h"
 #include "profiler/cost_model.h"
+#include "analysis/importance_io.h"
 #include "pruner/presets.h"
+#include "pruner/schedule.h"
 
 namespace asdm::cli {
 namespace {
@@ -26,7 +28,17 @@ namespace fs = std::filesystem;
 
 struct BuildCli {
   std::string teacher, candidates, pick = "1", preset, output, dtype;
+  ScheduleOptions schedule;
 };
+
+// The removed units' importance, when candidates.json names an importance.json that is there.
+std::map<std::string, double> candidate_scores(const std::string& candidates) {
+  if (candidates.empty()) return {};
+  const nlohmann::json j = read_json_file(candidates);
+  const std::string file = j.value(nlohmann::json::json_pointer("/importance/file"), "");
+  if (file.empty() || !fs::exists(file)) return {};
+  return read_importance_scores(file, j.value(nlohmann::json::json_pointer("/importance/metric"), "tier1")).units;
+}
 
 ArchSpec spec_from_candidates(const BuildCli& o, const ArchSpec& teacher, std::string* name) {
   const nlohmann::json j = read_json_file(o.candidates);
@@ -98,10 +110,16 @@ void run_build(const BuildCli& o, const std::vector<std::string>& argv) {
   const int64_t teacher_params = estimate_cost(teacher.student_layout(), teacher.removed_units(), CostInput{}).params;
   j["parameters"] = {{"teacher", teacher_params}, {"student", student.num_parameters()}, {"inherited", inherited}};
   write_json_atomic(unet_dir / "inheritance.json", j);
+  nlohmann::json schedule = make_artifact("schedule", 1, make_run_context(argv, "cpu"));
+  schedule.update(make_schedule(spec, candidate_scores(o.candidates), o.schedule));
+  schedule["student"] = out.string();
+  schedule["teacher"] = o.teacher;
+  write_json_atomic(out / "schedule.json", schedule);
   std::printf("built %s: %lld parameters (teacher %lld), every tensor inherited; %s\n", name.c_str(),
               static_cast<long long>(student.num_parameters()), static_cast<long long>(teacher_params),
               spec.diffusers_expressible() ? "a stock diffusers config" : "removed units listed in asdm_arch.json");
-  log::info("wrote {} (inheritance table: {})", out.string(), (unet_dir / "inheritance.json").string());
+  log::info("wrote {} (inheritance table: {}; incubation schedule: {})", out.string(),
+            (unet_dir / "inheritance.json").string(), (out / "schedule.json").string());
 }
 
 }  // namespace
@@ -114,6 +132,8 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
       "preset (base: one (resnet, attention) layer fewer per stage; small: also no mid block; tiny: also no\n"
       "innermost stage). Every student tensor is copied from a teacher tensor (inheritance.json lists which).\n"
       "A pipeline teacher gives a pipeline student (its other components copied, the student in unet/).\n"
+      "Also writes schedule.json, the progressive incubation schedule (modules = edited blocks, in order of\n"
+      "importance lost; BK-SDM defaults: AdamW, constant lr 5e-5, every SAS loss weight 1).\n"
       "CLME-CondConv and GRI attention replacements are not implemented yet.");
   sub->add_option("--teacher", o->teacher, "Teacher: diffusers UNet or pipeline folder with weights")->required();
   sub->add_option("--candidates", o->candidates, "candidates.json (asdm search)");
@@ -121,6 +141,16 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--preset", o->preset, "BK-SDM preset: base, small or tiny")->check(CLI::IsMember(bk_sdm_preset_names()));
   sub->add_option("--dtype", o->dtype, "Weights: float32, float16 or bfloat16 (default: the teacher's values in float32)")
       ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
+  sub->add_option("--budget-hours", o->schedule.budget_hours,
+                  "schedule.json: compute budget in hours of the training device (0: use the step counts)")
+      ->capture_default_str();
+  sub->add_option("--seconds-per-step", o->schedule.seconds_per_step,
+                  "schedule.json: seconds one training step takes there (needed with a budget)");
+  sub->add_option("--module-steps", o->schedule.module_steps, "schedule.json: steps per module without a budget")
+      ->capture_default_str();
+  sub->add_option("--assembly-steps", o->schedule.assembly_steps, "schedule.json: assembly steps without a budget")
+      ->capture_default_str();
+  sub->add_option("--lr", o->schedule.lr, "schedule.json: learning rate (AdamW)")->capture_default_str();
   sub->add_option("-o,--output", o->output, "Student folder")->required();
   sub->callback([o, argv] { run_build(*o, argv); });
 }

@@ -44,6 +44,9 @@ TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
   EXPECT_TRUE(fs::exists(out / "text_encoder" / "model.safetensors"));
   EXPECT_TRUE(fs::exists(out / "unet" / "asdm_arch.json"));
   const auto table = read_json_file(out / "unet" / "inheritance.json");
+  const auto schedule = read_json_file(out / "schedule.json");
+  EXPECT_EQ(schedule.at("modules").size(), 3u);  // down_blocks.1, mid_block, up_blocks.2
+  EXPECT_EQ(schedule.at("order_rule"), "forward order");
   const auto student = load_unet(out);
   EXPECT_EQ(table.at("tensors").size(), student->module().named_parameters(true).size());
   EXPECT_EQ(table.at("parameters").at("student"), student->num_parameters());
