@@ -73,6 +73,9 @@ void run_build(const BuildCli& o, const std::vector<std::string>& argv) {
   } else {
     spec = spec_from_candidates(o, teacher, &name);
   }
+  std::error_code ec;
+  if (fs::exists(o.output) && (fs::equivalent(o.output, o.teacher, ec) || fs::equivalent(o.output, files.dir, ec)))
+    fail("the output folder {} is the teacher's; give another -o", o.output);
   UNet student(spec);
   inherit_weights(student, files.weights);
 

@@ -75,6 +75,9 @@ TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
                    " (its configs differ)");
   expect_error(asdm({"build", "--teacher", s.pipeline.string(), "-o", out.string()}),
                "give one of --candidates (with --pick) or --preset");
+  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "-o",
+                     s.pipeline.string()}),
+               "the output folder " + s.pipeline.string() + " is the teacher's; give another -o");
 }
 
 TEST(BuildCli, BkSdmPresetIsAStockDiffusersUNet) {
