@@ -1,0 +1,28 @@
+#pragma once
+// Global-regional interactive (GRI) self-attention (DESIGN.md §6): each query of an H x W map
+// attends to the keys of its own window (regional) and to average-pooled keys of the whole map
+// (global), with the teacher's q/k/v/out projections unchanged. The attention itself, on projected
+// tensors; wiring it into the UNet as an ArchSpec replacement is issue 6's remaining part.
+#include <cstdint>
+
+namespace at {
+class Tensor;
+}
+
+namespace asdm {
+
+struct GriOptions {
+  int window = 8;  // window side in tokens (clamped to the map); must divide H and W
+  int pool = 2;    // global tokens: average pools of pool x pool tokens; 0: none
+};
+
+// q, k, v: [B, heads, H*W, head_dim], tokens in raster order. Returns [B, heads, H*W, head_dim] in
+// raster order. With one window covering the map and no pooling it is full self-attention.
+// Throws asdm::Error when the window or the pool does not divide the map.
+at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t height,
+                         int64_t width, const GriOptions& options);
+
+// Keys each query sees: window^2 + (H/pool)(W/pool); full attention sees H*W.
+int64_t gri_keys_per_query(int64_t height, int64_t width, const GriOptions& options);
+
+}  // namespace asdm
