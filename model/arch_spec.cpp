@@ -25,6 +25,8 @@ const char* op_name(Edit::Op op) {
       return "drop_mid";
     case Edit::Op::kDropStage:
       return "drop_stage";
+    case Edit::Op::kGri:
+      return "gri";
   }
   return "?";
 }
@@ -50,6 +52,7 @@ IndexMap index_map(const ArchSpec& spec) {
     const int stages = static_cast<int>(m.stages.size());
     switch (e.op) {
       case Edit::Op::kRemove:
+      case Edit::Op::kGri:
         break;
       case Edit::Op::kDropMid:
         if (!m.mid || !spec.teacher.has_mid_block())
@@ -112,6 +115,14 @@ Edit Edit::drop_stage(int stage) {
   e.stage = stage;
   return e;
 }
+Edit Edit::gri(std::string unit_id, int window, int pool) {
+  Edit e;
+  e.op = Op::kGri;
+  e.unit = std::move(unit_id);
+  e.window = window;
+  e.pool = pool;
+  return e;
+}
 
 ArchSpec arch_from_config(const UNetConfig& teacher) {
   ArchSpec s;
@@ -161,9 +172,32 @@ std::set<std::string> ArchSpec::removed_units() const {
   return out;
 }
 
+std::map<std::string, GriOptions> ArchSpec::gri_units() const {
+  std::map<std::string, GriOptions> out;
+  std::optional<UNetLayout> layout;
+  std::set<std::string> removed;
+  for (const auto& e : edits) {
+    if (e.op != Edit::Op::kGri) continue;
+    if (!layout) {
+      layout = student_layout();
+      removed = removed_units();
+    }
+    const UnitInfo& u = layout->at(e.unit);
+    if (u.kind != UnitKind::kAttention)
+      fail("edit gri: unit '{}' is a {}; GRI replaces the self-attention of an attention unit", e.unit,
+           to_string(u.kind));
+    if (u.only_cross_attention) fail("edit gri: unit '{}' has no self-attention (only_cross_attention)", e.unit);
+    if (removed.count(e.unit)) fail("edit gri: unit '{}' is also removed", e.unit);
+    if (e.window < 1 || e.pool < 0)
+      fail("edit gri: unit '{}' needs window >= 1 and pool >= 0 (got {}, {})", e.unit, e.window, e.pool);
+    out[e.unit] = GriOptions{e.window, e.pool};
+  }
+  return out;
+}
+
 bool ArchSpec::diffusers_expressible() const {
   return std::none_of(edits.begin(), edits.end(),
-                      [](const Edit& e) { return e.op == Edit::Op::kRemove; });
+                      [](const Edit& e) { return e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri; });
 }
 
 std::string ArchSpec::teacher_key(const std::string& key) const {
@@ -213,7 +247,11 @@ json to_json(const ArchSpec& spec) {
   json edits = json::array();
   for (const auto& e : spec.edits) {
     json je = {{"op", op_name(e.op)}};
-    if (e.op == Edit::Op::kRemove) je["unit"] = e.unit;
+    if (e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri) je["unit"] = e.unit;
+    if (e.op == Edit::Op::kGri) {
+      je["window"] = e.window;
+      je["pool"] = e.pool;
+    }
     if (e.op == Edit::Op::kDropLayer || e.op == Edit::Op::kDropStage) je["stage"] = e.stage;
     if (e.op == Edit::Op::kDropLayer) je["index"] = e.index;
     edits.push_back(je);
@@ -251,11 +289,15 @@ ArchSpec arch_spec_from_json(const json& j) {
       s.edits.push_back(Edit::drop_mid());
     } else if (op == "drop_stage") {
       s.edits.push_back(Edit::drop_stage(need_int("stage")));
+    } else if (op == "gri") {
+      if (!je.contains("unit") || !je["unit"].is_string()) fail("edit gri needs a 'unit' string: {}", je.dump());
+      s.edits.push_back(Edit::gri(je["unit"].get<std::string>(), need_int("window"), need_int("pool")));
     } else {
-      fail("unknown edit op '{}' (known: remove, drop_layer, drop_mid, drop_stage)", op);
+      fail("unknown edit op '{}' (known: remove, drop_layer, drop_mid, drop_stage, gri)", op);
     }
   }
   s.removed_units();  // validates the unit ids
+  s.gri_units();
   return s;
 }
 

@@ -2,12 +2,14 @@
 // ArchSpec (DESIGN.md §4): the teacher's UNetConfig plus an ordered list of edits. Plain data; it
 // round-trips through JSON, gives the student's layout, and maps student weights to teacher
 // weights.
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/gri_attention.h"
 #include "model/unet_config.h"
 #include "model/unet_layout.h"
 
@@ -20,16 +22,21 @@ struct Edit {
                  // of down stage `stage` and of its mirrored up block, with their skip connection
     kDropMid,    // drop_mid(): no mid block
     kDropStage,  // drop_stage(stage): down stage `stage` and its mirrored up block
+    kGri,        // gri(unit, window, pool): the attention unit's self-attention becomes GRI
+                 // attention (model/gri_attention.h) with the same weights
   };
   Op op = Op::kRemove;
   std::string unit;  // kRemove
   int stage = -1;    // kDropLayer, kDropStage (index into the config's stages at that point)
   int index = -1;    // kDropLayer
+  int window = 0;    // kGri
+  int pool = 0;      // kGri
 
   static Edit remove(std::string unit_id);
   static Edit drop_layer(int stage, int index);
   static Edit drop_mid();
   static Edit drop_stage(int stage);
+  static Edit gri(std::string unit_id, int window, int pool);
   bool operator==(const Edit&) const = default;
 };
 
@@ -42,7 +49,9 @@ struct ArchSpec {
   // Units removed by remove() edits, validated against the student layout.
   std::set<std::string> removed_units() const;
   UNetLayout student_layout() const;
-  // Whether the student is a stock diffusers UNet (no remove() edits).
+  // Attention units whose self-attention is GRI attention, validated against the student layout.
+  std::map<std::string, GriOptions> gri_units() const;
+  // Whether the student is a stock diffusers UNet (no remove() or gri() edits).
   bool diffusers_expressible() const;
   // Student module path -> teacher module path for every block-level prefix that moved (drop_*
   // edits shift indices); identity elsewhere. Applied to a checkpoint key by longest prefix.

@@ -158,7 +158,9 @@ struct AttentionImpl : nn::Module {
     to_out_0 = out->register_module("0", linear(dim, dim));
     register_module("to_out", out);
   }
-  Tensor forward(const Tensor& x, const Tensor& context) {
+  std::optional<GriOptions> gri;  // self-attention only: GRI attention over the H x W map
+  // H, W: the map's size, needed by GRI attention.
+  Tensor forward(const Tensor& x, const Tensor& context, int64_t H = 0, int64_t W = 0) {
     const int64_t B = x.size(0);
     auto split = [&](const Tensor& t) {
       return t.view({B, -1, heads, t.size(-1) / heads}).transpose(1, 2);
@@ -166,13 +168,14 @@ struct AttentionImpl : nn::Module {
     Tensor q = split(to_q->forward(x));
     Tensor k = split(to_k->forward(context));
     Tensor v = split(to_v->forward(context));
+    auto attend = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
+      return gri && H > 0 ? gri_attention(a, b, c, H, W, *gri) : at::scaled_dot_product_attention(a, b, c);
+    };
     Tensor o;
     if (upcast && q.scalar_type() != torch::kFloat32) {
-      o = at::scaled_dot_product_attention(q.to(torch::kFloat32), k.to(torch::kFloat32),
-                                           v.to(torch::kFloat32))
-              .to(q.scalar_type());
+      o = attend(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32)).to(q.scalar_type());
     } else {
-      o = at::scaled_dot_product_attention(q, k, v);
+      o = attend(q, k, v);
     }
     o = o.transpose(1, 2).reshape({B, -1, o.size(1) * o.size(3)});
     return to_out_0->forward(o);
@@ -201,7 +204,7 @@ struct BasicTransformerBlockImpl : nn::Module {
   std::shared_ptr<FeedForwardImpl> ff;
   bool only_cross = false;
   std::string path;
-  BasicTransformerBlockImpl(const UnitInfo& u, bool upcast, std::string path_)
+  BasicTransformerBlockImpl(const UnitInfo& u, bool upcast, std::string path_, const GriOptions* gri)
       : path(std::move(path_)) {
     const int C = u.out_channels;
     only_cross = u.only_cross_attention;
@@ -211,16 +214,17 @@ struct BasicTransformerBlockImpl : nn::Module {
     norm1 = register_module("norm1", ln());
     attn1 = register_module(
         "attn1", std::make_shared<AttentionImpl>(C, only_cross ? u.cross_dim : C, u.heads, upcast));
+    if (gri && !only_cross) attn1->gri = *gri;
     norm2 = register_module("norm2", ln());
     attn2 =
         register_module("attn2", std::make_shared<AttentionImpl>(C, u.cross_dim, u.heads, upcast));
     norm3 = register_module("norm3", ln());
     ff = register_module("ff", std::make_shared<FeedForwardImpl>(C));
   }
-  Tensor forward(Tensor h, const Tensor& ctx_states, const Ctx& ctx) {
+  Tensor forward(Tensor h, const Tensor& ctx_states, const Ctx& ctx, int64_t H, int64_t W) {
     Tensor n = norm1->forward(h);
     ctx.emit(unit_id::child(path, "norm1"), n);
-    Tensor a = attn1->forward(n, only_cross ? ctx_states : n);
+    Tensor a = only_cross ? attn1->forward(n, ctx_states) : attn1->forward(n, n, H, W);
     ctx.emit(unit_id::child(path, "attn1"), a);
     h = a + h;
     n = norm2->forward(h);
@@ -247,7 +251,7 @@ struct Transformer2DImpl : nn::Module {
   std::string path;
 
   Transformer2DImpl(const UnitInfo& u, const UNetConfig& c, const UNetLayout& layout,
-                    const std::set<std::string>& removed)
+                    const std::set<std::string>& removed, const GriOptions* gri)
       : path(u.id) {
     const int C = u.out_channels;
     linear_proj = c.use_linear_projection;
@@ -268,7 +272,7 @@ struct Transformer2DImpl : nn::Module {
       } else {
         blocks.push_back(tb->register_module(
             std::to_string(k),
-            std::make_shared<BasicTransformerBlockImpl>(u, c.upcast_attention, id)));
+            std::make_shared<BasicTransformerBlockImpl>(u, c.upcast_attention, id, gri)));
       }
     }
     register_module("transformer_blocks", tb);
@@ -295,9 +299,9 @@ struct Transformer2DImpl : nn::Module {
         auto& blk = blocks[k];
         h = run_unit(
             ctx, *block_units[k], block_removed[k],
-            [&] { return blk->forward(h, ctx_states, ctx); }, [&] { return h; });
+            [&] { return blk->forward(h, ctx_states, ctx, H, W); }, [&] { return h; });
       } else {
-        h = blocks[k]->forward(h, ctx_states, ctx);
+        h = blocks[k]->forward(h, ctx_states, ctx, H, W);
         ctx.emit(unit_id::transformer_block(path, static_cast<int>(k)), h);
       }
     }
@@ -353,6 +357,7 @@ struct UNet::Impl {
   ArchSpec spec;
   UNetLayout layout;
   std::set<std::string> removed;
+  std::map<std::string, GriOptions> gri;
   std::shared_ptr<nn::Module> root;
   std::shared_ptr<TimestepEmbeddingImpl> time_embedding, add_embedding, class_embedding;
   nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
@@ -382,7 +387,7 @@ struct UNet::Impl {
           rt.attentions.push_back(nullptr);
         } else {
           rt.attentions.push_back(attns->register_module(
-              std::to_string(u.layer), std::make_shared<Transformer2DImpl>(u, c, layout, removed)));
+              std::to_string(u.layer), std::make_shared<Transformer2DImpl>(u, c, layout, removed, gri.count(u.id) ? &gri.at(u.id) : nullptr)));
         }
       }
       parent->register_module("attentions", attns);
@@ -404,7 +409,7 @@ struct UNet::Impl {
   }
 
   explicit Impl(const ArchSpec& s)
-      : spec(s), layout(s.student_layout()), removed(s.removed_units()) {
+      : spec(s), layout(s.student_layout()), removed(s.removed_units()), gri(s.gri_units()) {
     const UNetConfig& c = layout.config;
     root = container();
     const int c0 = c.block_out_channels[0];

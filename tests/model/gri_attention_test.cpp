@@ -4,8 +4,11 @@
 #include "model/gri_attention.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "model/arch_spec.h"
+#include "model/unet.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -49,6 +52,43 @@ TEST(GriAttention, WindowsThatDoNotDivideTheMapAreRefused) {
   const at::Tensor t = torch::zeros({1, 1, 6 * 6, 4});
   EXPECT_EQ(test::error_of([&] { gri_attention(t, t, t, 6, 6, {4, 0}); }), "GRI window 4 does not divide the 6x6 map");
   EXPECT_EQ(test::error_of([&] { gri_attention(t, t, t, 6, 6, {3, 4}); }), "GRI pool 4 does not divide the 6x6 map");
+}
+
+// The GRI edit in a UNet: the same weights, the self-attention replaced.
+TEST(GriAttention, AsAnArchSpecEditInTheUNet) {
+  torch::manual_seed(2);
+  const ArchSpec teacher_spec = arch_from_config(load_unet_config(test::config_path("tiny")));
+  UNet teacher(teacher_spec);
+  auto student_with = [&](int window, int pool) {
+    ArchSpec s = teacher_spec;
+    s.edits.push_back(Edit::gri("down_blocks.0.attentions.0", window, pool));
+    s.edits.push_back(Edit::gri("up_blocks.3.attentions.2", window, pool));
+    auto u = std::make_unique<UNet>(s);
+    torch::NoGradGuard ng;
+    auto src = teacher.module().named_parameters();
+    for (auto& p : u->module().named_parameters()) p.value().copy_(src[p.key()]);
+    return u;
+  };
+  torch::InferenceMode guard;
+  const at::Tensor x = torch::randn({2, 4, 8, 8}), t = torch::tensor({3, 900}), h = torch::randn({2, 7, 32});
+  const at::Tensor ref = teacher.forward(x, t, h);
+  // At 64x64 pixels the first and last levels are 8x8 maps: a window of 8 covers them.
+  EXPECT_LE((student_with(8, 0)->forward(x, t, h) - ref).abs().max().item<double>(), 1e-5);
+  const at::Tensor local = student_with(2, 2)->forward(x, t, h);
+  EXPECT_TRUE(torch::isfinite(local).all().item<bool>());
+  EXPECT_GT((local - ref).abs().max().item<double>(), 1e-4);
+
+  ArchSpec s = teacher_spec;
+  s.edits.push_back(Edit::gri("mid_block.attentions.0", 4, 1));
+  EXPECT_FALSE(s.diffusers_expressible());
+  EXPECT_EQ(arch_spec_from_json(to_json(s)).edits, s.edits);
+  EXPECT_EQ(s.gri_units().at("mid_block.attentions.0").window, 4);
+  s.edits = {Edit::gri("down_blocks.0.resnets.0", 4, 1)};
+  EXPECT_EQ(test::error_of([&] { s.gri_units(); }),
+            "edit gri: unit 'down_blocks.0.resnets.0' is a resblock; GRI replaces the self-attention of an attention unit");
+  s.edits = {Edit::gri("down_blocks.0.attentions.0", 0, 1)};
+  EXPECT_EQ(test::error_of([&] { UNet bad(s); }),
+            "edit gri: unit 'down_blocks.0.attentions.0' needs window >= 1 and pool >= 0 (got 0, 1)");
 }
 
 }  // namespace
