@@ -454,6 +454,15 @@ nlohmann::json read_partial(const std::filesystem::path& out) {
 
 // ---- public -----------------------------------------------------------------------------------
 
+std::vector<std::string> parse_group(const std::string& text) {
+  std::string line = text;
+  std::replace_if(line.begin(), line.end(), [](char c) { return c == ',' || c == '+'; }, ' ');
+  std::istringstream ss(line);
+  std::vector<std::string> ids;
+  for (std::string id; ss >> id;) ids.push_back(id);
+  return ids;
+}
+
 std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) fail("cannot read groups file {}", path.string());
@@ -461,11 +470,7 @@ std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& p
   std::string line;
   while (std::getline(in, line)) {
     if (const auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    std::replace(line.begin(), line.end(), ',', ' ');
-    std::istringstream ss(line);
-    std::vector<std::string> g;
-    for (std::string id; ss >> id;) g.push_back(id);
-    if (!g.empty()) groups.push_back(g);
+    if (auto g = parse_group(line); !g.empty()) groups.push_back(g);
   }
   if (groups.empty()) fail("groups file {} has no groups", path.string());
   return groups;

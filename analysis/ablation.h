@@ -56,7 +56,9 @@ struct AblationProgress {
   double seconds = 0;       // this run's time so far
 };
 
-// Groups file: one group per line, unit ids separated by commas or spaces; '#' starts a comment.
+// One group: unit ids separated by commas, '+' or spaces.
+std::vector<std::string> parse_group(const std::string& text);
+// Groups file: one group per line (as parse_group reads it); '#' starts a comment.
 std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& path);
 
 // Runs the ablation, writing `out` after every item; with resume, continues the run `out` holds

@@ -14,6 +14,7 @@
 #include "analysis/ablation.h"
 #include "analysis/importance_io.h"
 #include "analysis/subject.h"
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/artifact.h"
 #include "core/error.h"
@@ -32,11 +33,6 @@ struct AblateCli {
   int rows = 0;
   AblationOptions ablation;
 };
-
-std::string hms(double s) {
-  const int t = static_cast<int>(s + 0.5);
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
-}
 
 std::string num(double v, const char* f = "{:.4g}") { return std::isnan(v) ? std::string("-") : fmt::format(fmt::runtime(f), v); }
 
@@ -113,19 +109,7 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
     o.ablation.shard_count = n;
   }
   o.ablation.units = o.units;
-  for (const auto& g : o.group) {
-    std::vector<std::string> ids;
-    std::string cur;
-    for (char c : g + ",") {
-      if (c == ',' || c == '+' || c == ' ') {
-        if (!cur.empty()) ids.push_back(cur);
-        cur.clear();
-      } else {
-        cur += c;
-      }
-    }
-    o.ablation.groups.push_back(ids);
-  }
+  for (const auto& g : o.group) o.ablation.groups.push_back(parse_group(g));
   if (!o.groups_file.empty())
     for (auto& g : read_groups(o.groups_file)) o.ablation.groups.push_back(g);
   if (o.ablation.groups_only && o.ablation.groups.empty()) fail("--groups-only needs --group or --groups");

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -29,11 +30,6 @@ struct ProxyTrainCli {
   int threads = 0;
   proxy::TrainOptions train;
 };
-
-std::string hms(double s) {
-  const int t = static_cast<int>(s + 0.5);
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
-}
 
 void run_train(const ProxyTrainCli& o) {
   set_threads(o.threads);
