@@ -137,7 +137,8 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
       "A pipeline teacher gives a pipeline student (its other components copied, the student in unet/).\n"
       "Also writes schedule.json, the progressive incubation schedule (modules = edited blocks, in order of\n"
       "importance lost; BK-SDM defaults: AdamW, constant lr 5e-5, every SAS loss weight 1).\n"
-      "CLME-CondConv and GRI attention replacements are not implemented yet.");
+      "GRI edits in a candidate's ArchSpec are built as given (the search does not place them yet); CLME-CondConv\n"
+      "is not implemented yet.");
   sub->add_option("--teacher", o->teacher, "Teacher: diffusers UNet or pipeline folder with weights")->required();
   sub->add_option("--candidates", o->candidates, "candidates.json (asdm search)");
   sub->add_option("--pick", o->pick, "Candidate: its name (c3) or 1-based position")->capture_default_str();
