@@ -27,6 +27,8 @@ const char* op_name(Edit::Op op) {
       return "drop_stage";
     case Edit::Op::kGri:
       return "gri";
+    case Edit::Op::kClme:
+      return "clme";
   }
   return "?";
 }
@@ -53,6 +55,7 @@ IndexMap index_map(const ArchSpec& spec) {
     switch (e.op) {
       case Edit::Op::kRemove:
       case Edit::Op::kGri:
+      case Edit::Op::kClme:
         break;
       case Edit::Op::kDropMid:
         if (!m.mid || !spec.teacher.has_mid_block())
@@ -121,6 +124,14 @@ Edit Edit::gri(std::string unit_id, int window, int pool) {
   e.unit = std::move(unit_id);
   e.window = window;
   e.pool = pool;
+  return e;
+}
+
+Edit Edit::clme(std::string unit_id, std::vector<std::string> experts) {
+  Edit e;
+  e.op = Op::kClme;
+  e.unit = std::move(unit_id);
+  e.experts = std::move(experts);
   return e;
 }
 
@@ -195,12 +206,66 @@ std::map<std::string, GriOptions> ArchSpec::gri_units() const {
   return out;
 }
 
+std::map<std::string, ClmeOptions> ArchSpec::clme_units() const {
+  std::map<std::string, ClmeOptions> out;
+  std::optional<UNetLayout> layout;
+  std::set<std::string> removed;
+  for (const auto& e : edits) {
+    if (e.op != Edit::Op::kClme) continue;
+    if (!layout) {
+      layout = student_layout();
+      removed = removed_units();
+    }
+    const UnitInfo& u = layout->at(e.unit);
+    if (u.kind != UnitKind::kResBlock)
+      fail("edit clme: unit '{}' is not a resblock ({}); CLME-CondConv replaces a resblock's convolutions", e.unit,
+           to_string(u.kind));
+    if (removed.count(e.unit)) fail("edit clme: unit '{}' is also removed", e.unit);
+    if (out.count(e.unit)) fail("edit clme: unit '{}' has two clme edits", e.unit);
+    if (e.experts.empty()) fail("edit clme: unit '{}' needs at least one expert (a removed sibling resblock)", e.unit);
+    ClmeOptions o;
+    std::set<std::string> seen;
+    for (const auto& x : e.experts) {
+      const UnitInfo& eu = layout->at(x);
+      if (eu.kind != UnitKind::kResBlock || eu.stage != u.stage || eu.block != u.block || x == e.unit)
+        fail("edit clme: expert '{}' of '{}' is not a sibling resblock (same block)", x, e.unit);
+      if (!removed.count(x)) fail("edit clme: expert '{}' of '{}' is not removed (experts come from removed blocks)", x, e.unit);
+      if (!seen.insert(x).second) fail("edit clme: expert '{}' is listed twice for '{}'", x, e.unit);
+      if (eu.in_channels == u.in_channels) o.conv1.push_back(x);
+      if (eu.out_channels == u.out_channels) o.conv2.push_back(x);
+    }
+    if (o.conv1.empty() && o.conv2.empty())
+      fail("edit clme: no expert of '{}' has a kernel of its shape", e.unit);
+    out[e.unit] = o;
+  }
+  return out;
+}
+
 bool ArchSpec::diffusers_expressible() const {
-  return std::none_of(edits.begin(), edits.end(),
-                      [](const Edit& e) { return e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri; });
+  return std::none_of(edits.begin(), edits.end(), [](const Edit& e) {
+    return e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri || e.op == Edit::Op::kClme;
+  });
 }
 
 std::string ArchSpec::teacher_key(const std::string& key) const {
+  // CLME tensors: "<unit>.conv1.router.weight" is new; "<unit>.conv1.experts.<k>.weight" is the
+  // k-th fitting expert's "<expert>.conv1.weight".
+  for (const char* conv : {".conv1.", ".conv2."}) {
+    const size_t p = key.find(conv);
+    if (p == std::string::npos) continue;
+    const std::string rest = key.substr(p + std::strlen(conv));
+    if (rest.rfind("router.", 0) == 0) return "";
+    if (rest.rfind("experts.", 0) != 0) continue;
+    const std::string unit = key.substr(0, p);
+    const auto clme = clme_units();
+    const auto it = clme.find(unit);
+    if (it == clme.end()) return key;
+    const size_t d = rest.find('.', 8);
+    const int k = std::stoi(rest.substr(8, d - 8));
+    const auto& list = conv[5] == '1' ? it->second.conv1 : it->second.conv2;
+    if (k < 0 || k >= static_cast<int>(list.size())) return key;
+    return teacher_key(list[k] + std::string(conv).substr(0, 6) + rest.substr(d));
+  }
   const IndexMap m = index_map(*this);
   const int n = teacher.num_stages();
   const int sn = static_cast<int>(m.stages.size());
@@ -247,7 +312,8 @@ json to_json(const ArchSpec& spec) {
   json edits = json::array();
   for (const auto& e : spec.edits) {
     json je = {{"op", op_name(e.op)}};
-    if (e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri) je["unit"] = e.unit;
+    if (e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri || e.op == Edit::Op::kClme) je["unit"] = e.unit;
+    if (e.op == Edit::Op::kClme) je["experts"] = e.experts;
     if (e.op == Edit::Op::kGri) {
       je["window"] = e.window;
       je["pool"] = e.pool;
@@ -292,12 +358,23 @@ ArchSpec arch_spec_from_json(const json& j) {
     } else if (op == "gri") {
       if (!je.contains("unit") || !je["unit"].is_string()) fail("edit gri needs a 'unit' string: {}", je.dump());
       s.edits.push_back(Edit::gri(je["unit"].get<std::string>(), need_int("window"), need_int("pool")));
+    } else if (op == "clme") {
+      if (!je.contains("unit") || !je["unit"].is_string()) fail("edit clme needs a 'unit' string: {}", je.dump());
+      if (!je.contains("experts") || !je["experts"].is_array())
+        fail("edit clme needs an 'experts' list of removed sibling resblocks: {}", je.dump());
+      std::vector<std::string> experts;
+      for (const auto& x : je["experts"]) {
+        if (!x.is_string()) fail("edit clme: experts must be unit id strings: {}", je.dump());
+        experts.push_back(x.get<std::string>());
+      }
+      s.edits.push_back(Edit::clme(je["unit"].get<std::string>(), std::move(experts)));
     } else {
-      fail("unknown edit op '{}' (known: remove, drop_layer, drop_mid, drop_stage, gri)", op);
+      fail("unknown edit op '{}' (known: remove, drop_layer, drop_mid, drop_stage, gri, clme)", op);
     }
   }
   s.removed_units();  // validates the unit ids
   s.gri_units();
+  s.clme_units();
   return s;
 }
 

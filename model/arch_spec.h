@@ -9,6 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/clme_condconv.h"
 #include "model/gri_attention.h"
 #include "model/unet_config.h"
 #include "model/unet_layout.h"
@@ -24,6 +25,9 @@ struct Edit {
     kDropStage,  // drop_stage(stage): down stage `stage` and its mirrored up block
     kGri,        // gri(unit, window, pool): the attention unit's self-attention becomes GRI
                  // attention (model/gri_attention.h) with the same weights
+    kClme,       // clme(unit, experts): the ResBlock's conv1/conv2 become CLME-CondConvs
+                 // (model/clme_condconv.h) whose extra experts are the same-shaped kernels of the
+                 // removed sibling ResBlocks `experts` (removed by remove() edits, same block)
   };
   Op op = Op::kRemove;
   std::string unit;  // kRemove
@@ -31,12 +35,14 @@ struct Edit {
   int index = -1;    // kDropLayer
   int window = 0;    // kGri
   int pool = 0;      // kGri
+  std::vector<std::string> experts;  // kClme
 
   static Edit remove(std::string unit_id);
   static Edit drop_layer(int stage, int index);
   static Edit drop_mid();
   static Edit drop_stage(int stage);
   static Edit gri(std::string unit_id, int window, int pool);
+  static Edit clme(std::string unit_id, std::vector<std::string> experts);
   bool operator==(const Edit&) const = default;
 };
 
@@ -51,10 +57,15 @@ struct ArchSpec {
   UNetLayout student_layout() const;
   // Attention units whose self-attention is GRI attention, validated against the student layout.
   std::map<std::string, GriOptions> gri_units() const;
-  // Whether the student is a stock diffusers UNet (no remove() or gri() edits).
+  // ResBlocks with CLME-CondConvs and their experts per convolution, validated (the unit survives,
+  // every expert is a removed ResBlock of the same block).
+  std::map<std::string, ClmeOptions> clme_units() const;
+  // Whether the student is a stock diffusers UNet (no remove(), gri() or clme() edits).
   bool diffusers_expressible() const;
   // Student module path -> teacher module path for every block-level prefix that moved (drop_*
-  // edits shift indices); identity elsewhere. Applied to a checkpoint key by longest prefix.
+  // edits shift indices); identity elsewhere. Applied to a checkpoint key by longest prefix. A CLME
+  // expert's key ("<unit>.conv1.experts.0.weight") maps to the removed sibling's kernel; keys with
+  // no teacher tensor (a CLME router, initialised to zero) map to "".
   std::string teacher_key(const std::string& student_key) const;
 };
 

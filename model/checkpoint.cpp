@@ -95,6 +95,7 @@ void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) 
   auto params = student.module().named_parameters(true);
   for (auto& item : params) {
     const std::string tk = student.spec().teacher_key(item.key());
+    if (tk.empty()) continue;  // a new tensor (a CLME router): keeps its initialisation
     auto it = sources.find(tk);
     if (it == sources.end() || it->second.entry->shape != item.value().sizes().vec()) {
       missing.push_back(tk == item.key() ? tk

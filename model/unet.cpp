@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "model/clme_condconv.h"
 #include "model/runtime.h"
 
 namespace asdm {
@@ -109,7 +110,39 @@ struct ResnetBlockImpl : nn::Module {
   bool scale_shift = false;
   double out_scale = 1.0;
 
-  ResnetBlockImpl(const UnitInfo& u, const UNetConfig& c, bool removed) {
+  // CLME-CondConv (model/clme_condconv.h): extra experts and a router, registered under the conv
+  // ("conv1.experts.0.weight", "conv1.router.weight"); conv1/conv2 themselves hold expert 0.
+  struct Clme {
+    std::vector<nn::Conv2d> experts;
+    nn::Linear router{nullptr};
+    std::vector<Tensor> kernels() const { return collect(true); }
+    std::vector<Tensor> biases() const { return collect(false); }
+    nn::Conv2d base{nullptr};
+    std::vector<Tensor> collect(bool w) const {
+      std::vector<Tensor> out{w ? base->weight : base->bias};
+      for (const auto& e : experts) out.push_back(w ? e->weight : e->bias);
+      return out;
+    }
+  };
+  std::optional<Clme> clme1, clme2;
+
+  static std::optional<Clme> make_clme(nn::Conv2d& base, size_t experts, int route_dim) {
+    if (experts == 0) return std::nullopt;
+    Clme m;
+    m.base = base;
+    auto list = container();
+    const int64_t cout = base->weight.size(0), cin = base->weight.size(1);
+    for (size_t k = 0; k < experts; ++k)
+      m.experts.push_back(list->register_module(std::to_string(k), conv(static_cast<int>(cin), static_cast<int>(cout), 3)));
+    base->register_module("experts", list);
+    m.router = base->register_module("router", linear(static_cast<int>(cin) + route_dim, static_cast<int>(experts) + 1));
+    torch::NoGradGuard g;
+    m.router->weight.zero_();
+    m.router->bias.zero_();
+    return m;
+  }
+
+  ResnetBlockImpl(const UnitInfo& u, const UNetConfig& c, bool removed, const ClmeOptions* clme = nullptr) {
     scale_shift = c.resnet_time_scale_shift == "scale_shift";
     out_scale = u.output_scale;
     if (!removed) {
@@ -120,6 +153,10 @@ struct ResnetBlockImpl : nn::Module {
           linear(c.time_embed_dim(), scale_shift ? 2 * u.out_channels : u.out_channels));
       norm2 = register_module("norm2", group_norm(c.norm_num_groups, u.out_channels, c.norm_eps));
       conv2 = register_module("conv2", conv(u.out_channels, u.out_channels, 3));
+      if (clme) {
+        clme1 = make_clme(conv1, clme->conv1.size(), c.time_embed_dim());
+        clme2 = make_clme(conv2, clme->conv2.size(), c.time_embed_dim());
+      }
     }
     if (u.conv_shortcut)
       conv_shortcut =
@@ -130,7 +167,12 @@ struct ResnetBlockImpl : nn::Module {
     return out_scale == 1.0 ? s : s / out_scale;
   }
   Tensor forward(const Tensor& x, const Tensor& temb) {
-    Tensor h = conv3x3(conv1, torch::silu(gn(norm1, x)));
+    const Tensor route = clme1 || clme2 ? torch::silu(temb) : Tensor();
+    auto run_conv = [&](nn::Conv2d& m, const std::optional<Clme>& cl, const Tensor& in) {
+      return cl ? clme_conv(in, route, cl->router->weight, cl->router->bias, cl->kernels(), cl->biases())
+                : conv3x3(m, in);
+    };
+    Tensor h = run_conv(conv1, clme1, torch::silu(gn(norm1, x)));
     Tensor t = time_emb_proj->forward(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
     if (!scale_shift) {
       h = gn(norm2, h + t);
@@ -138,7 +180,7 @@ struct ResnetBlockImpl : nn::Module {
       auto st = t.chunk(2, 1);
       h = gn(norm2, h) * (1 + st[0]) + st[1];
     }
-    h = conv3x3(conv2, torch::silu(h));
+    h = run_conv(conv2, clme2, torch::silu(h));
     Tensor s = conv_shortcut ? conv_shortcut->forward(x) : x;
     Tensor out = s + h;
     return out_scale == 1.0 ? out : out / out_scale;
@@ -358,6 +400,7 @@ struct UNet::Impl {
   UNetLayout layout;
   std::set<std::string> removed;
   std::map<std::string, GriOptions> gri;
+  std::map<std::string, ClmeOptions> clme;
   std::shared_ptr<nn::Module> root;
   std::shared_ptr<TimestepEmbeddingImpl> time_embedding, add_embedding, class_embedding;
   nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
@@ -377,7 +420,7 @@ struct UNet::Impl {
     for (int idx : b.resnets) {
       const UnitInfo& u = layout.units[idx];
       rt.resnets.push_back(resnets->register_module(
-          std::to_string(u.layer), std::make_shared<ResnetBlockImpl>(u, c, is_removed(u))));
+          std::to_string(u.layer), std::make_shared<ResnetBlockImpl>(u, c, is_removed(u), clme.count(u.id) ? &clme.at(u.id) : nullptr)));
     }
     if (!b.attentions.empty()) {
       auto attns = container();
@@ -409,7 +452,7 @@ struct UNet::Impl {
   }
 
   explicit Impl(const ArchSpec& s)
-      : spec(s), layout(s.student_layout()), removed(s.removed_units()), gri(s.gri_units()) {
+      : spec(s), layout(s.student_layout()), removed(s.removed_units()), gri(s.gri_units()), clme(s.clme_units()) {
     const UNetConfig& c = layout.config;
     root = container();
     const int c0 = c.block_out_channels[0];

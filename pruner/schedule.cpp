@@ -50,6 +50,9 @@ nlohmann::json make_schedule(const ArchSpec& student, const std::map<std::string
       }
   for (const auto& e : student.edits) {
     if (e.op == Edit::Op::kDropMid) module_of(unit_id::block(Stage::kMid, 0));
+    if (e.op == Edit::Op::kGri || e.op == Edit::Op::kClme)  // replaced blocks train too
+      for (const BlockInfo* b : blocks)
+        if (unit_id::is_under(e.unit, b->id)) module_of(b->id);
     if (e.op == Edit::Op::kDropLayer || e.op == Edit::Op::kDropStage) {
       const int n = static_cast<int>(student.teacher.down_block_types.size());
       module_of(unit_id::block(Stage::kDown, e.stage));

@@ -72,7 +72,7 @@ TEST(ArchSpec, ErrorsNameTheEditOrUnit) {
   auto j = to_json(sd15());
   j["edits"] = {{{"op", "prune"}}};
   EXPECT_EQ(test::error_of([&] { arch_spec_from_json(j); }),
-            "unknown edit op 'prune' (known: remove, drop_layer, drop_mid, drop_stage, gri)");
+            "unknown edit op 'prune' (known: remove, drop_layer, drop_mid, drop_stage, gri, clme)");
   j["edits"] = {{{"op", "drop_layer"}, {"stage", 1}}};
   EXPECT_EQ(test::error_of([&] { arch_spec_from_json(j); }),
             "edit drop_layer needs an integer 'index': {\"op\":\"drop_layer\",\"stage\":1}");
