@@ -1,45 +1,15 @@
 #include "model/gri_attention.h"
 
-#include <algorithm>
-
 #include <torch/torch.h>
 
 #include "core/error.h"
 
 namespace asdm {
 
-namespace {
-
-struct Geometry {
-  int64_t wh, ww, nh, nw, gh, gw;
-};
-
-Geometry geometry(int64_t H, int64_t W, const GriOptions& o) {
-  if (o.window < 1) fail("GRI window must be at least 1 (got {})", o.window);
-  if (o.pool < 0) fail("GRI pool must be >= 0 (got {})", o.pool);
-  Geometry g;
-  g.wh = std::min<int64_t>(o.window, H);
-  g.ww = std::min<int64_t>(o.window, W);
-  if (H % g.wh || W % g.ww) fail("GRI window {} does not divide the {}x{} map", o.window, H, W);
-  if (o.pool > 0 && (H % o.pool || W % o.pool)) fail("GRI pool {} does not divide the {}x{} map", o.pool, H, W);
-  g.nh = H / g.wh;
-  g.nw = W / g.ww;
-  g.gh = o.pool > 0 ? H / o.pool : 0;
-  g.gw = o.pool > 0 ? W / o.pool : 0;
-  return g;
-}
-
-}  // namespace
-
-int64_t gri_keys_per_query(int64_t H, int64_t W, const GriOptions& o) {
-  const Geometry g = geometry(H, W, o);
-  return g.wh * g.ww + g.gh * g.gw;
-}
-
 at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t H, int64_t W,
                          const GriOptions& o) {
   ASDM_CHECK(q.dim() == 4 && q.size(2) == H * W, "gri_attention takes [B, heads, H*W, d] for a {}x{} map", H, W);
-  const Geometry g = geometry(H, W, o);
+  const GriGeometry g = gri_geometry(H, W, o);
   const int64_t B = q.size(0), h = q.size(1), d = q.size(3);
   // [B, h, H*W, d] -> [B, h, windows, wh*ww, d]
   auto to_windows = [&](const at::Tensor& t) {

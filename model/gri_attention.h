@@ -2,7 +2,7 @@
 // Global-regional interactive (GRI) self-attention (DESIGN.md §6): each query of an H x W map
 // attends to the keys of its own window (regional) and to average-pooled keys of the whole map
 // (global), with the teacher's q/k/v/out projections unchanged. The attention itself, on projected
-// tensors; wiring it into the UNet as an ArchSpec replacement is issue 6's remaining part.
+// tensors; the UNet uses it for attention units with an ArchSpec gri edit.
 #include <cstdint>
 
 namespace at {
@@ -21,6 +21,13 @@ struct GriOptions {
 // Throws asdm::Error when the window or the pool does not divide the map.
 at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t height,
                          int64_t width, const GriOptions& options);
+
+// Windows of wh x ww tokens, nh x nw of them; gh x gw pooled global tokens. Throws asdm::Error when
+// the window or the pool does not divide the map. Torch-free (model/gri_geometry.cpp).
+struct GriGeometry {
+  int64_t wh, ww, nh, nw, gh, gw;
+};
+GriGeometry gri_geometry(int64_t height, int64_t width, const GriOptions& options);
 
 // Keys each query sees: window^2 + (H/pool)(W/pool); full attention sees H*W.
 int64_t gri_keys_per_query(int64_t height, int64_t width, const GriOptions& options);

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/arch_spec.h"
+#include "model/gri_attention.h"
 
 namespace asdm {
 namespace {
@@ -153,6 +155,48 @@ CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& remov
       r.attn_macs += c.attn;
     }
     r.units.push_back(uc);
+  }
+  return r;
+}
+
+CostReport estimate_cost(const ArchSpec& spec, const CostInput& in) {
+  const UNetLayout layout = spec.student_layout();
+  CostReport r = estimate_cost(layout, spec.removed_units(), in);
+  const int64_t B = in.batch, temb = layout.config.time_embed_dim();
+  auto unit_cost = [&](const std::string& id) -> UnitCost& {
+    for (auto& uc : r.units)
+      if (uc.id == id) return uc;
+    fail("cost model: no unit '{}'", id);
+  };
+  for (const auto& [id, o] : spec.clme_units()) {
+    UnitCost& uc = unit_cost(id);
+    int64_t params = 0, macs = 0;
+    for (const auto& [experts, cin] : {std::pair{o.conv1.size(), int64_t(uc.in_channels)},
+                                       std::pair{o.conv2.size(), int64_t(uc.out_channels)}}) {
+      if (experts == 0) continue;
+      const int64_t E = static_cast<int64_t>(experts), cout = uc.out_channels;
+      params += E * (cout * cin * 9 + cout) + (cin + temb) * (E + 1) + (E + 1);
+      macs += B * (E + 1) * (cin + temb) + B * (E + 1) * (cout * cin * 9 + cout);
+    }
+    uc.params += params;
+    uc.macs += macs;
+    r.params += params;
+    r.macs += macs;
+  }
+  for (const auto& [id, o] : spec.gri_units()) {
+    UnitCost& uc = unit_cost(id);
+    const UnitInfo& u = layout.at(id);
+    const int64_t N = int64_t(uc.height) * uc.width, C = u.out_channels;
+    const int64_t fewer = B * 2 * N * (N - gri_keys_per_query(uc.height, uc.width, o)) * C;  // per transformer block
+    for (auto& tb : r.units) {
+      if (tb.parent != id || tb.removed) continue;
+      tb.attn_macs -= fewer;
+    }
+    int blocks = 0;
+    for (int k = 0; k < u.transformer_layers; ++k)
+      if (u.transformer_layers == 1 || !spec.removed_units().count(unit_id::transformer_block(id, k))) ++blocks;
+    uc.attn_macs -= blocks * fewer;
+    r.attn_macs -= blocks * fewer;
   }
   return r;
 }

@@ -50,6 +50,14 @@ struct CostReport {
 CostReport estimate_cost(const UNetLayout& layout, const std::set<std::string>& removed,
                          const CostInput& input);
 
+// A student of an ArchSpec: its layout and removed units as above, plus its replacement blocks.
+// A CLME-CondConv adds its experts' kernels and biases and its router to the params, and to the
+// MACs its router (a linear layer) and the per-sample kernel mixing (experts x kernel size per
+// sample; the grouped convolution itself costs what the plain one did). GRI attention changes
+// attn_macs: its self-attention's queries each see gri_keys_per_query keys instead of H x W.
+struct ArchSpec;
+CostReport estimate_cost(const ArchSpec& spec, const CostInput& input);
+
 nlohmann::json to_json(const CostReport& r);
 
 }  // namespace asdm
