@@ -27,7 +27,7 @@ struct ClmeOptions {
 
 // x [B, Cin, H, W] (the convolution's input); route [B, T] (the activated time embedding);
 // router_weight [E, Cin + T], router_bias [E]; kernels E tensors [Cout, Cin, k, k] (kernel 0 the
-// surviving one), biases E tensors [Cout]. Stride 1, padding k/2. Returns [B, Cout, H, W].
+// surviving one), biases E tensors [Cout]. 3x3, stride 1, padding 1. Returns [B, Cout, H, W].
 at::Tensor clme_conv(const at::Tensor& x, const at::Tensor& route, const at::Tensor& router_weight,
                      const at::Tensor& router_bias, const std::vector<at::Tensor>& kernels,
                      const std::vector<at::Tensor>& biases);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/clme_condconv.h"
+#include "model/conv.h"
 #include "model/runtime.h"
 
 namespace asdm {
@@ -34,24 +35,7 @@ Tensor gn(const nn::GroupNorm& m, const Tensor& x) {
   return at::group_norm(x, m->options.num_groups(), m->weight, m->bias, m->options.eps());
 }
 
-// A 3x3, stride-1, padding-1 convolution. On the CPU in float32 at tiny maps, one im2col + GEMM
-// (MKL reads the weights as they are) beats libtorch's oneDNN path, which spends its time on the
-// weights rather than on the few output pixels. Measured on 2 threads of an AMD EPYC, batch 2:
-// 2560->1280 channels at 4x4, 71.5 -> 41.4 ms per conv, and the SD 1.5 ResBlocks at 4x4 (a 32x32
-// latent) about 30% faster; at 8x8 the result was mixed and at 16x16 no faster, so maps above 4x4
-// keep oneDNN (at 512x512, SD 1.5's smallest map is 8x8: this path is for small latents).
-constexpr int64_t kGemmConvMaxPixels = 16;
-
-Tensor conv3x3(nn::Conv2d& m, const Tensor& x) {
-  const int64_t pixels = x.size(2) * x.size(3);
-  if (x.is_cuda() || x.scalar_type() != torch::kFloat32 || pixels > kGemmConvMaxPixels)
-    return m->forward(x);
-  const int64_t B = x.size(0), cout = m->weight.size(0);
-  const Tensor cols = at::im2col(x, {3, 3}, {1, 1}, {1, 1}, {1, 1});  // [B, cin * 9, H * W]
-  Tensor y = at::matmul(m->weight.view({cout, -1}), cols);            // [B, cout, H * W]
-  y = y + m->bias.view({1, cout, 1});
-  return y.view({B, cout, x.size(2), x.size(3)});
-}
+Tensor conv3x3(nn::Conv2d& m, const Tensor& x) { return asdm::conv3x3(x, m->weight, m->bias); }
 
 // What one forward carries besides tensors.
 struct Ctx {

@@ -19,6 +19,7 @@
 #include "profiler/cost_model.h"
 #include "analysis/importance_io.h"
 #include "pruner/presets.h"
+#include "pruner/replacements.h"
 #include "pruner/schedule.h"
 
 namespace asdm::cli {
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 
 struct BuildCli {
   std::string teacher, candidates, pick = "1", preset, output, dtype;
+  bool clme = false;
   ScheduleOptions schedule;
 };
 
@@ -73,6 +75,13 @@ void run_build(const BuildCli& o, const std::vector<std::string>& argv) {
   } else {
     spec = spec_from_candidates(o, teacher, &name);
   }
+  if (o.clme) {
+    if (!spec.clme_units().empty()) fail("candidate {} already has CLME-CondConv edits; drop --clme", name);
+    const auto edits = clme_edits(spec);
+    if (edits.empty()) fail("--clme: {} removes no ResBlock that has a surviving sibling to inherit its kernels", name);
+    spec.edits.insert(spec.edits.end(), edits.begin(), edits.end());
+    name += "+clme";
+  }
   std::error_code ec;
   if (fs::exists(o.output) && (fs::equivalent(o.output, o.teacher, ec) || fs::equivalent(o.output, files.dir, ec)))
     fail("the output folder {} is the teacher's; give another -o", o.output);
@@ -96,12 +105,17 @@ void run_build(const BuildCli& o, const std::vector<std::string>& argv) {
   save_unet(student, unet_dir, o.dtype);
 
   nlohmann::json entries = nlohmann::json::array();
-  int64_t inherited = 0;
+  int64_t inherited = 0, fresh = 0;
   for (const auto& t : inheritance_table(student)) {
-    entries.push_back({{"student", t.student_key}, {"teacher", t.teacher_key}, {"shape", t.shape}});
     int64_t n = 1;
     for (auto d : t.shape) n *= d;
-    inherited += n;
+    if (t.teacher_key.empty()) {
+      entries.push_back({{"student", t.student_key}, {"teacher", nullptr}, {"init", "zeros"}, {"shape", t.shape}});
+      fresh += n;
+    } else {
+      entries.push_back({{"student", t.student_key}, {"teacher", t.teacher_key}, {"shape", t.shape}});
+      inherited += n;
+    }
   }
   nlohmann::json j = make_artifact("inheritance", 1, make_run_context(argv, "cpu"));
   j["teacher"] = o.teacher;
@@ -110,17 +124,20 @@ void run_build(const BuildCli& o, const std::vector<std::string>& argv) {
   j["arch"] = to_json(spec);
   j["diffusers_expressible"] = spec.diffusers_expressible();
   j["tensors"] = entries;
-  const int64_t teacher_params = estimate_cost(teacher.student_layout(), teacher.removed_units(), CostInput{}).params;
-  j["parameters"] = {{"teacher", teacher_params}, {"student", student.num_parameters()}, {"inherited", inherited}};
+  const int64_t teacher_params = estimate_cost(teacher, CostInput{}).params;
+  j["parameters"] = {{"teacher", teacher_params}, {"student", student.num_parameters()}, {"inherited", inherited},
+                     {"new", fresh}};
   write_json_atomic(unet_dir / "inheritance.json", j);
   nlohmann::json schedule = make_artifact("schedule", 1, make_run_context(argv, "cpu"));
   schedule.update(make_schedule(spec, candidate_scores(o.candidates), o.schedule));
   schedule["student"] = out.string();
   schedule["teacher"] = o.teacher;
   write_json_atomic(out / "schedule.json", schedule);
-  std::printf("built %s: %lld parameters (teacher %lld), every tensor inherited; %s\n", name.c_str(),
+  std::printf("built %s: %lld parameters (teacher %lld), %s; %s\n", name.c_str(),
               static_cast<long long>(student.num_parameters()), static_cast<long long>(teacher_params),
-              spec.diffusers_expressible() ? "a stock diffusers config" : "removed units listed in asdm_arch.json");
+              fresh == 0 ? "every tensor inherited"
+                         : fmt::format("{} new (CLME routers, zero: the student starts as the removal-only one)", fresh).c_str(),
+              spec.diffusers_expressible() ? "a stock diffusers config" : "its edits in asdm_arch.json");
   log::info("wrote {} (inheritance table: {}; incubation schedule: {})", out.string(),
             (unet_dir / "inheritance.json").string(), (out / "schedule.json").string());
 }
@@ -133,16 +150,19 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
       "build",
       "Build a student from the teacher's weights: a candidate of candidates.json (asdm search) or a BK-SDM\n"
       "preset (base: one (resnet, attention) layer fewer per stage; small: also no mid block; tiny: also no\n"
-      "innermost stage). Every student tensor is copied from a teacher tensor (inheritance.json lists which).\n"
+      "innermost stage). Every student tensor is copied from a teacher tensor (inheritance.json lists which)\n"
+      "but for CLME-CondConv routers, which start at zero so that the student computes what the removal-only\n"
+      "student does. --clme turns the removed ResBlocks' kernels into experts of their nearest surviving\n"
+      "sibling (asdm search --allow clme does this and prices it).\n"
       "A pipeline teacher gives a pipeline student (its other components copied, the student in unet/).\n"
       "Also writes schedule.json, the progressive incubation schedule (modules = edited blocks, in order of\n"
       "importance lost; BK-SDM defaults: AdamW, constant lr 5e-5, every SAS loss weight 1).\n"
-      "GRI edits in a candidate's ArchSpec are built as given (the search does not place them yet); CLME-CondConv\n"
-      "is not implemented yet.");
+      "GRI edits in a candidate's ArchSpec are built as given (the search does not place them yet).");
   sub->add_option("--teacher", o->teacher, "Teacher: diffusers UNet or pipeline folder with weights")->required();
   sub->add_option("--candidates", o->candidates, "candidates.json (asdm search)");
   sub->add_option("--pick", o->pick, "Candidate: its name (c3) or 1-based position")->capture_default_str();
   sub->add_option("--preset", o->preset, "BK-SDM preset: base, small or tiny")->check(CLI::IsMember(bk_sdm_preset_names()));
+  sub->add_flag("--clme", o->clme, "Add CLME-CondConvs: removed ResBlocks' kernels as experts of a surviving sibling");
   sub->add_option("--dtype", o->dtype, "Weights: float32, float16 or bfloat16 (default: the teacher's values in float32)")
       ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
   sub->add_option("--budget-hours", o->schedule.budget_hours,

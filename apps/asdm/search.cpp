@@ -1,11 +1,14 @@
 // asdm search: the removal sets that lose the least predicted quality under a latency budget
 // (pruner/search.h), as candidates.json and a table; --measure times every candidate against the
 // teacher in interleaved forwards.
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "analysis/importance_io.h"
@@ -19,7 +22,9 @@
 #include "model/unet.h"
 #include "profiler/cost_model.h"
 #include "profiler/profile.h"
+#include "profiler/replacement_cost.h"
 #include "pruner/latency_model.h"
+#include "pruner/replacements.h"
 #include "pruner/search.h"
 
 namespace asdm::cli {
@@ -29,6 +34,7 @@ struct SearchCli {
   std::string profile, importance, model, output, metric = "tier1";
   bool allow_no_cross_attention = false, measure = false;
   int runs = 10, warmup = 2, threads = 0;
+  std::vector<std::string> allow;  // replacement blocks: "clme"
   SearchOptions search;
 };
 
@@ -42,7 +48,13 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   const UNetLayout layout = teacher.student_layout();
   const LatencyModel latency(profile, layout);
   o.search.keep_cross_attention = !o.allow_no_cross_attention;
-  const SearchResult r = search(layout, latency, importance.units, o.search);
+  const bool clme = std::find(o.allow.begin(), o.allow.end(), "clme") != o.allow.end();
+  SearchOptions so = o.search;
+  // CLME-CondConvs cost time the removal-only front does not know of: search further along the front
+  // and keep the candidates that still meet the target with their replacement costs added.
+  if (clme) so.max_candidates += 8;
+  SearchResult r = search(layout, latency, importance.units, so);
+  set_threads(o.threads);
 
   // Costs at the profiled input.
   ProfileOptions po;
@@ -56,16 +68,48 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   ci.batch = po.batch;
   ci.text_tokens = po.text_tokens;
   std::vector<ArchSpec> specs;
+  std::vector<double> extra_ms;  // replacement blocks' measured cost per candidate
+  std::map<std::string, ReplacementCost> timed;  // by unit and experts
+  std::vector<Candidate> kept;
   for (const auto& c : r.candidates) {
     ArchSpec s = teacher;
     for (const auto& id : c.removed) s.edits.push_back(Edit::remove(id));
+    double extra = 0;
+    if (clme) {
+      const auto edits = clme_edits(s);
+      s.edits.insert(s.edits.end(), edits.begin(), edits.end());
+      for (const auto& e : edits) {
+        const std::string key = e.unit + "<" + fmt::format("{}", fmt::join(e.experts, ","));
+        if (!timed.count(key)) {
+          ArchSpec one = s;
+          one.edits.erase(std::remove_if(one.edits.begin(), one.edits.end(),
+                                         [&](const Edit& x) { return x.op == Edit::Op::kClme && x.unit != e.unit; }),
+                          one.edits.end());
+          timed[key] = time_replacements(one, ci).at(0);
+        }
+        extra += timed[key].extra_ms();
+      }
+      Candidate adjusted = c;
+      adjusted.predicted_ms += extra;
+      adjusted.predicted_speedup = 1 - adjusted.predicted_ms / latency.teacher_ms();
+      if (adjusted.predicted_speedup < o.search.target_speedup || kept.size() >= size_t(o.search.max_candidates))
+        continue;
+      kept.push_back(adjusted);
+    } else {
+      kept.push_back(c);
+    }
     specs.push_back(s);
+    extra_ms.push_back(extra);
   }
+  if (clme && kept.empty())
+    fail("with the CLME-CondConvs' measured cost no candidate up to speedup {:.3f} meets the target {:.3f}; lower "
+         "--target-speedup or search without --allow clme",
+         r.candidates.empty() ? 0.0 : r.candidates.back().predicted_speedup, o.search.target_speedup);
+  r.candidates = kept;
   // Measured latency: the teacher and every candidate, interleaved (random weights: latency does
   // not depend on their values).
   std::vector<Summary> measured;
   if (o.measure) {
-    set_threads(o.threads);
     std::vector<std::unique_ptr<UNet>> unets;
     unets.push_back(std::make_unique<UNet>(teacher));
     for (const auto& s : specs) unets.push_back(std::make_unique<UNet>(s));
@@ -95,11 +139,20 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
                   {"remove", o.search.remove},
                   {"keep_cross_attention", o.search.keep_cross_attention},
                   {"latency_bins", o.search.bins}};
-  j["predictor"] = "teacher forward median minus the removed units' median inclusive times (profile.json)";
+  j["predictor"] = std::string("teacher forward median minus the removed units' median inclusive times (profile.json)") +
+                   (clme ? " plus each CLME-CondConv's measured extra time over the convolutions it replaces" : "");
+  if (clme) {
+    nlohmann::json rc = nlohmann::json::array();
+    for (const auto& [key, c] : timed)
+      rc.push_back({{"unit", c.unit}, {"kind", c.kind}, {"experts", key.substr(key.find('<') + 1)},
+                    {"plain_ms", to_json(c.plain_ms)}, {"replaced_ms", to_json(c.replaced_ms)}, {"extra_ms", c.extra_ms()}});
+    j["replacement_costs"] = rc;
+  }
   j["predicted_loss"] = "sum of the removed units' importance scores (" + o.metric + ")";
   j["searched_units"] = r.searched_units;
   j["best_reachable_speedup"] = r.best_reachable_speedup;
-  const CostReport tc = estimate_cost(layout, teacher.removed_units(), ci);
+  j["replacements"] = o.allow;
+  const CostReport tc = estimate_cost(teacher, ci);
   j["teacher"]["params"] = tc.params;
   j["teacher"]["macs"] = tc.macs;
   if (o.measure) j["teacher"]["measured_ms"] = to_json(measured[0]);
@@ -108,12 +161,13 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
               "pred loss", "params", "GMACs", "removed units");
   for (size_t k = 0; k < r.candidates.size(); ++k) {
     const Candidate& c = r.candidates[k];
-    const CostReport cost = estimate_cost(specs[k].student_layout(), specs[k].removed_units(), ci);
+    const CostReport cost = estimate_cost(specs[k], ci);
     nlohmann::json cj = {{"name", fmt::format("c{}", k + 1)},
                          {"removed", c.removed},
                          {"predicted_ms", c.predicted_ms},
                          {"predicted_speedup", c.predicted_speedup},
                          {"predicted_loss", c.predicted_loss},
+                         {"replacement_ms", extra_ms[k]},
                          {"params", cost.params},
                          {"macs", cost.macs},
                          {"arch", to_json(specs[k])}};
@@ -171,6 +225,11 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--step", o->search.candidate_step, "Speedup between successive candidates")->capture_default_str();
   sub->add_option("--keep", o->search.keep, "Units never removed (comma-separated)")->delimiter(',');
   sub->add_option("--remove", o->search.remove, "Units always removed (comma-separated)")->delimiter(',');
+  sub->add_option("--allow", o->allow,
+                  "Replacement blocks in the candidates (comma-separated): clme (every removed ResBlock's kernels\n"
+                  "become CLME-CondConv experts of its nearest surviving sibling)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"clme"}));
   sub->add_flag("--allow-no-cross-attention", o->allow_no_cross_attention,
                 "Let a block lose all its attention units");
   sub->add_flag("--measure", o->measure, "Time the teacher and every candidate (CPU, random weights, interleaved)");

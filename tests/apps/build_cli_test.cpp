@@ -80,6 +80,48 @@ TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
                "the output folder " + s.pipeline.string() + " is the teacher's; give another -o");
 }
 
+// --clme: the removed ResBlocks' kernels become experts of a surviving sibling; with the routers at
+// zero the student still computes the teacher with those units bypassed.
+TEST(BuildCli, ClmeStudentStartsAsTheRemovalOnlyStudent) {
+  torch::set_num_threads(1);
+  const ProxySetup s = make_proxy_setup("build_cli_clme", 2);
+  const std::vector<std::string> removed = {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0"};
+  nlohmann::json edits = nlohmann::json::array();
+  for (const auto& id : removed) edits.push_back({{"op", "remove"}, {"unit", id}});
+  const nlohmann::json teacher_config = read_json_file(s.pipeline / "unet" / "config.json");
+  auto candidates = [&](const nlohmann::json& e) {
+    return nlohmann::json{{"artifact", "candidates"},
+                          {"candidates",
+                           {{{"name", "c1"},
+                             {"arch", {{"artifact", "arch_spec"}, {"schema_version", 1}, {"teacher_config", teacher_config}, {"edits", e}}}}}}};
+  };
+  const fs::path cands = s.dir / "candidates.json", out = s.dir / "student";
+  write_json_atomic(cands, candidates(edits));
+  const Result r = asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--clme", "-o", out.string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("new (CLME routers"), std::string::npos) << r.out;
+  const auto student = load_unet(out);
+  EXPECT_EQ(student->spec().clme_units().size(), 2u);  // down_blocks.1.resnets.0 and mid_block.resnets.1
+  const auto table = read_json_file(out / "unet" / "inheritance.json");
+  const auto& p = table.at("parameters");
+  EXPECT_EQ(p.at("inherited").get<int64_t>() + p.at("new").get<int64_t>(), student->num_parameters());
+  EXPECT_GT(p.at("new").get<int64_t>(), 0);
+  EXPECT_EQ(p.at("student"), estimate_cost(student->spec(), CostInput{}).params);
+  const auto teacher = load_unet(s.pipeline);
+  torch::manual_seed(0);
+  torch::InferenceMode guard;
+  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}), h = torch::randn({2, 8, 32}),
+                   pooled = torch::randn({2, 32});
+  AddedConditions added;
+  added.class_labels = &pooled;
+  BypassUnits bypass({removed.begin(), removed.end()});
+  EXPECT_LE((teacher->forward(x, t, h, added, &bypass) - student->forward(x, t, h, added)).abs().max().item<double>(), 1e-5);
+
+  write_json_atomic(cands, candidates({{{"op", "remove"}, {"unit", "up_blocks.2.attentions.0"}}}));
+  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--clme", "-o", out.string()}),
+               "--clme: c1 removes no ResBlock that has a surviving sibling to inherit its kernels");
+}
+
 TEST(BuildCli, BkSdmPresetIsAStockDiffusersUNet) {
   const fs::path dir = test::scratch_dir("build_cli_bk");
   auto teacher = load_unet(test::config_path("tiny"), {.allow_random_weights = true});

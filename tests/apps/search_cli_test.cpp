@@ -1,5 +1,7 @@
 // asdm search end to end on a test-world pipeline with a real profile and importance: candidates
 // meet the target, --measure times them, and bad input is one clear line.
+#include <map>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -50,6 +52,32 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   }
   EXPECT_NE(r.out.find("pred ms"), std::string::npos) << r.out;
   EXPECT_GT(j.at("front").size(), 1u);
+
+  // --allow clme: candidates carry clme edits, priced by timing them; each still meets the target.
+  const fs::path with_clme = s.proxy.dir / "candidates-clme.json";
+  const Result c = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
+                         "--target-speedup", "0.2", "--max-candidates", "3", "--allow", "clme", "--threads", "1", "-o",
+                         with_clme.string()});
+  ASSERT_EQ(c.rc, 0) << c.err;
+  const auto k = read_json_file(with_clme);
+  EXPECT_EQ(k.at("replacements"), nlohmann::json::array({"clme"}));
+  std::map<std::string, double> extra;  // "unit<expert,expert": measured extra ms
+  for (const auto& rc : k.at("replacement_costs"))
+    extra[rc.at("unit").get<std::string>() + "<" + rc.at("experts").get<std::string>()] = rc.at("extra_ms");
+  int clme_edits = 0;
+  for (const auto& cand : k.at("candidates")) {
+    EXPECT_GE(cand.at("predicted_speedup").get<double>(), 0.2);
+    double sum = 0;
+    for (const auto& e : cand.at("arch").at("edits")) {
+      if (e.at("op") != "clme") continue;
+      ++clme_edits;
+      std::string key = e.at("unit").get<std::string>() + "<";
+      for (size_t i = 0; i < e.at("experts").size(); ++i) key += (i ? "," : "") + e.at("experts")[i].get<std::string>();
+      sum += extra.at(key);
+    }
+    EXPECT_NEAR(cand.at("replacement_ms").get<double>(), sum, 1e-9);
+  }
+  EXPECT_EQ(clme_edits > 0, !k.at("replacement_costs").empty());
 }
 
 TEST(SearchCli, BadInputIsOneLine) {

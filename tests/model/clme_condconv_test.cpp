@@ -39,6 +39,14 @@ TEST(ClmeCondConv, GroupedConvolutionEqualsAPerSampleLoop) {
     const at::Tensor ref = at::conv2d(x[i].unsqueeze(0), c0 * k[0] + c1 * k[1], c0 * b[0] + c1 * b[1], 1, 1);
     EXPECT_LE((y[i] - ref[0]).abs().max().item<double>(), 1e-10) << "sample " << i;
   }
+  // Tiny float32 maps take the im2col + batched GEMM path.
+  const at::Tensor xs = torch::randn({3, 4, 4, 4}), rs = torch::randn({3, 7});
+  std::vector<at::Tensor> k32, b32;
+  for (const auto& t : k) k32.push_back(t.to(torch::kFloat32));
+  for (const auto& t : b) b32.push_back(t.to(torch::kFloat32));
+  const at::Tensor ys = clme_conv(xs, rs, rw.to(torch::kFloat32), rb.to(torch::kFloat32), k32, b32);
+  const at::Tensor yg = clme_conv(xs.to(f64), rs.to(f64), rw, rb, k, b);  // grouped convolution in float64
+  EXPECT_LE((ys.to(f64) - yg).abs().max().item<double>(), 1e-4);
   // With a zero router: the surviving convolution alone.
   const at::Tensor y0 = clme_conv(x, route, torch::zeros_like(rw), torch::zeros_like(rb), k, b);
   EXPECT_LE((y0 - at::conv2d(x, k[0], b[0], 1, 1)).abs().max().item<double>(), 1e-12);

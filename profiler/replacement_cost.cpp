@@ -1,0 +1,63 @@
+#include "profiler/replacement_cost.h"
+
+#include <chrono>
+
+#include <torch/torch.h>
+
+#include "model/arch_spec.h"
+#include "model/clme_condconv.h"
+#include "model/conv.h"
+
+namespace asdm {
+
+std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostInput& in, int runs, int warmup) {
+  torch::NoGradGuard no_grad;
+  const CostReport cost = estimate_cost(spec.student_layout(), spec.removed_units(), in);
+  const int64_t temb = spec.teacher.time_embed_dim(), B = in.batch;
+  std::vector<ReplacementCost> out;
+  for (const auto& [id, o] : spec.clme_units()) {
+    const UnitCost* uc = nullptr;
+    for (const auto& u : cost.units)
+      if (u.id == id) uc = &u;
+    // The convolutions with experts: (input channels, experts).
+    struct Conv {
+      at::Tensor x, w, b, rw, rb;
+      std::vector<at::Tensor> kernels, biases;
+    };
+    std::vector<Conv> convs;
+    for (const auto& [cin, experts] : {std::pair{int64_t(uc->in_channels), o.conv1.size()},
+                                       std::pair{int64_t(uc->out_channels), o.conv2.size()}}) {
+      if (experts == 0) continue;
+      const int64_t cout = uc->out_channels;
+      Conv c;
+      c.x = torch::randn({B, cin, uc->height, uc->width});
+      for (size_t e = 0; e <= experts; ++e) {
+        c.kernels.push_back(torch::randn({cout, cin, 3, 3}) * 0.05);
+        c.biases.push_back(torch::randn({cout}) * 0.05);
+      }
+      c.w = c.kernels[0];
+      c.b = c.biases[0];
+      c.rw = torch::randn({int64_t(experts) + 1, cin + temb}) * 0.01;
+      c.rb = torch::zeros({int64_t(experts) + 1});
+      convs.push_back(std::move(c));
+    }
+    const at::Tensor route = torch::randn({B, temb});
+    auto time_once = [&](bool clme) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const auto& c : convs)
+        (void)(clme ? clme_conv(c.x, route, c.rw, c.rb, c.kernels, c.biases) : conv3x3(c.x, c.w, c.b));
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    std::vector<double> plain, replaced;
+    for (int r = 0; r < warmup + runs; ++r) {
+      const double p = time_once(false), q = time_once(true);
+      if (r < warmup) continue;
+      plain.push_back(p);
+      replaced.push_back(q);
+    }
+    out.push_back({id, "clme", summarize(plain), summarize(replaced)});
+  }
+  return out;
+}
+
+}  // namespace asdm
