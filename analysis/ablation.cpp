@@ -454,6 +454,44 @@ nlohmann::json read_partial(const std::filesystem::path& out) {
 
 // ---- public -----------------------------------------------------------------------------------
 
+struct GroupScorer::Impl {
+  const AblationSubject& subject;
+  AblationOptions options;
+  TeacherPass pass;
+};
+
+GroupScorer::GroupScorer(const AblationSubject& s, const AblationOptions& o)
+    : impl_(new Impl{s, o, {}}) {
+  torch::InferenceMode guard;
+  validate(sampler_for(s, o), s.scheduler().schedule);
+  impl_->pass = teacher_pass(s, impl_->options, false);
+}
+
+GroupScorer::~GroupScorer() = default;
+
+double GroupScorer::teacher_seconds() const { return impl_->pass.seconds; }
+
+double GroupScorer::score(const std::vector<std::string>& units) const {
+  torch::InferenceMode guard;
+  const auto& s = impl_->subject;
+  const auto& tp = impl_->pass;
+  for (const auto& id : units) removable_unit(s.unet().layout(), id);
+  Bypass bypass(units);
+  double total = 0;
+  int n = 0;
+  for (size_t k = 0; k < tp.steps.size(); ++k)
+    for (size_t b = 0; b < tp.batches.size(); ++b) {
+      const at::Tensor& x = tp.states[k][b];
+      const at::Tensor eps = epsilon(
+          s, x, denoiser(s, tp.batches[b], impl_->options.sampler.guidance, &bypass)(x, tp.timesteps[k]), tp.timesteps[k]);
+      for (double m : normalised_mse(eps, tp.eps[k][b])) {
+        total += m;
+        ++n;
+      }
+    }
+  return total / n;
+}
+
 std::vector<std::string> parse_group(const std::string& text) {
   std::string line = text;
   std::replace_if(line.begin(), line.end(), [](char c) { return c == ',' || c == '+'; }, ' ');

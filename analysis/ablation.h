@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,21 @@ struct AblationProgress {
   int resumed = 0;          // items found done in the file when the run started
   std::string id, tier;     // the item just finished ("" and "teacher" for the teacher pass)
   double seconds = 0;       // this run's time so far
+};
+
+// Tier-1 score (mean nMSE of epsilon over prompts and the K kept states) of any set of units
+// bypassed together, against one teacher pass: what the search's refinement re-scores removal sets
+// with. Settings as run_ablation's (timesteps, sampler, seed, batch).
+class GroupScorer {
+ public:
+  GroupScorer(const AblationSubject& subject, const AblationOptions& options);  // runs the teacher pass
+  ~GroupScorer();
+  double score(const std::vector<std::string>& units) const;
+  double teacher_seconds() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // One group: unit ids separated by commas, '+' or spaces.

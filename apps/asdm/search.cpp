@@ -11,7 +11,9 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/ablation.h"
 #include "analysis/importance_io.h"
+#include "analysis/subject.h"
 #include "apps/asdm/commands.h"
 #include "core/artifact.h"
 #include "core/error.h"
@@ -24,6 +26,7 @@
 #include "profiler/profile.h"
 #include "profiler/replacement_cost.h"
 #include "pruner/latency_model.h"
+#include "pruner/refine.h"
 #include "pruner/replacements.h"
 #include "pruner/search.h"
 
@@ -35,8 +38,64 @@ struct SearchCli {
   bool allow_no_cross_attention = false, measure = false;
   int runs = 10, warmup = 2, threads = 0;
   std::vector<std::string> allow;  // replacement blocks: "clme"
+  std::string refine_prompts, refine_embeddings;
+  int refine_evals = 40;
   SearchOptions search;
 };
+
+// Re-scores the first candidate's removal set as a group (tier 1, the importance run's settings)
+// and swaps units while that helps; an improved set goes first in the candidates.
+nlohmann::json refine_first(const SearchCli& o, const ArchSpec& teacher, const UNetLayout& layout,
+                            const LatencyModel& latency, const ImportanceScores& importance, const SearchOptions& so,
+                            SearchResult& r) {
+  const nlohmann::json settings = read_json_file(o.importance).at("settings");
+  AblationOptions ao;
+  ao.timesteps = settings.at("timesteps");
+  ao.sampler.sampler = settings.at("/sampler/name"_json_pointer);
+  ao.sampler.steps = settings.at("/sampler/steps"_json_pointer);
+  ao.sampler.guidance = settings.at("/sampler/guidance"_json_pointer);
+  ao.seed = settings.at("seed");
+  ao.batch = settings.at("batch");
+  const AblationSubject subject = o.refine_prompts.empty() ? load_embeddings_subject(o.model, o.refine_embeddings)
+                                                           : load_proxy_subject(o.model, o.refine_prompts);
+  if (subject.prompts_sha256() != settings.at("/prompts/sha256"_json_pointer))
+    log::warn("the refinement prompts are not the importance run's ({} prompts here, {} there)", subject.num_prompts(),
+              settings.at("/prompts/count"_json_pointer).dump());
+  log::info("refinement: teacher pass over {} prompts, then up to {} grouped scores", subject.num_prompts(), o.refine_evals);
+  const GroupScorer scorer(subject, ao);
+  const Candidate& first = r.candidates.at(0);
+  RefineOptions ro;
+  ro.max_evaluations = o.refine_evals;
+  int done = 0;
+  const RefineResult rr = refine(
+      layout, latency, importance.units, so, first.removed, (1 - so.target_speedup) * latency.teacher_ms(),
+      [&](const std::vector<std::string>& set) {
+        const double l = scorer.score(set);
+        log::info("refinement: grouped score {}/{}: {:.4g} ({} units)", ++done, o.refine_evals, l, set.size());
+        return l;
+      },
+      ro);
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& s : rr.steps) steps.push_back({{"put_back", s.out}, {"removed", s.in}, {"grouped_loss", s.loss}});
+  nlohmann::json j = {{"metric", "tier-1 nMSE of the units bypassed together"},
+                      {"start_grouped_loss", rr.start_loss},
+                      {"grouped_loss", rr.loss},
+                      {"evaluations", rr.evaluations},
+                      {"start", first.removed},
+                      {"removed", rr.removed},
+                      {"swaps", steps}};
+  std::printf("refinement: grouped loss %.4g -> %.4g after %d grouped scores, %zu swap(s)\n", rr.start_loss, rr.loss,
+              rr.evaluations, rr.steps.size());
+  if (!rr.steps.empty()) {
+    Candidate c;
+    c.removed = rr.removed;
+    c.predicted_ms = latency.predict_ms(c.removed);
+    c.predicted_speedup = 1 - c.predicted_ms / latency.teacher_ms();
+    for (const auto& id : c.removed) c.predicted_loss += importance.units.at(id);
+    r.candidates.insert(r.candidates.begin(), c);
+  }
+  return j;
+}
 
 void run_search(SearchCli o, const std::vector<std::string>& argv) {
   const ProfileLatency profile = read_profile_latency(o.profile);
@@ -55,6 +114,9 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   if (clme) so.max_candidates += 8;
   SearchResult r = search(layout, latency, importance.units, so);
   set_threads(o.threads);
+  nlohmann::json refinement = nullptr;
+  if (!o.refine_prompts.empty() || !o.refine_embeddings.empty())
+    refinement = refine_first(o, teacher, layout, latency, importance, so, r);
 
   // Costs at the profiled input.
   ProfileOptions po;
@@ -168,6 +230,8 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
                          {"predicted_speedup", c.predicted_speedup},
                          {"predicted_loss", c.predicted_loss},
                          {"replacement_ms", extra_ms[k]},
+                         {"refined", !refinement.is_null() && !refinement.at("swaps").empty() &&
+                                         refinement.at("removed") == c.removed},
                          {"params", cost.params},
                          {"macs", cost.macs},
                          {"arch", to_json(specs[k])}};
@@ -190,6 +254,7 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   }
   for (const auto& p : r.front) front.push_back({{"speedup", p.speedup}, {"loss", p.loss}});
   j["candidates"] = cands;
+  if (!refinement.is_null()) j["refinement"] = refinement;
   j["front"] = front;
   write_json_atomic(o.output, j);
   std::printf("teacher: %.2f ms (profile)%s; %d units searched; best reachable speedup %.3f\n", profile.forward_ms,
@@ -230,6 +295,17 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
                   "become CLME-CondConv experts of its nearest surviving sibling)")
       ->delimiter(',')
       ->check(CLI::IsMember({"clme"}));
+  sub->add_option("--refine-prompts", o->refine_prompts,
+                  "Refine the first candidate: re-score its removal set as a group (tier 1, the importance run's\n"
+                  "settings) on these prompts (a proxy pipeline's prompt file) and swap units while that helps")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--refine-embeddings", o->refine_embeddings,
+                  "As --refine-prompts for any UNet: a safetensors of text embeddings (see asdm ablate --help)")
+      ->check(CLI::ExistingFile)
+      ->excludes("--refine-prompts");
+  sub->add_option("--refine-evals", o->refine_evals, "Most grouped scores the refinement computes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   sub->add_flag("--allow-no-cross-attention", o->allow_no_cross_attention,
                 "Let a block lose all its attention units");
   sub->add_flag("--measure", o->measure, "Time the teacher and every candidate (CPU, random weights, interleaved)");

@@ -78,6 +78,20 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
     EXPECT_NEAR(cand.at("replacement_ms").get<double>(), sum, 1e-9);
   }
   EXPECT_EQ(clme_edits > 0, !k.at("replacement_costs").empty());
+
+  // Refinement: the first candidate's set re-scored as a group on the importance run's prompts.
+  const fs::path refined = s.proxy.dir / "candidates-refined.json";
+  const Result f = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
+                         "--target-speedup", "0.2", "--max-candidates", "2", "--refine-prompts", s.proxy.prompts.string(),
+                         "--refine-evals", "3", "--threads", "1", "-o", refined.string()});
+  ASSERT_EQ(f.rc, 0) << f.err;
+  const auto rj = read_json_file(refined);
+  const auto& ref = rj.at("refinement");
+  EXPECT_LE(ref.at("evaluations").get<int>(), 3);
+  EXPECT_GT(ref.at("start_grouped_loss").get<double>(), 0);
+  EXPECT_LE(ref.at("grouped_loss").get<double>(), ref.at("start_grouped_loss").get<double>());
+  EXPECT_EQ(ref.at("swaps").empty(), ref.at("removed") == ref.at("start"));
+  EXPECT_EQ(rj.at("candidates")[0].at("removed"), ref.at("removed"));
 }
 
 TEST(SearchCli, BadInputIsOneLine) {
