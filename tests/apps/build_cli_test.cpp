@@ -24,6 +24,21 @@ class BypassUnits : public UnitObserver {
   std::set<std::string> ids_;
 };
 
+// Largest output difference between the student and the teacher with `removed` bypassed, on one
+// random test-world input.
+double difference_from_bypassed_teacher(const fs::path& teacher_dir, const UNet& student,
+                                        const std::vector<std::string>& removed) {
+  const auto teacher = load_unet(teacher_dir);
+  torch::manual_seed(0);
+  torch::InferenceMode guard;
+  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}), h = torch::randn({2, 8, 32}),
+                   pooled = torch::randn({2, 32});
+  AddedConditions added;
+  added.class_labels = &pooled;
+  BypassUnits bypass({removed.begin(), removed.end()});
+  return (teacher->forward(x, t, h, added, &bypass) - student.forward(x, t, h, added)).abs().max().item<double>();
+}
+
 TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
   torch::set_num_threads(1);
   const ProxySetup s = make_proxy_setup("build_cli", 2);
@@ -52,16 +67,7 @@ TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
   EXPECT_EQ(table.at("parameters").at("student"), student->num_parameters());
   EXPECT_EQ(table.at("parameters").at("inherited"), student->num_parameters());
   // Identity: removal == bypass.
-  const auto teacher = load_unet(s.pipeline);
-  torch::manual_seed(0);
-  torch::InferenceMode guard;
-  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}), h = torch::randn({2, 8, 32}),
-                   pooled = torch::randn({2, 32});
-  AddedConditions added;
-  added.class_labels = &pooled;
-  BypassUnits bypass({removed.begin(), removed.end()});
-  const at::Tensor a = teacher->forward(x, t, h, added, &bypass), b = student->forward(x, t, h, added);
-  EXPECT_LE((a - b).abs().max().item<double>(), 1e-6);
+  EXPECT_LE(difference_from_bypassed_teacher(s.pipeline, *student, removed), 1e-6);
   // Errors.
   expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--pick", "c7", "-o",
                      out.string()}),
@@ -107,15 +113,7 @@ TEST(BuildCli, ClmeStudentStartsAsTheRemovalOnlyStudent) {
   EXPECT_EQ(p.at("inherited").get<int64_t>() + p.at("new").get<int64_t>(), student->num_parameters());
   EXPECT_GT(p.at("new").get<int64_t>(), 0);
   EXPECT_EQ(p.at("student"), estimate_cost(student->spec(), CostInput{}).params);
-  const auto teacher = load_unet(s.pipeline);
-  torch::manual_seed(0);
-  torch::InferenceMode guard;
-  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}), h = torch::randn({2, 8, 32}),
-                   pooled = torch::randn({2, 32});
-  AddedConditions added;
-  added.class_labels = &pooled;
-  BypassUnits bypass({removed.begin(), removed.end()});
-  EXPECT_LE((teacher->forward(x, t, h, added, &bypass) - student->forward(x, t, h, added)).abs().max().item<double>(), 1e-5);
+  EXPECT_LE(difference_from_bypassed_teacher(s.pipeline, *student, removed), 1e-5);
 
   write_json_atomic(cands, candidates({{{"op", "remove"}, {"unit", "up_blocks.2.attentions.0"}}}));
   expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--clme", "-o", out.string()}),
