@@ -27,6 +27,10 @@ class UnitObserver {
   // DESIGN.md §3 / the diffusers fixtures). Only produced when wants_tensors() is true.
   virtual bool wants_tensors() const { return false; }
   virtual void on_tensor(const std::string& path, const at::Tensor& value) {}
+  // Cross-attention maps: when true, every cross-attention computes its probabilities explicitly
+  // (softmax(QKᵀ/√d), [B, heads, image tokens, text tokens]) and passes them to on_tensor as
+  // "<transformer block>.attn2.probs" (also when wants_tensors() is false). Costs memory and time.
+  virtual bool wants_attention_maps() const { return false; }
 };
 
 // Several observers at once, in order (e.g. a profiler and an ablation bypass).
@@ -51,7 +55,12 @@ class ObserverChain : public UnitObserver {
   }
   void on_tensor(const std::string& p, const at::Tensor& t) override {
     for (auto* o : chain_)
-      if (o->wants_tensors()) o->on_tensor(p, t);
+      if (o->wants_tensors() || o->wants_attention_maps()) o->on_tensor(p, t);
+  }
+  bool wants_attention_maps() const override {
+    for (auto* o : chain_)
+      if (o->wants_attention_maps()) return true;
+    return false;
   }
 
  private:

@@ -41,6 +41,7 @@ Tensor conv3x3(nn::Conv2d& m, const Tensor& x) { return asdm::conv3x3(x, m->weig
 struct Ctx {
   UnitObserver* obs = nullptr;
   bool tensors = false;
+  bool maps = false;  // cross-attention probabilities to the observer
   void emit(const std::string& path, const Tensor& t) const {
     if (tensors) obs->on_tensor(path, t);
   }
@@ -185,8 +186,9 @@ struct AttentionImpl : nn::Module {
     register_module("to_out", out);
   }
   std::optional<GriOptions> gri;  // self-attention only: GRI attention over the H x W map
-  // H, W: the map's size, needed by GRI attention.
-  Tensor forward(const Tensor& x, const Tensor& context, int64_t H = 0, int64_t W = 0) {
+  // H, W: the map's size, needed by GRI attention. probs: when given, the attention is computed
+  // explicitly and its probabilities [B, heads, N, M] are stored there.
+  Tensor forward(const Tensor& x, const Tensor& context, int64_t H = 0, int64_t W = 0, Tensor* probs = nullptr) {
     const int64_t B = x.size(0);
     auto split = [&](const Tensor& t) {
       return t.view({B, -1, heads, t.size(-1) / heads}).transpose(1, 2);
@@ -198,7 +200,11 @@ struct AttentionImpl : nn::Module {
       return gri && H > 0 ? gri_attention(a, b, c, H, W, *gri) : at::scaled_dot_product_attention(a, b, c);
     };
     Tensor o;
-    if (upcast && q.scalar_type() != torch::kFloat32) {
+    if (probs) {
+      const Tensor qf = upcast ? q.to(torch::kFloat32) : q, kf = upcast ? k.to(torch::kFloat32) : k;
+      *probs = torch::softmax(qf.matmul(kf.transpose(-1, -2)) / std::sqrt(double(q.size(-1))), -1);
+      o = probs->to(v.scalar_type()).matmul(v);
+    } else if (upcast && q.scalar_type() != torch::kFloat32) {
       o = attend(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32)).to(q.scalar_type());
     } else {
       o = attend(q, k, v);
@@ -255,7 +261,13 @@ struct BasicTransformerBlockImpl : nn::Module {
     h = a + h;
     n = norm2->forward(h);
     ctx.emit(unit_id::child(path, "norm2"), n);
-    a = attn2->forward(n, ctx_states);
+    if (ctx.maps) {
+      Tensor probs;
+      a = attn2->forward(n, ctx_states, 0, 0, &probs);
+      ctx.obs->on_tensor(unit_id::child(path, "attn2.probs"), probs);
+    } else {
+      a = attn2->forward(n, ctx_states);
+    }
     ctx.emit(unit_id::child(path, "attn2"), a);
     h = a + h;
     n = norm3->forward(h);
@@ -522,7 +534,7 @@ struct UNet::Impl {
     const int64_t B = sample_in.size(0);
     if (ehs_in.size(0) != B)
       fail("encoder_hidden_states has batch {} but sample has batch {}", ehs_in.size(0), B);
-    Ctx ctx{obs, obs && obs->wants_tensors()};
+    Ctx ctx{obs, obs && obs->wants_tensors(), obs && obs->wants_attention_maps()};
     Tensor x = sample_in.to(dtype);
     const Tensor ehs = ehs_in.to(dtype);
     if (c.center_input_sample) x = 2 * x - 1.0;

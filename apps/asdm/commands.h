@@ -18,5 +18,6 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv);
 void add_ablate(CLI::App& app, const std::vector<std::string>& argv);
 void add_search(CLI::App& app, const std::vector<std::string>& argv);
 void add_build(CLI::App& app, const std::vector<std::string>& argv);
+void add_incubate(CLI::App& app, const std::vector<std::string>& argv);
 
 }  // namespace asdm::cli

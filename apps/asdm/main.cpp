@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_ablate(app, args);
   asdm::cli::add_search(app, args);
   asdm::cli::add_build(app, args);
+  asdm::cli::add_incubate(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
