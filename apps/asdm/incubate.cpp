@@ -75,7 +75,7 @@ nlohmann::json evaluate_all(const IncubateCli& o, const fs::path& trained) {
       SamplerOptions so = eo.sampler;
       so.prediction = p.prediction;
       images = p.generate(prompts, eo.seed, so);
-      j["n"] = prompts.size();
+      j["samples"] = prompts.size();
     }
     const at::Tensor x = to_tensor(images, side);
     if (!reference.defined()) reference = x;
@@ -143,8 +143,8 @@ void run_incubate(IncubateCli o, const std::vector<std::string>& argv) {
       auto num = [&](const char* f, const char* fmtstr) {
         return e.contains(f) ? fmt::format(fmt::runtime(fmtstr), e[f].get<double>()) : std::string("-");
       };
-      std::printf("%-20s %9s %12s %9s %10s %8s\n", k, num("mean_accuracy", "{:.3f}").c_str(),
-                  num("all_correct", "{:.3f}").c_str(), num("fid", "{:.1f}").c_str(),
+      std::printf("%-20s %9s %12s %9s %10s %8s\n", k, num("mean_attribute_accuracy", "{:.3f}").c_str(),
+                  num("all_attributes_correct", "{:.3f}").c_str(), num("proxy_fid", "{:.1f}").c_str(),
                   std::string(k) == "teacher" ? "-" : num("psnr_vs_teacher_db", "{:.2f}").c_str(),
                   std::string(k) == "teacher" ? "-" : num("ssim_vs_teacher", "{:.3f}").c_str());
     }

@@ -51,7 +51,7 @@ TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
   const auto report = read_json_file(s.dir / "whole" / "incubation.json");
   EXPECT_EQ(report.at("artifact"), "incubation");
   EXPECT_EQ(report.at("steps"), 3 * 3 + 4);
-  for (const char* k : {"teacher", "student_built", "student_incubated"}) EXPECT_EQ(report.at("eval").at(k).at("n"), 4) << k;
+  for (const char* k : {"teacher", "student_built", "student_incubated"}) EXPECT_EQ(report.at("eval").at(k).at("samples"), 4) << k;
   EXPECT_EQ(report.at("eval").at("teacher").at("ssim_vs_teacher"), 1.0);
   EXPECT_NE(whole.out.find("student_incubated"), std::string::npos) << whole.out;
 
