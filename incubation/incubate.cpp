@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -46,6 +47,7 @@ json options_json(const IncubateOptions& o, const json& resolved) {
   j["cond_drop"] = o.cond_drop;
   j["data"] = o.data;
   j["seed"] = o.seed;
+  j["amp"] = o.amp;
   return j;
 }
 
@@ -92,6 +94,24 @@ void save_checkpoint(const fs::path& out, const json& state, const UNet& student
   fs::rename(tmp, dst);
   fs::remove_all(old);
 }
+
+// bfloat16 autocast on CUDA for the forwards and losses of one step (no loss scaling needed).
+class Autocast {
+ public:
+  explicit Autocast(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  ~Autocast() {
+    if (!on_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_;
+};
 
 void truncate_log(const fs::path& log, int global) {
   if (!fs::exists(log)) return;
@@ -187,6 +207,7 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
   for (const auto& p : phases) total += p.steps;
 
   // ---- models and data ----
+  if (o.amp && o.device.rfind("cuda", 0) != 0) fail("--amp (bfloat16 autocast) needs --device cuda");
   ensure_device(o.device);
   std::optional<proxy::ProxyPipeline> tpipe;
   std::unique_ptr<UNet> teacher;
@@ -365,14 +386,19 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
 
       tcap.clear();
       scap.clear();
-      at::Tensor tout;
-      {
-        torch::NoGradGuard ng;
-        tout = teacher->forward(xt, t, hidden, added, &tcap);
-      }
       opt.zero_grad();
-      const at::Tensor sout = model->forward(xt, t, hidden, added, &scap);
-      const SasLosses l = sas_losses(sout, tout, target, scap, tcap, w, fmap, smap);
+      std::optional<SasLosses> losses;
+      {
+        Autocast amp(o.amp);
+        at::Tensor tout;
+        {
+          torch::NoGradGuard ng;
+          tout = teacher->forward(xt, t, hidden, added, &tcap);
+        }
+        const at::Tensor sout = model->forward(xt, t, hidden, added, &scap);
+        losses = sas_losses(sout, tout, target, scap, tcap, w, fmap, smap);
+      }
+      const SasLosses& l = *losses;
       if (!std::isfinite(l.terms.at("total")))
         fail("incubation diverged at global step {} ({} step {}: loss {}); lower --lr", global, ph.name, step,
              l.terms.at("total"));

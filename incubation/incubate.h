@@ -30,6 +30,7 @@ struct IncubateOptions {
   int checkpoint_every = 50;
   uint64_t seed = 0;
   std::string device = "cpu";
+  bool amp = false;               // CUDA: forwards under bfloat16 autocast (weights and optimizer in float32)
   int stop_after = -1;            // stop after this global step as if interrupted (tests)
 };
 

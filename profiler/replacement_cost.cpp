@@ -7,6 +7,7 @@
 #include "model/arch_spec.h"
 #include "model/clme_condconv.h"
 #include "model/conv.h"
+#include "model/gri_attention.h"
 
 namespace asdm {
 
@@ -56,6 +57,31 @@ std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostI
       replaced.push_back(q);
     }
     out.push_back({id, "clme", summarize(plain), summarize(replaced)});
+  }
+  const UNetLayout layout = spec.student_layout();
+  for (const auto& [id, g] : spec.gri_units()) {
+    const UnitCost* uc = nullptr;
+    for (const auto& u : cost.units)
+      if (u.id == id) uc = &u;
+    const UnitInfo& u = layout.at(id);
+    const int64_t N = int64_t(uc->height) * uc->width, d = u.head_dim > 0 ? u.head_dim : u.out_channels / u.heads;
+    const at::Tensor q = torch::randn({B, u.heads, N, d}), k = torch::randn({B, u.heads, N, d}),
+                     v = torch::randn({B, u.heads, N, d});
+    const int blocks = std::max(1, u.transformer_layers);
+    auto time_once = [&](bool gri) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int b = 0; b < blocks; ++b)
+        (void)(gri ? gri_attention(q, k, v, uc->height, uc->width, g) : at::scaled_dot_product_attention(q, k, v));
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    std::vector<double> plain, replaced;
+    for (int r = 0; r < warmup + runs; ++r) {
+      const double p = time_once(false), q2 = time_once(true);
+      if (r < warmup) continue;
+      plain.push_back(p);
+      replaced.push_back(q2);
+    }
+    out.push_back({id, "gri", summarize(plain), summarize(replaced)});
   }
   return out;
 }

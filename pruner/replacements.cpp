@@ -1,9 +1,12 @@
 #include "pruner/replacements.h"
 
 #include <cstdlib>
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "model/unet_layout.h"
+#include "profiler/cost_model.h"
 
 namespace asdm {
 
@@ -28,6 +31,25 @@ std::vector<Edit> clme_edits(const ArchSpec& spec) {
     }
     for (const UnitInfo* k : kept)
       if (experts.count(k->layer)) out.push_back(Edit::clme(k->id, experts[k->layer]));
+  }
+  return out;
+}
+
+std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool, int min_tokens) {
+  const auto removed = spec.removed_units();
+  std::set<std::string> already;
+  for (const auto& e : spec.edits)
+    if (e.op == Edit::Op::kGri) already.insert(e.unit);
+  const CostReport cost = estimate_cost(spec.student_layout(), removed, input);
+  const UNetLayout layout = spec.student_layout();
+  std::vector<Edit> out;
+  for (const auto& uc : cost.units) {
+    const UnitInfo& u = layout.at(uc.id);
+    if (u.kind != UnitKind::kAttention || u.only_cross_attention || removed.count(u.id) || already.count(u.id)) continue;
+    const int h = uc.height, w = uc.width;
+    if (int64_t(h) * w < min_tokens) continue;
+    if (h % std::min(window, h) || w % std::min(window, w) || (pool > 0 && (h % pool || w % pool))) continue;
+    out.push_back(Edit::gri(u.id, window, pool));
   }
   return out;
 }

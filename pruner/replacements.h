@@ -1,6 +1,7 @@
 #pragma once
 // A-SDM's replacement blocks for a removal set (issue 6 item 3), torch-free: which surviving
-// ResBlock inherits which removed sibling's kernels as CLME-CondConv experts.
+// ResBlock inherits which removed sibling's kernels as CLME-CondConv experts, and which attention
+// units are candidates for GRI attention.
 #include <string>
 #include <vector>
 
@@ -13,5 +14,11 @@ namespace asdm {
 // index (the earlier one on a tie). Blocks whose ResBlocks are all removed get none. The edits are
 // valid for `spec` (the removal set's ArchSpec) and are meant to be appended to it.
 std::vector<Edit> clme_edits(const ArchSpec& spec);
+
+// One gri edit per surviving attention unit with self-attention whose map at `input` has at least
+// `min_tokens` tokens and is divided by `window` and `pool` (GRI is meant for the high-resolution
+// stages where self-attention dominates). Whether each one pays off is for the caller to measure.
+struct CostInput;
+std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool, int min_tokens);
 
 }  // namespace asdm

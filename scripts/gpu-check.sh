@@ -97,6 +97,18 @@ $bin/asdm ablate --model assets/proxy-default/teacher --prompts "$all/ablation-p
   -o "$out/importance-proxy-cuda.json" > "$all/ablation.txt" 2>&1 || status=1
 echo "$((SECONDS - t0)) s"; grep -A9 "by tier-1" "$all/ablation.txt" || tail -3 "$all/ablation.txt"
 
+echo "== incubation on CUDA: a 42%-faster student of the proxy teacher, 60 steps, bfloat16 autocast $(elapsed)"
+t0=$SECONDS
+{ $bin/asdm profile --model assets/proxy-default/teacher --device cuda --resolution 128 --batch 8 --text-tokens 12 \
+    -o "$all/profile-proxy-cuda.json" &&
+  $bin/asdm search --profile "$all/profile-proxy-cuda.json" --importance "$out/importance-proxy-cuda.json" \
+    --target-speedup 0.4 --max-candidates 1 -o "$all/cand40.json" &&
+  $bin/asdm build --teacher assets/proxy-default/teacher --candidates "$all/cand40.json" --clme -o "$all/s40" &&
+  $bin/asdm incubate --teacher assets/proxy-default/teacher --student "$all/s40" -o "$all/s40-inc" --device cuda --amp \
+    --steps 60 --batch 16 --lr 2e-4 --classifier assets/proxy-default/classifier --eval-n 50 ; } > "$all/incubate.txt" 2>&1 || status=1
+cp "$all/s40-inc/incubation.json" "$out/incubation-cuda.json" 2>/dev/null
+echo "$((SECONDS - t0)) s"; tail -5 "$all/incubate.txt"
+
 echo "== benchmarks $(elapsed)"
 ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=float16 ASDM_BENCH_REPETITIONS=20 $bin/asdm_unet_bench \
   --benchmark_out="$all/bench-cuda-float16.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1

@@ -189,6 +189,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(CLI::PositiveNumber);
   sub->add_option("--seed", o->inc.seed, "Seed of data, noise and timesteps")->capture_default_str();
   sub->add_option("--device", o->inc.device, "cpu or cuda")->capture_default_str();
+  sub->add_flag("--amp", o->inc.amp, "CUDA: mixed precision (bfloat16 autocast for the forwards; float32 weights)");
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default); results depend on it")
       ->capture_default_str();
   sub->add_flag("--resume", o->resume, "Continue the run in -o from its checkpoint");

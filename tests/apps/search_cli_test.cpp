@@ -36,7 +36,7 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   const fs::path out = s.proxy.dir / "candidates.json";
   const Result r = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
                          "--target-speedup", "0.2", "--max-candidates", "3", "--measure", "--runs", "2", "--warmup", "1",
-                         "--threads", "1", "-o", out.string()});
+                         "--validate", "3", "--threads", "1", "-o", out.string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = read_json_file(out);
   EXPECT_EQ(j.at("artifact"), "candidates");
@@ -52,6 +52,13 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   }
   EXPECT_NE(r.out.find("pred ms"), std::string::npos) << r.out;
   EXPECT_GT(j.at("front").size(), 1u);
+  // --validate: the predictor's error on random removal sets.
+  ASSERT_EQ(j.at("validation").at("sets").size(), 3u);
+  for (const auto& v : j.at("validation").at("sets")) {
+    EXPECT_GT(v.at("measured_ms").at("median").get<double>(), 0);
+    EXPECT_TRUE(v.at("error").is_number());
+  }
+  EXPECT_NE(r.out.find("random removal sets"), std::string::npos) << r.out;
 
   // --allow clme: candidates carry clme edits, priced by timing them; each still meets the target.
   const fs::path with_clme = s.proxy.dir / "candidates-clme.json";
@@ -78,6 +85,23 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
     EXPECT_NEAR(cand.at("replacement_ms").get<double>(), sum, 1e-9);
   }
   EXPECT_EQ(clme_edits > 0, !k.at("replacement_costs").empty());
+
+  // --allow gri: every large-enough self-attention is timed as GRI, and placed only where faster.
+  const fs::path with_gri = s.proxy.dir / "candidates-gri.json";
+  const Result g = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
+                         "--target-speedup", "0.2", "--max-candidates", "2", "--allow", "gri", "--gri-window", "4",
+                         "--gri-min-tokens", "64", "--threads", "1", "-o", with_gri.string()});
+  ASSERT_EQ(g.rc, 0) << g.err;
+  const auto gj = read_json_file(with_gri);
+  std::map<std::string, double> gri_extra;
+  for (const auto& rc : gj.at("replacement_costs")) {
+    EXPECT_EQ(rc.at("kind"), "gri");
+    gri_extra[rc.at("unit").get<std::string>()] = rc.at("extra_ms");
+  }
+  EXPECT_FALSE(gri_extra.empty());
+  for (const auto& cand : gj.at("candidates"))
+    for (const auto& e : cand.at("arch").at("edits"))
+      if (e.at("op") == "gri") EXPECT_LT(gri_extra.at(e.at("unit").get<std::string>()), 0.0) << e.dump();
 
   // Refinement: the first candidate's set re-scored as a group on the importance run's prompts.
   const fs::path refined = s.proxy.dir / "candidates-refined.json";

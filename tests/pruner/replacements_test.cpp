@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "model/model_files.h"
+#include "profiler/cost_model.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -31,6 +32,27 @@ TEST(ClmeEdits, RemovedResBlocksGoToTheNearestSurvivingSibling) {
   ArchSpec none = load_arch(locate_model(test::config_path("sd15")));
   none.edits = {Edit::remove("down_blocks.0.attentions.1")};
   EXPECT_TRUE(clme_edits(none).empty());
+}
+
+TEST(GriEdits, SelfAttentionOfLargeMapsThatTheWindowDivides) {
+  ArchSpec spec = load_arch(locate_model(test::config_path("sd15")));
+  spec.edits = {Edit::remove("up_blocks.3.attentions.1")};
+  CostInput in;  // 64x64 latent (512x512)
+  const auto edits = gri_edits(spec, in, 8, 2, 4096);
+  // The 64x64 level: down_blocks.0's two attention units and up_blocks.3's three, one removed.
+  std::vector<std::string> units;
+  for (const auto& e : edits) {
+    units.push_back(e.unit);
+    EXPECT_EQ(e.window, 8);
+    EXPECT_EQ(e.pool, 2);
+  }
+  EXPECT_EQ(units, (std::vector<std::string>{"down_blocks.0.attentions.0", "down_blocks.0.attentions.1",
+                                             "up_blocks.3.attentions.0", "up_blocks.3.attentions.2"}));
+  EXPECT_EQ(gri_edits(spec, in, 8, 2, 1024).size(), 4u + 5u);  // and the 32x32 level
+  EXPECT_TRUE(gri_edits(spec, in, 24, 2, 4096).empty());       // 24 does not divide 64
+  spec.edits.insert(spec.edits.end(), edits.begin(), edits.end());
+  EXPECT_EQ(spec.gri_units().size(), 4u);
+  EXPECT_TRUE(gri_edits(spec, in, 8, 2, 4096).empty());  // already GRI
 }
 
 }  // namespace
