@@ -1,13 +1,7 @@
 // asdm ablate end to end: a run killed with SIGKILL and resumed gives the file of an uninterrupted
 // run; shards merged by `asdm ablate merge` give the one-run file; a real profile gives latency;
 // bad input is one line and a non-zero exit with nothing lost.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <fstream>
-#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -43,31 +37,10 @@ TEST(AblateCli, KilledAndResumedGivesTheUninterruptedFile) {
   const Result r = asdm(with(args, {"-o", whole.string()}));
   ASSERT_EQ(r.rc, 0) << r.err;
   // The same run in the background, killed with SIGKILL once a few units are written.
-  std::vector<std::string> argv = {test::asdm_exe().string()};
-  for (const auto& a : with(args, {"-o", killed.string()})) argv.push_back(a);
-  const pid_t pid = ::fork();
+  const pid_t pid = spawn_asdm(with(args, {"-o", killed.string()}));
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<char*> c;
-    for (auto& a : argv) c.push_back(a.data());
-    c.push_back(nullptr);
-    ::execv(c[0], c.data());
-    ::_exit(127);
-  }
-  size_t seen = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      if (fs::exists(killed)) seen = read_json_file(killed).at("results").size();
-    } catch (const std::exception&) {
-    }
-    if (seen >= 5) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  ASSERT_TRUE(kill_when(pid, [&] { return fs::exists(killed) && read_json_file(killed).at("results").size() >= 5; }))
+      << "the run finished before it could be killed";
   const auto partial = read_json_file(killed);
   EXPECT_FALSE(partial.at("complete"));
   EXPECT_GE(partial.at("results").size(), 5u);

@@ -1,9 +1,13 @@
 #pragma once
 // Running the built asdm binary from tests: exit code, stdout and stderr.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <functional>
+#include <thread>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -48,6 +52,38 @@ inline Result asdm(const std::vector<std::string>& args) {
   r.out = read_text_file(out);
   r.err = read_text_file(err);
   return r;
+}
+
+// Starts asdm with `args` in the background (output inherited) and returns its pid.
+inline pid_t spawn_asdm(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {test::asdm_exe().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> c;
+    for (auto& a : argv) c.push_back(a.data());
+    c.push_back(nullptr);
+    ::execv(c[0], c.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Polls `ready` (every 5 ms, for up to 120 s), then kills `pid` with SIGKILL and reaps it. True
+// when the process died of the signal (false: it had already finished).
+inline bool kill_when(pid_t pid, const std::function<bool()>& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      if (ready()) break;
+    } catch (const std::exception&) {  // a file being written
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFSIGNALED(status);
 }
 
 // A failed command: exit code 1, one line on stderr, that line as expected.

@@ -1,13 +1,6 @@
 // asdm incubate end to end: built with asdm build, killed with SIGKILL mid-run and resumed, it ends
 // with the weights of an uninterrupted run; the final eval compares teacher, built and incubated
 // students; bad input is one line.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <thread>
-
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -56,32 +49,15 @@ TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
   EXPECT_NE(whole.out.find("student_incubated"), std::string::npos) << whole.out;
 
   const fs::path killed = s.dir / "killed";
-  std::vector<std::string> argv = {test::asdm_exe().string(), "-q"};
-  for (const auto& a : args(s, student, killed)) argv.push_back(a);
-  argv.push_back("--no-eval");
-  const pid_t pid = ::fork();
+  std::vector<std::string> killed_args = {"-q"};
+  for (const auto& a : args(s, student, killed)) killed_args.push_back(a);
+  killed_args.push_back("--no-eval");
+  const pid_t pid = spawn_asdm(killed_args);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<char*> c;
-    for (auto& a : argv) c.push_back(a.data());
-    c.push_back(nullptr);
-    ::execv(c[0], c.data());
-    ::_exit(127);
-  }
-  int step = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && step < 5) {
-    try {
-      if (fs::exists(killed / "checkpoint" / "state.json"))
-        step = read_json_file(killed / "checkpoint" / "state.json").at("global_step");
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  ASSERT_TRUE(kill_when(pid, [&] {
+    return fs::exists(killed / "checkpoint" / "state.json") &&
+           read_json_file(killed / "checkpoint" / "state.json").at("global_step").get<int>() >= 5;
+  })) << "the run finished before it could be killed";
   expect_error(asdm(args(s, student, killed)),
                killed.string() + " holds an incubation run; pass --resume to continue it or choose another -o");
   std::vector<std::string> resume = args(s, student, killed);
