@@ -166,7 +166,9 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
       "Loss (SAS): task MSE + output distillation + feature distillation at the block outputs (normalised by\n"
       "the teacher's) + alignment of the cross-attention maps; each term is logged apart in incubation.jsonl.\n"
       "Checkpoints every --checkpoint-every steps; --resume continues exactly (same thread count). A proxy\n"
-      "teacher trains on the proxy world's stream and ends with teacher / built / incubated quality numbers.");
+      "teacher trains on the proxy world's stream and ends with teacher / built / incubated quality numbers.\n"
+      "Measured on the proxy world: at a few hundred steps --one-shot trained a better student than the\n"
+      "schedule's module split, which leaves the assembly little of the budget (README, Incubation).");
   sub->add_option("--teacher", o->teacher, "The teacher (a proxy pipeline, or a UNet with --data)")->required();
   sub->add_option("--student", o->student, "The student folder asdm build wrote (left unchanged)")->required();
   sub->add_option("--schedule", o->schedule, "schedule.json (default: the student folder's)");
