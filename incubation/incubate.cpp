@@ -136,7 +136,17 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
   const ModelFiles tfiles = locate_model(teacher_path), sfiles = locate_model(student_path);
   if (tfiles.weights.empty()) fail("the teacher {} has no weights", teacher_path.string());
   if (sfiles.weights.empty()) fail("the student {} has no weights", student_path.string());
-  const ArchSpec tspec = load_arch(tfiles), sspec = load_arch(sfiles);
+  const ArchSpec tspec = load_arch(tfiles);
+  ArchSpec sspec = load_arch(sfiles);
+  // A student that is a stock diffusers config (BK-SDM presets: drop_* edits only) records how it was
+  // made in the inheritance.json asdm build wrote beside it.
+  if (sspec.edits.empty() && fs::exists(sfiles.dir / "inheritance.json")) {
+    const json inh = read_json_file(sfiles.dir / "inheritance.json");
+    if (inh.contains("arch")) {
+      const ArchSpec built = arch_spec_from_json(inh.at("arch"));
+      if (to_diffusers_json(built.student_config()) == to_diffusers_json(sspec.teacher)) sspec = built;
+    }
+  }
   if (!tspec.edits.empty()) fail("the teacher {} is itself a student; incubate against the original teacher", teacher_path.string());
   if (to_diffusers_json(sspec.teacher) != to_diffusers_json(tspec.teacher))
     fail("the student {} was not built from the teacher {} (the teacher config it records differs)", student_path.string(),

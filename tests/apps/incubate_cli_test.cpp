@@ -71,6 +71,26 @@ TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
   for (const auto& [k, v] : a) EXPECT_TRUE(torch::equal(v, b.at(k))) << k;
 }
 
+// A BK-SDM preset is a stock diffusers UNet: incubate finds its ArchSpec in inheritance.json and
+// trains it one-shot (its blocks moved, so there is no hybrid for progressive incubation).
+TEST(IncubateCli, BkSdmPresetStudentsTrainOneShot) {
+  const ProxySetup s = make_proxy_setup("incubate_cli_bk", 2);
+  const fs::path student = s.dir / "small";
+  ASSERT_EQ(asdm({"-q", "build", "--teacher", s.pipeline.string(), "--preset", "small", "--module-steps", "1",
+                  "--assembly-steps", "2", "-o", student.string()})
+                .rc,
+            0);
+  std::vector<std::string> a = args(s, student, s.dir / "out");
+  a.push_back("--no-eval");
+  expect_error(asdm(a), "progressive incubation trains each module inside the teacher, which needs unit edits (remove, "
+                        "clme, gri); the student " + student.string() + " has drop_* edits: pass --one-shot");
+  a.push_back("--one-shot");
+  const Result r = asdm(a);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::exists(s.dir / "out" / "unet" / "config.json"));
+  EXPECT_EQ(read_json_file(s.dir / "out" / "unet" / "config.json").at("layers_per_block"), nlohmann::json::array({1, 1, 1, 1}));
+}
+
 TEST(IncubateCli, BadInputIsOneLine) {
   const ProxySetup s = make_proxy_setup("incubate_cli_bad", 2);
   const fs::path student = build_student(s);
