@@ -13,6 +13,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/run_files.h"
 #include "core/sha256.h"
 #include "core/unit_id.h"
 #include "incubation/data.h"
@@ -81,7 +82,7 @@ void copy_prefixed(torch::nn::Module& dst, const torch::nn::Module& src, const s
 
 void save_checkpoint(const fs::path& out, const json& state, const UNet& student, const UNet* phase_model,
                      torch::optim::AdamW* opt, const TensorMap* ema) {
-  const fs::path tmp = out / "checkpoint.tmp", dst = out / "checkpoint", old = out / "checkpoint.old";
+  const fs::path tmp = out / "checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   write_tensors(tmp / "student.safetensors", module_tensors(student.module()));
@@ -89,10 +90,7 @@ void save_checkpoint(const fs::path& out, const json& state, const UNet& student
   if (opt) torch::save(*opt, (tmp / "optimizer.pt").string());
   if (ema && !ema->empty()) write_tensors(tmp / "ema.safetensors", *ema);
   write_json_atomic(tmp / "state.json", state);
-  fs::remove_all(old);
-  if (fs::exists(dst)) fs::rename(dst, old);
-  fs::rename(tmp, dst);
-  fs::remove_all(old);
+  replace_folder(tmp, out / "checkpoint");
 }
 
 // bfloat16 autocast on CUDA for the forwards and losses of one step (no loss scaling needed).
@@ -112,17 +110,6 @@ class Autocast {
  private:
   bool on_;
 };
-
-void truncate_log(const fs::path& log, int global) {
-  if (!fs::exists(log)) return;
-  std::ifstream in(log);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    const auto j = json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("global_step", 0) <= global) kept += line + "\n";
-  }
-  write_file_atomic(log, kept);
-}
 
 }  // namespace
 
@@ -294,7 +281,7 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
   fs::create_directories(out);
   const fs::path log_path = out / "incubation.jsonl";
   if (resume)
-    truncate_log(log_path, start_global);
+    truncate_json_lines(log_path, "global_step", start_global);
   else
     fs::remove(log_path);
   std::ofstream log_file(log_path, std::ios::app);
@@ -462,11 +449,7 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
   student->module().eval();
   fs::path unet_dir = out;
   if (is_proxy(student_path)) {
-    for (const auto& e : fs::directory_iterator(student_path)) {
-      const std::string n = e.path().filename().string();
-      if (n == "unet" || n == "schedule.json") continue;
-      fs::copy(e.path(), out / n, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
-    }
+    copy_folder_except(student_path, out, {"unet", "schedule.json"});
     unet_dir = out / "unet";
   }
   student->to("cpu", "float32");

@@ -1,15 +1,45 @@
 #include "profiler/replacement_cost.h"
 
 #include <chrono>
+#include <functional>
 
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "model/arch_spec.h"
 #include "model/clme_condconv.h"
 #include "model/conv.h"
 #include "model/gri_attention.h"
 
 namespace asdm {
+namespace {
+
+// `warmup` + `runs` rounds, each timing `work(false)` (the original) then `work(true)` (the
+// replacement); the rounds after the warm-up are summarised.
+ReplacementCost time_interleaved(const std::string& unit, const std::string& kind, int runs, int warmup,
+                                 const std::function<void(bool)>& work) {
+  auto once = [&](bool replaced) {
+    const auto t0 = std::chrono::steady_clock::now();
+    work(replaced);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::vector<double> plain, replaced;
+  for (int r = 0; r < warmup + runs; ++r) {
+    const double p = once(false), q = once(true);
+    if (r < warmup) continue;
+    plain.push_back(p);
+    replaced.push_back(q);
+  }
+  return {unit, kind, summarize(plain), summarize(replaced)};
+}
+
+const UnitCost& unit_cost(const CostReport& cost, const std::string& id) {
+  for (const auto& u : cost.units)
+    if (u.id == id) return u;
+  fail("cost model: no unit '{}'", id);
+}
+
+}  // namespace
 
 std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostInput& in, int runs, int warmup) {
   torch::NoGradGuard no_grad;
@@ -17,9 +47,7 @@ std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostI
   const int64_t temb = spec.teacher.time_embed_dim(), B = in.batch;
   std::vector<ReplacementCost> out;
   for (const auto& [id, o] : spec.clme_units()) {
-    const UnitCost* uc = nullptr;
-    for (const auto& u : cost.units)
-      if (u.id == id) uc = &u;
+    const UnitCost* uc = &unit_cost(cost, id);
     // The convolutions with experts: (input channels, experts).
     struct Conv {
       at::Tensor x, w, b, rw, rb;
@@ -43,45 +71,23 @@ std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostI
       convs.push_back(std::move(c));
     }
     const at::Tensor route = torch::randn({B, temb});
-    auto time_once = [&](bool clme) {
-      const auto t0 = std::chrono::steady_clock::now();
+    out.push_back(time_interleaved(id, "clme", runs, warmup, [&](bool clme) {
       for (const auto& c : convs)
         (void)(clme ? clme_conv(c.x, route, c.rw, c.rb, c.kernels, c.biases) : conv3x3(c.x, c.w, c.b));
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    };
-    std::vector<double> plain, replaced;
-    for (int r = 0; r < warmup + runs; ++r) {
-      const double p = time_once(false), q = time_once(true);
-      if (r < warmup) continue;
-      plain.push_back(p);
-      replaced.push_back(q);
-    }
-    out.push_back({id, "clme", summarize(plain), summarize(replaced)});
+    }));
   }
   const UNetLayout layout = spec.student_layout();
   for (const auto& [id, g] : spec.gri_units()) {
-    const UnitCost* uc = nullptr;
-    for (const auto& u : cost.units)
-      if (u.id == id) uc = &u;
+    const UnitCost* uc = &unit_cost(cost, id);
     const UnitInfo& u = layout.at(id);
     const int64_t N = int64_t(uc->height) * uc->width, d = u.head_dim > 0 ? u.head_dim : u.out_channels / u.heads;
     const at::Tensor q = torch::randn({B, u.heads, N, d}), k = torch::randn({B, u.heads, N, d}),
                      v = torch::randn({B, u.heads, N, d});
     const int blocks = std::max(1, u.transformer_layers);
-    auto time_once = [&](bool gri) {
-      const auto t0 = std::chrono::steady_clock::now();
+    out.push_back(time_interleaved(id, "gri", runs, warmup, [&](bool gri) {
       for (int b = 0; b < blocks; ++b)
         (void)(gri ? gri_attention(q, k, v, uc->height, uc->width, g) : at::scaled_dot_product_attention(q, k, v));
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    };
-    std::vector<double> plain, replaced;
-    for (int r = 0; r < warmup + runs; ++r) {
-      const double p = time_once(false), q2 = time_once(true);
-      if (r < warmup) continue;
-      plain.push_back(p);
-      replaced.push_back(q2);
-    }
-    out.push_back({id, "gri", summarize(plain), summarize(replaced)});
+    }));
   }
   return out;
 }

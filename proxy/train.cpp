@@ -9,6 +9,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/run_files.h"
 #include "model/module_io.h"
 #include "proxy/pipeline.h"
 
@@ -45,29 +46,13 @@ void set_weights(ProxyPipeline& p, const TensorMap& t, const fs::path& file) {
 
 void save_checkpoint(const fs::path& out, int step, const ProxyPipeline& p, torch::optim::AdamW& opt,
                      const TrainOptions& o) {
-  const fs::path tmp = out / "checkpoint.tmp", dst = out / "checkpoint", old = out / "checkpoint.old";
+  const fs::path tmp = out / "checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   write_tensors(tmp / "weights.safetensors", weights(p));
   torch::save(opt, (tmp / "optimizer.pt").string());
   write_json_atomic(tmp / "state.json", {{"step", step}, {"options", options_json(o)}});
-  fs::remove_all(old);
-  if (fs::exists(dst)) fs::rename(dst, old);
-  fs::rename(tmp, dst);
-  fs::remove_all(old);
-}
-
-// Keeps the log's lines up to `step` (a resumed run rewrites what came after its checkpoint).
-void truncate_log(const fs::path& log, int step) {
-  if (!fs::exists(log)) return;
-  std::ifstream in(log);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", 0) <= step) kept += line + "\n";
-  }
-  write_file_atomic(log, kept);
+  replace_folder(tmp, out / "checkpoint");
 }
 
 }  // namespace
@@ -105,7 +90,7 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const s
   write_json_atomic(out / "train_options.json", options_json(o));
   const fs::path log_path = out / "train.jsonl";
   if (resume)
-    truncate_log(log_path, start);
+    truncate_json_lines(log_path, "step", start);  // what came after the checkpoint is redone
   else
     fs::remove(log_path);
   std::ofstream log_file(log_path, std::ios::app);

@@ -11,6 +11,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/run_files.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
 #include "model/runtime.h"
@@ -94,12 +95,7 @@ void run_build(const BuildCli& o, const std::vector<std::string>& argv) {
   fs::path unet_dir = out;
   const fs::path root = fs::path(o.teacher);
   if (fs::exists(root / "model_index.json") && files.dir == root / "unet") {
-    fs::create_directories(out);
-    for (const auto& e : fs::directory_iterator(root)) {
-      const std::string n = e.path().filename().string();
-      if (n == "unet" || n == "checkpoint" || n == "train.jsonl") continue;
-      fs::copy(e.path(), out / n, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
-    }
+    copy_folder_except(root, out, {"unet", "checkpoint", "train.jsonl"});
     unet_dir = out / "unet";
   }
   save_unet(student, unet_dir, o.dtype);

@@ -36,17 +36,6 @@ struct IncubateCli {
   int threads = 0, eval_n = 100, eval_steps = 25;
 };
 
-at::Tensor to_tensor(const std::vector<std::vector<uint8_t>>& images, int side) {
-  std::vector<at::Tensor> t;
-  for (const auto& im : images)
-    t.push_back(torch::from_blob(const_cast<uint8_t*>(im.data()), {side, side, 3}, torch::kUInt8)
-                    .permute({2, 0, 1})
-                    .to(torch::kFloat32)
-                    .div(127.5)
-                    .sub(1));
-  return torch::stack(t);
-}
-
 // Quality of teacher, student as built and student as trained on the same prompts and noise.
 nlohmann::json evaluate_all(const IncubateCli& o, const fs::path& trained) {
   const auto teacher = proxy::ProxyPipeline::load(o.teacher);
@@ -59,7 +48,6 @@ nlohmann::json evaluate_all(const IncubateCli& o, const fs::path& trained) {
   eo.seed = o.inc.seed;
   nlohmann::json out = nlohmann::json::object();
   at::Tensor reference;
-  const int side = teacher.world.image_size;
   for (const auto& [name, dir] : {std::pair<std::string, fs::path>{"teacher", o.teacher},
                                   {"student_built", o.student}, {"student_incubated", trained}}) {
     const auto p = proxy::ProxyPipeline::load(dir);
@@ -77,7 +65,7 @@ nlohmann::json evaluate_all(const IncubateCli& o, const fs::path& trained) {
       images = p.generate(prompts, eo.seed, so);
       j["samples"] = prompts.size();
     }
-    const at::Tensor x = to_tensor(images, side);
+    const at::Tensor x = torch::pixel_shuffle(p.to_latent(images), p.space_to_depth);  // images in [-1, 1]
     if (!reference.defined()) reference = x;
     double ps = 0, ss = 0;
     for (double v : psnr(x, reference, 2.0)) ps += v / images.size();

@@ -135,7 +135,16 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   ci.text_tokens = po.text_tokens;
   std::vector<ArchSpec> specs;
   std::vector<double> extra_ms;  // replacement blocks' measured cost per candidate
-  std::map<std::string, ReplacementCost> timed;  // by unit and experts
+  std::map<std::string, ReplacementCost> timed;  // by unit and experts / GRI options
+  // A replacement edit's measured cost on top of a removal set, timed once per key.
+  auto cost_of = [&](const ArchSpec& removal, const Edit& e, const std::string& key) -> const ReplacementCost& {
+    if (!timed.count(key)) {
+      ArchSpec one = removal;
+      one.edits.push_back(e);
+      timed[key] = time_replacements(one, ci).at(0);
+    }
+    return timed.at(key);
+  };
   std::vector<Candidate> kept;
   for (const auto& c : r.candidates) {
     ArchSpec s = teacher;
@@ -145,28 +154,15 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
     if (clme) {
       const auto edits = clme_edits(s);
       s.edits.insert(s.edits.end(), edits.begin(), edits.end());
-      for (const auto& e : edits) {
-        const std::string key = e.unit + "<" + fmt::format("{}", fmt::join(e.experts, ","));
-        if (!timed.count(key)) {
-          ArchSpec one = removal;
-          one.edits.push_back(e);
-          timed[key] = time_replacements(one, ci).at(0);
-        }
-        extra += timed[key].extra_ms();
-      }
+      for (const auto& e : edits) extra += cost_of(removal, e, e.unit + "<" + fmt::format("{}", fmt::join(e.experts, ","))).extra_ms();
     }
     if (gri) {
       // GRI where it measures faster than full self-attention at the profiled input.
       for (const auto& e : gri_edits(removal, ci, o.gri_window, o.gri_pool, o.gri_min_tokens)) {
-        const std::string key = fmt::format("{}<gri {} {}", e.unit, e.window, e.pool);
-        if (!timed.count(key)) {
-          ArchSpec one = removal;
-          one.edits.push_back(e);
-          timed[key] = time_replacements(one, ci).at(0);
-        }
-        if (timed[key].extra_ms() >= 0) continue;
+        const double d = cost_of(removal, e, fmt::format("{}<gri {} {}", e.unit, e.window, e.pool)).extra_ms();
+        if (d >= 0) continue;
         s.edits.push_back(e);
-        extra += timed[key].extra_ms();
+        extra += d;
       }
     }
     if (clme || gri) {
