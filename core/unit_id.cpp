@@ -93,6 +93,16 @@ std::string child(std::string_view parent, std::string_view name) {
 std::string skip(int block_index, int j) {
   return fmt::format("{}.res.{}", block(Stage::kDown, block_index), j);
 }
+
+std::string block_of(std::string_view id) {
+  for (std::string_view stage : {"down_blocks.", "up_blocks."}) {
+    if (id.substr(0, stage.size()) != stage) continue;
+    const size_t end = id.find('.', stage.size());
+    return std::string(id.substr(0, end));
+  }
+  return is_under(id, "mid_block") ? "mid_block" : "";
+}
+
 bool is_under(std::string_view id, std::string_view prefix) {
   if (id.size() < prefix.size() || id.substr(0, prefix.size()) != prefix) return false;
   return id.size() == prefix.size() || id[prefix.size()] == '.';

@@ -56,6 +56,10 @@ std::string child(std::string_view parent, std::string_view name);
 // "down_blocks.0.res.2".
 std::string skip(int block_index, int j);
 
+// The block a unit lies in: "down_blocks.1" for "down_blocks.1.resnets.0", "mid_block" for
+// "mid_block.attentions.0.transformer_blocks.1"; "" for the fixed parts (conv_in, ...).
+std::string block_of(std::string_view id);
+
 // Whether `id` is `prefix` itself or lies under it ("down_blocks.1" covers
 // "down_blocks.1.resnets.0" but not "down_blocks.10").
 bool is_under(std::string_view id, std::string_view prefix);

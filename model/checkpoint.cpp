@@ -1,5 +1,6 @@
 #include "model/checkpoint.h"
 
+#include <fstream>
 #include <map>
 
 #include <fmt/ranges.h>
@@ -10,6 +11,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "model/runtime.h"
 #include "model/tensor_io.h"
 
 namespace asdm {
@@ -152,7 +154,14 @@ void save_unet(const UNet& unet, const fs::path& dir, const std::string& dtype) 
   write_tensors(dir / kWeightsFileName, tensors);
   write_json_atomic(dir / "config.json", to_diffusers_json(spec.student_config()));
   if (!spec.diffusers_expressible()) {
-    write_json_atomic(dir / kArchFileName, to_json(spec));
+    // An artifact like any other (DESIGN.md §8): the command that wrote it and where.
+    std::vector<std::string> argv;
+    std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
+    for (std::string arg; std::getline(cmdline, arg, '\0');) argv.push_back(arg);
+    const nlohmann::json arch = to_json(spec);
+    nlohmann::json j = make_artifact("arch_spec", arch.at("schema_version").get<int>(), make_run_context(argv, unet.device()));
+    j.update(arch);
+    write_json_atomic(dir / kArchFileName, j);
   } else if (fs::exists(dir / kArchFileName)) {
     fs::remove(dir / kArchFileName, ec);
   }

@@ -10,6 +10,7 @@
 #include "model/sampler.h"
 #include "profiler/cost_model.h"
 #include "profiler/cuda_runtime.h"
+#include "profiler/peak_memory.h"
 #include "profiler/unit_timer.h"
 
 namespace asdm {
@@ -340,11 +341,21 @@ nlohmann::json chrome_trace(const ProfileReport& r) {
 }
 
 std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets, const ProfileOptions& o,
-                                               const std::function<void(int, int)>& progress) {
+                                               const std::function<void(int, int)>& progress,
+                                               std::vector<int64_t>* peak_bytes) {
   std::vector<ForwardInputs> inputs;
   inputs.reserve(unets.size());
   for (const UNet* u : unets) inputs.emplace_back(*u, o);
   torch::InferenceMode guard;
+  if (peak_bytes) {
+    peak_bytes->clear();
+    for (const auto& in : inputs) {
+      PeakMemory memory;
+      in.forward();
+      if (in.cuda) torch::cuda::synchronize();
+      peak_bytes->push_back(memory.peak_bytes());
+    }
+  }
   auto timed = [&](const ForwardInputs& in) {
     if (in.cuda) torch::cuda::synchronize();
     const double t0 = UnitTimer::steady_ms();

@@ -83,9 +83,12 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& options);
 
 // Unobserved forwards of several UNets (a teacher and its students) at the same input, timed in
 // interleaved rounds (warm-up rounds, then `runs` rounds of one forward each), so that drift and
-// contention fall on all alike. Whole-forward times per UNet, in the order given.
+// contention fall on all alike. Whole-forward times per UNet, in the order given. `peak_bytes`,
+// when given, receives each UNet's peak tensor memory during one forward (profiler/peak_memory.h;
+// the weights excluded), from an extra untimed forward before the rounds.
 std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets, const ProfileOptions& options,
-                                               const std::function<void(int, int)>& progress = {});
+                                               const std::function<void(int, int)>& progress = {},
+                                               std::vector<int64_t>* peak_bytes = nullptr);
 
 nlohmann::json to_json(const ProfileReport& r);
 // Chrome trace-event JSON (Perfetto, chrome://tracing): units as nested complete ("X") slices.

@@ -1,5 +1,7 @@
 #include "proxy/pipeline.h"
 
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -190,8 +192,10 @@ at::Tensor ProxyPipeline::predict(const at::Tensor& x, double t, const at::Tenso
 
 std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std::string>& captions, uint64_t seed,
                                                           const SamplerOptions& options, UnitObserver* observer,
-                                                          uint64_t first_index) const {
+                                                          uint64_t first_index, GenerateTimes* times) const {
   torch::InferenceMode guard;
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   const auto [hidden, pooled] = encode(captions);
   const auto [uh, up] = encode({""});
   const int lat = world.image_size / space_to_depth, ch = 3 * space_to_depth * space_to_depth;
@@ -206,8 +210,15 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std:
   SamplerOptions o = options;
   o.prediction = prediction;
   const at::Tensor cond = pack(hidden, pooled), uncond = pack(uh, up);
+  const auto t1 = Clock::now();
   const at::Tensor x = sample(guided(model, cond, uncond, o.guidance), torch::cat(noise), schedule, o);
-  return to_images(x);
+  const auto t2 = Clock::now();
+  auto images = to_images(x);
+  if (times) {
+    const auto s = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    *times = {s(t1 - t0), s(t2 - t1), s(Clock::now() - t2)};
+  }
+  return images;
 }
 
 }  // namespace asdm::proxy

@@ -19,6 +19,13 @@
 
 namespace asdm::proxy {
 
+// Where a generate() call spent its time (seconds, steady clock; the pipeline runs on the CPU):
+// the text encoder (captions and the unconditional caption), the denoising loop (UNet x steps and
+// the sampler's arithmetic) and the decoder (latent -> uint8 images).
+struct GenerateTimes {
+  double text_encoder_s = 0, denoise_s = 0, decoder_s = 0;
+};
+
 struct ProxyPipeline {
   WorldSpec world;
   std::unique_ptr<Tokenizer> tokenizer;
@@ -45,10 +52,11 @@ struct ProxyPipeline {
   at::Tensor predict(const at::Tensor& x, double t, const at::Tensor& hidden, const at::Tensor& pooled,
                      UnitObserver* observer = nullptr) const;
   // Samples images for captions; caption k's noise is a function of (seed, first_index + k) only,
-  // so a prompt gets the same noise however prompts are batched.
+  // so a prompt gets the same noise however prompts are batched. `times`, when given, receives
+  // the split of the call's time.
   std::vector<std::vector<uint8_t>> generate(const std::vector<std::string>& captions, uint64_t seed,
                                              const SamplerOptions& options, UnitObserver* observer = nullptr,
-                                             uint64_t first_index = 0) const;
+                                             uint64_t first_index = 0, GenerateTimes* times = nullptr) const;
 };
 
 }  // namespace asdm::proxy

@@ -109,6 +109,14 @@ t0=$SECONDS
 cp "$all/s40-inc/incubation.json" "$out/incubation-cuda.json" 2>/dev/null
 echo "$((SECONDS - t0)) s"; tail -5 "$all/incubate.txt"
 
+echo "== asdm bench (UNet on CUDA, fp16) and asdm report $(elapsed)"
+t0=$SECONDS
+{ $bin/asdm bench --models "teacher=assets/proxy-default/teacher,student=$all/s40-inc" --device cuda --dtype fp16 --batch 8 \
+    --runs 20 --quality-prompts 50 --classifier assets/proxy-default/classifier -o "$out/bench-cuda.json" &&
+  $bin/asdm report "$out/bench-cuda.json" "$all/profile-proxy-cuda.json" "$out/importance-proxy-cuda.json" "$all/cand40.json" \
+    "$all/s40-inc/incubation.json" -o "$out/report" ; } > "$all/bench.txt" 2>&1 || status=1
+echo "$((SECONDS - t0)) s"; tail -6 "$all/bench.txt"
+
 echo "== benchmarks $(elapsed)"
 ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=float16 ASDM_BENCH_REPETITIONS=20 $bin/asdm_unet_bench \
   --benchmark_out="$all/bench-cuda-float16.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything asdm needs on a Debian bookworm machine and builds it:
 #   1. Debian packages (compiler, CMake, Ninja, ccache, Eigen, fmt, nlohmann-json, CLI11,
-#      GoogleTest, Google Benchmark, clang for the fuzzer),
+#      GoogleTest, Google Benchmark, clang for the fuzzer, chromium for the report render test),
 #   2. a Python virtual environment in .venv with the pinned torch wheel (libtorch comes from it)
 #      and diffusers/transformers/safetensors for the reference tests,
-#   3. configures and builds into build/ (Release).
+#   3. configures and builds asdm into build/ (Release); scripts/test.sh builds the tests.
 # Re-running it is cheap: installed pieces are kept. Environment: ASDM_BUILD_DIR (default build),
 # ASDM_BUILD_TYPE (default Release), ASDM_SKIP_APT=1 to skip step 1.
 set -euo pipefail
@@ -17,7 +17,7 @@ step() { printf '\n== %s\n' "$*"; }
 if [[ ${ASDM_SKIP_APT:-0} != 1 ]]; then
   pkgs=(build-essential cmake ninja-build ccache git python3-venv clang libclang-rt-dev
         libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-        libbenchmark-dev libstb-dev)
+        libbenchmark-dev libstb-dev chromium)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then
@@ -47,6 +47,6 @@ step "configure ($build_type) and build in $build_dir"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" -DASDM_PYTHON="$PWD/.venv/bin/python" \
   -DTorch_DIR="$(.venv/bin/python -c 'import torch.utils, os; print(os.path.join(torch.utils.cmake_prefix_path, "Torch"))')" \
   > "$build_dir.configure.log" 2>&1 || { cat "$build_dir.configure.log"; exit 1; }
-cmake --build "$build_dir" -j"$(nproc)"
+cmake --build "$build_dir" -j"$(nproc)" --target asdm
 echo
-echo "asdm is built: $build_dir/asdm --help"
+echo "asdm is built: $build_dir/asdm --help (scripts/test.sh builds and runs the tests)"

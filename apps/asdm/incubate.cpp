@@ -8,11 +8,10 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
-#include "analysis/sample_metrics.h"
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
+#include "bench/bench.h"
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -36,45 +35,27 @@ struct IncubateCli {
   int threads = 0, eval_n = 100, eval_steps = 25;
 };
 
-// Quality of teacher, student as built and student as trained on the same prompts and noise.
+// Quality of teacher, student as built and student as trained on the same prompts and noise
+// (bench/bench.h's compare_quality; PSNR/SSIM against the teacher's samples).
 nlohmann::json evaluate_all(const IncubateCli& o, const fs::path& trained) {
-  const auto teacher = proxy::ProxyPipeline::load(o.teacher);
-  std::vector<std::string> prompts = o.eval_prompts.empty() ? proxy::prompt_set(teacher.world, 1001, o.eval_n)
-                                                            : proxy::read_prompts(o.eval_prompts);
+  const auto world = proxy::ProxyPipeline::load(o.teacher).world;
+  const std::vector<std::string> prompts =
+      o.eval_prompts.empty() ? proxy::prompt_set(world, 1001, o.eval_n) : proxy::read_prompts(o.eval_prompts);
   std::unique_ptr<proxy::AttributeClassifier> classifier;
   if (!o.classifier.empty()) classifier = proxy::AttributeClassifier::load(o.classifier);
-  proxy::EvalOptions eo;
-  eo.sampler.steps = o.eval_steps;
-  eo.seed = o.inc.seed;
+  SamplerOptions so;
+  so.steps = o.eval_steps;
+  const std::vector<std::string> names = {"teacher", "student_built", "student_incubated"};
+  const auto q = compare_quality({o.teacher, o.student, trained}, prompts, classifier.get(), so, o.inc.seed, nullptr,
+                                 [&](int done, int) { log::info("evaluated {} on {} prompts", names[done - 1], prompts.size()); });
   nlohmann::json out = nlohmann::json::object();
-  at::Tensor reference;
-  for (const auto& [name, dir] : {std::pair<std::string, fs::path>{"teacher", o.teacher},
-                                  {"student_built", o.student}, {"student_incubated", trained}}) {
-    const auto p = proxy::ProxyPipeline::load(dir);
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::vector<uint8_t>> images;
-    nlohmann::json j;
-    if (classifier) {
-      const proxy::EvalResult r = proxy::evaluate(p, *classifier, prompts, eo);
-      images = r.images;
-      j = proxy::to_json(r);
-      j.erase("images");
-    } else {
-      SamplerOptions so = eo.sampler;
-      so.prediction = p.prediction;
-      images = p.generate(prompts, eo.seed, so);
-      j["samples"] = prompts.size();
-    }
-    const at::Tensor x = torch::pixel_shuffle(p.to_latent(images), p.space_to_depth);  // images in [-1, 1]
-    if (!reference.defined()) reference = x;
-    double ps = 0, ss = 0;
-    for (double v : psnr(x, reference, 2.0)) ps += v / images.size();
-    for (double v : ssim(x, reference, 2.0)) ss += v / images.size();
-    j["psnr_vs_teacher_db"] = ps;
-    j["ssim_vs_teacher"] = ss;
-    j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log::info("evaluated {} on {} prompts", name, prompts.size());
-    out[name] = j;
+  for (size_t k = 0; k < names.size(); ++k) {
+    nlohmann::json j = to_json(q[k]);
+    j["psnr_vs_teacher_db"] = j["psnr_vs_reference_db"];
+    j["ssim_vs_teacher"] = j["ssim_vs_reference"];
+    j.erase("psnr_vs_reference_db");
+    j.erase("ssim_vs_reference");
+    out[names[k]] = j;
   }
   return out;
 }

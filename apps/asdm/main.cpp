@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   asdm::cli::add_search(app, args);
   asdm::cli::add_build(app, args);
   asdm::cli::add_incubate(app, args);
+  asdm::cli::add_bench(app, args);
+  asdm::cli::add_report(app, args);
+  asdm::cli::add_demo(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -33,9 +35,10 @@ void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
   lo.dtype = o.dtype;
   lo.allow_random_weights = true;  // latency does not depend on the weights' values
   auto unet = load_unet(o.model, lo);
-  o.profile.progress = [](int done, int total) {
-    if (log::level() <= log::Level::kInfo) std::fprintf(stderr, "\rprofiling: forward %d/%d", done, total);
-    if (done == total) std::fprintf(stderr, "\n");
+  const bool tty = ::isatty(2);
+  o.profile.progress = [tty](int done, int total) {
+    if (log::level() > log::Level::kInfo || (!tty && done != total)) return;  // a log file gets the last line only
+    std::fprintf(stderr, "%sprofiling: forward %d/%d%s", tty ? "\r" : "", done, total, done == total ? "\n" : "");
   };
   const ProfileReport r = profile_unet(*unet, o.profile);
   if (!r.fallback_note.empty()) log::warn("{}", r.fallback_note);

@@ -46,6 +46,15 @@ TEST(UnitKind, RoundTripsAndRejectsUnknownNames) {
   EXPECT_FALSE(is_removable(UnitKind::kFixed));
 }
 
+TEST(UnitIds, BlockOfAUnit) {
+  EXPECT_EQ(unit_id::block_of("down_blocks.1.resnets.0"), "down_blocks.1");
+  EXPECT_EQ(unit_id::block_of("up_blocks.12.attentions.2.transformer_blocks.1"), "up_blocks.12");
+  EXPECT_EQ(unit_id::block_of("up_blocks.3"), "up_blocks.3");
+  EXPECT_EQ(unit_id::block_of("mid_block.attentions.0"), "mid_block");
+  EXPECT_EQ(unit_id::block_of("conv_in"), "");
+  EXPECT_EQ(unit_id::block_of("mid_blocks_x"), "");
+}
+
 TEST(JoinLimited, ElidesLongLists) {
   EXPECT_EQ(join_limited({"a", "b", "c"}, 2), "a, b … (1 more)");
   EXPECT_EQ(join_limited({}, 2), "");

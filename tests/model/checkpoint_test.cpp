@@ -58,6 +58,11 @@ TEST(Checkpoint, StudentWithRemovedUnitsRoundTripsThroughAsdmArch) {
   spec.edits = {Edit::remove("down_blocks.1.attentions.0"), Edit::drop_mid()};
   const auto dir = make_checkpoint("ckpt_student", spec);
   ASSERT_TRUE(fs::exists(dir / kArchFileName));
+  const auto arch = read_json_file(dir / kArchFileName);  // an artifact with DESIGN.md §8's fields
+  for (const char* k : {"artifact", "schema_version", "asdm_version", "git_commit", "argv", "device", "torch_version", "created"})
+    EXPECT_TRUE(arch.contains(k)) << k;
+  EXPECT_EQ(arch["artifact"], "arch_spec");
+  EXPECT_FALSE(arch["argv"].empty());
   auto u = load_unet(dir);
   EXPECT_EQ(u->removed_units(), (std::set<std::string>{"down_blocks.1.attentions.0"}));
   EXPECT_FALSE(u->layout().mid.has_value());

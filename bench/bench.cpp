@@ -1,0 +1,280 @@
+#include "bench/bench.h"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "analysis/sample_metrics.h"
+#include "core/error.h"
+#include "model/arch_spec.h"
+#include "model/checkpoint.h"
+#include "model/model_files.h"
+#include "model/unet.h"
+#include "profiler/cost_model.h"
+#include "profiler/peak_memory.h"
+#include "profiler/profile.h"
+#include "proxy/classifier.h"
+#include "proxy/image_grid.h"
+#include "proxy/metrics.h"
+#include "proxy/pipeline.h"
+
+namespace asdm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_proxy_pipeline(const fs::path& p) { return fs::exists(p / "proxy.json"); }
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::vector<QualityResult> compare_quality(const std::vector<fs::path>& pipelines, const std::vector<std::string>& prompts,
+                                           const proxy::AttributeClassifier* classifier, const SamplerOptions& sampler,
+                                           uint64_t seed, std::vector<std::vector<std::vector<uint8_t>>>* images_out,
+                                           const std::function<void(int, int)>& progress) {
+  std::vector<QualityResult> out;
+  at::Tensor reference;
+  for (size_t k = 0; k < pipelines.size(); ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto p = proxy::ProxyPipeline::load(pipelines[k]);
+    QualityResult q;
+    std::vector<std::vector<uint8_t>> images;
+    if (classifier) {
+      proxy::EvalOptions eo;
+      eo.sampler = sampler;
+      eo.seed = seed;
+      const proxy::EvalResult r = proxy::evaluate(p, *classifier, prompts, eo);
+      images = r.images;
+      q.classified = true;
+      q.accuracy = r.accuracy;
+      q.mean_accuracy = r.mean_accuracy;
+      q.all_correct = r.all_correct;
+      q.fid = r.fid;
+    } else {
+      SamplerOptions so = sampler;
+      so.prediction = p.prediction;
+      images = p.generate(prompts, seed, so);
+    }
+    q.samples = static_cast<int>(images.size());
+    // PSNR/SSIM in image space ([-1, 1], peak-to-peak 2) against the first model's images.
+    const at::Tensor x = torch::pixel_shuffle(p.to_latent(images), p.space_to_depth);
+    if (!reference.defined()) reference = x;
+    for (double v : psnr(x, reference, 2.0)) q.psnr_db += v / images.size();
+    for (double v : ssim(x, reference, 2.0)) q.ssim += v / images.size();
+    q.seconds = ms_since(t0) / 1e3;
+    out.push_back(q);
+    if (images_out) images_out->push_back(std::move(images));
+    if (progress) progress(static_cast<int>(k + 1), static_cast<int>(pipelines.size()));
+  }
+  return out;
+}
+
+BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& models, const BenchOptions& o) {
+  if (models.empty()) fail("no models to bench");
+  if (o.runs < 1 || o.warmup < 0 || o.batch < 1 || o.pipeline_batch < 1 || o.pipeline_runs < 0 || o.quality_prompts < 0)
+    fail("bench options out of range: runs >= 1, warmup >= 0, batch >= 1, pipeline batch >= 1, pipeline runs and quality prompts >= 0");
+  for (const auto& [name, path] : models)
+    if (!fs::exists(path)) fail("model '{}': {} does not exist", name, path.string());
+  BenchResult r;
+  r.options = o;
+  const auto report = [&](const char* stage, int done, int total) {
+    if (o.progress) o.progress(stage, done, total);
+  };
+
+  // The proxy pipelines (CPU, fp32) for the pipeline and quality passes.
+  std::vector<std::unique_ptr<proxy::ProxyPipeline>> pipes;
+  for (const auto& [name, path] : models)
+    pipes.push_back(is_proxy_pipeline(path) ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path)) : nullptr);
+
+  // Every model gets the same input: the first proxy pipeline's, else the UNets' defaults.
+  ProfileOptions po;
+  po.batch = o.batch;
+  po.runs = o.runs;
+  po.warmup = o.warmup;
+  po.seed = o.seed;
+  po.resolution = o.resolution;
+  po.text_tokens = o.text_tokens > 0 ? o.text_tokens : 77;
+  for (const auto& p : pipes)
+    if (p) {
+      if (o.resolution == 0) po.resolution = p->world.image_size / p->space_to_depth * po.vae_scale;
+      if (o.text_tokens == 0) po.text_tokens = p->world.max_tokens;
+      break;
+    }
+
+  LoadOptions lo;
+  lo.device = o.device;
+  lo.dtype = o.dtype;
+  lo.allow_random_weights = true;
+  std::vector<std::unique_ptr<UNet>> unets;
+  std::vector<const UNet*> ptrs;
+  for (size_t k = 0; k < models.size(); ++k) {
+    const auto& [name, path] = models[k];
+    const ArchSpec spec = load_arch(locate_model(path));
+    const int latent = profile_latent_side(spec.student_config(), po);
+    if (k == 0) {
+      r.latent = latent;
+    } else {
+      const auto& c0 = unets[0]->layout().config;
+      const auto& c = spec.student_config();
+      if (latent != r.latent || c.in_channels != c0.in_channels || c.cross_attention_dim != c0.cross_attention_dim)
+        fail("model '{}' takes other inputs than '{}' (latent side, channels or text width differ): bench compares one model family",
+             name, models[0].first);
+    }
+    unets.push_back(load_unet(path, lo));
+    ptrs.push_back(unets.back().get());
+    ModelBench m;
+    m.name = name;
+    m.path = path.string();
+    m.kind = pipes[k] ? "proxy_pipeline" : "unet";
+    const CostReport cost = estimate_cost(spec, CostInput{latent, latent, o.batch, po.text_tokens});
+    m.macs = cost.macs;
+    m.attn_macs = cost.attn_macs;
+    for (const auto& t : unets.back()->module().parameters()) {
+      m.params += t.numel();
+      m.weights_bytes += t.numel() * t.element_size();
+    }
+    r.models.push_back(m);
+  }
+  r.resolution = r.latent * po.vae_scale;
+  r.text_tokens = po.text_tokens;
+  r.memory_method = "peak of live tensor bytes allocated on the calling thread during one call (libtorch's allocator reports), "
+                    "weights excluded; allocations on intra-op worker threads are not seen";
+
+  std::vector<int64_t> peaks;
+  const auto unet_ms = time_forwards_interleaved(ptrs, po, [&](int d, int t) { report("unet", d, t); }, &peaks);
+  for (size_t k = 0; k < models.size(); ++k) {
+    r.models[k].unet_ms = unet_ms[k];
+    r.models[k].unet_peak_bytes = peaks[k];
+    r.models[k].unet_speedup = 1 - unet_ms[k].median / unet_ms[0].median;
+  }
+  unets.clear();
+
+  // Whole pipelines, interleaved: one warm-up round, then pipeline_runs rounds.
+  std::vector<size_t> with_pipe;
+  for (size_t k = 0; k < pipes.size(); ++k)
+    if (pipes[k]) with_pipe.push_back(k);
+  if (!with_pipe.empty() && o.pipeline_runs > 0) {
+    const auto& w0 = pipes[with_pipe[0]]->world;
+    const auto prompts = proxy::prompt_set(w0, 1001, o.pipeline_batch);
+    std::vector<std::vector<double>> te(models.size()), un(models.size()), de(models.size()), tot(models.size());
+    const int total = static_cast<int>(with_pipe.size()) * (1 + o.pipeline_runs);
+    int done = 0;
+    for (int round = 0; round <= o.pipeline_runs; ++round)
+      for (size_t k : with_pipe) {
+        SamplerOptions so = o.sampler;
+        proxy::GenerateTimes times;
+        const auto t0 = std::chrono::steady_clock::now();
+        if (round == 0) {
+          PeakMemory memory;
+          pipes[k]->generate(prompts, o.seed, so, nullptr, 0, &times);
+          r.models[k].pipeline_peak_bytes = memory.peak_bytes();
+        } else {
+          pipes[k]->generate(prompts, o.seed, so, nullptr, 0, &times);
+          const double all = ms_since(t0);
+          te[k].push_back(times.text_encoder_s * 1e3);
+          un[k].push_back(times.denoise_s * 1e3);
+          de[k].push_back(times.decoder_s * 1e3);
+          tot[k].push_back(all);
+        }
+        report("pipeline", ++done, total);
+      }
+    for (size_t k : with_pipe)
+      r.models[k].pipeline = PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
+    const double ref = r.models[with_pipe[0]].pipeline->total_ms.median;
+    for (size_t k : with_pipe) r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / ref;
+  }
+
+  // Quality on the proxy world: the same prompts and noise for every model.
+  if (!with_pipe.empty() && o.quality_prompts > 0) {
+    const proxy::WorldSpec w0 = pipes[with_pipe[0]]->world;  // a copy: the pipelines are released below
+    const auto prompts = o.prompts_file.empty() ? proxy::prompt_set(w0, 1001, o.quality_prompts) : proxy::read_prompts(o.prompts_file);
+    std::unique_ptr<proxy::AttributeClassifier> classifier;
+    if (!o.classifier.empty()) classifier = proxy::AttributeClassifier::load(o.classifier);
+    std::vector<fs::path> paths;
+    for (size_t k : with_pipe) paths.push_back(models[k].second);
+    pipes.clear();
+    std::vector<std::vector<std::vector<uint8_t>>> images;
+    const auto q = compare_quality(paths, prompts, classifier.get(), o.sampler, o.seed, &images,
+                                   [&](int d, int t) { report("quality", d, t); });
+    for (size_t i = 0; i < with_pipe.size(); ++i) {
+      ModelBench& m = r.models[with_pipe[i]];
+      m.quality = q[i];
+      if (!o.samples_dir.empty()) {
+        const size_t n = std::min<size_t>(16, images[i].size());
+        std::string file = m.name + ".png";
+        for (char& c : file)
+          if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+        proxy::write_grid_png(o.samples_dir / file, {images[i].begin(), images[i].begin() + n}, w0.image_size,
+                              {prompts.begin(), prompts.begin() + n}, 8, 3);
+        m.samples_grid = file;
+      }
+    }
+  }
+  return r;
+}
+
+nlohmann::json to_json(const QualityResult& q) {
+  nlohmann::json j = {{"samples", q.samples}, {"psnr_vs_reference_db", q.psnr_db}, {"ssim_vs_reference", q.ssim}, {"seconds", q.seconds}};
+  if (q.classified) {
+    j["attribute_accuracy"] = q.accuracy;
+    j["mean_attribute_accuracy"] = q.mean_accuracy;
+    j["all_attributes_correct"] = q.all_correct;
+    j["proxy_fid"] = q.fid;
+    j["proxy_fid_note"] = "Fréchet distance of attribute-classifier features (dim 128), generated vs clean renders of the same prompts, n = samples";
+  }
+  return j;
+}
+
+nlohmann::json to_json(const BenchResult& r) {
+  const BenchOptions& o = r.options;
+  nlohmann::json settings = {
+      {"device", o.device},
+      {"dtype", o.dtype},
+      {"input", {{"resolution", r.resolution}, {"latent_height", r.latent}, {"latent_width", r.latent}, {"batch", o.batch},
+                 {"text_tokens", r.text_tokens}}},
+      {"runs", o.runs},
+      {"warmup", o.warmup},
+      {"pipeline_batch", o.pipeline_batch},
+      {"pipeline_runs", o.pipeline_runs},
+      {"pipeline_device", "cpu"},
+      {"steps", o.sampler.steps},
+      {"sampler", o.sampler.sampler},
+      {"guidance", o.sampler.guidance},
+      {"quality_prompts", o.quality_prompts},
+      {"prompts_file", o.prompts_file},
+      {"classifier", o.classifier},
+      {"seed", o.seed},
+      {"memory", r.memory_method},
+      {"speedup", "1 - median / the first model's median, from the same interleaved rounds"}};
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& m : r.models) {
+    nlohmann::json j = {{"name", m.name},
+                        {"path", m.path},
+                        {"kind", m.kind},
+                        {"params", m.params},
+                        {"macs", m.macs},
+                        {"attn_macs", m.attn_macs},
+                        {"unet_ms", to_json(m.unet_ms)},
+                        {"unet_speedup", m.unet_speedup},
+                        {"memory", {{"weights_bytes", m.weights_bytes}, {"unet_peak_bytes", m.unet_peak_bytes}}}};
+    if (m.pipeline) {
+      j["pipeline"] = {{"text_encoder_ms", to_json(m.pipeline->text_encoder_ms)},
+                       {"unet_steps_ms", to_json(m.pipeline->unet_steps_ms)},
+                       {"decoder_ms", to_json(m.pipeline->decoder_ms)},
+                       {"total_ms", to_json(m.pipeline->total_ms)},
+                       {"speedup", m.pipeline_speedup}};
+      j["memory"]["pipeline_peak_bytes"] = m.pipeline_peak_bytes;
+    }
+    if (m.quality) j["quality"] = to_json(*m.quality);
+    if (!m.samples_grid.empty()) j["samples_grid"] = m.samples_grid;
+    models.push_back(j);
+  }
+  return {{"settings", settings}, {"reference", r.models.empty() ? "" : r.models[0].name}, {"models", models}};
+}
+
+}  // namespace asdm

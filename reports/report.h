@@ -1,0 +1,48 @@
+#pragma once
+// asdm report: from any set of asdm's JSON artifacts (inspect, profile, importance, candidates,
+// bench, incubation), one self-contained report.html (inline SVG charts, embedded sample grids, no
+// network or scripts needed to read it), report.md for pull requests, and CSV tables. Torch-free.
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace asdm::reports {
+
+struct Artifact {
+  std::filesystem::path path;
+  std::string type;  // the artifact's "artifact" field: "profile", "bench", ...
+  int schema_version = 0;
+  nlohmann::json doc;
+};
+
+// The artifact types `asdm report` reads, with the schema version it reads for each.
+const std::map<std::string, int>& report_schemas();
+
+// Reads one artifact and checks it: valid JSON, DESIGN.md §8's common fields, a type the report
+// reads and its schema version. Throws asdm::Error naming the file and what is wrong.
+Artifact read_artifact(const std::filesystem::path& path);
+
+struct ReportOptions {
+  std::string title = "asdm report";
+  std::vector<std::string> argv;  // the command that made the report, shown in its footer
+};
+
+struct ReportFiles {
+  std::filesystem::path html, markdown;
+  std::vector<std::filesystem::path> csv, images;
+  int charts = 0;                     // SVG charts in report.html
+  std::vector<std::string> headline;  // the report's key findings, one line each (also printed by the CLI)
+};
+
+// Writes report.html, report.md, the CSV tables and the sample-grid images into `dir` (created).
+// Artifacts may come in any order; several of one type get a section each.
+ReportFiles write_report(const std::vector<Artifact>& artifacts, const std::filesystem::path& dir,
+                         const ReportOptions& options = {});
+
+// Base64 (RFC 4648, with padding), for images embedded in the HTML.
+std::string base64(const std::string& bytes);
+
+}  // namespace asdm::reports

@@ -1,0 +1,131 @@
+#include "bench/bench.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "analysis/sample_metrics.h"
+#include "core/error.h"
+#include "model/arch_spec.h"
+#include "profiler/cost_model.h"
+#include "tests/incubation/fixtures.h"
+
+namespace asdm {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+BenchOptions small_options() {
+  BenchOptions o;
+  o.runs = 3;
+  o.warmup = 1;
+  o.batch = 2;
+  o.pipeline_runs = 2;
+  o.sampler.steps = 3;
+  o.quality_prompts = 4;
+  return o;
+}
+
+TEST(Bench, TeacherAgainstStudentInterleaved) {
+  const auto s = test::make_incubation_setup("bench_pair");
+  BenchOptions o = small_options();
+  o.samples_dir = s.dir / "samples";
+  std::vector<std::string> finished;
+  o.progress = [&](const std::string& stage, int done, int total) {
+    if (done == total) finished.push_back(stage);
+  };
+  const BenchResult r = run_bench({{"teacher", s.teacher}, {"student", s.student}}, o);
+  EXPECT_EQ(finished, (std::vector<std::string>{"unet", "pipeline", "quality"}));
+  ASSERT_EQ(r.models.size(), 2u);
+  EXPECT_EQ(r.latent, 8);  // the test world's 16x16 images through the 2x2 space-to-depth
+  EXPECT_EQ(r.resolution, 64);
+  EXPECT_EQ(r.text_tokens, proxy::world_spec("test").max_tokens);
+  const auto& t = r.models[0];
+  const auto& st = r.models[1];
+  EXPECT_EQ(t.kind, "proxy_pipeline");
+  EXPECT_EQ(t.unet_ms.n, 3);
+  EXPECT_EQ(t.unet_speedup, 0.0);
+  EXPECT_DOUBLE_EQ(st.unet_speedup, 1 - st.unet_ms.median / t.unet_ms.median);
+  // Params counted on the loaded UNets agree with the cost model's for the same ArchSpecs.
+  const CostInput in{8, 8, 2, r.text_tokens};
+  EXPECT_EQ(t.params, estimate_cost(load_arch(locate_model(s.teacher)), in).params);
+  EXPECT_EQ(st.params, estimate_cost(s.spec, in).params);
+  EXPECT_EQ(st.macs, estimate_cost(s.spec, in).macs);
+  EXPECT_EQ(t.weights_bytes, 4 * t.params);
+  EXPECT_GT(t.unet_peak_bytes, 0);
+  EXPECT_GT(t.pipeline_peak_bytes, 0);
+  for (const auto& m : r.models) {
+    ASSERT_TRUE(m.pipeline.has_value()) << m.name;
+    EXPECT_EQ(m.pipeline->total_ms.n, 2);
+    EXPECT_GT(m.pipeline->text_encoder_ms.median, 0);
+    EXPECT_GT(m.pipeline->decoder_ms.median, 0);
+    EXPECT_LT(m.pipeline->unet_steps_ms.median, m.pipeline->total_ms.median);
+    ASSERT_TRUE(m.quality.has_value());
+    EXPECT_EQ(m.quality->samples, 4);
+    EXPECT_FALSE(m.quality->classified);
+    EXPECT_TRUE(fs::exists(o.samples_dir / m.samples_grid)) << m.samples_grid;
+  }
+  EXPECT_EQ(t.quality->psnr_db, kPsnrCapDb);  // the reference against itself
+  EXPECT_NEAR(t.quality->ssim, 1.0, 1e-12);
+  EXPECT_LT(st.quality->psnr_db, kPsnrCapDb);
+
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["reference"], "teacher");
+  EXPECT_EQ(j["models"][1]["name"], "student");
+  for (const char* k : {"unet_ms", "unet_speedup", "pipeline", "memory", "quality", "params", "macs", "samples_grid"})
+    EXPECT_TRUE(j["models"][1].contains(k)) << k;
+  EXPECT_EQ(j["settings"]["input"]["batch"], 2);
+  EXPECT_FALSE(j["models"][1]["quality"].contains("proxy_fid"));  // no classifier: no FID claimed
+}
+
+TEST(Bench, ABareUNetGetsLatencyOnly) {
+  const fs::path d = test::scratch_dir("bench_unet");
+  BenchOptions o = small_options();
+  o.resolution = 64;
+  o.text_tokens = 4;
+  const BenchResult r = run_bench({{"tiny", test::config_path("tiny")}}, o);
+  ASSERT_EQ(r.models.size(), 1u);
+  EXPECT_EQ(r.models[0].kind, "unet");
+  EXPECT_EQ(r.models[0].unet_ms.n, 3);
+  EXPECT_FALSE(r.models[0].pipeline.has_value());
+  EXPECT_FALSE(r.models[0].quality.has_value());
+  EXPECT_FALSE(to_json(r)["models"][0].contains("pipeline"));
+}
+
+TEST(Bench, BadInput) {
+  const auto s = test::make_incubation_setup("bench_bad");
+  const BenchOptions o = small_options();
+  EXPECT_EQ(error_of([&] { run_bench({}, o); }), "no models to bench");
+  EXPECT_EQ(error_of([&] { run_bench({{"x", s.dir / "nope"}}, o); }), "model 'x': " + (s.dir / "nope").string() + " does not exist");
+  EXPECT_EQ(error_of([&] { run_bench({{"teacher", s.teacher}, {"tiny", test::config_path("tiny")}}, o); }),
+            "model 'tiny' takes other inputs than 'teacher' (latent side, channels or text width differ): bench compares one "
+            "model family");
+  BenchOptions zero = o;
+  zero.runs = 0;
+  EXPECT_NE(error_of([&] { run_bench({{"teacher", s.teacher}}, zero); }).find("bench options out of range"), std::string::npos);
+}
+
+TEST(CompareQuality, APipelineAgainstItselfIsIdentical) {
+  const auto s = test::make_incubation_setup("bench_quality");
+  SamplerOptions so;
+  so.steps = 2;
+  const auto prompts = proxy::prompt_set(proxy::world_spec("test"), 1001, 3);
+  std::vector<std::vector<std::vector<uint8_t>>> images;
+  const auto q = compare_quality({s.teacher, s.teacher, s.student}, prompts, nullptr, so, 0, &images);
+  ASSERT_EQ(q.size(), 3u);
+  EXPECT_EQ(images[0], images[1]);  // same prompts, same noise
+  EXPECT_EQ(q[1].psnr_db, kPsnrCapDb);
+  EXPECT_NEAR(q[1].ssim, 1.0, 1e-12);
+  EXPECT_LT(q[2].ssim, 1.0);
+}
+
+}  // namespace
+}  // namespace asdm
