@@ -471,10 +471,12 @@ GroupScorer::~GroupScorer() = default;
 
 double GroupScorer::teacher_seconds() const { return impl_->pass.seconds; }
 
-double GroupScorer::score(const std::vector<std::string>& units) const {
+double GroupScorer::score(const std::vector<std::string>& units) const { return score(impl_->subject, units); }
+
+double GroupScorer::score(const AblationSubject& s, const std::vector<std::string>& units) const {
   torch::InferenceMode guard;
-  const auto& s = impl_->subject;
   const auto& tp = impl_->pass;
+  ASDM_CHECK(s.num_prompts() == impl_->subject.num_prompts(), "a model scored on other prompts");
   for (const auto& id : units) removable_unit(s.unet().layout(), id);
   Bypass bypass(units);
   double total = 0;

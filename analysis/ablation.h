@@ -65,6 +65,10 @@ class GroupScorer {
   GroupScorer(const AblationSubject& subject, const AblationOptions& options);  // runs the teacher pass
   ~GroupScorer();
   double score(const std::vector<std::string>& units) const;
+  // The same score for another model on the same inputs (AblationSubject::with_edits: e.g. the
+  // teacher with one unit's self-attention as GRI), optionally with units bypassed. The teacher
+  // itself scores exactly 0.
+  double score(const AblationSubject& model, const std::vector<std::string>& units = {}) const;
   double teacher_seconds() const;
 
  private:

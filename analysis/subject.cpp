@@ -18,6 +18,29 @@ AblationSubject::AblationSubject(std::shared_ptr<const Impl> impl) : impl_(std::
 AblationSubject::~AblationSubject() = default;
 
 const UNet& AblationSubject::unet() const { return *impl_->unet; }
+
+AblationSubject AblationSubject::with_edits(const std::vector<Edit>& edits) const {
+  ArchSpec spec = impl_->unet->spec();
+  spec.edits.insert(spec.edits.end(), edits.begin(), edits.end());
+  auto variant = std::make_shared<UNet>(spec);
+  variant->to(impl_->unet->device(), impl_->unet->dtype());
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = impl_->unet->module().named_parameters();
+    for (auto& p : variant->module().named_parameters()) {
+      const auto* src = from.find(p.key());
+      if (!src) fail("a variant with edits that add tensors cannot share the teacher's weights (new: {})", p.key());
+      p.value().copy_(*src);
+    }
+    const auto from_buffers = impl_->unet->module().named_buffers();
+    for (auto& b : variant->module().named_buffers())
+      if (const auto* src = from_buffers.find(b.key())) b.value().copy_(*src);
+  }
+  auto impl = std::make_shared<Impl>(*impl_);
+  impl->unet = variant.get();
+  impl->owner = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<UNet>>>(impl_->owner, variant);
+  return AblationSubject(impl);
+}
 std::string AblationSubject::device() const { return impl_->device; }
 const std::string& AblationSubject::description() const { return impl_->description; }
 const std::vector<std::string>& AblationSubject::prompts() const { return impl_->prompts; }

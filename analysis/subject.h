@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/arch_spec.h"
 #include "model/noise_schedule.h"
 
 namespace at {
@@ -30,6 +31,10 @@ class AblationSubject {
   ~AblationSubject();
 
   const UNet& unet() const;
+  // The same prompts, conditioning and scheduler with a variant of this subject's UNet: its
+  // ArchSpec plus `edits`, with the same weights (edits that add no tensors, e.g. GRI attention;
+  // others are an error). For scoring a replacement block the way a removal is scored.
+  AblationSubject with_edits(const std::vector<Edit>& edits) const;
   std::string device() const;
   // What was loaded, for artifacts: "proxy pipeline assets/... ; 16 prompts from val.txt".
   const std::string& description() const;

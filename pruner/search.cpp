@@ -14,8 +14,9 @@ namespace asdm {
 namespace {
 
 struct Option {
-  std::vector<std::string> units;
-  int weight = 0;  // latency saved, in bins (rounded down)
+  std::vector<std::string> units;  // removed
+  std::vector<std::string> gri;    // made GRI
+  int weight = 0;                  // latency saved, in bins (rounded down)
   double loss = 0;
 };
 
@@ -51,13 +52,23 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
     return std::find(o.keep.begin(), o.keep.end(), id) != o.keep.end() || !scores.count(id);
   };
   auto is_forced = [&](const std::string& id) { return std::find(o.remove.begin(), o.remove.end(), id) != o.remove.end(); };
-  auto option = [&](std::vector<std::string> units) {
+  for (const auto& [id, g] : o.gri) {
+    const UnitInfo& u = layout.at(id);
+    if (u.kind != UnitKind::kAttention || !u.parent.empty()) fail("GRI choice for '{}': not an attention unit", id);
+    if (!(g.saved_ms >= 0) || !(g.loss >= 0)) fail("GRI choice for '{}': saved ms and loss must be >= 0", id);
+  }
+  auto option = [&](std::vector<std::string> units, std::vector<std::string> gri = {}) {
     Option op;
     for (const auto& id : units) {
       op.weight += static_cast<int>(std::floor(latency.saved_ms(id) / delta));
       op.loss += scores.at(id);
     }
+    for (const auto& id : gri) {
+      op.weight += static_cast<int>(std::floor(o.gri.at(id).saved_ms / delta));
+      op.loss += o.gri.at(id).loss;
+    }
     op.units = std::move(units);
+    op.gri = std::move(gri);
     return op;
   };
 
@@ -95,14 +106,24 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
     if (must_keep_one && free.empty())
       fail("removing every attention unit of {} ({}) leaves it no cross-attention; keep one, or allow it", b->id,
            join_limited(forced, 4));
+    // Every free unit kept (0), removed (1) or, where it may, made GRI (2): 3^n states, n <= 3 in
+    // SD-family blocks.
     Group g;
     const size_t n = free.size();
-    for (size_t mask = 0; mask < (size_t(1) << n); ++mask) {
-      std::vector<std::string> units = forced;
-      for (size_t k = 0; k < n; ++k)
-        if (mask >> k & 1) units.push_back(free[k]);
-      if (must_keep_one && mask + 1 == (size_t(1) << n)) continue;  // all of them
-      g.options.push_back(option(units));
+    size_t states = 1;
+    for (size_t k = 0; k < n; ++k) states *= 3;
+    for (size_t code = 0; code < states; ++code) {
+      std::vector<std::string> units = forced, gri;
+      bool valid = true, all_removed = true;
+      for (size_t k = 0, c = code; k < n; ++k, c /= 3) {
+        const size_t state = c % 3;
+        if (state == 2 && !o.gri.count(free[k])) valid = false;
+        if (state == 1) units.push_back(free[k]);
+        if (state == 2) gri.push_back(free[k]);
+        all_removed = all_removed && state == 1;
+      }
+      if (!valid || (must_keep_one && all_removed)) continue;
+      g.options.push_back(option(units, gri));
     }
     groups.push_back(g);
   }
@@ -139,18 +160,27 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
     reach += maxw;
     dp.swap(next);
   }
+  // The choices behind a total weight: removed units and GRI units, in forward order.
   auto backtrack = [&](int w) {
-    std::set<std::string> chosen;
+    std::set<std::string> chosen, made_gri;
     for (size_t gi = groups.size(); gi-- > 0;) {
       const int k = choice[gi][w];
       ASDM_CHECK(k >= 0, "search: no choice at group {} weight {}", gi, w);
       for (const auto& id : groups[gi].options[k].units) chosen.insert(id);
+      for (const auto& id : groups[gi].options[k].gri) made_gri.insert(id);
       w -= groups[gi].options[k].weight;
     }
-    std::vector<std::string> ordered;
-    for (const auto& u : layout.units)
-      if (chosen.count(u.id)) ordered.push_back(u.id);
-    return ordered;
+    std::pair<std::vector<std::string>, std::vector<std::string>> out;
+    for (const auto& u : layout.units) {
+      if (chosen.count(u.id)) out.first.push_back(u.id);
+      if (made_gri.count(u.id)) out.second.push_back(u.id);
+    }
+    return out;
+  };
+  auto predict_ms = [&](const std::pair<std::vector<std::string>, std::vector<std::string>>& sets) {
+    double ms = latency.predict_ms(sets.first);
+    for (const auto& id : sets.second) ms -= o.gri.at(id).saved_ms;
+    return ms;
   };
   int best_w = 0;
   for (int w = W; w >= 0; --w)
@@ -158,7 +188,7 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
       best_w = w;
       break;
     }
-  result.best_reachable_speedup = latency.saved_ms(backtrack(best_w)) / teacher;
+  result.best_reachable_speedup = 1 - predict_ms(backtrack(best_w)) / teacher;
   const int required = static_cast<int>(std::ceil(o.target_speedup * o.bins - 1e-9));
   if (best_w < required)
     fail("target speedup {:.3f} is unreachable: the best reachable is {:.3f} (predicted {:.2f} ms of {:.2f} ms with "
@@ -177,17 +207,18 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
     arg[w] = at;
   }
   for (int w = 0; w <= W; ++w)
-    if (dp[w] < inf && arg[w] == w) result.front.push_back({latency.saved_ms(backtrack(w)) / teacher, dp[w]});
+    if (dp[w] < inf && arg[w] == w) result.front.push_back({1 - predict_ms(backtrack(w)) / teacher, dp[w]});
 
-  std::set<std::vector<std::string>> seen;
+  std::set<std::pair<std::vector<std::string>, std::vector<std::string>>> seen;
   for (int k = 0; k < o.max_candidates * 4 && int(result.candidates.size()) < o.max_candidates; ++k) {
     const int req = static_cast<int>(std::ceil((o.target_speedup + k * o.candidate_step) * o.bins - 1e-9));
     if (req > W || arg[req] < 0) break;
-    const auto removed = backtrack(arg[req]);
-    if (!seen.insert(removed).second) continue;
+    const auto sets = backtrack(arg[req]);
+    if (!seen.insert(sets).second) continue;
     Candidate c;
-    c.removed = removed;
-    c.predicted_ms = latency.predict_ms(removed);
+    c.removed = sets.first;
+    c.gri = sets.second;
+    c.predicted_ms = predict_ms(sets);
     c.predicted_speedup = 1 - c.predicted_ms / teacher;
     c.predicted_loss = dp[arg[req]];
     result.candidates.push_back(c);

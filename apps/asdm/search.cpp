@@ -46,11 +46,9 @@ struct SearchCli {
   SearchOptions search;
 };
 
-// Re-scores the first candidate's removal set as a group (tier 1, the importance run's settings)
-// and swaps units while that helps; an improved set goes first in the candidates.
-nlohmann::json refine_first(const SearchCli& o, const ArchSpec& teacher, const UNetLayout& layout,
-                            const LatencyModel& latency, const ImportanceScores& importance, const SearchOptions& so,
-                            SearchResult& r) {
+// The importance run's tier-1 settings (sampler, timesteps, seed, batch), for scores that must be
+// on its scale: grouped removal sets (refinement) and GRI variants.
+AblationOptions importance_settings(const SearchCli& o) {
   const nlohmann::json settings = read_json_file(o.importance).at("settings");
   AblationOptions ao;
   ao.timesteps = settings.at("timesteps");
@@ -59,21 +57,53 @@ nlohmann::json refine_first(const SearchCli& o, const ArchSpec& teacher, const U
   ao.sampler.guidance = settings.at("/sampler/guidance"_json_pointer);
   ao.seed = settings.at("seed");
   ao.batch = settings.at("batch");
-  const AblationSubject subject = o.refine_prompts.empty() ? load_embeddings_subject(o.model, o.refine_embeddings)
-                                                           : load_proxy_subject(o.model, o.refine_prompts);
-  if (subject.prompts_sha256() != settings.at("/prompts/sha256"_json_pointer))
-    log::warn("the refinement prompts are not the importance run's ({} prompts here, {} there)", subject.num_prompts(),
+  return ao;
+}
+
+// The teacher on the scoring prompts (--refine-prompts / --refine-embeddings) and one teacher pass.
+struct Scoring {
+  std::unique_ptr<AblationSubject> subject;
+  std::unique_ptr<GroupScorer> scorer;
+};
+
+Scoring make_scoring(const SearchCli& o) {
+  Scoring sc;
+  sc.subject = std::make_unique<AblationSubject>(o.refine_prompts.empty() ? load_embeddings_subject(o.model, o.refine_embeddings)
+                                                                           : load_proxy_subject(o.model, o.refine_prompts));
+  const nlohmann::json settings = read_json_file(o.importance).at("settings");
+  if (sc.subject->prompts_sha256() != settings.at("/prompts/sha256"_json_pointer))
+    log::warn("the scoring prompts are not the importance run's ({} prompts here, {} there)", sc.subject->num_prompts(),
               settings.at("/prompts/count"_json_pointer).dump());
-  log::info("refinement: teacher pass over {} prompts, then up to {} grouped scores", subject.num_prompts(), o.refine_evals);
-  const GroupScorer scorer(subject, ao);
+  log::info("scoring: teacher pass over {} prompts", sc.subject->num_prompts());
+  sc.scorer = std::make_unique<GroupScorer>(*sc.subject, importance_settings(o));
+  return sc;
+}
+
+// Re-scores the first candidate's removal set as a group (tier 1, the importance run's settings)
+// and swaps units while that helps; an improved set goes first in the candidates. The first
+// candidate's GRI units stay GRI (and are not swapped out).
+nlohmann::json refine_first(const SearchCli& o, const Scoring& sc, const UNetLayout& layout, const LatencyModel& latency,
+                            const ImportanceScores& importance, SearchOptions so, SearchResult& r) {
+  log::info("refinement: up to {} grouped scores", o.refine_evals);
+  const GroupScorer& scorer = *sc.scorer;
+  const Candidate& first0 = r.candidates.at(0);
+  std::vector<Edit> gri;
+  for (const auto& id : first0.gri) gri.push_back(Edit::gri(id, o.gri_window, o.gri_pool));
+  const AblationSubject model = gri.empty() ? *sc.subject : sc.subject->with_edits(gri);
+  so.keep.insert(so.keep.end(), first0.gri.begin(), first0.gri.end());
   const Candidate& first = r.candidates.at(0);
+  double gri_saved = 0, gri_loss = 0;
+  for (const auto& id : first.gri) {
+    gri_saved += so.gri.at(id).saved_ms;
+    gri_loss += so.gri.at(id).loss;
+  }
   RefineOptions ro;
   ro.max_evaluations = o.refine_evals;
   int done = 0;
   const RefineResult rr = refine(
-      layout, latency, importance.units, so, first.removed, (1 - so.target_speedup) * latency.teacher_ms(),
+      layout, latency, importance.units, so, first.removed, (1 - so.target_speedup) * latency.teacher_ms() + gri_saved,
       [&](const std::vector<std::string>& set) {
-        const double l = scorer.score(set);
+        const double l = scorer.score(model, set);
         log::info("refinement: grouped score {}/{}: {:.4g} ({} units)", ++done, o.refine_evals, l, set.size());
         return l;
       },
@@ -92,8 +122,10 @@ nlohmann::json refine_first(const SearchCli& o, const ArchSpec& teacher, const U
   if (!rr.steps.empty()) {
     Candidate c;
     c.removed = rr.removed;
-    c.predicted_ms = latency.predict_ms(c.removed);
+    c.gri = first.gri;
+    c.predicted_ms = latency.predict_ms(c.removed) - gri_saved;
     c.predicted_speedup = 1 - c.predicted_ms / latency.teacher_ms();
+    c.predicted_loss = gri_loss;
     for (const auto& id : c.removed) c.predicted_loss += importance.units.at(id);
     r.candidates.insert(r.candidates.begin(), c);
   }
@@ -113,14 +145,10 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   const bool clme = std::find(o.allow.begin(), o.allow.end(), "clme") != o.allow.end();
   const bool gri = std::find(o.allow.begin(), o.allow.end(), "gri") != o.allow.end();
   SearchOptions so = o.search;
-  // Replacement blocks change the time the removal-only front predicts: search further along the
-  // front and keep the candidates that meet the target with their measured costs added.
-  if (clme || gri) so.max_candidates += 8;
-  SearchResult r = search(layout, latency, importance.units, so);
   set_threads(o.threads);
-  nlohmann::json refinement = nullptr;
-  if (!o.refine_prompts.empty() || !o.refine_embeddings.empty())
-    refinement = refine_first(o, teacher, layout, latency, importance, so, r);
+  const bool scoring = !o.refine_prompts.empty() || !o.refine_embeddings.empty();
+  Scoring sc;
+  if (scoring) sc = make_scoring(o);
 
   // Costs at the profiled input.
   ProfileOptions po;
@@ -145,6 +173,34 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
     }
     return timed.at(key);
   };
+  // GRI with a scorer: a third choice per attention unit in the search, where it measures faster
+  // than full self-attention, at its measured saving and its tier-1 score (the teacher with that
+  // unit's self-attention as GRI, on the importance run's prompts, sampler and states). Without
+  // one, GRI is placed by latency alone after the search.
+  const bool gri_scored = gri && scoring && o.metric == "tier1";
+  if (gri && scoring && !gri_scored) log::warn("GRI's quality is scored in tier 1; with --metric {} it is placed by latency only", o.metric);
+  if (gri && !scoring)
+    log::warn("GRI is placed by latency only: its effect on quality is scored when --refine-prompts or --refine-embeddings is given");
+  nlohmann::json gri_scores = nlohmann::json::array();
+  if (gri_scored) {
+    for (const auto& e : gri_edits(teacher, ci, o.gri_window, o.gri_pool, o.gri_min_tokens)) {
+      const ReplacementCost& cost = cost_of(teacher, e, fmt::format("{}<gri {} {}", e.unit, e.window, e.pool));
+      const double loss = sc.scorer->score(sc.subject->with_edits({e}));
+      const bool faster = cost.extra_ms() < 0;
+      if (faster) so.gri[e.unit] = {-cost.extra_ms(), loss};
+      gri_scores.push_back({{"unit", e.unit}, {"window", e.window}, {"pool", e.pool}, {"saved_ms", -cost.extra_ms()},
+                            {"score", loss}, {"searched", faster}});
+      log::info("GRI in {}: saves {:.2f} ms, tier-1 score {:.3g} (removing the unit: {:.3g}){}", e.unit, -cost.extra_ms(), loss,
+                importance.units.count(e.unit) ? importance.units.at(e.unit) : std::nan(""), faster ? "" : "; slower, not searched");
+    }
+  }
+  // Replacement blocks change the time the removal-only front predicts: search further along the
+  // front and keep the candidates that meet the target with their measured costs added.
+  if (clme || (gri && !gri_scored)) so.max_candidates += 8;
+  SearchResult r = search(layout, latency, importance.units, so);
+  nlohmann::json refinement = nullptr;
+  if (scoring) refinement = refine_first(o, sc, layout, latency, importance, so, r);
+
   std::vector<Candidate> kept;
   for (const auto& c : r.candidates) {
     ArchSpec s = teacher;
@@ -156,7 +212,8 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
       s.edits.insert(s.edits.end(), edits.begin(), edits.end());
       for (const auto& e : edits) extra += cost_of(removal, e, e.unit + "<" + fmt::format("{}", fmt::join(e.experts, ","))).extra_ms();
     }
-    if (gri) {
+    for (const auto& id : c.gri) s.edits.push_back(Edit::gri(id, o.gri_window, o.gri_pool));  // in predicted_ms already
+    if (gri && !gri_scored) {
       // GRI where it measures faster than full self-attention at the profiled input.
       for (const auto& e : gri_edits(removal, ci, o.gri_window, o.gri_pool, o.gri_min_tokens)) {
         const double d = cost_of(removal, e, fmt::format("{}<gri {} {}", e.unit, e.window, e.pool)).extra_ms();
@@ -244,7 +301,11 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
                     {"plain_ms", to_json(c.plain_ms)}, {"replaced_ms", to_json(c.replaced_ms)}, {"extra_ms", c.extra_ms()}});
     j["replacement_costs"] = rc;
   }
-  j["predicted_loss"] = "sum of the removed units' importance scores (" + o.metric + ")";
+  j["predicted_loss"] = "sum of the removed units' importance scores (" + o.metric + ")" +
+                        std::string(gri_scored ? " and of the GRI units' scores (tier-1 nMSE of the teacher with that unit's "
+                                                 "self-attention as GRI, the importance run's settings)"
+                                               : "");
+  if (gri_scored) j["gri_scores"] = gri_scores;
   j["searched_units"] = r.searched_units;
   j["best_reachable_speedup"] = r.best_reachable_speedup;
   j["replacements"] = o.allow;
@@ -260,6 +321,7 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
     const CostReport cost = estimate_cost(specs[k], ci);
     nlohmann::json cj = {{"name", fmt::format("c{}", k + 1)},
                          {"removed", c.removed},
+                         {"gri", c.gri},
                          {"predicted_ms", c.predicted_ms},
                          {"predicted_speedup", c.predicted_speedup},
                          {"predicted_loss", c.predicted_loss},
@@ -284,7 +346,7 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
     cands.push_back(cj);
     std::printf("c%-3zu %8.2f %8.3f %9s %9s %9s %10.4g %7.1fM %9.2f  %s\n", k + 1, c.predicted_ms, c.predicted_speedup,
                 meas.c_str(), mspeed.c_str(), err.c_str(), c.predicted_loss, cost.params / 1e6, cost.macs / 1e9,
-                join_limited(c.removed, 4).c_str());
+                (join_limited(c.removed, 4) + (c.gri.empty() ? "" : fmt::format("; GRI in {}", join_limited(c.gri, 3)))).c_str());
   }
   for (const auto& p : r.front) front.push_back({{"speedup", p.speedup}, {"loss", p.loss}});
   j["candidates"] = cands;
@@ -332,7 +394,8 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
       "programming over latency saved); every block with cross-attention keeps at least one attention unit\n"
       "unless --allow-no-cross-attention. Writes candidates along the Pareto front, from the target up in\n"
       "steps of --step, each with its ArchSpec, params and MACs; --measure times them all against the\n"
-      "teacher in interleaved forwards on this machine and reports the predictor's error.");
+      "teacher in interleaved forwards on this machine and reports the predictor's error. --refine-prompts\n"
+      "(or --refine-embeddings) re-scores the first candidate as a group and, with --allow gri, scores GRI.");
   sub->add_option("--profile", o->profile, "profile.json of the teacher (asdm profile, single forwards)")->required();
   sub->add_option("--importance", o->importance, "importance.json of the teacher (asdm ablate)")->required();
   sub->add_option("--model", o->model, "The teacher (default: the model profile.json names)");
@@ -350,8 +413,10 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
                   "Replacement blocks in the candidates (comma-separated): clme (every removed ResBlock's kernels\n"
                   "become CLME-CondConv experts of its nearest surviving sibling), gri (GRI self-attention in the\n"
                   "attention units of maps of at least --gri-min-tokens tokens, where it measures faster). Each is\n"
-                  "timed against what it replaces and the difference added to the prediction; their effect on\n"
-                  "quality is not in the importance scores (CLME starts out exact, GRI does not)")
+                  "timed against what it replaces and the difference added to the prediction. CLME starts out\n"
+                  "exact (no quality cost); GRI does not: with --refine-prompts/--refine-embeddings each GRI unit is\n"
+                  "scored in tier 1 and becomes a third choice beside keeping and removing the unit in the search;\n"
+                  "without them GRI is placed wherever it is faster, its quality cost unscored")
       ->delimiter(',')
       ->check(CLI::IsMember({"clme", "gri"}));
   sub->add_option("--gri-window", o->gri_window, "--allow gri: window side in tokens")->capture_default_str();
@@ -361,7 +426,8 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--refine-prompts", o->refine_prompts,
                   "Refine the first candidate: re-score its removal set as a group (tier 1, the importance run's\n"
-                  "settings) on these prompts (a proxy pipeline's prompt file) and swap units while that helps")
+                  "settings) on these prompts (a proxy pipeline's prompt file) and swap units while that helps;\n"
+                  "with --allow gri, also score each GRI unit on them (a third choice in the search)")
       ->check(CLI::ExistingFile);
   sub->add_option("--refine-embeddings", o->refine_embeddings,
                   "As --refine-prompts for any UNet: a safetensors of text embeddings (see asdm ablate --help)")

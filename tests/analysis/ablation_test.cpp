@@ -20,6 +20,23 @@
 namespace asdm {
 namespace {
 
+// GroupScorer scores other models on the teacher's inputs: the teacher itself is exactly 0, GRI
+// equal to full attention is 0, real GRI is not, and bypassing the GRI unit removes its effect.
+TEST(GroupScorer, ScoresVariantsOfTheTeacher) {
+  torch::set_num_threads(1);
+  const auto f = test::make_proxy_fixture("group_scorer_variants");
+  const AblationSubject s = load_proxy_subject(f.pipeline, f.prompts);
+  const GroupScorer scorer(s, test::small_options());
+  EXPECT_EQ(scorer.score(s), 0.0);
+  EXPECT_EQ(scorer.score(std::vector<std::string>{}), 0.0);
+  const std::string unit = "down_blocks.0.attentions.0";
+  EXPECT_LT(scorer.score(s.with_edits({Edit::gri(unit, 8, 0)})), 1e-9);
+  const AblationSubject gri = s.with_edits({Edit::gri(unit, 4, 2)});
+  EXPECT_GT(scorer.score(gri), 1e-9);
+  EXPECT_NEAR(scorer.score(gri, {unit}), scorer.score({unit}), 1e-12);
+}
+
+
 namespace fs = std::filesystem;
 
 RunContext context() {

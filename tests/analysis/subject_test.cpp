@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "model/checkpoint.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
@@ -39,6 +40,30 @@ TEST(ProxySubject, EncodesPromptsAndPredicts) {
   EXPECT_EQ(img.sizes(), (at::IntArrayRef{3, 3, 16, 16}));
   EXPECT_LE(img.abs().max().item<float>(), 1.0f);
   EXPECT_EQ(s.output_range(), 2.0);
+}
+
+TEST(ProxySubject, WithEditsSharesTheWeights) {
+  torch::set_num_threads(1);
+  const auto f = test::make_proxy_fixture("subject_with_edits");
+  const AblationSubject s = load_proxy_subject(f.pipeline, f.prompts);
+  torch::InferenceMode guard;
+  const at::Tensor x = torch::randn({2, 12, 8, 8});
+  const std::string unit = "down_blocks.0.attentions.0";
+  // GRI with one window covering the 8x8 map and no pooling is full attention.
+  const AblationSubject full = s.with_edits({Edit::gri(unit, 8, 0)});
+  EXPECT_TRUE(torch::allclose(full.predict(x, 500, {0, 1}, nullptr), s.predict(x, 500, {0, 1}, nullptr), 1e-5, 1e-5));
+  EXPECT_EQ(full.unet().spec().edits.size(), 1u);
+  EXPECT_TRUE(s.unet().spec().edits.empty());  // the subject itself is unchanged
+  const AblationSubject gri = s.with_edits({Edit::gri(unit, 4, 2)});
+  EXPECT_FALSE(torch::allclose(gri.predict(x, 500, {0, 1}, nullptr), s.predict(x, 500, {0, 1}, nullptr), 1e-5, 1e-5));
+  // Edits that need tensors the teacher does not have cannot share its weights.
+  try {
+    s.with_edits({Edit::remove("down_blocks.1.resnets.1"), Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"})});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("a variant with edits that add tensors cannot share the teacher's weights (new: ", 0), 0u)
+        << e.what();
+  }
 }
 
 TEST(ProxySubject, BadPromptFilesNameFileAndLine) {

@@ -1,6 +1,7 @@
 // asdm search end to end on a test-world pipeline with a real profile and importance: candidates
 // meet the target, --measure times them, and bad input is one clear line.
 #include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -116,6 +117,39 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   EXPECT_LE(ref.at("grouped_loss").get<double>(), ref.at("start_grouped_loss").get<double>());
   EXPECT_EQ(ref.at("swaps").empty(), ref.at("removed") == ref.at("start"));
   EXPECT_EQ(rj.at("candidates")[0].at("removed"), ref.at("removed"));
+
+  // GRI scored: with scoring prompts each GRI unit gets a tier-1 score and is a third choice in the
+  // search; a candidate's GRI units are GRI edits of its ArchSpec, never also removed, and their
+  // scores are part of its predicted loss.
+  const fs::path scored = s.proxy.dir / "candidates-gri-scored.json";
+  const Result q = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
+                         "--target-speedup", "0.2", "--max-candidates", "3", "--allow", "gri", "--gri-window", "4",
+                         "--gri-min-tokens", "64", "--refine-prompts", s.proxy.prompts.string(), "--refine-evals", "1",
+                         "--threads", "1", "-o", scored.string()});
+  ASSERT_EQ(q.rc, 0) << q.err;
+  const auto qj = read_json_file(scored);
+  std::map<std::string, double> gri_score;
+  for (const auto& g : qj.at("gri_scores")) {
+    EXPECT_GT(g.at("score").get<double>(), 0) << g.dump();  // a 4x4 window with pooling is not full attention
+    if (g.at("searched").get<bool>()) gri_score[g.at("unit").get<std::string>()] = g.at("score");
+  }
+  EXPECT_FALSE(qj.at("gri_scores").empty());
+  for (const auto& cand : qj.at("candidates")) {
+    std::set<std::string> edits_gri, removed;
+    for (const auto& e : cand.at("arch").at("edits"))
+      if (e.at("op") == "gri") edits_gri.insert(e.at("unit").get<std::string>());
+    for (const auto& id : cand.at("removed")) removed.insert(id.get<std::string>());
+    double loss = 0;
+    std::set<std::string> listed;
+    for (const auto& id : cand.at("gri")) {
+      listed.insert(id.get<std::string>());
+      EXPECT_FALSE(removed.count(id.get<std::string>())) << id;
+      loss += gri_score.at(id.get<std::string>());
+    }
+    EXPECT_EQ(listed, edits_gri);
+    EXPECT_GE(cand.at("predicted_loss").get<double>(), loss - 1e-15);
+  }
+  EXPECT_NE(qj.at("predicted_loss").get<std::string>().find("GRI units' scores"), std::string::npos);
 }
 
 TEST(SearchCli, BadInputIsOneLine) {

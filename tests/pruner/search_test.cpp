@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "model/model_files.h"
 #include "model/unet_layout.h"
 #include "pruner/latency_model.h"
@@ -95,6 +96,111 @@ TEST(Search, MatchesBruteForceOnSmallInstances) {
     for (size_t k = 1; k < r.candidates.size(); ++k)
       EXPECT_GT(r.candidates[k].predicted_speedup, r.candidates[k - 1].predicted_speedup);
     for (size_t k = 1; k < r.front.size(); ++k) EXPECT_GT(r.front[k].loss, r.front[k - 1].loss);
+  }
+}
+
+// With GRI choices each attention unit is kept, removed or made GRI (a cross-attention kept);
+// the search's optimum equals brute force over all 3-way assignments.
+TEST(Search, GriIsAThirdChoiceAndTheOptimumMatchesBruteForce) {
+  const UNetLayout layout = tiny_layout();
+  for (uint32_t seed = 1; seed <= 4; ++seed) {
+    const ProfileLatency p = synthetic_profile(layout, seed);
+    const LatencyModel lat(p, layout);
+    const auto scores = synthetic_scores(layout, seed + 200);
+    const auto all = layout.ids(true);
+    std::vector<std::string> free(all.begin() + 8, all.begin() + 17), keep;
+    for (const auto& id : all)
+      if (std::find(free.begin(), free.end(), id) == free.end()) keep.push_back(id);
+    SearchOptions o;
+    o.keep = keep;
+    o.target_speedup = 0.12;
+    o.bins = 1000;
+    std::mt19937 g(seed);
+    int gri_units = 0;
+    for (const auto& id : free)
+      if (layout.at(id).kind == UnitKind::kAttention) {
+        // GRI saves part of what removal saves, at a part of its loss.
+        o.gri[id] = {lat.saved_ms(id) * std::uniform_real_distribution<double>(0.2, 0.8)(g),
+                     scores.at(id) * std::uniform_real_distribution<double>(0.01, 0.5)(g)};
+        ++gri_units;
+      }
+    ASSERT_GE(gri_units, 3);
+    const SearchResult r = search(layout, lat, scores, o);
+    ASSERT_FALSE(r.candidates.empty());
+    const double delta = lat.teacher_ms() / o.bins;
+    const int required = static_cast<int>(std::ceil(o.target_speedup * o.bins - 1e-9));
+    double best = 1e300;
+    int states = 1;
+    for (size_t k = 0; k < free.size(); ++k) states *= 3;
+    for (int code = 0; code < states; ++code) {
+      std::vector<std::string> removed;
+      int w = 0;
+      double loss = 0;
+      bool valid = true;
+      for (size_t k = 0, c = code; k < free.size(); ++k, c /= 3) {
+        const int state = c % 3;
+        if (state == 1) {
+          removed.push_back(free[k]);
+          w += static_cast<int>(std::floor(lat.saved_ms(free[k]) / delta));
+          loss += scores.at(free[k]);
+        } else if (state == 2) {
+          if (!o.gri.count(free[k])) valid = false;
+          else {
+            w += static_cast<int>(std::floor(o.gri.at(free[k]).saved_ms / delta));
+            loss += o.gri.at(free[k]).loss;
+          }
+        }
+      }
+      if (!valid) continue;
+      std::vector<const BlockInfo*> blocks;
+      for (const auto& b : layout.down) blocks.push_back(&b);
+      if (layout.mid) blocks.push_back(&*layout.mid);
+      for (const auto& b : layout.up) blocks.push_back(&b);
+      for (const BlockInfo* b : blocks) {
+        if (!b->cross_attention || b->attentions.empty()) continue;
+        bool all_gone = true;
+        for (int i : b->attentions)
+          all_gone = all_gone && std::find(removed.begin(), removed.end(), layout.units[i].id) != removed.end();
+        valid = valid && !all_gone;
+      }
+      if (valid && w >= required) best = std::min(best, loss);
+    }
+    const Candidate& c = r.candidates.front();
+    EXPECT_NEAR(c.predicted_loss, best, 1e-12) << "seed " << seed;
+    double gri_ms = 0;
+    for (const auto& id : c.gri) {
+      gri_ms += o.gri.at(id).saved_ms;
+      EXPECT_EQ(std::find(c.removed.begin(), c.removed.end(), id), c.removed.end()) << id << " both removed and GRI";
+    }
+    EXPECT_NEAR(c.predicted_ms, lat.predict_ms(c.removed) - gri_ms, 1e-9);
+    EXPECT_GE(c.predicted_speedup, o.target_speedup);
+  }
+}
+
+TEST(Search, FreeGriIsTakenAndCountsAsKeepingTheCrossAttention) {
+  const UNetLayout layout = tiny_layout();
+  const ProfileLatency p = synthetic_profile(layout, 3);
+  const LatencyModel lat(p, layout);
+  auto scores = synthetic_scores(layout, 4);
+  SearchOptions o;
+  o.target_speedup = 0.1;
+  for (const auto& u : layout.units)
+    if (u.kind == UnitKind::kAttention && u.parent.empty()) o.gri[u.id] = {lat.saved_ms(u.id) * 0.5, 0.0};
+  const SearchResult r = search(layout, lat, scores, o);
+  ASSERT_FALSE(r.candidates.empty());
+  // GRI at no loss is in every candidate wherever the unit is not removed.
+  for (const auto& c : r.candidates)
+    for (const auto& [id, g] : o.gri)
+      EXPECT_TRUE(std::find(c.removed.begin(), c.removed.end(), id) != c.removed.end() ||
+                  std::find(c.gri.begin(), c.gri.end(), id) != c.gri.end())
+          << id;
+  SearchOptions bad = o;
+  bad.gri["down_blocks.0.resnets.0"] = {1, 0};
+  try {
+    search(layout, lat, scores, bad);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "GRI choice for 'down_blocks.0.resnets.0': not an attention unit");
   }
 }
 
