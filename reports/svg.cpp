@@ -214,19 +214,22 @@ std::string bar_chart(std::string_view title, const std::vector<Bar>& bars, std:
   return out + "</svg>";
 }
 
-std::string scatter_chart(std::string_view title, const std::vector<Point>& points, const std::vector<Series>& lines,
-                          const Axis& x, const Axis& y) {
+namespace {
+
+// The frame both point and line charts share: legend, axes over all data, lines, then points.
+std::string plot(std::string_view title, const std::vector<Point>& points, const std::vector<Series>& lines, const Axis& x,
+                 const Axis& y, double plot_height, bool include_zero) {
   std::vector<std::string> groups, order;
   for (const auto& p : points) groups.push_back(p.group);
   for (const auto& l : lines) groups.push_back(l.name);
   const auto colours = group_colours(groups, &order);
-  const double top = 30 + legend_height(order, 10), height = top + 300 + 44;
+  const double top = 30 + legend_height(order, 10), height = top + plot_height + 44;
   std::vector<double> all_x, all_y;
   for (const auto& p : points) all_x.push_back(p.x), all_y.push_back(p.y);
   for (const auto& l : lines) all_x.insert(all_x.end(), l.xs.begin(), l.xs.end()), all_y.insert(all_y.end(), l.ys.begin(), l.ys.end());
-  const auto [x0, x1] = range_of(all_x, x.log, true);
-  const auto [y0, y1] = range_of(all_y, y.log, true);
-  Scale xs{x0, x1, 70, kWidth - 20, x.log}, ys{y0, y1, top + 300, top, y.log};
+  const auto [x0, x1] = range_of(all_x, x.log, include_zero);
+  const auto [y0, y1] = range_of(all_y, y.log, include_zero);
+  Scale xs{x0, x1, 70, kWidth - 20, x.log}, ys{y0, y1, top + plot_height, top, y.log};
   std::string out = open_svg(title, height);
   out += legend(order, colours, 10, 40);
   out += axes(xs, ys, x, y);
@@ -248,21 +251,15 @@ std::string scatter_chart(std::string_view title, const std::vector<Point>& poin
   return out + "</svg>";
 }
 
+}  // namespace
+
+std::string scatter_chart(std::string_view title, const std::vector<Point>& points, const std::vector<Series>& lines,
+                          const Axis& x, const Axis& y) {
+  return plot(title, points, lines, x, y, 300, true);
+}
+
 std::string line_chart(std::string_view title, const std::vector<Series>& series, const Axis& x, const Axis& y) {
-  std::vector<std::string> names, order;
-  for (const auto& s : series) names.push_back(s.name);
-  const auto colours = group_colours(names, &order);
-  const double top = 30 + legend_height(order, 10), height = top + 260 + 44;
-  std::vector<double> all_x, all_y;
-  for (const auto& s : series) all_x.insert(all_x.end(), s.xs.begin(), s.xs.end()), all_y.insert(all_y.end(), s.ys.begin(), s.ys.end());
-  const auto [x0, x1] = range_of(all_x, x.log, false);
-  const auto [y0, y1] = range_of(all_y, y.log, false);
-  Scale xs{x0, x1, 70, kWidth - 20, x.log}, ys{y0, y1, top + 260, top, y.log};
-  std::string out = open_svg(title, height);
-  out += legend(order, colours, 10, 40);
-  out += axes(xs, ys, x, y);
-  for (const auto& s : series) out += polyline(s, xs, ys, colours.at(s.name), "line");
-  return out + "</svg>";
+  return plot(title, {}, series, x, y, 260, false);
 }
 
 }  // namespace asdm::reports

@@ -11,26 +11,10 @@
 namespace asdm {
 namespace {
 
-// A removal student of the test-world pipeline, built by asdm build.
-fs::path build_student(const ProxySetup& s) {
-  nlohmann::json edits = nlohmann::json::array();
-  for (const char* id : {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0", "up_blocks.1.resnets.2"})
-    edits.push_back({{"op", "remove"}, {"unit", id}});
-  const nlohmann::json arch = {{"artifact", "arch_spec"},
-                               {"schema_version", 1},
-                               {"teacher_config", read_json_file(s.pipeline / "unet" / "config.json")},
-                               {"edits", edits}};
-  write_json_atomic(s.dir / "candidates.json", {{"artifact", "candidates"}, {"candidates", {{{"name", "c1"}, {"arch", arch}}}}});
-  const fs::path student = s.dir / "student";
-  const Result r = asdm({"-q", "build", "--teacher", s.pipeline.string(), "--candidates", (s.dir / "candidates.json").string(),
-                         "-o", student.string()});
-  EXPECT_EQ(r.rc, 0) << r.err;
-  return student;
-}
-
 TEST(BenchCli, BenchThenReport) {
   const ProxySetup s = make_proxy_setup("bench_cli", 2);
-  const fs::path student = build_student(s);
+  const fs::path student =
+      build_student(s, {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0", "up_blocks.1.resnets.2"});
   const fs::path bench = s.dir / "out" / "bench.json";
   Result r = asdm({"bench", "--models", "teacher=" + s.pipeline.string() + "," + student.string(), "--batch", "2", "--runs", "2",
                    "--warmup", "1", "--pipeline-runs", "1", "--steps", "2", "--quality-prompts", "3", "--threads", "1", "-o",

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 
@@ -107,6 +108,26 @@ inline ProxySetup make_proxy_setup(const std::string& name, int prompts) {
   std::ofstream out(s.prompts);
   for (const auto& c : proxy::prompt_set(p.world, 1001, prompts)) out << c << "\n";
   return s;
+}
+
+// A student of the test-world pipeline, built by asdm build from a candidate that removes `units`;
+// `extra` are further asdm build flags (e.g. --clme).
+inline fs::path build_student(const ProxySetup& s, const std::vector<std::string>& units,
+                              const std::vector<std::string>& extra = {}) {
+  nlohmann::json edits = nlohmann::json::array();
+  for (const auto& id : units) edits.push_back({{"op", "remove"}, {"unit", id}});
+  const nlohmann::json arch = {{"artifact", "arch_spec"},
+                               {"schema_version", 1},
+                               {"teacher_config", read_json_file(s.pipeline / "unet" / "config.json")},
+                               {"edits", edits}};
+  write_json_atomic(s.dir / "candidates.json", {{"artifact", "candidates"}, {"candidates", {{{"name", "c1"}, {"arch", arch}}}}});
+  const fs::path student = s.dir / "student";
+  std::vector<std::string> args = {"-q", "build", "--teacher", s.pipeline.string(), "--candidates",
+                                   (s.dir / "candidates.json").string(), "-o", student.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const Result r = asdm(args);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  return student;
 }
 
 }  // namespace asdm

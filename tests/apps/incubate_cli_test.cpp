@@ -14,20 +14,9 @@ namespace asdm {
 namespace {
 
 // A student of the test-world pipeline built by asdm build --clme.
-fs::path build_student(const ProxySetup& s) {
-  nlohmann::json edits = nlohmann::json::array();
-  for (const char* id : {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0"})
-    edits.push_back({{"op", "remove"}, {"unit", id}});
-  const nlohmann::json arch = {{"artifact", "arch_spec"},
-                               {"schema_version", 1},
-                               {"teacher_config", read_json_file(s.pipeline / "unet" / "config.json")},
-                               {"edits", edits}};
-  write_json_atomic(s.dir / "candidates.json", {{"artifact", "candidates"}, {"candidates", {{{"name", "c1"}, {"arch", arch}}}}});
-  const fs::path student = s.dir / "student";
-  const Result r = asdm({"-q", "build", "--teacher", s.pipeline.string(), "--candidates", (s.dir / "candidates.json").string(),
-                         "--clme", "--module-steps", "3", "--assembly-steps", "4", "-o", student.string()});
-  EXPECT_EQ(r.rc, 0) << r.err;
-  return student;
+fs::path build_clme_student(const ProxySetup& s) {
+  return build_student(s, {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0"},
+                       {"--clme", "--module-steps", "3", "--assembly-steps", "4"});
 }
 
 std::vector<std::string> args(const ProxySetup& s, const fs::path& student, const fs::path& out) {
@@ -37,7 +26,7 @@ std::vector<std::string> args(const ProxySetup& s, const fs::path& student, cons
 
 TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
   const ProxySetup s = make_proxy_setup("incubate_cli", 2);
-  const fs::path student = build_student(s);
+  const fs::path student = build_clme_student(s);
   const Result whole = asdm(args(s, student, s.dir / "whole"));
   ASSERT_EQ(whole.rc, 0) << whole.err;
   // The final eval: teacher, built and incubated student on the same prompts and noise.
@@ -93,7 +82,7 @@ TEST(IncubateCli, BkSdmPresetStudentsTrainOneShot) {
 
 TEST(IncubateCli, BadInputIsOneLine) {
   const ProxySetup s = make_proxy_setup("incubate_cli_bad", 2);
-  const fs::path student = build_student(s);
+  const fs::path student = build_clme_student(s);
   std::vector<std::string> a = args(s, student, s.dir / "out");
   a.push_back("--weights");
   a.push_back("semantics=0");
