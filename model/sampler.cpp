@@ -1,5 +1,6 @@
 #include "model/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/torch.h>
@@ -20,8 +21,17 @@ Denoiser guided(ConditionalModel model, const at::Tensor& cond, const at::Tensor
   };
 }
 
+const std::vector<std::string>& sampler_names() {
+  static const std::vector<std::string> kNames = {"ddim", "euler", "dpm++2m", "pndm"};
+  return kNames;
+}
+
+int model_calls(const SamplerOptions& o) { return o.sampler == "pndm" && o.steps >= 2 ? o.steps + 1 : o.steps; }
+
 void validate(const SamplerOptions& o, const NoiseSchedule& s) {
-  if (o.sampler != "ddim" && o.sampler != "euler") fail("unknown sampler '{}' (known: ddim, euler)", o.sampler);
+  const auto& names = sampler_names();
+  if (std::find(names.begin(), names.end(), o.sampler) == names.end())
+    fail("unknown sampler '{}' (known: {})", o.sampler, join_limited(names));
   if (!(o.guidance >= 0)) fail("guidance must be >= 0 (got {})", o.guidance);
   sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);  // validates steps and spacing
 }
@@ -81,12 +91,121 @@ at::Tensor euler(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, co
   return x;
 }
 
+// DPMSolverMultistepScheduler's timesteps (its "leading" divides by steps + 1, unlike DDIM's).
+std::vector<double> dpm_timesteps(int train, int steps, const std::string& spacing, int offset) {
+  std::vector<double> ts;
+  if (spacing == "linspace") {
+    for (int i = steps; i >= 1; --i) ts.push_back(std::nearbyint(double(train - 1) * i / steps));
+  } else if (spacing == "leading") {
+    const int ratio = train / (steps + 1);
+    for (int i = steps; i >= 1; --i) ts.push_back(double(i) * ratio + offset);
+  } else {  // trailing
+    const double ratio = double(train) / steps;
+    for (double t = train; t > 0; t -= ratio) ts.push_back(std::nearbyint(t) - 1);
+  }
+  return ts;
+}
+
+// DPM-Solver++ (2M): data prediction, second order multistep (midpoint), first order on the first
+// step and on the last (to sigma 0, where it returns the data prediction).
+at::Tensor dpmpp_2m(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
+                    const std::function<void(int, int)>& done) {
+  const auto ts = dpm_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
+  std::vector<double> sig;
+  for (double t : ts) sig.push_back(s.sigma(t));
+  sig.push_back(0.0);
+  auto alpha_sigma = [](double sg) {
+    const double a = 1 / std::sqrt(sg * sg + 1);
+    return std::pair<double, double>{a, sg * a};
+  };
+  at::Tensor prev_x0;
+  double prev_lambda = 0;
+  for (int i = 0; i < o.steps; ++i) {
+    const auto [a_s, s_s] = alpha_sigma(sig[i]);
+    const auto [a_t, s_t] = alpha_sigma(sig[i + 1]);
+    const at::Tensor out = model(x, ts[i]).to(x.scalar_type());
+    const at::Tensor x0 = o.prediction == Prediction::kEpsilon ? (x - s_s * out) / a_s : a_s * x - s_s * out;
+    const double lambda_s = std::log(a_s) - std::log(s_s);
+    if (s_t == 0) {
+      x = x0;
+    } else {
+      const double h = std::log(a_t) - std::log(s_t) - lambda_s, phi = std::exp(-h) - 1;
+      if (i == 0) {
+        x = (s_t / s_s) * x - (a_t * phi) * x0;
+      } else {
+        const double r0 = (lambda_s - prev_lambda) / h;
+        const at::Tensor d1 = (1.0 / r0) * (x0 - prev_x0);
+        x = (s_t / s_s) * x - (a_t * phi) * x0 - 0.5 * (a_t * phi) * d1;
+      }
+    }
+    prev_x0 = x0;
+    prev_lambda = lambda_s;
+    if (done) done(i + 1, o.steps);
+  }
+  return x;
+}
+
+// PNDM with skip_prk_steps (SD's configuration): pseudo linear multistep, its first step taken
+// twice (an Euler step, then the average of both outputs from the same sample), then Adams–
+// Bashforth of order 2, 3 and 4 on the stored model outputs.
+at::Tensor pndm(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
+                const std::function<void(int, int)>& done) {
+  const int ratio = s.train_steps() / o.steps;
+  auto base = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);  // DDIM's grid, descending
+  std::reverse(base.begin(), base.end());
+  for (double& v : base) v = std::nearbyint(v);  // PNDM's linspace grid is rounded
+  std::vector<double> ts(base.begin(), base.end() - 1);
+  if (base.size() >= 2) ts.push_back(base[base.size() - 2]);
+  ts.push_back(base.back());
+  std::reverse(ts.begin(), ts.end());
+  const double final_a = o.final_alpha_one ? 1.0 : s.alphas_cumprod[0];
+  std::vector<at::Tensor> ets;
+  at::Tensor cur_sample;
+  for (size_t k = 0; k < ts.size(); ++k) {
+    double t = ts[k];
+    const at::Tensor out = model(x, t).to(x.scalar_type());
+    double prev_t = t - ratio;
+    const size_t counter = k;
+    if (counter != 1) {
+      if (ets.size() > 3) ets.erase(ets.begin(), ets.end() - 3);
+      ets.push_back(out);
+    } else {
+      prev_t = t;
+      t = t + ratio;
+    }
+    at::Tensor mo;
+    const size_t n = ets.size();
+    if (n == 1 && counter == 0) {
+      mo = out;
+      cur_sample = x;
+    } else if (n == 1 && counter == 1) {
+      mo = (out + ets.back()) / 2;
+      x = cur_sample;
+    } else if (n == 2) {
+      mo = (3 * ets[1] - ets[0]) / 2;
+    } else if (n == 3) {
+      mo = (23 * ets[2] - 16 * ets[1] + 5 * ets[0]) / 12;
+    } else {
+      mo = (55 * ets[n - 1] - 59 * ets[n - 2] + 37 * ets[n - 3] - 9 * ets[n - 4]) / 24;
+    }
+    const double a = s.alpha_bar(t), a_prev = prev_t >= 0 ? s.alpha_bar(prev_t) : final_a;
+    if (o.prediction == Prediction::kV) mo = std::sqrt(a) * mo + std::sqrt(1 - a) * x;
+    const double denom = a * std::sqrt(1 - a_prev) + std::sqrt(a * (1 - a) * a_prev);
+    x = std::sqrt(a_prev / a) * x - ((a_prev - a) / denom) * mo;
+    if (done) done(static_cast<int>(k + 1), static_cast<int>(ts.size()));
+  }
+  return x;
+}
+
 }  // namespace
 
 at::Tensor sample(const Denoiser& model, const at::Tensor& noise, const NoiseSchedule& s, const SamplerOptions& o,
                   const std::function<void(int, int)>& done) {
   validate(o, s);
-  return o.sampler == "ddim" ? ddim(model, noise, s, o, done) : euler(model, noise, s, o, done);
+  if (o.sampler == "euler") return euler(model, noise, s, o, done);
+  if (o.sampler == "dpm++2m") return dpmpp_2m(model, noise, s, o, done);
+  if (o.sampler == "pndm") return pndm(model, noise, s, o, done);
+  return ddim(model, noise, s, o, done);
 }
 
 }  // namespace asdm

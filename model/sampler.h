@@ -1,6 +1,8 @@
 #pragma once
-// Samplers with classifier-free guidance (issue 4 item 3), as diffusers' DDIM (eta = 0) and Euler
-// (EulerDiscreteScheduler) compute them, on the schedule of model/noise_schedule.h. The model is a
+// Samplers with classifier-free guidance (issue 4 item 3), as diffusers computes them: DDIM
+// (eta = 0), Euler (EulerDiscreteScheduler), DPM-Solver++ 2M (DPMSolverMultistepScheduler's
+// defaults: order 2, midpoint, final sigma zero) and PNDM (PLMS as SD configures it,
+// skip_prk_steps), on the schedule of model/noise_schedule.h. The model is a
 // callback, so the same loop drives the proxy teacher, a real SD UNet, an ablated or a pruned
 // student, and the profiler's sampler-loop mode.
 #include <functional>
@@ -18,7 +20,7 @@ class Tensor;
 namespace asdm {
 
 struct SamplerOptions {
-  std::string sampler = "ddim";  // ddim | euler
+  std::string sampler = "ddim";  // one of sampler_names()
   int steps = 25;
   double guidance = 1.0;  // classifier-free guidance scale; 1: conditional branch only
   Prediction prediction = Prediction::kEpsilon;
@@ -51,6 +53,11 @@ std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::
 // returned as [1, C, H, W], float32, CPU) that depends on (seed, index) only, so a prompt gets the
 // same noise however prompts are batched or sharded.
 at::Tensor prompt_noise(const std::vector<int64_t>& shape, uint64_t seed, uint64_t index);
+
+// "ddim", "euler", "dpm++2m", "pndm".
+const std::vector<std::string>& sampler_names();
+// Model calls a run of `steps` steps makes (PNDM: steps + 1).
+int model_calls(const SamplerOptions& options);
 
 // Throws asdm::Error for an unknown sampler or spacing, or steps out of range.
 void validate(const SamplerOptions& options, const NoiseSchedule& schedule);

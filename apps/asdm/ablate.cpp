@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/runtime.h"
+#include "model/sampler.h"
 
 namespace asdm::cli {
 namespace {
@@ -188,8 +189,8 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--steps", o->ablation.sampler.steps, "Sampler steps")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--guidance", o->ablation.sampler.guidance,
                   "Classifier-free guidance scale (default: 1 for proxy pipelines, 7.5 otherwise)");
-  sub->add_option("--sampler", o->ablation.sampler.sampler, "ddim or euler")->capture_default_str()->check(
-      CLI::IsMember({"ddim", "euler"}));
+  sub->add_option("--sampler", o->ablation.sampler.sampler, "ddim, euler, dpm++2m or pndm")->capture_default_str()->check(
+      CLI::IsMember(sampler_names()));
   sub->add_option("--seed", o->ablation.seed, "Noise seed (prompt i's noise depends on (seed, i) only)")->capture_default_str();
   sub->add_option("--batch", o->ablation.batch, "Prompts per forward")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--bootstrap", o->ablation.bootstrap, "Bootstrap resamples for the 95% intervals")

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/runtime.h"
+#include "model/sampler.h"
 
 namespace asdm::cli {
 namespace {
@@ -122,7 +123,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--runs", o->bench.runs, "Interleaved UNet rounds")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--warmup", o->bench.warmup, "Warm-up rounds")->capture_default_str()->check(CLI::NonNegativeNumber);
   sub->add_option("--steps", o->bench.sampler.steps, "Sampler steps of the pipeline and quality runs")->capture_default_str();
-  sub->add_option("--sampler", o->bench.sampler.sampler, "ddim or euler")->capture_default_str()->check(CLI::IsMember({"ddim", "euler"}));
+  sub->add_option("--sampler", o->bench.sampler.sampler, "ddim, euler, dpm++2m or pndm")->capture_default_str()->check(CLI::IsMember(sampler_names()));
   sub->add_option("--guidance", o->bench.sampler.guidance, "Classifier-free guidance scale (1: none)")->capture_default_str();
   sub->add_option("--pipeline-batch", o->bench.pipeline_batch, "Images per pipeline run")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--pipeline-runs", o->bench.pipeline_runs, "Interleaved pipeline rounds after one warm-up round (0: none)")

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "model/checkpoint.h"
 #include "model/runtime.h"
+#include "model/sampler.h"
 #include "profiler/profile.h"
 
 namespace asdm::cli {
@@ -125,9 +126,9 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--guidance", o->profile.guidance,
                   "Sampler-loop mode: classifier-free guidance scale (not 1: the UNet batch is doubled)")
       ->capture_default_str();
-  sub->add_option("--sampler", o->profile.sampler, "Sampler-loop mode: ddim or euler")
+  sub->add_option("--sampler", o->profile.sampler, "Sampler-loop mode: ddim, euler, dpm++2m or pndm")
       ->capture_default_str()
-      ->check(CLI::IsMember({"ddim", "euler"}));
+      ->check(CLI::IsMember(sampler_names()));
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   sub->add_option("--trace", o->trace, "Also write a Chrome trace-event JSON (Perfetto, chrome://tracing)");
   sub->callback([o, argv] { run_profile(*o, argv); });

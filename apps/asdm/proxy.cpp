@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "model/checkpoint.h"
 #include "model/runtime.h"
+#include "model/sampler.h"
 #include "core/artifact.h"
 #include "proxy/classifier.h"
 #include "proxy/image_grid.h"
@@ -225,8 +226,8 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   ev->add_option("--prompts", e->prompts, "Prompts file, one per line");
   ev->add_option("--steps", e->eval.sampler.steps, "Sampling steps")->capture_default_str()->check(CLI::PositiveNumber);
   ev->add_option("--guidance", e->eval.sampler.guidance, "Classifier-free guidance scale")->capture_default_str();
-  ev->add_option("--sampler", e->eval.sampler.sampler, "ddim or euler")->capture_default_str()->check(
-      CLI::IsMember({"ddim", "euler"}));
+  ev->add_option("--sampler", e->eval.sampler.sampler, "ddim, euler, dpm++2m or pndm")->capture_default_str()->check(
+      CLI::IsMember(sampler_names()));
   ev->add_option("--seed", e->eval.seed, "Noise seed")->capture_default_str();
   ev->add_option("--remove", e->remove, "Evaluate with these units removed (ids, comma-separated)")->delimiter(',');
   ev->add_option("--remove-every", e->remove_every,

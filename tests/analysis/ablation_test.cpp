@@ -257,7 +257,7 @@ TEST(Ablation, BadOptionsAreRefusedBeforeAnyWork) {
             }),
             "top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees only its own units");
   EXPECT_EQ(error([](auto& o) { o.shard_index = 2, o.shard_count = 2; }), "shard 2/2 is not valid: i/n with 0 <= i < n");
-  EXPECT_EQ(error([](auto& o) { o.sampler.sampler = "plms"; }), "unknown sampler 'plms' (known: ddim, euler)");
+  EXPECT_EQ(error([](auto& o) { o.sampler.sampler = "plms"; }), "unknown sampler 'plms' (known: ddim, euler, dpm++2m, pndm)");
   EXPECT_FALSE(fs::exists(out));
 }
 

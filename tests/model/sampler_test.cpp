@@ -43,8 +43,9 @@ TEST(NoiseSchedule, BadArgumentsAreOneLine) {
   EXPECT_EQ(test::error_of([] { parse_prediction("sample"); }),
             "unknown prediction type 'sample' (known: epsilon, v_prediction)");
   SamplerOptions o;
-  o.sampler = "pndm";
-  EXPECT_EQ(test::error_of([&] { validate(o, NoiseSchedule::make()); }), "unknown sampler 'pndm' (known: ddim, euler)");
+  o.sampler = "lms";
+  EXPECT_EQ(test::error_of([&] { validate(o, NoiseSchedule::make()); }),
+            "unknown sampler 'lms' (known: ddim, euler, dpm++2m, pndm)");
 }
 
 // The exact denoiser for data concentrated at `point`: x_t = sqrt(a) point + sqrt(1 - a) eps.
@@ -56,14 +57,18 @@ Denoiser exact(const NoiseSchedule& s, const torch::Tensor& point, Prediction p)
   };
 }
 
-TEST(Sampler, DdimAndEulerSampleASinglePointBackToIt) {
+TEST(Sampler, EverySamplerSamplesASinglePointBackToIt) {
   torch::manual_seed(0);
   const NoiseSchedule s = NoiseSchedule::make();
   const auto point = torch::randn({2, 3, 4, 4}, torch::kFloat64);
   const auto noise = torch::randn({2, 3, 4, 4}, torch::kFloat64);
   for (Prediction p : {Prediction::kEpsilon, Prediction::kV}) {
-    for (const char* sampler : {"ddim", "euler"}) {
+    for (const std::string& sampler : sampler_names()) {
       for (const char* spacing : {"leading", "trailing", "linspace"}) {
+        // PNDM, as diffusers runs it (tests/reference), is exact here only for epsilon prediction
+        // on grids spaced train_steps / steps apart: it combines raw model outputs over steps (v
+        // varies along the trajectory, epsilon does not) and always steps back by train_steps / steps.
+        if (sampler == "pndm" && (p == Prediction::kV || std::string(spacing) == "linspace")) continue;
         SamplerOptions o;
         o.sampler = sampler;
         o.prediction = p;
@@ -72,7 +77,7 @@ TEST(Sampler, DdimAndEulerSampleASinglePointBackToIt) {
         o.final_alpha_one = true;
         int steps = 0;
         const auto x = sample(exact(s, point, p), noise, s, o, [&](int i, int n) { steps = i; });
-        EXPECT_EQ(steps, 10);
+        EXPECT_EQ(steps, model_calls(o));  // PNDM: one more call than steps
         EXPECT_LT((x - point).abs().max().item<double>(), 1e-9) << sampler << " " << spacing << " " << to_string(p);
       }
     }

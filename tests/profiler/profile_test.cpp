@@ -96,7 +96,7 @@ TEST(Profile, SamplerLoopModeTimesStepsWithGuidanceDoublingTheBatch) {
   o.guidance = 1;
   EXPECT_EQ(profile_unet(u, o).unet_batch, 1);
   o.sampler = "plms";
-  EXPECT_EQ(test::error_of([&] { profile_unet(u, o); }), "unknown sampler 'plms' (known: ddim, euler)");
+  EXPECT_EQ(test::error_of([&] { profile_unet(u, o); }), "unknown sampler 'plms' (known: ddim, euler, dpm++2m, pndm)");
 }
 
 TEST(Profile, RejectsResolutionsTheUNetCannotTake) {

@@ -6,6 +6,10 @@ parameter with seeded noise (so norm affines and biases matter), save it with sa
 (safetensors), run one forward on seeded inputs and write io.safetensors with the inputs,
 `out_sample` and `act.<module path>` for every unit and block (the naming of the shared fixture).
 
+Also schedulers.safetensors: diffusers' DDIM, Euler, DPM-Solver++ 2M and PNDM schedulers (SD's
+settings) driving a fixed toy model (out = tanh(x) * t / 1000 + 0.05 x) from a seeded sample, per
+case the timesteps and the final sample.
+
 usage: make_reference.py OUT_DIR
 """
 import json
@@ -13,7 +17,8 @@ import os
 import sys
 
 import torch
-from diffusers import UNet2DConditionModel
+from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, PNDMScheduler,
+                       UNet2DConditionModel)
 from safetensors.torch import save_file
 
 BASE = {
@@ -149,7 +154,48 @@ def main(out_dir):
         print(f"{variant}: {len(acts)} activations, out {tuple(out.shape)}")
 
 
+# name -> (scheduler class, prediction type, timestep spacing, steps)
+SCHEDULER_CASES = {
+    "ddim_epsilon_leading_25": (DDIMScheduler, "epsilon", "leading", 25),
+    "euler_v_prediction_leading_20": (EulerDiscreteScheduler, "v_prediction", "leading", 20),
+    "dpm++2m_epsilon_leading_25": (DPMSolverMultistepScheduler, "epsilon", "leading", 25),
+    "dpm++2m_v_prediction_linspace_20": (DPMSolverMultistepScheduler, "v_prediction", "linspace", 20),
+    "dpm++2m_epsilon_trailing_12": (DPMSolverMultistepScheduler, "epsilon", "trailing", 12),
+    "pndm_epsilon_leading_25": (PNDMScheduler, "epsilon", "leading", 25),
+    "pndm_v_prediction_leading_10": (PNDMScheduler, "v_prediction", "leading", 10),
+    "pndm_epsilon_trailing_7": (PNDMScheduler, "epsilon", "trailing", 7),
+}
+
+
+def toy_model(x, t):
+    return torch.tanh(x) * (float(t) / 1000.0) + 0.05 * x
+
+
+def schedulers(out_dir):
+    init = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+    tensors = {"init": init}
+    for name, (cls, prediction, spacing, steps) in SCHEDULER_CASES.items():
+        kwargs = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                      prediction_type=prediction, timestep_spacing=spacing, steps_offset=1)
+        if cls in (DDIMScheduler, PNDMScheduler):
+            kwargs["set_alpha_to_one"] = False
+        if cls is DDIMScheduler:
+            kwargs["clip_sample"] = False  # SD's setting (the class default clips x0 to [-1, 1])
+        if cls is PNDMScheduler:
+            kwargs["skip_prk_steps"] = True
+        sched = cls(**kwargs)
+        sched.set_timesteps(steps)
+        x = init * sched.init_noise_sigma
+        for t in sched.timesteps:
+            x = sched.step(toy_model(sched.scale_model_input(x, t), t), t, x).prev_sample
+        tensors[name + ".timesteps"] = sched.timesteps.to(torch.float64)
+        tensors[name + ".out"] = x.contiguous()
+    save_file(tensors, os.path.join(out_dir, "schedulers.safetensors"), metadata={"format": "pt"})
+    print(f"schedulers: {len(SCHEDULER_CASES)} cases")
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     main(sys.argv[1])
+    schedulers(sys.argv[1])
