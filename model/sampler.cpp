@@ -69,12 +69,18 @@ at::Tensor ddim(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, con
   return x;
 }
 
-at::Tensor euler(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
-                 const std::function<void(int, int)>& done) {
-  const auto ts = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
+// The sigmas of the timesteps, then 0 (Euler's and DPM-Solver's final sigma).
+std::vector<double> sigmas_to_zero(const NoiseSchedule& s, const std::vector<double>& ts) {
   std::vector<double> sig;
   for (double t : ts) sig.push_back(s.sigma(t));
   sig.push_back(0.0);
+  return sig;
+}
+
+at::Tensor euler(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
+                 const std::function<void(int, int)>& done) {
+  const auto ts = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
+  const auto sig = sigmas_to_zero(s, ts);
   const double smax = sig.front();
   x = x * (o.spacing == "leading" ? std::sqrt(smax * smax + 1) : smax);  // diffusers' init_noise_sigma
   for (int i = 0; i < o.steps; ++i) {
@@ -111,9 +117,7 @@ std::vector<double> dpm_timesteps(int train, int steps, const std::string& spaci
 at::Tensor dpmpp_2m(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
                     const std::function<void(int, int)>& done) {
   const auto ts = dpm_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
-  std::vector<double> sig;
-  for (double t : ts) sig.push_back(s.sigma(t));
-  sig.push_back(0.0);
+  const auto sig = sigmas_to_zero(s, ts);
   auto alpha_sigma = [](double sg) {
     const double a = 1 / std::sqrt(sg * sg + 1);
     return std::pair<double, double>{a, sg * a};
@@ -124,7 +128,7 @@ at::Tensor dpmpp_2m(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
     const auto [a_s, s_s] = alpha_sigma(sig[i]);
     const auto [a_t, s_t] = alpha_sigma(sig[i + 1]);
     const at::Tensor out = model(x, ts[i]).to(x.scalar_type());
-    const at::Tensor x0 = o.prediction == Prediction::kEpsilon ? (x - s_s * out) / a_s : a_s * x - s_s * out;
+    const at::Tensor x0 = x0_and_epsilon(x, out, a_s * a_s, o.prediction).first;  // alpha-bar = a_s^2
     const double lambda_s = std::log(a_s) - std::log(s_s);
     if (s_t == 0) {
       x = x0;

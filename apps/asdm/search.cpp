@@ -48,8 +48,7 @@ struct SearchCli {
 
 // The importance run's tier-1 settings (sampler, timesteps, seed, batch), for scores that must be
 // on its scale: grouped removal sets (refinement) and GRI variants.
-AblationOptions importance_settings(const SearchCli& o) {
-  const nlohmann::json settings = read_json_file(o.importance).at("settings");
+AblationOptions importance_settings(const nlohmann::json& settings) {
   AblationOptions ao;
   ao.timesteps = settings.at("timesteps");
   ao.sampler.sampler = settings.at("/sampler/name"_json_pointer);
@@ -75,7 +74,7 @@ Scoring make_scoring(const SearchCli& o) {
     log::warn("the scoring prompts are not the importance run's ({} prompts here, {} there)", sc.subject->num_prompts(),
               settings.at("/prompts/count"_json_pointer).dump());
   log::info("scoring: teacher pass over {} prompts", sc.subject->num_prompts());
-  sc.scorer = std::make_unique<GroupScorer>(*sc.subject, importance_settings(o));
+  sc.scorer = std::make_unique<GroupScorer>(*sc.subject, importance_settings(settings));
   return sc;
 }
 
@@ -86,12 +85,11 @@ nlohmann::json refine_first(const SearchCli& o, const Scoring& sc, const UNetLay
                             const ImportanceScores& importance, SearchOptions so, SearchResult& r) {
   log::info("refinement: up to {} grouped scores", o.refine_evals);
   const GroupScorer& scorer = *sc.scorer;
-  const Candidate& first0 = r.candidates.at(0);
-  std::vector<Edit> gri;
-  for (const auto& id : first0.gri) gri.push_back(Edit::gri(id, o.gri_window, o.gri_pool));
-  const AblationSubject model = gri.empty() ? *sc.subject : sc.subject->with_edits(gri);
-  so.keep.insert(so.keep.end(), first0.gri.begin(), first0.gri.end());
   const Candidate& first = r.candidates.at(0);
+  std::vector<Edit> gri;
+  for (const auto& id : first.gri) gri.push_back(Edit::gri(id, o.gri_window, o.gri_pool));
+  const AblationSubject model = gri.empty() ? *sc.subject : sc.subject->with_edits(gri);
+  so.keep.insert(so.keep.end(), first.gri.begin(), first.gri.end());
   double gri_saved = 0, gri_loss = 0;
   for (const auto& id : first.gri) {
     gri_saved += so.gri.at(id).saved_ms;
