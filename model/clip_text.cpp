@@ -1,5 +1,7 @@
 #include "model/clip_text.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -34,6 +36,14 @@ ClipTextConfig parse_clip_text_config(const nlohmann::json& j) {
     fail("text encoder config field 'hidden_act' = \"{}\" is not supported (asdm implements quick_gelu, gelu)",
          c.hidden_act);
   if (j.contains("layer_norm_eps")) c.layer_norm_eps = j["layer_norm_eps"].get<double>();
+  if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_token_id = j["eos_token_id"].get<int>();
+  bool with_projection = false;
+  if (j.contains("architectures") && j["architectures"].is_array())
+    for (const auto& a : j["architectures"]) with_projection |= a == "CLIPTextModelWithProjection";
+  if (with_projection) {
+    c.projection_dim = 512;  // transformers' default
+    get("projection_dim", c.projection_dim);
+  }
   if (c.hidden_size % c.num_attention_heads != 0)
     fail("text encoder hidden_size {} is not divisible by num_attention_heads {}", c.hidden_size,
          c.num_attention_heads);
@@ -41,7 +51,7 @@ ClipTextConfig parse_clip_text_config(const nlohmann::json& j) {
 }
 
 nlohmann::json to_json(const ClipTextConfig& c) {
-  return {{"architectures", {"CLIPTextModel"}},
+  nlohmann::json j = {{"architectures", {c.projection_dim ? "CLIPTextModelWithProjection" : "CLIPTextModel"}},
           {"model_type", "clip_text_model"},
           {"vocab_size", c.vocab_size},
           {"hidden_size", c.hidden_size},
@@ -51,7 +61,10 @@ nlohmann::json to_json(const ClipTextConfig& c) {
           {"max_position_embeddings", c.max_position_embeddings},
           {"hidden_act", c.hidden_act},
           {"layer_norm_eps", c.layer_norm_eps},
+          {"eos_token_id", c.eos_token_id},
           {"torch_dtype", "float32"}};
+  if (c.projection_dim) j["projection_dim"] = c.projection_dim;
+  return j;
 }
 
 namespace {
@@ -95,6 +108,7 @@ struct ClipTextModel::Impl {
   nn::Embedding token{nullptr}, position{nullptr};
   std::vector<std::shared_ptr<LayerImpl>> layers;
   nn::LayerNorm final_ln{nullptr};
+  nn::Linear projection{nullptr};
 
   explicit Impl(const ClipTextConfig& c) : config(c) {
     root = std::make_shared<nn::Module>();
@@ -108,6 +122,9 @@ struct ClipTextModel::Impl {
       layers.push_back(list->register_module(std::to_string(i), std::make_shared<LayerImpl>(c)));
     final_ln = tm->register_module(
         "final_layer_norm", nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+    if (c.projection_dim)
+      projection = root->register_module(
+          "text_projection", nn::Linear(nn::LinearOptions(c.hidden_size, c.projection_dim).bias(false)));
   }
 };
 
@@ -117,8 +134,12 @@ const ClipTextConfig& ClipTextModel::config() const { return impl_->config; }
 torch::nn::Module& ClipTextModel::module() { return *impl_->root; }
 const torch::nn::Module& ClipTextModel::module() const { return *impl_->root; }
 
-Tensor ClipTextModel::forward(const Tensor& ids) const {
+Tensor ClipTextModel::forward(const Tensor& ids) const { return encode(ids, 0, true); }
+
+Tensor ClipTextModel::encode(const Tensor& ids, int skip, bool final_norm, Tensor* pooled) const {
   const auto& c = impl_->config;
+  if (skip < 0 || skip >= c.num_hidden_layers)
+    fail("cannot skip {} of the text encoder's {} layers", skip, c.num_hidden_layers);
   if (ids.dim() != 2) fail("token ids must be [batch, tokens], got {} dimensions", ids.dim());
   const int64_t T = ids.size(1);
   if (T > c.max_position_embeddings)
@@ -126,8 +147,24 @@ Tensor ClipTextModel::forward(const Tensor& ids) const {
   const auto dev = impl_->token->weight.device();
   Tensor x = impl_->token->forward(ids.to(dev)) +
              impl_->position->forward(torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(dev)));
-  for (auto& l : impl_->layers) x = l->forward(x);
-  return impl_->final_ln->forward(x);
+  Tensor kept;
+  const int n = c.num_hidden_layers;
+  for (int i = 0; i < n; ++i) {
+    if (i == n - skip) {
+      kept = x;
+      if (!pooled) break;  // the last layers matter only for the pooled state
+    }
+    x = impl_->layers[i]->forward(x);
+  }
+  if (skip == 0) kept = x;
+  if (pooled) {
+    const Tensor last = impl_->final_ln->forward(x);
+    const Tensor idx = c.eos_token_id == 2 ? ids.argmax(-1) : (ids == c.eos_token_id).to(torch::kInt).argmax(-1);
+    *pooled = pool(last, idx);
+    if (impl_->projection) *pooled = impl_->projection->forward(*pooled);
+    if (skip == 0 && final_norm) return last;
+  }
+  return final_norm ? impl_->final_ln->forward(kept) : kept;
 }
 
 Tensor ClipTextModel::pool(const Tensor& hidden, const Tensor& positions) {
@@ -143,8 +180,17 @@ void ClipTextModel::save(const std::filesystem::path& dir) const {
 
 std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& dir) {
   auto m = std::make_unique<ClipTextModel>(parse_clip_text_config(read_json_file(dir / "config.json")));
-  load_module_tensors(*m->impl_->root, read_tensors(dir / "model.safetensors"),
-                      "text encoder weights " + (dir / "model.safetensors").string(), "", "position_ids");
+  TensorMap tensors = read_tensors(dir / "model.safetensors");
+  // transformers 5 saves CLIPTextModel without its "text_model." prefix (4 and the hub's SD
+  // checkpoints keep it; CLIPTextModelWithProjection keeps it in both).
+  if (!tensors.empty() && std::none_of(tensors.begin(), tensors.end(),
+                                       [](const auto& kv) { return kv.first.rfind("text_model.", 0) == 0; })) {
+    TensorMap prefixed;
+    for (auto& [k, v] : tensors) prefixed.emplace(k.rfind("text_projection.", 0) == 0 ? k : "text_model." + k, v);
+    tensors = std::move(prefixed);
+  }
+  load_module_tensors(*m->impl_->root, tensors, "text encoder weights " + (dir / "model.safetensors").string(), "",
+                      "position_ids");
   return m;
 }
 

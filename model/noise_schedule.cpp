@@ -78,6 +78,47 @@ std::vector<double> sampling_timesteps(int n, int steps, const std::string& spac
   return t;
 }
 
+namespace {
+
+// The sampler for a diffusers scheduler class, checking the settings asdm's samplers assume.
+void map_scheduler_class(const nlohmann::json& j, SchedulerConfig& c) {
+  const std::string cls = j.value("_class_name", "");
+  if (cls.empty()) return;
+  auto require = [&](const char* key, const nlohmann::json& want) {
+    if (j.contains(key) && !j[key].is_null() && j[key] != want && c.sampler_error.empty())
+      c.sampler_error = fmt::format("{} with {} = {} is not implemented (asdm's sampler assumes {})", cls, key,
+                                    j[key].dump(), want.dump());
+  };
+  if (cls == "DDIMScheduler") {
+    c.sampler = "ddim";
+    require("clip_sample", false);
+    require("thresholding", false);
+  } else if (cls == "EulerDiscreteScheduler") {
+    c.sampler = "euler";
+    require("use_karras_sigmas", false);
+    require("interpolation_type", "linear");
+  } else if (cls == "DPMSolverMultistepScheduler") {
+    c.sampler = "dpm++2m";
+    require("algorithm_type", "dpmsolver++");
+    require("solver_order", 2);
+    require("solver_type", "midpoint");
+    require("use_karras_sigmas", false);
+    require("final_sigmas_type", "zero");
+    require("thresholding", false);
+  } else if (cls == "PNDMScheduler") {
+    c.sampler = "pndm";
+    require("skip_prk_steps", true);
+  } else {
+    c.sampler_error = fmt::format(
+        "scheduler {} is not implemented (asdm implements DDIMScheduler, EulerDiscreteScheduler, "
+        "DPMSolverMultistepScheduler, PNDMScheduler; pick one with --scheduler)",
+        cls);
+  }
+  if (!c.sampler_error.empty()) c.sampler.clear();
+}
+
+}  // namespace
+
 SchedulerConfig read_scheduler_config(const std::string& path) {
   const nlohmann::json j = read_json_file(path);
   SchedulerConfig c;
@@ -89,6 +130,7 @@ SchedulerConfig read_scheduler_config(const std::string& path) {
     c.steps_offset = j.value("steps_offset", 1);
     c.final_alpha_one = j.value("set_alpha_to_one", false);
     sampling_timesteps(c.schedule.train_steps(), 1, c.spacing, c.steps_offset);  // validates the spacing
+    map_scheduler_class(j, c);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: {}", path, e.what());
   } catch (const Error& e) {

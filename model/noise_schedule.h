@@ -39,6 +39,12 @@ struct SchedulerConfig {
   std::string spacing = "leading";
   int steps_offset = 1;
   bool final_alpha_one = false;  // set_alpha_to_one
+  // The asdm sampler for the config's `_class_name` (DDIMScheduler: ddim, EulerDiscreteScheduler:
+  // euler, DPMSolverMultistepScheduler: dpm++2m, PNDMScheduler: pndm); "" with the reason in
+  // `sampler_error` when the class or its settings are not implemented, or with both empty when
+  // the config names no class.
+  std::string sampler;
+  std::string sampler_error;
 };
 // Throws asdm::Error naming the file for unreadable JSON or bad values.
 SchedulerConfig read_scheduler_config(const std::string& path);

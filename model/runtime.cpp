@@ -108,4 +108,18 @@ RunContext make_run_context(const std::vector<std::string>& argv, const std::str
   return c;
 }
 
+void move_module(torch::nn::Module& module, const std::string& device, const std::string& dtype) {
+  torch::Dtype t;
+  if (dtype == "float32" || dtype == "fp32")
+    t = torch::kFloat32;
+  else if (dtype == "float16" || dtype == "fp16")
+    t = torch::kFloat16;
+  else if (dtype == "bfloat16" || dtype == "bf16")
+    t = torch::kBFloat16;
+  else
+    fail("unknown dtype '{}' (known: float32, float16, bfloat16)", dtype);
+  ensure_device(device);  // validates the name, loads the CUDA backend when asked for
+  module.to(torch::Device(device), t);
+}
+
 }  // namespace asdm

@@ -5,6 +5,10 @@
 
 #include "core/artifact.h"
 
+namespace torch::nn {
+class Module;
+}
+
 namespace asdm {
 
 // Sets libtorch's intra-op threads (0 keeps the default).
@@ -19,5 +23,9 @@ std::string torch_version();
 // than cpu and cuda. No-op for "cpu". Call it before any tensor work: libtorch caches its CUDA
 // hooks on first use (even torch::manual_seed), after which loading libtorch_cuda changes nothing.
 void ensure_device(const std::string& device);
+
+// Moves a module to `device` (as ensure_device) in `dtype` ("float32"/"fp32", "float16"/"fp16",
+// "bfloat16"/"bf16"); throws asdm::Error naming an unknown dtype.
+void move_module(torch::nn::Module& module, const std::string& device, const std::string& dtype);
 
 }  // namespace asdm

@@ -672,19 +672,7 @@ int64_t UNet::num_parameters() const {
   return n;
 }
 
-namespace {
-torch::Dtype parse_dtype(const std::string& s) {
-  if (s == "float32" || s == "fp32") return torch::kFloat32;
-  if (s == "float16" || s == "fp16") return torch::kFloat16;
-  if (s == "bfloat16" || s == "bf16") return torch::kBFloat16;
-  fail("unknown dtype '{}' (known: float32, float16, bfloat16)", s);
-}
-}  // namespace
-
-void UNet::to(const std::string& device, const std::string& dtype) {
-  ensure_device(device);  // validates the name, loads the CUDA backend when asked for
-  impl_->root->to(torch::Device(device), parse_dtype(dtype));
-}
+void UNet::to(const std::string& device, const std::string& dtype) { move_module(*impl_->root, device, dtype); }
 
 std::string UNet::device() const { return impl_->conv_in->weight.device().str(); }
 std::string UNet::dtype() const {

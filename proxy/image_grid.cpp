@@ -3,12 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO_UNUSED
-#include <stb/stb_image_write.h>
-
-#include "core/artifact.h"
 #include "core/error.h"
+#include "core/png.h"
 
 namespace asdm::proxy {
 
@@ -83,12 +79,7 @@ void write_grid_png(const std::filesystem::path& path, const std::vector<std::ve
               put(ox - pad + 2 + int(k) * char_w + gx, oy + side * scale + 2 + int(l) * line_h + gy, 220, 220, 220);
       }
   }
-  std::string png;
-  stbi_write_png_to_func(
-      [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
-      &png, W, H, 3, px.data(), W * 3);
-  if (png.empty()) fail("could not encode {} as PNG", path.string());
-  write_file_atomic(path, png);
+  write_png(path, px.data(), W, H);
 }
 
 }  // namespace asdm::proxy

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   });
   asdm::cli::add_inspect(app, args);
   asdm::cli::add_forward(app, args);
+  asdm::cli::add_generate(app, args);
   asdm::cli::add_profile(app, args);
   asdm::cli::add_proxy(app, args);
   asdm::cli::add_ablate(app, args);

@@ -15,6 +15,8 @@
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/sampler.h"
+#include "model/sd_pipeline.h"
+#include "profiler/pipeline_profile.h"
 #include "profiler/profile.h"
 
 namespace asdm::cli {
@@ -25,11 +27,62 @@ struct ProfileCliOptions {
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;
   ProfileOptions profile;
+  // --pipeline: the whole text-to-image pipeline, split by stage.
+  bool pipeline = false;
+  int steps = 25;
+  std::vector<std::string> prompts;
+  bool runs_given = false, warmup_given = false, sampler_given = false;
 };
+
+void run_pipeline_profile(const ProfileCliOptions& o, const std::vector<std::string>& argv) {
+  if (!o.trace.empty()) fail("--trace is for UNet profiles; a --pipeline profile has no per-unit trace");
+  auto pipe = SdPipeline::load(o.model, o.device, o.dtype);
+  PipelineProfileOptions po;
+  po.runs = o.runs_given ? o.profile.runs : 3;
+  po.warmup = o.warmup_given ? o.profile.warmup : 1;
+  auto& g = po.generate;
+  g.prompts = o.prompts.empty() ? std::vector<std::string>{"a photo of an astronaut riding a horse on mars"} : o.prompts;
+  if (o.profile.batch > 1 && g.prompts.size() == 1) g.prompts.assign(o.profile.batch, g.prompts[0]);
+  g.steps = o.steps;
+  g.guidance = o.profile.guidance;
+  g.sampler = o.sampler_given ? o.profile.sampler : "";
+  g.height = g.width = o.profile.resolution;
+  g.seed = o.profile.seed;
+  const bool tty = ::isatty(2);
+  po.progress = [tty](int done, int total) {
+    if (log::level() > log::Level::kInfo || (!tty && done != total)) return;
+    std::fprintf(stderr, "%sprofiling the pipeline: run %d/%d%s", tty ? "\r" : "", done, total,
+                 done == total ? "\n" : "");
+  };
+  const PipelineProfile r = profile_pipeline(*pipe, po);
+  nlohmann::json j = make_artifact("pipeline_profile", 1, make_run_context(argv, o.device));
+  j["model"] = o.model;
+  j["prompts"] = g.prompts;
+  j.update(to_json(r));
+  write_json_atomic(o.output, j);
+
+  std::printf("%-14s %12s %10s %10s %7s\n", "stage", "median ms", "p10", "p90", "share");
+  auto row = [&](const char* name, const Summary& s) {
+    std::printf("%-14s %12.2f %10.2f %10.2f %6.1f%%\n", name, s.median, s.p10, s.p90,
+                100 * s.median / r.total_ms.median);
+  };
+  row("text_encoder", r.text_encoder_ms);
+  row("unet", r.unet_ms);
+  row("vae", r.vae_ms);
+  row("other", r.other_ms);
+  row("total", r.total_ms);
+  std::printf("\n%s, %dx%d, batch %d, %d %s steps (%d UNet calls of %.2f ms median, batch %d), guidance %g, %s %s; "
+              "%d runs after %d warm-up\n",
+              o.model.c_str(), r.width, r.height, r.batch, r.steps, r.sampler.c_str(), r.unet_calls,
+              r.unet_call_ms.median, r.guidance > 1 ? 2 * r.batch : r.batch, r.guidance, r.device.c_str(),
+              r.dtype.c_str(), r.total_ms.n, po.warmup);
+  log::info("wrote {}", o.output);
+}
 
 void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   ensure_device(o.device);
+  if (o.pipeline) return run_pipeline_profile(o, argv);
   profile_latent_side(load_arch(locate_model(o.model)).student_config(), o.profile);  // fail before loading
   LoadOptions lo;
   lo.device = o.device;
@@ -101,7 +154,11 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       "               latency there. CUPTI cannot detach, so its unobserved forwards run first.\n"
       "               Falls back to cuda-events when CUPTI is unavailable or another CUPTI client\n"
       "               (nsys, torch.profiler) is attached.\n"
-      "The CUDA backends fall back to timer on the CPU, with a one-line note.");
+      "The CUDA backends fall back to timer on the CPU, with a one-line note.\n"
+      "With --pipeline, --model is a diffusers pipeline folder and each run is a whole text-to-image\n"
+      "generation (text encoder, --steps UNet steps with guidance, VAE decoder), timed per stage with the\n"
+      "share of each (on CUDA the device is synchronised at stage boundaries); writes pipeline_profile.json\n"
+      "data to -o. Defaults there: 3 runs after 1 warm-up, the scheduler of the pipeline's config.");
   sub->add_option("--model", o->model, "diffusers UNet folder, pipeline folder, config.json or asdm_arch.json")
       ->required();
   sub->add_option("-o,--output", o->output, "profile.json to write ('-': stdout)")->required();
@@ -131,7 +188,18 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(CLI::IsMember(sampler_names()));
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   sub->add_option("--trace", o->trace, "Also write a Chrome trace-event JSON (Perfetto, chrome://tracing)");
-  sub->callback([o, argv] { run_profile(*o, argv); });
+  sub->add_flag("--pipeline", o->pipeline, "Profile the whole pipeline of a pipeline folder, split by stage");
+  sub->add_option("--steps", o->steps, "--pipeline: denoising steps")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--prompt", o->prompts, "--pipeline: prompt (repeat for a batch; default: one SD prompt)");
+  sub->add_option("--seed", o->profile.seed, "Seed of the inputs / initial noise")->capture_default_str();
+  sub->callback([o, argv, sub] {
+    o->runs_given = sub->count("--runs") > 0;
+    o->warmup_given = sub->count("--warmup") > 0;
+    o->sampler_given = sub->count("--sampler") > 0;
+    if (!o->pipeline && (sub->count("--steps") || sub->count("--prompt")))
+      fail("--steps and --prompt are --pipeline options (a UNet profile's sampler loop takes --sampler-steps)");
+    run_profile(*o, argv);
+  });
 }
 
 }  // namespace asdm::cli

@@ -102,7 +102,9 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   EXPECT_FALSE(gri_extra.empty());
   for (const auto& cand : gj.at("candidates"))
     for (const auto& e : cand.at("arch").at("edits"))
-      if (e.at("op") == "gri") EXPECT_LT(gri_extra.at(e.at("unit").get<std::string>()), 0.0) << e.dump();
+      if (e.at("op") == "gri") {
+        EXPECT_LT(gri_extra.at(e.at("unit").get<std::string>()), 0.0) << e.dump();
+      }
 
   // Refinement: the first candidate's set re-scored as a group on the importance run's prompts.
   const fs::path refined = s.proxy.dir / "candidates-refined.json";

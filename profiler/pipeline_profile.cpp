@@ -1,0 +1,110 @@
+#include "profiler/pipeline_profile.h"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "profiler/cuda_runtime.h"
+
+namespace asdm {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+}  // namespace
+
+PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOptions& o) {
+  if (o.runs < 1) fail("--runs must be at least 1 (got {})", o.runs);
+  if (o.warmup < 0) fail("--warmup must be at least 0 (got {})", o.warmup);
+  if (o.generate.prompts.empty()) fail("no prompts to profile the pipeline with");
+  const SamplerOptions so = pipe.sampler_options(o.generate);
+  const auto [h, w] = pipe.image_size(o.generate);
+
+  const CudaRuntime* cuda = nullptr;
+  if (pipe.device().rfind("cuda", 0) == 0) {
+    std::string why;
+    cuda = cuda_runtime(&why);
+    if (!cuda) fail("cannot synchronise the CUDA device for stage timing: {}", why);
+  }
+  auto sync = [cuda] {
+    if (cuda) cuda->check(cuda->device_synchronize(), "cudaDeviceSynchronize");
+  };
+
+  PipelineProfile p;
+  p.device = pipe.device();
+  p.dtype = pipe.dtype();
+  p.sampler = so.sampler;
+  p.height = h;
+  p.width = w;
+  p.batch = int(o.generate.prompts.size());
+  p.steps = so.steps;
+  p.guidance = so.guidance;
+  p.unet_calls = model_calls(so);
+
+  std::vector<double> total, text, unet, vae, calls, other;
+  double stage_ms[3] = {0, 0, 0};
+  Clock::time_point stage_start;
+  std::vector<double>* call_sink = nullptr;
+  const StageHook hook = [&](PipelineStage s, bool begin) {
+    sync();
+    if (begin) {
+      stage_start = Clock::now();
+      return;
+    }
+    const double ms = ms_since(stage_start);
+    stage_ms[int(s)] += ms;
+    if (s == PipelineStage::kUnet && call_sink) call_sink->push_back(ms);
+  };
+  torch::InferenceMode guard;
+  const int all = o.warmup + o.runs;
+  for (int r = 0; r < all; ++r) {
+    const bool timed = r >= o.warmup;
+    stage_ms[0] = stage_ms[1] = stage_ms[2] = 0;
+    call_sink = timed ? &calls : nullptr;
+    sync();
+    const auto t0 = Clock::now();
+    pipe.generate(o.generate, {}, hook);
+    sync();
+    const double t = ms_since(t0);
+    if (timed) {
+      total.push_back(t);
+      text.push_back(stage_ms[int(PipelineStage::kTextEncoder)]);
+      unet.push_back(stage_ms[int(PipelineStage::kUnet)]);
+      vae.push_back(stage_ms[int(PipelineStage::kVae)]);
+      other.push_back(t - text.back() - unet.back() - vae.back());
+    }
+    if (o.progress) o.progress(r + 1, all);
+  }
+  p.total_ms = summarize(total);
+  p.text_encoder_ms = summarize(text);
+  p.unet_ms = summarize(unet);
+  p.vae_ms = summarize(vae);
+  p.unet_call_ms = summarize(calls);
+  p.other_ms = summarize(other);
+  return p;
+}
+
+nlohmann::json to_json(const PipelineProfile& p) {
+  const double total = p.total_ms.median > 0 ? p.total_ms.median : 1;
+  auto stage = [&](const Summary& s) { return nlohmann::json{{"ms", to_json(s)}, {"share", s.median / total}}; };
+  return {{"device", p.device},
+          {"dtype", p.dtype},
+          {"sampler", p.sampler},
+          {"height", p.height},
+          {"width", p.width},
+          {"batch", p.batch},
+          {"steps", p.steps},
+          {"unet_calls", p.unet_calls},
+          {"guidance", p.guidance},
+          {"total_ms", to_json(p.total_ms)},
+          {"stages",
+           {{"text_encoder", stage(p.text_encoder_ms)},
+            {"unet", stage(p.unet_ms)},
+            {"vae", stage(p.vae_ms)},
+            {"other", stage(p.other_ms)}}},
+          {"unet_call_ms", to_json(p.unet_call_ms)}};
+}
+
+}  // namespace asdm

@@ -1,0 +1,36 @@
+#pragma once
+// Whole-pipeline timing (issue 9 item 6): text encoder, UNet x steps and VAE decoder of a real
+// Stable Diffusion pipeline, per run, with their shares. Stage boundaries come from the pipeline's
+// StageHook; on CUDA each boundary synchronises the device so that a stage's time is its own.
+#include <functional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "model/sd_pipeline.h"
+#include "profiler/stats.h"
+
+namespace asdm {
+
+struct PipelineProfileOptions {
+  GenerateOptions generate;  // prompts (batch), steps, guidance, sampler, size, seed
+  int runs = 3;
+  int warmup = 1;
+  std::function<void(int done, int total)> progress;  // after each run (warm-up included)
+};
+
+struct PipelineProfile {
+  std::string device, dtype, sampler;
+  int height = 0, width = 0, batch = 0, steps = 0, unet_calls = 0;
+  double guidance = 1;
+  // Per run: the whole generate() call, and inside it each stage's total.
+  Summary total_ms, text_encoder_ms, unet_ms, vae_ms;
+  Summary unet_call_ms;  // every UNet call of every timed run
+  Summary other_ms;      // total minus the stages: sampler arithmetic, noise, copies
+};
+
+// Throws asdm::Error for bad options (before any timed work).
+PipelineProfile profile_pipeline(const SdPipeline& pipeline, const PipelineProfileOptions& options);
+nlohmann::json to_json(const PipelineProfile& p);
+
+}  // namespace asdm

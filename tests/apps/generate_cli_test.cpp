@@ -1,0 +1,69 @@
+// asdm generate and asdm profile --pipeline on a tiny pipeline folder the test writes.
+#include <gtest/gtest.h>
+
+#include "tests/apps/cli_helpers.h"
+#include "tests/tiny_pipeline.h"
+
+namespace asdm {
+namespace {
+
+fs::path tiny_pipeline(const std::string& name) {
+  const auto dir = test::scratch_dir(name);
+  test::write_tiny_pipeline(dir / "pipe");
+  return dir;
+}
+
+TEST(GenerateCli, WritesImagesAndTheirRecord) {
+  const auto dir = tiny_pipeline("generate_cli");
+  const auto r = asdm({"generate", "--model", (dir / "pipe").string(), "--prompt", "the red", "--prompt", "a cat",
+                       "--steps", "3", "--seed", "5", "--scheduler", "euler", "-o", (dir / "out" / "img.png").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "out" / "img-0.png"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "img-1.png"));
+  EXPECT_NE(r.out.find("img-1.png"), std::string::npos);
+  const auto j = read_json_file(dir / "out" / "img.json");
+  EXPECT_EQ(j["artifact"], "generate");
+  EXPECT_EQ(j["sampler"], "euler");
+  EXPECT_EQ(j["steps"], 3);
+  EXPECT_EQ(j["seed"], 5);
+  EXPECT_EQ(j["images"].size(), 2u);
+  EXPECT_GT(j["stage_ms"]["unet"].get<double>(), 0);
+}
+
+TEST(GenerateCli, ProfilePipelineReportsEachStage) {
+  const auto dir = tiny_pipeline("profile_pipeline_cli");
+  const auto r = asdm({"profile", "--model", (dir / "pipe").string(), "--pipeline", "--steps", "2", "--runs", "2",
+                       "--warmup", "0", "-o", (dir / "pp.json").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* row : {"text_encoder", "unet", "vae", "total"}) EXPECT_NE(r.out.find(row), std::string::npos);
+  const auto j = read_json_file(dir / "pp.json");
+  EXPECT_EQ(j["artifact"], "pipeline_profile");
+  EXPECT_EQ(j["sampler"], "ddim");
+  EXPECT_EQ(j["unet_calls"], 2);
+  EXPECT_EQ(j["total_ms"]["n"], 2);
+  double shares = 0;
+  for (const char* stage : {"text_encoder", "unet", "vae", "other"}) shares += j["stages"][stage]["share"].get<double>();
+  EXPECT_NEAR(shares, 1.0, 0.2);  // medians of parts need not add up exactly
+}
+
+TEST(GenerateCli, BadInputIsOneLine) {
+  const auto dir = tiny_pipeline("generate_cli_bad");
+  const auto pipe = (dir / "pipe").string();
+  const auto out = (dir / "o.png").string();
+  expect_error(asdm({"generate", "--model", pipe, "-o", out}), "give a prompt with --prompt or --prompts");
+  expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "-o", (dir / "o.jpg").string()}),
+               "-o must name a .png file (got '" + (dir / "o.jpg").string() + "')");
+  expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "--resolution", "40", "-o", out}),
+               "image size 40x40 is not divisible by 16 (the VAE's 2 times the UNet's downsampling)");
+  fs::remove_all(dir / "pipe" / "text_encoder");
+  expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "-o", out}),
+               "pipeline folder '" + pipe +
+                   "' has no text_encoder/ folder (a StableDiffusionPipeline needs tokenizer, text_encoder, unet, vae, "
+                   "scheduler)");
+  expect_error(asdm({"profile", "--model", pipe, "--steps", "3", "-o", (dir / "p.json").string()}),
+               "--steps and --prompt are --pipeline options (a UNet profile's sampler loop takes --sampler-steps)");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace
+}  // namespace asdm

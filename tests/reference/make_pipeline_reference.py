@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Reference outputs from the real transformers and diffusers libraries for asdm's pipeline parts
+(issue 9): the CLIP tokenizer, CLIP text encoders, the VAE and whole tiny pipelines. Everything is
+built from tiny configs with seeded, perturbed random weights; nothing is downloaded.
+
+OUT_DIR/pipeline/
+  tokenizers/{eot,bang,json}/   CLIP tokenizers (BPE trained here on a small corpus, CLIP's layout:
+                                bytes, bytes + "</w>", merges, specials); pad "<|endoftext|>" (SD 1.x),
+                                pad "!" (SD 2.x), and a tokenizer.json-only copy
+  tokenizer_cases.json          awkward prompts and each tokenizer's ids (padded, truncated to 77)
+  text_encoders/{clip,clip_proj}/ CLIPTextModel (quick_gelu, legacy eos id 2) and
+                                CLIPTextModelWithProjection (gelu, real eos id)
+  text_encoders.safetensors     ids, last hidden state, hidden_states[-2], pooled output per model
+  vae/ + vae_io.safetensors     AutoencoderKL: decode(latents / scaling_factor), encode(image).mean
+  sd/, sdxl/ + *_io.safetensors tiny StableDiffusionPipeline (PNDM) and StableDiffusionXLPipeline
+                                (Euler) folders, their noise and output images (output_type="np")
+
+usage: make_pipeline_reference.py OUT_DIR
+"""
+import json
+import os
+import shutil
+import sys
+
+import torch
+from diffusers import (AutoencoderKL, EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline,
+                       StableDiffusionXLPipeline, UNet2DConditionModel)
+from safetensors.torch import save_file
+from tokenizers import pre_tokenizers, trainers
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_reference import perturb  # noqa: E402
+
+CORPUS = [
+    "a photo of an astronaut riding a horse on mars",
+    "a red circle at the top left and a blue square",
+    "Portrait of a cat, highly detailed, 8k, trending on artstation",
+    "the quick brown fox jumps over the lazy dog",
+    "café crème brûlée naïve résumé",
+    "東京の夜景 ネオン",
+    "Ελληνικά γράμματα",
+    "don't you'll we've they're I'm he'd it's",
+] * 3
+
+PROMPTS = [
+    "a photo of an astronaut riding a horse on mars",
+    "Hello, world!! it's a café",
+    "  leading and trailing   spaces\t\n",
+    "UPPER case AND MiXeD",
+    "don't you'll we've they're I'm he'd it's 'RE 'S",
+    "e\u0301 \u212b A\u030a (combining vs precomposed)",
+    "Tie\u0302\u0301ng Vie\u0323\u0302t a\u0302\u0323 a\u0323\u0302",
+    "\ufb01 ligature \u2460 \u00bd \u00b2 \u0663\u0664 12345 3.14",
+    "東京の夜景 ネオン 한국어 \u1100\u1161\u11a8",
+    "emoji 🚀🔥 and zwj 👩\u200d💻",
+    "A <|endoftext|> B <|startoftext|> C",
+    "<|ENDOFTEXT|> and !!!???...,,,",
+    "\u0130STANBUL \u039f\u0394\u039f\u03a3 \u1e9e",
+    "non\u00a0breaking\u2003spaces\u200bzero-width\u0085next",
+    "",
+    "word " * 100,
+]
+
+
+def build_tokenizers(out):
+    tmp = CLIPTokenizer(vocab={"<|startoftext|>": 0, "<|endoftext|>": 1}, merges=[])
+    bt = tmp.backend_tokenizer
+    bt.train_from_iterator(CORPUS, trainer=trainers.BpeTrainer(
+        vocab_size=700, min_frequency=2, end_of_word_suffix="</w>",
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    merges = [" ".join(p) for p in json.loads(bt.to_str())["model"]["merges"]]
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {}
+    for t in alphabet + [a + "</w>" for a in alphabet] + [m.replace(" ", "") for m in merges] + \
+            ["<|startoftext|>", "<|endoftext|>"]:
+        vocab.setdefault(t, len(vocab))
+    dirs = {}
+    for name, pad in (("eot", "<|endoftext|>"), ("bang", "!")):
+        d = os.path.join(out, "tokenizers", name)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
+            json.dump(vocab, f, ensure_ascii=False)
+        with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+            f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump({"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "pad_token": pad,
+                       "bos_token": {"__type": "AddedToken", "content": "<|startoftext|>", "lstrip": False,
+                                     "normalized": True, "rstrip": False, "single_word": False},
+                       "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}, f)
+        dirs[name] = d
+    # The same tokenizer as a tokenizer.json alone (the tokenizers library's own file).
+    d = os.path.join(out, "tokenizers", "json")
+    os.makedirs(d, exist_ok=True)
+    CLIPTokenizer.from_pretrained(dirs["eot"]).backend_tokenizer.save(os.path.join(d, "tokenizer.json"))
+    shutil.copy(os.path.join(dirs["eot"], "tokenizer_config.json"), d)
+    dirs["json"] = d
+    cases = {"prompts": PROMPTS, "ids": {}}
+    for name, path in dirs.items():
+        tok = CLIPTokenizer.from_pretrained(path)
+        cases["ids"][name] = tok(PROMPTS, padding="max_length", max_length=77, truncation=True).input_ids
+    with open(os.path.join(out, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
+        json.dump(cases, f, ensure_ascii=False)
+    print(f"tokenizers: {len(vocab)} tokens, {len(merges)} merges, {len(PROMPTS)} prompts")
+    return dirs
+
+
+def text_config(**kw):
+    base = dict(vocab_size=701, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                max_position_embeddings=77, hidden_act="quick_gelu", bos_token_id=699, eos_token_id=2,
+                pad_token_id=700)
+    base.update(kw)
+    return CLIPTextConfig(**base)
+
+
+def text_encoders(out, tok_dirs):
+    tok = CLIPTokenizer.from_pretrained(tok_dirs["eot"])
+    ids = torch.tensor(tok(PROMPTS[:4], padding="max_length", max_length=77, truncation=True).input_ids)
+    tensors = {"ids": ids}
+    models = {
+        "clip": CLIPTextModel(text_config()),
+        "clip_proj": CLIPTextModelWithProjection(text_config(hidden_size=24, hidden_act="gelu", eos_token_id=700,
+                                                             projection_dim=20, num_hidden_layers=4)),
+    }
+    for name, model in models.items():
+        torch.manual_seed(0)
+        perturb(model, torch.Generator().manual_seed(5))
+        model.eval()
+        model.save_pretrained(os.path.join(out, "text_encoders", name), safe_serialization=True)
+        with torch.no_grad():
+            o = model(ids, output_hidden_states=True)
+        tensors[name + ".last"] = o.last_hidden_state
+        tensors[name + ".penultimate"] = o.hidden_states[-2]
+        tensors[name + ".pooled"] = o.text_embeds if name == "clip_proj" else o.pooler_output
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "text_encoders.safetensors"))
+    print(f"text encoders: {', '.join(models)}")
+
+
+def tiny_vae(seed):
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(block_out_channels=[8, 16, 16], layers_per_block=1, norm_num_groups=4, latent_channels=4,
+                        sample_size=32, down_block_types=["DownEncoderBlock2D"] * 3,
+                        up_block_types=["UpDecoderBlock2D"] * 3).eval()
+    perturb(vae, torch.Generator().manual_seed(seed + 1))
+    return vae
+
+
+def vae_reference(out):
+    vae = tiny_vae(7)
+    vae.save_pretrained(os.path.join(out, "vae"), safe_serialization=True)
+    gen = torch.Generator().manual_seed(8)
+    latents = torch.randn(2, 4, 5, 6, generator=gen)
+    image = torch.rand(2, 3, 16, 24, generator=gen) * 2 - 1
+    with torch.no_grad():
+        decoded = vae.decode(latents / vae.config.scaling_factor).sample
+        mean = vae.encode(image).latent_dist.mean * vae.config.scaling_factor
+    save_file({"latents": latents, "decoded": decoded.contiguous(), "image": image, "encoded": mean.contiguous()},
+              os.path.join(out, "vae_io.safetensors"))
+    print(f"vae: decoded {tuple(decoded.shape)}, encoded {tuple(mean.shape)}")
+
+
+UNET = dict(block_out_channels=[16, 32], down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
+            up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], layers_per_block=1, norm_num_groups=8,
+            attention_head_dim=4, sample_size=8)
+SD_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                    steps_offset=1)
+
+
+def pipelines(out, tok_dirs):
+    prompts = ["a photo of an astronaut riding a horse", "Hello, world!!"]
+    gen = torch.Generator().manual_seed(11)
+    noise = torch.randn(2, 4, 8, 8, generator=gen)
+
+    # SD 1.x-like: one CLIP text encoder, PNDM (the BK-SDM protocol's scheduler).
+    torch.manual_seed(12)
+    unet = UNet2DConditionModel(cross_attention_dim=32, **UNET).eval()
+    perturb(unet, torch.Generator().manual_seed(13))
+    te = CLIPTextModel(text_config()).eval()
+    perturb(te, torch.Generator().manual_seed(14))
+    pipe = StableDiffusionPipeline(
+        vae=tiny_vae(15), text_encoder=te, tokenizer=CLIPTokenizer.from_pretrained(tok_dirs["eot"]), unet=unet,
+        scheduler=PNDMScheduler(skip_prk_steps=True, set_alpha_to_one=False, **SD_SCHEDULER),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(os.path.join(out, "sd"), safe_serialization=True)
+    with torch.no_grad():
+        img = pipe(prompts, num_inference_steps=4, guidance_scale=7.5, latents=noise.clone(),
+                   negative_prompt=["", "blurry"], output_type="np").images
+    save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
+              os.path.join(out, "sd_io.safetensors"))
+
+    # SDXL-like: two encoders (the second with projection), text_time conditioning, Euler, zeros for
+    # the empty negative prompt.
+    torch.manual_seed(16)
+    unet = UNet2DConditionModel(cross_attention_dim=32 + 24, addition_embed_type="text_time",
+                                addition_time_embed_dim=8, projection_class_embeddings_input_dim=20 + 6 * 8,
+                                use_linear_projection=True, **UNET).eval()
+    perturb(unet, torch.Generator().manual_seed(17))
+    te1 = CLIPTextModel(text_config()).eval()
+    perturb(te1, torch.Generator().manual_seed(18))
+    te2 = CLIPTextModelWithProjection(text_config(hidden_size=24, hidden_act="gelu", eos_token_id=700,
+                                                  projection_dim=20, num_hidden_layers=4)).eval()
+    perturb(te2, torch.Generator().manual_seed(19))
+    pipe = StableDiffusionXLPipeline(
+        vae=tiny_vae(20), text_encoder=te1, text_encoder_2=te2,
+        tokenizer=CLIPTokenizer.from_pretrained(tok_dirs["eot"]),
+        tokenizer_2=CLIPTokenizer.from_pretrained(tok_dirs["bang"]), unet=unet,
+        scheduler=EulerDiscreteScheduler(timestep_spacing="leading", **SD_SCHEDULER))
+    pipe.save_pretrained(os.path.join(out, "sdxl"), safe_serialization=True)
+    with torch.no_grad():
+        img = pipe(prompts, num_inference_steps=4, guidance_scale=5.0, latents=noise.clone(), output_type="np").images
+    save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
+              os.path.join(out, "sdxl_io.safetensors"))
+    print("pipelines: sd (PNDM), sdxl (Euler)")
+
+
+def main(out_dir):
+    torch.set_num_threads(2)
+    out = os.path.join(out_dir, "pipeline")
+    os.makedirs(out, exist_ok=True)
+    dirs = build_tokenizers(out)
+    text_encoders(out, dirs)
+    vae_reference(out)
+    pipelines(out, dirs)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])

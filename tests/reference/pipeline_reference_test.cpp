@@ -1,0 +1,96 @@
+// The pipeline parts against transformers and diffusers (tests/reference/make_pipeline_reference.py,
+// run by CTest first): tokenizer ids exactly, text encoders and the VAE within
+// 1e-4 + 1e-4 * max|ref|, whole tiny SD and SDXL pipelines' images within 1e-3.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
+#include "model/clip_text.h"
+#include "model/clip_tokenizer.h"
+#include "model/sd_pipeline.h"
+#include "model/tensor_io.h"
+#include "model/vae.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+std::filesystem::path ref_dir() { return test::binary_dir() / "reference" / "pipeline"; }
+
+void expect_close(const at::Tensor& got, const at::Tensor& ref, const std::string& what) {
+  ASSERT_EQ(got.sizes(), ref.sizes()) << what;
+  const double tol = 1e-4 + 1e-4 * ref.abs().max().item<double>();
+  EXPECT_LE((got.to(torch::kFloat32) - ref).abs().max().item<double>(), tol) << what;
+}
+
+class TokenizerReference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TokenizerReference, IdsMatchTransformersExactly) {
+  const auto cases_file = ref_dir() / "tokenizer_cases.json";
+  ASSERT_TRUE(std::filesystem::exists(cases_file)) << "run reference.generate_pipeline first (a CTest fixture)";
+  const auto cases = read_json_file(cases_file);
+  const auto tok = ClipTokenizer::load(ref_dir() / "tokenizers" / GetParam());
+  const auto& prompts = cases["prompts"];
+  const auto& ids = cases["ids"][GetParam()];
+  ASSERT_EQ(prompts.size(), ids.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto want = ids[i].get<std::vector<int64_t>>();
+    EXPECT_EQ(tok.encode_padded(prompts[i].get<std::string>()), want) << "prompt " << i << ": " << prompts[i].dump();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, TokenizerReference, ::testing::Values("eot", "bang", "json"),
+                         [](const auto& info) { return info.param; });
+
+TEST(TextEncoderReference, HiddenStatesAndPooledOutputsMatch) {
+  const TensorMap ref = read_tensors(ref_dir() / "text_encoders.safetensors");
+  torch::InferenceMode guard;
+  const at::Tensor ids = ref.at("ids");
+  for (const std::string name : {"clip", "clip_proj"}) {
+    const auto model = ClipTextModel::load(ref_dir() / "text_encoders" / name);
+    at::Tensor pooled;
+    const at::Tensor last = model->encode(ids, 0, true, &pooled);
+    expect_close(last, ref.at(name + ".last"), name + " last hidden state");
+    expect_close(pooled, ref.at(name + ".pooled"), name + " pooled");
+    expect_close(model->encode(ids, 1, false), ref.at(name + ".penultimate"), name + " hidden_states[-2]");
+    expect_close(model->forward(ids), ref.at(name + ".last"), name + " forward");
+  }
+}
+
+TEST(VaeReference, DecoderAndEncoderMatch) {
+  const TensorMap ref = read_tensors(ref_dir() / "vae_io.safetensors");
+  const auto vae = Vae::load(ref_dir() / "vae");
+  torch::InferenceMode guard;
+  expect_close(vae->decode(ref.at("latents")), ref.at("decoded"), "decoded");
+  expect_close(vae->encode(ref.at("image")), ref.at("encoded"), "encoded mean");
+}
+
+class PipelineReference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PipelineReference, ImagesMatchTheDiffusersPipeline) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const auto pipe = SdPipeline::load(ref_dir() / GetParam());
+  GenerateOptions o;
+  o.prompts = {"a photo of an astronaut riding a horse", "Hello, world!!"};
+  o.steps = 4;
+  if (GetParam() == "sd") {
+    o.guidance = 7.5;
+    o.negative_prompts = {"", "blurry"};
+  } else {
+    o.guidance = 5.0;
+  }
+  torch::InferenceMode guard;
+  const auto result = pipe->generate(o, ref.at("noise"));
+  const at::Tensor want = ref.at("images");
+  ASSERT_EQ(result.images.sizes(), want.sizes());
+  EXPECT_LE((result.images - want).abs().max().item<double>(), 1e-3);
+  EXPECT_GT(want.std().item<double>(), 0.01) << "a flat reference image would test nothing";
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, PipelineReference, ::testing::Values("sd", "sdxl"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace asdm
