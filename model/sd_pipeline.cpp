@@ -1,6 +1,8 @@
 #include "model/sd_pipeline.h"
 
 #include <fmt/ranges.h>
+#include <set>
+
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -11,6 +13,7 @@
 #include "model/clip_text.h"
 #include "model/clip_tokenizer.h"
 #include "model/runtime.h"
+#include "model/single_file.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
 #include "model/vae.h"
@@ -32,7 +35,7 @@ const char* to_string(PipelineStage s) {
 }
 
 struct SdPipeline::Impl {
-  fs::path dir;
+  fs::path dir, config_dir;
   PipelineFamily family = PipelineFamily::kSd;
   bool zeros_for_empty_negative = false;  // SDXL's force_zeros_for_empty_prompt
   std::vector<std::unique_ptr<ClipTokenizer>> tokenizers;
@@ -46,7 +49,67 @@ struct SdPipeline::Impl {
 SdPipeline::SdPipeline() : impl_(std::make_unique<Impl>()) {}
 SdPipeline::~SdPipeline() = default;
 
-std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& dir, const std::string& device, const std::string& dtype) {
+namespace {
+
+// Fills a component's parameters from an original single-file checkpoint through ldm_source().
+// Strict for the UNet and VAE (every tensor under their prefixes used, shapes equal); text
+// encoders may leave tensors unused (SD 2.x's 24th OpenCLIP layer, logit_scale, position_ids).
+void fill_from_single_file(torch::nn::Module& module, const std::string& component, const SingleFileLayout& layout,
+                           const SafetensorsFile& file, std::set<std::string>& used) {
+  std::vector<std::string> problems;
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters()) {
+    const std::string& name = item.key();
+    Tensor& param = item.value();
+    const LdmSource src = ldm_source(component, name, layout);
+    const TensorEntry* e = file.header().find(src.key);
+    if (!e) {
+      problems.push_back("missing " + src.key);
+      continue;
+    }
+    used.insert(src.key);
+    Tensor t = read_tensor(file, *e);
+    if (src.chunk >= 0) {
+      if (t.dim() < 1 || t.size(0) % 3) {
+        problems.push_back(fmt::format("{} {} is not three fused projections", src.key, shape_string(t.sizes().vec())));
+        continue;
+      }
+      t = t.chunk(3, 0)[src.chunk];
+    }
+    if (src.transpose && t.dim() == 2) t = t.t();
+    if (src.conv_1x1 && t.dim() == 4 && t.size(2) == 1 && t.size(3) == 1) t = t.flatten(1);
+    if (t.sizes() != param.sizes()) {
+      problems.push_back(fmt::format("{} is {}, {} needs {}", src.key, shape_string(t.sizes().vec()), name,
+                                     shape_string(param.sizes().vec())));
+      continue;
+    }
+    param.copy_(t);
+  }
+  if (!problems.empty())
+    fail("{} {} does not match its config: {}", file.path().string(), component, join_limited(problems, 6));
+}
+
+}  // namespace
+
+std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::string& device, const std::string& dtype,
+                                             const fs::path& config) {
+  const bool single = fs::is_regular_file(model);
+  if (single && config.empty())
+    fail("'{}' is a single-file checkpoint, which carries no configs or tokenizer: pass --config with a diffusers "
+         "pipeline folder of the same family (only its configs and tokenizer are read)",
+         model.string());
+  if (!single && !config.empty())
+    fail("--config is for single-file checkpoints; '{}' is a pipeline folder with its own configs", model.string());
+  // A single file's family first: a file asdm cannot read is the first thing to say.
+  std::unique_ptr<SafetensorsFile> file;
+  std::vector<std::string> keys;
+  SingleFileLayout layout;
+  if (single) {
+    file = std::make_unique<SafetensorsFile>(model);
+    for (const auto& e : file->header().tensors) keys.push_back(e.name);
+    layout.family = detect_single_file_family(keys);
+  }
+  const fs::path dir = single ? config : model;
   const fs::path index = dir / "model_index.json";
   if (!fs::is_directory(dir)) fail("pipeline folder '{}' does not exist", dir.string());
   if (!fs::exists(index))
@@ -55,7 +118,8 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& dir, const std::str
   const std::string cls = j.is_object() ? j.value("_class_name", "") : "";
   std::unique_ptr<SdPipeline> p(new SdPipeline());
   auto& m = *p->impl_;
-  m.dir = dir;
+  m.dir = model;
+  m.config_dir = dir;
   m.device = device;
   m.dtype = dtype;
   std::vector<std::string> parts = {"tokenizer", "text_encoder", "unet", "vae", "scheduler"};
@@ -75,18 +139,63 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& dir, const std::str
   for (const char* tok : {"tokenizer", "tokenizer_2"})
     if (fs::is_directory(dir / tok) && (tok == std::string("tokenizer") || m.family == PipelineFamily::kSdxl))
       m.tokenizers.push_back(std::make_unique<ClipTokenizer>(ClipTokenizer::load(dir / tok)));
-  for (const char* enc : {"text_encoder", "text_encoder_2"}) {
-    if (enc == std::string("text_encoder_2") && m.family != PipelineFamily::kSdxl) continue;
-    if (!fs::exists(dir / enc / "model.safetensors"))
-      fail("pipeline folder '{}' has no {}/model.safetensors (asdm reads safetensors weights)", dir.string(), enc);
-    m.encoders.push_back(ClipTextModel::load(dir / enc));
-    move_module(m.encoders.back()->module(), device, dtype);
+  std::vector<std::string> encoders = {"text_encoder"};
+  if (m.family == PipelineFamily::kSdxl) encoders.push_back("text_encoder_2");
+
+  auto config_of = [&](const std::string& part) {
+    const fs::path f = dir / part / "config.json";
+    if (!fs::exists(f)) fail("pipeline folder '{}' has no {}/config.json", dir.string(), part);
+    return read_json_file(f);
+  };
+  if (single) {
+    if ((layout.family == SingleFileFamily::kSdxl) != (m.family == PipelineFamily::kSdxl))
+      fail("'{}' is an {} checkpoint but --config '{}' is a {} folder", model.string(), to_string(layout.family),
+           dir.string(), cls);
+    std::set<std::string> used;
+    for (const auto& enc : encoders) {
+      try {
+        m.encoders.push_back(std::make_unique<ClipTextModel>(parse_clip_text_config(config_of(enc))));
+      } catch (const Error& e) {
+        fail("'{}': {}", (dir / enc / "config.json").string(), e.what());
+      }
+      fill_from_single_file(m.encoders.back()->module(), enc, layout, *file, used);
+    }
+    ArchSpec spec = load_arch(locate_model(dir / "unet"));
+    if (!spec.edits.empty()) fail("--config '{}' has a pruned student UNet; single files hold teachers", dir.string());
+    layout.unet = spec.teacher;
+    m.unet = std::make_unique<UNet>(spec);
+    fill_from_single_file(m.unet->module(), "unet", layout, *file, used);
+    VaeConfig vc;
+    try {
+      vc = parse_vae_config(config_of("vae"));
+    } catch (const Error& e) {
+      fail("'{}': {}", (dir / "vae" / "config.json").string(), e.what());
+    }
+    layout.vae_stages = int(vc.block_out_channels.size());
+    m.vae = std::make_unique<Vae>(vc);
+    fill_from_single_file(m.vae->module(), "vae", layout, *file, used);
+    std::vector<std::string> unused;
+    for (const auto& k : keys)
+      if (!used.count(k) && (k.rfind("model.diffusion_model.", 0) == 0 || k.rfind("first_stage_model.", 0) == 0))
+        unused.push_back(k);
+    if (!unused.empty())
+      fail("{} has tensors its --config does not use (a different architecture?): {}", model.string(),
+           join_limited(unused, 6));
+    for (auto& e : m.encoders) move_module(e->module(), device, dtype);
+    m.unet->to(device, dtype);
+  } else {
+    for (const auto& enc : encoders) {
+      if (!fs::exists(dir / enc / "model.safetensors"))
+        fail("pipeline folder '{}' has no {}/model.safetensors (asdm reads safetensors weights)", dir.string(), enc);
+      m.encoders.push_back(ClipTextModel::load(dir / enc));
+      move_module(m.encoders.back()->module(), device, dtype);
+    }
+    LoadOptions lo;
+    lo.device = device;
+    lo.dtype = dtype;
+    m.unet = load_unet(dir / "unet", lo);
+    m.vae = Vae::load(dir / "vae");
   }
-  LoadOptions lo;
-  lo.device = device;
-  lo.dtype = dtype;
-  m.unet = load_unet(dir / "unet", lo);
-  m.vae = Vae::load(dir / "vae");
   m.vae->to(device, dtype);
   const fs::path sched = dir / "scheduler" / "scheduler_config.json";
   if (!fs::exists(sched)) fail("pipeline folder '{}' has no scheduler/scheduler_config.json", dir.string());
@@ -191,7 +300,7 @@ SamplerOptions SdPipeline::sampler_options(const GenerateOptions& o) const {
   SamplerOptions s;
   s.sampler = o.sampler;
   if (s.sampler.empty()) {
-    if (!sc.sampler_error.empty()) fail("{}: {}", (impl_->dir / "scheduler").string(), sc.sampler_error);
+    if (!sc.sampler_error.empty()) fail("{}: {}", (impl_->config_dir / "scheduler").string(), sc.sampler_error);
     s.sampler = sc.sampler.empty() ? "pndm" : sc.sampler;  // diffusers' default for SD folders
   }
   s.steps = o.steps;

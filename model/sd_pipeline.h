@@ -56,13 +56,17 @@ struct PromptEmbeddings {
 
 class SdPipeline {
  public:
-  // Throws asdm::Error naming the folder and the missing or malformed component.
-  static std::unique_ptr<SdPipeline> load(const std::filesystem::path& dir, const std::string& device = "cpu",
-                                          const std::string& dtype = "float32");
+  // A pipeline folder, or an original single-file checkpoint (.safetensors: SD 1.x, 2.x, SDXL;
+  // model/single_file.h) with `config`, a pipeline folder of the same family whose configs,
+  // tokenizers and scheduler are used (its weights are not read). Throws asdm::Error naming the
+  // folder or file and the missing or malformed component.
+  static std::unique_ptr<SdPipeline> load(const std::filesystem::path& model, const std::string& device = "cpu",
+                                          const std::string& dtype = "float32",
+                                          const std::filesystem::path& config = {});
   ~SdPipeline();
 
   PipelineFamily family() const;
-  const std::filesystem::path& dir() const;
+  const std::filesystem::path& dir() const;  // the folder or single file it was loaded from
   const SchedulerConfig& scheduler() const;
   const ClipTokenizer& tokenizer(int index = 0) const;  // 1: SDXL's second
   const ClipTextModel& text_encoder(int index = 0) const;

@@ -23,7 +23,7 @@ namespace asdm::cli {
 namespace {
 
 struct GenerateCliOptions {
-  std::string model, unet, output = "out.png", prompts_file;
+  std::string model, config, unet, output = "out.png", prompts_file;
   std::vector<std::string> prompts, negative;
   std::string scheduler, device = "cpu", dtype = "fp32";
   int steps = 25, resolution = 0, height = 0, width = 0, clip_skip = 0, threads = 0;
@@ -65,7 +65,7 @@ void run_generate(const GenerateCliOptions& o, const std::vector<std::string>& a
   g.clip_skip = o.clip_skip;
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto pipe = SdPipeline::load(o.model, o.device, o.dtype);
+  auto pipe = SdPipeline::load(o.model, o.device, o.dtype, o.config);
   if (!o.unet.empty()) {
     LoadOptions lo;
     lo.device = o.device;
@@ -135,7 +135,13 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
       "(asdm build's output) to compare it with the teacher on the same prompts and noise. Image i\n"
       "starts from noise seeded by (--seed, i): it is the same whatever the other prompts are.\n"
       "Writes -o (several prompts: <stem>-<i>.png) and <stem>.json with the settings.");
-  sub->add_option("--model", o->model, "diffusers pipeline folder")->required();
+  sub->add_option("--model", o->model,
+                  "diffusers pipeline folder, or an original single-file checkpoint (.safetensors: SD 1.x, 2.x, "
+                  "SDXL) with --config")
+      ->required();
+  sub->add_option("--config", o->config,
+                  "for a single-file --model: a pipeline folder of the same family whose configs, tokenizer and "
+                  "scheduler are used (its weights are not read)");
   sub->add_option("--prompt", o->prompts, "prompt (repeat for several)");
   sub->add_option("--prompts", o->prompts_file, "file with one prompt per line");
   sub->add_option("--negative-prompt", o->negative, "negative prompt (one for all, or one per prompt)");

@@ -23,7 +23,7 @@ namespace asdm::cli {
 namespace {
 
 struct ProfileCliOptions {
-  std::string model, output, trace;
+  std::string model, output, trace, config;
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;
   ProfileOptions profile;
@@ -36,7 +36,7 @@ struct ProfileCliOptions {
 
 void run_pipeline_profile(const ProfileCliOptions& o, const std::vector<std::string>& argv) {
   if (!o.trace.empty()) fail("--trace is for UNet profiles; a --pipeline profile has no per-unit trace");
-  auto pipe = SdPipeline::load(o.model, o.device, o.dtype);
+  auto pipe = SdPipeline::load(o.model, o.device, o.dtype, o.config);
   PipelineProfileOptions po;
   po.runs = o.runs_given ? o.profile.runs : 3;
   po.warmup = o.warmup_given ? o.profile.warmup : 1;
@@ -189,6 +189,8 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   sub->add_option("--trace", o->trace, "Also write a Chrome trace-event JSON (Perfetto, chrome://tracing)");
   sub->add_flag("--pipeline", o->pipeline, "Profile the whole pipeline of a pipeline folder, split by stage");
+  sub->add_option("--config", o->config,
+                  "--pipeline with a single-file checkpoint as --model: the pipeline folder with its configs");
   sub->add_option("--steps", o->steps, "--pipeline: denoising steps")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--prompt", o->prompts, "--pipeline: prompt (repeat for a batch; default: one SD prompt)");
   sub->add_option("--seed", o->profile.seed, "Seed of the inputs / initial noise")->capture_default_str();
@@ -196,8 +198,9 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
     o->runs_given = sub->count("--runs") > 0;
     o->warmup_given = sub->count("--warmup") > 0;
     o->sampler_given = sub->count("--sampler") > 0;
-    if (!o->pipeline && (sub->count("--steps") || sub->count("--prompt")))
-      fail("--steps and --prompt are --pipeline options (a UNet profile's sampler loop takes --sampler-steps)");
+    if (!o->pipeline && (sub->count("--steps") || sub->count("--prompt") || sub->count("--config")))
+      fail("--steps, --prompt and --config are --pipeline options (a UNet profile's sampler loop takes "
+           "--sampler-steps)");
     run_profile(*o, argv);
   });
 }

@@ -1,6 +1,7 @@
 // asdm generate and asdm profile --pipeline on a tiny pipeline folder the test writes.
 #include <gtest/gtest.h>
 
+#include "model/tensor_io.h"
 #include "tests/apps/cli_helpers.h"
 #include "tests/tiny_pipeline.h"
 
@@ -61,7 +62,14 @@ TEST(GenerateCli, BadInputIsOneLine) {
                    "' has no text_encoder/ folder (a StableDiffusionPipeline needs tokenizer, text_encoder, unet, vae, "
                    "scheduler)");
   expect_error(asdm({"profile", "--model", pipe, "--steps", "3", "-o", (dir / "p.json").string()}),
-               "--steps and --prompt are --pipeline options (a UNet profile's sampler loop takes --sampler-steps)");
+               "--steps, --prompt and --config are --pipeline options (a UNet profile's sampler loop takes "
+               "--sampler-steps)");
+  write_tensors(dir / "flux.safetensors", {{"double_blocks.0.img_attn.qkv.weight", torch::zeros({2, 2})}});
+  expect_error(asdm({"generate", "--model", (dir / "flux.safetensors").string(), "--config", pipe, "--prompt", "x",
+                     "-o", out}),
+               "not a single-file checkpoint of a known family: asdm reads SD 1.x (model.diffusion_model.* with "
+               "cond_stage_model.transformer.*), SD 2.x (cond_stage_model.model.*) and SDXL base "
+               "(conditioner.embedders.0/1.*) checkpoints; this one has no model.diffusion_model.input_blocks.*");
   EXPECT_FALSE(fs::exists(out));
 }
 

@@ -14,6 +14,11 @@ OUT_DIR/pipeline/
   vae/ + vae_io.safetensors     AutoencoderKL: decode(latents / scaling_factor), encode(image).mean
   sd/, sdxl/ + *_io.safetensors tiny StableDiffusionPipeline (PNDM) and StableDiffusionXLPipeline
                                 (Euler) folders, their noise and output images (output_type="np")
+  sd.safetensors, sdxl.safetensors  the same pipelines as original single-file checkpoints (LDM / SGM
+                                key names: model.diffusion_model., first_stage_model.,
+                                cond_stage_model.transformer. / conditioner.embedders.N.), written by
+                                to_single_file() below and checked by loading them back with diffusers'
+                                own from_single_file (the tensors must come back identical)
 
 usage: make_pipeline_reference.py OUT_DIR
 """
@@ -187,6 +192,7 @@ def pipelines(out, tok_dirs):
                    negative_prompt=["", "blurry"], output_type="np").images
     save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
               os.path.join(out, "sd_io.safetensors"))
+    to_single_file(pipe, os.path.join(out, "sd.safetensors"))
 
     # SDXL-like: two encoders (the second with projection), text_time conditioning, Euler, zeros for
     # the empty negative prompt.
@@ -210,7 +216,136 @@ def pipelines(out, tok_dirs):
         img = pipe(prompts, num_inference_steps=4, guidance_scale=5.0, latents=noise.clone(), output_type="np").images
     save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
               os.path.join(out, "sdxl_io.safetensors"))
+    to_single_file(pipe, os.path.join(out, "sdxl.safetensors"))
     print("pipelines: sd (PNDM), sdxl (Euler)")
+
+
+RESNET_TO_LDM = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
+                 "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+FIXED_TO_LDM = {"conv_in": "input_blocks.0.0", "time_embedding.linear_1": "time_embed.0",
+                "time_embedding.linear_2": "time_embed.2", "add_embedding.linear_1": "label_emb.0.0",
+                "add_embedding.linear_2": "label_emb.0.2", "conv_norm_out": "out.0", "conv_out": "out.2"}
+
+
+def unet_to_ldm(sd, cfg):
+    """diffusers UNet2DConditionModel keys -> the original LDM UNet's (model.diffusion_model.*)."""
+    layers = cfg["layers_per_block"]
+    n = len(cfg["block_out_channels"])
+    layers = [layers] * n if isinstance(layers, int) else layers
+    out = {}
+    for key, t in sd.items():
+        p = key.split(".")
+        if key.rsplit(".", 1)[0] in FIXED_TO_LDM:
+            new = FIXED_TO_LDM[key.rsplit(".", 1)[0]] + "." + p[-1]
+        elif p[0] == "down_blocks":
+            b, kind = int(p[1]), p[2]
+            first = 1 + sum(l + 1 for l in layers[:b])
+            if kind == "downsamplers":
+                new = f"input_blocks.{first + layers[b]}.0.op." + ".".join(p[5:])
+            else:
+                rest = ".".join(p[4:])
+                if kind == "resnets":
+                    rest = RESNET_TO_LDM[p[4]] + "." + ".".join(p[5:])
+                new = f"input_blocks.{first + int(p[3])}.{0 if kind == 'resnets' else 1}.{rest}"
+        elif p[0] == "mid_block":
+            idx = {("resnets", "0"): 0, ("attentions", "0"): 1, ("resnets", "1"): 2}[(p[1], p[2])]
+            rest = RESNET_TO_LDM[p[3]] + "." + ".".join(p[4:]) if p[1] == "resnets" else ".".join(p[3:])
+            new = f"middle_block.{idx}.{rest}"
+        elif p[0] == "up_blocks":
+            b, kind = int(p[1]), p[2]
+            rev = list(reversed(layers))
+            first = sum(l + 1 for l in rev[:b])
+            has_attn = "CrossAttn" in cfg["up_block_types"][b]
+            if kind == "upsamplers":
+                new = f"output_blocks.{first + rev[b]}.{2 if has_attn else 1}.conv." + ".".join(p[5:])
+            else:
+                rest = ".".join(p[4:])
+                if kind == "resnets":
+                    rest = RESNET_TO_LDM[p[4]] + "." + ".".join(p[5:])
+                new = f"output_blocks.{first + int(p[3])}.{0 if kind == 'resnets' else 1}.{rest}"
+        else:
+            raise KeyError(key)
+        out["model.diffusion_model." + new] = t
+    return out
+
+
+def vae_to_ldm(sd):
+    """diffusers AutoencoderKL keys -> first_stage_model.* (attention projections as 1x1 convs)."""
+    n_up = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("decoder.up_blocks."))
+    attn = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
+    out = {}
+    for key, t in sd.items():
+        new = key.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
+        p = new.split(".")
+        if p[1] in ("down_blocks", "up_blocks"):
+            i = int(p[2]) if p[1] == "down_blocks" else n_up - 1 - int(p[2])
+            word = "down" if p[1] == "down_blocks" else "up"
+            if p[3] == "resnets":
+                new = f"{p[0]}.{word}.{i}.block.{p[4]}." + ".".join(p[5:])
+            else:
+                new = f"{p[0]}.{word}.{i}.{'downsample' if word == 'down' else 'upsample'}.conv." + p[-1]
+        elif p[1] == "mid_block":
+            if p[2] == "resnets":
+                new = f"{p[0]}.mid.block_{int(p[3]) + 1}." + ".".join(p[4:])
+            else:
+                name = ".".join(p[4:-1])
+                new = f"{p[0]}.mid.attn_1.{attn[name]}.{p[-1]}"
+                if t.dim() == 2:
+                    t = t[:, :, None, None]
+        out["first_stage_model." + new] = t
+    return out
+
+
+def clip_to_ldm(sd, prefix):
+    return {prefix + (k if k.startswith("text_model.") else "text_model." + k): t for k, t in sd.items()
+            if not k.endswith("position_ids")}
+
+
+def open_clip_to_ldm(sd, prefix):
+    """CLIPTextModelWithProjection keys -> OpenCLIP's (q/k/v fused into in_proj, projection transposed)."""
+    sd = {(k if k.startswith(("text_model.", "text_projection")) else "text_model." + k): t for k, t in sd.items()}
+    out = {prefix + "token_embedding.weight": sd["text_model.embeddings.token_embedding.weight"],
+           prefix + "positional_embedding": sd["text_model.embeddings.position_embedding.weight"],
+           prefix + "ln_final.weight": sd["text_model.final_layer_norm.weight"],
+           prefix + "ln_final.bias": sd["text_model.final_layer_norm.bias"],
+           prefix + "text_projection": sd["text_projection.weight"].T.contiguous()}
+    names = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
+             "self_attn.out_proj": "attn.out_proj"}
+    i = 0
+    while f"text_model.encoder.layers.{i}.layer_norm1.weight" in sd:
+        src, dst = f"text_model.encoder.layers.{i}.", f"{prefix}transformer.resblocks.{i}."
+        for kind in ("weight", "bias"):
+            out[dst + f"attn.in_proj_{kind}"] = torch.cat(
+                [sd[src + f"self_attn.{x}_proj.{kind}"] for x in "qkv"]).contiguous()
+            for a, b in names.items():
+                out[dst + f"{b}.{kind}"] = sd[src + f"{a}.{kind}"]
+        i += 1
+    return out
+
+
+def to_single_file(pipe, path):
+    tensors = unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
+    tensors.update(vae_to_ldm(pipe.vae.state_dict()))
+    if hasattr(pipe, "text_encoder_2"):
+        tensors.update(clip_to_ldm(pipe.text_encoder.state_dict(), "conditioner.embedders.0.transformer."))
+        tensors.update(open_clip_to_ldm(pipe.text_encoder_2.state_dict(), "conditioner.embedders.1.model."))
+    else:
+        tensors.update(clip_to_ldm(pipe.text_encoder.state_dict(), "cond_stage_model.transformer."))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path)
+    # diffusers' own conversion must give back every tensor exactly.
+    cls = type(pipe)
+    back = cls.from_single_file(path, config=os.path.dirname(path) + "/" + os.path.basename(path).split(".")[0],
+                                local_files_only=True)
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        if not hasattr(pipe, name):
+            continue
+        a, b = getattr(pipe, name).state_dict(), getattr(back, name).state_dict()
+        a = {k: v for k, v in a.items() if not k.endswith("position_ids")}
+        b = {k: v for k, v in b.items() if not k.endswith("position_ids")}
+        assert a.keys() == b.keys(), (name, sorted(set(a) ^ set(b))[:5])
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+    print(f"single file: {os.path.basename(path)}, {len(tensors)} tensors, read back by diffusers identically")
 
 
 def main(out_dir):

@@ -89,6 +89,24 @@ TEST_P(PipelineReference, ImagesMatchTheDiffusersPipeline) {
   EXPECT_GT(want.std().item<double>(), 0.01) << "a flat reference image would test nothing";
 }
 
+// The same pipelines as original single-file checkpoints (make_pipeline_reference.py's
+// to_single_file, which diffusers' from_single_file reads back exactly), with the folder as --config.
+TEST_P(PipelineReference, SingleFileCheckpointGivesTheFoldersImages) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const auto folder = SdPipeline::load(ref_dir() / GetParam());
+  const auto single = SdPipeline::load(ref_dir() / (GetParam() + ".safetensors"), "cpu", "float32",
+                                       ref_dir() / GetParam());
+  GenerateOptions o;
+  o.prompts = {"a photo of an astronaut riding a horse", "Hello, world!!"};
+  o.steps = 4;
+  o.guidance = GetParam() == "sd" ? 7.5 : 5.0;
+  if (GetParam() == "sd") o.negative_prompts = {"", "blurry"};
+  torch::InferenceMode guard;
+  const auto a = single->generate(o, ref.at("noise"));
+  EXPECT_TRUE(torch::equal(a.images, folder->generate(o, ref.at("noise")).images));
+  EXPECT_LE((a.images - ref.at("images")).abs().max().item<double>(), 1e-3);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, PipelineReference, ::testing::Values("sd", "sdxl"),
                          [](const auto& info) { return info.param; });
 
