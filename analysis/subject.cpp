@@ -7,6 +7,10 @@
 #include "core/sha256.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
+#include "model/sd_pipeline.h"
+#include "model/unet.h"
+#include "model/vae.h"
+#include "proxy/metrics.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
 
@@ -196,6 +200,48 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model, cons
     for (int64_t i = 0; i < n; ++i) impl->prompts.push_back(fmt::format("embedding {}", i));
   }
   impl->description = fmt::format("UNet {} with {} text embeddings from {}", model.string(), n, embeddings.string());
+  impl->default_guidance = 7.5;
+  impl->output_space = "final latents (PSNR/SSIM data range: each teacher sample's max - min)";
+  impl->fingerprint();
+  return AblationSubject(impl);
+}
+
+bool is_sd_pipeline_path(const std::filesystem::path& model) {
+  // asdm's proxy pipelines carry a model_index.json too (class AsdmProxyPipeline) and a proxy.json.
+  return (std::filesystem::exists(model / "model_index.json") && !std::filesystem::exists(model / "proxy.json")) ||
+         (std::filesystem::is_regular_file(model) && model.extension() == ".safetensors");
+}
+
+AblationSubject load_sd_subject(const std::filesystem::path& pipeline, const std::filesystem::path& prompts_file,
+                                const std::filesystem::path& config, const std::string& device,
+                                const std::string& dtype) {
+  std::shared_ptr<SdPipeline> pipe = SdPipeline::load(pipeline, device, dtype, config);
+  const std::vector<std::string> prompts = proxy::read_prompts(prompts_file.string());
+  if (prompts.empty()) fail("prompt file {} has no prompts", prompts_file.string());
+  auto impl = std::make_shared<AblationSubject::Impl>();
+  impl->owner = pipe;
+  impl->unet = &pipe->unet();
+  impl->device = device;
+  const UNetConfig& cfg = pipe->unet().layout().config;
+  impl->sample_shape = {cfg.in_channels, cfg.sample_size, cfg.sample_size};
+  impl->scheduler = pipe->scheduler();
+  const PromptEmbeddings e = pipe->encode_prompts(prompts, {}, /*guidance=*/2.0);  // > 1: with the negative
+  auto first = [](const at::Tensor& t) { return t.slice(0, 0, 1); };
+  impl->cond["encoder_hidden_states"] = torch::cat({first(e.uncond), e.cond});
+  if (pipe->family() == PipelineFamily::kSdxl) {
+    const double side = double(cfg.sample_size) * pipe->vae().downscale();
+    const int64_t rows = int64_t(prompts.size()) + 1;
+    impl->cond["text_embeds"] = torch::cat({first(e.uncond_pooled), e.pooled});
+    impl->cond["time_ids"] = torch::tensor({side, side, 0.0, 0.0, side, side}, torch::kFloat32)
+                                 .to(impl->cond["text_embeds"].device())
+                                 .unsqueeze(0)
+                                 .expand({rows, 6})
+                                 .contiguous();
+  }
+  impl->has_unconditional = true;
+  impl->prompts = prompts;
+  impl->description = fmt::format("Stable Diffusion pipeline {} with {} prompts from {}", pipeline.string(),
+                                  prompts.size(), prompts_file.string());
   impl->default_guidance = 7.5;
   impl->output_space = "final latents (PSNR/SSIM data range: each teacher sample's max - min)";
   impl->fingerprint();

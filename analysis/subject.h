@@ -84,6 +84,17 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model, cons
                                         const std::filesystem::path& scheduler = {}, const std::string& device = "cpu",
                                         const std::string& dtype = "float32");
 
+// A Stable Diffusion pipeline folder (SD 1.x/2.x, SDXL; or a single-file checkpoint with `config`)
+// and a prompt file: the pipeline's text encoders embed the prompts and the empty negative prompt
+// (SDXL: with the pooled embeddings and size/crop ids at the UNet's default size); the pipeline's
+// UNet and scheduler config are the subject's.
+AblationSubject load_sd_subject(const std::filesystem::path& pipeline, const std::filesystem::path& prompts,
+                                const std::filesystem::path& config = {}, const std::string& device = "cpu",
+                                const std::string& dtype = "float32");
+// Whether `model` is a diffusers pipeline folder (model_index.json, not an asdm proxy pipeline) or a
+// single .safetensors file.
+bool is_sd_pipeline_path(const std::filesystem::path& model);
+
 // The embedding names load_embeddings_subject reads.
 const std::vector<std::string>& embedding_names();
 

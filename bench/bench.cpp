@@ -10,9 +10,13 @@
 #include "model/arch_spec.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
+#include "model/clip_tokenizer.h"
+#include "model/sd_pipeline.h"
 #include "model/unet.h"
+#include "model/vae.h"
 #include "profiler/cost_model.h"
 #include "profiler/peak_memory.h"
+#include "profiler/pipeline_profile.h"
 #include "profiler/profile.h"
 #include "proxy/classifier.h"
 #include "proxy/image_grid.h"
@@ -26,6 +30,25 @@ namespace fs = std::filesystem;
 namespace {
 
 bool is_proxy_pipeline(const fs::path& p) { return fs::exists(p / "proxy.json"); }
+bool is_sd_pipeline(const fs::path& p) { return fs::exists(p / "model_index.json"); }
+
+// Images [N, 3, H, W] in [0, 1] -> HWC RGB bytes for the sample grid.
+std::vector<std::vector<uint8_t>> to_rgb(const at::Tensor& images) {
+  const at::Tensor u8 = (images.clamp(0, 1) * 255).round().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+  std::vector<std::vector<uint8_t>> out;
+  for (int64_t i = 0; i < u8.size(0); ++i) {
+    const uint8_t* d = u8[i].data_ptr<uint8_t>();
+    out.emplace_back(d, d + u8[i].numel());
+  }
+  return out;
+}
+
+std::string grid_file_name(const std::string& model) {
+  std::string file = model + ".png";
+  for (char& c : file)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+  return file;
+}
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -74,6 +97,124 @@ std::vector<QualityResult> compare_quality(const std::vector<fs::path>& pipeline
   return out;
 }
 
+const std::vector<std::string>& sd_validation_prompts() {
+  static const std::vector<std::string> prompts = {
+      "a photo of an astronaut riding a horse on mars",
+      "a bowl of ramen on a wooden table, studio lighting",
+      "a red fox in the snow, wildlife photography",
+      "an oil painting of a lighthouse at sunset",
+      "a city street at night in the rain, neon signs",
+      "a cup of coffee next to an open book",
+      "a watercolor of mountains above a lake",
+      "portrait of an old fisherman, black and white",
+      "a bicycle leaning against a brick wall",
+      "a bowl of fruit, still life, soft light",
+      "a small cabin in a pine forest in winter",
+      "a golden retriever puppy on the grass",
+      "an aerial view of a river through farmland",
+      "a futuristic car in a desert, concept art",
+      "a plate of pancakes with berries and syrup",
+      "a sailboat on a calm sea at dawn"};
+  return prompts;
+}
+
+namespace {
+
+// The pipeline and quality passes of UNet models run inside one real SD pipeline: interleaved
+// pipeline rounds timed by stage, then images of the same prompts and noise per model, scored
+// against the first model's.
+void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::path>>& models, const BenchOptions& o,
+                   BenchResult& r, const std::function<void(const char*, int, int)>& report) {
+  LoadOptions lo;
+  lo.device = o.device;
+  lo.dtype = o.dtype;
+  lo.allow_random_weights = true;
+  std::vector<std::unique_ptr<UNet>> unets;
+  for (const auto& [name, path] : models) unets.push_back(load_unet(path, lo));
+  // Runs f with model k's UNet in the pipeline.
+  auto with_unet = [&](size_t k, const std::function<void()>& f) {
+    auto original = sd.replace_unet(std::move(unets[k]));
+    try {
+      f();
+    } catch (...) {
+      unets[k] = sd.replace_unet(std::move(original));
+      throw;
+    }
+    unets[k] = sd.replace_unet(std::move(original));
+  };
+  GenerateOptions g;
+  g.steps = o.sampler.steps;
+  g.guidance = o.sampler.guidance;
+  g.sampler = o.sampler.sampler;
+  g.height = g.width = r.resolution;
+  g.seed = o.seed;
+  const auto& prompts =
+      o.prompts_file.empty() ? sd_validation_prompts() : proxy::read_prompts(o.prompts_file);
+  if (prompts.empty()) fail("no prompts for the pipeline and quality passes");
+  const size_t n = models.size();
+  if (o.pipeline_runs > 0) {
+    for (int i = 0; i < o.pipeline_batch; ++i) g.prompts.push_back(prompts[i % prompts.size()]);
+    std::vector<std::vector<double>> te(n), un(n), de(n), tot(n);
+    const int total = int(n) * (1 + o.pipeline_runs);
+    int done = 0;
+    for (int round = 0; round <= o.pipeline_runs; ++round)
+      for (size_t k = 0; k < n; ++k) {
+        with_unet(k, [&] {
+          if (round == 0) {
+            PeakMemory memory;
+            time_pipeline_run(sd, g);
+            r.models[k].pipeline_peak_bytes = memory.peak_bytes();
+            return;
+          }
+          const PipelineRunTimes t = time_pipeline_run(sd, g);
+          te[k].push_back(t.text_encoder_ms);
+          un[k].push_back(t.unet_ms);
+          de[k].push_back(t.vae_ms);
+          tot[k].push_back(t.total_ms);
+        });
+        report("pipeline", ++done, total);
+      }
+    for (size_t k = 0; k < n; ++k) {
+      r.models[k].pipeline = PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
+      r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / r.models[0].pipeline->total_ms.median;
+    }
+  }
+  if (o.quality_prompts <= 0) return;
+  const std::vector<std::string> qp(prompts.begin(), prompts.begin() + std::min<size_t>(prompts.size(), o.quality_prompts));
+  at::Tensor reference;
+  for (size_t k = 0; k < n; ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<at::Tensor> parts;
+    with_unet(k, [&] {
+      torch::InferenceMode guard;
+      for (size_t i = 0; i < qp.size(); i += o.pipeline_batch) {
+        GenerateOptions b = g;
+        b.prompts.assign(qp.begin() + i, qp.begin() + std::min(qp.size(), i + o.pipeline_batch));
+        b.noise_offset = i;  // noise by prompt index: batching changes no image
+        parts.push_back(sd.generate(b).images);
+      }
+    });
+    const at::Tensor x = torch::cat(parts);
+    if (!reference.defined()) reference = x;
+    QualityResult q;
+    q.samples = int(x.size(0));
+    for (double v : psnr(x, reference, 1.0)) q.psnr_db += v / q.samples;
+    for (double v : ssim(x, reference, 1.0)) q.ssim += v / q.samples;
+    q.seconds = ms_since(t0) / 1e3;
+    r.models[k].quality = q;
+    if (!o.samples_dir.empty()) {
+      const int64_t m = std::min<int64_t>(16, x.size(0));
+      const auto file = grid_file_name(r.models[k].name);
+      proxy::write_grid_png(o.samples_dir / file, to_rgb(x.slice(0, 0, m)), int(x.size(2)), {qp.begin(), qp.begin() + m},
+                            8, 1);
+      r.models[k].samples_grid = file;
+    }
+    report("quality", int(k + 1), int(n));
+  }
+}
+
+}  // namespace
+
 BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& models, const BenchOptions& o) {
   if (models.empty()) fail("no models to bench");
   if (o.runs < 1 || o.warmup < 0 || o.batch < 1 || o.pipeline_batch < 1 || o.pipeline_runs < 0 || o.quality_prompts < 0)
@@ -91,6 +232,18 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
   for (const auto& [name, path] : models)
     pipes.push_back(is_proxy_pipeline(path) ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path)) : nullptr);
 
+  // A real Stable Diffusion pipeline in which the UNet models run (bench's --sd-pipeline, else the
+  // first model that is a pipeline folder).
+  std::unique_ptr<SdPipeline> sd;
+  fs::path sd_path = o.sd_pipeline;
+  for (size_t k = 0; k < models.size() && sd_path.empty(); ++k)
+    if (!pipes[k] && is_sd_pipeline(models[k].second)) sd_path = models[k].second;
+  if (!sd_path.empty()) {
+    if (std::any_of(pipes.begin(), pipes.end(), [](const auto& p) { return p != nullptr; }))
+      fail("bench compares one family: proxy pipelines and a Stable Diffusion pipeline cannot be mixed");
+    sd = SdPipeline::load(sd_path, o.device, o.dtype, o.sd_config);
+  }
+
   // Every model gets the same input: the first proxy pipeline's, else the UNets' defaults.
   ProfileOptions po;
   po.batch = o.batch;
@@ -105,6 +258,12 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
       if (o.text_tokens == 0) po.text_tokens = p->world.max_tokens;
       break;
     }
+
+  if (sd) {
+    po.vae_scale = sd->vae().downscale();
+    if (o.resolution == 0) po.resolution = sd->unet().spec().teacher.sample_size * po.vae_scale;
+    if (o.text_tokens == 0) po.text_tokens = sd->tokenizer().model_max_length();
+  }
 
   LoadOptions lo;
   lo.device = o.device;
@@ -130,7 +289,7 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
     ModelBench m;
     m.name = name;
     m.path = path.string();
-    m.kind = pipes[k] ? "proxy_pipeline" : "unet";
+    m.kind = pipes[k] ? "proxy_pipeline" : sd ? "sd_pipeline" : "unet";
     const CostReport cost = estimate_cost(spec, CostInput{latent, latent, o.batch, po.text_tokens});
     m.macs = cost.macs;
     m.attn_macs = cost.attn_macs;
@@ -189,6 +348,8 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
     for (size_t k : with_pipe) r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / ref;
   }
 
+  if (sd) run_sd_passes(*sd, models, o, r, report);
+
   // Quality on the proxy world: the same prompts and noise for every model.
   if (!with_pipe.empty() && o.quality_prompts > 0) {
     const proxy::WorldSpec w0 = pipes[with_pipe[0]]->world;  // a copy: the pipelines are released below
@@ -206,9 +367,7 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
       m.quality = q[i];
       if (!o.samples_dir.empty()) {
         const size_t n = std::min<size_t>(16, images[i].size());
-        std::string file = m.name + ".png";
-        for (char& c : file)
-          if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+        const std::string file = grid_file_name(m.name);
         proxy::write_grid_png(o.samples_dir / file, {images[i].begin(), images[i].begin() + n}, w0.image_size,
                               {prompts.begin(), prompts.begin() + n}, 8, 3);
         m.samples_grid = file;
@@ -232,6 +391,7 @@ nlohmann::json to_json(const QualityResult& q) {
 
 nlohmann::json to_json(const BenchResult& r) {
   const BenchOptions& o = r.options;
+  const bool has_sd = std::any_of(r.models.begin(), r.models.end(), [](const ModelBench& m) { return m.kind == "sd_pipeline"; });
   nlohmann::json settings = {
       {"device", o.device},
       {"dtype", o.dtype},
@@ -241,7 +401,8 @@ nlohmann::json to_json(const BenchResult& r) {
       {"warmup", o.warmup},
       {"pipeline_batch", o.pipeline_batch},
       {"pipeline_runs", o.pipeline_runs},
-      {"pipeline_device", "cpu"},
+      {"pipeline_device", o.sd_pipeline.empty() && !has_sd ? std::string("cpu") : o.device},
+      {"sd_pipeline", o.sd_pipeline.string()},
       {"steps", o.sampler.steps},
       {"sampler", o.sampler.sampler},
       {"guidance", o.sampler.guidance},

@@ -38,6 +38,11 @@ struct BenchOptions {
   std::string classifier;                      // attribute classifier folder ("" = PSNR/SSIM only)
   uint64_t seed = 0;
   std::filesystem::path samples_dir;           // sample grids (first 16 prompts) go here; "" = none
+  // A Stable Diffusion pipeline (folder, or single file with sd_config) in which every UNet model
+  // runs for the pipeline and quality passes, on `device` in `dtype`; "" = the first model that is
+  // a pipeline folder (model_index.json), if any. Quality is then PSNR/SSIM against the first
+  // model's images (default prompts: sd_validation_prompts()).
+  std::filesystem::path sd_pipeline, sd_config;
   // stage ("unet", "pipeline", "quality", "memory"), done, total.
   std::function<void(const std::string&, int, int)> progress;
 };
@@ -56,12 +61,12 @@ struct QualityResult {
 };
 
 struct ModelBench {
-  std::string name, path, kind;  // kind: "proxy_pipeline" | "unet"
+  std::string name, path, kind;  // kind: "proxy_pipeline" | "sd_pipeline" (run in one) | "unet"
   int64_t params = 0, macs = 0, attn_macs = 0;
   int64_t weights_bytes = 0;
   Summary unet_ms;
   double unet_speedup = 0;                  // 1 - median / reference median
-  std::optional<PipelineTimes> pipeline;    // proxy pipelines only
+  std::optional<PipelineTimes> pipeline;    // proxy pipelines and models run in an SD pipeline
   double pipeline_speedup = 0;
   int64_t unet_peak_bytes = -1, pipeline_peak_bytes = -1;  // tensor memory above the start, -1 = not measured
   std::optional<QualityResult> quality;
@@ -92,5 +97,8 @@ std::vector<QualityResult> compare_quality(const std::vector<std::filesystem::pa
                                            uint64_t seed, std::vector<std::vector<std::vector<uint8_t>>>* images_out = nullptr,
                                            const std::function<void(int, int)>& progress = {});
 nlohmann::json to_json(const QualityResult& q);
+
+// Sixteen everyday text-to-image prompts for quality passes on real pipelines.
+const std::vector<std::string>& sd_validation_prompts();
 
 }  // namespace asdm

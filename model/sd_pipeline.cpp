@@ -382,7 +382,7 @@ GenerateResult SdPipeline::generate(const GenerateOptions& o, const Tensor& nois
     const int f = impl_->vae->downscale();
     const std::vector<int64_t> shape = {impl_->vae->config().latent_channels, H / f, W / f};
     std::vector<Tensor> rows;
-    for (size_t i = 0; i < o.prompts.size(); ++i) rows.push_back(prompt_noise(shape, o.seed, i));
+    for (size_t i = 0; i < o.prompts.size(); ++i) rows.push_back(prompt_noise(shape, o.seed, o.noise_offset + i));
     n = torch::cat(rows);
   }
   GenerateResult r;

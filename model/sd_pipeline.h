@@ -38,7 +38,8 @@ struct GenerateOptions {
   double guidance = 7.5;
   std::string sampler;  // "" = the scheduler config's class (see SchedulerConfig::sampler)
   int height = 0, width = 0;  // 0 = the UNet's sample_size times the VAE's downscale
-  uint64_t seed = 0;          // image i starts from prompt_noise(latent shape, seed, i)
+  uint64_t seed = 0;          // image i starts from prompt_noise(latent shape, seed, noise_offset + i)
+  uint64_t noise_offset = 0;  // so that a prompt list sampled in batches gets the noise of one call
   int clip_skip = 0;          // text encoder layers to skip (diffusers' clip_skip)
 };
 

@@ -15,13 +15,7 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 }  // namespace
 
-PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOptions& o) {
-  if (o.runs < 1) fail("--runs must be at least 1 (got {})", o.runs);
-  if (o.warmup < 0) fail("--warmup must be at least 0 (got {})", o.warmup);
-  if (o.generate.prompts.empty()) fail("no prompts to profile the pipeline with");
-  const SamplerOptions so = pipe.sampler_options(o.generate);
-  const auto [h, w] = pipe.image_size(o.generate);
-
+PipelineRunTimes time_pipeline_run(const SdPipeline& pipe, const GenerateOptions& options) {
   const CudaRuntime* cuda = nullptr;
   if (pipe.device().rfind("cuda", 0) == 0) {
     std::string why;
@@ -31,6 +25,34 @@ PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOp
   auto sync = [cuda] {
     if (cuda) cuda->check(cuda->device_synchronize(), "cudaDeviceSynchronize");
   };
+  PipelineRunTimes r;
+  double* stage_ms[3] = {&r.text_encoder_ms, &r.unet_ms, &r.vae_ms};
+  Clock::time_point stage_start;
+  const StageHook hook = [&](PipelineStage s, bool begin) {
+    sync();
+    if (begin) {
+      stage_start = Clock::now();
+      return;
+    }
+    const double ms = ms_since(stage_start);
+    *stage_ms[int(s)] += ms;
+    if (s == PipelineStage::kUnet) r.unet_call_ms.push_back(ms);
+  };
+  torch::InferenceMode guard;
+  sync();
+  const auto t0 = Clock::now();
+  pipe.generate(options, {}, hook);
+  sync();
+  r.total_ms = ms_since(t0);
+  return r;
+}
+
+PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOptions& o) {
+  if (o.runs < 1) fail("--runs must be at least 1 (got {})", o.runs);
+  if (o.warmup < 0) fail("--warmup must be at least 0 (got {})", o.warmup);
+  if (o.generate.prompts.empty()) fail("no prompts to profile the pipeline with");
+  const SamplerOptions so = pipe.sampler_options(o.generate);
+  const auto [h, w] = pipe.image_size(o.generate);
 
   PipelineProfile p;
   p.device = pipe.device();
@@ -44,36 +66,16 @@ PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOp
   p.unet_calls = model_calls(so);
 
   std::vector<double> total, text, unet, vae, calls, other;
-  double stage_ms[3] = {0, 0, 0};
-  Clock::time_point stage_start;
-  std::vector<double>* call_sink = nullptr;
-  const StageHook hook = [&](PipelineStage s, bool begin) {
-    sync();
-    if (begin) {
-      stage_start = Clock::now();
-      return;
-    }
-    const double ms = ms_since(stage_start);
-    stage_ms[int(s)] += ms;
-    if (s == PipelineStage::kUnet && call_sink) call_sink->push_back(ms);
-  };
-  torch::InferenceMode guard;
   const int all = o.warmup + o.runs;
   for (int r = 0; r < all; ++r) {
-    const bool timed = r >= o.warmup;
-    stage_ms[0] = stage_ms[1] = stage_ms[2] = 0;
-    call_sink = timed ? &calls : nullptr;
-    sync();
-    const auto t0 = Clock::now();
-    pipe.generate(o.generate, {}, hook);
-    sync();
-    const double t = ms_since(t0);
-    if (timed) {
-      total.push_back(t);
-      text.push_back(stage_ms[int(PipelineStage::kTextEncoder)]);
-      unet.push_back(stage_ms[int(PipelineStage::kUnet)]);
-      vae.push_back(stage_ms[int(PipelineStage::kVae)]);
-      other.push_back(t - text.back() - unet.back() - vae.back());
+    const PipelineRunTimes t = time_pipeline_run(pipe, o.generate);
+    if (r >= o.warmup) {
+      total.push_back(t.total_ms);
+      text.push_back(t.text_encoder_ms);
+      unet.push_back(t.unet_ms);
+      vae.push_back(t.vae_ms);
+      other.push_back(t.total_ms - t.text_encoder_ms - t.unet_ms - t.vae_ms);
+      calls.insert(calls.end(), t.unet_call_ms.begin(), t.unet_call_ms.end());
     }
     if (o.progress) o.progress(r + 1, all);
   }

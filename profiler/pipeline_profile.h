@@ -4,6 +4,7 @@
 // StageHook; on CUDA each boundary synchronises the device so that a stage's time is its own.
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -28,6 +29,13 @@ struct PipelineProfile {
   Summary unet_call_ms;  // every UNet call of every timed run
   Summary other_ms;      // total minus the stages: sampler arithmetic, noise, copies
 };
+
+// One generate() call timed by stage, the device synchronised at every stage boundary on CUDA.
+struct PipelineRunTimes {
+  double total_ms = 0, text_encoder_ms = 0, unet_ms = 0, vae_ms = 0;
+  std::vector<double> unet_call_ms;
+};
+PipelineRunTimes time_pipeline_run(const SdPipeline& pipeline, const GenerateOptions& options);
 
 // Throws asdm::Error for bad options (before any timed work).
 PipelineProfile profile_pipeline(const SdPipeline& pipeline, const PipelineProfileOptions& options);

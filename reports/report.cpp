@@ -419,10 +419,13 @@ Section bench_section(const Artifact& a, Context& cx) {
       std::string line = fmt::format("{}: UNet {} faster than {}", name, fmt_pct(num_at(m, "unet_speedup")), str_at(models[0], "name"));
       if (std::isfinite(num_at(p, "speedup"))) line += fmt::format(", pipeline {} faster", fmt_pct(num_at(p, "speedup")));
       const json& q0 = models[0].value("quality", json::object());
-      if (!q.empty() && !q0.empty())
+      if (!q.empty() && !q0.empty() && q.contains("mean_attribute_accuracy"))
         line += fmt::format("; mean attribute accuracy {} (reference {}), proxy FID {} ({})", fmt_fixed(num_at(q, "mean_attribute_accuracy"), 3),
                             fmt_fixed(num_at(q0, "mean_attribute_accuracy"), 3), fmt_num(num_at(q, "proxy_fid"), 4),
                             fmt_num(num_at(q0, "proxy_fid"), 4));
+      else if (!q.empty())  // no classifier (real pipelines): closeness to the reference's images
+        line += fmt::format("; images against {}'s: PSNR {} dB, SSIM {}", str_at(models[0], "name"),
+                            fmt_num(num_at(q, "psnr_vs_reference_db"), 4), fmt_fixed(num_at(q, "ssim_vs_reference"), 3));
       cx.files->headline.push_back(line);
     }
   }

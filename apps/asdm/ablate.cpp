@@ -26,7 +26,7 @@ namespace asdm::cli {
 namespace {
 
 struct AblateCli {
-  std::string model, prompts, embeddings, classifier, scheduler, output, profile, shard, groups_file, rank_from;
+  std::string model, config, prompts, embeddings, classifier, scheduler, output, profile, shard, groups_file, rank_from;
   std::vector<std::string> units, group;
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;
@@ -96,11 +96,15 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
   if (o.model.empty()) fail("--model is required");
   if (o.output.empty()) fail("-o/--output is required");
   if (o.prompts.empty() == o.embeddings.empty())
-    fail("give one of --prompts (a text file, for a proxy pipeline) or --embeddings (a safetensors file, for a bare UNet)");
-  if (!o.prompts.empty() && !std::filesystem::exists(std::filesystem::path(o.model) / "proxy.json"))
-    fail("{} is not a proxy pipeline (no proxy.json): asdm encodes --prompts only with the proxy world's text encoder; "
-         "for other models pass --embeddings FILE of precomputed text embeddings (see --help)",
+    fail("give one of --prompts (a text file, for a proxy or Stable Diffusion pipeline) or --embeddings (a safetensors "
+         "file, for a bare UNet)");
+  if (!o.prompts.empty() && !std::filesystem::exists(std::filesystem::path(o.model) / "proxy.json") &&
+      !is_sd_pipeline_path(o.model))
+    fail("{} is neither a proxy pipeline (proxy.json) nor a Stable Diffusion pipeline folder (model_index.json): "
+         "--prompts needs a text encoder; for a bare UNet pass --embeddings FILE of precomputed text embeddings "
+         "(see --help)",
          o.model);
+  if (!o.config.empty() && o.prompts.empty()) fail("--config goes with a single-file --model and --prompts");
   if (!o.shard.empty()) {
     int i = -1, n = 0;
     char rest = 0;
@@ -123,10 +127,11 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   ensure_device(o.device);
   const std::string dtype = o.dtype == "fp16" ? "float16" : o.dtype == "bf16" ? "bfloat16" : o.dtype == "fp32" ? "float32" : o.dtype;
-  const AblationSubject subject = o.prompts.empty()
-                                      ? load_embeddings_subject(o.model, o.embeddings, o.scheduler, o.device, dtype)
-                                      : load_proxy_subject(o.model, o.prompts, o.classifier, o.device);
-  if (!o.prompts.empty() && dtype != "float32") log::info("a proxy pipeline runs in its saved dtype; --dtype is ignored");
+  const bool sd = !o.prompts.empty() && is_sd_pipeline_path(o.model);
+  const AblationSubject subject = o.prompts.empty() ? load_embeddings_subject(o.model, o.embeddings, o.scheduler, o.device, dtype)
+                                  : sd              ? load_sd_subject(o.model, o.prompts, o.config, o.device, dtype)
+                                                    : load_proxy_subject(o.model, o.prompts, o.classifier, o.device);
+  if (!o.prompts.empty() && !sd && dtype != "float32") log::info("a proxy pipeline runs in its saved dtype; --dtype is ignored");
   if (std::isnan(o.ablation.sampler.guidance)) o.ablation.sampler.guidance = subject.default_guidance();
   log::info("{}", subject.description());
 
@@ -172,12 +177,15 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
       "saves and importance per ms saved. importance.json is rewritten after every unit: an interrupted run\n"
       "continues with --resume; --shard i/n takes every n-th unit from the i-th, and 'asdm ablate merge'\n"
       "joins the shard files into the file one run would write (e.g. a Slurm array, one shard per GPU).\n"
-      "Inputs: a proxy pipeline with --prompts (one prompt per line), or a UNet with --embeddings: a\n"
+      "Inputs: a proxy pipeline or a Stable Diffusion pipeline folder (or single file with --config) with\n"
+      "--prompts (one prompt per line; SD: its text encoders embed them and the empty negative prompt), or a\n"
+      "UNet with --embeddings: a\n"
       "safetensors file with encoder_hidden_states [N, tokens, dim] (and class_labels, text_embeds, time_ids,\n"
       "timestep_cond as the config needs; negative_<name> [1, ...] for guidance; metadata 'prompts': a JSON\n"
       "list of the N prompts).");
   sub->add_option("--model", o->model, "Proxy pipeline folder, or a diffusers UNet / pipeline folder");
-  sub->add_option("--prompts", o->prompts, "Prompt file, one per line (proxy pipelines)");
+  sub->add_option("--prompts", o->prompts, "Prompt file, one per line (proxy and Stable Diffusion pipelines)");
+  sub->add_option("--config", o->config, "Pipeline folder with the configs of a single-file --model");
   sub->add_option("--embeddings", o->embeddings, "safetensors file of text embeddings (bare UNets; see above)");
   sub->add_option("--classifier", o->classifier, "Proxy attribute classifier (default: MODEL/../classifier when present)");
   sub->add_option("--scheduler", o->scheduler,

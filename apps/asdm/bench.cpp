@@ -107,8 +107,12 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       "whole pipeline split into text encoder, UNet x steps and decoder, peak tensor memory, params and MACs,\n"
       "and quality: for proxy pipelines attribute accuracy and proxy FID (with --classifier) and PSNR/SSIM of\n"
       "each model's samples against the first model's from the same noise. Models run interleaved (A B A B\n"
-      "...) so speed-ups are ratios of medians from one run. Pipelines and quality run on the CPU; --device\n"
-      "and --dtype apply to the UNet timing. Writes bench.json and sample grids in <output stem>-samples/.");
+      "...) so speed-ups are ratios of medians from one run. Proxy pipelines and their quality run on the CPU;\n"
+      "--device and --dtype apply to the UNet timing.\n"
+      "Real Stable Diffusion: UNet models (the teacher's pipeline folder, students from asdm build) run inside\n"
+      "one diffusers pipeline, --sd-pipeline or else the first model that is a pipeline folder, on --device in\n"
+      "--dtype: the pipeline split and PSNR/SSIM against the first model's images (default prompts: 16 everyday\n"
+      "ones, or --prompts). Writes bench.json and sample grids in <output stem>-samples/.");
   sub->add_option("--models", o->models, "Models, comma-separated: PATH or NAME=PATH (pipeline or UNet folders, configs)")
       ->required()
       ->delimiter(',');
@@ -135,6 +139,10 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--prompts", o->bench.prompts_file, "Prompt file for the quality pass instead (one per line)");
   sub->add_option("--classifier", o->bench.classifier, "Proxy attribute classifier (accuracy, FID); without it PSNR/SSIM only");
   sub->add_option("--seed", o->bench.seed, "Seed of inputs and sampling noise")->capture_default_str();
+  sub->add_option("--sd-pipeline", o->bench.sd_pipeline,
+                  "Stable Diffusion pipeline folder (or single-file checkpoint with --sd-config) to run the UNet "
+                  "models in");
+  sub->add_option("--sd-config", o->bench.sd_config, "Pipeline folder with the configs of a single-file --sd-pipeline");
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   sub->add_flag("--no-samples", o->no_samples, "Do not write sample grids");
   sub->callback([o, argv] { run_bench_cli(*o, argv); });

@@ -67,8 +67,9 @@ struct Scoring {
 
 Scoring make_scoring(const SearchCli& o) {
   Scoring sc;
-  sc.subject = std::make_unique<AblationSubject>(o.refine_prompts.empty() ? load_embeddings_subject(o.model, o.refine_embeddings)
-                                                                           : load_proxy_subject(o.model, o.refine_prompts));
+  sc.subject = std::make_unique<AblationSubject>(o.refine_prompts.empty()          ? load_embeddings_subject(o.model, o.refine_embeddings)
+                                                 : is_sd_pipeline_path(o.model) ? load_sd_subject(o.model, o.refine_prompts)
+                                                                                : load_proxy_subject(o.model, o.refine_prompts));
   const nlohmann::json settings = read_json_file(o.importance).at("settings");
   if (sc.subject->prompts_sha256() != settings.at("/prompts/sha256"_json_pointer))
     log::warn("the scoring prompts are not the importance run's ({} prompts here, {} there)", sc.subject->num_prompts(),

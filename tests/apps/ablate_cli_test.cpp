@@ -117,13 +117,13 @@ TEST(AblateCli, BadInputIsOneLineAndNothingIsLost) {
   EXPECT_EQ(vocab.rc, 1);
   EXPECT_EQ(vocab.err.rfind("asdm: error: " + words.string() + ":2: unknown word 'golden'", 0), 0u) << vocab.err;
   expect_error(asdm({"ablate", "--model", s.pipeline.string(), "-o", out.string()}),
-               "give one of --prompts (a text file, for a proxy pipeline) or --embeddings (a safetensors file, for a "
-               "bare UNet)");
+               "give one of --prompts (a text file, for a proxy or Stable Diffusion pipeline) or --embeddings (a "
+               "safetensors file, for a bare UNet)");
   expect_error(asdm(with(args, {"--shard", "2/2"})), "--shard takes i/n with 0 <= i < n (got '2/2')");
   expect_error(asdm({"ablate", "--model", s.dir.string(), "--prompts", s.prompts.string(), "-o", out.string()}),
-               s.dir.string() + " is not a proxy pipeline (no proxy.json): asdm encodes --prompts only with the proxy "
-                                "world's text encoder; for other models pass --embeddings FILE of precomputed text "
-                                "embeddings (see --help)");
+               s.dir.string() + " is neither a proxy pipeline (proxy.json) nor a Stable Diffusion pipeline folder "
+                                "(model_index.json): --prompts needs a text encoder; for a bare UNet pass --embeddings "
+                                "FILE of precomputed text embeddings (see --help)");
   EXPECT_FALSE(fs::exists(out));
   // A corrupt partial file on resume: one line, and the file as it was.
   std::ofstream(out) << "{\"artifact\": \"importance\", \"results\": [{\"id\": ";

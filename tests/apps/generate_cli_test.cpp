@@ -75,3 +75,41 @@ TEST(GenerateCli, BadInputIsOneLine) {
 
 }  // namespace
 }  // namespace asdm
+
+namespace asdm {
+namespace {
+
+// The toolkit's chain on a Stable Diffusion pipeline folder: profile, ablate on prompts (the
+// pipeline's text encoder embeds them), search with GRI-free refinement on the same prompts, build
+// the pick, bench it against the teacher inside the pipeline.
+TEST(SdChainCli, ProfileAblateSearchBuildBench) {
+  const auto dir = tiny_pipeline("sd_chain_cli");
+  const auto pipe = (dir / "pipe").string();
+  const auto prompts = dir / "prompts.txt";
+  write_file_atomic(prompts, "the red\na cat\nof the red cat\n");
+  auto run = [&](const std::vector<std::string>& args) {
+    const auto r = asdm(args);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    return r;
+  };
+  run({"profile", "--model", pipe, "--runs", "3", "--warmup", "1", "-o", (dir / "profile.json").string()});
+  run({"ablate", "--model", pipe, "--prompts", prompts.string(), "--steps", "3", "--timesteps", "2", "--bootstrap", "50",
+       "-o", (dir / "importance.json").string()});
+  const auto imp = read_json_file(dir / "importance.json");
+  EXPECT_EQ(imp["settings"]["prompts"]["count"], 3);
+  EXPECT_GT(imp["results"].size(), 30u);
+  run({"search", "--profile", (dir / "profile.json").string(), "--importance", (dir / "importance.json").string(),
+       "--target-speedup", "0.2", "--model", pipe, "--refine-prompts", prompts.string(), "-o",
+       (dir / "candidates.json").string()});
+  run({"build", "--teacher", pipe, "--candidates", (dir / "candidates.json").string(), "-o", (dir / "student").string()});
+  EXPECT_TRUE(fs::exists(dir / "student" / "model_index.json"));
+  run({"bench", "--models", "teacher=" + pipe + ",student=" + (dir / "student").string(), "--runs", "2", "--warmup",
+       "0", "--steps", "2", "--pipeline-runs", "1", "--quality-prompts", "2", "-o", (dir / "bench.json").string()});
+  const auto bench = read_json_file(dir / "bench.json");
+  EXPECT_EQ(bench["models"][1]["kind"], "sd_pipeline");
+  EXPECT_TRUE(bench["models"][1].contains("pipeline"));
+  EXPECT_TRUE(bench["models"][1]["quality"].contains("psnr_vs_reference_db"));
+}
+
+}  // namespace
+}  // namespace asdm

@@ -7,7 +7,10 @@
 #include "core/error.h"
 #include "model/arch_spec.h"
 #include "profiler/cost_model.h"
+#include "model/checkpoint.h"
+#include "model/unet.h"
 #include "tests/incubation/fixtures.h"
+#include "tests/tiny_pipeline.h"
 
 namespace asdm {
 namespace {
@@ -111,6 +114,46 @@ TEST(Bench, BadInput) {
   BenchOptions zero = o;
   zero.runs = 0;
   EXPECT_NE(error_of([&] { run_bench({{"teacher", s.teacher}}, zero); }).find("bench options out of range"), std::string::npos);
+}
+
+TEST(Bench, UNetModelsRunInsideAStableDiffusionPipeline) {
+  const fs::path d = test::scratch_dir("bench_sd");
+  test::write_tiny_pipeline(d / "pipe");
+  ArchSpec spec = load_arch(locate_model(d / "pipe"));
+  spec.edits.push_back(Edit::remove("down_blocks.1.attentions.1"));
+  spec.edits.push_back(Edit::remove("up_blocks.2.resnets.2"));
+  UNet student(spec);
+  inherit_weights(student, locate_model(d / "pipe").weights);
+  save_unet(student, d / "student");
+  BenchOptions o = small_options();
+  o.pipeline_batch = 2;
+  o.samples_dir = d / "samples";
+  // The teacher is its own pipeline folder; the student (a bare UNet folder) runs inside it.
+  const BenchResult r = run_bench({{"teacher", d / "pipe"}, {"student", d / "student"}, {"again", d / "pipe"}}, o);
+  EXPECT_EQ(r.resolution, 32);  // sample_size 16 x the tiny VAE's 2
+  EXPECT_EQ(r.text_tokens, 77);
+  for (const auto& m : r.models) {
+    EXPECT_EQ(m.kind, "sd_pipeline");
+    ASSERT_TRUE(m.pipeline.has_value()) << m.name;
+    EXPECT_EQ(m.pipeline->total_ms.n, 2);
+    EXPECT_GT(m.pipeline->text_encoder_ms.median, 0);
+    EXPECT_GT(m.pipeline->decoder_ms.median, 0);
+    EXPECT_LT(m.pipeline->unet_steps_ms.median, m.pipeline->total_ms.median);
+    ASSERT_TRUE(m.quality.has_value());
+    EXPECT_EQ(m.quality->samples, 4);
+    EXPECT_TRUE(fs::exists(o.samples_dir / m.samples_grid));
+  }
+  EXPECT_EQ(r.models[2].quality->psnr_db, kPsnrCapDb);  // the teacher again: the same images
+  EXPECT_LT(r.models[1].quality->psnr_db, kPsnrCapDb);  // the student's differ
+  EXPECT_LT(r.models[1].params, r.models[0].params);
+  // Batching does not change an image: the pipeline's noise follows the prompt index.
+  o.pipeline_batch = 3;
+  o.pipeline_runs = 0;
+  const BenchResult r3 = run_bench({{"teacher", d / "pipe"}, {"student", d / "student"}}, o);
+  EXPECT_NEAR(r3.models[1].quality->psnr_db, r.models[1].quality->psnr_db, 1e-3);
+  EXPECT_NE(error_of([&] { run_bench({{"teacher", d / "pipe"}, {"proxy", test::make_incubation_setup("bench_mix").teacher}}, o); })
+                .find("cannot be mixed"),
+            std::string::npos);
 }
 
 TEST(CompareQuality, APipelineAgainstItselfIsIdentical) {
