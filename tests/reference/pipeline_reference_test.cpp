@@ -22,7 +22,9 @@ std::filesystem::path ref_dir() { return test::binary_dir() / "reference" / "pip
 void expect_close(const at::Tensor& got, const at::Tensor& ref, const std::string& what) {
   ASSERT_EQ(got.sizes(), ref.sizes()) << what;
   const double tol = 1e-4 + 1e-4 * ref.abs().max().item<double>();
-  EXPECT_LE((got.to(torch::kFloat32) - ref).abs().max().item<double>(), tol) << what;
+  const double diff = (got.to(torch::kFloat32) - ref).abs().max().item<double>();
+  ::testing::Test::RecordProperty(what + " max_abs_diff", std::to_string(diff));
+  EXPECT_LE(diff, tol) << what;
 }
 
 class TokenizerReference : public ::testing::TestWithParam<std::string> {};
@@ -85,7 +87,9 @@ TEST_P(PipelineReference, ImagesMatchTheDiffusersPipeline) {
   const auto result = pipe->generate(o, ref.at("noise"));
   const at::Tensor want = ref.at("images");
   ASSERT_EQ(result.images.sizes(), want.sizes());
-  EXPECT_LE((result.images - want).abs().max().item<double>(), 1e-3);
+  const double diff = (result.images - want).abs().max().item<double>();
+  RecordProperty("image max_abs_diff", std::to_string(diff));
+  EXPECT_LE(diff, 1e-3);
   EXPECT_GT(want.std().item<double>(), 0.01) << "a flat reference image would test nothing";
 }
 
