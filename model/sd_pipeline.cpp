@@ -317,9 +317,9 @@ std::pair<int, int> SdPipeline::image_size(const GenerateOptions& o) const {
   const int f = impl_->vae->downscale();
   const int base = impl_->unet->spec().teacher.sample_size * f;
   const int h = o.height > 0 ? o.height : base, w = o.width > 0 ? o.width : base;
-  const int need = f * (1 << (impl_->unet->spec().teacher.block_out_channels.size() - 1));
-  if (h % need || w % need)
-    fail("image size {}x{} is not divisible by {} (the VAE's {} times the UNet's downsampling)", h, w, need, f);
+  // The UNet takes any latent size (odd sizes upsample to the skip's size, as diffusers does).
+  if (h % f || w % f || h < f || w < f)
+    fail("image size {}x{} is not a positive multiple of the VAE's downscale factor {}", h, w, f);
   return {h, w};
 }
 

@@ -88,7 +88,8 @@ class SdPipeline {
   // settings, steps and guidance from `options`. Throws when the config's scheduler is not
   // implemented and `options.sampler` is empty.
   SamplerOptions sampler_options(const GenerateOptions& options) const;
-  // Output image size (height, width) for the options; throws when not divisible by 8.
+  // Output image size (height, width) for the options; throws when not a multiple of the VAE's
+  // downscale factor (8 for SD).
   std::pair<int, int> image_size(const GenerateOptions& options) const;
   // The sampler from given unit-Gaussian noise [B, C, h, w] (embeddings from encode_prompts).
   at::Tensor denoise(const PromptEmbeddings& embeddings, const at::Tensor& noise, const GenerateOptions& options,

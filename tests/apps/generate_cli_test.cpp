@@ -54,8 +54,8 @@ TEST(GenerateCli, BadInputIsOneLine) {
   expect_error(asdm({"generate", "--model", pipe, "-o", out}), "give a prompt with --prompt or --prompts");
   expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "-o", (dir / "o.jpg").string()}),
                "-o must name a .png file (got '" + (dir / "o.jpg").string() + "')");
-  expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "--resolution", "40", "-o", out}),
-               "image size 40x40 is not divisible by 16 (the VAE's 2 times the UNet's downsampling)");
+  expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "--resolution", "41", "-o", out}),
+               "image size 41x41 is not a positive multiple of the VAE's downscale factor 2");
   fs::remove_all(dir / "pipe" / "text_encoder");
   expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "-o", out}),
                "pipeline folder '" + pipe +

@@ -58,6 +58,11 @@ TEST_F(SdPipelineTest, GeneratesDeterministicImagesIndependentOfTheOtherPrompts)
   EXPECT_FALSE(torch::allclose(ab.images[0], cb.images[0], 1e-3, 1e-3));
   const auto again = pipe->generate(options({"the red", "a cat"}));
   EXPECT_TRUE(torch::equal(ab.images, again.images));
+  // Any multiple of the VAE's factor: a 22x26 latent goes through the UNet's odd-size path.
+  auto odd = options({"the red"});
+  odd.height = 44;
+  odd.width = 52;
+  EXPECT_EQ(pipe->generate(odd).images.sizes(), (std::vector<int64_t>{1, 3, 44, 52}));
 }
 
 TEST_F(SdPipelineTest, NegativePromptGuidanceAndClipSkipChangeTheImage) {
