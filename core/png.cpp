@@ -3,6 +3,9 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_WRITE_NO_STDIO
 #include <stb/stb_image_write.h>
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_STDIO
+#include <stb/stb_image.h>
 
 #include "core/artifact.h"
 #include "core/error.h"
@@ -21,6 +24,19 @@ std::string encode_png(const uint8_t* rgb, int width, int height) {
 
 void write_png(const std::filesystem::path& path, const uint8_t* rgb, int width, int height) {
   write_file_atomic(path, encode_png(rgb, width, height));
+}
+
+std::vector<uint8_t> read_image_rgb(const std::filesystem::path& path, int* width, int* height) {
+  const std::string bytes = read_text_file(path);
+  int w = 0, h = 0, channels = 0;
+  stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), int(bytes.size()), &w, &h,
+                                      &channels, 3);
+  if (!px) fail("cannot decode image '{}': {}", path.string(), stbi_failure_reason());
+  std::vector<uint8_t> rgb(px, px + size_t(w) * h * 3);
+  stbi_image_free(px);
+  *width = w;
+  *height = h;
+  return rgb;
 }
 
 }  // namespace asdm

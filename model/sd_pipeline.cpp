@@ -1,8 +1,8 @@
 #include "model/sd_pipeline.h"
 
-#include <fmt/ranges.h>
 #include <set>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 

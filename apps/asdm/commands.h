@@ -14,6 +14,7 @@ namespace asdm::cli {
 void add_inspect(CLI::App& app, const std::vector<std::string>& argv);
 void add_forward(CLI::App& app, const std::vector<std::string>& argv);
 void add_generate(CLI::App& app, const std::vector<std::string>& argv);
+void add_latents(CLI::App& app, const std::vector<std::string>& argv);
 void add_profile(CLI::App& app, const std::vector<std::string>& argv);
 void add_proxy(CLI::App& app, const std::vector<std::string>& argv);
 void add_ablate(CLI::App& app, const std::vector<std::string>& argv);

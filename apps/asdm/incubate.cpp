@@ -138,7 +138,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
       "teacher trains on the proxy world's stream and ends with teacher / built / incubated quality numbers.\n"
       "Measured on the proxy world: at a few hundred steps --one-shot trained a better student than the\n"
       "schedule's module split, which leaves the assembly little of the budget (README, Incubation).");
-  sub->add_option("--teacher", o->teacher, "The teacher (a proxy pipeline, or a UNet with --data)")->required();
+  sub->add_option("--teacher", o->teacher, "The teacher (a proxy pipeline, or a UNet or Stable Diffusion pipeline folder with --data)")->required();
   sub->add_option("--student", o->student, "The student folder asdm build wrote (left unchanged)")->required();
   sub->add_option("--schedule", o->schedule, "schedule.json (default: the student folder's)");
   sub->add_option("-o,--output", o->output, "Output folder: the incubated student, log and checkpoint")->required();
@@ -154,7 +154,8 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
       ->delimiter(',');
   sub->add_option("--ema", o->inc.ema, "EMA decay of the assembled student's weights (0: off)")->capture_default_str();
   sub->add_option("--grad-clip", o->inc.grad_clip, "Gradient-norm clip (0: the schedule's)")->capture_default_str();
-  sub->add_option("--data", o->inc.data, "latents.safetensors (latents, encoder_hidden_states[, class_labels, ...]) for a non-proxy teacher");
+  sub->add_option("--data", o->inc.data, "latents.safetensors (latents, encoder_hidden_states[, class_labels, ...]) for a non-proxy teacher; "
+                  "asdm latents makes one from images with captions");
   sub->add_option("--checkpoint-every", o->inc.checkpoint_every, "Steps between checkpoints")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

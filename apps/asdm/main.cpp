@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_ablate(app, args);
   asdm::cli::add_search(app, args);
   asdm::cli::add_build(app, args);
+  asdm::cli::add_latents(app, args);
   asdm::cli::add_incubate(app, args);
   asdm::cli::add_bench(app, args);
   asdm::cli::add_report(app, args);

@@ -1,6 +1,7 @@
 // asdm generate and asdm profile --pipeline on a tiny pipeline folder the test writes.
 #include <gtest/gtest.h>
 
+#include "core/png.h"
 #include "model/tensor_io.h"
 #include "tests/apps/cli_helpers.h"
 #include "tests/tiny_pipeline.h"
@@ -80,9 +81,10 @@ namespace asdm {
 namespace {
 
 // The toolkit's chain on a Stable Diffusion pipeline folder: profile, ablate on prompts (the
-// pipeline's text encoder embeds them), search with GRI-free refinement on the same prompts, build
-// the pick, bench it against the teacher inside the pipeline.
-TEST(SdChainCli, ProfileAblateSearchBuildBench) {
+// pipeline's text encoder embeds them), search with refinement on the same prompts, build the pick,
+// make a training set from images with captions, incubate on it, bench teacher, student and
+// incubated student inside the pipeline.
+TEST(SdChainCli, ProfileAblateSearchBuildIncubateBench) {
   const auto dir = tiny_pipeline("sd_chain_cli");
   const auto pipe = (dir / "pipe").string();
   const auto prompts = dir / "prompts.txt";
@@ -103,12 +105,45 @@ TEST(SdChainCli, ProfileAblateSearchBuildBench) {
        (dir / "candidates.json").string()});
   run({"build", "--teacher", pipe, "--candidates", (dir / "candidates.json").string(), "-o", (dir / "student").string()});
   EXPECT_TRUE(fs::exists(dir / "student" / "model_index.json"));
-  run({"bench", "--models", "teacher=" + pipe + ",student=" + (dir / "student").string(), "--runs", "2", "--warmup",
-       "0", "--steps", "2", "--pipeline-runs", "1", "--quality-prompts", "2", "-o", (dir / "bench.json").string()});
+  // A training set from images with captions, and a short incubation on it.
+  fs::create_directories(dir / "images");
+  const std::vector<std::pair<int, int>> sizes = {{40, 32}, {32, 48}, {32, 32}};
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const auto [w, h] = sizes[i];
+    std::vector<uint8_t> rgb(size_t(w) * h * 3);
+    for (size_t k = 0; k < rgb.size(); ++k) rgb[k] = uint8_t((k * 37 + i * 101) % 251);
+    write_png(dir / "images" / fmt::format("im{}.png", i), rgb.data(), w, h);
+    write_file_atomic(dir / "images" / fmt::format("im{}.txt", i), i == 1 ? "a cat\n" : "the red cat\n");
+  }
+  run({"latents", "--model", pipe, "--images", (dir / "images").string(), "-o", (dir / "latents.safetensors").string()});
+  const TensorMap lat = read_tensors(dir / "latents.safetensors");
+  EXPECT_EQ(lat.at("latents").sizes(), (std::vector<int64_t>{3, 4, 16, 16}));
+  EXPECT_EQ(lat.at("encoder_hidden_states").sizes(), (std::vector<int64_t>{3, 77, 32}));
+  run({"incubate", "--teacher", pipe, "--student", (dir / "student").string(), "--data",
+       (dir / "latents.safetensors").string(), "--steps", "4", "--batch", "2", "--one-shot", "-o",
+       (dir / "incubated").string()});
+  run({"bench", "--models",
+       "teacher=" + pipe + ",student=" + (dir / "student").string() + ",incubated=" + (dir / "incubated").string(),
+       "--runs", "2", "--warmup", "0", "--steps", "2", "--pipeline-runs", "1", "--quality-prompts", "2", "-o",
+       (dir / "bench.json").string()});
   const auto bench = read_json_file(dir / "bench.json");
-  EXPECT_EQ(bench["models"][1]["kind"], "sd_pipeline");
-  EXPECT_TRUE(bench["models"][1].contains("pipeline"));
-  EXPECT_TRUE(bench["models"][1]["quality"].contains("psnr_vs_reference_db"));
+  for (int m : {1, 2}) {
+    EXPECT_EQ(bench["models"][m]["kind"], "sd_pipeline");
+    EXPECT_TRUE(bench["models"][m].contains("pipeline"));
+    EXPECT_TRUE(bench["models"][m]["quality"].contains("psnr_vs_reference_db"));
+  }
+  // Bad training sets: an image without its caption, a file that is not an image.
+  write_file_atomic(dir / "images" / "im9.png", "not a png");
+  expect_error(asdm({"latents", "--model", pipe, "--images", (dir / "images").string(), "-o",
+                     (dir / "bad.safetensors").string()}),
+               "image '" + (dir / "images" / "im9.png").string() + "' has no caption file 'im9.txt'");
+  write_file_atomic(dir / "images" / "im9.txt", "x");
+  const auto bad = asdm({"latents", "--model", pipe, "--images", (dir / "images").string(), "-o",
+                         (dir / "bad.safetensors").string()});
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("cannot decode image '" + (dir / "images" / "im9.png").string() + "'"), std::string::npos)
+      << bad.err;
+  EXPECT_FALSE(fs::exists(dir / "bad.safetensors"));
 }
 
 }  // namespace
