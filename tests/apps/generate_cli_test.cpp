@@ -94,14 +94,16 @@ TEST(SdChainCli, ProfileAblateSearchBuildIncubateBench) {
     EXPECT_EQ(r.rc, 0) << r.err;
     return r;
   };
-  run({"profile", "--model", pipe, "--runs", "3", "--warmup", "1", "-o", (dir / "profile.json").string()});
-  run({"ablate", "--model", pipe, "--prompts", prompts.string(), "--steps", "3", "--timesteps", "2", "--bootstrap", "50",
-       "-o", (dir / "importance.json").string()});
+  // One thread per command: CTest runs two tests at a time on CI's two cores.
+  run({"profile", "--model", pipe, "--runs", "2", "--warmup", "1", "--threads", "1", "-o",
+       (dir / "profile.json").string()});
+  run({"ablate", "--model", pipe, "--prompts", prompts.string(), "--steps", "2", "--timesteps", "1", "--bootstrap", "20",
+       "--threads", "1", "-o", (dir / "importance.json").string()});
   const auto imp = read_json_file(dir / "importance.json");
   EXPECT_EQ(imp["settings"]["prompts"]["count"], 3);
   EXPECT_GT(imp["results"].size(), 30u);
   run({"search", "--profile", (dir / "profile.json").string(), "--importance", (dir / "importance.json").string(),
-       "--target-speedup", "0.2", "--model", pipe, "--refine-prompts", prompts.string(), "-o",
+       "--target-speedup", "0.2", "--model", pipe, "--refine-prompts", prompts.string(), "--threads", "1", "-o",
        (dir / "candidates.json").string()});
   run({"build", "--teacher", pipe, "--candidates", (dir / "candidates.json").string(), "-o", (dir / "student").string()});
   EXPECT_TRUE(fs::exists(dir / "student" / "model_index.json"));
@@ -115,17 +117,18 @@ TEST(SdChainCli, ProfileAblateSearchBuildIncubateBench) {
     write_png(dir / "images" / fmt::format("im{}.png", i), rgb.data(), w, h);
     write_file_atomic(dir / "images" / fmt::format("im{}.txt", i), i == 1 ? "a cat\n" : "the red cat\n");
   }
-  run({"latents", "--model", pipe, "--images", (dir / "images").string(), "-o", (dir / "latents.safetensors").string()});
+  run({"latents", "--model", pipe, "--images", (dir / "images").string(), "--threads", "1", "-o",
+       (dir / "latents.safetensors").string()});
   const TensorMap lat = read_tensors(dir / "latents.safetensors");
   EXPECT_EQ(lat.at("latents").sizes(), (std::vector<int64_t>{3, 4, 16, 16}));
   EXPECT_EQ(lat.at("encoder_hidden_states").sizes(), (std::vector<int64_t>{3, 77, 32}));
   run({"incubate", "--teacher", pipe, "--student", (dir / "student").string(), "--data",
-       (dir / "latents.safetensors").string(), "--steps", "4", "--batch", "2", "--one-shot", "-o",
+       (dir / "latents.safetensors").string(), "--steps", "2", "--batch", "2", "--one-shot", "--threads", "1", "-o",
        (dir / "incubated").string()});
   run({"bench", "--models",
        "teacher=" + pipe + ",student=" + (dir / "student").string() + ",incubated=" + (dir / "incubated").string(),
-       "--runs", "2", "--warmup", "0", "--steps", "2", "--pipeline-runs", "1", "--quality-prompts", "2", "-o",
-       (dir / "bench.json").string()});
+       "--runs", "1", "--warmup", "0", "--steps", "2", "--pipeline-runs", "1", "--quality-prompts", "2", "--threads", "1",
+       "-o", (dir / "bench.json").string()});
   const auto bench = read_json_file(dir / "bench.json");
   for (int m : {1, 2}) {
     EXPECT_EQ(bench["models"][m]["kind"], "sd_pipeline");
