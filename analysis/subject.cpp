@@ -216,8 +216,7 @@ AblationSubject load_sd_subject(const std::filesystem::path& pipeline, const std
                                 const std::filesystem::path& config, const std::string& device,
                                 const std::string& dtype) {
   std::shared_ptr<SdPipeline> pipe = SdPipeline::load(pipeline, device, dtype, config);
-  const std::vector<std::string> prompts = proxy::read_prompts(prompts_file.string());
-  if (prompts.empty()) fail("prompt file {} has no prompts", prompts_file.string());
+  const std::vector<std::string> prompts = proxy::read_prompts(prompts_file.string());  // fails when empty
   auto impl = std::make_shared<AblationSubject::Impl>();
   impl->owner = pipe;
   impl->unet = &pipe->unet();

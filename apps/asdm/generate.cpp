@@ -2,7 +2,6 @@
 // optionally with a student UNet in place of the pipeline's, writing PNGs and a JSON record.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/sd_pipeline.h"
+#include "proxy/metrics.h"
 
 namespace asdm::cli {
 namespace {
@@ -31,18 +31,6 @@ struct GenerateCliOptions {
   uint64_t seed = 0;
 };
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read prompts file '{}'", path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) out.push_back(line);
-  }
-  if (out.empty()) fail("prompts file '{}' has no prompts", path);
-  return out;
-}
-
 void run_generate(const GenerateCliOptions& o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   ensure_device(o.device);
@@ -51,7 +39,7 @@ void run_generate(const GenerateCliOptions& o, const std::vector<std::string>& a
   GenerateOptions g;
   g.prompts = o.prompts;
   if (!o.prompts_file.empty()) {
-    const auto more = read_lines(o.prompts_file);
+    const auto more = proxy::read_prompts(o.prompts_file);
     g.prompts.insert(g.prompts.end(), more.begin(), more.end());
   }
   if (g.prompts.empty()) fail("give a prompt with --prompt or --prompts");
