@@ -9,6 +9,10 @@
 
 namespace asdm {
 
+bool launches_device_work(std::string_view n) {
+  return n.find("Launch") != n.npos || n.find("Memcpy") != n.npos || n.find("Memset") != n.npos;
+}
+
 uint64_t union_length(std::vector<std::pair<uint64_t, uint64_t>> v) {
   std::sort(v.begin(), v.end());
   uint64_t total = 0, cur_start = 0, cur_end = 0;

@@ -2,20 +2,27 @@
 // Joining CUPTI activity records to UNet units (issue 3), as plain code so that it is tested with
 // synthetic records (tests/profiler/cupti_attribution_test.cpp) and needs no GPU.
 //
-// The CUPTI backend pushes an external correlation id when a unit is entered and pops it on exit,
-// so CUPTI tags every CUDA API call made inside with the innermost open unit's id (an
-// EXTERNAL_CORRELATION record: API correlation id -> external id). A kernel/memcpy/memset record
+// The CUPTI backend gives each unit range an id and learns, for every CUDA API call that put work on
+// the device inside a unit, the pair (API correlation id, innermost open unit's id): by default from
+// a CUPTI callback on the launch calls, else (ASDM_CUPTI_API_RECORDS) from EXTERNAL_CORRELATION
+// records after pushing the id on unit entry and popping it on exit. A kernel/memcpy/memset record
 // carries the correlation id of the API call that launched it. Joining the two gives each device
 // activity its unit, whatever order the records arrive in (a kernel record often arrives after its
 // unit closed, in a later buffer). Nested units roll up: a unit's inclusive time covers its
 // descendants' activities.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "profiler/latency_backend.h"
 
 namespace asdm {
+
+// Whether a CUDA runtime or driver API function (by its CUPTI callback name, e.g.
+// "cudaLaunchKernel_v7000", "cuLaunchKernelEx", "cuMemsetD32Async") can put work on the device:
+// launches, memcpys and memsets. The CUPTI backend's callbacks note these calls' correlation ids.
+bool launches_device_work(std::string_view api_name);
 
 struct RangeRecord {  // one unit's external-correlation range
   uint64_t ext_id = 0;

@@ -198,6 +198,7 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     if (o.progress) o.progress(++done, total);
   }
 
+  r.backend_detail = backend.detail();  // after the forwards: what the backend found it could do
   CostInput ci;
   ci.height = ci.width = latent;
   ci.batch = o.batch;
@@ -290,6 +291,7 @@ nlohmann::json to_json(const ProfileReport& r) {
           {"overhead_method", r.overhead_method},
           {"units", units}};
   if (!r.fallback_note.empty()) j["fallback_note"] = r.fallback_note;
+  if (!r.backend_detail.empty()) j["backend_detail"] = r.backend_detail;
   if (r.backend == "cupti")
     j["device_activity"] = {{"device_ms", to_json(r.device_ms)},
                             {"activities_per_forward", r.activities},

@@ -53,6 +53,7 @@ struct UnitProfile {
 struct ProfileReport {
   std::string backend = "timer", requested_backend = "timer";
   std::string fallback_note;  // why the requested backend was not used; empty if it was
+  std::string backend_detail;  // LatencyBackend::detail(); empty if the backend says nothing
   std::string device, dtype;
   int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, unet_batch = 0, text_tokens = 0;
   int sampler_steps = 0;  // 0: single forwards

@@ -4,12 +4,15 @@
 #   mkdir -p .gpu-shared && cp -r ../shared/fixtures .gpu-shared/   # ../shared does not travel
 #   scripts/gpu-check.sh --prebuilt               # optional: copies this machine's build into
 #                                                 # .gpu-prebuilt, used there if the build fails
+#                                                 # (or instead of it: GPU_CHECK_PREBUILT=1)
 #   run(command="bash scripts/gpu-check.sh", carry=[".gpu-deps", ".gpu-shared", ".gpu-prebuilt"])
 # There it builds against the machine's preinstalled torch (the gpu tests, the profiler and the
 # benchmarks only: CI runs the rest), runs the gpu-labelled tests, profiles SD 1.5 at 512x512 fp16
-# batch 2 with each latency backend (and CUPTI with fewer API record kinds, and batch 8), compares
+# batch 2 with each latency backend (GPU_CHECK_EXPERIMENTS=1: also CUPTI recording all or no API
+# calls), batch 8, compares
 # CUPTI with CUDA events per unit, and runs the UNet and per-block benchmarks (about 4 minutes on
-# an H100 machine with 16 cores). Everything lands under $OUT (default: out/): gpu-check.log, the three profiles,
+# an H100 machine with 16 cores; GPU_CHECK_ONLY=profiles stops after the profiles,
+# GPU_TEST_FILTER narrows the gpu tests, PROFILE_RUNS sets the profiles' runs). Everything lands under $OUT (default: out/): gpu-check.log, the three profiles,
 # the CUPTI trace, and results.tar.gz with the rest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +42,16 @@ export ASDM_SOURCE_DIR=$PWD ASDM_SHARED_DIR=$shared
 echo "== build $(elapsed)"
 bin=build-gpu
 tests=build-gpu/tests/gpu/asdm_gpu_tests
-if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DASDM_PYTHON="$py" -DASDM_BUILD_BENCHMARKS=ON \
+use_prebuilt() {
+  bin=.gpu-prebuilt; tests=.gpu-prebuilt/asdm_gpu_tests
+  export ASDM_BINARY_DIR=/tmp/asdm-gpu-scratch; mkdir -p $ASDM_BINARY_DIR
+}
+# GPU_CHECK_PREBUILT=1: run the carried binaries (built on the CPU machine against the pip wheel of
+# the same torch) without building, to save device time; the build is the fallback.
+if [[ ${GPU_CHECK_PREBUILT:-0} == 1 ]] && .gpu-prebuilt/asdm --version > "$all/prebuilt.log" 2>&1; then
+  echo "using the carried prebuilt binaries: $(head -1 "$all/prebuilt.log")"
+  use_prebuilt
+elif cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DASDM_PYTHON="$py" -DASDM_BUILD_BENCHMARKS=ON \
      -DCMAKE_PREFIX_PATH="$deps;$torch_prefix" -DTorch_DIR="$torch_prefix/Torch" \
      -DASDM_SHARED_DIR="$shared" > "$all/configure.log" 2>&1 &&
    timeout 420 cmake --build build-gpu -j"$(nproc)" --target asdm asdm_gpu_tests asdm_unet_bench > "$all/build.log" 2>&1; then
@@ -49,8 +61,7 @@ else
   tail -5 "$all/configure.log"; grep -E "error|Error" "$all/build.log" | head -20
   if [[ -x .gpu-prebuilt/asdm ]]; then
     echo "build failed: using the carried prebuilt binaries (built on the CPU machine against the same torch 2.11.0)"
-    bin=.gpu-prebuilt; tests=.gpu-prebuilt/asdm_gpu_tests
-    export ASDM_BINARY_DIR=/tmp/asdm-gpu-scratch; mkdir -p $ASDM_BINARY_DIR
+    use_prebuilt
   else
     exit 1
   fi
@@ -59,14 +70,14 @@ export ASDM_EXE=$PWD/$bin/asdm
 
 status=0
 echo "== gpu tests $(elapsed)"
-$tests --gtest_output=xml:"$all/gpu-tests.xml" 2>&1 | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" || true
+$tests --gtest_filter="${GPU_TEST_FILTER:-*}" --gtest_output=xml:"$all/gpu-tests.xml" 2>&1 | grep -E "^\[ *(OK|FAILED|SKIPPED|PASSED) |Failure|error" || true
 grep -q 'failures="0"' "$all/gpu-tests.xml" || status=1
 
 profile() {  # NAME BACKEND BATCH [extra args]: one SD 1.5 512x512 fp16 profile
   local name=$1 backend=$2 batch=$3; shift 3
   $bin/asdm profile --model configs/sd15.json --device cuda --dtype fp16 --resolution 512 --batch "$batch" \
-    --runs 20 --warmup 5 --backend "$backend" -o "$name" "$@" > "$all/$(basename "$name" .json).txt" 2>&1 || status=1
-  grep -E "backend; forward|device activity|warning|sampler loop" "$all/$(basename "$name" .json).txt"
+    --runs "${PROFILE_RUNS:-20}" --warmup 5 --backend "$backend" -o "$name" "$@" > "$all/$(basename "$name" .json).txt" 2>&1 || status=1
+  grep -E "backend; forward|device activity|API records|warning|sampler loop" "$all/$(basename "$name" .json).txt"
 }
 echo "== profiles: SD 1.5, 512x512, fp16, batch 2 $(elapsed)"
 profile "$out/profile-cuda-events-sd15-512-fp16.json" cuda-events 2
@@ -74,10 +85,12 @@ profile "$out/profile-cupti-sd15-512-fp16.json" cupti 2 --trace "$out/trace-cupt
 head -14 "$all/profile-cupti-sd15-512-fp16.txt" | tail -11
 profile "$out/profile-timer-sd15-512-fp16.json" timer 2
 if [[ ${GPU_CHECK_EXPERIMENTS:-0} == 1 ]]; then
-  echo "-- CUPTI with fewer API record kinds (its own overhead), and CUDA events again (drift)"
-  ASDM_CUPTI_API_RECORDS=runtime profile "$all/profile-cupti-runtime-only.json" cupti 2
+  echo "-- CUPTI recording every API call (the old default), none (no attribution: kernel tracing's own"
+  echo "   overhead), and CUDA events again (drift)"
+  ASDM_CUPTI_API_RECORDS=all profile "$all/profile-cupti-all-api.json" cupti 2
   ASDM_CUPTI_API_RECORDS=none profile "$all/profile-cupti-no-api.json" cupti 2
   profile "$all/profile-cuda-events-again.json" cuda-events 2
+  ASDM_CUPTI_API_RECORDS=all profile "$all/profile-cupti-all-api-b8.json" cupti 8
 fi
 echo "-- sampler loop: 10 DDIM steps, guidance 7.5 (UNet batch 2)"
 profile "$all/profile-sampler-loop.json" cuda-events 1 --sampler-steps 10 --guidance 7.5
@@ -89,6 +102,12 @@ for pair in "$out/profile-cuda-events-sd15-512-fp16.json $out/profile-cupti-sd15
   set -- $pair
   $py scripts/compare_profiles.py "$1" "$2" > "$all/$3.txt" 2>&1 && { echo "-- $3"; head -2 "$all/$3.txt"; tail -2 "$all/$3.txt"; }
 done
+
+if [[ ${GPU_CHECK_ONLY:-} == profiles ]]; then  # the profiler's checks alone (to spend less device time)
+  echo "== done (profiles only) $(elapsed), status $status"
+  tar -C "$out" -czf "$out/results.tar.gz" all && rm -rf "$all"
+  exit $status
+fi
 
 echo "== ablation: the proxy teacher, tier 1, 16 prompts, K 4, on CUDA $(elapsed)"
 head -16 configs/prompts/proxy-default-val.txt > "$all/ablation-prompts.txt"

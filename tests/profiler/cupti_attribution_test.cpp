@@ -25,6 +25,18 @@ TEST(UnionLength, MergesOverlapsInAnyOrder) {
   EXPECT_EQ(union_length({{10, 10}, {5, 3}}), 0u);               // empty and inverted ignored
 }
 
+TEST(LaunchesDeviceWork, PicksLaunchesCopiesAndSetsByCallbackName) {
+  // Names as CUPTI 13's cuptiGetCallbackName gives them (runtime and driver domains).
+  for (const char* n : {"cudaLaunchKernel_v7000", "cudaLaunchKernelExC_v11060", "__cudaLaunchKernel_v13000",
+                        "cudaMemcpyAsync_v3020", "cudaMemsetAsync_ptsz_v7000", "cudaGraphLaunch_v10000",
+                        "cuLaunchKernel", "cuLaunchKernelEx_ptsz", "cuMemcpyHtoDAsync_v2", "cuMemsetD32Async",
+                        "cuMemcpyBatchAsync_v2"})
+    EXPECT_TRUE(launches_device_work(n)) << n;
+  for (const char* n : {"cudaGetDevice_v3020", "cudaGetLastError_v3020", "cudaStreamSynchronize_v3020",
+                        "cudaEventRecord_v3020", "cuCtxGetCurrent", "cuMemAlloc_v2", "cuStreamGetCaptureInfo", ""})
+    EXPECT_FALSE(launches_device_work(n)) << n;
+}
+
 // A Transformer2D unit (ext 1) with two nested transformer blocks (ext 2, 3), after conv_in (ext 4).
 struct Nested {
   std::vector<RangeRecord> ranges = {
