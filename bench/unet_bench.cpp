@@ -181,7 +181,10 @@ int main(int argc, char** argv) {
                                               });
                                             }),
                reps, false);
-    with_stats(benchmark::RegisterBenchmark("UNetForward/SD15/latent32/batch2/fp32",
+    // The name carries the dtype the run asked for (ASDM_BENCH_DTYPE), so fp16 and fp32 results differ.
+    const std::string dtype = env_str("ASDM_BENCH_DTYPE", "float32");
+    const std::string tag = dtype == "float16" ? "fp16" : dtype == "bfloat16" ? "bf16" : dtype == "float32" ? "fp32" : dtype;
+    with_stats(benchmark::RegisterBenchmark(("UNetForward/SD15/latent32/batch2/" + tag).c_str(),
                                             [](benchmark::State& s) {
                                               guarded(s, [&] {
                                                 static auto c = std::make_shared<Case>(synthetic("sd15", 32, 2, 77));
