@@ -33,16 +33,6 @@ bool is_proxy_pipeline(const fs::path& p) { return fs::exists(p / "proxy.json");
 bool is_sd_pipeline(const fs::path& p) { return fs::exists(p / "model_index.json"); }
 
 // Images [N, 3, H, W] in [0, 1] -> HWC RGB bytes for the sample grid.
-std::vector<std::vector<uint8_t>> to_rgb(const at::Tensor& images) {
-  const at::Tensor u8 = (images.clamp(0, 1) * 255).round().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
-  std::vector<std::vector<uint8_t>> out;
-  for (int64_t i = 0; i < u8.size(0); ++i) {
-    const uint8_t* d = u8[i].data_ptr<uint8_t>();
-    out.emplace_back(d, d + u8[i].numel());
-  }
-  return out;
-}
-
 std::string grid_file_name(const std::string& model) {
   std::string file = model + ".png";
   for (char& c : file)
@@ -204,7 +194,7 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
     if (!o.samples_dir.empty()) {
       const int64_t m = std::min<int64_t>(16, x.size(0));
       const auto file = grid_file_name(r.models[k].name);
-      proxy::write_grid_png(o.samples_dir / file, to_rgb(x.slice(0, 0, m)), int(x.size(2)), {qp.begin(), qp.begin() + m},
+      proxy::write_grid_png(o.samples_dir / file, to_rgb8(x.slice(0, 0, m)), int(x.size(2)), {qp.begin(), qp.begin() + m},
                             8, 1);
       r.models[k].samples_grid = file;
     }

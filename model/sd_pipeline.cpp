@@ -391,16 +391,27 @@ GenerateResult SdPipeline::generate(const GenerateOptions& o, const Tensor& nois
   return r;
 }
 
-std::vector<fs::path> write_pngs(const Tensor& images, const fs::path& path) {
+std::vector<std::vector<uint8_t>> to_rgb8(const Tensor& images) {
   if (images.dim() != 4 || images.size(1) != 3) fail("images must be [batch, 3, height, width], got {}", shape_string(images.sizes().vec()));
   const Tensor u8 = (images.to(torch::kFloat32).cpu().clamp(0, 1) * 255).round().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+  std::vector<std::vector<uint8_t>> out;
+  for (int64_t i = 0; i < u8.size(0); ++i) {
+    const uint8_t* d = u8[i].data_ptr<uint8_t>();
+    out.emplace_back(d, d + u8[i].numel());
+  }
+  return out;
+}
+
+std::vector<fs::path> write_pngs(const Tensor& images, const fs::path& path) {
+  const auto rgb = to_rgb8(images);
+  const int height = int(images.size(2)), width = int(images.size(3));
   std::vector<fs::path> out;
-  const int64_t B = u8.size(0);
-  for (int64_t i = 0; i < B; ++i) {
+  const size_t B = rgb.size();
+  for (size_t i = 0; i < B; ++i) {
     fs::path p = path;
     if (B > 1) p = path.parent_path() / (path.stem().string() + "-" + std::to_string(i) + path.extension().string());
     if (p.has_parent_path()) fs::create_directories(p.parent_path());
-    write_png(p, u8[i].data_ptr<uint8_t>(), int(u8.size(2)), int(u8.size(1)));
+    write_png(p, rgb[i].data(), width, height);
     out.push_back(p);
   }
   return out;

@@ -106,6 +106,10 @@ class SdPipeline {
   std::unique_ptr<Impl> impl_;
 };
 
+// Images [B, 3, H, W] in [0, 1] (any dtype or device) as 8-bit RGB, one H*W*3 byte vector each
+// (rows top to bottom, channels interleaved: what core/png.h and the sample grids take).
+std::vector<std::vector<uint8_t>> to_rgb8(const at::Tensor& images);
+
 // Writes images [B, 3, H, W] in [0, 1] as PNG files (8-bit RGB): `path` for one image, path with
 // "-<i>" before the extension for several. Returns the paths written.
 std::vector<std::filesystem::path> write_pngs(const at::Tensor& images, const std::filesystem::path& path);

@@ -5,6 +5,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/png.h"
 #include "model/checkpoint.h"
 #include "model/clip_tokenizer.h"
 #include "model/unet.h"
@@ -156,6 +157,25 @@ TEST_F(SdPipelineTest, WritesOnePngPerImage) {
   ASSERT_EQ(two.size(), 2u);
   EXPECT_EQ(two[1].filename(), "b-1.png");
   EXPECT_GT(fs::file_size(two[1]), 50u);
+}
+
+TEST_F(SdPipelineTest, Rgb8IsRowMajorInterleavedAndReadsBackFromThePng) {
+  // Height 2, width 3; red ramps along x, green is 1 on the second row, blue is out of range.
+  auto img = torch::zeros({1, 3, 2, 3});
+  img[0][0] = torch::tensor({{0.0, 0.5, 1.0}, {0.0, 0.5, 1.0}});
+  img[0][1][1] = 1.0;
+  img[0][2] = 2.0;  // clamped to 1
+  const auto rgb = to_rgb8(img);
+  ASSERT_EQ(rgb.size(), 1u);
+  const std::vector<uint8_t> want = {0, 0, 255, 128, 0, 255, 255, 0, 255, 0, 255, 255, 128, 255, 255, 255, 255, 255};
+  EXPECT_EQ(rgb[0], want);
+  const auto dir = test::scratch_dir("sd-pipeline-rgb8");
+  const auto files = write_pngs(img, dir / "x.png");
+  int w = 0, h = 0;
+  EXPECT_EQ(read_image_rgb(files.at(0), &w, &h), want);
+  EXPECT_EQ(w, 3);
+  EXPECT_EQ(h, 2);
+  EXPECT_THROW(to_rgb8(torch::zeros({3, 2, 2})), Error);
 }
 
 }  // namespace
