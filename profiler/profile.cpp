@@ -160,7 +160,7 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   BackendChoice choice = make_latency_backend(o.backend, cuda);
   LatencyBackend& backend = *choice.backend;
   ProfileReport r;
-  r.overhead_method = unobserved_first ? "unobserved forwards first, then observed (CUPTI cannot detach)"
+  r.overhead_method = unobserved_first ? "unobserved forwards first, then observed (CUPTI stays attached once started)"
                                        : "observed and unobserved forwards alternated";
   r.backend = backend.name();
   r.requested_backend = o.backend;

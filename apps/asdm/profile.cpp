@@ -154,7 +154,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       "               timestamps cost GPU time per kernel (on an H100 about 7-12% of an SD 1.5\n"
       "               forward at batch 8, more when launch-bound; Blackwell's hardware trace is used\n"
       "               where CUPTI accepts it): use cuda-events for latency, cupti for what runs inside\n"
-      "               a unit. CUPTI cannot detach, so its unobserved forwards run first.\n"
+      "               a unit. CUPTI stays attached once started, so its unobserved forwards run first.\n"
       "               Falls back to cuda-events when CUPTI is unavailable or another CUPTI client\n"
       "               (nsys, torch.profiler) is attached.\n"
       "The CUDA backends fall back to timer on the CPU, with a one-line note.\n"
