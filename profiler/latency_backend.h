@@ -54,7 +54,8 @@ struct ForwardRecord {
 class LatencyBackend : public UnitObserver {
  public:
   virtual std::string name() const = 0;
-  // One line on how the backend measured, for the profile (CUPTI: which API calls it recorded).
+  // One line on how the backend measured, for the profile (CUPTI: how kernels were joined to units
+  // and where their timestamps came from); read after the forwards.
   virtual std::string detail() const { return {}; }
   virtual void begin_forward() = 0;
   virtual ForwardRecord end_forward() = 0;

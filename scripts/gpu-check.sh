@@ -8,12 +8,15 @@
 #   run(command="bash scripts/gpu-check.sh", carry=[".gpu-deps", ".gpu-shared", ".gpu-prebuilt"])
 # There it builds against the machine's preinstalled torch (the gpu tests, the profiler and the
 # benchmarks only: CI runs the rest), runs the gpu-labelled tests, profiles SD 1.5 at 512x512 fp16
-# batch 2 with each latency backend (GPU_CHECK_EXPERIMENTS=1: also CUPTI recording all or no API
-# calls), batch 8, compares
-# CUPTI with CUDA events per unit, and runs the UNet and per-block benchmarks (about 4 minutes on
-# an H100 machine with 16 cores; GPU_CHECK_ONLY=profiles stops after the profiles,
-# GPU_TEST_FILTER narrows the gpu tests, PROFILE_RUNS sets the profiles' runs). Everything lands under $OUT (default: out/): gpu-check.log, the three profiles,
-# the CUPTI trace, and results.tar.gz with the rest.
+# batch 2 with each latency backend and at batch 8, compares CUPTI with CUDA events per unit, runs
+# the proxy world's ablation, incubation and bench on CUDA, and the UNet and per-block benchmarks
+# (4.5 minutes on an H100 machine with 16 cores with the carried binaries, plus the build
+# without them). Switches:
+#   GPU_CHECK_EXPERIMENTS=1  also CUPTI recording every API call, and none (kernel tracing alone)
+#   GPU_CHECK_ONLY=profiles  stop after the profiles;  GPU_TEST_FILTER  a gtest filter for the tests
+#   PROFILE_RUNS=N           the profiles' runs (20)
+# Everything lands under $OUT (default: out/): gpu-check.log, the three profiles, the CUPTI trace,
+# and results.tar.gz with the rest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == --prebuilt ]]; then
@@ -77,7 +80,7 @@ profile() {  # NAME BACKEND BATCH [extra args]: one SD 1.5 512x512 fp16 profile
   local name=$1 backend=$2 batch=$3; shift 3
   $bin/asdm profile --model configs/sd15.json --device cuda --dtype fp16 --resolution 512 --batch "$batch" \
     --runs "${PROFILE_RUNS:-20}" --warmup 5 --backend "$backend" -o "$name" "$@" > "$all/$(basename "$name" .json).txt" 2>&1 || status=1
-  grep -E "backend; forward|device activity|API records|warning|sampler loop" "$all/$(basename "$name" .json).txt"
+  grep -E "backend; forward|device activity|joined by|API records|warning|sampler loop" "$all/$(basename "$name" .json).txt"
 }
 echo "== profiles: SD 1.5, 512x512, fp16, batch 2 $(elapsed)"
 profile "$out/profile-cuda-events-sd15-512-fp16.json" cuda-events 2
