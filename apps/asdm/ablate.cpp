@@ -215,10 +215,7 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--profile", o->profile, "profile.json of this model (asdm profile): latency saved per unit");
   sub->add_option("--shard", o->shard, "i/n: score every n-th unit starting at the i-th (0-based)");
   sub->add_flag("--resume", o->resume, "Continue the run in --output");
-  sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "fp32, fp16 or bf16 (bare UNets)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "float32", "float16", "bfloat16"}));
+  add_device_options(sub, o->device, o->dtype, "fp32, fp16 or bf16 (bare UNets)");
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default); results depend on it")
       ->capture_default_str();
   sub->add_option("--rows", o->rows, "Rows of the printed tables (0: all)")->capture_default_str();

@@ -1,8 +1,15 @@
 #pragma once
-// Small helpers shared by the subcommands' progress lines.
+// Small helpers shared by the subcommands: progress lines, common options.
+#include <cstdio>
+#include <functional>
 #include <string>
 
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include "core/log.h"
 
 namespace asdm::cli {
 
@@ -10,6 +17,24 @@ namespace asdm::cli {
 inline std::string hms(double s) {
   const int t = static_cast<int>(s + 0.5);
   return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+// A "<label> done/total" progress line on stderr at info level: rewritten in place on a terminal; a
+// log file gets the last line only.
+inline std::function<void(int, int)> count_progress(std::string label) {
+  return [label = std::move(label), tty = ::isatty(2) != 0](int done, int total) {
+    if (log::level() > log::Level::kInfo || (!tty && done != total)) return;
+    std::fprintf(stderr, "%s%s %d/%d%s", tty ? "\r" : "", label.c_str(), done, total, done == total ? "\n" : "");
+  };
+}
+
+// --device and --dtype, as every command that runs a network on a chosen device takes them.
+inline void add_device_options(CLI::App* sub, std::string& device, std::string& dtype,
+                               const std::string& dtype_help = "fp32, fp16 or bf16") {
+  sub->add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--dtype", dtype, dtype_help)
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "float32", "float16", "bfloat16"}));
 }
 
 }  // namespace asdm::cli

@@ -149,10 +149,7 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--unet", o->unet, "a student UNet folder to use instead of the pipeline's");
-  sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "fp32, fp16 or bf16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "float32", "float16", "bfloat16"}));
+  add_device_options(sub, o->device, o->dtype);
   sub->add_option("--threads", o->threads, "intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   sub->add_option("-o,--output", o->output, "PNG to write")->capture_default_str();
   sub->callback([o, argv] { run_generate(*o, argv); });

@@ -1,12 +1,9 @@
 // asdm latents: a training set for asdm incubate on a real pipeline, from a folder of images with
 // captions, encoded by the pipeline's own VAE and text encoders (model/latent_dataset.h).
-#include <cstdio>
-
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -31,11 +28,7 @@ void run_latents(const LatentsCli& o) {
   const auto pipe = SdPipeline::load(o.model, o.device, o.dtype, o.config);
   const int resolution = o.resolution > 0 ? o.resolution : pipe->unet().spec().teacher.sample_size * pipe->vae().downscale();
   log::info("encoding {} images at {}x{} with {}", items.size(), resolution, resolution, o.model);
-  const bool tty = ::isatty(2);
-  TensorMap t = encode_latent_dataset(*pipe, items, resolution, o.batch, [&](int done, int total) {
-    if (log::level() > log::Level::kInfo || (!tty && done != total)) return;
-    std::fprintf(stderr, "%sencoded %d/%d%s", tty ? "\r" : "", done, total, done == total ? "\n" : "");
-  });
+  TensorMap t = encode_latent_dataset(*pipe, items, resolution, o.batch, count_progress("encoded"));
   std::string prompts = "[";
   for (size_t i = 0; i < items.size(); ++i)
     prompts += (i ? "," : "") + nlohmann::json(items[i].caption).dump();
@@ -61,10 +54,7 @@ void add_latents(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--resolution", o->resolution, "image side (default: the UNet's sample_size x the VAE's factor)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--batch", o->batch, "images per VAE batch")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "fp32, fp16 or bf16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "float32", "float16", "bfloat16"}));
+  add_device_options(sub, o->device, o->dtype);
   sub->add_option("--threads", o->threads, "intra-op CPU threads (0: libtorch's default)")->capture_default_str();
   sub->add_option("-o,--output", o->output, "latents.safetensors to write")->required();
   sub->callback([o] { run_latents(*o); });

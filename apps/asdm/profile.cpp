@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/artifact.h"
 #include "core/error.h"
@@ -48,12 +47,7 @@ void run_pipeline_profile(const ProfileCliOptions& o, const std::vector<std::str
   g.sampler = o.sampler_given ? o.profile.sampler : "";
   g.height = g.width = o.profile.resolution;
   g.seed = o.profile.seed;
-  const bool tty = ::isatty(2);
-  po.progress = [tty](int done, int total) {
-    if (log::level() > log::Level::kInfo || (!tty && done != total)) return;
-    std::fprintf(stderr, "%sprofiling the pipeline: run %d/%d%s", tty ? "\r" : "", done, total,
-                 done == total ? "\n" : "");
-  };
+  po.progress = count_progress("profiling the pipeline: run");
   const PipelineProfile r = profile_pipeline(*pipe, po);
   nlohmann::json j = make_artifact("pipeline_profile", 1, make_run_context(argv, o.device));
   j["model"] = o.model;
@@ -89,11 +83,7 @@ void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
   lo.dtype = o.dtype;
   lo.allow_random_weights = true;  // latency does not depend on the weights' values
   auto unet = load_unet(o.model, lo);
-  const bool tty = ::isatty(2);
-  o.profile.progress = [tty](int done, int total) {
-    if (log::level() > log::Level::kInfo || (!tty && done != total)) return;  // a log file gets the last line only
-    std::fprintf(stderr, "%sprofiling: forward %d/%d%s", tty ? "\r" : "", done, total, done == total ? "\n" : "");
-  };
+  o.profile.progress = count_progress("profiling: forward");
   const ProfileReport r = profile_unet(*unet, o.profile);
   if (!r.fallback_note.empty()) log::warn("{}", r.fallback_note);
 
@@ -168,10 +158,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--backend", o->profile.backend, "Latency backend: timer, cuda-events or cupti")
       ->capture_default_str()
       ->check(CLI::IsMember(latency_backend_names()));
-  sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "fp32, fp16 or bf16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "float32", "float16", "bfloat16"}));
+  add_device_options(sub, o->device, o->dtype);
   sub->add_option("--resolution", o->profile.resolution, "Image side in pixels (default: sample_size x 8)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--batch", o->profile.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
