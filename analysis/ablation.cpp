@@ -1,8 +1,11 @@
 #include "analysis/ablation.h"
 
+#include "analysis/importance_io.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -23,7 +26,6 @@ namespace asdm {
 
 namespace {
 
-constexpr int kSchema = 1;
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // ---- the plan -------------------------------------------------------------------------------
@@ -78,7 +80,8 @@ std::vector<Entry> make_plan(const UNet& unet, const AblationOptions& o) {
     for (const auto& id : layout.ids(true))
       if (std::find(g.begin(), g.end(), id) != g.end()) units.push_back(id);
     for (const auto& id : g) removable_unit(layout, id);
-    const Entry e{group_id(units), units, units.size() == 1 ? std::string(to_string(layout.at(units[0]).kind)) : "group"};
+    const Entry e{group_id(units), units,
+                  units.size() == 1 ? std::string(to_string(layout.at(units[0]).kind)) : "group"};
     if (seen.insert(e.id).second) plan.push_back(e);
   }
   if (plan.empty()) fail("nothing to ablate: no units and no groups");
@@ -90,7 +93,8 @@ double saved_ms(const UNetLayout& layout, const Entry& e, const ProfileLatency& 
   double ms = 0;
   for (const auto& id : e.units) {
     const std::string& parent = layout.at(id).parent;
-    if (!parent.empty() && std::find(e.units.begin(), e.units.end(), parent) != e.units.end()) continue;
+    if (!parent.empty() && std::find(e.units.begin(), e.units.end(), parent) != e.units.end())
+      continue;
     ms += p.units.at(id).inclusive_ms;
   }
   return ms;
@@ -101,7 +105,9 @@ nlohmann::json estimate_json(const Estimate& e) {
 }
 
 // JSON numbers: NaN and infinities become null.
-nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+nlohmann::json number(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
 
 double get_number(const nlohmann::json& j, const nlohmann::json::json_pointer& p) {
   return j.contains(p) && j.at(p).is_number() ? j.at(p).get<double>() : kNaN;
@@ -110,12 +116,12 @@ double get_number(const nlohmann::json& j, const nlohmann::json::json_pointer& p
 // ---- the teacher pass -------------------------------------------------------------------------
 
 struct TeacherPass {
-  std::vector<int> steps;          // sampler step index of each kept state
-  std::vector<double> timesteps;   // its timestep
-  std::vector<std::vector<int>> batches;  // prompt indices
-  std::vector<at::Tensor> noise;          // per batch
+  std::vector<int> steps;                            // sampler step index of each kept state
+  std::vector<double> timesteps;                     // its timestep
+  std::vector<std::vector<int>> batches;             // prompt indices
+  std::vector<at::Tensor> noise;                     // per batch
   std::vector<std::vector<at::Tensor>> states, eps;  // [k][batch]: model input, teacher epsilon
-  std::vector<at::Tensor> finals;         // per batch
+  std::vector<at::Tensor> finals;                    // per batch
   std::map<std::string, double> quality;
   std::string fingerprint;
   double seconds = 0;
@@ -140,9 +146,12 @@ std::vector<int> kept_steps(int steps, int k) {
   return out;
 }
 
-Denoiser denoiser(const AblationSubject& s, const std::vector<int>& prompts, double guidance, UnitObserver* observer) {
+Denoiser denoiser(const AblationSubject& s, const std::vector<int>& prompts, double guidance,
+                  UnitObserver* observer) {
   if (guidance == 1.0)
-    return [&s, prompts, observer](const at::Tensor& x, double t) { return s.predict(x, t, prompts, observer); };
+    return [&s, prompts, observer](const at::Tensor& x, double t) {
+      return s.predict(x, t, prompts, observer);
+    };
   std::vector<int> both(prompts.size(), -1);
   both.insert(both.end(), prompts.begin(), prompts.end());
   return [&s, both, guidance, observer](const at::Tensor& x, double t) {
@@ -153,7 +162,8 @@ Denoiser denoiser(const AblationSubject& s, const std::vector<int>& prompts, dou
 }
 
 at::Tensor epsilon(const AblationSubject& s, const at::Tensor& x, const at::Tensor& out, double t) {
-  return x0_and_epsilon(x, out.to(x.scalar_type()), s.scheduler().schedule.alpha_bar(t), s.scheduler().prediction)
+  return x0_and_epsilon(x, out.to(x.scalar_type()), s.scheduler().schedule.alpha_bar(t),
+                        s.scheduler().prediction)
       .second;
 }
 
@@ -161,7 +171,8 @@ TeacherPass teacher_pass(const AblationSubject& s, const AblationOptions& o, boo
   const auto t0 = std::chrono::steady_clock::now();
   TeacherPass tp;
   const SamplerOptions so = sampler_for(s, o);
-  const auto ts = sampling_timesteps(s.scheduler().schedule.train_steps(), so.steps, so.spacing, so.steps_offset);
+  const auto ts = sampling_timesteps(s.scheduler().schedule.train_steps(), so.steps, so.spacing,
+                                     so.steps_offset);
   tp.steps = kept_steps(so.steps, o.timesteps);
   for (int i : tp.steps) tp.timesteps.push_back(ts[i]);
   tp.states.resize(tp.steps.size());
@@ -220,7 +231,8 @@ class Bypass : public UnitObserver {
   std::set<std::string> units_;
 };
 
-nlohmann::json tier1(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp, const Entry& e) {
+nlohmann::json tier1(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
+                     const Entry& e) {
   Bypass bypass(e.units);
   const int n = s.num_prompts(), K = static_cast<int>(tp.steps.size());
   std::vector<double> nmse(n, 0.0), cosine(n, 0.0);
@@ -229,8 +241,9 @@ nlohmann::json tier1(const AblationSubject& s, const AblationOptions& o, const T
     double sn = 0, sc = 0;
     for (size_t b = 0; b < tp.batches.size(); ++b) {
       const at::Tensor& x = tp.states[k][b];
-      const at::Tensor eps = epsilon(s, x, denoiser(s, tp.batches[b], o.sampler.guidance, &bypass)(x, tp.timesteps[k]),
-                                     tp.timesteps[k]);
+      const at::Tensor eps =
+          epsilon(s, x, denoiser(s, tp.batches[b], o.sampler.guidance, &bypass)(x, tp.timesteps[k]),
+                  tp.timesteps[k]);
       const auto m = normalised_mse(eps, tp.eps[k][b]), c = cosine_similarities(eps, tp.eps[k][b]);
       for (size_t r = 0; r < m.size(); ++r) {
         const int i = tp.batches[b][r];
@@ -240,7 +253,8 @@ nlohmann::json tier1(const AblationSubject& s, const AblationOptions& o, const T
         sc += c[r];
       }
     }
-    per_t.push_back({{"step", tp.steps[k]}, {"t", tp.timesteps[k]}, {"nmse", sn / n}, {"cosine", sc / n}});
+    per_t.push_back(
+        {{"step", tp.steps[k]}, {"t", tp.timesteps[k]}, {"nmse", sn / n}, {"cosine", sc / n}});
   }
   const uint64_t seed = string_seed(e.id, o.seed);
   return {{"nmse", estimate_json(bootstrap_mean(nmse, seed, o.bootstrap))},
@@ -255,7 +269,8 @@ nlohmann::json quality_json(const std::map<std::string, double>& q) {
   return j;
 }
 
-nlohmann::json tier2(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp, const Entry& e) {
+nlohmann::json tier2(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
+                     const Entry& e) {
   Bypass bypass(e.units);
   const SamplerOptions so = sampler_for(s, o);
   const int n = s.num_prompts();
@@ -263,8 +278,8 @@ nlohmann::json tier2(const AblationSubject& s, const AblationOptions& o, const T
   std::vector<at::Tensor> finals;
   std::vector<int> all;
   for (size_t b = 0; b < tp.batches.size(); ++b) {
-    const at::Tensor x = sample(denoiser(s, tp.batches[b], o.sampler.guidance, &bypass), tp.noise[b],
-                                s.scheduler().schedule, so);
+    const at::Tensor x = sample(denoiser(s, tp.batches[b], o.sampler.guidance, &bypass),
+                                tp.noise[b], s.scheduler().schedule, so);
     const at::Tensor out = s.to_output(x), ref = s.to_output(tp.finals[b]);
     const auto sv = ssim(out, ref, s.output_range()), pv = psnr(out, ref, s.output_range());
     const auto mv = normalised_mse(out, ref);
@@ -299,7 +314,8 @@ nlohmann::json tier2(const AblationSubject& s, const AblationOptions& o, const T
 
 bool wants(const std::string& tier, int t) { return tier == "both" || tier == std::to_string(t); }
 
-nlohmann::json settings_json(const AblationSubject& s, const AblationOptions& o, const std::vector<Entry>& plan) {
+nlohmann::json settings_json(const AblationSubject& s, const AblationOptions& o,
+                             const std::vector<Entry>& plan) {
   nlohmann::json groups = nlohmann::json::array();
   for (const auto& g : o.groups) groups.push_back(g);
   nlohmann::json ids = nlohmann::json::array();
@@ -330,13 +346,17 @@ nlohmann::json settings_json(const AblationSubject& s, const AblationOptions& o,
 // What the file says about the meaning of its numbers.
 nlohmann::json definitions() {
   return {{"tier1",
-           "normalised MSE of the bypassed model's epsilon against the teacher's (sum of squared differences / sum of "
-           "squares of the teacher's), at the teacher's own sampler states, averaged over the kept timesteps; then "
+           "normalised MSE of the bypassed model's epsilon against the teacher's (sum of squared "
+           "differences / sum of "
+           "squares of the teacher's), at the teacher's own sampler states, averaged over the kept "
+           "timesteps; then "
            "mean over prompts with a percentile-bootstrap 95% interval"},
           {"tier2",
-           "1 - SSIM of the bypassed model's final sample against the teacher's from the same noise (scikit-image's "
+           "1 - SSIM of the bypassed model's final sample against the teacher's from the same "
+           "noise (scikit-image's "
            "default SSIM), mean over prompts with a bootstrap 95% interval; PSNR capped at 100 dB"},
-          {"latency_saved_ms", "the units' median inclusive time in the profile (a ResBlock's 1x1 shortcut stays)"},
+          {"latency_saved_ms",
+           "the units' median inclusive time in the profile (a ResBlock's 1x1 shortcut stays)"},
           {"tier1_per_ms", "tier-1 score / latency saved: low values are cheap to remove"}};
 }
 
@@ -346,12 +366,14 @@ void derive(nlohmann::json& doc) {
   std::map<std::string, const nlohmann::json*> by_id;
   for (const auto& r : results) by_id[r.at("id").get<std::string>()] = &r;
   using P = nlohmann::json::json_pointer;
-  const P t1("/tier1/nmse/mean"), t2("/tier2/ssim_loss/mean"), dq("/tier2/quality_delta/mean_accuracy");
+  const P t1("/tier1/nmse/mean"), t2("/tier2/ssim_loss/mean"),
+      dq("/tier2/quality_delta/mean_accuracy");
   // Rankings among single units.
   auto ranking = [&](const P& p, bool ascending_per_ms = false) {
     std::vector<std::pair<double, std::string>> v;
     for (const auto& r : results)
-      if (r.at("kind") != "group" && r.contains(p) && r.at(p).is_number()) v.push_back({r.at(p).get<double>(), r.at("id")});
+      if (r.at("kind") != "group" && r.contains(p) && r.at(p).is_number())
+        v.push_back({r.at(p).get<double>(), r.at("id")});
     std::stable_sort(v.begin(), v.end(), [&](const auto& a, const auto& b) {
       return ascending_per_ms ? a.first < b.first : a.first > b.first;
     });
@@ -359,7 +381,9 @@ void derive(nlohmann::json& doc) {
     for (const auto& [score, id] : v) ids.push_back(id);
     return ids;
   };
-  doc["ranking"] = {{"tier1", ranking(t1)}, {"tier2", ranking(t2)}, {"tier1_per_ms", ranking(P("/tier1_per_ms"), true)}};
+  doc["ranking"] = {{"tier1", ranking(t1)},
+                    {"tier2", ranking(t2)},
+                    {"tier1_per_ms", ranking(P("/tier1_per_ms"), true)}};
   // Rank correlation between the tiers over single units scored by both.
   auto corr = [&](const P& a, const P& b, bool negate_b) {
     std::vector<double> x, y;
@@ -428,8 +452,8 @@ bool same_settings(const nlohmann::json& a, const nlohmann::json& b, const std::
   y.erase("subject");
   if (x != y) return false;
   if (a.value("subject", "") != b.value("subject", ""))
-    log::warn("{}: the model and prompts were given as '{}' there and '{}' here", what, a.value("subject", ""),
-              b.value("subject", ""));
+    log::warn("{}: the model and prompts were given as '{}' there and '{}' here", what,
+              a.value("subject", ""), b.value("subject", ""));
   return true;
 }
 
@@ -438,15 +462,19 @@ nlohmann::json read_partial(const std::filesystem::path& out) {
   try {
     doc = read_json_file(out);
   } catch (const Error& e) {
-    fail("cannot resume from {}: {}; the file was left as it is (move it away to start over)", out.string(), e.what());
+    fail("cannot resume from {}: {}; the file was left as it is (move it away to start over)",
+         out.string(), e.what());
   }
   if (!doc.is_object() || doc.value("artifact", "") != "importance" || !doc.contains("settings") ||
       !doc.contains("results") || !doc.at("results").is_array() || !doc.contains("shard"))
-    fail("cannot resume from {}: it is not an importance.json of asdm ablate; the file was left as it is",
-         out.string());
+    fail(
+        "cannot resume from {}: it is not an importance.json of asdm ablate; the file was left as "
+        "it is",
+        out.string());
   for (const auto& r : doc.at("results"))
     if (!r.is_object() || !r.contains("id") || !r.at("id").is_string())
-      fail("cannot resume from {}: a result without an id; the file was left as it is", out.string());
+      fail("cannot resume from {}: a result without an id; the file was left as it is",
+           out.string());
   return doc;
 }
 
@@ -471,7 +499,9 @@ GroupScorer::~GroupScorer() = default;
 
 double GroupScorer::teacher_seconds() const { return impl_->pass.seconds; }
 
-double GroupScorer::score(const std::vector<std::string>& units) const { return score(impl_->subject, units); }
+double GroupScorer::score(const std::vector<std::string>& units) const {
+  return score(impl_->subject, units);
+}
 
 double GroupScorer::score(const AblationSubject& s, const std::vector<std::string>& units) const {
   torch::InferenceMode guard;
@@ -485,7 +515,9 @@ double GroupScorer::score(const AblationSubject& s, const std::vector<std::strin
     for (size_t b = 0; b < tp.batches.size(); ++b) {
       const at::Tensor& x = tp.states[k][b];
       const at::Tensor eps = epsilon(
-          s, x, denoiser(s, tp.batches[b], impl_->options.sampler.guidance, &bypass)(x, tp.timesteps[k]), tp.timesteps[k]);
+          s, x,
+          denoiser(s, tp.batches[b], impl_->options.sampler.guidance, &bypass)(x, tp.timesteps[k]),
+          tp.timesteps[k]);
       for (double m : normalised_mse(eps, tp.eps[k][b])) {
         total += m;
         ++n;
@@ -494,9 +526,18 @@ double GroupScorer::score(const AblationSubject& s, const std::vector<std::strin
   return total / n;
 }
 
+std::pair<int, int> parse_shard(const std::string& text) {
+  int i = -1, n = 0;
+  char rest = 0;
+  if (std::sscanf(text.c_str(), "%d/%d%c", &i, &n, &rest) != 2 || n < 1 || i < 0 || i >= n)
+    fail("--shard takes i/n with 0 <= i < n (got '{}')", text);
+  return {i, n};
+}
+
 std::vector<std::string> parse_group(const std::string& text) {
   std::string line = text;
-  std::replace_if(line.begin(), line.end(), [](char c) { return c == ',' || c == '+'; }, ' ');
+  std::replace_if(
+      line.begin(), line.end(), [](char c) { return c == ',' || c == '+'; }, ' ');
   std::istringstream ss(line);
   std::vector<std::string> ids;
   for (std::string id; ss >> id;) ids.push_back(id);
@@ -516,11 +557,12 @@ std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& p
   return groups;
 }
 
-nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, const RunContext& ctx,
-                            const std::filesystem::path& out, bool resume,
+nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o,
+                            const RunContext& ctx, const std::filesystem::path& out, bool resume,
                             const std::function<void(const AblationProgress&)>& progress) {
   // Options first, before any work.
-  if (o.tier != "1" && o.tier != "2" && o.tier != "both") fail("tier must be 1, 2 or both (got '{}')", o.tier);
+  if (o.tier != "1" && o.tier != "2" && o.tier != "both")
+    fail("tier must be 1, 2 or both (got '{}')", o.tier);
   if (o.timesteps < 1 || o.timesteps > o.sampler.steps)
     fail("timesteps must be in 1..{} (the sampler steps; got {})", o.sampler.steps, o.timesteps);
   if (o.batch < 1) fail("batch must be at least 1 (got {})", o.batch);
@@ -531,12 +573,16 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
   if (o.top > 0 && o.tier == "2" && o.rank_from.empty())
     fail("top with tier 2 alone needs tier-1 scores from another run (rank-from)");
   if (o.top > 0 && o.shard_count > 1 && o.rank_from.empty())
-    fail("top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees only its own units");
+    fail(
+        "top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees "
+        "only its own units");
   validate(sampler_for(s, o), s.scheduler().schedule);
   if (o.sampler.guidance != 1.0 && !s.has_unconditional())
-    fail("guidance {} needs unconditional inputs, and the embeddings have no negative_encoder_hidden_states (add "
-         "them, or use guidance 1)",
-         o.sampler.guidance);
+    fail(
+        "guidance {} needs unconditional inputs, and the embeddings have no "
+        "negative_encoder_hidden_states (add "
+        "them, or use guidance 1)",
+        o.sampler.guidance);
 
   const std::vector<Entry> plan = make_plan(s.unet(), o);
   const UNetLayout& layout = s.unet().layout();
@@ -546,7 +592,8 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
       for (const auto& u : e.units)
         if (!o.profile->units.count(u)) missing.push_back(u);
     if (!missing.empty())
-      fail("{} has no times for {} (is it a profile of this model?)", o.profile->path, join_limited(missing, 4));
+      fail("{} has no times for {} (is it a profile of this model?)", o.profile->path,
+           join_limited(missing, 4));
   }
   std::vector<size_t> mine;  // this shard's entries
   for (size_t i = 0; i < plan.size(); ++i)
@@ -562,18 +609,24 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
       old = read_json_file(out);
     } catch (const Error&) {
     }
-    if (old.is_object() && old.value("artifact", "") == "importance" && !old.value("complete", true))
-      fail("{} holds the partial results of an unfinished run; continue it with --resume, or remove the file",
-           out.string());
+    if (old.is_object() && old.value("artifact", "") == "importance" &&
+        !old.value("complete", true))
+      fail(
+          "{} holds the partial results of an unfinished run; continue it with --resume, or remove "
+          "the file",
+          out.string());
   }
   std::string old_fingerprint;
   if (resume && std::filesystem::exists(out)) {
     const nlohmann::json old = read_partial(out);
     if (!same_settings(old.at("settings"), settings, out.string()))
-      fail("cannot resume from {}: it was made with other settings ({}); use the same flags or another output",
-           out.string(), settings_diff(old.at("settings"), settings));
+      fail(
+          "cannot resume from {}: it was made with other settings ({}); use the same flags or "
+          "another output",
+          out.string(), settings_diff(old.at("settings"), settings));
     if (old.at("shard") != shard)
-      fail("cannot resume from {}: it is shard {}, not {}", out.string(), old.at("shard").dump(), shard.dump());
+      fail("cannot resume from {}: it is shard {}, not {}", out.string(), old.at("shard").dump(),
+           shard.dump());
     for (const auto& r : old.at("results")) done[r.at("id")] = r;
     old_fingerprint = old.value(nlohmann::json::json_pointer("/teacher/fingerprint"), "");
   } else if (resume) {
@@ -582,7 +635,9 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
 
   torch::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   auto has = [&](size_t i, int tier) {
     const auto it = done.find(plan[i].id);
     return it != done.end() && it->second.contains(tier == 1 ? "tier1" : "tier2");
@@ -596,7 +651,8 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
       if (it == scores.end()) fail("{} has no tier-1 score for '{}'", source, plan[i].id);
       v.push_back({it->second, i});
     }
-    std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::stable_sort(v.begin(), v.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<size_t> chosen;
     for (size_t k = 0; k < v.size() && int(k) < o.top; ++k) chosen.push_back(v[k].second);
     for (size_t i : mine)
@@ -616,19 +672,22 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
   }
   if (o.top > 0 && !top_now)
     for (size_t i : top_units(o.rank_from, o.rank_from_path)) first.push_back({i, 2});
-  const int total = static_cast<int>(first.size()) + (top_now ? std::min(o.top, singles) + groups : 0);
+  const int total =
+      static_cast<int>(first.size()) + (top_now ? std::min(o.top, singles) + groups : 0);
   int resumed = 0;
   for (size_t i : mine)
     for (int t : {1, 2})
       if (wants(o.tier, t) && has(i, t)) ++resumed;
 
-  nlohmann::json doc = make_artifact("importance", kSchema, ctx);
+  nlohmann::json doc = make_artifact("importance", kImportanceSchemaVersion, ctx);
   doc["settings"] = settings;
   doc["shard"] = shard;
   doc["definitions"] = definitions();
   if (o.profile)
-    doc["latency"] = {{"profile", o.profile->path}, {"backend", o.profile->backend},
-                      {"device", o.profile->device}, {"unobserved_forward_ms", o.profile->forward_ms}};
+    doc["latency"] = {{"profile", o.profile->path},
+                      {"backend", o.profile->backend},
+                      {"device", o.profile->device},
+                      {"unobserved_forward_ms", o.profile->forward_ms}};
   auto write = [&](bool complete) {
     nlohmann::json results = nlohmann::json::array();
     for (const auto& e : plan)
@@ -644,10 +703,15 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
   if (progress) progress({resumed, total, resumed, "", "teacher", elapsed()});
   const TeacherPass tp = teacher_pass(s, o, wants(o.tier, 2));
   if (!old_fingerprint.empty() && old_fingerprint != tp.fingerprint)
-    log::warn("the teacher's outputs differ from those of the run being resumed (another thread count, device or "
-              "build?); {} mixes results of both", out.string());
-  nlohmann::json teacher = {
-      {"fingerprint", tp.fingerprint}, {"kept_steps", tp.steps}, {"kept_timesteps", tp.timesteps}, {"seconds", tp.seconds}};
+    log::warn(
+        "the teacher's outputs differ from those of the run being resumed (another thread count, "
+        "device or "
+        "build?); {} mixes results of both",
+        out.string());
+  nlohmann::json teacher = {{"fingerprint", tp.fingerprint},
+                            {"kept_steps", tp.steps},
+                            {"kept_timesteps", tp.timesteps},
+                            {"seconds", tp.seconds}};
   if (!tp.quality.empty()) teacher["quality"] = quality_json(tp.quality);
   doc["teacher"] = teacher;
 
@@ -664,8 +728,10 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
     const char* key = w.tier == 1 ? "tier1" : "tier2";
     r[key] = w.tier == 1 ? tier1(s, o, tp, e) : tier2(s, o, tp, e);
     if (w.tier == 1 && r.contains("latency_saved_ms"))
-      r["tier1_per_ms"] = number(r.at("tier1").at("nmse").at("mean").get<double>() / r.at("latency_saved_ms").get<double>());
-    r["seconds"][key] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      r["tier1_per_ms"] = number(r.at("tier1").at("nmse").at("mean").get<double>() /
+                                 r.at("latency_saved_ms").get<double>());
+    r["seconds"][key] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++finished;
     write(false);
     if (progress) progress({finished, total, resumed, e.id, key, elapsed()});
@@ -674,7 +740,8 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
   if (top_now) {
     std::map<std::string, double> scores;
     for (size_t i : mine)
-      if (plan[i].kind != "group") scores[plan[i].id] = done.at(plan[i].id).at("tier1").at("nmse").at("mean");
+      if (plan[i].kind != "group")
+        scores[plan[i].id] = done.at(plan[i].id).at("tier1").at("nmse").at("mean");
     for (size_t i : top_units(scores, "this run")) second.push_back({i, 2});
     for (const auto& w : second) run_item(w);
   }
@@ -682,14 +749,17 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o, 
   return doc;
 }
 
-nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files, const RunContext& ctx) {
+nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
+                                const RunContext& ctx, const std::filesystem::path& out) {
   if (files.empty()) fail("merge needs the shard files");
   std::vector<nlohmann::json> docs;
   for (const auto& f : files) {
     nlohmann::json d = read_json_file(f);
-    if (!d.is_object() || d.value("artifact", "") != "importance" || !d.contains("settings") || !d.contains("shard"))
+    if (!d.is_object() || d.value("artifact", "") != "importance" || !d.contains("settings") ||
+        !d.contains("shard"))
       fail("{} is not an importance.json of asdm ablate", f.string());
-    if (!d.value("complete", false)) fail("{} is unfinished; finish it with --resume before merging", f.string());
+    if (!d.value("complete", false))
+      fail("{} is unfinished; finish it with --resume before merging", f.string());
     docs.push_back(std::move(d));
   }
   const nlohmann::json& settings = docs[0].at("settings");
@@ -697,13 +767,15 @@ nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
   std::vector<int> seen(n, -1);
   for (size_t k = 0; k < docs.size(); ++k) {
     if (!same_settings(settings, docs[k].at("settings"), files[k].string()))
-      fail("{} and {} come from runs with other settings ({})", files[0].string(), files[k].string(),
-           settings_diff(settings, docs[k].at("settings")));
+      fail("{} and {} come from runs with other settings ({})", files[0].string(),
+           files[k].string(), settings_diff(settings, docs[k].at("settings")));
     if (docs[k].at("shard").at("count") != n)
-      fail("{} is one of {} shards, {} one of {}", files[k].string(), docs[k].at("shard").at("count").dump(),
-           files[0].string(), n);
+      fail("{} is one of {} shards, {} one of {}", files[k].string(),
+           docs[k].at("shard").at("count").dump(), files[0].string(), n);
     const int i = docs[k].at("shard").at("index");
-    if (seen[i] >= 0) fail("{} and {} are both shard {}", files[seen[i]].string(), files[k].string(), shard_text(i, n));
+    if (seen[i] >= 0)
+      fail("{} and {} are both shard {}", files[seen[i]].string(), files[k].string(),
+           shard_text(i, n));
     seen[i] = static_cast<int>(k);
   }
   std::vector<std::string> missing;
@@ -713,12 +785,14 @@ nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
   for (size_t k = 1; k < docs.size(); ++k)
     if (docs[k].value(nlohmann::json::json_pointer("/teacher/fingerprint"), "") !=
         docs[0].value(nlohmann::json::json_pointer("/teacher/fingerprint"), ""))
-      log::warn("{} and {} saw different teacher outputs (another device, thread count or build); merging anyway",
-                files[0].string(), files[k].string());
+      log::warn(
+          "{} and {} saw different teacher outputs (another device, thread count or build); "
+          "merging anyway",
+          files[0].string(), files[k].string());
   std::map<std::string, nlohmann::json> results;
   for (const auto& d : docs)
     for (const auto& r : d.at("results")) results[r.at("id")] = r;
-  nlohmann::json doc = make_artifact("importance", kSchema, ctx);
+  nlohmann::json doc = make_artifact("importance", kImportanceSchemaVersion, ctx);
   // The work was done where the shards ran: their device, not the merging machine's.
   doc["device"] = docs[0].at("device");
   for (const auto& d : docs)
@@ -739,6 +813,7 @@ nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
   doc["results"] = ordered;
   doc["complete"] = true;
   derive(doc);
+  if (!out.empty()) write_json_atomic(out, doc);
   return doc;
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -39,8 +40,8 @@ struct AblationOptions {
   uint64_t seed = 0;       // noise of prompt i: prompt_noise(seed, i); bootstrap streams
   int batch = 16;          // prompts per forward (results depend on it in the last bits)
   int bootstrap = 1000;    // resamples for the 95% intervals
-  std::vector<std::string> units;  // empty: every removable unit
-  bool groups_only = false;        // score only the groups
+  std::vector<std::string> units;                // empty: every removable unit
+  bool groups_only = false;                      // score only the groups
   std::vector<std::vector<std::string>> groups;  // units ablated together
   int top = 0;  // tier 2 on the `top` units with the highest tier-1 score only (0: all)
   // Tier-1 scores to pick the top units from (another run's importance.json; needed with shards).
@@ -62,7 +63,8 @@ struct AblationProgress {
 // with. Settings as run_ablation's (timesteps, sampler, seed, batch).
 class GroupScorer {
  public:
-  GroupScorer(const AblationSubject& subject, const AblationOptions& options);  // runs the teacher pass
+  GroupScorer(const AblationSubject& subject,
+              const AblationOptions& options);  // runs the teacher pass
   ~GroupScorer();
   double score(const std::vector<std::string>& units) const;
   // The same score for another model on the same inputs (AblationSubject::with_edits: e.g. the
@@ -76,6 +78,9 @@ class GroupScorer {
   std::unique_ptr<Impl> impl_;
 };
 
+// --shard "i/n" as (i, n); asdm::Error unless 0 <= i < n.
+std::pair<int, int> parse_shard(const std::string& text);
+
 // One group: unit ids separated by commas, '+' or spaces.
 std::vector<std::string> parse_group(const std::string& text);
 // Groups file: one group per line (as parse_group reads it); '#' starts a comment.
@@ -84,20 +89,28 @@ std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& p
 // Runs the ablation, writing `out` after every item; with resume, continues the run `out` holds
 // (same settings, else an error naming the differences; a corrupt file is an error and is left as
 // it is). Without resume, an unfinished run's file is not overwritten. Returns the document.
-nlohmann::json run_ablation(const AblationSubject& subject, const AblationOptions& options, const RunContext& context,
-                            const std::filesystem::path& out, bool resume,
+nlohmann::json run_ablation(const AblationSubject& subject, const AblationOptions& options,
+                            const RunContext& context, const std::filesystem::path& out,
+                            bool resume,
                             const std::function<void(const AblationProgress&)>& progress = {});
 
 // Joins the complete shard files of one run (same settings, shards 0..n-1 each once) into the
-// file a single run writes.
-nlohmann::json merge_importance(const std::vector<std::filesystem::path>& shards, const RunContext& context);
+// file a single run writes; writes it to `out` when given.
+nlohmann::json merge_importance(const std::vector<std::filesystem::path>& shards,
+                                const RunContext& context, const std::filesystem::path& out = {});
+
+// The tables asdm ablate prints: units by importance (tier 1, else tier 2), then by importance per
+// ms saved when latency is known, rank correlations and the teacher's quality. max_rows 0: all.
+std::string importance_table(const nlohmann::json& doc, int max_rows);
+std::string importance_file_table(const std::filesystem::path& file, int max_rows);
 
 // Rows for a table: single units and groups with their scores (NaN when absent), in the order of
 // the document's results.
 struct ImportanceRow {
   std::string id, kind;
   double tier1 = 0, tier1_low = 0, tier1_high = 0, cosine = 0;
-  double tier2 = 0, psnr_db = 0, quality_delta = 0;  // quality_delta: change of mean attribute accuracy
+  double tier2 = 0, psnr_db = 0,
+         quality_delta = 0;  // quality_delta: change of mean attribute accuracy
   double saved_ms = 0, tier1_per_ms = 0;
 };
 std::vector<ImportanceRow> importance_rows(const nlohmann::json& doc);

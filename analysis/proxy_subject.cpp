@@ -16,7 +16,8 @@ namespace {
 
 // One prompt per line; blank lines skipped; every prompt tokenised here so that an error names
 // the file and line.
-std::vector<std::string> read_checked_prompts(const std::filesystem::path& path, const proxy::Tokenizer& tok) {
+std::vector<std::string> read_checked_prompts(const std::filesystem::path& path,
+                                              const proxy::Tokenizer& tok) {
   std::ifstream in(path);
   if (!in) fail("cannot read prompts file {}", path.string());
   std::vector<std::string> out;
@@ -42,8 +43,10 @@ struct ProxyOwner {
 
 }  // namespace
 
-AblationSubject load_proxy_subject(const std::filesystem::path& dir, const std::filesystem::path& prompts_file,
-                                   const std::filesystem::path& classifier, const std::string& device) {
+AblationSubject load_proxy_subject(const std::filesystem::path& dir,
+                                   const std::filesystem::path& prompts_file,
+                                   const std::filesystem::path& classifier,
+                                   const std::string& device) {
   auto owner = std::make_shared<ProxyOwner>();
   owner->pipeline = proxy::ProxyPipeline::load(dir);
   proxy::ProxyPipeline& p = owner->pipeline;
@@ -84,19 +87,22 @@ AblationSubject load_proxy_subject(const std::filesystem::path& dir, const std::
   if (owner->classifier) {
     const ProxyOwner* o = owner.get();
     const std::vector<std::string> texts = impl->prompts;
-    impl->quality = [o, texts](const at::Tensor& samples, const std::vector<int>& idx, uint64_t seed) {
+    impl->quality = [o, texts](const at::Tensor& samples, const std::vector<int>& idx,
+                               uint64_t seed) {
       std::vector<std::string> sel;
       for (int i : idx) sel.push_back(texts.at(i));
       const auto r = proxy::score_images(*o->classifier, o->pipeline.to_images(samples), sel, seed);
-      std::map<std::string, double> q = {{"mean_accuracy", r.mean_accuracy}, {"all_correct", r.all_correct}};
+      std::map<std::string, double> q = {{"mean_accuracy", r.mean_accuracy},
+                                         {"all_correct", r.all_correct}};
       for (const auto& [name, acc] : r.accuracy) q[name + "_accuracy"] = acc;
       if (r.n >= 2) q["proxy_fid"] = r.fid;
       return q;
     };
   }
-  impl->description = fmt::format("proxy pipeline {} ({} world) with {} prompts from {}{}", dir.string(), p.world.name,
-                                  impl->prompts.size(), prompts_file.string(),
-                                  cdir.empty() ? "" : ", classifier " + cdir.string());
+  impl->description =
+      fmt::format("proxy pipeline {} ({} world) with {} prompts from {}{}", dir.string(),
+                  p.world.name, impl->prompts.size(), prompts_file.string(),
+                  cdir.empty() ? "" : ", classifier " + cdir.string());
   impl->fingerprint();
   impl->owner = owner;
   return AblationSubject(impl);

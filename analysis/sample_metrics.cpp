@@ -14,7 +14,8 @@ namespace {
 
 // Both as [B, N] float64 CPU tensors.
 std::pair<at::Tensor, at::Tensor> flat_pair(const at::Tensor& a, const at::Tensor& ref) {
-  ASDM_CHECK(a.sizes() == ref.sizes(), "shapes differ: {} vs {}", shape_string(a.sizes().vec()), shape_string(ref.sizes().vec()));
+  ASDM_CHECK(a.sizes() == ref.sizes(), "shapes differ: {} vs {}", shape_string(a.sizes().vec()),
+             shape_string(ref.sizes().vec()));
   ASDM_CHECK(a.dim() >= 1 && a.size(0) > 0, "empty batch");
   const int64_t b = a.size(0);
   return {a.detach().to(torch::kCPU, torch::kFloat64).reshape({b, -1}),
@@ -43,7 +44,8 @@ std::vector<double> cosine_similarities(const at::Tensor& a, const at::Tensor& r
   const auto [x, y] = flat_pair(a, ref);
   const at::Tensor dot = (x * y).sum(1), nx = x.pow(2).sum(1).sqrt(), ny = y.pow(2).sum(1).sqrt();
   const at::Tensor both_zero = (nx == 0) & (ny == 0);
-  return to_vector(torch::where(both_zero, torch::ones_like(dot), dot / (nx * ny).clamp_min(1e-300)));
+  return to_vector(
+      torch::where(both_zero, torch::ones_like(dot), dot / (nx * ny).clamp_min(1e-300)));
 }
 
 std::vector<double> psnr(const at::Tensor& a, const at::Tensor& ref, double data_range) {
@@ -69,7 +71,8 @@ std::vector<double> ssim(const at::Tensor& a, const at::Tensor& ref, double data
   const at::Tensor vxy = cov_norm * (mean(x * y) - ux * uy);
   const at::Tensor r = ranges(yf, data_range).view({-1, 1, 1, 1});
   const at::Tensor c1 = (0.01 * r).pow(2), c2 = (0.03 * r).pow(2);
-  const at::Tensor s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+  const at::Tensor s =
+      ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
   return to_vector(s.mean({1, 2, 3}));
 }
 

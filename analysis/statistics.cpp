@@ -12,7 +12,8 @@
 
 namespace asdm {
 
-Estimate bootstrap_mean(const std::vector<double>& values, uint64_t seed, int resamples, double level) {
+Estimate bootstrap_mean(const std::vector<double>& values, uint64_t seed, int resamples,
+                        double level) {
   if (values.empty()) fail("a mean needs at least one value");
   if (!(level > 0 && level < 1)) fail("confidence level must be in (0, 1) (got {})", level);
   const size_t n = values.size();
@@ -55,7 +56,8 @@ std::vector<double> average_ranks(const std::vector<double>& values) {
   const size_t n = values.size();
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return values[a] < values[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return values[a] < values[b]; });
   std::vector<double> rank(n);
   for (size_t i = 0; i < n;) {
     size_t j = i;

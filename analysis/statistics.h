@@ -18,7 +18,8 @@ struct Estimate {
 // (seed, values.size()) only, through a fixed generator (std::mt19937_64, indices by modulo), so
 // the interval is the same on every platform and in every run order. resamples 0: the interval is
 // the mean itself. Throws asdm::Error for no values or a level outside (0, 1).
-Estimate bootstrap_mean(const std::vector<double>& values, uint64_t seed, int resamples = 1000, double level = 0.95);
+Estimate bootstrap_mean(const std::vector<double>& values, uint64_t seed, int resamples = 1000,
+                        double level = 0.95);
 
 // A stable 64-bit seed for a string (FNV-1a), to give every unit its own bootstrap stream.
 uint64_t string_seed(const std::string& text, uint64_t seed);

@@ -3,16 +3,18 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/subject_impl.h"
+#include "core/dtype.h"
 #include "core/error.h"
+#include "core/prompts.h"
 #include "core/sha256.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
-#include "model/sd_pipeline.h"
-#include "model/unet.h"
-#include "model/vae.h"
-#include "proxy/metrics.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
+#include "model/unet.h"
+#include "proxy/metrics.h"
+#include "sd/sd_pipeline.h"
+#include "sd/vae.h"
 
 namespace asdm {
 
@@ -33,7 +35,9 @@ AblationSubject AblationSubject::with_edits(const std::vector<Edit>& edits) cons
     const auto from = impl_->unet->module().named_parameters();
     for (auto& p : variant->module().named_parameters()) {
       const auto* src = from.find(p.key());
-      if (!src) fail("a variant with edits that add tensors cannot share the teacher's weights (new: {})", p.key());
+      if (!src)
+        fail("a variant with edits that add tensors cannot share the teacher's weights (new: {})",
+             p.key());
       p.value().copy_(*src);
     }
     const auto from_buffers = impl_->unet->module().named_buffers();
@@ -42,7 +46,8 @@ AblationSubject AblationSubject::with_edits(const std::vector<Edit>& edits) cons
   }
   auto impl = std::make_shared<Impl>(*impl_);
   impl->unet = variant.get();
-  impl->owner = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<UNet>>>(impl_->owner, variant);
+  impl->owner = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<UNet>>>(
+      impl_->owner, variant);
   return AblationSubject(impl);
 }
 std::string AblationSubject::device() const { return impl_->device; }
@@ -60,7 +65,8 @@ bool AblationSubject::has_quality() const { return static_cast<bool>(impl_->qual
 
 at::Tensor AblationSubject::predict(const at::Tensor& x, double t, const std::vector<int>& prompts,
                                     UnitObserver* observer) const {
-  ASDM_CHECK(int64_t(prompts.size()) == x.size(0), "{} prompts for a batch of {}", prompts.size(), x.size(0));
+  ASDM_CHECK(int64_t(prompts.size()) == x.size(0), "{} prompts for a batch of {}", prompts.size(),
+             x.size(0));
   std::vector<int64_t> rows;
   for (int p : prompts) {
     ASDM_CHECK(p >= -1 && p < num_prompts(), "prompt index {} of {}", p, num_prompts());
@@ -76,7 +82,8 @@ at::Tensor AblationSubject::predict(const at::Tensor& x, double t, const std::ve
   added.text_embeds = get("text_embeds");
   added.time_ids = get("time_ids");
   added.timestep_cond = get("timestep_cond");
-  const at::Tensor ts = torch::full({x.size(0)}, t, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
+  const at::Tensor ts =
+      torch::full({x.size(0)}, t, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
   return impl_->unet->forward(x, ts, c.at("encoder_hidden_states"), added, observer);
 }
 
@@ -85,7 +92,8 @@ at::Tensor AblationSubject::to_output(const at::Tensor& samples) const {
   return samples.detach().to(torch::kCPU, torch::kFloat32);
 }
 
-std::map<std::string, double> AblationSubject::quality(const at::Tensor& samples, const std::vector<int>& prompts,
+std::map<std::string, double> AblationSubject::quality(const at::Tensor& samples,
+                                                       const std::vector<int>& prompts,
                                                        uint64_t seed) const {
   if (!impl_->quality) return {};
   return impl_->quality(samples, prompts, seed);
@@ -103,14 +111,15 @@ void AblationSubject::Impl::fingerprint() {
 }
 
 const std::vector<std::string>& embedding_names() {
-  static const std::vector<std::string> names = {"encoder_hidden_states", "class_labels", "text_embeds", "time_ids",
-                                                 "timestep_cond"};
+  static const std::vector<std::string> names = {"encoder_hidden_states", "class_labels",
+                                                 "text_embeds", "time_ids", "timestep_cond"};
   return names;
 }
 
-AblationSubject load_embeddings_subject(const std::filesystem::path& model, const std::filesystem::path& embeddings,
-                                        const std::filesystem::path& scheduler, const std::string& device,
-                                        const std::string& dtype) {
+AblationSubject load_embeddings_subject(const std::filesystem::path& model,
+                                        const std::filesystem::path& embeddings,
+                                        const std::filesystem::path& scheduler,
+                                        const std::string& device, const std::string& dtype) {
   auto impl = std::make_shared<AblationSubject::Impl>();
   LoadOptions lo;
   lo.device = device;
@@ -136,7 +145,8 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model, cons
   if (!sched.empty()) impl->scheduler = read_scheduler_config(sched.string());
 
   // The embeddings.
-  if (!std::filesystem::exists(embeddings)) fail("embeddings file {} does not exist", embeddings.string());
+  if (!std::filesystem::exists(embeddings))
+    fail("embeddings file {} does not exist", embeddings.string());
   SafetensorsFile file(embeddings);
   const auto& known = embedding_names();
   std::map<std::string, at::Tensor> cond, uncond;
@@ -153,26 +163,30 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model, cons
          cfg.cross_attention_dim.empty() ? 0 : cfg.cross_attention_dim[0]);
   const at::Tensor& h = cond.at("encoder_hidden_states");
   if (h.dim() != 3 || h.size(0) < 1)
-    fail("{}: encoder_hidden_states must be [prompts, tokens, dim] (got {})", embeddings.string(), shape_string(h.sizes().vec()));
+    fail("{}: encoder_hidden_states must be [prompts, tokens, dim] (got {})", embeddings.string(),
+         shape_string(h.sizes().vec()));
   const int64_t n = h.size(0);
   if (!cfg.cross_attention_dim.empty() && h.size(2) != cfg.cross_attention_dim[0])
-    fail("{}: encoder_hidden_states has dim {}, the UNet's cross_attention_dim is {}", embeddings.string(), h.size(2),
-         cfg.cross_attention_dim[0]);
+    fail("{}: encoder_hidden_states has dim {}, the UNet's cross_attention_dim is {}",
+         embeddings.string(), h.size(2), cfg.cross_attention_dim[0]);
   std::vector<std::string> needed;
   if (cfg.class_embed_type == "projection") needed.push_back("class_labels");
-  if (cfg.addition_embed_type == "text_time") needed.insert(needed.end(), {"text_embeds", "time_ids"});
+  if (cfg.addition_embed_type == "text_time")
+    needed.insert(needed.end(), {"text_embeds", "time_ids"});
   if (cfg.time_cond_proj_dim > 0) needed.push_back("timestep_cond");
   for (const auto& name : needed)
-    if (!cond.count(name)) fail("{}: the UNet's config needs '{}' ([prompts, ...])", embeddings.string(), name);
+    if (!cond.count(name))
+      fail("{}: the UNet's config needs '{}' ([prompts, ...])", embeddings.string(), name);
   for (const auto& [name, t] : cond)
     if (t.dim() < 1 || t.size(0) != n)
-      fail("{}: '{}' has {} rows, encoder_hidden_states {}", embeddings.string(), name, t.dim() ? t.size(0) : 0, n);
+      fail("{}: '{}' has {} rows, encoder_hidden_states {}", embeddings.string(), name,
+           t.dim() ? t.size(0) : 0, n);
   impl->has_unconditional = !uncond.empty();
   if (impl->has_unconditional) {
     for (const auto& [name, t] : cond) {
       if (!uncond.count(name))
-        fail("{}: has negative inputs but no 'negative_{}'; give every input's negative or none", embeddings.string(),
-             name);
+        fail("{}: has negative inputs but no 'negative_{}'; give every input's negative or none",
+             embeddings.string(), name);
       std::vector<int64_t> want(t.sizes().begin(), t.sizes().end());
       want[0] = 1;
       if (uncond.at(name).sizes() != at::IntArrayRef(want))
@@ -180,10 +194,12 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model, cons
              shape_string(uncond.at(name).sizes().vec()));
     }
     for (const auto& [name, t] : uncond)
-      if (!cond.count(name)) fail("{}: 'negative_{}' without '{}'", embeddings.string(), name, name);
+      if (!cond.count(name))
+        fail("{}: 'negative_{}' without '{}'", embeddings.string(), name, name);
   }
   for (const auto& [name, t] : cond) {
-    const at::Tensor u = impl->has_unconditional ? uncond.at(name) : torch::zeros_like(t.slice(0, 0, 1));
+    const at::Tensor u =
+        impl->has_unconditional ? uncond.at(name) : torch::zeros_like(t.slice(0, 0, 1));
     impl->cond[name] = torch::cat({u, t}).to(device);
   }
   // Labels.
@@ -192,14 +208,17 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model, cons
     try {
       impl->prompts = nlohmann::json::parse(meta.at("prompts")).get<std::vector<std::string>>();
     } catch (const nlohmann::json::exception& e) {
-      fail("{}: metadata 'prompts' must be a JSON list of strings ({})", embeddings.string(), e.what());
+      fail("{}: metadata 'prompts' must be a JSON list of strings ({})", embeddings.string(),
+           e.what());
     }
     if (int64_t(impl->prompts.size()) != n)
-      fail("{}: metadata lists {} prompts for {} embeddings", embeddings.string(), impl->prompts.size(), n);
+      fail("{}: metadata lists {} prompts for {} embeddings", embeddings.string(),
+           impl->prompts.size(), n);
   } else {
     for (int64_t i = 0; i < n; ++i) impl->prompts.push_back(fmt::format("embedding {}", i));
   }
-  impl->description = fmt::format("UNet {} with {} text embeddings from {}", model.string(), n, embeddings.string());
+  impl->description = fmt::format("UNet {} with {} text embeddings from {}", model.string(), n,
+                                  embeddings.string());
   impl->default_guidance = 7.5;
   impl->output_space = "final latents (PSNR/SSIM data range: each teacher sample's max - min)";
   impl->fingerprint();
@@ -208,15 +227,17 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model, cons
 
 bool is_sd_pipeline_path(const std::filesystem::path& model) {
   // asdm's proxy pipelines carry a model_index.json too (class AsdmProxyPipeline) and a proxy.json.
-  return (std::filesystem::exists(model / "model_index.json") && !std::filesystem::exists(model / "proxy.json")) ||
+  return (std::filesystem::exists(model / "model_index.json") &&
+          !std::filesystem::exists(model / "proxy.json")) ||
          (std::filesystem::is_regular_file(model) && model.extension() == ".safetensors");
 }
 
-AblationSubject load_sd_subject(const std::filesystem::path& pipeline, const std::filesystem::path& prompts_file,
+AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
+                                const std::filesystem::path& prompts_file,
                                 const std::filesystem::path& config, const std::string& device,
                                 const std::string& dtype) {
   std::shared_ptr<SdPipeline> pipe = SdPipeline::load(pipeline, device, dtype, config);
-  const std::vector<std::string> prompts = proxy::read_prompts(prompts_file.string());  // fails when empty
+  const std::vector<std::string> prompts = read_prompts(prompts_file.string());  // fails when empty
   auto impl = std::make_shared<AblationSubject::Impl>();
   impl->owner = pipe;
   impl->unet = &pipe->unet();
@@ -224,7 +245,8 @@ AblationSubject load_sd_subject(const std::filesystem::path& pipeline, const std
   const UNetConfig& cfg = pipe->unet().layout().config;
   impl->sample_shape = {cfg.in_channels, cfg.sample_size, cfg.sample_size};
   impl->scheduler = pipe->scheduler();
-  const PromptEmbeddings e = pipe->encode_prompts(prompts, {}, /*guidance=*/2.0);  // > 1: with the negative
+  const PromptEmbeddings e =
+      pipe->encode_prompts(prompts, {}, /*guidance=*/2.0);  // > 1: with the negative
   auto first = [](const at::Tensor& t) { return t.slice(0, 0, 1); };
   impl->cond["encoder_hidden_states"] = torch::cat({first(e.uncond), e.cond});
   if (pipe->family() == PipelineFamily::kSdxl) {
@@ -239,12 +261,38 @@ AblationSubject load_sd_subject(const std::filesystem::path& pipeline, const std
   }
   impl->has_unconditional = true;
   impl->prompts = prompts;
-  impl->description = fmt::format("Stable Diffusion pipeline {} with {} prompts from {}", pipeline.string(),
-                                  prompts.size(), prompts_file.string());
+  impl->description = fmt::format("Stable Diffusion pipeline {} with {} prompts from {}",
+                                  pipeline.string(), prompts.size(), prompts_file.string());
   impl->default_guidance = 7.5;
   impl->output_space = "final latents (PSNR/SSIM data range: each teacher sample's max - min)";
   impl->fingerprint();
   return AblationSubject(impl);
+}
+
+AblationSubject load_subject(const SubjectSource& o,
+                             const std::function<void(const std::string&)>& note) {
+  if (o.model.empty()) fail("--model is required");
+  if (o.prompts.empty() == o.embeddings.empty())
+    fail(
+        "give one of --prompts (a text file, for a proxy or Stable Diffusion pipeline) or "
+        "--embeddings (a safetensors file, for a bare UNet)");
+  const bool sd = !o.prompts.empty() && is_sd_pipeline_path(o.model);
+  if (!o.prompts.empty() && !sd &&
+      !std::filesystem::exists(std::filesystem::path(o.model) / "proxy.json"))
+    fail(
+        "{} is neither a proxy pipeline (proxy.json) nor a Stable Diffusion pipeline folder "
+        "(model_index.json): --prompts needs a text encoder; for a bare UNet pass --embeddings "
+        "FILE of precomputed text embeddings (see --help)",
+        o.model);
+  if (!o.config.empty() && o.prompts.empty())
+    fail("--config goes with a single-file --model and --prompts");
+  const std::string dtype(to_string(parse_dtype(o.dtype)));
+  if (o.prompts.empty())
+    return load_embeddings_subject(o.model, o.embeddings, o.scheduler, o.device, dtype);
+  if (sd) return load_sd_subject(o.model, o.prompts, o.config, o.device, dtype);
+  if (dtype != "float32" && note)
+    note("a proxy pipeline runs in its saved dtype; --dtype is ignored");
+  return load_proxy_subject(o.model, o.prompts, o.classifier, o.device);
 }
 
 }  // namespace asdm

@@ -7,6 +7,7 @@
 // text embeddings. Light header: tensors are forward-declared.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,7 +51,8 @@ class AblationSubject {
 
   // The model's raw output (epsilon or v) for x [B, C, H, W] at timestep t, row r conditioned on
   // prompt prompts[r] (-1: the unconditional embedding).
-  at::Tensor predict(const at::Tensor& x, double t, const std::vector<int>& prompts, UnitObserver* observer) const;
+  at::Tensor predict(const at::Tensor& x, double t, const std::vector<int>& prompts,
+                     UnitObserver* observer) const;
 
   // Final samples -> the space PSNR and SSIM are measured in ([B, C, H, W], float32, CPU), the
   // data range there (0: each reference sample's own max - min) and its name.
@@ -71,8 +73,10 @@ class AblationSubject {
 // A proxy pipeline folder and a prompt file (one prompt per line; every word in the world's
 // vocabulary, errors name file and line). `classifier` "" looks for PIPELINE/../classifier and
 // goes without quality metrics when there is none.
-AblationSubject load_proxy_subject(const std::filesystem::path& pipeline, const std::filesystem::path& prompts,
-                                   const std::filesystem::path& classifier = {}, const std::string& device = "cpu");
+AblationSubject load_proxy_subject(const std::filesystem::path& pipeline,
+                                   const std::filesystem::path& prompts,
+                                   const std::filesystem::path& classifier = {},
+                                   const std::string& device = "cpu");
 
 // A UNet (diffusers folder, pipeline folder or asdm student) and a safetensors file of text
 // embeddings: "encoder_hidden_states" [N, T, D] and, as the UNet's config needs them,
@@ -80,20 +84,39 @@ AblationSubject load_proxy_subject(const std::filesystem::path& pipeline, const 
 // [1, ...] are the unconditional inputs for classifier-free guidance. The file's metadata may hold
 // "prompts" (a JSON list of N strings). The scheduler comes from `scheduler` (a
 // scheduler_config.json), else the pipeline's scheduler/ folder, else SD 1.x's DDIM settings.
-AblationSubject load_embeddings_subject(const std::filesystem::path& model, const std::filesystem::path& embeddings,
-                                        const std::filesystem::path& scheduler = {}, const std::string& device = "cpu",
+AblationSubject load_embeddings_subject(const std::filesystem::path& model,
+                                        const std::filesystem::path& embeddings,
+                                        const std::filesystem::path& scheduler = {},
+                                        const std::string& device = "cpu",
                                         const std::string& dtype = "float32");
 
 // A Stable Diffusion pipeline folder (SD 1.x/2.x, SDXL; or a single-file checkpoint with `config`)
 // and a prompt file: the pipeline's text encoders embed the prompts and the empty negative prompt
 // (SDXL: with the pooled embeddings and size/crop ids at the UNet's default size); the pipeline's
 // UNet and scheduler config are the subject's.
-AblationSubject load_sd_subject(const std::filesystem::path& pipeline, const std::filesystem::path& prompts,
-                                const std::filesystem::path& config = {}, const std::string& device = "cpu",
+AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
+                                const std::filesystem::path& prompts,
+                                const std::filesystem::path& config = {},
+                                const std::string& device = "cpu",
                                 const std::string& dtype = "float32");
-// Whether `model` is a diffusers pipeline folder (model_index.json, not an asdm proxy pipeline) or a
-// single .safetensors file.
+// Whether `model` is a diffusers pipeline folder (model_index.json, not an asdm proxy pipeline) or
+// a single .safetensors file.
 bool is_sd_pipeline_path(const std::filesystem::path& model);
+
+// Where a subject comes from, as asdm ablate takes it: a proxy or SD pipeline with a prompt file,
+// or a bare UNet with an embeddings file.
+struct SubjectSource {
+  std::string model, prompts, embeddings;
+  std::string config;      // a single-file SD checkpoint's pipeline folder (with prompts)
+  std::string classifier;  // proxy pipelines
+  std::string scheduler;   // bare UNets
+  std::string device = "cpu", dtype = "fp32";
+};
+// Picks the loader above. Throws asdm::Error for neither or both of prompts and embeddings, prompts
+// for a model without a text encoder, or a config without a single-file model; `note` hears that a
+// proxy pipeline ignores the dtype.
+AblationSubject load_subject(const SubjectSource& source,
+                             const std::function<void(const std::string&)>& note = {});
 
 // The embedding names load_embeddings_subject reads.
 const std::vector<std::string>& embedding_names();

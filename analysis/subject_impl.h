@@ -29,7 +29,8 @@ struct AblationSubject::Impl {
   std::function<at::Tensor(const at::Tensor&)> to_output;  // default: float32 CPU copy
   double output_range = 0;
   std::string output_space = "latents";
-  std::function<std::map<std::string, double>(const at::Tensor&, const std::vector<int>&, uint64_t)> quality;
+  std::function<std::map<std::string, double>(const at::Tensor&, const std::vector<int>&, uint64_t)>
+      quality;
 
   // Fills prompts_sha256 from cond and prompts.
   void fingerprint();

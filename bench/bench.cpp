@@ -1,27 +1,29 @@
 #include "bench/bench.h"
 
 #include <chrono>
+#include <set>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "analysis/sample_metrics.h"
 #include "core/error.h"
+#include "core/image_grid.h"
+#include "core/prompts.h"
 #include "model/arch_spec.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
-#include "model/clip_tokenizer.h"
-#include "model/sd_pipeline.h"
 #include "model/unet.h"
-#include "model/vae.h"
 #include "profiler/cost_model.h"
 #include "profiler/peak_memory.h"
 #include "profiler/pipeline_profile.h"
 #include "profiler/profile.h"
 #include "proxy/classifier.h"
-#include "proxy/image_grid.h"
 #include "proxy/metrics.h"
 #include "proxy/pipeline.h"
+#include "sd/clip_tokenizer.h"
+#include "sd/sd_pipeline.h"
+#include "sd/vae.h"
 
 namespace asdm {
 
@@ -46,10 +48,11 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-std::vector<QualityResult> compare_quality(const std::vector<fs::path>& pipelines, const std::vector<std::string>& prompts,
-                                           const proxy::AttributeClassifier* classifier, const SamplerOptions& sampler,
-                                           uint64_t seed, std::vector<std::vector<std::vector<uint8_t>>>* images_out,
-                                           const std::function<void(int, int)>& progress) {
+std::vector<QualityResult> compare_quality(
+    const std::vector<fs::path>& pipelines, const std::vector<std::string>& prompts,
+    const proxy::AttributeClassifier* classifier, const SamplerOptions& sampler, uint64_t seed,
+    std::vector<std::vector<std::vector<uint8_t>>>* images_out,
+    const std::function<void(int, int)>& progress) {
   std::vector<QualityResult> out;
   at::Tensor reference;
   for (size_t k = 0; k < pipelines.size(); ++k) {
@@ -113,8 +116,9 @@ namespace {
 // The pipeline and quality passes of UNet models run inside one real SD pipeline: interleaved
 // pipeline rounds timed by stage, then images of the same prompts and noise per model, scored
 // against the first model's.
-void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::path>>& models, const BenchOptions& o,
-                   BenchResult& r, const std::function<void(const char*, int, int)>& report) {
+void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::path>>& models,
+                   const BenchOptions& o, BenchResult& r,
+                   const std::function<void(const char*, int, int)>& report) {
   LoadOptions lo;
   lo.device = o.device;
   lo.dtype = o.dtype;
@@ -139,7 +143,7 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
   g.height = g.width = r.resolution;
   g.seed = o.seed;
   const auto& prompts =
-      o.prompts_file.empty() ? sd_validation_prompts() : proxy::read_prompts(o.prompts_file);
+      o.prompts_file.empty() ? sd_validation_prompts() : read_prompts(o.prompts_file);
   const size_t n = models.size();
   if (o.pipeline_runs > 0) {
     for (int i = 0; i < o.pipeline_batch; ++i) g.prompts.push_back(prompts[i % prompts.size()]);
@@ -164,12 +168,15 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
         report("pipeline", ++done, total);
       }
     for (size_t k = 0; k < n; ++k) {
-      r.models[k].pipeline = PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
-      r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / r.models[0].pipeline->total_ms.median;
+      r.models[k].pipeline =
+          PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
+      r.models[k].pipeline_speedup =
+          1 - r.models[k].pipeline->total_ms.median / r.models[0].pipeline->total_ms.median;
     }
   }
   if (o.quality_prompts <= 0) return;
-  const std::vector<std::string> qp(prompts.begin(), prompts.begin() + std::min<size_t>(prompts.size(), o.quality_prompts));
+  const std::vector<std::string> qp(
+      prompts.begin(), prompts.begin() + std::min<size_t>(prompts.size(), o.quality_prompts));
   at::Tensor reference;
   for (size_t k = 0; k < n; ++k) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -194,8 +201,8 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
     if (!o.samples_dir.empty()) {
       const int64_t m = std::min<int64_t>(16, x.size(0));
       const auto file = grid_file_name(r.models[k].name);
-      proxy::write_grid_png(o.samples_dir / file, to_rgb8(x.slice(0, 0, m)), int(x.size(2)), {qp.begin(), qp.begin() + m},
-                            8, 1);
+      write_grid_png(o.samples_dir / file, to_rgb8(x.slice(0, 0, m)), int(x.size(2)),
+                     {qp.begin(), qp.begin() + m}, 8, 1);
       r.models[k].samples_grid = file;
     }
     report("quality", int(k + 1), int(n));
@@ -204,10 +211,14 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
 
 }  // namespace
 
-BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& models, const BenchOptions& o) {
+BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& models,
+                      const BenchOptions& o) {
   if (models.empty()) fail("no models to bench");
-  if (o.runs < 1 || o.warmup < 0 || o.batch < 1 || o.pipeline_batch < 1 || o.pipeline_runs < 0 || o.quality_prompts < 0)
-    fail("bench options out of range: runs >= 1, warmup >= 0, batch >= 1, pipeline batch >= 1, pipeline runs and quality prompts >= 0");
+  if (o.runs < 1 || o.warmup < 0 || o.batch < 1 || o.pipeline_batch < 1 || o.pipeline_runs < 0 ||
+      o.quality_prompts < 0)
+    fail(
+        "bench options out of range: runs >= 1, warmup >= 0, batch >= 1, pipeline batch >= 1, "
+        "pipeline runs and quality prompts >= 0");
   for (const auto& [name, path] : models)
     if (!fs::exists(path)) fail("model '{}': {} does not exist", name, path.string());
   BenchResult r;
@@ -219,7 +230,9 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
   // The proxy pipelines (CPU, fp32) for the pipeline and quality passes.
   std::vector<std::unique_ptr<proxy::ProxyPipeline>> pipes;
   for (const auto& [name, path] : models)
-    pipes.push_back(is_proxy_pipeline(path) ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path)) : nullptr);
+    pipes.push_back(is_proxy_pipeline(path)
+                        ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path))
+                        : nullptr);
 
   // A real Stable Diffusion pipeline in which the UNet models run (bench's --sd-pipeline, else the
   // first model that is a pipeline folder).
@@ -229,7 +242,9 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
     if (!pipes[k] && is_sd_pipeline(models[k].second)) sd_path = models[k].second;
   if (!sd_path.empty()) {
     if (std::any_of(pipes.begin(), pipes.end(), [](const auto& p) { return p != nullptr; }))
-      fail("bench compares one family: proxy pipelines and a Stable Diffusion pipeline cannot be mixed");
+      fail(
+          "bench compares one family: proxy pipelines and a Stable Diffusion pipeline cannot be "
+          "mixed");
     sd = SdPipeline::load(sd_path, o.device, o.dtype, o.sd_config);
   }
 
@@ -269,9 +284,12 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
     } else {
       const auto& c0 = unets[0]->layout().config;
       const auto& c = spec.student_config();
-      if (latent != r.latent || c.in_channels != c0.in_channels || c.cross_attention_dim != c0.cross_attention_dim)
-        fail("model '{}' takes other inputs than '{}' (latent side, channels or text width differ): bench compares one model family",
-             name, models[0].first);
+      if (latent != r.latent || c.in_channels != c0.in_channels ||
+          c.cross_attention_dim != c0.cross_attention_dim)
+        fail(
+            "model '{}' takes other inputs than '{}' (latent side, channels or text width differ): "
+            "bench compares one model family",
+            name, models[0].first);
     }
     unets.push_back(load_unet(path, lo));
     ptrs.push_back(unets.back().get());
@@ -290,11 +308,14 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
   }
   r.resolution = r.latent * po.vae_scale;
   r.text_tokens = po.text_tokens;
-  r.memory_method = "peak of live tensor bytes allocated on the calling thread during one call (libtorch's allocator reports), "
-                    "weights excluded; allocations on intra-op worker threads are not seen";
+  r.memory_method =
+      "peak of live tensor bytes allocated on the calling thread during one call (libtorch's "
+      "allocator reports), "
+      "weights excluded; allocations on intra-op worker threads are not seen";
 
   std::vector<int64_t> peaks;
-  const auto unet_ms = time_forwards_interleaved(ptrs, po, [&](int d, int t) { report("unet", d, t); }, &peaks);
+  const auto unet_ms = time_forwards_interleaved(
+      ptrs, po, [&](int d, int t) { report("unet", d, t); }, &peaks);
   for (size_t k = 0; k < models.size(); ++k) {
     r.models[k].unet_ms = unet_ms[k];
     r.models[k].unet_peak_bytes = peaks[k];
@@ -309,7 +330,8 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
   if (!with_pipe.empty() && o.pipeline_runs > 0) {
     const auto& w0 = pipes[with_pipe[0]]->world;
     const auto prompts = proxy::prompt_set(w0, 1001, o.pipeline_batch);
-    std::vector<std::vector<double>> te(models.size()), un(models.size()), de(models.size()), tot(models.size());
+    std::vector<std::vector<double>> te(models.size()), un(models.size()), de(models.size()),
+        tot(models.size());
     const int total = static_cast<int>(with_pipe.size()) * (1 + o.pipeline_runs);
     int done = 0;
     for (int round = 0; round <= o.pipeline_runs; ++round)
@@ -332,17 +354,21 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
         report("pipeline", ++done, total);
       }
     for (size_t k : with_pipe)
-      r.models[k].pipeline = PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
+      r.models[k].pipeline =
+          PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
     const double ref = r.models[with_pipe[0]].pipeline->total_ms.median;
-    for (size_t k : with_pipe) r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / ref;
+    for (size_t k : with_pipe)
+      r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / ref;
   }
 
   if (sd) run_sd_passes(*sd, models, o, r, report);
 
   // Quality on the proxy world: the same prompts and noise for every model.
   if (!with_pipe.empty() && o.quality_prompts > 0) {
-    const proxy::WorldSpec w0 = pipes[with_pipe[0]]->world;  // a copy: the pipelines are released below
-    const auto prompts = o.prompts_file.empty() ? proxy::prompt_set(w0, 1001, o.quality_prompts) : proxy::read_prompts(o.prompts_file);
+    const proxy::WorldSpec w0 =
+        pipes[with_pipe[0]]->world;  // a copy: the pipelines are released below
+    const auto prompts = o.prompts_file.empty() ? proxy::prompt_set(w0, 1001, o.quality_prompts)
+                                                : read_prompts(o.prompts_file);
     std::unique_ptr<proxy::AttributeClassifier> classifier;
     if (!o.classifier.empty()) classifier = proxy::AttributeClassifier::load(o.classifier);
     std::vector<fs::path> paths;
@@ -357,8 +383,8 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
       if (!o.samples_dir.empty()) {
         const size_t n = std::min<size_t>(16, images[i].size());
         const std::string file = grid_file_name(m.name);
-        proxy::write_grid_png(o.samples_dir / file, {images[i].begin(), images[i].begin() + n}, w0.image_size,
-                              {prompts.begin(), prompts.begin() + n}, 8, 3);
+        write_grid_png(o.samples_dir / file, {images[i].begin(), images[i].begin() + n},
+                       w0.image_size, {prompts.begin(), prompts.begin() + n}, 8, 3);
         m.samples_grid = file;
       }
     }
@@ -366,65 +392,44 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
   return r;
 }
 
-nlohmann::json to_json(const QualityResult& q) {
-  nlohmann::json j = {{"samples", q.samples}, {"psnr_vs_reference_db", q.psnr_db}, {"ssim_vs_reference", q.ssim}, {"seconds", q.seconds}};
-  if (q.classified) {
-    j["attribute_accuracy"] = q.accuracy;
-    j["mean_attribute_accuracy"] = q.mean_accuracy;
-    j["all_attributes_correct"] = q.all_correct;
-    j["proxy_fid"] = q.fid;
-    j["proxy_fid_note"] = "Fréchet distance of attribute-classifier features (dim 128), generated vs clean renders of the same prompts, n = samples";
+// "name=path" or "path" (named by its folder); names are unique.
+std::vector<std::pair<std::string, fs::path>> parse_model_list(
+    const std::vector<std::string>& specs) {
+  std::vector<std::pair<std::string, fs::path>> out;
+  std::set<std::string> names;
+  for (const auto& s : specs) {
+    const auto eq = s.find('=');
+    fs::path path = eq == std::string::npos ? s : s.substr(eq + 1);
+    std::string name =
+        eq == std::string::npos ? path.lexically_normal().filename().string() : s.substr(0, eq);
+    if (name.empty()) name = path.lexically_normal().parent_path().filename().string();
+    if (name.empty() || path.empty())
+      fail("--models: '{}' is not a model (give PATH or NAME=PATH)", s);
+    if (names.count(name)) {
+      if (eq != std::string::npos) fail("--models: the name '{}' is given twice", name);
+      for (int k = 2;; ++k)
+        if (!names.count(fmt::format("{}-{}", name, k))) {
+          name = fmt::format("{}-{}", name, k);
+          break;
+        }
+    }
+    names.insert(name);
+    out.emplace_back(name, path);
   }
-  return j;
+  return out;
 }
 
-nlohmann::json to_json(const BenchResult& r) {
-  const BenchOptions& o = r.options;
-  const bool has_sd = std::any_of(r.models.begin(), r.models.end(), [](const ModelBench& m) { return m.kind == "sd_pipeline"; });
-  nlohmann::json settings = {
-      {"device", o.device},
-      {"dtype", o.dtype},
-      {"input", {{"resolution", r.resolution}, {"latent_height", r.latent}, {"latent_width", r.latent}, {"batch", o.batch},
-                 {"text_tokens", r.text_tokens}}},
-      {"runs", o.runs},
-      {"warmup", o.warmup},
-      {"pipeline_batch", o.pipeline_batch},
-      {"pipeline_runs", o.pipeline_runs},
-      {"pipeline_device", o.sd_pipeline.empty() && !has_sd ? std::string("cpu") : o.device},
-      {"sd_pipeline", o.sd_pipeline.string()},
-      {"steps", o.sampler.steps},
-      {"sampler", o.sampler.sampler},
-      {"guidance", o.sampler.guidance},
-      {"quality_prompts", o.quality_prompts},
-      {"prompts_file", o.prompts_file},
-      {"classifier", o.classifier},
-      {"seed", o.seed},
-      {"memory", r.memory_method},
-      {"speedup", "1 - median / the first model's median, from the same interleaved rounds"}};
-  nlohmann::json models = nlohmann::json::array();
-  for (const auto& m : r.models) {
-    nlohmann::json j = {{"name", m.name},
-                        {"path", m.path},
-                        {"kind", m.kind},
-                        {"params", m.params},
-                        {"macs", m.macs},
-                        {"attn_macs", m.attn_macs},
-                        {"unet_ms", to_json(m.unet_ms)},
-                        {"unet_speedup", m.unet_speedup},
-                        {"memory", {{"weights_bytes", m.weights_bytes}, {"unet_peak_bytes", m.unet_peak_bytes}}}};
-    if (m.pipeline) {
-      j["pipeline"] = {{"text_encoder_ms", to_json(m.pipeline->text_encoder_ms)},
-                       {"unet_steps_ms", to_json(m.pipeline->unet_steps_ms)},
-                       {"decoder_ms", to_json(m.pipeline->decoder_ms)},
-                       {"total_ms", to_json(m.pipeline->total_ms)},
-                       {"speedup", m.pipeline_speedup}};
-      j["memory"]["pipeline_peak_bytes"] = m.pipeline_peak_bytes;
-    }
-    if (m.quality) j["quality"] = to_json(*m.quality);
-    if (!m.samples_grid.empty()) j["samples_grid"] = m.samples_grid;
-    models.push_back(j);
-  }
-  return {{"settings", settings}, {"reference", r.models.empty() ? "" : r.models[0].name}, {"models", models}};
+BenchResult bench_to_file(const std::vector<std::pair<std::string, fs::path>>& models,
+                          BenchOptions options, const fs::path& out, bool samples,
+                          const RunContext& context) {
+  const fs::path samples_rel = out.stem().string() + "-samples";
+  if (samples && out != "-") options.samples_dir = out.parent_path() / samples_rel;
+  BenchResult r = run_bench(models, options);
+  r.header = ArtifactHeader::make(r.kArtifact, r.kSchemaVersion, context);
+  for (auto& m : r.models)  // bench.json names the grids relative to its own folder
+    if (!m.samples_grid.empty()) m.samples_grid = (samples_rel / m.samples_grid).string();
+  r.write(out);
+  return r;
 }
 
 }  // namespace asdm

@@ -22,10 +22,10 @@
 #include <torch/torch.h>
 
 #include "core/artifact.h"
+#include "core/unit_id.h"
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
-#include "core/unit_id.h"
 #include "profiler/latency_backend.h"
 #include "profiler/stats.h"
 
@@ -135,8 +135,8 @@ void run_unit(benchmark::State& state, std::shared_ptr<Case> c, const std::strin
   state.counters["batch"] = static_cast<double>(c->sample.size(0));
 }
 
-benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps, bool one_per_rep,
-                                           bool manual_time = false) {
+benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps,
+                                           bool one_per_rep, bool manual_time = false) {
   b->Unit(benchmark::kMillisecond)->Repetitions(reps);
   if (manual_time)
     b->UseManualTime();
@@ -176,18 +176,21 @@ int main(int argc, char** argv) {
     with_stats(benchmark::RegisterBenchmark("UNetForward/Tiny/latent16/batch2",
                                             [](benchmark::State& s) {
                                               guarded(s, [&] {
-                                                static auto c = std::make_shared<Case>(synthetic("tiny", 16, 2, 77));
+                                                static auto c = std::make_shared<Case>(
+                                                    synthetic("tiny", 16, 2, 77));
                                                 run_forward(s, c);
                                               });
                                             }),
                reps, false);
-    // The name carries the dtype the run asked for (ASDM_BENCH_DTYPE), so fp16 and fp32 results differ.
+    // The name carries the dtype the run asked for (ASDM_BENCH_DTYPE), so fp16 and fp32 results
+    // differ.
     const std::string dtype = env_str("ASDM_BENCH_DTYPE", "float32");
-    const std::string tag = dtype == "float16" ? "fp16" : dtype == "bfloat16" ? "bf16" : dtype == "float32" ? "fp32" : dtype;
+    const std::string tag(asdm::short_name(asdm::parse_dtype(dtype)));
     with_stats(benchmark::RegisterBenchmark(("UNetForward/SD15/latent32/batch2/" + tag).c_str(),
                                             [](benchmark::State& s) {
                                               guarded(s, [&] {
-                                                static auto c = std::make_shared<Case>(synthetic("sd15", 32, 2, 77));
+                                                static auto c = std::make_shared<Case>(
+                                                    synthetic("sd15", 32, 2, 77));
                                                 run_forward(s, c);
                                               });
                                             }),
@@ -210,9 +213,11 @@ int main(int argc, char** argv) {
         {"Upsample", asdm::unit_id::upsampler(2)},
     };
     for (const auto& [kind, id] : units) {
-      with_stats(benchmark::RegisterBenchmark(("UNetUnit/SD15/" + std::string(kind) + "/" + id).c_str(),
-                                              [id, sd15](benchmark::State& s) { guarded(s, [&] { run_unit(s, sd15(), id); }); }),
-                 reps, true, /*manual_time=*/true);
+      with_stats(
+          benchmark::RegisterBenchmark(
+              ("UNetUnit/SD15/" + std::string(kind) + "/" + id).c_str(),
+              [id, sd15](benchmark::State& s) { guarded(s, [&] { run_unit(s, sd15(), id); }); }),
+          reps, true, /*manual_time=*/true);
     }
   }
   benchmark::Initialize(&argc, argv);

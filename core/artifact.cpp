@@ -26,16 +26,80 @@ std::string utc_now_iso8601() {
 }
 
 nlohmann::json make_artifact(std::string_view type, int schema_version, const RunContext& ctx) {
+  return ArtifactHeader::make(type, schema_version, ctx).to_json();
+}
+
+ArtifactHeader ArtifactHeader::make(std::string_view type, int schema_version,
+                                    const RunContext& ctx) {
+  ArtifactHeader h;
+  h.artifact = type;
+  h.schema_version = schema_version;
+  h.asdm_version = asdm::version();
+  h.git_commit = asdm::git_commit();
+  h.argv = ctx.argv;
+  h.device_kind = ctx.device_kind;
+  h.device_name = ctx.device_name;
+  h.threads = ctx.threads;
+  h.torch_version = ctx.torch_version;
+  h.created = utc_now_iso8601();
+  return h;
+}
+
+nlohmann::json ArtifactHeader::to_json() const {
   nlohmann::json j;
-  j["artifact"] = type;
+  j["artifact"] = artifact;
   j["schema_version"] = schema_version;
-  j["asdm_version"] = version();
-  j["git_commit"] = git_commit();
-  j["argv"] = ctx.argv;
-  j["device"] = {{"kind", ctx.device_kind}, {"name", ctx.device_name}, {"threads", ctx.threads}};
-  j["torch_version"] = ctx.torch_version;
-  j["created"] = utc_now_iso8601();
+  j["asdm_version"] = asdm_version;
+  j["git_commit"] = git_commit;
+  j["argv"] = argv;
+  j["device"] = {{"kind", device_kind}, {"name", device_name}, {"threads", threads}};
+  j["torch_version"] = torch_version;
+  j["created"] = created;
   return j;
+}
+
+ArtifactHeader ArtifactHeader::from_json(const nlohmann::json& j, std::string_view type,
+                                         int schema_version, std::string_view source,
+                                         std::string_view made_by) {
+  const std::string found = j.is_object() ? j.value("artifact", std::string()) : std::string();
+  if (found != type)
+    fail("{} is not {} {}.json ({})", source,
+         std::string_view("aeiou").find(type.empty() ? 'x' : type[0]) != std::string_view::npos
+             ? "an"
+             : "a",
+         type, made_by);
+  const int v = j.value("schema_version", 0);
+  if (v != schema_version)
+    fail("{} has {} schema version {}; this asdm reads version {}", source, type, v,
+         schema_version);
+  ArtifactHeader h;
+  parse_artifact_fields(type, source, [&] {
+    h.artifact = found;
+    h.schema_version = v;
+    h.asdm_version = j.value("asdm_version", std::string());
+    h.git_commit = j.value("git_commit", std::string());
+    h.argv = j.value("argv", std::vector<std::string>());
+    if (j.contains("device") && j.at("device").is_object()) {
+      const auto& d = j.at("device");
+      h.device_kind = d.value("kind", std::string("cpu"));
+      h.device_name = d.value("name", std::string());
+      h.threads = d.value("threads", 0);
+    }
+    h.torch_version = j.value("torch_version", std::string());
+    h.created = j.value("created", std::string());
+  });
+  return h;
+}
+
+void parse_artifact_fields(std::string_view type, std::string_view source,
+                           const std::function<void()>& parse) {
+  try {
+    parse();
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    fail("{}: not a valid {}.json: {}", source, type, what);
+  }
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content) {

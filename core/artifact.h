@@ -1,6 +1,7 @@
 #pragma once
 // JSON artifacts (DESIGN.md §8): common fields, atomic writes, reads with clear errors.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,34 @@ struct RunContext {
 // {"artifact": type, "schema_version", "asdm_version", "git_commit", "argv", "device",
 //  "torch_version", "created"} — the fields every artifact carries.
 nlohmann::json make_artifact(std::string_view type, int schema_version, const RunContext& ctx);
+
+// The fields every artifact carries, as a typed artifact struct holds them (each struct has a
+// `header` member, its kArtifact name and its kSchemaVersion).
+struct ArtifactHeader {
+  std::string artifact;
+  int schema_version = 0;
+  std::string asdm_version, git_commit;
+  std::vector<std::string> argv;
+  std::string device_kind = "cpu", device_name;
+  int threads = 0;
+  std::string torch_version, created;
+
+  // A header stamped now, with this build's version and commit.
+  static ArtifactHeader make(std::string_view type, int schema_version, const RunContext& ctx);
+  // The common fields as a JSON object; a struct's to_json() adds its own fields to it.
+  nlohmann::json to_json() const;
+  // Checks that `j` is an artifact of `type` at `schema_version` and reads the common fields
+  // (fields an older writer left out are left empty). Otherwise asdm::Error: "<source> is not a
+  // <type>.json (<made_by>)", or the version found and the one this asdm reads.
+  static ArtifactHeader from_json(const nlohmann::json& j, std::string_view type,
+                                  int schema_version, std::string_view source,
+                                  std::string_view made_by);
+};
+
+// Runs `parse` (a typed artifact's field reading), turning a missing field or a field of the wrong
+// type into asdm::Error: "<source>: not a valid <type> artifact: <what nlohmann said>".
+void parse_artifact_fields(std::string_view type, std::string_view source,
+                           const std::function<void()>& parse);
 
 // The current UTC time as ISO 8601 ("2026-11-27T04:52:07Z").
 std::string utc_now_iso8601();

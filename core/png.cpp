@@ -16,7 +16,9 @@ std::string encode_png(const uint8_t* rgb, int width, int height) {
   std::string png;
   if (width <= 0 || height <= 0) fail("cannot encode a {}x{} image as PNG", width, height);
   stbi_write_png_to_func(
-      [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size); },
+      [](void* ctx, void* data, int size) {
+        static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size);
+      },
       &png, width, height, 3, rgb, width * 3);
   if (png.empty()) fail("could not encode a {}x{} image as PNG", width, height);
   return png;
@@ -29,8 +31,8 @@ void write_png(const std::filesystem::path& path, const uint8_t* rgb, int width,
 std::vector<uint8_t> read_image_rgb(const std::filesystem::path& path, int* width, int* height) {
   const std::string bytes = read_text_file(path);
   int w = 0, h = 0, channels = 0;
-  stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), int(bytes.size()), &w, &h,
-                                      &channels, 3);
+  stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                      int(bytes.size()), &w, &h, &channels, 3);
   if (!px) fail("cannot decode image '{}': {}", path.string(), stbi_failure_reason());
   std::vector<uint8_t> rgb(px, px + size_t(w) * h * 3);
   stbi_image_free(px);

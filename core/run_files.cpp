@@ -31,7 +31,8 @@ void truncate_json_lines(const fs::path& path, const std::string& key, int64_t m
   write_file_atomic(path, kept);
 }
 
-void copy_folder_except(const fs::path& src, const fs::path& dst, const std::set<std::string>& skip) {
+void copy_folder_except(const fs::path& src, const fs::path& dst,
+                        const std::set<std::string>& skip) {
   fs::create_directories(dst);
   for (const auto& e : fs::directory_iterator(src)) {
     const std::string n = e.path().filename().string();

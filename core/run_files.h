@@ -1,7 +1,7 @@
 #pragma once
 // Files of long, resumable runs and their outputs (training, build, incubation): a checkpoint
-// folder replaced as a whole, a JSON-lines log cut back to the checkpoint a resumed run starts from,
-// and a pipeline folder's other components copied beside a new UNet.
+// folder replaced as a whole, a JSON-lines log cut back to the checkpoint a resumed run starts
+// from, and a pipeline folder's other components copied beside a new UNet.
 #include <filesystem>
 #include <set>
 #include <string>

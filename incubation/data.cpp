@@ -17,14 +17,16 @@ namespace {
 
 class ProxyData : public DataSource {
  public:
-  ProxyData(const proxy::ProxyPipeline& p, uint64_t seed, double cond_drop) : p_(p), seed_(seed), drop_(cond_drop) {}
+  ProxyData(const proxy::ProxyPipeline& p, uint64_t seed, double cond_drop)
+      : p_(p), seed_(seed), drop_(cond_drop) {}
   TrainBatch batch(uint64_t step, int size) const override {
     torch::NoGradGuard ng;
     proxy::SplitMix64 drop(seed_ ^ (step << 20) ^ 0x5bd1e995ull);
     std::vector<std::vector<uint8_t>> images;
     std::vector<std::string> captions;
     for (int i = 0; i < size; ++i) {
-      proxy::Example e = proxy::make_example(p_.world, seed_, (step - 1) * uint64_t(size) + uint64_t(i));
+      proxy::Example e =
+          proxy::make_example(p_.world, seed_, (step - 1) * uint64_t(size) + uint64_t(i));
       images.push_back(std::move(e.pixels));
       captions.push_back(drop.uniform() < drop_ ? std::string() : e.caption);
     }
@@ -51,18 +53,23 @@ class LatentsData : public DataSource {
     TensorMap t = read_tensors(file);
     auto need = [&](const char* name, int dims) {
       auto it = t.find(name);
-      if (it == t.end()) fail("{} has no '{}' tensor (incubation data needs latents and encoder_hidden_states)", file.string(), name);
+      if (it == t.end())
+        fail("{} has no '{}' tensor (incubation data needs latents and encoder_hidden_states)",
+             file.string(), name);
       if (it->second.dim() != dims)
-        fail("{}: '{}' must have {} dimensions, has {}", file.string(), name, dims, it->second.dim());
+        fail("{}: '{}' must have {} dimensions, has {}", file.string(), name, dims,
+             it->second.dim());
       return it->second.to(torch::kFloat32);
     };
     latents_ = need("latents", 4);
     hidden_ = need("encoder_hidden_states", 3);
     n_ = latents_.size(0);
-    if (hidden_.size(0) != n_) fail("{}: {} latents but {} encoder_hidden_states", file.string(), n_, hidden_.size(0));
+    if (hidden_.size(0) != n_)
+      fail("{}: {} latents but {} encoder_hidden_states", file.string(), n_, hidden_.size(0));
     for (const char* name : {"class_labels", "text_embeds", "time_ids"})
       if (t.count(name)) {
-        if (t.at(name).size(0) != n_) fail("{}: '{}' has {} rows, latents {}", file.string(), name, t.at(name).size(0), n_);
+        if (t.at(name).size(0) != n_)
+          fail("{}: '{}' has {} rows, latents {}", file.string(), name, t.at(name).size(0), n_);
         extra_[name] = t.at(name).to(torch::kFloat32);
       }
     if (n_ == 0) fail("{} holds no examples", file.string());
@@ -77,13 +84,15 @@ class LatentsData : public DataSource {
     TrainBatch b;
     b.x0 = latents_.index_select(0, sel);
     b.hidden = hidden_.index_select(0, sel);
-    if (extra_.count("class_labels")) b.class_labels = extra_.at("class_labels").index_select(0, sel);
+    if (extra_.count("class_labels"))
+      b.class_labels = extra_.at("class_labels").index_select(0, sel);
     if (extra_.count("text_embeds")) b.text_embeds = extra_.at("text_embeds").index_select(0, sel);
     if (extra_.count("time_ids")) b.time_ids = extra_.at("time_ids").index_select(0, sel);
     return b;
   }
   std::string describe() const override {
-    return fmt::format("{} ({} examples, shuffled per epoch with seed {})", file_.string(), n_, seed_);
+    return fmt::format("{} ({} examples, shuffled per epoch with seed {})", file_.string(), n_,
+                       seed_);
   }
 
  private:
@@ -103,7 +112,8 @@ class LatentsData : public DataSource {
 
 }  // namespace
 
-std::unique_ptr<DataSource> proxy_data(const proxy::ProxyPipeline& p, uint64_t seed, double cond_drop) {
+std::unique_ptr<DataSource> proxy_data(const proxy::ProxyPipeline& p, uint64_t seed,
+                                       double cond_drop) {
   return std::make_unique<ProxyData>(p, seed, cond_drop);
 }
 

@@ -32,7 +32,8 @@ class DataSource {
 };
 
 // The proxy world's stream with `seed`; example (step - 1) * size + i is the batch's i-th.
-std::unique_ptr<DataSource> proxy_data(const proxy::ProxyPipeline& pipeline, uint64_t seed, double cond_drop);
+std::unique_ptr<DataSource> proxy_data(const proxy::ProxyPipeline& pipeline, uint64_t seed,
+                                       double cond_drop);
 
 // A safetensors file with "latents" [N, C, H, W] and "encoder_hidden_states" [N, T, D] (and, as the
 // UNet needs them, "class_labels", "text_embeds", "time_ids"); rows are visited in a permutation

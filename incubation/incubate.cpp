@@ -7,8 +7,8 @@
 #include <set>
 
 #include <ATen/autocast_mode.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
@@ -17,6 +17,7 @@
 #include "core/sha256.h"
 #include "core/unit_id.h"
 #include "incubation/data.h"
+#include "incubation/incubation_record.h"
 #include "incubation/sas.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
@@ -25,6 +26,8 @@
 #include "model/runtime.h"
 #include "model/unet.h"
 #include "proxy/pipeline.h"
+#include "pruner/inheritance.h"
+#include "pruner/schedule.h"
 
 namespace asdm {
 namespace {
@@ -55,16 +58,11 @@ json options_json(const IncubateOptions& o, const json& resolved) {
 std::string first_difference(const json& a, const json& b) {
   for (const auto& [k, v] : a.items())
     if (!b.contains(k) || b.at(k) != v)
-      return fmt::format("{} = {} here but {} in the checkpoint", k, v.dump(), b.contains(k) ? b.at(k).dump() : "absent");
+      return fmt::format("{} = {} here but {} in the checkpoint", k, v.dump(),
+                         b.contains(k) ? b.at(k).dump() : "absent");
   for (const auto& [k, v] : b.items())
     if (!a.contains(k)) return fmt::format("{} is in the checkpoint only", k);
   return "";
-}
-
-std::vector<std::string> strings(const json& j) {
-  std::vector<std::string> out;
-  for (const auto& x : j) out.push_back(x.get<std::string>());
-  return out;
 }
 
 // The teacher's block that a student block id came from (drop_* edits move blocks).
@@ -73,15 +71,16 @@ std::string teacher_block(const ArchSpec& student, const std::string& id) {
   return k.substr(0, k.size() - 2);
 }
 
-void copy_prefixed(torch::nn::Module& dst, const torch::nn::Module& src, const std::string& prefix) {
+void copy_prefixed(torch::nn::Module& dst, const torch::nn::Module& src,
+                   const std::string& prefix) {
   torch::NoGradGuard ng;
   auto sp = src.named_parameters(true);
   for (auto& p : dst.named_parameters(true))
     if (p.key().rfind(prefix, 0) == 0) p.value().copy_(sp[p.key()]);
 }
 
-void save_checkpoint(const fs::path& out, const json& state, const UNet& student, const UNet* phase_model,
-                     torch::optim::AdamW* opt, const TensorMap* ema) {
+void save_checkpoint(const fs::path& out, const json& state, const UNet& student,
+                     const UNet* phase_model, torch::optim::AdamW* opt, const TensorMap* ema) {
   const fs::path tmp = out / "checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -111,187 +110,243 @@ class Autocast {
   bool on_;
 };
 
-}  // namespace
+// One incubation run, phase by phase: load (schedule, teacher and student specs), plan (resolved
+// settings and phases, checked against the student), models (teacher, student, noise, data),
+// resume (the checkpoint's position), then each phase, then write (the trained student and
+// incubation.json).
+class Run {
+ public:
+  Run(const fs::path& teacher, const fs::path& student, const fs::path& schedule,
+      const fs::path& output, const IncubateOptions& options, bool resume_run,
+      const std::function<void(const IncubateProgress&)>& on_step)
+      : teacher_path(teacher),
+        student_path(student),
+        schedule_arg(schedule),
+        out(output),
+        o(options),
+        resume(resume_run),
+        progress(on_step) {}
 
-IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_path, const fs::path& schedule_path,
-                        const fs::path& out, const IncubateOptions& o, bool resume,
-                        const std::function<void(const IncubateProgress&)>& progress) {
-  // ---- inputs ----
-  const json schedule = read_json_file(schedule_path);
-  if (schedule.value("artifact", "") != "schedule")
-    fail("{} is not a schedule.json (asdm build writes one beside the student)", schedule_path.string());
-  const ModelFiles tfiles = locate_model(teacher_path), sfiles = locate_model(student_path);
-  if (tfiles.weights.empty()) fail("the teacher {} has no weights", teacher_path.string());
-  if (sfiles.weights.empty()) fail("the student {} has no weights", student_path.string());
-  const ArchSpec tspec = load_arch(tfiles);
-  ArchSpec sspec = load_arch(sfiles);
-  // A student that is a stock diffusers config (BK-SDM presets: drop_* edits only) records how it was
-  // made in the inheritance.json asdm build wrote beside it.
-  if (sspec.edits.empty() && fs::exists(sfiles.dir / "inheritance.json")) {
-    const json inh = read_json_file(sfiles.dir / "inheritance.json");
-    if (inh.contains("arch")) {
-      const ArchSpec built = arch_spec_from_json(inh.at("arch"));
-      if (to_diffusers_json(built.student_config()) == to_diffusers_json(sspec.teacher)) sspec = built;
+  IncubateResult run() {
+    load();
+    plan();
+    load_models();
+    find_resume_point();
+    fs::create_directories(out);
+    log_path = out / "incubation.jsonl";
+    if (resume)
+      truncate_json_lines(log_path, "global_step", start_global);
+    else
+      fs::remove(log_path);
+    log_file.open(log_path, std::ios::app);
+
+    ab = torch::tensor(noise.alphas_cumprod, torch::kFloat64).to(torch::kFloat32);
+    t0 = std::chrono::steady_clock::now();
+    result.total_steps = total;
+    global = start_global;
+    for (size_t pi = start_phase; pi < phases.size(); ++pi)
+      if (!run_phase(pi)) return result;  // stopped as if interrupted
+    write();
+    return result;
+  }
+
+ private:
+  // ---- load ----
+  void load() {
+    schedule_path = schedule_arg.empty() ? student_path / "schedule.json" : schedule_arg;
+    if (!fs::exists(schedule_path))
+      fail("no schedule {} (asdm build writes one beside the student; or pass --schedule)",
+           schedule_path.string());
+    schedule = Schedule::read(schedule_path);
+    tfiles = locate_model(teacher_path);
+    sfiles = locate_model(student_path);
+    if (tfiles.weights.empty()) fail("the teacher {} has no weights", teacher_path.string());
+    if (sfiles.weights.empty()) fail("the student {} has no weights", student_path.string());
+    tspec = load_arch(tfiles);
+    sspec = load_arch(sfiles);
+    // A student that is a stock diffusers config (BK-SDM presets: drop_* edits only) records how it
+    // was made in the inheritance.json asdm build wrote beside it.
+    if (sspec.edits.empty() && fs::exists(sfiles.dir / "inheritance.json")) {
+      const ArchSpec built = Inheritance::read(sfiles.dir / "inheritance.json").arch;
+      if (same_config(built.student_config(), sspec.teacher)) sspec = built;
     }
-  }
-  if (!tspec.edits.empty()) fail("the teacher {} is itself a student; incubate against the original teacher", teacher_path.string());
-  if (to_diffusers_json(sspec.teacher) != to_diffusers_json(tspec.teacher))
-    fail("the student {} was not built from the teacher {} (the teacher config it records differs)", student_path.string(),
-         teacher_path.string());
-  const UNetLayout tl = tspec.student_layout(), sl = sspec.student_layout();
-  const auto removed = sspec.removed_units();
-  bool unit_edits_only = true;
-  for (const auto& e : sspec.edits)
-    if (e.op != Edit::Op::kRemove && e.op != Edit::Op::kClme && e.op != Edit::Op::kGri) unit_edits_only = false;
-
-  // Resolved settings: the schedule's unless overridden.
-  const json& sopt = schedule.at("optimizer");
-  const json& sloss = schedule.at("loss");
-  const int batch = o.batch > 0 ? o.batch : sopt.value("batch", 32);
-  const double lr = o.lr > 0 ? o.lr : sopt.value("lr", 5e-5);
-  const double weight_decay = sopt.value("weight_decay", 1e-2);
-  const double clip = o.grad_clip > 0 ? o.grad_clip : sopt.value("grad_clip", 1.0);
-  const std::string lr_schedule = o.lr_schedule.empty() ? sopt.value("lr_schedule", "constant") : o.lr_schedule;
-  if (lr_schedule != "constant" && lr_schedule != "cosine")
-    fail("lr schedule '{}' is not known (known: constant, cosine)", lr_schedule);
-  SasWeights w{sloss.value("task", 1.0), sloss.value("output", 1.0), sloss.value("feature", 1.0), sloss.value("semantic", 1.0)};
-  for (const auto& [k, v] : o.weights) {
-    if (k == "task") w.task = v;
-    else if (k == "output") w.output = v;
-    else if (k == "feature") w.feature = v;
-    else if (k == "semantic") w.semantic = v;
-    else fail("unknown loss weight '{}' (known: task, output, feature, semantic)", k);
+    if (!tspec.edits.empty())
+      fail("the teacher {} is itself a student; incubate against the original teacher",
+           teacher_path.string());
+    if (!same_config(sspec.teacher, tspec.teacher))
+      fail(
+          "the student {} was not built from the teacher {} (the teacher config it records "
+          "differs)",
+          student_path.string(), teacher_path.string());
+    tl = tspec.student_layout();
+    sl = sspec.student_layout();
+    removed = sspec.removed_units();
+    unit_edits_only = true;
+    for (const auto& e : sspec.edits)
+      if (e.op != Edit::Op::kRemove && e.op != Edit::Op::kClme && e.op != Edit::Op::kGri)
+        unit_edits_only = false;
   }
 
-  // The schedule must describe this student.
-  std::vector<Phase> phases;
-  int schedule_total = 0;
-  for (const auto& m : schedule.at("modules")) {
-    const std::string name = m.at("name");
-    bool block = tl.mid && tl.mid->id == name;
-    for (const auto* list : {&tl.down, &tl.up})
-      for (const auto& b : *list) block = block || b.id == name;
-    if (!block)
-      fail("schedule {} names module {}, which is not a block of the student", schedule_path.string(), name);
-    for (const auto& u : strings(m.value("removed_units", json::array())))
-      if (!removed.count(u))
-        fail("schedule {} names {} as removed, but the student {} has it (a schedule for another student?)",
-             schedule_path.string(), u, student_path.string());
-    phases.push_back({name, m.at("steps").get<int>()});
-    schedule_total += phases.back().steps;
+  // ---- plan: the schedule's settings unless overridden; the schedule must describe this student
+  void plan() {
+    const Schedule::Optimizer& sopt = schedule.optimizer;
+    const Schedule::Loss& sloss = schedule.loss;
+    batch = o.batch > 0 ? o.batch : sopt.batch;
+    lr = o.lr > 0 ? o.lr : sopt.lr;
+    weight_decay = sopt.weight_decay;
+    clip = o.grad_clip > 0 ? o.grad_clip : sopt.grad_clip;
+    lr_schedule = o.lr_schedule.empty() ? sopt.lr_schedule : o.lr_schedule;
+    if (lr_schedule != "constant" && lr_schedule != "cosine")
+      fail("lr schedule '{}' is not known (known: constant, cosine)", lr_schedule);
+    w = {sloss.task, sloss.output, sloss.feature, sloss.semantic};
+    for (const auto& [k, v] : o.weights) {
+      if (k == "task")
+        w.task = v;
+      else if (k == "output")
+        w.output = v;
+      else if (k == "feature")
+        w.feature = v;
+      else if (k == "semantic")
+        w.semantic = v;
+      else
+        fail("unknown loss weight '{}' (known: task, output, feature, semantic)", k);
+    }
+
+    // The schedule must describe this student.
+    int schedule_total = 0;
+    for (const auto& m : schedule.modules) {
+      const std::string& name = m.name;
+      bool block = tl.mid && tl.mid->id == name;
+      for (const auto* list : {&tl.down, &tl.up})
+        for (const auto& b : *list) block = block || b.id == name;
+      if (!block)
+        fail("schedule {} names module {}, which is not a block of the student",
+             schedule_path.string(), name);
+      for (const auto& u : m.removed_units)
+        if (!removed.count(u))
+          fail(
+              "schedule {} names {} as removed, but the student {} has it (a schedule for another "
+              "student?)",
+              schedule_path.string(), u, student_path.string());
+      phases.push_back({name, m.steps});
+      schedule_total += phases.back().steps;
+    }
+    const int assembly_steps = schedule.assembly_steps;
+    schedule_total += assembly_steps;
+    feature_hooks = sloss.feature_hooks;
+    semantic_hooks = sloss.semantic_hooks;
+    for (const auto& h : semantic_hooks)
+      if (!sl.find(h) || removed.count(h))
+        fail(
+            "schedule {} names {} as a semantic hook, but the student {} has no such attention "
+            "unit",
+            schedule_path.string(), h, student_path.string());
+    if (!o.one_shot && !unit_edits_only)
+      fail(
+          "progressive incubation trains each module inside the teacher, which needs unit edits "
+          "(remove, clme, gri); "
+          "the student {} has drop_* edits: pass --one-shot",
+          student_path.string());
+    if (o.one_shot) phases.clear();
+    phases.push_back({"assembly", o.one_shot ? schedule_total : assembly_steps});
+    if (o.total_steps > 0) {
+      const double f = double(o.total_steps) / schedule_total;
+      int sum = 0;
+      for (auto& p : phases) sum += p.steps = std::max(1, int(std::lround(p.steps * f)));
+      phases.back().steps = std::max(1, phases.back().steps + o.total_steps - sum);
+    }
+    total = 0;
+    for (const auto& p : phases) total += p.steps;
   }
-  const int assembly_steps = schedule.at("assembly").at("steps");
-  schedule_total += assembly_steps;
-  std::vector<std::string> feature_hooks = strings(sloss.value("feature_hooks", json::array()));
-  std::vector<std::string> semantic_hooks = strings(sloss.value("semantic_hooks", json::array()));
-  for (const auto& h : semantic_hooks)
-    if (!sl.find(h) || removed.count(h))
-      fail("schedule {} names {} as a semantic hook, but the student {} has no such attention unit", schedule_path.string(),
-           h, student_path.string());
-  if (!o.one_shot && !unit_edits_only)
-    fail("progressive incubation trains each module inside the teacher, which needs unit edits (remove, clme, gri); "
-         "the student {} has drop_* edits: pass --one-shot",
-         student_path.string());
-  if (o.one_shot) phases.clear();
-  phases.push_back({"assembly", o.one_shot ? schedule_total : assembly_steps});
-  if (o.total_steps > 0) {
-    const double f = double(o.total_steps) / schedule_total;
-    int sum = 0;
-    for (auto& p : phases) sum += p.steps = std::max(1, int(std::lround(p.steps * f)));
-    phases.back().steps = std::max(1, phases.back().steps + o.total_steps - sum);
-  }
-  int total = 0;
-  for (const auto& p : phases) total += p.steps;
 
   // ---- models and data ----
-  if (o.amp && o.device.rfind("cuda", 0) != 0) fail("--amp (bfloat16 autocast) needs --device cuda");
-  ensure_device(o.device);
-  std::optional<proxy::ProxyPipeline> tpipe;
-  std::unique_ptr<UNet> teacher;
-  NoiseSchedule noise = NoiseSchedule::make();
-  Prediction prediction = Prediction::kEpsilon;
-  std::unique_ptr<DataSource> data;
-  if (o.data.empty()) {
-    if (!is_proxy(teacher_path))
-      fail("the teacher {} is not a proxy pipeline: give --data latents.safetensors (latents and text embeddings)",
-           teacher_path.string());
-    tpipe = proxy::ProxyPipeline::load(teacher_path);
-    noise = tpipe->schedule;
-    prediction = tpipe->prediction;
-    data = proxy_data(*tpipe, o.seed, o.cond_drop);
-    teacher = std::move(tpipe->unet);
-  } else {
-    teacher = load_unet(teacher_path);
-    const fs::path sc = tfiles.dir.parent_path() / "scheduler" / "scheduler_config.json";
-    if (fs::exists(sc)) {
-      const SchedulerConfig c = read_scheduler_config(sc.string());
-      noise = c.schedule;
-      prediction = c.prediction;
+  void load_models() {
+    if (o.amp && o.device.rfind("cuda", 0) != 0)
+      fail("--amp (bfloat16 autocast) needs --device cuda");
+    ensure_device(o.device);
+    if (o.data.empty()) {
+      if (!is_proxy(teacher_path))
+        fail(
+            "the teacher {} is not a proxy pipeline: give --data latents.safetensors (latents and "
+            "text embeddings)",
+            teacher_path.string());
+      tpipe = proxy::ProxyPipeline::load(teacher_path);
+      noise = tpipe->schedule;
+      prediction = tpipe->prediction;
+      data = proxy_data(*tpipe, o.seed, o.cond_drop);
+      teacher = std::move(tpipe->unet);
+    } else {
+      teacher = load_unet(teacher_path);
+      const fs::path sc = tfiles.dir.parent_path() / "scheduler" / "scheduler_config.json";
+      if (fs::exists(sc)) {
+        const SchedulerConfig c = read_scheduler_config(sc.string());
+        noise = c.schedule;
+        prediction = c.prediction;
+      }
+      data = latents_data(o.data, o.seed);
     }
-    data = latents_data(o.data, o.seed);
+    teacher->to(o.device, "float32");
+    for (auto& p : teacher->module().parameters()) p.requires_grad_(false);
+    teacher->module().eval();
+    student = load_unet(student_path, {.device = o.device});
+
+    const json resolved = {{"batch", batch},
+                           {"lr", lr},
+                           {"lr_schedule", lr_schedule},
+                           {"grad_clip", clip},
+                           {"weight_decay", weight_decay},
+                           {"weights",
+                            {{"task", w.task},
+                             {"output", w.output},
+                             {"feature", w.feature},
+                             {"semantic", w.semantic}}},
+                           {"phases", [&] {
+                              json a = json::array();
+                              for (const auto& p : phases)
+                                a.push_back({{"name", p.name}, {"steps", p.steps}});
+                              return a;
+                            }()}};
+    opts = options_json(o, resolved);
+    student_sha = sha256_file(sfiles.weights.front());
   }
-  teacher->to(o.device, "float32");
-  for (auto& p : teacher->module().parameters()) p.requires_grad_(false);
-  teacher->module().eval();
-  auto student = load_unet(student_path, {.device = o.device});
 
-  const json resolved = {{"batch", batch},
-                         {"lr", lr},
-                         {"lr_schedule", lr_schedule},
-                         {"grad_clip", clip},
-                         {"weight_decay", weight_decay},
-                         {"weights", {{"task", w.task}, {"output", w.output}, {"feature", w.feature}, {"semantic", w.semantic}}},
-                         {"phases", [&] {
-                            json a = json::array();
-                            for (const auto& p : phases) a.push_back({{"name", p.name}, {"steps", p.steps}});
-                            return a;
-                          }()}};
-  const json opts = options_json(o, resolved);
-  const std::string student_sha = sha256_file(sfiles.weights.front());
-
-  // ---- resume ----
-  const fs::path ckpt = out / "checkpoint";
-  int start_global = 0, start_phase = 0, start_step = 0;
-  std::optional<json> state;
-  if (fs::exists(ckpt) && !resume)
-    fail("{} holds an incubation run; pass --resume to continue it or choose another -o", out.string());
-  if (resume) {
-    if (!fs::exists(ckpt / "state.json")) fail("nothing to resume in {} (no checkpoint/state.json)", out.string());
-    try {
-      state = read_json_file(ckpt / "state.json");
-      start_global = state->at("global_step");
-      start_phase = state->at("phase_index");
-      start_step = state->at("phase_step");
-    } catch (const std::exception& e) {
-      fail("the checkpoint in {} is unreadable ({}); it was left as it is", ckpt.string(), e.what());
+  // ---- resume: where the checkpoint stopped, with the same settings and student ----
+  void find_resume_point() {
+    ckpt = out / "checkpoint";
+    if (fs::exists(ckpt) && !resume)
+      fail("{} holds an incubation run; pass --resume to continue it or choose another -o",
+           out.string());
+    if (resume) {
+      if (!fs::exists(ckpt / "state.json"))
+        fail("nothing to resume in {} (no checkpoint/state.json)", out.string());
+      try {
+        state = read_json_file(ckpt / "state.json");
+        start_global = state->at("global_step");
+        start_phase = state->at("phase_index");
+        start_step = state->at("phase_step");
+      } catch (const std::exception& e) {
+        fail("the checkpoint in {} is unreadable ({}); it was left as it is", ckpt.string(),
+             e.what());
+      }
+      const std::string diff = first_difference(opts, state->at("options"));
+      if (!diff.empty()) fail("--resume with other settings than the checkpoint's: {}", diff);
+      if (state->value("student_sha256", "") != student_sha)
+        fail("--resume: the student {} is not the one this run started from",
+             student_path.string());
+      try {
+        load_module_tensors(student->module(), read_tensors(ckpt / "student.safetensors"),
+                            "checkpoint " + (ckpt / "student.safetensors").string());
+      } catch (const std::exception& e) {
+        fail("the checkpoint in {} is unreadable ({}); it was left as it is", ckpt.string(),
+             e.what());
+      }
+      log::info("resuming {} at global step {} ({} step {})", out.string(), start_global,
+                phases.at(start_phase).name, start_step);
     }
-    const std::string diff = first_difference(opts, state->at("options"));
-    if (!diff.empty()) fail("--resume with other settings than the checkpoint's: {}", diff);
-    if (state->value("student_sha256", "") != student_sha)
-      fail("--resume: the student {} is not the one this run started from", student_path.string());
-    try {
-      load_module_tensors(student->module(), read_tensors(ckpt / "student.safetensors"),
-                          "checkpoint " + (ckpt / "student.safetensors").string());
-    } catch (const std::exception& e) {
-      fail("the checkpoint in {} is unreadable ({}); it was left as it is", ckpt.string(), e.what());
-    }
-    log::info("resuming {} at global step {} ({} step {})", out.string(), start_global, phases.at(start_phase).name,
-              start_step);
   }
-  fs::create_directories(out);
-  const fs::path log_path = out / "incubation.jsonl";
-  if (resume)
-    truncate_json_lines(log_path, "global_step", start_global);
-  else
-    fs::remove(log_path);
-  std::ofstream log_file(log_path, std::ios::app);
 
-  const at::Tensor ab = torch::tensor(noise.alphas_cumprod, torch::kFloat64).to(torch::kFloat32);
-  const auto t0 = std::chrono::steady_clock::now();
-  IncubateResult result;
-  result.total_steps = total;
-  int global = start_global;
-  for (size_t pi = start_phase; pi < phases.size(); ++pi) {
+  // ---- one phase: a module inside the teacher, or the assembled student. False when stopped. ----
+  bool run_phase(size_t pi) {
     const Phase& ph = phases[pi];
     const bool assembly = ph.name == "assembly";
     // The model this phase trains and the parameters it may change.
@@ -318,7 +373,7 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
     if (params.empty()) {
       log::info("{}: no trainable weights in the student (every unit removed); skipped", ph.name);
       global += ph.steps;
-      continue;
+      return true;
     }
     model->module().train();
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr).weight_decay(weight_decay));
@@ -329,15 +384,18 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
       step0 = start_step;
       try {
         if (!assembly)
-          load_module_tensors(model->module(), read_tensors(ckpt / "phase.safetensors"), "checkpoint phase weights");
+          load_module_tensors(model->module(), read_tensors(ckpt / "phase.safetensors"),
+                              "checkpoint phase weights");
         torch::load(opt, (ckpt / "optimizer.pt").string());
         if (use_ema) ema = read_tensors(ckpt / "ema.safetensors");
       } catch (const std::exception& e) {
-        fail("the checkpoint in {} is unreadable ({}); it was left as it is", ckpt.string(), e.what());
+        fail("the checkpoint in {} is unreadable ({}); it was left as it is", ckpt.string(),
+             e.what());
       }
     }
     if (use_ema && ema.empty())
-      for (const auto& p : model->module().named_parameters(true)) ema[p.key()] = p.value().detach().clone();
+      for (const auto& p : model->module().named_parameters(true))
+        ema[p.key()] = p.value().detach().clone();
 
     // Hooks: student id -> teacher id.
     std::map<std::string, std::string> fmap, smap;
@@ -354,22 +412,26 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
     SasCapture tcap(keys(fmap, true), keys(smap, true), !smap.empty());
 
     auto write_state = [&](int phase_index, int phase_step, bool with_phase) {
-      const json st = {{"global_step", global},     {"phase_index", phase_index}, {"phase_step", phase_step},
-                       {"options", opts},           {"student_sha256", student_sha}, {"total_steps", total}};
-      save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr, with_phase ? &opt : nullptr,
-                      with_phase && use_ema ? &ema : nullptr);
+      const json st = {{"global_step", global},         {"phase_index", phase_index},
+                       {"phase_step", phase_step},      {"options", opts},
+                       {"student_sha256", student_sha}, {"total_steps", total}};
+      save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr,
+                      with_phase ? &opt : nullptr, with_phase && use_ema ? &ema : nullptr);
     };
 
     for (int step = step0 + 1; step <= ph.steps; ++step) {
       ++global;
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed * 0x9e3779b97f4a7c15ull + uint64_t(global) * 7919u);
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed * 0x9e3779b97f4a7c15ull +
+                                                          uint64_t(global) * 7919u);
       const TrainBatch b = data->batch(uint64_t(global), batch);
       const at::Tensor x0 = b.x0.to(o.device);
       const at::Tensor eps = torch::randn(x0.sizes(), gen, torch::kFloat32).to(o.device);
-      const at::Tensor t = torch::randint(0, noise.train_steps(), {batch}, gen, torch::kInt64).to(o.device);
+      const at::Tensor t =
+          torch::randint(0, noise.train_steps(), {batch}, gen, torch::kInt64).to(o.device);
       const at::Tensor a = ab.to(o.device).index({t}).view({-1, 1, 1, 1});
       const at::Tensor xt = a.sqrt() * x0 + (1 - a).sqrt() * eps;
-      const at::Tensor target = prediction == Prediction::kV ? a.sqrt() * eps - (1 - a).sqrt() * x0 : eps;
+      const at::Tensor target =
+          prediction == Prediction::kV ? a.sqrt() * eps - (1 - a).sqrt() * x0 : eps;
       const at::Tensor hidden = b.hidden.to(o.device);
       std::optional<at::Tensor> cl, te, ti;
       AddedConditions added;
@@ -378,8 +440,10 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
       if (b.time_ids) added.time_ids = &ti.emplace(b.time_ids->to(o.device));
 
       double cur_lr = lr;
-      if (lr_schedule == "cosine") cur_lr = lr * 0.5 * (1 + std::cos(M_PI * (step - 1) / std::max(1, ph.steps)));
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(cur_lr);
+      if (lr_schedule == "cosine")
+        cur_lr = lr * 0.5 * (1 + std::cos(M_PI * (step - 1) / std::max(1, ph.steps)));
+      for (auto& g : opt.param_groups())
+        static_cast<torch::optim::AdamWOptions&>(g.options()).lr(cur_lr);
 
       tcap.clear();
       scap.clear();
@@ -397,8 +461,8 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
       }
       const SasLosses& l = *losses;
       if (!std::isfinite(l.terms.at("total")))
-        fail("incubation diverged at global step {} ({} step {}: loss {}); lower --lr", global, ph.name, step,
-             l.terms.at("total"));
+        fail("incubation diverged at global step {} ({} step {}: loss {}); lower --lr", global,
+             ph.name, step, l.terms.at("total"));
       l.total.backward();
       const double gnorm = torch::nn::utils::clip_grad_norm_(params, clip);
       opt.step();
@@ -420,8 +484,8 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
       pr.lr = cur_lr;
       pr.grad_norm = gnorm;
       pr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      json line = {{"global_step", global}, {"phase", ph.name}, {"step", step}, {"lr", cur_lr},
-                   {"grad_norm", gnorm},    {"seconds", pr.seconds}};
+      json line = {{"global_step", global}, {"phase", ph.name},   {"step", step},
+                   {"lr", cur_lr},          {"grad_norm", gnorm}, {"seconds", pr.seconds}};
       for (const auto& [k, v] : l.terms) line["loss_" + k] = v;
       log_file << line.dump() << "\n";
       log_file.flush();
@@ -437,28 +501,88 @@ IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_pa
       } else if (global % o.checkpoint_every == 0) {
         write_state(int(pi), step, true);
       }
-      if (global == o.stop_after) {  // as if interrupted: the last checkpoint is where a resume starts
+      if (global ==
+          o.stop_after) {  // as if interrupted: the last checkpoint is where a resume starts
         result.global_step = global;
         result.seconds = pr.seconds;
-        return result;
+        return false;
       }
     }
+    return true;
   }
 
-  // ---- the trained student ----
-  student->module().eval();
-  fs::path unet_dir = out;
-  if (is_proxy(student_path)) {
-    copy_folder_except(student_path, out, {"unet", "schedule.json"});
-    unet_dir = out / "unet";
+  // ---- write: the trained student and incubation.json ----
+  void write() {
+    student->module().eval();
+    fs::path unet_dir = out;
+    if (is_proxy(student_path)) {
+      copy_folder_except(student_path, out, {"unet", "schedule.json"});
+      unet_dir = out / "unet";
+    }
+    student->to("cpu", "float32");
+    save_unet(*student, unet_dir);
+    result.global_step = global;
+    result.complete = true;
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.student = out;
+    IncubationRecord record;
+    record.header = ArtifactHeader::make(IncubationRecord::kArtifact,
+                                         IncubationRecord::kSchemaVersion, o.context);
+    record.teacher = teacher_path.string();
+    record.student = student_path.string();
+    record.schedule = schedule_path.string();
+    record.output = out.string();
+    record.steps = result.total_steps;
+    record.seconds = result.seconds;
+    record.log = log_path.string();
+    record.write(out / "incubation.json");
   }
-  student->to("cpu", "float32");
-  save_unet(*student, unet_dir);
-  result.global_step = global;
-  result.complete = true;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  result.student = out;
-  return result;
+
+  // Inputs.
+  const fs::path teacher_path, student_path, schedule_arg, out;
+  const IncubateOptions& o;
+  const bool resume;
+  const std::function<void(const IncubateProgress&)>& progress;
+  fs::path schedule_path;
+  Schedule schedule;
+  ModelFiles tfiles, sfiles;
+  ArchSpec tspec, sspec;
+  UNetLayout tl, sl;
+  std::set<std::string> removed;
+  bool unit_edits_only = true;
+  // Plan.
+  int batch = 0, total = 0;
+  double lr = 0, weight_decay = 0, clip = 0;
+  std::string lr_schedule;
+  SasWeights w;
+  std::vector<Phase> phases;
+  std::vector<std::string> feature_hooks, semantic_hooks;
+  // Models and data.
+  std::optional<proxy::ProxyPipeline> tpipe;
+  std::unique_ptr<UNet> teacher, student;
+  NoiseSchedule noise = NoiseSchedule::make();
+  Prediction prediction = Prediction::kEpsilon;
+  std::unique_ptr<DataSource> data;
+  json opts;
+  std::string student_sha;
+  // Resume point and progress.
+  fs::path ckpt;
+  int start_global = 0, start_phase = 0, start_step = 0;
+  std::optional<json> state;
+  fs::path log_path;
+  std::ofstream log_file;
+  at::Tensor ab;
+  std::chrono::steady_clock::time_point t0;
+  IncubateResult result;
+  int global = 0;
+};
+
+}  // namespace
+
+IncubateResult incubate(const fs::path& teacher_path, const fs::path& student_path,
+                        const fs::path& schedule, const fs::path& out, const IncubateOptions& o,
+                        bool resume, const std::function<void(const IncubateProgress&)>& progress) {
+  return Run(teacher_path, student_path, schedule, out, o, resume, progress).run();
 }
 
 }  // namespace asdm

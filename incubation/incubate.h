@@ -12,26 +12,29 @@
 #include <map>
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
+#include "core/artifact.h"
 
 namespace asdm {
 
 struct IncubateOptions {
-  int total_steps = 0;            // 0: the schedule's steps; else every phase scaled to this total
-  bool one_shot = false;          // assembly only, for the whole budget (no module phases)
-  int batch = 0;                  // 0: the schedule's
-  double lr = 0;                  // 0: the schedule's
-  std::string lr_schedule;        // "": the schedule's; constant | cosine (per phase)
-  std::map<std::string, double> weights;  // task, output, feature, semantic: override the schedule's
-  double ema = 0;                 // EMA decay of the student's weights in the assembly phase; 0: off
-  double grad_clip = 0;           // 0: the schedule's
-  double cond_drop = 0.1;         // proxy data: captions dropped to "" (guidance's unconditional branch)
-  std::string data;               // "": the proxy world (teacher must be a proxy pipeline); else latents.safetensors
+  int total_steps = 0;      // 0: the schedule's steps; else every phase scaled to this total
+  bool one_shot = false;    // assembly only, for the whole budget (no module phases)
+  int batch = 0;            // 0: the schedule's
+  double lr = 0;            // 0: the schedule's
+  std::string lr_schedule;  // "": the schedule's; constant | cosine (per phase)
+  std::map<std::string, double>
+      weights;             // task, output, feature, semantic: override the schedule's
+  double ema = 0;          // EMA decay of the student's weights in the assembly phase; 0: off
+  double grad_clip = 0;    // 0: the schedule's
+  double cond_drop = 0.1;  // proxy data: captions dropped to "" (guidance's unconditional branch)
+  std::string
+      data;  // "": the proxy world (teacher must be a proxy pipeline); else latents.safetensors
   int checkpoint_every = 50;
   uint64_t seed = 0;
   std::string device = "cpu";
-  bool amp = false;               // CUDA: forwards under bfloat16 autocast (weights and optimizer in float32)
-  int stop_after = -1;            // stop after this global step as if interrupted (tests)
+  bool amp = false;     // CUDA: forwards under bfloat16 autocast (weights and optimizer in float32)
+  int stop_after = -1;  // stop after this global step as if interrupted (tests)
+  RunContext context;   // argv and device for incubation.json's header
 };
 
 struct IncubateProgress {
@@ -47,15 +50,16 @@ struct IncubateResult {
   int global_step = 0, total_steps = 0;
   bool complete = false;
   double seconds = 0;
-  std::filesystem::path student;  // out: the trained student (a pipeline folder for a proxy student)
+  std::filesystem::path
+      student;  // out: the trained student (a pipeline folder for a proxy student)
 };
 
 // Trains `student` (a folder asdm build wrote; left unchanged) against `teacher` per `schedule`
-// into `out`: out/incubation.jsonl (one line per step, every loss term), out/checkpoint/, and at
-// the end the trained student (out/unet/ and the pipeline's other components for a pipeline
-// student) and out/incubation.json. With resume, continues out/checkpoint (same options, else an
-// error naming them); a corrupt checkpoint is an error and is left as it is. Without resume, an
-// existing checkpoint is an error.
+// ("": the student folder's schedule.json) into `out`: out/incubation.jsonl (one line per step,
+// every loss term), out/checkpoint/, and at the end the trained student (out/unet/ and the
+// pipeline's other components for a pipeline student) and out/incubation.json. With resume,
+// continues out/checkpoint (same options, else an error naming them); a corrupt checkpoint is an
+// error and is left as it is. Without resume, an existing checkpoint is an error.
 IncubateResult incubate(const std::filesystem::path& teacher, const std::filesystem::path& student,
                         const std::filesystem::path& schedule, const std::filesystem::path& out,
                         const IncubateOptions& options, bool resume,

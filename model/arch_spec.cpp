@@ -195,12 +195,14 @@ std::map<std::string, GriOptions> ArchSpec::gri_units() const {
     }
     const UnitInfo& u = layout->at(e.unit);
     if (u.kind != UnitKind::kAttention)
-      fail("edit gri: unit '{}' is a {}; GRI replaces the self-attention of an attention unit", e.unit,
-           to_string(u.kind));
-    if (u.only_cross_attention) fail("edit gri: unit '{}' has no self-attention (only_cross_attention)", e.unit);
+      fail("edit gri: unit '{}' is a {}; GRI replaces the self-attention of an attention unit",
+           e.unit, to_string(u.kind));
+    if (u.only_cross_attention)
+      fail("edit gri: unit '{}' has no self-attention (only_cross_attention)", e.unit);
     if (removed.count(e.unit)) fail("edit gri: unit '{}' is also removed", e.unit);
     if (e.window < 1 || e.pool < 0)
-      fail("edit gri: unit '{}' needs window >= 1 and pool >= 0 (got {}, {})", e.unit, e.window, e.pool);
+      fail("edit gri: unit '{}' needs window >= 1 and pool >= 0 (got {}, {})", e.unit, e.window,
+           e.pool);
     out[e.unit] = GriOptions{e.window, e.pool};
   }
   return out;
@@ -218,19 +220,26 @@ std::map<std::string, ClmeOptions> ArchSpec::clme_units() const {
     }
     const UnitInfo& u = layout->at(e.unit);
     if (u.kind != UnitKind::kResBlock)
-      fail("edit clme: unit '{}' is not a resblock ({}); CLME-CondConv replaces a resblock's convolutions", e.unit,
-           to_string(u.kind));
+      fail(
+          "edit clme: unit '{}' is not a resblock ({}); CLME-CondConv replaces a resblock's "
+          "convolutions",
+          e.unit, to_string(u.kind));
     if (removed.count(e.unit)) fail("edit clme: unit '{}' is also removed", e.unit);
     if (out.count(e.unit)) fail("edit clme: unit '{}' has two clme edits", e.unit);
-    if (e.experts.empty()) fail("edit clme: unit '{}' needs at least one expert (a removed sibling resblock)", e.unit);
+    if (e.experts.empty())
+      fail("edit clme: unit '{}' needs at least one expert (a removed sibling resblock)", e.unit);
     ClmeOptions o;
     std::set<std::string> seen;
     for (const auto& x : e.experts) {
       const UnitInfo& eu = layout->at(x);
-      if (eu.kind != UnitKind::kResBlock || eu.stage != u.stage || eu.block != u.block || x == e.unit)
+      if (eu.kind != UnitKind::kResBlock || eu.stage != u.stage || eu.block != u.block ||
+          x == e.unit)
         fail("edit clme: expert '{}' of '{}' is not a sibling resblock (same block)", x, e.unit);
-      if (!removed.count(x)) fail("edit clme: expert '{}' of '{}' is not removed (experts come from removed blocks)", x, e.unit);
-      if (!seen.insert(x).second) fail("edit clme: expert '{}' is listed twice for '{}'", x, e.unit);
+      if (!removed.count(x))
+        fail("edit clme: expert '{}' of '{}' is not removed (experts come from removed blocks)", x,
+             e.unit);
+      if (!seen.insert(x).second)
+        fail("edit clme: expert '{}' is listed twice for '{}'", x, e.unit);
       if (eu.in_channels == u.in_channels) o.conv1.push_back(x);
       if (eu.out_channels == u.out_channels) o.conv2.push_back(x);
     }
@@ -312,7 +321,8 @@ json to_json(const ArchSpec& spec) {
   json edits = json::array();
   for (const auto& e : spec.edits) {
     json je = {{"op", op_name(e.op)}};
-    if (e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri || e.op == Edit::Op::kClme) je["unit"] = e.unit;
+    if (e.op == Edit::Op::kRemove || e.op == Edit::Op::kGri || e.op == Edit::Op::kClme)
+      je["unit"] = e.unit;
     if (e.op == Edit::Op::kClme) je["experts"] = e.experts;
     if (e.op == Edit::Op::kGri) {
       je["window"] = e.window;
@@ -356,10 +366,13 @@ ArchSpec arch_spec_from_json(const json& j) {
     } else if (op == "drop_stage") {
       s.edits.push_back(Edit::drop_stage(need_int("stage")));
     } else if (op == "gri") {
-      if (!je.contains("unit") || !je["unit"].is_string()) fail("edit gri needs a 'unit' string: {}", je.dump());
-      s.edits.push_back(Edit::gri(je["unit"].get<std::string>(), need_int("window"), need_int("pool")));
+      if (!je.contains("unit") || !je["unit"].is_string())
+        fail("edit gri needs a 'unit' string: {}", je.dump());
+      s.edits.push_back(
+          Edit::gri(je["unit"].get<std::string>(), need_int("window"), need_int("pool")));
     } else if (op == "clme") {
-      if (!je.contains("unit") || !je["unit"].is_string()) fail("edit clme needs a 'unit' string: {}", je.dump());
+      if (!je.contains("unit") || !je["unit"].is_string())
+        fail("edit clme needs a 'unit' string: {}", je.dump());
       if (!je.contains("experts") || !je["experts"].is_array())
         fail("edit clme needs an 'experts' list of removed sibling resblocks: {}", je.dump());
       std::vector<std::string> experts;

@@ -114,7 +114,8 @@ void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) 
 std::vector<InheritedTensor> inheritance_table(const UNet& student) {
   std::vector<InheritedTensor> table;
   for (const auto& item : student.module().named_parameters(true))
-    table.push_back({item.key(), student.spec().teacher_key(item.key()), item.value().sizes().vec()});
+    table.push_back(
+        {item.key(), student.spec().teacher_key(item.key()), item.value().sizes().vec()});
   return table;
 }
 
@@ -138,14 +139,7 @@ void save_unet(const UNet& unet, const fs::path& dir, const std::string& dtype) 
   TensorMap tensors;
   for (const auto& item : unet.module().named_parameters(true)) {
     at::Tensor t = item.value().detach();
-    if (dtype == "float16" || dtype == "fp16")
-      t = t.to(torch::kFloat16);
-    else if (dtype == "bfloat16" || dtype == "bf16")
-      t = t.to(torch::kBFloat16);
-    else if (dtype == "float32" || dtype == "fp32")
-      t = t.to(torch::kFloat32);
-    else if (!dtype.empty())
-      fail("unknown dtype '{}' (known: float32, float16, bfloat16)", dtype);
+    if (!dtype.empty()) t = t.to(torch_dtype(parse_dtype(dtype)));
     tensors[item.key()] = t;
   }
   std::error_code ec;
@@ -159,7 +153,8 @@ void save_unet(const UNet& unet, const fs::path& dir, const std::string& dtype) 
     std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
     for (std::string arg; std::getline(cmdline, arg, '\0');) argv.push_back(arg);
     const nlohmann::json arch = to_json(spec);
-    nlohmann::json j = make_artifact("arch_spec", arch.at("schema_version").get<int>(), make_run_context(argv, unet.device()));
+    nlohmann::json j = make_artifact("arch_spec", arch.at("schema_version").get<int>(),
+                                     make_run_context(argv, unet.device()));
     j.update(arch);
     write_json_atomic(dir / kArchFileName, j);
   } else if (fs::exists(dir / kArchFileName)) {

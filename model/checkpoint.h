@@ -28,11 +28,13 @@ void load_weights(UNet& unet, const std::vector<std::filesystem::path>& files);
 // Weight inheritance: fills a student built from an ArchSpec from its teacher's checkpoint,
 // mapping each student key to the teacher key (ArchSpec::teacher_key). Teacher tensors the student
 // does not use are ignored; a student key without a teacher tensor of its shape is an error. Keys
-// that have no teacher counterpart by construction (CLME routers) keep the student's initialisation.
+// that have no teacher counterpart by construction (CLME routers) keep the student's
+// initialisation.
 void inherit_weights(UNet& student, const std::vector<std::filesystem::path>& teacher_files);
 
 // The inheritance table of a student built from an ArchSpec: for every student tensor (diffusers
-// key), the teacher key it is copied from (ArchSpec::teacher_key; "" for a new tensor) and its shape.
+// key), the teacher key it is copied from (ArchSpec::teacher_key; "" for a new tensor) and its
+// shape.
 struct InheritedTensor {
   std::string student_key, teacher_key;
   std::vector<int64_t> shape;

@@ -6,7 +6,8 @@ namespace asdm {
 namespace {
 
 bool use_gemm(const at::Tensor& x) {
-  return !x.is_cuda() && x.scalar_type() == torch::kFloat32 && x.size(2) * x.size(3) <= kGemmConvMaxPixels;
+  return !x.is_cuda() && x.scalar_type() == torch::kFloat32 &&
+         x.size(2) * x.size(3) <= kGemmConvMaxPixels;
 }
 
 }  // namespace
@@ -23,12 +24,13 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
 at::Tensor conv3x3_per_sample(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   const int64_t B = x.size(0), cin = x.size(1), H = x.size(2), W = x.size(3), cout = w.size(1);
   if (use_gemm(x)) {
-    const at::Tensor cols = at::im2col(x, {3, 3}, {1, 1}, {1, 1}, {1, 1});        // [B, cin * 9, H * W]
-    const at::Tensor y = at::baddbmm(b.view({B, cout, 1}), w.reshape({B, cout, -1}), cols);  // [B, cout, H * W]
+    const at::Tensor cols = at::im2col(x, {3, 3}, {1, 1}, {1, 1}, {1, 1});  // [B, cin * 9, H * W]
+    const at::Tensor y =
+        at::baddbmm(b.view({B, cout, 1}), w.reshape({B, cout, -1}), cols);  // [B, cout, H * W]
     return y.view({B, cout, H, W});
   }
-  const at::Tensor y = at::conv2d(x.reshape({1, B * cin, H, W}), w.reshape({B * cout, cin, 3, 3}), b.reshape({B * cout}),
-                                  1, 1, 1, B);
+  const at::Tensor y = at::conv2d(x.reshape({1, B * cin, H, W}), w.reshape({B * cout, cin, 3, 3}),
+                                  b.reshape({B * cout}), 1, 1, 1, B);
   return y.view({B, cout, H, W});
 }
 

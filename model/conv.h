@@ -20,6 +20,7 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tens
 
 // Per-sample kernels: weight [B, Cout, Cin, 3, 3], bias [B, Cout]; sample b uses weight[b]. One
 // grouped convolution (groups = B), or im2col + batched GEMM where conv3x3 uses GEMM.
-at::Tensor conv3x3_per_sample(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+at::Tensor conv3x3_per_sample(const at::Tensor& x, const at::Tensor& weight,
+                              const at::Tensor& bias);
 
 }  // namespace asdm

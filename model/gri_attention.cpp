@@ -6,9 +6,10 @@
 
 namespace asdm {
 
-at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t H, int64_t W,
-                         const GriOptions& o) {
-  ASDM_CHECK(q.dim() == 4 && q.size(2) == H * W, "gri_attention takes [B, heads, H*W, d] for a {}x{} map", H, W);
+at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t H,
+                         int64_t W, const GriOptions& o) {
+  ASDM_CHECK(q.dim() == 4 && q.size(2) == H * W,
+             "gri_attention takes [B, heads, H*W, d] for a {}x{} map", H, W);
   const GriGeometry g = gri_geometry(H, W, o);
   const int64_t B = q.size(0), h = q.size(1), d = q.size(3);
   // [B, h, H*W, d] -> [B, h, windows, wh*ww, d]
@@ -33,7 +34,9 @@ at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Ten
   at::Tensor out = at::scaled_dot_product_attention(qw.reshape({B, h * n, g.wh * g.ww, d}),
                                                     kw.reshape({B, h * n, kw.size(3), d}),
                                                     vw.reshape({B, h * n, vw.size(3), d}));
-  return out.reshape({B, h, g.nh, g.nw, g.wh, g.ww, d}).permute({0, 1, 2, 4, 3, 5, 6}).reshape({B, h, H * W, d});
+  return out.reshape({B, h, g.nh, g.nw, g.wh, g.ww, d})
+      .permute({0, 1, 2, 4, 3, 5, 6})
+      .reshape({B, h, H * W, d});
 }
 
 }  // namespace asdm

@@ -19,8 +19,8 @@ struct GriOptions {
 // q, k, v: [B, heads, H*W, head_dim], tokens in raster order. Returns [B, heads, H*W, head_dim] in
 // raster order. With one window covering the map and no pooling it is full self-attention.
 // Throws asdm::Error when the window or the pool does not divide the map.
-at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t height,
-                         int64_t width, const GriOptions& options);
+at::Tensor gri_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         int64_t height, int64_t width, const GriOptions& options);
 
 // Windows of wh x ww tokens, nh x nw of them; gh x gw pooled global tokens. Throws asdm::Error when
 // the window or the pool does not divide the map. Torch-free (model/gri_geometry.cpp).

@@ -13,7 +13,8 @@ GriGeometry gri_geometry(int64_t H, int64_t W, const GriOptions& o) {
   g.wh = std::min<int64_t>(o.window, H);
   g.ww = std::min<int64_t>(o.window, W);
   if (H % g.wh || W % g.ww) fail("GRI window {} does not divide the {}x{} map", o.window, H, W);
-  if (o.pool > 0 && (H % o.pool || W % o.pool)) fail("GRI pool {} does not divide the {}x{} map", o.pool, H, W);
+  if (o.pool > 0 && (H % o.pool || W % o.pool))
+    fail("GRI pool {} does not divide the {}x{} map", o.pool, H, W);
   g.nh = H / g.wh;
   g.nw = W / g.ww;
   g.gh = o.pool > 0 ? H / o.pool : 0;

@@ -22,7 +22,8 @@ void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const st
     if (it == t.end()) {
       problems.push_back("missing " + prefix + p.key());
     } else if (it->second.sizes() != p.value().sizes()) {
-      problems.push_back(fmt::format("{} has shape {}, expected {}", it->first, shape_string(it->second.sizes().vec()),
+      problems.push_back(fmt::format("{} has shape {}, expected {}", it->first,
+                                     shape_string(it->second.sizes().vec()),
                                      shape_string(p.value().sizes().vec())));
     } else {
       p.value().copy_(it->second);
@@ -30,7 +31,8 @@ void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const st
   }
   for (const auto& [k, v] : t) {
     if (k.rfind(prefix, 0) != 0) continue;
-    if (!params.contains(k.substr(prefix.size())) && (ignore.empty() || k.find(ignore) == std::string::npos))
+    if (!params.contains(k.substr(prefix.size())) &&
+        (ignore.empty() || k.find(ignore) == std::string::npos))
       problems.push_back("unexpected " + k);
   }
   if (!problems.empty()) fail("{} do not match: {}", what, join_limited(problems, 8));

@@ -15,11 +15,14 @@ Prediction parse_prediction(const std::string& name) {
   fail("unknown prediction type '{}' (known: epsilon, v_prediction)", name);
 }
 
-std::string to_string(Prediction p) { return p == Prediction::kEpsilon ? "epsilon" : "v_prediction"; }
+std::string to_string(Prediction p) {
+  return p == Prediction::kEpsilon ? "epsilon" : "v_prediction";
+}
 
 NoiseSchedule NoiseSchedule::make(const std::string& kind, int n, double b0, double b1) {
   if (n < 2) fail("a noise schedule needs at least 2 training steps (got {})", n);
-  if (!(b0 > 0 && b1 > b0 && b1 < 1)) fail("beta range must satisfy 0 < start < end < 1 (got {}, {})", b0, b1);
+  if (!(b0 > 0 && b1 > b0 && b1 < 1))
+    fail("beta range must satisfy 0 < start < end < 1 (got {}, {})", b0, b1);
   NoiseSchedule s;
   for (int i = 0; i < n; ++i) {
     const double f = double(i) / (n - 1);
@@ -70,7 +73,8 @@ std::vector<double> sampling_timesteps(int n, int steps, const std::string& spac
     const double ratio = double(n) / steps;
     for (int i = 0; i < steps; ++i) t.push_back(std::round(n - i * ratio) - 1);
   } else if (spacing == "linspace") {
-    for (int i = 0; i < steps; ++i) t.push_back((n - 1) * (1.0 - (steps == 1 ? 0.0 : double(i) / (steps - 1))));
+    for (int i = 0; i < steps; ++i)
+      t.push_back((n - 1) * (1.0 - (steps == 1 ? 0.0 : double(i) / (steps - 1))));
   } else {
     fail("unknown timestep spacing '{}' (known: leading, trailing, linspace)", spacing);
   }
@@ -86,8 +90,9 @@ void map_scheduler_class(const nlohmann::json& j, SchedulerConfig& c) {
   if (cls.empty()) return;
   auto require = [&](const char* key, const nlohmann::json& want) {
     if (j.contains(key) && !j[key].is_null() && j[key] != want && c.sampler_error.empty())
-      c.sampler_error = fmt::format("{} with {} = {} is not implemented (asdm's sampler assumes {})", cls, key,
-                                    j[key].dump(), want.dump());
+      c.sampler_error =
+          fmt::format("{} with {} = {} is not implemented (asdm's sampler assumes {})", cls, key,
+                      j[key].dump(), want.dump());
   };
   if (cls == "DDIMScheduler") {
     c.sampler = "ddim";
@@ -123,13 +128,15 @@ SchedulerConfig read_scheduler_config(const std::string& path) {
   const nlohmann::json j = read_json_file(path);
   SchedulerConfig c;
   try {
-    c.schedule = NoiseSchedule::make(j.value("beta_schedule", "scaled_linear"), j.value("num_train_timesteps", 1000),
+    c.schedule = NoiseSchedule::make(j.value("beta_schedule", "scaled_linear"),
+                                     j.value("num_train_timesteps", 1000),
                                      j.value("beta_start", 0.00085), j.value("beta_end", 0.012));
     c.prediction = parse_prediction(j.value("prediction_type", "epsilon"));
     c.spacing = j.value("timestep_spacing", "leading");
     c.steps_offset = j.value("steps_offset", 1);
     c.final_alpha_one = j.value("set_alpha_to_one", false);
-    sampling_timesteps(c.schedule.train_steps(), 1, c.spacing, c.steps_offset);  // validates the spacing
+    sampling_timesteps(c.schedule.train_steps(), 1, c.spacing,
+                       c.steps_offset);  // validates the spacing
     map_scheduler_class(j, c);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: {}", path, e.what());

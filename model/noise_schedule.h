@@ -22,13 +22,15 @@ struct NoiseSchedule {
   double sigma(double t) const;
 
   // beta_schedule "scaled_linear" (SD: linspace of sqrt(beta), squared), "linear".
-  static NoiseSchedule make(const std::string& beta_schedule = "scaled_linear", int train_steps = 1000,
-                            double beta_start = 0.00085, double beta_end = 0.012);
+  static NoiseSchedule make(const std::string& beta_schedule = "scaled_linear",
+                            int train_steps = 1000, double beta_start = 0.00085,
+                            double beta_end = 0.012);
 };
 
 // diffusers' timestep_spacing: "leading" (with steps_offset; SD 1.x's DDIM/PNDM), "trailing",
 // "linspace" (fractional timesteps, Euler's default). Descending, `steps` entries.
-std::vector<double> sampling_timesteps(int train_steps, int steps, const std::string& spacing = "leading",
+std::vector<double> sampling_timesteps(int train_steps, int steps,
+                                       const std::string& spacing = "leading",
                                        int steps_offset = 1);
 
 // A diffusers scheduler_config.json (DDIM, PNDM, Euler, ... share these fields): the schedule, the

@@ -84,9 +84,11 @@ void ensure_device(const std::string& device) {
     auto count = reinterpret_cast<CountFn>(dlsym(RTLD_DEFAULT, "cudaGetDeviceCount"));
     int n = 0;
     if (count && count(&n) == 0 && n > 0)
-      fail("device '{}' asked for: {} CUDA device(s) present, but libtorch initialised without CUDA (call "
-           "ensure_device before any tensor work)",
-           device, n);
+      fail(
+          "device '{}' asked for: {} CUDA device(s) present, but libtorch initialised without CUDA "
+          "(call "
+          "ensure_device before any tensor work)",
+          device, n);
     fail("device '{}' asked for, but no CUDA device is available", device);
   }
 #endif
@@ -109,17 +111,21 @@ RunContext make_run_context(const std::vector<std::string>& argv, const std::str
 }
 
 void move_module(torch::nn::Module& module, const std::string& device, const std::string& dtype) {
-  torch::Dtype t;
-  if (dtype == "float32" || dtype == "fp32")
-    t = torch::kFloat32;
-  else if (dtype == "float16" || dtype == "fp16")
-    t = torch::kFloat16;
-  else if (dtype == "bfloat16" || dtype == "bf16")
-    t = torch::kBFloat16;
-  else
-    fail("unknown dtype '{}' (known: float32, float16, bfloat16)", dtype);
+  const torch::Dtype t = torch_dtype(parse_dtype(dtype));
   ensure_device(device);  // validates the name, loads the CUDA backend when asked for
   module.to(torch::Device(device), t);
+}
+
+c10::ScalarType torch_dtype(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat16:
+      return torch::kFloat16;
+    case DType::kBFloat16:
+      return torch::kBFloat16;
+    case DType::kFloat32:
+      break;
+  }
+  return torch::kFloat32;
 }
 
 }  // namespace asdm

@@ -1,12 +1,17 @@
 #pragma once
 // The torch side of a run's context: threads, device, libtorch version for artifacts.
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "core/artifact.h"
+#include "core/dtype.h"
 
 namespace torch::nn {
 class Module;
+}
+namespace c10 {
+enum class ScalarType : int8_t;
 }
 
 namespace asdm {
@@ -27,5 +32,8 @@ void ensure_device(const std::string& device);
 // Moves a module to `device` (as ensure_device) in `dtype` ("float32"/"fp32", "float16"/"fp16",
 // "bfloat16"/"bf16"); throws asdm::Error naming an unknown dtype.
 void move_module(torch::nn::Module& module, const std::string& device, const std::string& dtype);
+
+// libtorch's scalar type of a dtype.
+c10::ScalarType torch_dtype(DType dtype);
 
 }  // namespace asdm

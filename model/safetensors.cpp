@@ -20,22 +20,22 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<DType, std::string_view>, 15> kDTypeNames{{
-    {DType::kBool, "BOOL"},
-    {DType::kU8, "U8"},
-    {DType::kI8, "I8"},
-    {DType::kF8E5M2, "F8_E5M2"},
-    {DType::kF8E4M3, "F8_E4M3"},
-    {DType::kI16, "I16"},
-    {DType::kU16, "U16"},
-    {DType::kF16, "F16"},
-    {DType::kBF16, "BF16"},
-    {DType::kI32, "I32"},
-    {DType::kU32, "U32"},
-    {DType::kF32, "F32"},
-    {DType::kF64, "F64"},
-    {DType::kI64, "I64"},
-    {DType::kU64, "U64"},
+constexpr std::array<std::pair<StorageDType, std::string_view>, 15> kDTypeNames{{
+    {StorageDType::kBool, "BOOL"},
+    {StorageDType::kU8, "U8"},
+    {StorageDType::kI8, "I8"},
+    {StorageDType::kF8E5M2, "F8_E5M2"},
+    {StorageDType::kF8E4M3, "F8_E4M3"},
+    {StorageDType::kI16, "I16"},
+    {StorageDType::kU16, "U16"},
+    {StorageDType::kF16, "F16"},
+    {StorageDType::kBF16, "BF16"},
+    {StorageDType::kI32, "I32"},
+    {StorageDType::kU32, "U32"},
+    {StorageDType::kF32, "F32"},
+    {StorageDType::kF64, "F64"},
+    {StorageDType::kI64, "I64"},
+    {StorageDType::kU64, "U64"},
 }};
 
 uint64_t read_u64_le(const uint8_t* p) {
@@ -69,38 +69,38 @@ json parse_header_json(std::string_view text, std::string_view source) {
 
 }  // namespace
 
-std::string_view to_string(DType dtype) {
+std::string_view to_string(StorageDType dtype) {
   for (const auto& [d, n] : kDTypeNames)
     if (d == dtype) return n;
   return "?";
 }
 
-size_t dtype_size(DType d) {
+size_t dtype_size(StorageDType d) {
   switch (d) {
-    case DType::kBool:
-    case DType::kU8:
-    case DType::kI8:
-    case DType::kF8E5M2:
-    case DType::kF8E4M3:
+    case StorageDType::kBool:
+    case StorageDType::kU8:
+    case StorageDType::kI8:
+    case StorageDType::kF8E5M2:
+    case StorageDType::kF8E4M3:
       return 1;
-    case DType::kI16:
-    case DType::kU16:
-    case DType::kF16:
-    case DType::kBF16:
+    case StorageDType::kI16:
+    case StorageDType::kU16:
+    case StorageDType::kF16:
+    case StorageDType::kBF16:
       return 2;
-    case DType::kI32:
-    case DType::kU32:
-    case DType::kF32:
+    case StorageDType::kI32:
+    case StorageDType::kU32:
+    case StorageDType::kF32:
       return 4;
-    case DType::kF64:
-    case DType::kI64:
-    case DType::kU64:
+    case StorageDType::kF64:
+    case StorageDType::kI64:
+    case StorageDType::kU64:
       return 8;
   }
   return 0;
 }
 
-DType dtype_from_string(std::string_view name) {
+StorageDType dtype_from_string(std::string_view name) {
   std::vector<std::string> known;
   for (const auto& [d, n] : kDTypeNames) {
     if (n == name) return d;

@@ -17,7 +17,9 @@
 
 namespace asdm {
 
-enum class DType {
+// Element types of the safetensors format (its own names: "F32", "BF16", ...); the dtypes asdm
+// computes in are core/dtype.h's DType.
+enum class StorageDType {
   kBool,
   kU8,
   kI8,
@@ -35,14 +37,14 @@ enum class DType {
   kU64
 };
 
-std::string_view to_string(DType dtype);  // safetensors spelling: "F32", "BF16", ...
-size_t dtype_size(DType dtype);           // bytes per element
+std::string_view to_string(StorageDType dtype);  // safetensors spelling: "F32", "BF16", ...
+size_t dtype_size(StorageDType dtype);           // bytes per element
 // Throws asdm::Error naming the dtype and the known ones.
-DType dtype_from_string(std::string_view name);
+StorageDType dtype_from_string(std::string_view name);
 
 struct TensorEntry {
   std::string name;
-  DType dtype = DType::kF32;
+  StorageDType dtype = StorageDType::kF32;
   std::vector<int64_t> shape;
   uint64_t begin = 0;  // byte offsets into the data buffer
   uint64_t end = 0;
@@ -85,7 +87,7 @@ class SafetensorsFile {
 // One tensor to write; `data` must hold prod(shape) * dtype_size(dtype) bytes.
 struct TensorView {
   std::string name;
-  DType dtype = DType::kF32;
+  StorageDType dtype = StorageDType::kF32;
   std::vector<int64_t> shape;
   const void* data = nullptr;
 };

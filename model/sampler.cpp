@@ -9,12 +9,15 @@
 
 namespace asdm {
 
-Denoiser guided(ConditionalModel model, const at::Tensor& cond, const at::Tensor& uncond, double guidance) {
-  if (guidance == 1.0) return [model, cond](const at::Tensor& x, double t) { return model(x, t, cond); };
+Denoiser guided(ConditionalModel model, const at::Tensor& cond, const at::Tensor& uncond,
+                double guidance) {
+  if (guidance == 1.0)
+    return [model, cond](const at::Tensor& x, double t) { return model(x, t, cond); };
   ASDM_CHECK(uncond.defined(), "classifier-free guidance needs an unconditional embedding");
   return [model, cond, uncond, guidance](const at::Tensor& x, double t) {
     const int64_t b = x.size(0);
-    const at::Tensor u = uncond.size(0) == b ? uncond : uncond.expand({b, uncond.size(1), uncond.size(2)});
+    const at::Tensor u =
+        uncond.size(0) == b ? uncond : uncond.expand({b, uncond.size(1), uncond.size(2)});
     const at::Tensor out = model(torch::cat({x, x}), t, torch::cat({u, cond}));
     const auto parts = out.chunk(2, 0);
     return parts[0] + guidance * (parts[1] - parts[0]);
@@ -26,17 +29,21 @@ const std::vector<std::string>& sampler_names() {
   return kNames;
 }
 
-int model_calls(const SamplerOptions& o) { return o.sampler == "pndm" && o.steps >= 2 ? o.steps + 1 : o.steps; }
+int model_calls(const SamplerOptions& o) {
+  return o.sampler == "pndm" && o.steps >= 2 ? o.steps + 1 : o.steps;
+}
 
 void validate(const SamplerOptions& o, const NoiseSchedule& s) {
   const auto& names = sampler_names();
   if (std::find(names.begin(), names.end(), o.sampler) == names.end())
     fail("unknown sampler '{}' (known: {})", o.sampler, join_limited(names));
   if (!(o.guidance >= 0)) fail("guidance must be >= 0 (got {})", o.guidance);
-  sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);  // validates steps and spacing
+  sampling_timesteps(s.train_steps(), o.steps, o.spacing,
+                     o.steps_offset);  // validates steps and spacing
 }
 
-std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::Tensor& out, double a, Prediction p) {
+std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::Tensor& out,
+                                                 double a, Prediction p) {
   const double sa = std::sqrt(a), sb = std::sqrt(1 - a);
   if (p == Prediction::kEpsilon) return {(x - sb * out) / sa, out};
   return {sa * x - sb * out, sa * out + sb * x};
@@ -51,8 +58,8 @@ at::Tensor prompt_noise(const std::vector<int64_t>& shape, uint64_t seed, uint64
 
 namespace {
 
-at::Tensor ddim(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
-                const std::function<void(int, int)>& done) {
+at::Tensor ddim(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
+                const SamplerOptions& o, const std::function<void(int, int)>& done) {
   const auto ts = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
   const int ratio = s.train_steps() / o.steps;
   const double final_a = o.final_alpha_one ? 1.0 : s.alphas_cumprod[0];
@@ -77,12 +84,13 @@ std::vector<double> sigmas_to_zero(const NoiseSchedule& s, const std::vector<dou
   return sig;
 }
 
-at::Tensor euler(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
-                 const std::function<void(int, int)>& done) {
+at::Tensor euler(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
+                 const SamplerOptions& o, const std::function<void(int, int)>& done) {
   const auto ts = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
   const auto sig = sigmas_to_zero(s, ts);
   const double smax = sig.front();
-  x = x * (o.spacing == "leading" ? std::sqrt(smax * smax + 1) : smax);  // diffusers' init_noise_sigma
+  x = x *
+      (o.spacing == "leading" ? std::sqrt(smax * smax + 1) : smax);  // diffusers' init_noise_sigma
   for (int i = 0; i < o.steps; ++i) {
     const double sg = sig[i];
     const double c_in = 1 / std::sqrt(sg * sg + 1);
@@ -114,8 +122,8 @@ std::vector<double> dpm_timesteps(int train, int steps, const std::string& spaci
 
 // DPM-Solver++ (2M): data prediction, second order multistep (midpoint), first order on the first
 // step and on the last (to sigma 0, where it returns the data prediction).
-at::Tensor dpmpp_2m(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
-                    const std::function<void(int, int)>& done) {
+at::Tensor dpmpp_2m(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
+                    const SamplerOptions& o, const std::function<void(int, int)>& done) {
   const auto ts = dpm_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
   const auto sig = sigmas_to_zero(s, ts);
   auto alpha_sigma = [](double sg) {
@@ -128,7 +136,8 @@ at::Tensor dpmpp_2m(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
     const auto [a_s, s_s] = alpha_sigma(sig[i]);
     const auto [a_t, s_t] = alpha_sigma(sig[i + 1]);
     const at::Tensor out = model(x, ts[i]).to(x.scalar_type());
-    const at::Tensor x0 = x0_and_epsilon(x, out, a_s * a_s, o.prediction).first;  // alpha-bar = a_s^2
+    const at::Tensor x0 =
+        x0_and_epsilon(x, out, a_s * a_s, o.prediction).first;  // alpha-bar = a_s^2
     const double lambda_s = std::log(a_s) - std::log(s_s);
     if (s_t == 0) {
       x = x0;
@@ -152,10 +161,11 @@ at::Tensor dpmpp_2m(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
 // PNDM with skip_prk_steps (SD's configuration): pseudo linear multistep, its first step taken
 // twice (an Euler step, then the average of both outputs from the same sample), then Adams–
 // Bashforth of order 2, 3 and 4 on the stored model outputs.
-at::Tensor pndm(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, const SamplerOptions& o,
-                const std::function<void(int, int)>& done) {
+at::Tensor pndm(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
+                const SamplerOptions& o, const std::function<void(int, int)>& done) {
   const int ratio = s.train_steps() / o.steps;
-  auto base = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);  // DDIM's grid, descending
+  auto base = sampling_timesteps(s.train_steps(), o.steps, o.spacing,
+                                 o.steps_offset);  // DDIM's grid, descending
   std::reverse(base.begin(), base.end());
   for (double& v : base) v = std::nearbyint(v);  // PNDM's linspace grid is rounded
   std::vector<double> ts(base.begin(), base.end() - 1);
@@ -203,8 +213,8 @@ at::Tensor pndm(const Denoiser& model, at::Tensor x, const NoiseSchedule& s, con
 
 }  // namespace
 
-at::Tensor sample(const Denoiser& model, const at::Tensor& noise, const NoiseSchedule& s, const SamplerOptions& o,
-                  const std::function<void(int, int)>& done) {
+at::Tensor sample(const Denoiser& model, const at::Tensor& noise, const NoiseSchedule& s,
+                  const SamplerOptions& o, const std::function<void(int, int)>& done) {
   validate(o, s);
   if (o.sampler == "euler") return euler(model, noise, s, o, done);
   if (o.sampler == "dpm++2m") return dpmpp_2m(model, noise, s, o, done);

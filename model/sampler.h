@@ -5,8 +5,8 @@
 // skip_prk_steps), on the schedule of model/noise_schedule.h. The model is a
 // callback, so the same loop drives the proxy teacher, a real SD UNet, an ablated or a pruned
 // student, and the profiler's sampler-loop mode.
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,22 +32,25 @@ struct SamplerOptions {
 // The model's raw output (epsilon or v) for a batch x at timestep t.
 using Denoiser = std::function<at::Tensor(const at::Tensor& x, double t)>;
 // A conditional model: output for x at t under text conditioning `cond` ([B, tokens, dim]).
-using ConditionalModel = std::function<at::Tensor(const at::Tensor& x, double t, const at::Tensor& cond)>;
+using ConditionalModel =
+    std::function<at::Tensor(const at::Tensor& x, double t, const at::Tensor& cond)>;
 
 // Classifier-free guidance: for guidance != 1, one model call per step on the doubled batch
 // [x; x] with [uncond; cond], then uncond + g (cond - uncond); for guidance == 1, the conditional
 // call alone. uncond is broadcast over the batch when it has batch 1.
-Denoiser guided(ConditionalModel model, const at::Tensor& cond, const at::Tensor& uncond, double guidance);
+Denoiser guided(ConditionalModel model, const at::Tensor& cond, const at::Tensor& uncond,
+                double guidance);
 
 // Runs the sampler from `noise` (unit Gaussian, the shape of a sample); returns the final sample.
 // step_done(i, steps) after each step (progress, profiling).
 at::Tensor sample(const Denoiser& model, const at::Tensor& noise, const NoiseSchedule& schedule,
-                  const SamplerOptions& options, const std::function<void(int, int)>& step_done = {});
+                  const SamplerOptions& options,
+                  const std::function<void(int, int)>& step_done = {});
 
 // x0 and epsilon from a model output `out` (epsilon or v) for the model input x at alpha-bar a
 // (DDPM scaling: for Euler, the model input is x scaled by c_in, which is that).
-std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::Tensor& out, double alpha_bar,
-                                                 Prediction prediction);
+std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::Tensor& out,
+                                                 double alpha_bar, Prediction prediction);
 
 // The initial noise of sample `index` of a run with `seed`: a unit Gaussian of `shape` ([C, H, W],
 // returned as [1, C, H, W], float32, CPU) that depends on (seed, index) only, so a prompt gets the

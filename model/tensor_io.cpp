@@ -10,24 +10,27 @@
 
 namespace asdm {
 
-std::string shape_string(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_string(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 namespace {
 
 // safetensors dtype <-> libtorch dtype, for the dtypes libtorch holds here (not F8, U16/U32/U64).
-constexpr std::pair<DType, torch::Dtype> kDTypes[] = {
-    {DType::kBool, torch::kBool}, {DType::kU8, torch::kUInt8},    {DType::kI8, torch::kInt8},
-    {DType::kI16, torch::kInt16}, {DType::kF16, torch::kFloat16}, {DType::kBF16, torch::kBFloat16},
-    {DType::kI32, torch::kInt32}, {DType::kF32, torch::kFloat32}, {DType::kF64, torch::kFloat64},
-    {DType::kI64, torch::kInt64},
+constexpr std::pair<StorageDType, torch::Dtype> kDTypes[] = {
+    {StorageDType::kBool, torch::kBool},   {StorageDType::kU8, torch::kUInt8},
+    {StorageDType::kI8, torch::kInt8},     {StorageDType::kI16, torch::kInt16},
+    {StorageDType::kF16, torch::kFloat16}, {StorageDType::kBF16, torch::kBFloat16},
+    {StorageDType::kI32, torch::kInt32},   {StorageDType::kF32, torch::kFloat32},
+    {StorageDType::kF64, torch::kFloat64}, {StorageDType::kI64, torch::kInt64},
 };
 
-std::optional<torch::Dtype> torch_dtype(DType d) {
+std::optional<torch::Dtype> torch_dtype(StorageDType d) {
   for (const auto& [st, t] : kDTypes)
     if (st == d) return t;
   return std::nullopt;
 }
 
-DType st_dtype(torch::Dtype d, const std::string& name) {
+StorageDType st_dtype(torch::Dtype d, const std::string& name) {
   for (const auto& [st, t] : kDTypes)
     if (t == d) return st;
   fail("tensor '{}' has dtype {} which safetensors output does not support here", name,

@@ -118,16 +118,19 @@ struct ResnetBlockImpl : nn::Module {
     auto list = container();
     const int64_t cout = base->weight.size(0), cin = base->weight.size(1);
     for (size_t k = 0; k < experts; ++k)
-      m.experts.push_back(list->register_module(std::to_string(k), conv(static_cast<int>(cin), static_cast<int>(cout), 3)));
+      m.experts.push_back(list->register_module(
+          std::to_string(k), conv(static_cast<int>(cin), static_cast<int>(cout), 3)));
     base->register_module("experts", list);
-    m.router = base->register_module("router", linear(static_cast<int>(cin) + route_dim, static_cast<int>(experts) + 1));
+    m.router = base->register_module(
+        "router", linear(static_cast<int>(cin) + route_dim, static_cast<int>(experts) + 1));
     torch::NoGradGuard g;
     m.router->weight.zero_();
     m.router->bias.zero_();
     return m;
   }
 
-  ResnetBlockImpl(const UnitInfo& u, const UNetConfig& c, bool removed, const ClmeOptions* clme = nullptr) {
+  ResnetBlockImpl(const UnitInfo& u, const UNetConfig& c, bool removed,
+                  const ClmeOptions* clme = nullptr) {
     scale_shift = c.resnet_time_scale_shift == "scale_shift";
     out_scale = u.output_scale;
     if (!removed) {
@@ -154,7 +157,8 @@ struct ResnetBlockImpl : nn::Module {
   Tensor forward(const Tensor& x, const Tensor& temb) {
     const Tensor route = clme1 || clme2 ? torch::silu(temb) : Tensor();
     auto run_conv = [&](nn::Conv2d& m, const std::optional<Clme>& cl, const Tensor& in) {
-      return cl ? clme_conv(in, route, cl->router->weight, cl->router->bias, cl->kernels(), cl->biases())
+      return cl ? clme_conv(in, route, cl->router->weight, cl->router->bias, cl->kernels(),
+                            cl->biases())
                 : conv3x3(m, in);
     };
     Tensor h = run_conv(conv1, clme1, torch::silu(gn(norm1, x)));
@@ -188,7 +192,8 @@ struct AttentionImpl : nn::Module {
   std::optional<GriOptions> gri;  // self-attention only: GRI attention over the H x W map
   // H, W: the map's size, needed by GRI attention. probs: when given, the attention is computed
   // explicitly and its probabilities [B, heads, N, M] are stored there.
-  Tensor forward(const Tensor& x, const Tensor& context, int64_t H = 0, int64_t W = 0, Tensor* probs = nullptr) {
+  Tensor forward(const Tensor& x, const Tensor& context, int64_t H = 0, int64_t W = 0,
+                 Tensor* probs = nullptr) {
     const int64_t B = x.size(0);
     auto split = [&](const Tensor& t) {
       return t.view({B, -1, heads, t.size(-1) / heads}).transpose(1, 2);
@@ -197,7 +202,8 @@ struct AttentionImpl : nn::Module {
     Tensor k = split(to_k->forward(context));
     Tensor v = split(to_v->forward(context));
     auto attend = [&](const Tensor& a, const Tensor& b, const Tensor& c) {
-      return gri && H > 0 ? gri_attention(a, b, c, H, W, *gri) : at::scaled_dot_product_attention(a, b, c);
+      return gri && H > 0 ? gri_attention(a, b, c, H, W, *gri)
+                          : at::scaled_dot_product_attention(a, b, c);
     };
     Tensor o;
     if (probs) {
@@ -205,7 +211,8 @@ struct AttentionImpl : nn::Module {
       *probs = torch::softmax(qf.matmul(kf.transpose(-1, -2)) / std::sqrt(double(q.size(-1))), -1);
       o = probs->to(v.scalar_type()).matmul(v);
     } else if (upcast && q.scalar_type() != torch::kFloat32) {
-      o = attend(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32)).to(q.scalar_type());
+      o = attend(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32))
+              .to(q.scalar_type());
     } else {
       o = attend(q, k, v);
     }
@@ -236,7 +243,8 @@ struct BasicTransformerBlockImpl : nn::Module {
   std::shared_ptr<FeedForwardImpl> ff;
   bool only_cross = false;
   std::string path;
-  BasicTransformerBlockImpl(const UnitInfo& u, bool upcast, std::string path_, const GriOptions* gri)
+  BasicTransformerBlockImpl(const UnitInfo& u, bool upcast, std::string path_,
+                            const GriOptions* gri)
       : path(std::move(path_)) {
     const int C = u.out_channels;
     only_cross = u.only_cross_attention;
@@ -403,8 +411,8 @@ struct UNet::Impl {
   nn::GroupNorm conv_norm_out{nullptr};
   std::vector<BlockRT> down, up;
   std::optional<BlockRT> mid;
-  const UnitInfo *u_time = nullptr, *u_add = nullptr, *u_class = nullptr, *u_conv_in = nullptr, *u_norm_out = nullptr,
-                 *u_conv_out = nullptr;
+  const UnitInfo *u_time = nullptr, *u_add = nullptr, *u_class = nullptr, *u_conv_in = nullptr,
+                 *u_norm_out = nullptr, *u_conv_out = nullptr;
 
   bool is_removed(const UnitInfo& u) const { return removed.count(u.id) > 0; }
 
@@ -416,7 +424,9 @@ struct UNet::Impl {
     for (int idx : b.resnets) {
       const UnitInfo& u = layout.units[idx];
       rt.resnets.push_back(resnets->register_module(
-          std::to_string(u.layer), std::make_shared<ResnetBlockImpl>(u, c, is_removed(u), clme.count(u.id) ? &clme.at(u.id) : nullptr)));
+          std::to_string(u.layer),
+          std::make_shared<ResnetBlockImpl>(u, c, is_removed(u),
+                                            clme.count(u.id) ? &clme.at(u.id) : nullptr)));
     }
     if (!b.attentions.empty()) {
       auto attns = container();
@@ -426,7 +436,9 @@ struct UNet::Impl {
           rt.attentions.push_back(nullptr);
         } else {
           rt.attentions.push_back(attns->register_module(
-              std::to_string(u.layer), std::make_shared<Transformer2DImpl>(u, c, layout, removed, gri.count(u.id) ? &gri.at(u.id) : nullptr)));
+              std::to_string(u.layer),
+              std::make_shared<Transformer2DImpl>(u, c, layout, removed,
+                                                  gri.count(u.id) ? &gri.at(u.id) : nullptr)));
         }
       }
       parent->register_module("attentions", attns);
@@ -448,7 +460,11 @@ struct UNet::Impl {
   }
 
   explicit Impl(const ArchSpec& s)
-      : spec(s), layout(s.student_layout()), removed(s.removed_units()), gri(s.gri_units()), clme(s.clme_units()) {
+      : spec(s),
+        layout(s.student_layout()),
+        removed(s.removed_units()),
+        gri(s.gri_units()),
+        clme(s.clme_units()) {
     const UNetConfig& c = layout.config;
     root = container();
     const int c0 = c.block_out_channels[0];
@@ -559,12 +575,16 @@ struct UNet::Impl {
     if (class_embedding) {
       if (!added.class_labels)
         fail("this UNet has class_embed_type \"projection\" and needs the input 'class_labels'");
-      if (added.class_labels->dim() != 2 || added.class_labels->size(1) != c.projection_class_embeddings_input_dim)
+      if (added.class_labels->dim() != 2 ||
+          added.class_labels->size(1) != c.projection_class_embeddings_input_dim)
         fail("class_labels must be [batch, {}], got [{}]", c.projection_class_embeddings_input_dim,
              fmt::join(added.class_labels->sizes(), ", "));
       Tensor ce = run_unit(
           ctx, *u_class, false,
-          [&] { return class_embedding->forward(added.class_labels->to(sample_in.device()).to(dtype), nullptr); },
+          [&] {
+            return class_embedding->forward(added.class_labels->to(sample_in.device()).to(dtype),
+                                            nullptr);
+          },
           [] { return Tensor(); });
       temb = temb + ce;
     }
@@ -672,17 +692,19 @@ int64_t UNet::num_parameters() const {
   return n;
 }
 
-void UNet::to(const std::string& device, const std::string& dtype) { move_module(*impl_->root, device, dtype); }
+void UNet::to(const std::string& device, const std::string& dtype) {
+  move_module(*impl_->root, device, dtype);
+}
 
 std::string UNet::device() const { return impl_->conv_in->weight.device().str(); }
 std::string UNet::dtype() const {
   switch (impl_->conv_in->weight.scalar_type()) {
     case torch::kFloat16:
-      return "float16";
+      return std::string(to_string(DType::kFloat16));
     case torch::kBFloat16:
-      return "bfloat16";
+      return std::string(to_string(DType::kBFloat16));
     default:
-      return "float32";
+      return std::string(to_string(DType::kFloat32));
   }
 }
 

@@ -322,12 +322,17 @@ UNetConfig parse_unet_config(const json& j) {
   c.time_cond_proj_dim = get_int(j, "time_cond_proj_dim", 0);
   c.class_embed_type = get_string(j, "class_embed_type", "");
   if (!c.class_embed_type.empty() && c.class_embed_type != "projection")
-    fail("config field 'class_embed_type' = \"{}\" is not supported (asdm implements null, \"projection\")",
-         c.class_embed_type);
+    fail(
+        "config field 'class_embed_type' = \"{}\" is not supported (asdm implements null, "
+        "\"projection\")",
+        c.class_embed_type);
   if (c.class_embed_type == "projection" && c.projection_class_embeddings_input_dim <= 0)
-    fail("class_embed_type \"projection\" needs a positive 'projection_class_embeddings_input_dim'");
+    fail(
+        "class_embed_type \"projection\" needs a positive 'projection_class_embeddings_input_dim'");
   if (c.class_embed_type == "projection" && c.addition_embed_type == "text_time")
-    fail("class_embed_type \"projection\" together with addition_embed_type \"text_time\" is not supported");
+    fail(
+        "class_embed_type \"projection\" together with addition_embed_type \"text_time\" is not "
+        "supported");
 
   c.conv_in_kernel = get_int(j, "conv_in_kernel", 3);
   c.conv_out_kernel = get_int(j, "conv_out_kernel", 3);
@@ -401,6 +406,10 @@ json to_diffusers_json(const UNetConfig& c) {
   j["upcast_attention"] = c.upcast_attention;
   j["use_linear_projection"] = c.use_linear_projection;
   return j;
+}
+
+bool same_config(const UNetConfig& a, const UNetConfig& b) {
+  return to_diffusers_json(a) == to_diffusers_json(b);
 }
 
 }  // namespace asdm

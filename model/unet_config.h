@@ -70,6 +70,8 @@ UNetConfig load_unet_config(const std::filesystem::path& config_json);
 // The config in diffusers form (lists per stage, attention_head_dim holding the heads), loadable by
 // diffusers' UNet2DConditionModel.from_config.
 nlohmann::json to_diffusers_json(const UNetConfig& c);
+// Whether two configs describe the same UNet (their diffusers configs are equal).
+bool same_config(const UNetConfig& a, const UNetConfig& b);
 
 bool is_cross_attn_block(const std::string& block_type);
 

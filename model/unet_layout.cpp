@@ -106,7 +106,8 @@ UNetLayout make_layout(const UNetConfig& c) {
 
   L.units.push_back(fixed(unit_id::kTimeEmbedding, c0, temb));
   if (c.class_embed_type == "projection")
-    L.units.push_back(fixed(unit_id::kClassEmbedding, c.projection_class_embeddings_input_dim, temb));
+    L.units.push_back(
+        fixed(unit_id::kClassEmbedding, c.projection_class_embeddings_input_dim, temb));
   if (c.addition_embed_type == "text_time")
     L.units.push_back(fixed(unit_id::kAddEmbedding, c.projection_class_embeddings_input_dim, temb));
   L.units.push_back(fixed(unit_id::kConvIn, c.in_channels, c0));

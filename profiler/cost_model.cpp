@@ -187,14 +187,17 @@ CostReport estimate_cost(const ArchSpec& spec, const CostInput& in) {
     UnitCost& uc = unit_cost(id);
     const UnitInfo& u = layout.at(id);
     const int64_t N = int64_t(uc.height) * uc.width, C = u.out_channels;
-    const int64_t fewer = B * 2 * N * (N - gri_keys_per_query(uc.height, uc.width, o)) * C;  // per transformer block
+    const int64_t fewer =
+        B * 2 * N * (N - gri_keys_per_query(uc.height, uc.width, o)) * C;  // per transformer block
     for (auto& tb : r.units) {
       if (tb.parent != id || tb.removed) continue;
       tb.attn_macs -= fewer;
     }
     int blocks = 0;
     for (int k = 0; k < u.transformer_layers; ++k)
-      if (u.transformer_layers == 1 || !spec.removed_units().count(unit_id::transformer_block(id, k))) ++blocks;
+      if (u.transformer_layers == 1 ||
+          !spec.removed_units().count(unit_id::transformer_block(id, k)))
+        ++blocks;
     uc.attn_macs -= blocks * fewer;
     r.attn_macs -= blocks * fewer;
   }

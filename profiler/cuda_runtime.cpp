@@ -1,19 +1,21 @@
 #include "profiler/cuda_runtime.h"
 
-
 #include "core/error.h"
 #include "profiler/dynlib.h"
 
 namespace asdm {
 
 void CudaRuntime::check(int status, const char* what) const {
-  if (status != 0) fail("{} failed: {} (CUDA error {})", what, get_error_string ? get_error_string(status) : "?", status);
+  if (status != 0)
+    fail("{} failed: {} (CUDA error {})", what, get_error_string ? get_error_string(status) : "?",
+         status);
 }
 
 namespace {
 
 CudaRuntime load(std::string& why) {
-  // libtorch_cpu links libcudart, so it is normally in the process already; else try the library path.
+  // libtorch_cpu links libcudart, so it is normally in the process already; else try the library
+  // path.
   void* lib = dynlib::open({"libcudart.so.13", "libcudart.so"});
   CudaRuntime rt;
   if (!lib) {

@@ -39,7 +39,8 @@ ForwardRecord attribute_activity(const std::vector<RangeRecord>& ranges,
   std::unordered_map<uint64_t, size_t> range_of;  // ext id -> index in ranges
   for (size_t i = 0; i < ranges.size(); ++i) {
     ASDM_CHECK(ranges[i].ext_id != 0, "external correlation id 0 is reserved");
-    ASDM_CHECK(range_of.emplace(ranges[i].ext_id, i).second, "duplicate external id {}", ranges[i].ext_id);
+    ASDM_CHECK(range_of.emplace(ranges[i].ext_id, i).second, "duplicate external id {}",
+               ranges[i].ext_id);
   }
   std::unordered_map<uint32_t, uint64_t> ext_of;  // API correlation id -> external id
   for (const auto& c : correlations) {
@@ -89,14 +90,16 @@ ForwardRecord attribute_activity(const std::vector<RangeRecord>& ranges,
       const uint64_t parent = ranges[j].parent_ext;
       if (parent == 0) break;
       auto p = range_of.find(parent);
-      ASDM_CHECK(p != range_of.end(), "unit {} has an unknown parent range {}", ranges[j].unit, parent);
+      ASDM_CHECK(p != range_of.end(), "unit {} has an unknown parent range {}", ranges[j].unit,
+                 parent);
       j = p->second;
     }
   }
 
   std::vector<size_t> order(ranges.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a].exit_ns < ranges[b].exit_ns; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return ranges[a].exit_ns < ranges[b].exit_ns; });
   for (size_t i : order) {
     const RangeRecord& rr = ranges[i];
     UnitSample s;
@@ -110,8 +113,9 @@ ForwardRecord attribute_activity(const std::vector<RangeRecord>& ranges,
     s.kernel_count = acc[i].incl_count;
     s.device_span_ms = acc[i].last > acc[i].first ? (acc[i].last - acc[i].first) / 1e6 : 0.0;
     for (auto& [name, k] : acc[i].kernels) s.top_kernels.push_back(k);
-    std::stable_sort(s.top_kernels.begin(), s.top_kernels.end(),
-                     [](const KernelStat& a, const KernelStat& b) { return a.total_ms > b.total_ms; });
+    std::stable_sort(
+        s.top_kernels.begin(), s.top_kernels.end(),
+        [](const KernelStat& a, const KernelStat& b) { return a.total_ms > b.total_ms; });
     if (static_cast<int>(s.top_kernels.size()) > top) s.top_kernels.resize(top);
     r.units.push_back(std::move(s));
   }

@@ -2,14 +2,14 @@
 // Joining CUPTI activity records to UNet units (issue 3), as plain code so that it is tested with
 // synthetic records (tests/profiler/cupti_attribution_test.cpp) and needs no GPU.
 //
-// The CUPTI backend gives each unit range an id and learns, for every CUDA API call that put work on
-// the device inside a unit, the pair (API correlation id, innermost open unit's id): by default from
-// a CUPTI callback on the launch calls, else (ASDM_CUPTI_API_RECORDS) from EXTERNAL_CORRELATION
-// records after pushing the id on unit entry and popping it on exit. A kernel/memcpy/memset record
-// carries the correlation id of the API call that launched it. Joining the two gives each device
-// activity its unit, whatever order the records arrive in (a kernel record often arrives after its
-// unit closed, in a later buffer). Nested units roll up: a unit's inclusive time covers its
-// descendants' activities.
+// The CUPTI backend gives each unit range an id and learns, for every CUDA API call that put work
+// on the device inside a unit, the pair (API correlation id, innermost open unit's id): by default
+// from a CUPTI callback on the launch calls, else (ASDM_CUPTI_API_RECORDS) from
+// EXTERNAL_CORRELATION records after pushing the id on unit entry and popping it on exit. A
+// kernel/memcpy/memset record carries the correlation id of the API call that launched it. Joining
+// the two gives each device activity its unit, whatever order the records arrive in (a kernel
+// record often arrives after its unit closed, in a later buffer). Nested units roll up: a unit's
+// inclusive time covers its descendants' activities.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -27,7 +27,7 @@ bool launches_device_work(std::string_view api_name);
 struct RangeRecord {  // one unit's external-correlation range
   uint64_t ext_id = 0;
   std::string unit;
-  uint64_t parent_ext = 0;  // 0: top level
+  uint64_t parent_ext = 0;             // 0: top level
   uint64_t enter_ns = 0, exit_ns = 0;  // host timestamps (CUPTI clock), for the trace
 };
 

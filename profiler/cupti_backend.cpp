@@ -38,10 +38,12 @@ struct Cupti {
   decltype(&cuptiGetResultString) result_string = nullptr;
   decltype(&cuptiSubscribe) subscribe = nullptr;
   decltype(&cuptiUnsubscribe) unsubscribe = nullptr;
-  // Optional (the callback API, for launch-only attribution): without them every API call is recorded.
+  // Optional (the callback API, for launch-only attribution): without them every API call is
+  // recorded.
   decltype(&cuptiGetCallbackName) callback_name = nullptr;
   decltype(&cuptiEnableCallback) enable_callback = nullptr;
-  decltype(&cuptiActivityEnableHWTrace) enable_hw_trace = nullptr;  // CUDA 12.8+; works on Blackwell only
+  decltype(&cuptiActivityEnableHWTrace) enable_hw_trace =
+      nullptr;  // CUDA 12.8+; works on Blackwell only
   decltype(&cuptiActivitySetAttribute) set_attribute = nullptr;
 
   std::string error(CUptiResult r) const {
@@ -60,7 +62,9 @@ const Cupti* load_cupti(std::string& why) {
     void* lib = dynlib::open({"libcupti.so.13", "libcupti.so"});  // libtorch_cpu links it
     if (!lib) return std::string("libcupti is not available");
     std::string missing;
-    auto sym = [&](auto& fn, const char* name) { dynlib::resolve(lib, fn, name, "libcupti", missing); };
+    auto sym = [&](auto& fn, const char* name) {
+      dynlib::resolve(lib, fn, name, "libcupti", missing);
+    };
     sym(c.register_callbacks, "cuptiActivityRegisterCallbacks");
     sym(c.enable, "cuptiActivityEnable");
     sym(c.disable, "cuptiActivityDisable");
@@ -126,24 +130,26 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
       case CUPTI_ACTIVITY_KIND_KERNEL:
       case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
         auto* k = reinterpret_cast<CUpti_ActivityKernel10*>(rec);
-        acts.push_back({ActivityRecord::Kind::kKernel, k->correlationId, k->streamId, k->start, k->end, demangle(k->name)});
+        acts.push_back({ActivityRecord::Kind::kKernel, k->correlationId, k->streamId, k->start,
+                        k->end, demangle(k->name)});
         break;
       }
       case CUPTI_ACTIVITY_KIND_MEMCPY: {
         auto* m = reinterpret_cast<CUpti_ActivityMemcpy6*>(rec);
-        acts.push_back({ActivityRecord::Kind::kMemcpy, m->correlationId, m->streamId, m->start, m->end,
-                        fmt::format("memcpy ({} bytes)", uint64_t(m->bytes))});
+        acts.push_back({ActivityRecord::Kind::kMemcpy, m->correlationId, m->streamId, m->start,
+                        m->end, fmt::format("memcpy ({} bytes)", uint64_t(m->bytes))});
         break;
       }
       case CUPTI_ACTIVITY_KIND_MEMSET: {
         auto* m = reinterpret_cast<CUpti_ActivityMemset4*>(rec);
-        acts.push_back({ActivityRecord::Kind::kMemset, m->correlationId, m->streamId, m->start, m->end,
-                        fmt::format("memset ({} bytes)", uint64_t(m->bytes))});
+        acts.push_back({ActivityRecord::Kind::kMemset, m->correlationId, m->streamId, m->start,
+                        m->end, fmt::format("memset ({} bytes)", uint64_t(m->bytes))});
         break;
       }
       case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION: {
         auto* e = reinterpret_cast<CUpti_ActivityExternalCorrelation*>(rec);
-        if (e->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) corrs.push_back({e->correlationId, e->externalId});
+        if (e->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0)
+          corrs.push_back({e->correlationId, e->externalId});
         break;
       }
       default:
@@ -158,17 +164,18 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
 
 void CUPTIAPI no_op_callback(void*, CUpti_CallbackDomain, CUpti_CallbackId, const void*) {}
 
-// How kernels are joined to units. By default ("launch"), a CUPTI callback on the CUDA API calls that
-// put work on the device (chosen by name: "Launch", "Memcpy", "Memset"; runtime and driver, since
-// cuBLAS and cuDNN launch through the driver) notes each call's correlation id with the innermost
-// open unit; the activity records then need no API records at all. Recording every API call instead
-// (activity kinds RUNTIME and DRIVER, with external correlation records; several calls per kernel:
-// cudaGetDevice, cudaGetLastError, the allocator's queries) cost 2-3 times the overhead on an H100.
-// Fine-grained API records (cuptiActivityEnableRuntimeApi) were tried: CUPTI then emits no external
-// correlation records. ASDM_CUPTI_API_RECORDS=all|runtime|driver|none selects the activity-record
-// join with whole API domains (none: no attribution), for measuring CUPTI's own overhead.
+// How kernels are joined to units. By default ("launch"), a CUPTI callback on the CUDA API calls
+// that put work on the device (chosen by name: "Launch", "Memcpy", "Memset"; runtime and driver,
+// since cuBLAS and cuDNN launch through the driver) notes each call's correlation id with the
+// innermost open unit; the activity records then need no API records at all. Recording every API
+// call instead (activity kinds RUNTIME and DRIVER, with external correlation records; several calls
+// per kernel: cudaGetDevice, cudaGetLastError, the allocator's queries) cost 2-3 times the overhead
+// on an H100. Fine-grained API records (cuptiActivityEnableRuntimeApi) were tried: CUPTI then emits
+// no external correlation records. ASDM_CUPTI_API_RECORDS=all|runtime|driver|none selects the
+// activity-record join with whole API domains (none: no attribution), for measuring CUPTI's own
+// overhead.
 struct ApiRecords {
-  std::string mode = "launch";  // launch | all | runtime | driver | none
+  std::string mode = "launch";            // launch | all | runtime | driver | none
   std::vector<CUpti_ActivityKind> kinds;  // the activity kinds enabled
   std::vector<CUpti_CallbackId> runtime_cbids, driver_cbids;  // launch mode only: the callbacks
   std::string detail;  // for the profile: how kernels were joined to units
@@ -176,53 +183,63 @@ struct ApiRecords {
 
 ApiRecords api_records(const Cupti& c) {
   ApiRecords a;
-  a.kinds = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMSET};
+  a.kinds = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+             CUPTI_ACTIVITY_KIND_MEMSET};
   const char* env = std::getenv("ASDM_CUPTI_API_RECORDS");
   a.mode = env && *env ? env : "launch";
   if (a.mode == "runtime,driver") a.mode = "all";
-  if (a.mode != "launch" && a.mode != "all" && a.mode != "runtime" && a.mode != "driver" && a.mode != "none")
+  if (a.mode != "launch" && a.mode != "all" && a.mode != "runtime" && a.mode != "driver" &&
+      a.mode != "none")
     fail("ASDM_CUPTI_API_RECORDS is '{}': expected launch, all, runtime, driver or none", a.mode);
   if (a.mode == "launch" && !(c.callback_name && c.enable_callback)) {
     a.mode = "all";
-    a.detail = "joined by API records of all runtime and driver calls (this libcupti has no callback API)";
+    a.detail =
+        "joined by API records of all runtime and driver calls (this libcupti has no callback API)";
   }
   if (a.mode == "launch") {
     for (uint32_t id = 1; id < CUPTI_RUNTIME_TRACE_CBID_SIZE; ++id) {
       const char* name = nullptr;
-      if (c.callback_name(CUPTI_CB_DOMAIN_RUNTIME_API, id, &name) == CUPTI_SUCCESS && name && launches_device_work(name))
+      if (c.callback_name(CUPTI_CB_DOMAIN_RUNTIME_API, id, &name) == CUPTI_SUCCESS && name &&
+          launches_device_work(name))
         a.runtime_cbids.push_back(id);
     }
     for (uint32_t id = 1; id < CUPTI_DRIVER_TRACE_CBID_SIZE; ++id) {
       const char* name = nullptr;
-      if (c.callback_name(CUPTI_CB_DOMAIN_DRIVER_API, id, &name) == CUPTI_SUCCESS && name && launches_device_work(name))
+      if (c.callback_name(CUPTI_CB_DOMAIN_DRIVER_API, id, &name) == CUPTI_SUCCESS && name &&
+          launches_device_work(name))
         a.driver_cbids.push_back(id);
     }
-    a.detail = fmt::format("joined by callbacks on the launch, memcpy and memset calls ({} runtime and {} driver "
-                           "API functions); no API records",
-                           a.runtime_cbids.size(), a.driver_cbids.size());
+    a.detail = fmt::format(
+        "joined by callbacks on the launch, memcpy and memset calls ({} runtime and {} driver "
+        "API functions); no API records",
+        a.runtime_cbids.size(), a.driver_cbids.size());
     return a;
   }
   a.kinds.push_back(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
   if (a.mode == "all" || a.mode == "runtime") a.kinds.push_back(CUPTI_ACTIVITY_KIND_RUNTIME);
   if (a.mode == "all" || a.mode == "driver") a.kinds.push_back(CUPTI_ACTIVITY_KIND_DRIVER);
   if (a.detail.empty())
-    a.detail = a.mode == "none" ? "no API records, no attribution (ASDM_CUPTI_API_RECORDS=none)"
-                                : fmt::format("joined by API records of all {} calls (ASDM_CUPTI_API_RECORDS={})",
-                                              a.mode == "all" ? "runtime and driver" : a.mode, a.mode);
+    a.detail =
+        a.mode == "none"
+            ? "no API records, no attribution (ASDM_CUPTI_API_RECORDS=none)"
+            : fmt::format("joined by API records of all {} calls (ASDM_CUPTI_API_RECORDS={})",
+                          a.mode == "all" ? "runtime and driver" : a.mode, a.mode);
   return a;
 }
 
 std::atomic<bool> g_live{false};
 
-// Launch mode: the callback notes (correlation id, innermost open unit's id) at each launch's entry.
-// It runs on the launching thread; the lock is uncontended unless another thread launches too.
+// Launch mode: the callback notes (correlation id, innermost open unit's id) at each launch's
+// entry. It runs on the launching thread; the lock is uncontended unless another thread launches
+// too.
 struct LaunchLog {
   std::mutex mu;
   uint64_t current = 0;  // ext id of the innermost open unit (0: none)
   std::vector<ExternalCorrelation> calls;
 };
 
-void CUPTIAPI launch_callback(void* user, CUpti_CallbackDomain, CUpti_CallbackId, const void* data) {
+void CUPTIAPI launch_callback(void* user, CUpti_CallbackDomain, CUpti_CallbackId,
+                              const void* data) {
   auto* cb = static_cast<const CUpti_CallbackData*>(data);
   if (cb->callbackSite != CUPTI_API_ENTER) return;
   auto* log = static_cast<LaunchLog*>(user);
@@ -280,18 +297,21 @@ class CuptiBackend : public LatencyBackend {
       std::lock_guard<std::mutex> lock(launches_.mu);
       launches_.current = next_ext_;
     } else {
-      c_.check(c_.push(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, next_ext_), "cuptiActivityPushExternalCorrelationId");
+      c_.check(c_.push(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, next_ext_),
+               "cuptiActivityPushExternalCorrelationId");
     }
   }
 
   void on_exit(const UnitInfo& unit, const at::Tensor&) override {
-    ASDM_CHECK(!open_.empty() && ranges_[open_.back()].unit == unit.id, "unbalanced unit exit for {}", unit.id);
+    ASDM_CHECK(!open_.empty() && ranges_[open_.back()].unit == unit.id,
+               "unbalanced unit exit for {}", unit.id);
     if (callbacks_) {
       std::lock_guard<std::mutex> lock(launches_.mu);
       launches_.current = ranges_[open_.back()].parent_ext;
     } else {
       uint64_t last = 0;
-      c_.check(c_.pop(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &last), "cuptiActivityPopExternalCorrelationId");
+      c_.check(c_.pop(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &last),
+               "cuptiActivityPopExternalCorrelationId");
     }
     c_.timestamp(&ranges_[open_.back()].exit_ns);
     open_.pop_back();
@@ -320,20 +340,24 @@ class CuptiBackend : public LatencyBackend {
  private:
   void enable() {
     if (api_.mode == "launch") {
-      c_.check(c_.subscribe(&subscriber_, reinterpret_cast<CUpti_CallbackFunc>(launch_callback), &launches_),
+      c_.check(c_.subscribe(&subscriber_, reinterpret_cast<CUpti_CallbackFunc>(launch_callback),
+                            &launches_),
                "cuptiSubscribe");
       for (auto id : api_.runtime_cbids)
-        c_.check(c_.enable_callback(1, subscriber_, CUPTI_CB_DOMAIN_RUNTIME_API, id), "cuptiEnableCallback");
+        c_.check(c_.enable_callback(1, subscriber_, CUPTI_CB_DOMAIN_RUNTIME_API, id),
+                 "cuptiEnableCallback");
       for (auto id : api_.driver_cbids)
-        c_.check(c_.enable_callback(1, subscriber_, CUPTI_CB_DOMAIN_DRIVER_API, id), "cuptiEnableCallback");
+        c_.check(c_.enable_callback(1, subscriber_, CUPTI_CB_DOMAIN_DRIVER_API, id),
+                 "cuptiEnableCallback");
       callbacks_ = true;
     }
     // Kernel timestamps from the hardware event system instead of instrumentation around each
     // kernel (which adds 2-3 us of idle GPU per kernel on an H100): only Blackwell has it.
     const CUptiResult hw = c_.enable_hw_trace ? c_.enable_hw_trace(1) : CUPTI_ERROR_NOT_SUPPORTED;
     hw_trace_on_ = hw == CUPTI_SUCCESS;
-    hw_trace_ = hw_trace_on_ ? "kernel timestamps: hardware trace"
-                             : "kernel timestamps: instrumented (hardware trace: " + c_.error(hw) + ")";
+    hw_trace_ = hw_trace_on_
+                    ? "kernel timestamps: hardware trace"
+                    : "kernel timestamps: instrumented (hardware trace: " + c_.error(hw) + ")";
     for (auto k : api_.kinds) c_.check(c_.enable(k), "cuptiActivityEnable");
     enabled_ = true;
   }
@@ -370,11 +394,13 @@ std::unique_ptr<LatencyBackend> make_cupti_backend(const CudaRuntime& rt, std::s
   }
   // Another client (Nsight Systems, torch.profiler/kineto) holds CUPTI's one subscriber slot.
   CUpti_SubscriberHandle sub = nullptr;
-  const CUptiResult s = c->subscribe(&sub, reinterpret_cast<CUpti_CallbackFunc>(no_op_callback), nullptr);
+  const CUptiResult s =
+      c->subscribe(&sub, reinterpret_cast<CUpti_CallbackFunc>(no_op_callback), nullptr);
   if (s != CUPTI_SUCCESS) {
     g_live = false;
-    *why = s == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED ? "another CUPTI client is already subscribed"
-                                                               : "CUPTI refused a subscriber: " + c->error(s);
+    *why = s == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED
+               ? "another CUPTI client is already subscribed"
+               : "CUPTI refused a subscriber: " + c->error(s);
     return nullptr;
   }
   c->unsubscribe(sub);

@@ -31,12 +31,14 @@ void CudaEventBackend::begin_forward() {
 void CudaEventBackend::on_enter(const UnitInfo& unit) {
   void* e = next_event();
   rt_.check(rt_.event_record(e, nullptr), "cudaEventRecord");
-  ranges_.push_back({&unit, e, nullptr, static_cast<int>(open_.size()), open_.empty() ? -1 : open_.back()});
+  ranges_.push_back(
+      {&unit, e, nullptr, static_cast<int>(open_.size()), open_.empty() ? -1 : open_.back()});
   open_.push_back(static_cast<int>(ranges_.size()) - 1);
 }
 
 void CudaEventBackend::on_exit(const UnitInfo& unit, const at::Tensor&) {
-  ASDM_CHECK(!open_.empty() && ranges_[open_.back()].unit == &unit, "unbalanced unit exit for {}", unit.id);
+  ASDM_CHECK(!open_.empty() && ranges_[open_.back()].unit == &unit, "unbalanced unit exit for {}",
+             unit.id);
   void* e = next_event();
   rt_.check(rt_.event_record(e, nullptr), "cudaEventRecord");
   ranges_[open_.back()].exit = e;

@@ -15,14 +15,16 @@ const std::vector<std::string>& latency_backend_names() {
 
 BackendChoice make_latency_backend(const std::string& name, bool cuda) {
   if (name != "timer" && name != "cuda-events" && name != "cupti")
-    fail("unknown latency backend '{}' (known: {})", name, join_limited(latency_backend_names(), 10));
+    fail("unknown latency backend '{}' (known: {})", name,
+         join_limited(latency_backend_names(), 10));
   BackendChoice c;
   std::string why;
   const CudaRuntime* rt = cuda ? cuda_runtime(&why) : nullptr;
   if (cuda && !rt) fail("a CUDA forward asked for, but {}", why);
   std::string want = name;
   if (want != "timer" && !cuda) {
-    c.fallback_note = fmt::format("{} backend needs a CUDA device; the model runs on the CPU, using the timer backend", want);
+    c.fallback_note = fmt::format(
+        "{} backend needs a CUDA device; the model runs on the CPU, using the timer backend", want);
     want = "timer";
   }
   if (want == "cupti") {

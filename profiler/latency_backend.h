@@ -29,10 +29,13 @@ struct UnitSample {
   double inclusive_ms = 0;
   double exclusive_ms = 0;
   int depth = 0;  // nesting depth (0: top-level unit)
-  double span_ms = 0;  // the unit's slice in the trace: = inclusive_ms, except CUPTI: host enter to exit
-  double kernel_sum_ms = 0;  // CUPTI: sum of the durations of the unit's device activities (inclusive)
-  double device_span_ms = 0; // CUPTI: first activity start to last activity end (inclusive; idle gaps in)
-  int kernel_count = 0;      // CUPTI: number of those activities (inclusive)
+  double span_ms =
+      0;  // the unit's slice in the trace: = inclusive_ms, except CUPTI: host enter to exit
+  double kernel_sum_ms =
+      0;  // CUPTI: sum of the durations of the unit's device activities (inclusive)
+  double device_span_ms =
+      0;  // CUPTI: first activity start to last activity end (inclusive; idle gaps in)
+  int kernel_count = 0;                 // CUPTI: number of those activities (inclusive)
   std::vector<KernelStat> top_kernels;  // CUPTI: by total time, self only
 };
 

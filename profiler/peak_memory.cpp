@@ -22,7 +22,8 @@ struct PeakMemory::Guard {
   c10::DebugInfoGuard guard;
 };
 
-PeakMemory::PeakMemory() : state_(std::make_shared<State>()), guard_(std::make_unique<Guard>(state_)) {}
+PeakMemory::PeakMemory()
+    : state_(std::make_shared<State>()), guard_(std::make_unique<Guard>(state_)) {}
 PeakMemory::~PeakMemory() = default;
 
 int64_t PeakMemory::peak_bytes() const { return state_->peak; }

@@ -2,8 +2,8 @@
 
 #include <chrono>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "profiler/cuda_runtime.h"
@@ -12,7 +12,9 @@ namespace asdm {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
 }  // namespace
 
 PipelineRunTimes time_pipeline_run(const SdPipeline& pipe, const GenerateOptions& options) {
@@ -90,7 +92,9 @@ PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOp
 
 nlohmann::json to_json(const PipelineProfile& p) {
   const double total = p.total_ms.median > 0 ? p.total_ms.median : 1;
-  auto stage = [&](const Summary& s) { return nlohmann::json{{"ms", to_json(s)}, {"share", s.median / total}}; };
+  auto stage = [&](const Summary& s) {
+    return nlohmann::json{{"ms", to_json(s)}, {"share", s.median / total}};
+  };
   return {{"device", p.device},
           {"dtype", p.dtype},
           {"sampler", p.sampler},
@@ -107,6 +111,76 @@ nlohmann::json to_json(const PipelineProfile& p) {
             {"vae", stage(p.vae_ms)},
             {"other", stage(p.other_ms)}}},
           {"unet_call_ms", to_json(p.unet_call_ms)}};
+}
+
+PipelineProfile pipeline_profile_from_json(const nlohmann::json& j) {
+  PipelineProfile p;
+  p.device = j.at("device").get<std::string>();
+  p.dtype = j.at("dtype").get<std::string>();
+  p.sampler = j.at("sampler").get<std::string>();
+  p.height = j.at("height").get<int>();
+  p.width = j.at("width").get<int>();
+  p.batch = j.at("batch").get<int>();
+  p.steps = j.at("steps").get<int>();
+  p.unet_calls = j.at("unet_calls").get<int>();
+  p.guidance = j.at("guidance").get<double>();
+  p.total_ms = summary_from_json(j.at("total_ms"));
+  const auto& st = j.at("stages");
+  p.text_encoder_ms = summary_from_json(st.at("text_encoder").at("ms"));
+  p.unet_ms = summary_from_json(st.at("unet").at("ms"));
+  p.vae_ms = summary_from_json(st.at("vae").at("ms"));
+  p.other_ms = summary_from_json(st.at("other").at("ms"));
+  p.unet_call_ms = summary_from_json(j.at("unet_call_ms"));
+  return p;
+}
+
+nlohmann::json PipelineProfileArtifact::to_json() const {
+  nlohmann::json j = header.to_json();
+  j["model"] = model;
+  j["prompts"] = prompts;
+  j.update(asdm::to_json(profile));
+  return j;
+}
+
+PipelineProfileArtifact PipelineProfileArtifact::from_json(const nlohmann::json& j,
+                                                           const std::string& source) {
+  PipelineProfileArtifact a;
+  a.header = ArtifactHeader::from_json(j, kArtifact, kSchemaVersion, source, kMadeBy);
+  parse_artifact_fields(kArtifact, source, [&] {
+    a.model = j.at("model").get<std::string>();
+    a.prompts = j.at("prompts").get<std::vector<std::string>>();
+    a.profile = pipeline_profile_from_json(j);
+  });
+  return a;
+}
+
+PipelineProfileArtifact PipelineProfileArtifact::read(const std::filesystem::path& path) {
+  return from_json(read_json_file(path), path.string());
+}
+
+void PipelineProfileArtifact::write(const std::filesystem::path& path) const {
+  write_json_atomic(path, to_json());
+}
+
+std::string pipeline_profile_table(const PipelineProfileArtifact& a, int warmup) {
+  const PipelineProfile& r = a.profile;
+  std::string out = fmt::format("{:<14} {:>12} {:>10} {:>10} {:>7}\n", "stage", "median ms", "p10",
+                                "p90", "share");
+  auto row = [&](const char* name, const Summary& s) {
+    out += fmt::format("{:<14} {:12.2f} {:10.2f} {:10.2f} {:6.1f}%\n", name, s.median, s.p10, s.p90,
+                       100 * s.median / r.total_ms.median);
+  };
+  row("text_encoder", r.text_encoder_ms);
+  row("unet", r.unet_ms);
+  row("vae", r.vae_ms);
+  row("other", r.other_ms);
+  row("total", r.total_ms);
+  out += fmt::format(
+      "\n{}, {}x{}, batch {}, {} {} steps ({} UNet calls of {:.2f} ms median, batch {}), guidance "
+      "{:g}, {} {}; {} runs after {} warm-up\n",
+      a.model, r.width, r.height, r.batch, r.steps, r.sampler, r.unet_calls, r.unet_call_ms.median,
+      r.guidance > 1 ? 2 * r.batch : r.batch, r.guidance, r.device, r.dtype, r.total_ms.n, warmup);
+  return out;
 }
 
 }  // namespace asdm

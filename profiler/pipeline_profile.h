@@ -2,14 +2,16 @@
 // Whole-pipeline timing (issue 9 item 6): text encoder, UNet x steps and VAE decoder of a real
 // Stable Diffusion pipeline, per run, with their shares. Stage boundaries come from the pipeline's
 // StageHook; on CUDA each boundary synchronises the device so that a stage's time is its own.
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "model/sd_pipeline.h"
+#include "core/artifact.h"
 #include "profiler/stats.h"
+#include "sd/sd_pipeline.h"
 
 namespace asdm {
 
@@ -40,5 +42,27 @@ PipelineRunTimes time_pipeline_run(const SdPipeline& pipeline, const GenerateOpt
 // Throws asdm::Error for bad options (before any timed work).
 PipelineProfile profile_pipeline(const SdPipeline& pipeline, const PipelineProfileOptions& options);
 nlohmann::json to_json(const PipelineProfile& p);
+PipelineProfile pipeline_profile_from_json(const nlohmann::json& j);
+
+// pipeline_profile.json (asdm profile --pipeline): the header, the pipeline, its prompts and the
+// profile.
+struct PipelineProfileArtifact {
+  static constexpr const char* kArtifact = "pipeline_profile";
+  static constexpr int kSchemaVersion = 1;
+  static constexpr const char* kMadeBy = "make one with asdm profile --pipeline";
+  ArtifactHeader header;
+  std::string model;
+  std::vector<std::string> prompts;
+  PipelineProfile profile;
+
+  nlohmann::json to_json() const;
+  static PipelineProfileArtifact from_json(const nlohmann::json& j,
+                                           const std::string& source = "pipeline_profile");
+  static PipelineProfileArtifact read(const std::filesystem::path& path);
+  void write(const std::filesystem::path& path) const;
+};
+
+// The table asdm profile --pipeline prints: each stage's median, p10, p90 and share, then the run.
+std::string pipeline_profile_table(const PipelineProfileArtifact& a, int warmup);
 
 }  // namespace asdm

@@ -2,12 +2,13 @@
 
 #include <map>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
+#include "core/artifact.h"
 #include "core/error.h"
-#include "model/unet.h"
 #include "model/sampler.h"
+#include "model/unet.h"
 #include "profiler/cost_model.h"
 #include "profiler/cuda_runtime.h"
 #include "profiler/peak_memory.h"
@@ -17,13 +18,15 @@ namespace asdm {
 
 int profile_latent_side(const UNetConfig& c, const ProfileOptions& o) {
   if (o.runs < 1 || o.warmup < 0 || o.batch < 1 || o.text_tokens < 1 || o.vae_scale < 1)
-    fail("profile needs runs >= 1, warmup >= 0, batch >= 1, text tokens >= 1 (got {}, {}, {}, {})", o.runs,
-         o.warmup, o.batch, o.text_tokens);
+    fail("profile needs runs >= 1, warmup >= 0, batch >= 1, text tokens >= 1 (got {}, {}, {}, {})",
+         o.runs, o.warmup, o.batch, o.text_tokens);
   const int res = o.resolution > 0 ? o.resolution : c.sample_size * o.vae_scale;
   const int factor = o.vae_scale * (1 << (c.num_stages() - 1));
   if (res % factor != 0)
-    fail("resolution {} is not divisible by the UNet's downsampling factor {} (VAE {} x 2^{} stages)", res, factor,
-         o.vae_scale, c.num_stages() - 1);
+    fail(
+        "resolution {} is not divisible by the UNet's downsampling factor {} (VAE {} x 2^{} "
+        "stages)",
+        res, factor, o.vae_scale, c.num_stages() - 1);
   return res / o.vae_scale;
 }
 
@@ -41,23 +44,30 @@ struct ForwardInputs {
     const UNetConfig& c = u.layout().config;
     latent = profile_latent_side(c, o);
     res = latent * o.vae_scale;
-    const at::Tensor w = u.module().parameters().front();  // a copy: parameters() returns a temporary
+    const at::Tensor w =
+        u.module().parameters().front();  // a copy: parameters() returns a temporary
     const auto opts = torch::TensorOptions().device(w.device()).dtype(w.scalar_type());
     cuda = w.is_cuda();
     torch::manual_seed(o.seed);
     sample = torch::randn({o.batch, c.in_channels, latent, latent}, opts);
-    timestep = torch::full({o.batch}, 500, torch::TensorOptions().device(w.device()).dtype(torch::kInt64));
+    timestep =
+        torch::full({o.batch}, 500, torch::TensorOptions().device(w.device()).dtype(torch::kInt64));
     ehs = torch::randn({o.batch, o.text_tokens, c.cross_attention_dim[0]}, opts);
     const int max_batch = o.sampler_steps > 0 && o.guidance != 1.0 ? 2 * o.batch : o.batch;
     if (c.addition_embed_type == "text_time") {
-      text_embeds = torch::randn({max_batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}, opts);
-      time_ids = torch::tensor({double(res), double(res), 0.0, 0.0, double(res), double(res)}, opts).repeat({max_batch, 1});
+      text_embeds = torch::randn(
+          {max_batch, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim},
+          opts);
+      time_ids = torch::tensor({double(res), double(res), 0.0, 0.0, double(res), double(res)}, opts)
+                     .repeat({max_batch, 1});
     }
     if (c.time_cond_proj_dim > 0) tcond = torch::randn({max_batch, c.time_cond_proj_dim}, opts);
-    if (c.class_embed_type == "projection") labels = torch::randn({max_batch, c.projection_class_embeddings_input_dim}, opts);
+    if (c.class_embed_type == "projection")
+      labels = torch::randn({max_batch, c.projection_class_embeddings_input_dim}, opts);
   }
 
-  at::Tensor operator()(const at::Tensor& x, const at::Tensor& t, const at::Tensor& states, UnitObserver* obs) const {
+  at::Tensor operator()(const at::Tensor& x, const at::Tensor& t, const at::Tensor& states,
+                        UnitObserver* obs) const {
     const int64_t b = x.size(0);
     AddedConditions added;
     at::Tensor te, ti, tc, cl;
@@ -77,7 +87,9 @@ struct ForwardInputs {
     }
     return unet.forward(x, t, states, added, obs);
   }
-  at::Tensor forward(UnitObserver* obs = nullptr) const { return (*this)(sample, timestep, ehs, obs); }
+  at::Tensor forward(UnitObserver* obs = nullptr) const {
+    return (*this)(sample, timestep, ehs, obs);
+  }
 };
 
 }  // namespace
@@ -102,11 +114,13 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   so.steps = o.sampler_steps;
   so.guidance = o.guidance;
   if (loop) validate(so, schedule);
-  const auto uncond = loop ? torch::randn({1, o.text_tokens, c.cross_attention_dim[0]}, opts) : at::Tensor();
+  const auto uncond =
+      loop ? torch::randn({1, o.text_tokens, c.cross_attention_dim[0]}, opts) : at::Tensor();
   auto run = [&](UnitObserver* obs) {
     if (!loop) return call_unet(sample, timestep, ehs, obs);
     ConditionalModel model = [&](const at::Tensor& x, double t, const at::Tensor& cond) {
-      return call_unet(x, torch::full({x.size(0)}, t, timestep.options().dtype(torch::kFloat32)), cond, obs);
+      return call_unet(x, torch::full({x.size(0)}, t, timestep.options().dtype(torch::kFloat32)),
+                       cond, obs);
     };
     return asdm::sample(guided(model, ehs, uncond, o.guidance), sample, schedule, so);
   };
@@ -160,8 +174,10 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   BackendChoice choice = make_latency_backend(o.backend, cuda);
   LatencyBackend& backend = *choice.backend;
   ProfileReport r;
-  r.overhead_method = unobserved_first ? "unobserved forwards first, then observed (CUPTI stays attached once started)"
-                                       : "observed and unobserved forwards alternated";
+  r.overhead_method =
+      unobserved_first
+          ? "unobserved forwards first, then observed (CUPTI stays attached once started)"
+          : "observed and unobserved forwards alternated";
   r.backend = backend.name();
   r.requested_backend = o.backend;
   r.fallback_note = choice.fallback_note;
@@ -183,7 +199,8 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
       excl += s.exclusive_ms;
     }
     if (cupti) {
-      coverage.push_back(rec.device_total_ms > 0 ? rec.device_attributed_ms / rec.device_total_ms : 0.0);
+      coverage.push_back(rec.device_total_ms > 0 ? rec.device_attributed_ms / rec.device_total_ms
+                                                 : 0.0);
       device.push_back(rec.device_total_ms);
       r.activities = rec.activities;
       r.unattributed = rec.unattributed;
@@ -249,61 +266,16 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   return r;
 }
 
-nlohmann::json to_json(const ProfileReport& r) {
-  nlohmann::json units = nlohmann::json::array();
-  for (const auto& u : r.units) {
-    nlohmann::json j = {{"id", u.id},
-                        {"kind", to_string(u.kind)},
-                        {"inclusive_ms", to_json(u.inclusive_ms)},
-                        {"exclusive_ms", to_json(u.exclusive_ms)},
-                        {"params", u.params},
-                        {"macs", u.macs},
-                        {"attn_macs", u.attn_macs}};
-    if (!u.parent.empty()) j["parent"] = u.parent;
-    if (r.backend == "cupti") {
-      j["kernel_sum_ms"] = to_json(u.kernel_sum_ms);
-      j["device_span_ms"] = to_json(u.device_span_ms);
-      j["kernel_count"] = u.kernel_count;
-      nlohmann::json top = nlohmann::json::array();
-      for (const auto& k : u.top_kernels) top.push_back({{"name", k.name}, {"total_ms", k.total_ms}, {"count", k.count}});
-      j["top_kernels"] = top;
-    }
-    units.push_back(j);
-  }
-  nlohmann::json j = {
-          {"backend", r.backend},
-          {"requested_backend", r.requested_backend},
-          {"model_device", r.device},
-          {"dtype", r.dtype},
-          {"input", {{"resolution", r.resolution}, {"latent_height", r.latent_height}, {"latent_width", r.latent_width},
-                     {"batch", r.batch}, {"unet_batch", r.unet_batch}, {"text_tokens", r.text_tokens}}},
-          {"mode", r.sampler_steps > 0
-                       ? nlohmann::json{{"kind", "sampler-loop"}, {"sampler", r.sampler}, {"steps", r.sampler_steps},
-                                        {"guidance", r.guidance},
-                                        {"note", "forward_ms times the whole loop; unit times are per UNet call"}}
-                       : nlohmann::json{{"kind", "forward"}}},
-          {"forward_ms", to_json(r.forward_ms)},
-          {"unobserved_forward_ms", to_json(r.unobserved_ms)},
-          {"coverage", r.coverage},
-          {"coverage_definition", r.backend == "cupti" ? "device time of unit-attributed activities / all device time"
-                                                      : "sum of unit self times / forward time"},
-          {"overhead", r.overhead},
-          {"overhead_method", r.overhead_method},
-          {"units", units}};
-  if (!r.fallback_note.empty()) j["fallback_note"] = r.fallback_note;
-  if (!r.backend_detail.empty()) j["backend_detail"] = r.backend_detail;
-  if (r.backend == "cupti")
-    j["device_activity"] = {{"device_ms", to_json(r.device_ms)},
-                            {"activities_per_forward", r.activities},
-                            {"unattributed_per_forward", r.unattributed},
-                            {"dropped_records", r.dropped}};
-  return j;
-}
-
 nlohmann::json chrome_trace(const ProfileReport& r) {
   nlohmann::json events = nlohmann::json::array();
-  events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", 1}, {"args", {{"name", "asdm UNet forward"}}}});
-  events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", 1},
+  events.push_back({{"name", "process_name"},
+                    {"ph", "M"},
+                    {"pid", 1},
+                    {"args", {{"name", "asdm UNet forward"}}}});
+  events.push_back({{"name", "thread_name"},
+                    {"ph", "M"},
+                    {"pid", 1},
+                    {"tid", 1},
                     {"args", {{"name", fmt::format("units (host, {})", r.backend)}}}});
   for (const auto& s : r.trace.units) {
     nlohmann::json args = {{"exclusive_ms", s.exclusive_ms}, {"depth", s.depth}};
@@ -325,7 +297,10 @@ nlohmann::json chrome_trace(const ProfileReport& r) {
   for (const auto& d : r.trace.device) {
     if (!streams.count(d.stream)) {
       streams[d.stream] = true;
-      events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 2}, {"tid", int64_t(d.stream)},
+      events.push_back({{"name", "thread_name"},
+                        {"ph", "M"},
+                        {"pid", 2},
+                        {"tid", int64_t(d.stream)},
                         {"args", {{"name", fmt::format("GPU stream {}", d.stream)}}}});
     }
     events.push_back({{"name", d.name},
@@ -338,11 +313,13 @@ nlohmann::json chrome_trace(const ProfileReport& r) {
                       {"args", {{"unit", d.unit.empty() ? "(none)" : d.unit}}}});
   }
   if (!streams.empty())
-    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", 2}, {"args", {{"name", "GPU (CUPTI)"}}}});
+    events.push_back(
+        {{"name", "process_name"}, {"ph", "M"}, {"pid", 2}, {"args", {{"name", "GPU (CUPTI)"}}}});
   return {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
 }
 
-std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets, const ProfileOptions& o,
+std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets,
+                                               const ProfileOptions& o,
                                                const std::function<void(int, int)>& progress,
                                                std::vector<int64_t>* peak_bytes) {
   std::vector<ForwardInputs> inputs;
@@ -377,6 +354,10 @@ std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& u
   std::vector<Summary> out;
   for (const auto& v : ms) out.push_back(summarize(v));
   return out;
+}
+
+void write_chrome_trace(const ProfileReport& r, const std::filesystem::path& path) {
+  write_json_atomic(path, chrome_trace(r));
 }
 
 }  // namespace asdm

@@ -5,6 +5,7 @@
 // one forward. Whole forwards are timed with CUDA events on a GPU (device-synchronised host clock
 // for the timer backend) and with the steady clock on the CPU.
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,8 +13,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/unit_id.h"
-#include "profiler/stats.h"
 #include "profiler/latency_backend.h"
+#include "profiler/stats.h"
 
 namespace asdm {
 
@@ -27,7 +28,8 @@ struct ProfileOptions {
   int runs = 20;
   int warmup = 2;
   uint64_t seed = 0;
-  std::string backend = "timer";  // timer | cuda-events | cupti (falls back, see make_latency_backend)
+  std::string backend =
+      "timer";  // timer | cuda-events | cupti (falls back, see make_latency_backend)
   // Sampler-loop mode (sampler_steps > 0): each timed run is `sampler_steps` denoising steps of
   // `sampler` from noise, with classifier-free guidance doubling the UNet batch unless guidance is
   // 1; per-unit statistics are then per UNet call, over all steps.
@@ -52,18 +54,20 @@ struct UnitProfile {
 
 struct ProfileReport {
   std::string backend = "timer", requested_backend = "timer";
-  std::string fallback_note;  // why the requested backend was not used; empty if it was
+  std::string fallback_note;   // why the requested backend was not used; empty if it was
   std::string backend_detail;  // LatencyBackend::detail(); empty if the backend says nothing
   std::string device, dtype;
-  int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, unet_batch = 0, text_tokens = 0;
+  int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, unet_batch = 0,
+      text_tokens = 0;
   int sampler_steps = 0;  // 0: single forwards
   double guidance = 1;
   std::string sampler;
   std::vector<UnitProfile> units;  // forward order
-  Summary forward_ms;              // observed forwards (sampler mode: whole loops), timed around the call
-  Summary unobserved_ms;           // the same forwards with no observer
+  Summary forward_ms;     // observed forwards (sampler mode: whole loops), timed around the call
+  Summary unobserved_ms;  // the same forwards with no observer
   // Median over runs of the time attributed to units over the total: sum(exclusive) / forward time
-  // for timer and cuda-events; device time of unit-attributed activities / all device time for CUPTI.
+  // for timer and cuda-events; device time of unit-attributed activities / all device time for
+  // CUPTI.
   double coverage = 0;
   double overhead = 0;  // median observed / median unobserved - 1
   std::string overhead_method;
@@ -87,12 +91,15 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& options);
 // contention fall on all alike. Whole-forward times per UNet, in the order given. `peak_bytes`,
 // when given, receives each UNet's peak tensor memory during one forward (profiler/peak_memory.h;
 // the weights excluded), from an extra untimed forward before the rounds.
-std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets, const ProfileOptions& options,
+std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& unets,
+                                               const ProfileOptions& options,
                                                const std::function<void(int, int)>& progress = {},
                                                std::vector<int64_t>* peak_bytes = nullptr);
 
 nlohmann::json to_json(const ProfileReport& r);
 // Chrome trace-event JSON (Perfetto, chrome://tracing): units as nested complete ("X") slices.
 nlohmann::json chrome_trace(const ProfileReport& r);
+// Writes chrome_trace(r) to `path` atomically.
+void write_chrome_trace(const ProfileReport& r, const std::filesystem::path& path);
 
 }  // namespace asdm

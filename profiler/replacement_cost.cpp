@@ -16,8 +16,8 @@ namespace {
 
 // `warmup` + `runs` rounds, each timing `work(false)` (the original) then `work(true)` (the
 // replacement); the rounds after the warm-up are summarised.
-ReplacementCost time_interleaved(const std::string& unit, const std::string& kind, int runs, int warmup,
-                                 const std::function<void(bool)>& work) {
+ReplacementCost time_interleaved(const std::string& unit, const std::string& kind, int runs,
+                                 int warmup, const std::function<void(bool)>& work) {
   auto once = [&](bool replaced) {
     const auto t0 = std::chrono::steady_clock::now();
     work(replaced);
@@ -41,7 +41,8 @@ const UnitCost& unit_cost(const CostReport& cost, const std::string& id) {
 
 }  // namespace
 
-std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostInput& in, int runs, int warmup) {
+std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostInput& in, int runs,
+                                               int warmup) {
   torch::NoGradGuard no_grad;
   const CostReport cost = estimate_cost(spec.student_layout(), spec.removed_units(), in);
   const int64_t temb = spec.teacher.time_embed_dim(), B = in.batch;
@@ -73,20 +74,23 @@ std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostI
     const at::Tensor route = torch::randn({B, temb});
     out.push_back(time_interleaved(id, "clme", runs, warmup, [&](bool clme) {
       for (const auto& c : convs)
-        (void)(clme ? clme_conv(c.x, route, c.rw, c.rb, c.kernels, c.biases) : conv3x3(c.x, c.w, c.b));
+        (void)(clme ? clme_conv(c.x, route, c.rw, c.rb, c.kernels, c.biases)
+                    : conv3x3(c.x, c.w, c.b));
     }));
   }
   const UNetLayout layout = spec.student_layout();
   for (const auto& [id, g] : spec.gri_units()) {
     const UnitCost* uc = &unit_cost(cost, id);
     const UnitInfo& u = layout.at(id);
-    const int64_t N = int64_t(uc->height) * uc->width, d = u.head_dim > 0 ? u.head_dim : u.out_channels / u.heads;
+    const int64_t N = int64_t(uc->height) * uc->width,
+                  d = u.head_dim > 0 ? u.head_dim : u.out_channels / u.heads;
     const at::Tensor q = torch::randn({B, u.heads, N, d}), k = torch::randn({B, u.heads, N, d}),
                      v = torch::randn({B, u.heads, N, d});
     const int blocks = std::max(1, u.transformer_layers);
     out.push_back(time_interleaved(id, "gri", runs, warmup, [&](bool gri) {
       for (int b = 0; b < blocks; ++b)
-        (void)(gri ? gri_attention(q, k, v, uc->height, uc->width, g) : at::scaled_dot_product_attention(q, k, v));
+        (void)(gri ? gri_attention(q, k, v, uc->height, uc->width, g)
+                   : at::scaled_dot_product_attention(q, k, v));
     }));
   }
   return out;

@@ -32,7 +32,19 @@ Summary summarize(std::vector<double> v) {
 }
 
 nlohmann::json to_json(const Summary& s) {
-  return {{"n", s.n}, {"median", s.median}, {"p10", s.p10}, {"p90", s.p90}, {"mean", s.mean}, {"stddev", s.stddev}};
+  return {{"n", s.n},     {"median", s.median}, {"p10", s.p10},
+          {"p90", s.p90}, {"mean", s.mean},     {"stddev", s.stddev}};
+}
+
+Summary summary_from_json(const nlohmann::json& j) {
+  Summary s;
+  s.n = j.at("n").get<int>();
+  s.median = j.at("median").get<double>();
+  s.p10 = j.at("p10").get<double>();
+  s.p90 = j.at("p90").get<double>();
+  s.mean = j.at("mean").get<double>();
+  s.stddev = j.at("stddev").get<double>();
+  return s;
 }
 
 }  // namespace asdm

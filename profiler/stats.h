@@ -15,5 +15,7 @@ struct Summary {
 Summary summarize(std::vector<double> values);
 double quantile(std::vector<double> values, double q);
 nlohmann::json to_json(const Summary& s);
+// Reads what to_json wrote (nlohmann::json errors on missing fields; artifact readers wrap them).
+Summary summary_from_json(const nlohmann::json& j);
 
 }  // namespace asdm

@@ -32,7 +32,8 @@ void UnitTimer::on_enter(const UnitInfo& unit) {
 
 void UnitTimer::on_exit(const UnitInfo& unit, const at::Tensor&) {
   const double now = clock_();
-  ASDM_CHECK(!stack_.empty() && stack_.back().unit == &unit, "unbalanced unit exit for {}", unit.id);
+  ASDM_CHECK(!stack_.empty() && stack_.back().unit == &unit, "unbalanced unit exit for {}",
+             unit.id);
   const Open o = stack_.back();
   stack_.pop_back();
   UnitSample s;

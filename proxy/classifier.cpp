@@ -1,7 +1,7 @@
 #include "proxy/classifier.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
@@ -20,26 +20,30 @@ struct AttributeClassifier::Impl {
 
   explicit Impl(const WorldSpec& w) : world(w) {
     c1 = root->register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 32, 3).padding(1)));
-    c2 = root->register_module("conv2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3).stride(2).padding(1)));
-    c3 = root->register_module("conv3", nn::Conv2d(nn::Conv2dOptions(64, 64, 3).stride(2).padding(1)));
+    c2 = root->register_module("conv2",
+                               nn::Conv2d(nn::Conv2dOptions(32, 64, 3).stride(2).padding(1)));
+    c3 = root->register_module("conv3",
+                               nn::Conv2d(nn::Conv2dOptions(64, 64, 3).stride(2).padding(1)));
     const int side = (w.image_size + 3) / 4;
     fc = root->register_module("fc", nn::Linear(64 * side * side, kFeatureDim));
     const int classes[3] = {int(w.shapes.size()), int(w.colours.size()), w.grid * w.grid};
     for (int a = 0; a < 3; ++a)
-      heads.push_back(root->register_module("head_" + attribute_names()[a], nn::Linear(kFeatureDim, classes[a])));
+      heads.push_back(root->register_module("head_" + attribute_names()[a],
+                                            nn::Linear(kFeatureDim, classes[a])));
   }
 
   at::Tensor batch(const std::vector<std::vector<uint8_t>>& images) const {
     const int N = world.image_size;
     std::vector<uint8_t> all;
     for (const auto& im : images) {
-      if (im.size() != size_t(N) * N * 3) fail("classifier input of {} bytes, expected {}x{}x3", im.size(), N, N);
+      if (im.size() != size_t(N) * N * 3)
+        fail("classifier input of {} bytes, expected {}x{}x3", im.size(), N, N);
       all.insert(all.end(), im.begin(), im.end());
     }
     return torch::from_blob(all.data(), {int64_t(images.size()), N, N, 3}, torch::kUInt8)
-               .to(torch::kFloat32)
-               .permute({0, 3, 1, 2})
-               .contiguous() /
+                   .to(torch::kFloat32)
+                   .permute({0, 3, 1, 2})
+                   .contiguous() /
                127.5 -
            1.0;
   }
@@ -64,19 +68,23 @@ const std::vector<std::string>& AttributeClassifier::attribute_names() {
   return v;
 }
 
-AttributeClassifier::Output AttributeClassifier::forward(const std::vector<std::vector<uint8_t>>& images) const {
+AttributeClassifier::Output AttributeClassifier::forward(
+    const std::vector<std::vector<uint8_t>>& images) const {
   return impl_->run(impl_->batch(images));
 }
 
-std::vector<std::array<int, 3>> AttributeClassifier::predict(const std::vector<std::vector<uint8_t>>& images) const {
+std::vector<std::array<int, 3>> AttributeClassifier::predict(
+    const std::vector<std::vector<uint8_t>>& images) const {
   torch::InferenceMode guard;
   std::vector<std::array<int, 3>> out(images.size());
   for (size_t start = 0; start < images.size(); start += 256) {
-    std::vector<std::vector<uint8_t>> chunk(images.begin() + start, images.begin() + std::min(images.size(), start + 256));
+    std::vector<std::vector<uint8_t>> chunk(images.begin() + start,
+                                            images.begin() + std::min(images.size(), start + 256));
     const Output o = forward(chunk);
     for (int a = 0; a < 3; ++a) {
       const at::Tensor am = o.logits[a].argmax(1);
-      for (size_t i = 0; i < chunk.size(); ++i) out[start + i][a] = static_cast<int>(am[i].item<int64_t>());
+      for (size_t i = 0; i < chunk.size(); ++i)
+        out[start + i][a] = static_cast<int>(am[i].item<int64_t>());
     }
   }
   return out;
@@ -96,8 +104,10 @@ void AttributeClassifier::save(const std::filesystem::path& dir) const {
 
 std::unique_ptr<AttributeClassifier> AttributeClassifier::load(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(dir / "config.json"))
-    fail("{} is not an attribute classifier folder (no config.json; make one with 'asdm proxy train-classifier')",
-         dir.string());
+    fail(
+        "{} is not an attribute classifier folder (no config.json; make one with 'asdm proxy "
+        "train-classifier')",
+        dir.string());
   const auto j = read_json_file(dir / "config.json");
   WorldSpec w = world_spec(j.at("world").get<std::string>());
   w.image_size = j.at("image_size");
@@ -110,7 +120,8 @@ std::unique_ptr<AttributeClassifier> AttributeClassifier::load(const std::filesy
   return c;
 }
 
-double AttributeClassifier::train(const TrainOptions& o, int holdout, const std::function<void(int, int, double)>& progress) {
+double AttributeClassifier::train(const TrainOptions& o, int holdout,
+                                  const std::function<void(int, int, double)>& progress) {
   const WorldSpec& w = impl_->world;
   torch::manual_seed(o.seed);
   for (auto& p : impl_->root->parameters()) {  // re-initialise deterministically from the seed
@@ -138,7 +149,8 @@ double AttributeClassifier::train(const TrainOptions& o, int holdout, const std:
     opt.zero_grad();
     const Output out = forward(images);
     at::Tensor loss = torch::zeros({});
-    for (int a = 0; a < 3; ++a) loss = loss + torch::nn::functional::cross_entropy(out.logits[a], torch::tensor(labels[a]));
+    for (int a = 0; a < 3; ++a)
+      loss = loss + torch::nn::functional::cross_entropy(out.logits[a], torch::tensor(labels[a]));
     loss.backward();
     opt.step();
     if (progress) progress(step, o.steps, loss.item<double>());
@@ -156,7 +168,8 @@ double AttributeClassifier::train(const TrainOptions& o, int holdout, const std:
   const auto pred = predict(images);
   int right = 0;
   for (int i = 0; i < holdout; ++i)
-    right += pred[i][0] == truth[i].shape && pred[i][1] == truth[i].colour && pred[i][2] == truth[i].position;
+    right += pred[i][0] == truth[i].shape && pred[i][1] == truth[i].colour &&
+             pred[i][2] == truth[i].position;
   return double(right) / holdout;
 }
 

@@ -46,7 +46,8 @@ class AttributeClassifier {
   };
   // Trains on the world's stream (seed); returns the accuracy on `holdout` examples of another
   // seed: every attribute right.
-  double train(const TrainOptions& o, int holdout = 1000, const std::function<void(int, int, double)>& progress = {});
+  double train(const TrainOptions& o, int holdout = 1000,
+               const std::function<void(int, int, double)>& progress = {});
 
  private:
   struct Impl;

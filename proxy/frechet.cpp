@@ -8,10 +8,13 @@ namespace asdm::proxy {
 
 namespace {
 
-void moments(const std::vector<double>& x, int n, int dim, Eigen::VectorXd& mu, Eigen::MatrixXd& cov) {
+void moments(const std::vector<double>& x, int n, int dim, Eigen::VectorXd& mu,
+             Eigen::MatrixXd& cov) {
   if (n < 2) fail("the Fréchet distance needs at least 2 samples per set (got {})", n);
-  if (x.size() != size_t(n) * dim) fail("feature array of {} values is not {} x {}", x.size(), n, dim);
-  Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(x.data(), n, dim);
+  if (x.size() != size_t(n) * dim)
+    fail("feature array of {} values is not {} x {}", x.size(), n, dim);
+  Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
+      x.data(), n, dim);
   mu = m.colwise().mean();
   const Eigen::MatrixXd c = m.rowwise() - mu.transpose();
   cov = (c.transpose() * c) / double(n - 1);
@@ -25,7 +28,8 @@ Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& s) {
 
 }  // namespace
 
-double frechet_distance(const std::vector<double>& a, int n_a, const std::vector<double>& b, int n_b, int dim) {
+double frechet_distance(const std::vector<double>& a, int n_a, const std::vector<double>& b,
+                        int n_b, int dim) {
   Eigen::VectorXd m1, m2;
   Eigen::MatrixXd s1, s2;
   moments(a, n_a, dim, m1, s1);

@@ -7,6 +7,7 @@
 namespace asdm::proxy {
 
 // Features are row-major [n, dim]; each set needs n >= 2.
-double frechet_distance(const std::vector<double>& a, int n_a, const std::vector<double>& b, int n_b, int dim);
+double frechet_distance(const std::vector<double>& a, int n_a, const std::vector<double>& b,
+                        int n_b, int dim);
 
 }  // namespace asdm::proxy

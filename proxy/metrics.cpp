@@ -3,8 +3,8 @@
 #include <chrono>
 #include <fstream>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "proxy/classifier.h"
@@ -13,26 +13,15 @@
 
 namespace asdm::proxy {
 
-std::vector<std::string> read_prompts(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read prompts file {}", path);
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) out.push_back(line);
-  }
-  if (out.empty()) fail("prompts file {} has no prompts", path);
-  return out;
-}
-
 namespace {
 
-std::vector<double> features(const AttributeClassifier& c, const std::vector<std::vector<uint8_t>>& images) {
+std::vector<double> features(const AttributeClassifier& c,
+                             const std::vector<std::vector<uint8_t>>& images) {
   torch::InferenceMode guard;
   std::vector<double> f;
   for (size_t s = 0; s < images.size(); s += 256) {
-    std::vector<std::vector<uint8_t>> chunk(images.begin() + s, images.begin() + std::min(images.size(), s + 256));
+    std::vector<std::vector<uint8_t>> chunk(images.begin() + s,
+                                            images.begin() + std::min(images.size(), s + 256));
     const at::Tensor t = c.forward(chunk).features.to(torch::kFloat64).contiguous();
     f.insert(f.end(), t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
@@ -41,9 +30,11 @@ std::vector<double> features(const AttributeClassifier& c, const std::vector<std
 
 }  // namespace
 
-EvalResult score_images(const AttributeClassifier& c, const std::vector<std::vector<uint8_t>>& images,
+EvalResult score_images(const AttributeClassifier& c,
+                        const std::vector<std::vector<uint8_t>>& images,
                         const std::vector<std::string>& prompts, uint64_t seed) {
-  ASDM_CHECK(images.size() == prompts.size(), "{} images for {} prompts", images.size(), prompts.size());
+  ASDM_CHECK(images.size() == prompts.size(), "{} images for {} prompts", images.size(),
+             prompts.size());
   const WorldSpec& w = c.world();
   EvalResult r;
   r.n = static_cast<int>(images.size());
@@ -51,7 +42,9 @@ EvalResult score_images(const AttributeClassifier& c, const std::vector<std::vec
   std::vector<std::vector<uint8_t>> real;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const auto objects = parse_caption(w, prompts[i]);
-    if (objects.size() != 1) fail("prompt '{}' has {} objects; the attribute metrics score one", prompts[i], objects.size());
+    if (objects.size() != 1)
+      fail("prompt '{}' has {} objects; the attribute metrics score one", prompts[i],
+           objects.size());
     truth.push_back(objects[0]);
     real.push_back(render(w, objects, seed + 7919, i));
   }
@@ -74,19 +67,23 @@ EvalResult score_images(const AttributeClassifier& c, const std::vector<std::vec
   r.mean_accuracy = sum / 3;
   r.all_correct = double(all) / r.n;
   if (r.n >= 2)
-    r.fid = frechet_distance(features(c, images), r.n, features(c, real), r.n, AttributeClassifier::kFeatureDim);
+    r.fid = frechet_distance(features(c, images), r.n, features(c, real), r.n,
+                             AttributeClassifier::kFeatureDim);
   r.images = images;
   return r;
 }
 
-EvalResult evaluate(const ProxyPipeline& p, const AttributeClassifier& c, const std::vector<std::string>& prompts,
-                    const EvalOptions& o, const std::function<void(int, int)>& progress) {
+EvalResult evaluate(const ProxyPipeline& p, const AttributeClassifier& c,
+                    const std::vector<std::string>& prompts, const EvalOptions& o,
+                    const std::function<void(int, int)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::vector<uint8_t>> images;
   for (size_t s = 0; s < prompts.size(); s += o.batch) {
-    std::vector<std::string> chunk(prompts.begin() + s, prompts.begin() + std::min(prompts.size(), s + o.batch));
+    std::vector<std::string> chunk(prompts.begin() + s,
+                                   prompts.begin() + std::min(prompts.size(), s + o.batch));
     // Noise of prompt i depends on (seed, i) only, whatever the batching.
-    for (auto& im : p.generate(chunk, o.seed, o.sampler, o.observer, s)) images.push_back(std::move(im));
+    for (auto& im : p.generate(chunk, o.seed, o.sampler, o.observer, s))
+      images.push_back(std::move(im));
     if (progress) progress(static_cast<int>(images.size()), static_cast<int>(prompts.size()));
   }
   EvalResult r = score_images(c, images, prompts, o.seed);
@@ -95,14 +92,16 @@ EvalResult evaluate(const ProxyPipeline& p, const AttributeClassifier& c, const 
 }
 
 nlohmann::json to_json(const EvalResult& r) {
-  return {{"samples", r.n},
-          {"attribute_accuracy", r.accuracy},
-          {"mean_attribute_accuracy", r.mean_accuracy},
-          {"all_attributes_correct", r.all_correct},
-          {"proxy_fid", r.fid},
-          {"proxy_fid_note", "Fréchet distance of attribute-classifier features (dim 128), generated vs clean renders "
-                             "of the same prompts, n = samples"},
-          {"seconds", r.seconds}};
+  return {
+      {"samples", r.n},
+      {"attribute_accuracy", r.accuracy},
+      {"mean_attribute_accuracy", r.mean_accuracy},
+      {"all_attributes_correct", r.all_correct},
+      {"proxy_fid", r.fid},
+      {"proxy_fid_note",
+       "Fréchet distance of attribute-classifier features (dim 128), generated vs clean renders "
+       "of the same prompts, n = samples"},
+      {"seconds", r.seconds}};
 }
 
 }  // namespace asdm::proxy

@@ -38,7 +38,8 @@ struct EvalResult {
 };
 
 // Scores given images against their prompts (single-object captions of the classifier's world).
-EvalResult score_images(const AttributeClassifier& classifier, const std::vector<std::vector<uint8_t>>& images,
+EvalResult score_images(const AttributeClassifier& classifier,
+                        const std::vector<std::vector<uint8_t>>& images,
                         const std::vector<std::string>& prompts, uint64_t seed);
 
 EvalResult evaluate(const ProxyPipeline& pipeline, const AttributeClassifier& classifier,
@@ -46,7 +47,5 @@ EvalResult evaluate(const ProxyPipeline& pipeline, const AttributeClassifier& cl
                     const std::function<void(int, int)>& progress = {});
 
 nlohmann::json to_json(const EvalResult& r);
-
-std::vector<std::string> read_prompts(const std::string& path);  // one per line, blank lines skipped
 
 }  // namespace asdm::proxy

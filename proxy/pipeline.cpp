@@ -2,8 +2,8 @@
 
 #include <chrono>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
@@ -14,9 +14,15 @@ namespace asdm::proxy {
 namespace {
 
 nlohmann::json world_json(const WorldSpec& w) {
-  return {{"name", w.name},           {"image_size", w.image_size}, {"sprite_size", w.sprite_size},
-          {"grid", w.grid},           {"jitter", w.jitter},         {"shapes", w.shapes},
-          {"colours", w.colours},     {"max_objects", w.max_objects}, {"two_object_rate", w.two_object_rate},
+  return {{"name", w.name},
+          {"image_size", w.image_size},
+          {"sprite_size", w.sprite_size},
+          {"grid", w.grid},
+          {"jitter", w.jitter},
+          {"shapes", w.shapes},
+          {"colours", w.colours},
+          {"max_objects", w.max_objects},
+          {"two_object_rate", w.two_object_rate},
           {"max_tokens", w.max_tokens}};
 }
 
@@ -48,10 +54,13 @@ nlohmann::json unet_json(const WorldSpec& w, int text_dim) {
           {"in_channels", 3 * s2d * s2d},
           {"out_channels", 3 * s2d * s2d},
           {"sample_size", w.image_size / s2d},
-          {"down_block_types", {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
-          {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
+          {"down_block_types",
+           {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}},
+          {"up_block_types",
+           {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}},
           {"mid_block_type", "UNetMidBlock2DCrossAttn"},
-          {"block_out_channels", small ? std::vector<int>{16, 32, 32, 32} : std::vector<int>{32, 64, 128, 128}},
+          {"block_out_channels",
+           small ? std::vector<int>{16, 32, 32, 32} : std::vector<int>{32, 64, 128, 128}},
           {"layers_per_block", 2},
           {"attention_head_dim", small ? 2 : 4},
           {"cross_attention_dim", text_dim},
@@ -88,7 +97,8 @@ ProxyPipeline ProxyPipeline::create(const WorldSpec& world, uint64_t seed) {
   p.tokenizer = std::make_unique<Tokenizer>(world);
   const ClipTextConfig tc = text_config(world, p.tokenizer->vocab_size());
   p.text_encoder = std::make_unique<ClipTextModel>(tc);
-  p.unet = std::make_unique<UNet>(arch_from_config(parse_unet_config(unet_json(world, tc.hidden_size))));
+  p.unet =
+      std::make_unique<UNet>(arch_from_config(parse_unet_config(unet_json(world, tc.hidden_size))));
   return p;
 }
 
@@ -100,13 +110,14 @@ void ProxyPipeline::save(const std::filesystem::path& dir, const std::string& dt
   nlohmann::json vocab = nlohmann::json::object();
   for (int i = 0; i < tokenizer->vocab_size(); ++i) vocab[tokenizer->vocab[i]] = i;
   write_json_atomic(dir / "tokenizer" / "vocab.json", vocab);
-  write_json_atomic(dir / "tokenizer" / "tokenizer_config.json",
-                    {{"tokenizer_class", "AsdmProxyTokenizer"},
-                     {"model_max_length", tokenizer->max_tokens},
-                     {"pad_token", "<pad>"},
-                     {"bos_token", "<start>"},
-                     {"eos_token", "<end>"},
-                     {"note", "word-level over a closed vocabulary; lower-cased, split on spaces"}});
+  write_json_atomic(
+      dir / "tokenizer" / "tokenizer_config.json",
+      {{"tokenizer_class", "AsdmProxyTokenizer"},
+       {"model_max_length", tokenizer->max_tokens},
+       {"pad_token", "<pad>"},
+       {"bos_token", "<start>"},
+       {"eos_token", "<end>"},
+       {"note", "word-level over a closed vocabulary; lower-cased, split on spaces"}});
   std::filesystem::create_directories(dir / "scheduler");
   write_json_atomic(dir / "scheduler" / "scheduler_config.json",
                     {{"_class_name", "DDIMScheduler"},
@@ -119,7 +130,8 @@ void ProxyPipeline::save(const std::filesystem::path& dir, const std::string& dt
                      {"set_alpha_to_one", false},
                      {"clip_sample", false},
                      {"timestep_spacing", "leading"}});
-  write_json_atomic(dir / "proxy.json", {{"world", world_json(world)}, {"space_to_depth", space_to_depth}});
+  write_json_atomic(dir / "proxy.json",
+                    {{"world", world_json(world)}, {"space_to_depth", space_to_depth}});
   write_json_atomic(dir / "model_index.json", {{"_class_name", "AsdmProxyPipeline"},
                                                {"unet", {"diffusers", "UNet2DConditionModel"}},
                                                {"text_encoder", {"transformers", "CLIPTextModel"}},
@@ -129,7 +141,8 @@ void ProxyPipeline::save(const std::filesystem::path& dir, const std::string& dt
 
 ProxyPipeline ProxyPipeline::load(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(dir / "proxy.json"))
-    fail("{} is not a proxy pipeline folder (no proxy.json; make one with 'asdm proxy train')", dir.string());
+    fail("{} is not a proxy pipeline folder (no proxy.json; make one with 'asdm proxy train')",
+         dir.string());
   const auto pj = read_json_file(dir / "proxy.json");
   ProxyPipeline p;
   p.world = world_from_json(pj.at("world"));
@@ -146,14 +159,16 @@ ProxyPipeline ProxyPipeline::load(const std::filesystem::path& dir) {
   return p;
 }
 
-std::pair<at::Tensor, at::Tensor> ProxyPipeline::encode(const std::vector<std::string>& captions) const {
+std::pair<at::Tensor, at::Tensor> ProxyPipeline::encode(
+    const std::vector<std::string>& captions) const {
   std::vector<int64_t> ids, ends;
   for (const auto& c : captions) {
     const auto e = tokenizer->encode(c);
     ids.insert(ids.end(), e.begin(), e.end());
     ends.push_back(Tokenizer::end_position(e));
   }
-  const auto t = torch::tensor(ids, torch::kInt64).view({int64_t(captions.size()), tokenizer->max_tokens});
+  const auto t =
+      torch::tensor(ids, torch::kInt64).view({int64_t(captions.size()), tokenizer->max_tokens});
   const at::Tensor hidden = text_encoder->forward(t);
   return {hidden, ClipTextModel::pool(hidden, torch::tensor(ends, torch::kInt64))};
 }
@@ -162,13 +177,15 @@ at::Tensor ProxyPipeline::to_latent(const std::vector<std::vector<uint8_t>>& ima
   const int N = world.image_size, s = space_to_depth;
   std::vector<uint8_t> all;
   for (const auto& im : images) {
-    ASDM_CHECK(im.size() == size_t(N) * N * 3, "image of {} bytes, expected {}", im.size(), N * N * 3);
+    ASDM_CHECK(im.size() == size_t(N) * N * 3, "image of {} bytes, expected {}", im.size(),
+               N * N * 3);
     all.insert(all.end(), im.begin(), im.end());
   }
   const int64_t B = images.size();
-  at::Tensor x = torch::from_blob(all.data(), {B, N, N, 3}, torch::kUInt8).to(torch::kFloat32) / 127.5 - 1.0;
-  x = x.permute({0, 3, 1, 2}).contiguous();     // [B, 3, N, N]
-  return torch::pixel_unshuffle(x, s);           // [B, 3 s^2, N/s, N/s]
+  at::Tensor x =
+      torch::from_blob(all.data(), {B, N, N, 3}, torch::kUInt8).to(torch::kFloat32) / 127.5 - 1.0;
+  x = x.permute({0, 3, 1, 2}).contiguous();  // [B, 3, N, N]
+  return torch::pixel_unshuffle(x, s);       // [B, 3 s^2, N/s, N/s]
 }
 
 std::vector<std::vector<uint8_t>> ProxyPipeline::to_images(const at::Tensor& latent) const {
@@ -183,16 +200,16 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::to_images(const at::Tensor& lat
   return out;
 }
 
-at::Tensor ProxyPipeline::predict(const at::Tensor& x, double t, const at::Tensor& hidden, const at::Tensor& pooled,
-                                  UnitObserver* observer) const {
+at::Tensor ProxyPipeline::predict(const at::Tensor& x, double t, const at::Tensor& hidden,
+                                  const at::Tensor& pooled, UnitObserver* observer) const {
   AddedConditions added;
   added.class_labels = &pooled;
   return unet->forward(x, torch::full({x.size(0)}, t), hidden, added, observer);
 }
 
-std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std::string>& captions, uint64_t seed,
-                                                          const SamplerOptions& options, UnitObserver* observer,
-                                                          uint64_t first_index, GenerateTimes* times) const {
+std::vector<std::vector<uint8_t>> ProxyPipeline::generate(
+    const std::vector<std::string>& captions, uint64_t seed, const SamplerOptions& options,
+    UnitObserver* observer, uint64_t first_index, GenerateTimes* times) const {
   torch::InferenceMode guard;
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
@@ -200,10 +217,13 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std:
   const auto [uh, up] = encode({""});
   const int lat = world.image_size / space_to_depth, ch = 3 * space_to_depth * space_to_depth;
   std::vector<at::Tensor> noise;
-  for (size_t i = 0; i < captions.size(); ++i) noise.push_back(prompt_noise({ch, lat, lat}, seed, first_index + i));
+  for (size_t i = 0; i < captions.size(); ++i)
+    noise.push_back(prompt_noise({ch, lat, lat}, seed, first_index + i));
   // Conditioning travels as [hidden | pooled] through the sampler's one conditioning tensor.
   const int64_t T = hidden.size(1);
-  auto pack = [&](const at::Tensor& h, const at::Tensor& p) { return torch::cat({h, p.unsqueeze(1)}, 1); };
+  auto pack = [&](const at::Tensor& h, const at::Tensor& p) {
+    return torch::cat({h, p.unsqueeze(1)}, 1);
+  };
   ConditionalModel model = [&](const at::Tensor& x, double t, const at::Tensor& cond) {
     return predict(x, t, cond.slice(1, 0, T), cond.select(1, T), observer);
   };
@@ -211,7 +231,8 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(const std::vector<std:
   o.prediction = prediction;
   const at::Tensor cond = pack(hidden, pooled), uncond = pack(uh, up);
   const auto t1 = Clock::now();
-  const at::Tensor x = sample(guided(model, cond, uncond, o.guidance), torch::cat(noise), schedule, o);
+  const at::Tensor x =
+      sample(guided(model, cond, uncond, o.guidance), torch::cat(noise), schedule, o);
   const auto t2 = Clock::now();
   auto images = to_images(x);
   if (times) {

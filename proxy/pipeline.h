@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "model/clip_text.h"
 #include "model/noise_schedule.h"
 #include "model/sampler.h"
 #include "model/unet.h"
 #include "proxy/world.h"
+#include "sd/clip_text.h"
 
 namespace asdm::proxy {
 
@@ -49,14 +49,16 @@ struct ProxyPipeline {
   at::Tensor to_latent(const std::vector<std::vector<uint8_t>>& images) const;
   std::vector<std::vector<uint8_t>> to_images(const at::Tensor& latent) const;
   // The UNet's output for latents x at timestep t under the captions' conditioning.
-  at::Tensor predict(const at::Tensor& x, double t, const at::Tensor& hidden, const at::Tensor& pooled,
-                     UnitObserver* observer = nullptr) const;
+  at::Tensor predict(const at::Tensor& x, double t, const at::Tensor& hidden,
+                     const at::Tensor& pooled, UnitObserver* observer = nullptr) const;
   // Samples images for captions; caption k's noise is a function of (seed, first_index + k) only,
   // so a prompt gets the same noise however prompts are batched. `times`, when given, receives
   // the split of the call's time.
-  std::vector<std::vector<uint8_t>> generate(const std::vector<std::string>& captions, uint64_t seed,
-                                             const SamplerOptions& options, UnitObserver* observer = nullptr,
-                                             uint64_t first_index = 0, GenerateTimes* times = nullptr) const;
+  std::vector<std::vector<uint8_t>> generate(const std::vector<std::string>& captions,
+                                             uint64_t seed, const SamplerOptions& options,
+                                             UnitObserver* observer = nullptr,
+                                             uint64_t first_index = 0,
+                                             GenerateTimes* times = nullptr) const;
 };
 
 }  // namespace asdm::proxy

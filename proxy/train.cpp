@@ -3,8 +3,8 @@
 #include <chrono>
 #include <fstream>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
@@ -20,10 +20,17 @@ namespace fs = std::filesystem;
 namespace {
 
 nlohmann::json options_json(const TrainOptions& o) {
-  return {{"world", o.world},         {"steps", o.steps},         {"batch", o.batch},
-          {"lr", o.lr},               {"warmup", o.warmup},       {"weight_decay", o.weight_decay},
-          {"grad_clip", o.grad_clip}, {"cond_drop", o.cond_drop}, {"prediction", o.prediction},
-          {"seed", o.seed},           {"checkpoint_every", o.checkpoint_every}};
+  return {{"world", o.world},
+          {"steps", o.steps},
+          {"batch", o.batch},
+          {"lr", o.lr},
+          {"warmup", o.warmup},
+          {"weight_decay", o.weight_decay},
+          {"grad_clip", o.grad_clip},
+          {"cond_drop", o.cond_drop},
+          {"prediction", o.prediction},
+          {"seed", o.seed},
+          {"checkpoint_every", o.checkpoint_every}};
 }
 
 std::vector<at::Tensor> parameters(ProxyPipeline& p) {
@@ -41,11 +48,12 @@ TensorMap weights(const ProxyPipeline& p) {
 
 void set_weights(ProxyPipeline& p, const TensorMap& t, const fs::path& file) {
   load_module_tensors(p.unet->module(), t, "checkpoint weights " + file.string(), "unet.");
-  load_module_tensors(p.text_encoder->module(), t, "checkpoint weights " + file.string(), "text_encoder.");
+  load_module_tensors(p.text_encoder->module(), t, "checkpoint weights " + file.string(),
+                      "text_encoder.");
 }
 
-void save_checkpoint(const fs::path& out, int step, const ProxyPipeline& p, torch::optim::AdamW& opt,
-                     const TrainOptions& o) {
+void save_checkpoint(const fs::path& out, int step, const ProxyPipeline& p,
+                     torch::optim::AdamW& opt, const TrainOptions& o) {
   const fs::path tmp = out / "checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -57,16 +65,22 @@ void save_checkpoint(const fs::path& out, int step, const ProxyPipeline& p, torc
 
 }  // namespace
 
-int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const std::function<void(const StepLog&)>& on_step) {
-  if (o.steps < 1 || o.batch < 1 || o.lr <= 0 || o.checkpoint_every < 1 || o.cond_drop < 0 || o.cond_drop >= 1)
-    fail("training needs steps >= 1, batch >= 1, lr > 0, checkpoint_every >= 1 and 0 <= cond_drop < 1");
+int train_proxy(const fs::path& out, const TrainOptions& o, bool resume,
+                const std::function<void(const StepLog&)>& on_step) {
+  if (o.steps < 1 || o.batch < 1 || o.lr <= 0 || o.checkpoint_every < 1 || o.cond_drop < 0 ||
+      o.cond_drop >= 1)
+    fail(
+        "training needs steps >= 1, batch >= 1, lr > 0, checkpoint_every >= 1 and 0 <= cond_drop < "
+        "1");
   const WorldSpec world = world_spec(o.world);
   const Prediction prediction = parse_prediction(o.prediction);
   const fs::path ckpt = out / "checkpoint";
   int start = 0;
   if (fs::exists(ckpt / "state.json") && !resume)
-    fail("{} holds a training run (checkpoint at step {}); pass --resume to continue it or choose another --out",
-         out.string(), read_json_file(ckpt / "state.json").value("step", 0));
+    fail(
+        "{} holds a training run (checkpoint at step {}); pass --resume to continue it or choose "
+        "another --out",
+        out.string(), read_json_file(ckpt / "state.json").value("step", 0));
   if (resume && !fs::exists(ckpt / "state.json"))
     fail("nothing to resume in {} (no checkpoint/state.json)", out.string());
 
@@ -79,8 +93,8 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const s
     const auto saved = state.at("options");
     for (const char* k : {"world", "batch", "seed", "prediction"})
       if (saved.at(k) != options_json(o).at(k))
-        fail("--resume with {} = {} but the checkpoint was made with {}", k, options_json(o).at(k).dump(),
-             saved.at(k).dump());
+        fail("--resume with {} = {} but the checkpoint was made with {}", k,
+             options_json(o).at(k).dump(), saved.at(k).dump());
     start = state.at("step").get<int>();
     set_weights(p, read_tensors(ckpt / "weights.safetensors"), ckpt / "weights.safetensors");
     torch::load(opt, (ckpt / "optimizer.pt").string());
@@ -103,7 +117,8 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const s
   while (step < o.steps) {
     ++step;
     // Everything random in this step is a function of (seed, step).
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed * 0x9e3779b97f4a7c15ull + uint64_t(step));
+    auto gen =
+        at::make_generator<at::CPUGeneratorImpl>(o.seed * 0x9e3779b97f4a7c15ull + uint64_t(step));
     SplitMix64 drop(o.seed ^ (uint64_t(step) << 20));
     std::vector<std::vector<uint8_t>> images;
     std::vector<std::string> captions;
@@ -117,7 +132,8 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const s
     const at::Tensor t = torch::randint(0, p.schedule.train_steps(), {o.batch}, gen, torch::kInt64);
     const at::Tensor a = ab.index({t}).view({-1, 1, 1, 1});
     const at::Tensor xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
-    const at::Tensor target = prediction == Prediction::kV ? a.sqrt() * noise - (1 - a).sqrt() * x0 : noise;
+    const at::Tensor target =
+        prediction == Prediction::kV ? a.sqrt() * noise - (1 - a).sqrt() * x0 : noise;
 
     const double lr = o.lr * std::min(1.0, double(step) / std::max(1, o.warmup));
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -135,11 +151,16 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume, const s
     s.step = step;
     s.steps = o.steps;
     s.loss = loss.item<double>();
-    if (!std::isfinite(s.loss)) fail("training diverged at step {} (loss {}); lower --lr", step, s.loss);
+    if (!std::isfinite(s.loss))
+      fail("training diverged at step {} (loss {}); lower --lr", step, s.loss);
     s.lr = lr;
     s.grad_norm = gnorm;
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log_file << nlohmann::json{{"step", step}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", gnorm}, {"seconds", s.seconds}}
+    log_file << nlohmann::json{{"step", step},
+                               {"loss", s.loss},
+                               {"lr", lr},
+                               {"grad_norm", gnorm},
+                               {"seconds", s.seconds}}
                     .dump()
              << "\n";
     log_file.flush();

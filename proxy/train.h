@@ -30,7 +30,8 @@ struct TrainOptions {
 
 struct StepLog {
   int step = 0, steps = 0;
-  double loss = 0, lr = 0, grad_norm = 0, seconds = 0;  // seconds: since this process started training
+  double loss = 0, lr = 0, grad_norm = 0,
+         seconds = 0;  // seconds: since this process started training
 };
 
 // Trains into `out` (the pipeline folder, train.jsonl, checkpoint/). With resume, continues from

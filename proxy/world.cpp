@@ -18,12 +18,14 @@ uint64_t SplitMix64::next() {
 }
 
 const std::vector<std::string>& all_shapes() {
-  static const std::vector<std::string> v = {"circle", "square", "triangle", "cross", "ring", "diamond"};
+  static const std::vector<std::string> v = {"circle", "square", "triangle",
+                                             "cross",  "ring",   "diamond"};
   return v;
 }
 
 const std::vector<std::string>& all_colours() {
-  static const std::vector<std::string> v = {"red", "green", "blue", "yellow", "magenta", "cyan", "white", "orange"};
+  static const std::vector<std::string> v = {"red",     "green", "blue",  "yellow",
+                                             "magenta", "cyan",  "white", "orange"};
   return v;
 }
 
@@ -41,7 +43,8 @@ std::array<uint8_t, 3> colour_rgb(const std::string& c) {
 
 std::vector<std::string> WorldSpec::positions() const {
   if (grid == 2) return {"top left", "top right", "bottom left", "bottom right"};
-  return {"top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right"};
+  return {"top left", "top",         "top right", "left",        "center",
+          "right",    "bottom left", "bottom",    "bottom right"};
 }
 
 WorldSpec world_spec(const std::string& name) {
@@ -102,7 +105,8 @@ std::vector<std::string> split_words(const std::string& text) {
   std::istringstream in(text);
   std::string w;
   while (in >> w) {
-    std::transform(w.begin(), w.end(), w.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    std::transform(w.begin(), w.end(), w.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
     words.push_back(w);
   }
   return words;
@@ -110,7 +114,8 @@ std::vector<std::string> split_words(const std::string& text) {
 
 }  // namespace
 
-std::vector<uint8_t> render(const WorldSpec& w, const std::vector<Object>& objects, uint64_t seed, uint64_t index) {
+std::vector<uint8_t> render(const WorldSpec& w, const std::vector<Object>& objects, uint64_t seed,
+                            uint64_t index) {
   const int N = w.image_size, S = w.sprite_size;
   std::vector<uint8_t> px(size_t(N) * N * 3, 0);
   SplitMix64 g(mix(seed, index) ^ 0x5bd1e995u);
@@ -135,11 +140,12 @@ std::string caption(const WorldSpec& w, const std::vector<Object>& objects, int 
   ASDM_CHECK(!objects.empty(), "a caption needs an object");
   auto pos = w.positions();
   auto one = [&](const Object& o) {
-    return fmt::format("a {} {} at the {}", w.colours.at(o.colour), w.shapes.at(o.shape), pos.at(o.position));
+    return fmt::format("a {} {} at the {}", w.colours.at(o.colour), w.shapes.at(o.shape),
+                       pos.at(o.position));
   };
   if (objects.size() == 1 && t == 1)
-    return fmt::format("the {} has a {} {}", pos.at(objects[0].position), w.colours.at(objects[0].colour),
-                       w.shapes.at(objects[0].shape));
+    return fmt::format("the {} has a {} {}", pos.at(objects[0].position),
+                       w.colours.at(objects[0].colour), w.shapes.at(objects[0].shape));
   std::string s = one(objects[0]);
   for (size_t i = 1; i < objects.size(); ++i) s += " and " + one(objects[i]);
   return s;
@@ -171,13 +177,15 @@ std::vector<Object> parse_caption(const WorldSpec& w, const std::string& text) {
   auto bad = [&](const std::string& why) -> std::vector<Object> {
     fail("caption '{}' is outside the {} world's grammar: {}", text, w.name, why);
   };
-  auto index_of = [&](const std::vector<std::string>& list, const std::string& word, const char* what) {
+  auto index_of = [&](const std::vector<std::string>& list, const std::string& word,
+                      const char* what) {
     auto it = std::find(list.begin(), list.end(), word);
     if (it == list.end()) bad(fmt::format("'{}' is not a {}", word, what));
     return static_cast<int>(it - list.begin());
   };
   auto expect = [&](const std::string& word) {
-    if (i >= words.size() || words[i] != word) bad(fmt::format("expected '{}' at word {}", word, i + 1));
+    if (i >= words.size() || words[i] != word)
+      bad(fmt::format("expected '{}' at word {}", word, i + 1));
     ++i;
   };
   auto position = [&]() {  // the longest position phrase at i
@@ -185,7 +193,8 @@ std::vector<Object> parse_caption(const WorldSpec& w, const std::string& text) {
     size_t best_len = 0;
     for (size_t p = 0; p < pos.size(); ++p) {
       const auto pw = split_words(pos[p]);
-      if (i + pw.size() <= words.size() && std::equal(pw.begin(), pw.end(), words.begin() + i) && pw.size() > best_len) {
+      if (i + pw.size() <= words.size() && std::equal(pw.begin(), pw.end(), words.begin() + i) &&
+          pw.size() > best_len) {
         best = static_cast<int>(p);
         best_len = pw.size();
       }
@@ -226,13 +235,14 @@ std::vector<Object> parse_caption(const WorldSpec& w, const std::string& text) {
 std::vector<std::string> prompt_set(const WorldSpec& w, uint64_t seed, int count) {
   const int distinct = static_cast<int>(w.shapes.size() * w.colours.size()) * w.grid * w.grid * 2;
   if (count < 1 || count > distinct)
-    fail("the {} world has {} distinct single-object captions; asked for {}", w.name, distinct, count);
+    fail("the {} world has {} distinct single-object captions; asked for {}", w.name, distinct,
+         count);
   SplitMix64 g(seed);
   std::set<std::string> seen;
   std::vector<std::string> out;
   while (static_cast<int>(out.size()) < count) {
-    Object o{g.below(static_cast<int>(w.shapes.size())), g.below(static_cast<int>(w.colours.size())),
-             g.below(w.grid * w.grid)};
+    Object o{g.below(static_cast<int>(w.shapes.size())),
+             g.below(static_cast<int>(w.colours.size())), g.below(w.grid * w.grid)};
     std::string c = caption(w, {o}, g.below(2));
     if (seen.insert(c).second) out.push_back(std::move(c));
   }
@@ -252,7 +262,8 @@ Tokenizer::Tokenizer(const WorldSpec& w) : max_tokens(w.max_tokens) {
 std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
   const auto words = split_words(text);
   if (static_cast<int>(words.size()) + 2 > max_tokens)
-    fail("caption '{}' has {} words; at most {} fit in {} tokens", text, words.size(), max_tokens - 2, max_tokens);
+    fail("caption '{}' has {} words; at most {} fit in {} tokens", text, words.size(),
+         max_tokens - 2, max_tokens);
   std::vector<int64_t> ids(max_tokens, kPad);
   ids[0] = kStart;
   for (size_t i = 0; i < words.size(); ++i) {

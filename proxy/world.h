@@ -44,7 +44,8 @@ struct Example {
 // Example `index` of the stream with `seed`: objects, caption and image.
 Example make_example(const WorldSpec& w, uint64_t seed, uint64_t index);
 // Draws objects into an image (the same renderer the stream uses); jitter from `seed`/`index`.
-std::vector<uint8_t> render(const WorldSpec& w, const std::vector<Object>& objects, uint64_t seed, uint64_t index);
+std::vector<uint8_t> render(const WorldSpec& w, const std::vector<Object>& objects, uint64_t seed,
+                            uint64_t index);
 std::string caption(const WorldSpec& w, const std::vector<Object>& objects, int template_index = 0);
 // The objects a caption names; throws asdm::Error for a caption outside the world's grammar.
 std::vector<Object> parse_caption(const WorldSpec& w, const std::string& caption);
@@ -76,8 +77,9 @@ struct SplitMix64 {
   double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
 };
 
-const std::vector<std::string>& all_shapes();   // circle, square, triangle, cross, ring, diamond
-const std::vector<std::string>& all_colours();  // red, green, blue, yellow, magenta, cyan, white, orange
+const std::vector<std::string>& all_shapes();  // circle, square, triangle, cross, ring, diamond
+const std::vector<std::string>&
+all_colours();  // red, green, blue, yellow, magenta, cyan, white, orange
 std::array<uint8_t, 3> colour_rgb(const std::string& colour);
 
 }  // namespace asdm::proxy

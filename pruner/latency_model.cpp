@@ -10,8 +10,10 @@ namespace asdm {
 LatencyModel::LatencyModel(const ProfileLatency& profile, const UNetLayout& layout)
     : teacher_ms_(profile.forward_ms), profile_(profile) {
   if (profile.sampler_loop)
-    fail("{} times sampler loops (asdm profile --sampler-steps); the latency predictor needs single forwards",
-         profile.path);
+    fail(
+        "{} times sampler loops (asdm profile --sampler-steps); the latency predictor needs single "
+        "forwards",
+        profile.path);
   std::vector<std::string> missing, extra;
   for (const auto& u : layout.units)
     if (!profile.units.count(u.id)) missing.push_back(u.id);
@@ -20,11 +22,14 @@ LatencyModel::LatencyModel(const ProfileLatency& profile, const UNetLayout& layo
   if (!missing.empty() || !extra.empty())
     fail("{} is a profile of another model: {}{}{}", profile.path,
          missing.empty() ? "" : "no times for " + join_limited(missing, 3),
-         missing.empty() || extra.empty() ? "" : "; ", extra.empty() ? "" : "units the model lacks: " + join_limited(extra, 3));
+         missing.empty() || extra.empty() ? "" : "; ",
+         extra.empty() ? "" : "units the model lacks: " + join_limited(extra, 3));
   if (!(teacher_ms_ > 0)) fail("{}: the forward time is not positive", profile.path);
 }
 
-double LatencyModel::saved_ms(const std::string& unit) const { return profile_.units.at(unit).inclusive_ms; }
+double LatencyModel::saved_ms(const std::string& unit) const {
+  return profile_.units.at(unit).inclusive_ms;
+}
 
 double LatencyModel::saved_ms(const std::vector<std::string>& units) const {
   double ms = 0;

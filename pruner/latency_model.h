@@ -19,7 +19,9 @@ class LatencyModel {
   double teacher_ms() const { return teacher_ms_; }
   // Time saved by removing `units` (those nested in another listed unit are not counted twice).
   double saved_ms(const std::vector<std::string>& units) const;
-  double predict_ms(const std::vector<std::string>& removed) const { return teacher_ms_ - saved_ms(removed); }
+  double predict_ms(const std::vector<std::string>& removed) const {
+    return teacher_ms_ - saved_ms(removed);
+  }
   double saved_ms(const std::string& unit) const;
 
  private:

@@ -8,8 +8,9 @@
 
 namespace asdm {
 
-RefineResult refine(const UNetLayout& layout, const LatencyModel& latency, const std::map<std::string, double>& scores,
-                    const SearchOptions& o, const std::vector<std::string>& start, double budget_ms,
+RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
+                    const std::map<std::string, double>& scores, const SearchOptions& o,
+                    const std::vector<std::string>& start, double budget_ms,
                     const std::function<double(const std::vector<std::string>&)>& grouped_loss,
                     const RefineOptions& ro) {
   auto listed = [](const std::vector<std::string>& list, const std::string& id) {
@@ -18,7 +19,8 @@ RefineResult refine(const UNetLayout& layout, const LatencyModel& latency, const
   // Units a swap may move: searched ones (top level, scored), neither kept nor forced.
   std::vector<std::string> movable;
   for (const auto& u : layout.units)
-    if (u.removable() && u.parent.empty() && scores.count(u.id) && !listed(o.keep, u.id) && !listed(o.remove, u.id))
+    if (u.removable() && u.parent.empty() && scores.count(u.id) && !listed(o.keep, u.id) &&
+        !listed(o.remove, u.id))
       movable.push_back(u.id);
   std::vector<const BlockInfo*> blocks;
   for (const auto& b : layout.down) blocks.push_back(&b);
@@ -68,7 +70,8 @@ RefineResult refine(const UNetLayout& layout, const LatencyModel& latency, const
         if (feasible(next)) swaps.push_back({out, in, scores.at(in) - scores.at(out)});
       }
     }
-    std::stable_sort(swaps.begin(), swaps.end(), [](const Swap& a, const Swap& b) { return a.additive < b.additive; });
+    std::stable_sort(swaps.begin(), swaps.end(),
+                     [](const Swap& a, const Swap& b) { return a.additive < b.additive; });
     const Swap* best = nullptr;
     double best_loss = r.loss;
     int tried = 0;

@@ -16,7 +16,8 @@ namespace asdm {
 
 struct RefineOptions {
   int max_evaluations = 40;  // grouped scores, the start's included
-  int per_round = 6;  // swaps scored per round (more while none improves); the best improving one is taken
+  int per_round =
+      6;  // swaps scored per round (more while none improves); the best improving one is taken
 };
 
 struct RefineStep {
@@ -33,8 +34,9 @@ struct RefineResult {
 
 // `grouped_loss` scores a removal set; `budget_ms` is the predicted latency a set may have;
 // `options` gives the keep/remove lists and the cross-attention rule.
-RefineResult refine(const UNetLayout& layout, const LatencyModel& latency, const std::map<std::string, double>& scores,
-                    const SearchOptions& options, const std::vector<std::string>& start, double budget_ms,
+RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
+                    const std::map<std::string, double>& scores, const SearchOptions& options,
+                    const std::vector<std::string>& start, double budget_ms,
                     const std::function<double(const std::vector<std::string>&)>& grouped_loss,
                     const RefineOptions& refine_options = {});
 

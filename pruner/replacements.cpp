@@ -1,7 +1,7 @@
 #include "pruner/replacements.h"
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -20,7 +20,8 @@ std::vector<Edit> clme_edits(const ArchSpec& spec) {
   std::vector<Edit> out;
   for (const BlockInfo* b : blocks) {
     std::vector<const UnitInfo*> kept, gone;
-    for (int i : b->resnets) (removed.count(layout.units[i].id) ? gone : kept).push_back(&layout.units[i]);
+    for (int i : b->resnets)
+      (removed.count(layout.units[i].id) ? gone : kept).push_back(&layout.units[i]);
     if (kept.empty() || gone.empty()) continue;
     std::map<int, std::vector<std::string>> experts;  // kept layer -> removed siblings
     for (const UnitInfo* g : gone) {
@@ -35,7 +36,8 @@ std::vector<Edit> clme_edits(const ArchSpec& spec) {
   return out;
 }
 
-std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool, int min_tokens) {
+std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool,
+                            int min_tokens) {
   const auto removed = spec.removed_units();
   std::set<std::string> already;
   for (const auto& e : spec.edits)
@@ -45,10 +47,13 @@ std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int wi
   std::vector<Edit> out;
   for (const auto& uc : cost.units) {
     const UnitInfo& u = layout.at(uc.id);
-    if (u.kind != UnitKind::kAttention || u.only_cross_attention || removed.count(u.id) || already.count(u.id)) continue;
+    if (u.kind != UnitKind::kAttention || u.only_cross_attention || removed.count(u.id) ||
+        already.count(u.id))
+      continue;
     const int h = uc.height, w = uc.width;
     if (int64_t(h) * w < min_tokens) continue;
-    if (h % std::min(window, h) || w % std::min(window, w) || (pool > 0 && (h % pool || w % pool))) continue;
+    if (h % std::min(window, h) || w % std::min(window, w) || (pool > 0 && (h % pool || w % pool)))
+      continue;
     out.push_back(Edit::gri(u.id, window, pool));
   }
   return out;

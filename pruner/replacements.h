@@ -19,6 +19,7 @@ std::vector<Edit> clme_edits(const ArchSpec& spec);
 // `min_tokens` tokens and is divided by `window` and `pool` (GRI is meant for the high-resolution
 // stages where self-attention dominates). Whether each one pays off is for the caller to measure.
 struct CostInput;
-std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool, int min_tokens);
+std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool,
+                            int min_tokens);
 
 }  // namespace asdm

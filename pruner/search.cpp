@@ -27,20 +27,22 @@ struct Group {
 
 }  // namespace
 
-SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const std::map<std::string, double>& scores,
-                    const SearchOptions& o) {
-  if (!(o.target_speedup > 0 && o.target_speedup < 1)) fail("target speedup must be in (0, 1) (got {})", o.target_speedup);
+SearchResult search(const UNetLayout& layout, const LatencyModel& latency,
+                    const std::map<std::string, double>& scores, const SearchOptions& o) {
+  if (!(o.target_speedup > 0 && o.target_speedup < 1))
+    fail("target speedup must be in (0, 1) (got {})", o.target_speedup);
   if (o.max_candidates < 1) fail("max candidates must be at least 1 (got {})", o.max_candidates);
   if (o.bins < 10) fail("bins must be at least 10 (got {})", o.bins);
   for (const auto& list : {o.keep, o.remove})
     for (const auto& id : list) {
       const UnitInfo& u = layout.at(id);  // unknown ids: "unit 'x' not found; known: ..."
       if (!u.removable() || !u.parent.empty())
-        fail("unit '{}' ({}) is not one the search removes; searchable units: {}", id, to_string(u.kind),
-             join_limited(layout.ids(true), 6));
+        fail("unit '{}' ({}) is not one the search removes; searchable units: {}", id,
+             to_string(u.kind), join_limited(layout.ids(true), 6));
     }
   for (const auto& id : o.keep)
-    if (std::find(o.remove.begin(), o.remove.end(), id) != o.remove.end()) fail("unit '{}' is both kept and removed", id);
+    if (std::find(o.remove.begin(), o.remove.end(), id) != o.remove.end())
+      fail("unit '{}' is both kept and removed", id);
   std::vector<std::string> foreign;
   for (const auto& [id, s] : scores)
     if (!layout.find(id)) foreign.push_back(id);
@@ -51,11 +53,15 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
   auto is_kept = [&](const std::string& id) {
     return std::find(o.keep.begin(), o.keep.end(), id) != o.keep.end() || !scores.count(id);
   };
-  auto is_forced = [&](const std::string& id) { return std::find(o.remove.begin(), o.remove.end(), id) != o.remove.end(); };
+  auto is_forced = [&](const std::string& id) {
+    return std::find(o.remove.begin(), o.remove.end(), id) != o.remove.end();
+  };
   for (const auto& [id, g] : o.gri) {
     const UnitInfo& u = layout.at(id);
-    if (u.kind != UnitKind::kAttention || !u.parent.empty()) fail("GRI choice for '{}': not an attention unit", id);
-    if (!(g.saved_ms >= 0) || !(g.loss >= 0)) fail("GRI choice for '{}': saved ms and loss must be >= 0", id);
+    if (u.kind != UnitKind::kAttention || !u.parent.empty())
+      fail("GRI choice for '{}': not an attention unit", id);
+    if (!(g.saved_ms >= 0) || !(g.loss >= 0))
+      fail("GRI choice for '{}': saved ms and loss must be >= 0", id);
   }
   auto option = [&](std::vector<std::string> units, std::vector<std::string> gri = {}) {
     Option op;
@@ -104,8 +110,10 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
     if (free.empty() && forced.empty()) continue;
     const bool must_keep_one = o.keep_cross_attention && b->cross_attention && !any_kept;
     if (must_keep_one && free.empty())
-      fail("removing every attention unit of {} ({}) leaves it no cross-attention; keep one, or allow it", b->id,
-           join_limited(forced, 4));
+      fail(
+          "removing every attention unit of {} ({}) leaves it no cross-attention; keep one, or "
+          "allow it",
+          b->id, join_limited(forced, 4));
     // Every free unit kept (0), removed (1) or, where it may, made GRI (2): 3^n states, n <= 3 in
     // SD-family blocks.
     Group g;
@@ -191,9 +199,12 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
   result.best_reachable_speedup = 1 - predict_ms(backtrack(best_w)) / teacher;
   const int required = static_cast<int>(std::ceil(o.target_speedup * o.bins - 1e-9));
   if (best_w < required)
-    fail("target speedup {:.3f} is unreachable: the best reachable is {:.3f} (predicted {:.2f} ms of {:.2f} ms with "
-         "every allowed unit removed)",
-         o.target_speedup, result.best_reachable_speedup, teacher * (1 - result.best_reachable_speedup), teacher);
+    fail(
+        "target speedup {:.3f} is unreachable: the best reachable is {:.3f} (predicted {:.2f} ms "
+        "of {:.2f} ms with "
+        "every allowed unit removed)",
+        o.target_speedup, result.best_reachable_speedup,
+        teacher * (1 - result.best_reachable_speedup), teacher);
 
   // The front: least loss for at least each saving.
   std::vector<int> arg(W + 1, -1);
@@ -207,11 +218,14 @@ SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const
     arg[w] = at;
   }
   for (int w = 0; w <= W; ++w)
-    if (dp[w] < inf && arg[w] == w) result.front.push_back({1 - predict_ms(backtrack(w)) / teacher, dp[w]});
+    if (dp[w] < inf && arg[w] == w)
+      result.front.push_back({1 - predict_ms(backtrack(w)) / teacher, dp[w]});
 
   std::set<std::pair<std::vector<std::string>, std::vector<std::string>>> seen;
-  for (int k = 0; k < o.max_candidates * 4 && int(result.candidates.size()) < o.max_candidates; ++k) {
-    const int req = static_cast<int>(std::ceil((o.target_speedup + k * o.candidate_step) * o.bins - 1e-9));
+  for (int k = 0; k < o.max_candidates * 4 && int(result.candidates.size()) < o.max_candidates;
+       ++k) {
+    const int req =
+        static_cast<int>(std::ceil((o.target_speedup + k * o.candidate_step) * o.bins - 1e-9));
     if (req > W || arg[req] < 0) break;
     const auto sets = backtrack(arg[req]);
     if (!seen.insert(sets).second) continue;

@@ -35,14 +35,14 @@ struct SearchOptions {
   std::vector<std::string> keep, remove;  // never removed; always removed
   bool keep_cross_attention = true;       // at least one attention unit in every block that has one
   int bins = 4000;                        // latency resolution: teacher time / bins
-  std::map<std::string, GriChoice> gri;   // attention units that may become GRI (none: removal only)
+  std::map<std::string, GriChoice> gri;  // attention units that may become GRI (none: removal only)
 };
 
 struct Candidate {
   std::vector<std::string> removed;  // forward order
-  std::vector<std::string> gri;      // attention units whose self-attention becomes GRI, forward order
+  std::vector<std::string> gri;  // attention units whose self-attention becomes GRI, forward order
   double predicted_ms = 0, predicted_speedup = 0;  // speedup: 1 - predicted / teacher
-  double predicted_loss = 0;                       // sum of the removed units' and GRI choices' scores
+  double predicted_loss = 0;  // sum of the removed units' and GRI choices' scores
 };
 
 struct ParetoPoint {
@@ -60,7 +60,7 @@ struct SearchResult {
 // scores: importance per unit id (importance.json); every searched unit needs one. Throws
 // asdm::Error for unknown ids in keep/remove, units without scores, or an unreachable target (the
 // message says the best reachable speedup).
-SearchResult search(const UNetLayout& layout, const LatencyModel& latency, const std::map<std::string, double>& scores,
-                    const SearchOptions& options);
+SearchResult search(const UNetLayout& layout, const LatencyModel& latency,
+                    const std::map<std::string, double>& scores, const SearchOptions& options);
 
 }  // namespace asdm

@@ -33,8 +33,9 @@ struct ReportOptions {
 struct ReportFiles {
   std::filesystem::path html, markdown;
   std::vector<std::filesystem::path> csv, images;
-  int charts = 0;                     // SVG charts in report.html
-  std::vector<std::string> headline;  // the report's key findings, one line each (also printed by the CLI)
+  int charts = 0;  // SVG charts in report.html
+  std::vector<std::string>
+      headline;  // the report's key findings, one line each (also printed by the CLI)
 };
 
 // Writes report.html, report.md, the CSV tables and the sample-grid images into `dir` (created).

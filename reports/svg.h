@@ -13,7 +13,8 @@ struct Bar {
   std::string label;
   double value = 0;
   std::string group;  // colour and legend key (e.g. the unit's block); "" = no group
-  double lo = std::numeric_limits<double>::quiet_NaN(), hi = std::numeric_limits<double>::quiet_NaN();  // whiskers
+  double lo = std::numeric_limits<double>::quiet_NaN(),
+         hi = std::numeric_limits<double>::quiet_NaN();  // whiskers
 };
 
 struct Point {
@@ -31,16 +32,19 @@ struct Series {
 
 struct Axis {
   std::string label;
-  bool log = false;  // base 10; values <= 0 are dropped from a log axis (and counted in the caption)
+  bool log =
+      false;  // base 10; values <= 0 are dropped from a log axis (and counted in the caption)
 };
 
 // Bars in the order given, one row each, coloured by group with a legend.
-std::string bar_chart(std::string_view title, const std::vector<Bar>& bars, std::string_view value_label);
+std::string bar_chart(std::string_view title, const std::vector<Bar>& bars,
+                      std::string_view value_label);
 // Points coloured by group, lines over them.
-std::string scatter_chart(std::string_view title, const std::vector<Point>& points, const std::vector<Series>& lines,
-                          const Axis& x, const Axis& y);
+std::string scatter_chart(std::string_view title, const std::vector<Point>& points,
+                          const std::vector<Series>& lines, const Axis& x, const Axis& y);
 // One polyline per series.
-std::string line_chart(std::string_view title, const std::vector<Series>& series, const Axis& x, const Axis& y);
+std::string line_chart(std::string_view title, const std::vector<Series>& series, const Axis& x,
+                       const Axis& y);
 
 // Text escaped for XML/HTML content and attributes.
 std::string escape_xml(std::string_view text);

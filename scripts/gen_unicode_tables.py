@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes model/unicode_tables.inc: the Unicode data CLIP's tokenizer needs (model/unicode.h), from
+"""Writes sd/unicode_tables.inc: the Unicode data CLIP's tokenizer needs (sd/unicode.h), from
 Python's unicodedata, so that asdm needs no ICU. Re-run it (and commit the output) to move to a newer
 Unicode version:
 
-    .venv/bin/python scripts/gen_unicode_tables.py > model/unicode_tables.inc
+    .venv/bin/python scripts/gen_unicode_tables.py > sd/unicode_tables.inc
 
 Tables: letter (\\p{L}) and number (\\p{N}) ranges, the full lowercase mapping per code point, canonical
 combining classes, full canonical decompositions (Hangul syllables are algorithmic and left out) and

@@ -1,18 +1,19 @@
 #pragma once
-// A tiny SD 1.x pipeline folder with seeded random weights, written by asdm's own savers (no Python):
-// an ASCII byte-level BPE tokenizer with a few merges, a 2-layer CLIP text encoder, the tiny UNet
-// (configs/tiny.json), a 2-stage VAE and a scheduler config. For model, profiler and CLI tests.
+// A tiny SD 1.x pipeline folder with seeded random weights, written by asdm's own savers (no
+// Python): an ASCII byte-level BPE tokenizer with a few merges, a 2-layer CLIP text encoder, the
+// tiny UNet (configs/tiny.json), a 2-stage VAE and a scheduler config. For model, profiler and CLI
+// tests.
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "model/checkpoint.h"
-#include "model/clip_text.h"
-#include "model/vae.h"
+#include "sd/clip_text.h"
+#include "sd/vae.h"
 #include "tests/test_env.h"
 
 namespace asdm::test {
@@ -34,10 +35,12 @@ inline void write_tiny_tokenizer(const std::filesystem::path& dir) {
   std::string text = "#version: 0.2\n";
   for (const auto& m : merges) text += m + "\n";
   write_file_atomic(dir / "merges.txt", text);
-  write_json_atomic(dir / "tokenizer_config.json", {{"model_max_length", 77}, {"pad_token", "<|endoftext|>"}});
+  write_json_atomic(dir / "tokenizer_config.json",
+                    {{"model_max_length", 77}, {"pad_token", "<|endoftext|>"}});
 }
 
-inline void write_tiny_pipeline(const std::filesystem::path& dir, const std::string& scheduler = "DDIMScheduler") {
+inline void write_tiny_pipeline(const std::filesystem::path& dir,
+                                const std::string& scheduler = "DDIMScheduler") {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   torch::manual_seed(3);

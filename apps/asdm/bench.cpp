@@ -5,12 +5,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
+#include "apps/asdm/progress.h"
 #include "bench/bench.h"
-#include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "model/runtime.h"
@@ -29,72 +28,15 @@ struct BenchCli {
   BenchOptions bench;
 };
 
-// "name=path" or "path" (named by its folder); names are unique.
-std::vector<std::pair<std::string, fs::path>> parse_models(const std::vector<std::string>& specs) {
-  std::vector<std::pair<std::string, fs::path>> out;
-  std::set<std::string> names;
-  for (const auto& s : specs) {
-    const auto eq = s.find('=');
-    fs::path path = eq == std::string::npos ? s : s.substr(eq + 1);
-    std::string name = eq == std::string::npos ? path.lexically_normal().filename().string() : s.substr(0, eq);
-    if (name.empty()) name = path.lexically_normal().parent_path().filename().string();
-    if (name.empty() || path.empty()) fail("--models: '{}' is not a model (give PATH or NAME=PATH)", s);
-    if (names.count(name)) {
-      if (eq != std::string::npos) fail("--models: the name '{}' is given twice", name);
-      for (int k = 2;; ++k)
-        if (!names.count(fmt::format("{}-{}", name, k))) {
-          name = fmt::format("{}-{}", name, k);
-          break;
-        }
-    }
-    names.insert(name);
-    out.emplace_back(name, path);
-  }
-  return out;
-}
-
-void print_table(const BenchResult& r) {
-  std::printf("%-16s %11s %8s %12s %8s %10s %9s %9s %9s %8s %8s %7s\n", "model", "UNet ms", "speedup", "pipeline ms", "speedup",
-              "peak mem", "params", "GMACs", "mean acc", "FID", "PSNR", "SSIM");
-  for (const auto& m : r.models) {
-    const auto& q = m.quality;
-    std::printf("%-16s %11.2f %7.1f%% %12s %8s %8.1f M %8.2f M %9.3f %9s %8s %8s %7s\n", m.name.c_str(), m.unet_ms.median,
-                100 * m.unet_speedup, m.pipeline ? fmt::format("{:.1f}", m.pipeline->total_ms.median).c_str() : "-",
-                m.pipeline ? fmt::format("{:.1f}%", 100 * m.pipeline_speedup).c_str() : "-", m.unet_peak_bytes / 1048576.0,
-                m.params / 1e6, m.macs / 1e9, q && q->classified ? fmt::format("{:.3f}", q->mean_accuracy).c_str() : "-",
-                q && q->classified ? fmt::format("{:.1f}", q->fid).c_str() : "-",
-                q && &m != &r.models[0] ? fmt::format("{:.2f}", q->psnr_db).c_str() : "-",
-                q && &m != &r.models[0] ? fmt::format("{:.3f}", q->ssim).c_str() : "-");
-  }
-}
-
 void run_bench_cli(BenchCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   ensure_device(o.bench.device);
-  const auto models = parse_models(o.models);
-  const fs::path out = o.output;
-  const fs::path samples_rel = out.stem().string() + "-samples";
-  if (!o.no_samples && out != "-") o.bench.samples_dir = out.parent_path() / samples_rel;
-  const bool tty = ::isatty(2);
-  std::string last_stage;
-  o.bench.progress = [&](const std::string& stage, int done, int total) {
-    if (log::level() > log::Level::kInfo) return;
-    if (last_stage.empty())  // the models were found and loaded: say what the run will do
-      log::info("benchmarking {} models: {} interleaved UNet rounds, {} pipeline rounds, quality on {} prompts", models.size(),
-                o.bench.runs, o.bench.pipeline_runs, o.bench.quality_prompts);
-    if (!tty && done != total && stage == last_stage) return;
-    last_stage = stage;
-    const char* what = stage == "unet" ? "UNet forwards (interleaved)" : stage == "pipeline" ? "pipeline runs (interleaved)" : "quality: models sampled";
-    std::fprintf(stderr, "%sbench: %s %d/%d%s", tty ? "\r" : "", what, done, total, !tty || done == total ? "\n" : "");
-  };
-  const BenchResult r = run_bench(models, o.bench);
-  nlohmann::json j = make_artifact("bench", 1, make_run_context(argv, o.bench.device));
-  j.update(to_json(r));
-  for (auto& m : j["models"])
-    if (m.contains("samples_grid")) m["samples_grid"] = (samples_rel / m["samples_grid"].get<std::string>()).string();
-  write_json_atomic(out, j);
-  print_table(r);
-  if (out != "-") log::info("wrote {}", out.string());
+  const auto models = parse_model_list(o.models);
+  o.bench.progress = bench_progress(models.size(), o.bench);
+  const BenchResult r = bench_to_file(models, o.bench, o.output, !o.no_samples,
+                                      make_run_context(argv, o.bench.device));
+  std::fputs(bench_table(r).c_str(), stdout);
+  if (o.output != "-") log::info("wrote {}", o.output);
 }
 
 }  // namespace
@@ -103,47 +45,83 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<BenchCli>();
   auto* sub = app.add_subcommand(
       "bench",
-      "Compare models end to end (the first is the reference): UNet forward latency (median, p10, p90), the\n"
-      "whole pipeline split into text encoder, UNet x steps and decoder, peak tensor memory, params and MACs,\n"
-      "and quality: for proxy pipelines attribute accuracy and proxy FID (with --classifier) and PSNR/SSIM of\n"
-      "each model's samples against the first model's from the same noise. Models run interleaved (A B A B\n"
-      "...) so speed-ups are ratios of medians from one run. Proxy pipelines and their quality run on the CPU;\n"
+      "Compare models end to end (the first is the reference): UNet forward latency (median, p10, "
+      "p90), the\n"
+      "whole pipeline split into text encoder, UNet x steps and decoder, peak tensor memory, "
+      "params and MACs,\n"
+      "and quality: for proxy pipelines attribute accuracy and proxy FID (with --classifier) and "
+      "PSNR/SSIM of\n"
+      "each model's samples against the first model's from the same noise. Models run interleaved "
+      "(A B A B\n"
+      "...) so speed-ups are ratios of medians from one run. Proxy pipelines and their quality run "
+      "on the CPU;\n"
       "--device and --dtype apply to the UNet timing.\n"
-      "Real Stable Diffusion: UNet models (the teacher's pipeline folder, students from asdm build) run inside\n"
-      "one diffusers pipeline, --sd-pipeline or else the first model that is a pipeline folder, on --device in\n"
-      "--dtype: the pipeline split and PSNR/SSIM against the first model's images (default prompts: 16 everyday\n"
+      "Real Stable Diffusion: UNet models (the teacher's pipeline folder, students from asdm "
+      "build) run inside\n"
+      "one diffusers pipeline, --sd-pipeline or else the first model that is a pipeline folder, on "
+      "--device in\n"
+      "--dtype: the pipeline split and PSNR/SSIM against the first model's images (default "
+      "prompts: 16 everyday\n"
       "ones, or --prompts). Writes bench.json and sample grids in <output stem>-samples/.");
-  sub->add_option("--models", o->models, "Models, comma-separated: PATH or NAME=PATH (pipeline or UNet folders, configs)")
+  sub->add_option("--models", o->models,
+                  "Models, comma-separated: PATH or NAME=PATH (pipeline or UNet folders, configs)")
       ->required()
       ->delimiter(',');
   sub->add_option("-o,--output", o->output, "bench.json")->required();
-  sub->add_option("--device", o->bench.device, "cpu, cuda or cuda:N (UNet timing)")->capture_default_str();
-  sub->add_option("--dtype", o->bench.dtype, "fp32, fp16 or bf16 (UNet timing)")->capture_default_str()->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
-  sub->add_option("--resolution", o->bench.resolution, "Image side in pixels (0: a proxy pipeline's, else the UNet's sample size x 8)")
+  sub->add_option("--device", o->bench.device, "cpu, cuda or cuda:N (UNet timing)")
       ->capture_default_str();
-  sub->add_option("--batch", o->bench.batch, "UNet forward batch")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--text-tokens", o->bench.text_tokens, "Text tokens of the UNet input (0: the pipeline's, else 77)")
+  sub->add_option("--dtype", o->bench.dtype, "fp32, fp16 or bf16 (UNet timing)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(dtype_names()));
+  sub->add_option("--resolution", o->bench.resolution,
+                  "Image side in pixels (0: a proxy pipeline's, else the UNet's sample size x 8)")
       ->capture_default_str();
-  sub->add_option("--runs", o->bench.runs, "Interleaved UNet rounds")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--warmup", o->bench.warmup, "Warm-up rounds")->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub->add_option("--steps", o->bench.sampler.steps, "Sampler steps of the pipeline and quality runs")->capture_default_str();
-  sub->add_option("--sampler", o->bench.sampler.sampler, "ddim, euler, dpm++2m or pndm")->capture_default_str()->check(CLI::IsMember(sampler_names()));
-  sub->add_option("--guidance", o->bench.sampler.guidance, "Classifier-free guidance scale (1: none)")->capture_default_str();
-  sub->add_option("--pipeline-batch", o->bench.pipeline_batch, "Images per pipeline run")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--pipeline-runs", o->bench.pipeline_runs, "Interleaved pipeline rounds after one warm-up round (0: none)")
+  sub->add_option("--batch", o->bench.batch, "UNet forward batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--text-tokens", o->bench.text_tokens,
+                  "Text tokens of the UNet input (0: the pipeline's, else 77)")
+      ->capture_default_str();
+  sub->add_option("--runs", o->bench.runs, "Interleaved UNet rounds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--warmup", o->bench.warmup, "Warm-up rounds")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--quality-prompts", o->bench.quality_prompts, "Validation prompts for the quality pass (0: none)")
+  sub->add_option("--steps", o->bench.sampler.steps,
+                  "Sampler steps of the pipeline and quality runs")
+      ->capture_default_str();
+  sub->add_option("--sampler", o->bench.sampler.sampler, "ddim, euler, dpm++2m or pndm")
+      ->capture_default_str()
+      ->check(CLI::IsMember(sampler_names()));
+  sub->add_option("--guidance", o->bench.sampler.guidance,
+                  "Classifier-free guidance scale (1: none)")
+      ->capture_default_str();
+  sub->add_option("--pipeline-batch", o->bench.pipeline_batch, "Images per pipeline run")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--pipeline-runs", o->bench.pipeline_runs,
+                  "Interleaved pipeline rounds after one warm-up round (0: none)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--prompts", o->bench.prompts_file, "Prompt file for the quality pass instead (one per line)");
-  sub->add_option("--classifier", o->bench.classifier, "Proxy attribute classifier (accuracy, FID); without it PSNR/SSIM only");
-  sub->add_option("--seed", o->bench.seed, "Seed of inputs and sampling noise")->capture_default_str();
+  sub->add_option("--quality-prompts", o->bench.quality_prompts,
+                  "Validation prompts for the quality pass (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--prompts", o->bench.prompts_file,
+                  "Prompt file for the quality pass instead (one per line)");
+  sub->add_option("--classifier", o->bench.classifier,
+                  "Proxy attribute classifier (accuracy, FID); without it PSNR/SSIM only");
+  sub->add_option("--seed", o->bench.seed, "Seed of inputs and sampling noise")
+      ->capture_default_str();
   sub->add_option("--sd-pipeline", o->bench.sd_pipeline,
-                  "Stable Diffusion pipeline folder (or single-file checkpoint with --sd-config) to run the UNet "
+                  "Stable Diffusion pipeline folder (or single-file checkpoint with --sd-config) "
+                  "to run the UNet "
                   "models in");
-  sub->add_option("--sd-config", o->bench.sd_config, "Pipeline folder with the configs of a single-file --sd-pipeline");
-  sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")->capture_default_str();
+  sub->add_option("--sd-config", o->bench.sd_config,
+                  "Pipeline folder with the configs of a single-file --sd-pipeline");
+  sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")
+      ->capture_default_str();
   sub->add_flag("--no-samples", o->no_samples, "Do not write sample grids");
   sub->callback([o, argv] { run_bench_cli(*o, argv); });
 }

@@ -3,12 +3,14 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
+#include "core/dtype.h"
 #include "core/log.h"
 
 namespace asdm::cli {
@@ -16,7 +18,8 @@ namespace asdm::cli {
 // Seconds as "m:ss" or "h:mm:ss".
 inline std::string hms(double s) {
   const int t = static_cast<int>(s + 0.5);
-  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+                   : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
 // A "<label> done/total" progress line on stderr at info level: rewritten in place on a terminal; a
@@ -24,8 +27,18 @@ inline std::string hms(double s) {
 inline std::function<void(int, int)> count_progress(std::string label) {
   return [label = std::move(label), tty = ::isatty(2) != 0](int done, int total) {
     if (log::level() > log::Level::kInfo || (!tty && done != total)) return;
-    std::fprintf(stderr, "%s%s %d/%d%s", tty ? "\r" : "", label.c_str(), done, total, done == total ? "\n" : "");
+    std::fprintf(stderr, "%s%s %d/%d%s", tty ? "\r" : "", label.c_str(), done, total,
+                 done == total ? "\n" : "");
   };
+}
+
+// A library stage's progress note, to the log: "warning: ..." as a warning, the rest as info.
+inline void note(const std::string& message) {
+  constexpr std::string_view kWarning = "warning: ";
+  if (message.rfind(kWarning, 0) == 0)
+    log::warn("{}", message.substr(kWarning.size()));
+  else
+    log::info("{}", message);
 }
 
 // --device and --dtype, as every command that runs a network on a chosen device takes them.
@@ -34,7 +47,7 @@ inline void add_device_options(CLI::App* sub, std::string& device, std::string& 
   sub->add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", dtype, dtype_help)
       ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "float32", "float16", "bfloat16"}));
+      ->check(CLI::IsMember(dtype_names()));
 }
 
 }  // namespace asdm::cli

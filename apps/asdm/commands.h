@@ -17,6 +17,7 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv);
 void add_latents(CLI::App& app, const std::vector<std::string>& argv);
 void add_profile(CLI::App& app, const std::vector<std::string>& argv);
 void add_proxy(CLI::App& app, const std::vector<std::string>& argv);
+void add_proxy_eval(CLI::App& proxy, const std::vector<std::string>& argv);  // asdm proxy eval
 void add_ablate(CLI::App& app, const std::vector<std::string>& argv);
 void add_search(CLI::App& app, const std::vector<std::string>& argv);
 void add_build(CLI::App& app, const std::vector<std::string>& argv);

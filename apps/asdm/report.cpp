@@ -1,5 +1,5 @@
-// asdm report: report.html (inline SVG charts, embedded sample grids), report.md and CSV tables from
-// any set of asdm artifacts (reports/report.h).
+// asdm report: report.html (inline SVG charts, embedded sample grids), report.md and CSV tables
+// from any set of asdm artifacts (reports/report.h).
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -24,23 +24,29 @@ void run_report(const ReportCli& o, const std::vector<std::string>& argv) {
   ro.argv = argv;
   const reports::ReportFiles f = reports::write_report(artifacts, o.output, ro);
   for (const auto& h : f.headline) std::printf("%s\n", h.c_str());
-  log::info("wrote {} ({} charts, {} sample grids), {} and {} CSV tables", f.html.string(), f.charts, f.images.size(),
-            f.markdown.string(), f.csv.size());
+  log::info("wrote {} ({} charts, {} sample grids), {} and {} CSV tables", f.html.string(),
+            f.charts, f.images.size(), f.markdown.string(), f.csv.size());
 }
 
 }  // namespace
 
 void add_report(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<ReportCli>();
-  auto* sub = app.add_subcommand(
-      "report",
-      "Write a report from asdm artifacts (inspect.json, profile.json, importance.json, candidates.json,\n"
-      "bench.json, incubation.json; any set, any order): report.html, self-contained (inline SVG charts:\n"
-      "per-unit latency by block, latency against MACs, importance against latency with the Pareto front,\n"
-      "candidates, training curves from incubation.jsonl, speed/quality tables, sample grids embedded; opens\n"
-      "without network), report.md for pull requests, and every table as CSV. Artifacts from another schema\n"
-      "version are refused with the version this asdm reads.");
-  sub->add_option("artifacts", o->artifacts, "JSON artifacts")->required()->check(CLI::ExistingFile);
+  auto* sub = app.add_subcommand("report",
+                                 "Write a report from asdm artifacts (inspect.json, profile.json, "
+                                 "importance.json, candidates.json,\n"
+                                 "bench.json, incubation.json; any set, any order): report.html, "
+                                 "self-contained (inline SVG charts:\n"
+                                 "per-unit latency by block, latency against MACs, importance "
+                                 "against latency with the Pareto front,\n"
+                                 "candidates, training curves from incubation.jsonl, speed/quality "
+                                 "tables, sample grids embedded; opens\n"
+                                 "without network), report.md for pull requests, and every table "
+                                 "as CSV. Artifacts from another schema\n"
+                                 "version are refused with the version this asdm reads.");
+  sub->add_option("artifacts", o->artifacts, "JSON artifacts")
+      ->required()
+      ->check(CLI::ExistingFile);
   sub->add_option("-o,--output", o->output, "Output folder")->required();
   sub->add_option("--title", o->title, "Report title")->capture_default_str();
   sub->callback([o, argv] { run_report(*o, argv); });

@@ -5,16 +5,18 @@
 
 #include <algorithm>
 #include <fstream>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "analysis/subject.h"
 #include "core/artifact.h"
 #include "model/checkpoint.h"
 #include "model/tensor_io.h"
+#include "profiler/profile_io.h"
 #include "tests/analysis/fixtures.h"
 
 namespace asdm {
@@ -35,7 +37,6 @@ TEST(GroupScorer, ScoresVariantsOfTheTeacher) {
   EXPECT_GT(scorer.score(gri), 1e-9);
   EXPECT_NEAR(scorer.score(gri, {unit}), scorer.score({unit}), 1e-12);
 }
-
 
 namespace fs = std::filesystem;
 
@@ -65,12 +66,15 @@ TEST(Ablation, AZeroedBranchScoresExactlyZeroAndRanksLast) {
   torch::set_num_threads(1);
   const std::string res = "down_blocks.1.resnets.0", attn = "up_blocks.2.attentions.1";
   const auto f = test::make_proxy_fixture("ablation_zero", [&](UNet& u) {
-    test::scale_parameters(u, {res + ".conv2.weight", res + ".conv2.bias", attn + ".proj_out.weight", attn + ".proj_out.bias"},
+    test::scale_parameters(u,
+                           {res + ".conv2.weight", res + ".conv2.bias", attn + ".proj_out.weight",
+                            attn + ".proj_out.bias"},
                            0.0);
   });
   AblationOptions o = test::small_options();
   o.tier = "both";
-  const auto doc = run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(), f.dir / "imp.json", false);
+  const auto doc = run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(),
+                                f.dir / "imp.json", false);
   EXPECT_TRUE(doc.at("complete"));
   for (const auto& id : {res, attn}) {
     const auto& r = result(doc, id);
@@ -92,7 +96,8 @@ TEST(Ablation, ScalingABranchUpRaisesItsRank) {
   torch::set_num_threads(1);
   AblationOptions o = test::small_options();
   const auto base = test::make_proxy_fixture("ablation_scale_base");
-  const auto before = run_ablation(load_proxy_subject(base.pipeline, base.prompts), o, context(), base.dir / "imp.json", false);
+  const auto before = run_ablation(load_proxy_subject(base.pipeline, base.prompts), o, context(),
+                                   base.dir / "imp.json", false);
   // The median-ranked ResBlock, its branch (conv2) scaled by 4.
   const auto r0 = ranking(before, "tier1");
   std::vector<std::string> resblocks;
@@ -102,7 +107,8 @@ TEST(Ablation, ScalingABranchUpRaisesItsRank) {
   const auto scaled = test::make_proxy_fixture("ablation_scale_up", [&](UNet& u) {
     test::scale_parameters(u, {unit + ".conv2.weight", unit + ".conv2.bias"}, 4.0);
   });
-  const auto after = run_ablation(load_proxy_subject(scaled.pipeline, scaled.prompts), o, context(), scaled.dir / "imp.json", false);
+  const auto after = run_ablation(load_proxy_subject(scaled.pipeline, scaled.prompts), o, context(),
+                                  scaled.dir / "imp.json", false);
   EXPECT_LT(rank_of(ranking(after, "tier1"), unit), rank_of(r0, unit)) << unit;
   EXPECT_GT(result(after, unit).at("tier1").at("nmse").at("mean").get<double>(),
             result(before, unit).at("tier1").at("nmse").at("mean").get<double>());
@@ -131,8 +137,8 @@ TEST(Ablation, ResumeAfterAnInterruptionGivesTheSameFile) {
   AblationOptions o = test::small_options();
   o.tier = "both";
   o.top = 3;
-  o.units = {"down_blocks.0.resnets.0", "down_blocks.1.attentions.0", "mid_block.resnets.1", "up_blocks.1.resnets.2",
-             "up_blocks.3.attentions.0"};
+  o.units = {"down_blocks.0.resnets.0", "down_blocks.1.attentions.0", "mid_block.resnets.1",
+             "up_blocks.1.resnets.2", "up_blocks.3.attentions.0"};
   o.groups = {{"down_blocks.0.resnets.0", "up_blocks.3.attentions.0"}};
   const auto s = load_proxy_subject(f.pipeline, f.prompts);
   const auto whole = run_ablation(s, o, context(), f.dir / "whole.json", false);
@@ -149,16 +155,21 @@ TEST(Ablation, ResumeAfterAnInterruptionGivesTheSameFile) {
   EXPECT_EQ(partial.at("results").size(), 4u);
   // Not overwritten without --resume.
   EXPECT_EQ(test::error_of([&] { run_ablation(s, o, context(), out, false); }),
-            out.string() + " holds the partial results of an unfinished run; continue it with --resume, or remove the file");
+            out.string() +
+                " holds the partial results of an unfinished run; continue it with --resume, or "
+                "remove the file");
   // Other settings are refused, with the difference named.
   AblationOptions other = o;
   other.sampler.steps = 5;
-  EXPECT_EQ(test::error_of([&] { run_ablation(s, other, context(), out, true); }).rfind(
-                "cannot resume from " + out.string() + ": it was made with other settings (sampler: ", 0),
+  EXPECT_EQ(test::error_of([&] { run_ablation(s, other, context(), out, true); })
+                .rfind("cannot resume from " + out.string() +
+                           ": it was made with other settings (sampler: ",
+                       0),
             0u);
   // Paths differ between machines: a partial file made from another folder still resumes.
   auto moved = read_json_file(out);
-  moved["settings"]["subject"] = "proxy pipeline /elsewhere/pipeline (test world) with 6 prompts from /elsewhere/p.txt";
+  moved["settings"]["subject"] =
+      "proxy pipeline /elsewhere/pipeline (test world) with 6 prompts from /elsewhere/p.txt";
   write_json_atomic(out, moved);
   int first_done = -1;
   run_ablation(s, o, context(), out, true, [&](const AblationProgress& p) {
@@ -185,9 +196,11 @@ TEST(Ablation, CorruptPartialFileIsLeftAlone) {
   const fs::path out = f.dir / "imp.json";
   const std::string junk = "{\"artifact\": \"importance\", \"results\": [";
   std::ofstream(out) << junk;
-  const std::string e = test::error_of([&] { run_ablation(s, test::small_options(), context(), out, true); });
+  const std::string e =
+      test::error_of([&] { run_ablation(s, test::small_options(), context(), out, true); });
   EXPECT_EQ(e.rfind("cannot resume from " + out.string() + ": ", 0), 0u) << e;
-  EXPECT_NE(e.find("the file was left as it is (move it away to start over)"), std::string::npos) << e;
+  EXPECT_NE(e.find("the file was left as it is (move it away to start over)"), std::string::npos)
+      << e;
   EXPECT_EQ(read_text_file(out), junk);
   std::ofstream(out) << R"({"artifact": "profile"})";
   EXPECT_EQ(test::error_of([&] { run_ablation(s, test::small_options(), context(), out, true); }),
@@ -200,8 +213,9 @@ TEST(Ablation, ShardsMergeIntoTheOneRunFile) {
   const auto f = test::make_proxy_fixture("ablation_shards");
   const auto s = load_proxy_subject(f.pipeline, f.prompts);
   AblationOptions o = test::small_options();
-  o.units = {"down_blocks.0.resnets.0", "down_blocks.0.attentions.0", "down_blocks.2.resnets.1", "mid_block.attentions.0",
-             "up_blocks.0.resnets.1", "up_blocks.3.attentions.2", "up_blocks.3.resnets.2"};
+  o.units = {"down_blocks.0.resnets.0", "down_blocks.0.attentions.0", "down_blocks.2.resnets.1",
+             "mid_block.attentions.0",  "up_blocks.0.resnets.1",      "up_blocks.3.attentions.2",
+             "up_blocks.3.resnets.2"};
   o.groups = {{"mid_block.attentions.0", "up_blocks.0.resnets.1"}};
   const auto one = run_ablation(s, o, context(), f.dir / "one.json", false);
   std::vector<fs::path> shards;
@@ -216,17 +230,27 @@ TEST(Ablation, ShardsMergeIntoTheOneRunFile) {
   // Given in any order.
   const auto merged = merge_importance({shards[2], shards[0], shards[1]}, context());
   EXPECT_EQ(test::without_run_details(merged), test::without_run_details(one));
-  EXPECT_EQ(test::error_of([&] { merge_importance({shards[0], shards[2]}, context()); }), "shards missing: 1/3");
-  EXPECT_EQ(test::error_of([&] { merge_importance({shards[0], shards[0], shards[1], shards[2]}, context()); }),
+  EXPECT_EQ(test::error_of([&] {
+              merge_importance({shards[0], shards[2]}, context());
+            }),
+            "shards missing: 1/3");
+  EXPECT_EQ(test::error_of([&] {
+              merge_importance({shards[0], shards[0], shards[1], shards[2]}, context());
+            }),
             shards[0].string() + " and " + shards[0].string() + " are both shard 0/3");
   auto other = read_json_file(shards[1]);
   other["settings"]["seed"] = 5;
   write_json_atomic(f.dir / "other.json", other);
-  EXPECT_EQ(test::error_of([&] { merge_importance({shards[0], f.dir / "other.json", shards[2]}, context()); }),
+  EXPECT_EQ(test::error_of([&] {
+              merge_importance({shards[0], f.dir / "other.json", shards[2]}, context());
+            }),
             shards[0].string() + " and " + (f.dir / "other.json").string() +
                 " come from runs with other settings (seed: 0 vs 5)");
-  EXPECT_EQ(test::error_of([&] { merge_importance({shards[0], f.dir / "one.json"}, context()); }),
-            (f.dir / "one.json").string() + " is one of 1 shards, " + shards[0].string() + " one of 3");
+  EXPECT_EQ(
+      test::error_of([&] {
+        merge_importance({shards[0], f.dir / "one.json"}, context());
+      }),
+      (f.dir / "one.json").string() + " is one of 1 shards, " + shards[0].string() + " one of 3");
 }
 
 TEST(Ablation, BadOptionsAreRefusedBeforeAnyWork) {
@@ -241,52 +265,76 @@ TEST(Ablation, BadOptionsAreRefusedBeforeAnyWork) {
   const std::string unknown = error([](auto& o) { o.units = {"down_blocks.9.resnets.0"}; });
   EXPECT_EQ(unknown.rfind("unit 'down_blocks.9.resnets.0' not found; known: ", 0), 0u) << unknown;
   EXPECT_NE(unknown.find("down_blocks.0.resnets.0"), std::string::npos) << unknown;
-  EXPECT_EQ(error([](auto& o) { o.units = {"conv_in"}; }).rfind(
-                "unit 'conv_in' (fixed) cannot be bypassed; removable units: down_blocks.0.resnets.0", 0),
+  EXPECT_EQ(
+      error([](auto& o) { o.units = {"conv_in"}; })
+          .rfind(
+              "unit 'conv_in' (fixed) cannot be bypassed; removable units: down_blocks.0.resnets.0",
+              0),
+      0u);
+  EXPECT_EQ(error([](auto& o) {
+              o.groups = {{"mid_block.resnets.0", "up_blocks.0.upsamplers.0"}};
+            }).rfind("unit 'up_blocks.0.upsamplers.0' (upsample) cannot be bypassed", 0),
             0u);
-  EXPECT_EQ(error([](auto& o) { o.groups = {{"mid_block.resnets.0", "up_blocks.0.upsamplers.0"}}; }).rfind(
-                "unit 'up_blocks.0.upsamplers.0' (upsample) cannot be bypassed", 0),
-            0u);
-  EXPECT_EQ(error([](auto& o) { o.timesteps = 9; }), "timesteps must be in 1..4 (the sampler steps; got 9)");
+  EXPECT_EQ(error([](auto& o) { o.timesteps = 9; }),
+            "timesteps must be in 1..4 (the sampler steps; got 9)");
   EXPECT_EQ(error([](auto& o) { o.tier = "3"; }), "tier must be 1, 2 or both (got '3')");
-  EXPECT_EQ(error([](auto& o) { o.top = 2; }), "top selects units for tier 2; it needs tier 2 or both");
+  EXPECT_EQ(error([](auto& o) { o.top = 2; }),
+            "top selects units for tier 2; it needs tier 2 or both");
   EXPECT_EQ(error([](auto& o) {
               o.top = 2;
               o.tier = "both";
               o.shard_count = 2;
             }),
-            "top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees only its own units");
-  EXPECT_EQ(error([](auto& o) { o.shard_index = 2, o.shard_count = 2; }), "shard 2/2 is not valid: i/n with 0 <= i < n");
-  EXPECT_EQ(error([](auto& o) { o.sampler.sampler = "plms"; }), "unknown sampler 'plms' (known: ddim, euler, dpm++2m, pndm)");
+            "top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees "
+            "only its own units");
+  EXPECT_EQ(error([](auto& o) { o.shard_index = 2, o.shard_count = 2; }),
+            "shard 2/2 is not valid: i/n with 0 <= i < n");
+  EXPECT_EQ(error([](auto& o) { o.sampler.sampler = "plms"; }),
+            "unknown sampler 'plms' (known: ddim, euler, dpm++2m, pndm)");
   EXPECT_FALSE(fs::exists(out));
 }
 
 TEST(Ablation, ProfileGivesLatencySavedAndImportancePerMs) {
   torch::set_num_threads(1);
   const auto f = test::make_proxy_fixture("ablation_profile");
-  // A profile.json as asdm profile writes it (the fields read here).
-  nlohmann::json units = nlohmann::json::array();
-  units.push_back({{"id", "down_blocks.0.resnets.0"}, {"inclusive_ms", {{"median", 2.0}}}, {"exclusive_ms", {{"median", 2.0}}}});
-  units.push_back({{"id", "down_blocks.0.attentions.0"}, {"inclusive_ms", {{"median", 4.0}}}, {"exclusive_ms", {{"median", 4.0}}}});
-  write_json_atomic(f.dir / "profile.json", {{"artifact", "profile"},
-                                              {"backend", "timer"},
-                                              {"device", {{"name", "test"}}},
-                                              {"unobserved_forward_ms", {{"median", 20.0}}},
-                                              {"units", units}});
+  // A profile.json written through the struct asdm profile writes it with.
+  ProfileArtifact profile;
+  profile.header = ArtifactHeader::make(ProfileArtifact::kArtifact, ProfileArtifact::kSchemaVersion,
+                                        {.device_name = "test"});
+  profile.report.backend = "timer";
+  profile.report.unobserved_ms.median = 20.0;
+  for (const auto& [id, kind, ms] :
+       {std::tuple{"down_blocks.0.resnets.0", UnitKind::kResBlock, 2.0},
+        std::tuple{"down_blocks.0.attentions.0", UnitKind::kAttention, 4.0}}) {
+    UnitProfile u;
+    u.id = id;
+    u.kind = kind;
+    u.inclusive_ms.median = u.exclusive_ms.median = ms;
+    profile.report.units.push_back(u);
+  }
+  profile.write(f.dir / "profile.json");
   AblationOptions o = test::small_options();
   o.profile = read_profile_latency(f.dir / "profile.json");
   o.units = {"down_blocks.0.resnets.0", "down_blocks.0.attentions.0"};
   o.groups = {o.units};
-  const auto doc = run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(), f.dir / "imp.json", false);
+  const auto doc = run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(),
+                                f.dir / "imp.json", false);
   const auto& r = result(doc, "down_blocks.0.attentions.0");
   EXPECT_EQ(r.at("latency_saved_ms"), 4.0);
-  EXPECT_DOUBLE_EQ(r.at("tier1_per_ms").get<double>(), r.at("tier1").at("nmse").at("mean").get<double>() / 4.0);
-  EXPECT_EQ(result(doc, "down_blocks.0.resnets.0+down_blocks.0.attentions.0").at("latency_saved_ms"), 6.0);
+  EXPECT_DOUBLE_EQ(r.at("tier1_per_ms").get<double>(),
+                   r.at("tier1").at("nmse").at("mean").get<double>() / 4.0);
+  EXPECT_EQ(
+      result(doc, "down_blocks.0.resnets.0+down_blocks.0.attentions.0").at("latency_saved_ms"),
+      6.0);
   EXPECT_EQ(ranking(doc, "tier1_per_ms").size(), 2u);
   o.units = {"mid_block.resnets.0"};
   o.groups.clear();
-  EXPECT_EQ(test::error_of([&] { run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(), f.dir / "x.json", false); }),
-            (f.dir / "profile.json").string() + " has no times for mid_block.resnets.0 (is it a profile of this model?)");
+  EXPECT_EQ(test::error_of([&] {
+              run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(),
+                           f.dir / "x.json", false);
+            }),
+            (f.dir / "profile.json").string() +
+                " has no times for mid_block.resnets.0 (is it a profile of this model?)");
 }
 
 TEST(Ablation, EmbeddingsNeedNegativesForGuidance) {
@@ -300,7 +348,8 @@ TEST(Ablation, EmbeddingsNeedNegativesForGuidance) {
   AblationOptions o = test::small_options();
   o.sampler.guidance = 7.5;
   EXPECT_EQ(test::error_of([&] { run_ablation(s, o, context(), dir / "imp.json", false); }),
-            "guidance 7.5 needs unconditional inputs, and the embeddings have no negative_encoder_hidden_states (add "
+            "guidance 7.5 needs unconditional inputs, and the embeddings have no "
+            "negative_encoder_hidden_states (add "
             "them, or use guidance 1)");
   o.sampler.guidance = 1.0;
   o.units = {"down_blocks.0.resnets.0", "up_blocks.1.attentions.2"};

@@ -6,8 +6,8 @@
 #include <functional>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
 #include "model/unet.h"
@@ -23,7 +23,8 @@ struct ProxyFixture {
 };
 
 // `edit` may change the UNet's weights before it is saved.
-inline ProxyFixture make_proxy_fixture(const std::string& name, const std::function<void(UNet&)>& edit = {},
+inline ProxyFixture make_proxy_fixture(const std::string& name,
+                                       const std::function<void(UNet&)>& edit = {},
                                        int prompts = 6) {
   ProxyFixture f;
   f.dir = scratch_dir(name);

@@ -35,14 +35,17 @@ TEST(SampleMetrics, ClosedForms) {
   const at::Tensor z = torch::zeros({1, 1, 4, 4}, f64), p = torch::full({1, 1, 4, 4}, 0.1, f64);
   EXPECT_NEAR(psnr(p, z, 1.0)[0], 20.0, 1e-9);
   // SSIM of two constant images a and b: (2ab + C1) / (a^2 + b^2 + C1), C1 = (0.01 L)^2.
-  const at::Tensor ca = torch::full({1, 2, 10, 10}, 0.3, f64), cb = torch::full({1, 2, 10, 10}, 0.7, f64);
+  const at::Tensor ca = torch::full({1, 2, 10, 10}, 0.3, f64),
+                   cb = torch::full({1, 2, 10, 10}, 0.7, f64);
   const double c1 = 0.01 * 0.01;
   EXPECT_NEAR(ssim(ca, cb, 1.0)[0], (2 * 0.3 * 0.7 + c1) / (0.09 + 0.49 + c1), 1e-9);
   // Maps smaller than the 7x7 window use the largest odd window that fits.
-  EXPECT_NEAR(ssim(torch::full({1, 1, 3, 3}, 0.3, f64), torch::full({1, 1, 3, 3}, 0.7, f64), 1.0)[0],
-              (2 * 0.3 * 0.7 + c1) / (0.09 + 0.49 + c1), 1e-9);
+  EXPECT_NEAR(
+      ssim(torch::full({1, 1, 3, 3}, 0.3, f64), torch::full({1, 1, 3, 3}, 0.7, f64), 1.0)[0],
+      (2 * 0.3 * 0.7 + c1) / (0.09 + 0.49 + c1), 1e-9);
   // Data range 0: each reference's own max - min.
-  const at::Tensor r2 = torch::tensor({0.0, 2.0}, f64).view({1, 1, 1, 2}), a2 = torch::tensor({0.2, 2.0}, f64).view({1, 1, 1, 2});
+  const at::Tensor r2 = torch::tensor({0.0, 2.0}, f64).view({1, 1, 1, 2}),
+                   a2 = torch::tensor({0.2, 2.0}, f64).view({1, 1, 1, 2});
   EXPECT_NEAR(psnr(a2, r2, 0)[0], 10 * std::log10(4 / 0.02), 1e-9);
 }
 

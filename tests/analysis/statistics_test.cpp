@@ -32,7 +32,9 @@ TEST(Bootstrap, MeanAndIntervalBehave) {
   const Estimate one = bootstrap_mean({3.0}, 1);
   EXPECT_EQ(one.ci_low, 3.0);
   EXPECT_EQ(test::error_of([] { bootstrap_mean({}, 1); }), "a mean needs at least one value");
-  EXPECT_EQ(test::error_of([] { bootstrap_mean({1, 2}, 1, 100, 1.5); }),
+  EXPECT_EQ(test::error_of([] {
+              bootstrap_mean({1, 2}, 1, 100, 1.5);
+            }),
             "confidence level must be in (0, 1) (got 1.5)");
 }
 

@@ -51,17 +51,23 @@ TEST(ProxySubject, WithEditsSharesTheWeights) {
   const std::string unit = "down_blocks.0.attentions.0";
   // GRI with one window covering the 8x8 map and no pooling is full attention.
   const AblationSubject full = s.with_edits({Edit::gri(unit, 8, 0)});
-  EXPECT_TRUE(torch::allclose(full.predict(x, 500, {0, 1}, nullptr), s.predict(x, 500, {0, 1}, nullptr), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(full.predict(x, 500, {0, 1}, nullptr),
+                              s.predict(x, 500, {0, 1}, nullptr), 1e-5, 1e-5));
   EXPECT_EQ(full.unet().spec().edits.size(), 1u);
   EXPECT_TRUE(s.unet().spec().edits.empty());  // the subject itself is unchanged
   const AblationSubject gri = s.with_edits({Edit::gri(unit, 4, 2)});
-  EXPECT_FALSE(torch::allclose(gri.predict(x, 500, {0, 1}, nullptr), s.predict(x, 500, {0, 1}, nullptr), 1e-5, 1e-5));
+  EXPECT_FALSE(torch::allclose(gri.predict(x, 500, {0, 1}, nullptr),
+                               s.predict(x, 500, {0, 1}, nullptr), 1e-5, 1e-5));
   // Edits that need tensors the teacher does not have cannot share its weights.
   try {
-    s.with_edits({Edit::remove("down_blocks.1.resnets.1"), Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"})});
+    s.with_edits({Edit::remove("down_blocks.1.resnets.1"),
+                  Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"})});
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("a variant with edits that add tensors cannot share the teacher's weights (new: ", 0), 0u)
+    EXPECT_EQ(
+        std::string(e.what()).rfind(
+            "a variant with edits that add tensors cannot share the teacher's weights (new: ", 0),
+        0u)
         << e.what();
   }
 }
@@ -74,7 +80,11 @@ TEST(ProxySubject, BadPromptFilesNameFileAndLine) {
   EXPECT_EQ(test::error_of([&] { load_proxy_subject(f.pipeline, empty); }),
             "prompts file " + empty.string() + " has no prompts");
   const std::string e = test::error_of([&] { load_proxy_subject(f.pipeline, bad); });
-  EXPECT_EQ(e.rfind(bad.string() + ":2: unknown word 'purple' in caption 'a purple dragon at the top left'", 0), 0u) << e;
+  EXPECT_EQ(e.rfind(bad.string() +
+                        ":2: unknown word 'purple' in caption 'a purple dragon at the top left'",
+                    0),
+            0u)
+      << e;
   EXPECT_EQ(test::error_of([&] { load_proxy_subject(f.pipeline, f.dir / "nope.txt"); }),
             "cannot read prompts file " + (f.dir / "nope.txt").string());
 }
@@ -92,8 +102,9 @@ TEST(EmbeddingsSubject, ReadsEmbeddingsAndChecksThem) {
   const fs::path unet = tiny_unet(dir);
   torch::manual_seed(3);
   const fs::path file = dir / "emb.safetensors";
-  write_tensors(file, {{"encoder_hidden_states", torch::randn({3, 5, 32})},
-                       {"negative_encoder_hidden_states", torch::randn({1, 5, 32})}},
+  write_tensors(file,
+                {{"encoder_hidden_states", torch::randn({3, 5, 32})},
+                 {"negative_encoder_hidden_states", torch::randn({1, 5, 32})}},
                 {{"format", "pt"}, {"prompts", R"(["a", "b", "c"])"}});
   const AblationSubject s = load_embeddings_subject(unet, file);
   EXPECT_EQ(s.num_prompts(), 3);
@@ -105,11 +116,13 @@ TEST(EmbeddingsSubject, ReadsEmbeddingsAndChecksThem) {
   EXPECT_EQ(s.output_range(), 0.0);
   {
     torch::InferenceMode guard;
-    EXPECT_EQ(s.predict(torch::randn({2, 4, 16, 16}), 10, {2, -1}, nullptr).sizes(), (at::IntArrayRef{2, 4, 16, 16}));
+    EXPECT_EQ(s.predict(torch::randn({2, 4, 16, 16}), 10, {2, -1}, nullptr).sizes(),
+              (at::IntArrayRef{2, 4, 16, 16}));
   }
   // A pipeline's scheduler is found beside unet/.
   fs::create_directories(dir / "scheduler");
-  std::ofstream(dir / "scheduler" / "scheduler_config.json") << R"({"prediction_type": "v_prediction"})";
+  std::ofstream(dir / "scheduler" / "scheduler_config.json")
+      << R"({"prediction_type": "v_prediction"})";
   EXPECT_EQ(load_embeddings_subject(dir, file).scheduler().prediction, Prediction::kV);
 
   auto error = [&](const TensorMap& t) {
@@ -119,8 +132,10 @@ TEST(EmbeddingsSubject, ReadsEmbeddingsAndChecksThem) {
   };
   const std::string bad = (dir / "bad.safetensors").string();
   EXPECT_EQ(error({{"pooled", torch::zeros({3, 32})}}),
-            bad + ": unknown tensor 'pooled' (known: encoder_hidden_states, class_labels, text_embeds, time_ids, "
-                  "timestep_cond, and negative_<name> for the unconditional inputs)");
+            bad +
+                ": unknown tensor 'pooled' (known: encoder_hidden_states, class_labels, "
+                "text_embeds, time_ids, "
+                "timestep_cond, and negative_<name> for the unconditional inputs)");
   EXPECT_EQ(error({{"class_labels", torch::zeros({3, 32})}}),
             bad + ": no 'encoder_hidden_states' tensor ([prompts, tokens, 32])");
   EXPECT_EQ(error({{"encoder_hidden_states", torch::zeros({3, 5, 16})}}),

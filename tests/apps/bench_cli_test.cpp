@@ -13,15 +13,17 @@ namespace {
 
 TEST(BenchCli, BenchThenReport) {
   const ProxySetup s = make_proxy_setup("bench_cli", 2);
-  const fs::path student =
-      build_student(s, {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0", "up_blocks.1.resnets.2"});
+  const fs::path student = build_student(s, {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0",
+                                             "mid_block.resnets.0", "up_blocks.1.resnets.2"});
   const fs::path bench = s.dir / "out" / "bench.json";
-  Result r = asdm({"bench", "--models", "teacher=" + s.pipeline.string() + "," + student.string(), "--batch", "2", "--runs", "2",
-                   "--warmup", "1", "--pipeline-runs", "1", "--steps", "2", "--quality-prompts", "3", "--threads", "1", "-o",
-                   bench.string()});
+  Result r =
+      asdm({"bench", "--models", "teacher=" + s.pipeline.string() + "," + student.string(),
+            "--batch", "2", "--runs", "2", "--warmup", "1", "--pipeline-runs", "1", "--steps", "2",
+            "--quality-prompts", "3", "--threads", "1", "-o", bench.string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = read_json_file(bench);
-  for (const char* k : {"artifact", "schema_version", "asdm_version", "git_commit", "argv", "device", "torch_version", "created"})
+  for (const char* k : {"artifact", "schema_version", "asdm_version", "git_commit", "argv",
+                        "device", "torch_version", "created"})
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_EQ(j["artifact"], "bench");
   ASSERT_EQ(j["models"].size(), 2u);
@@ -41,15 +43,18 @@ TEST(BenchCli, BenchThenReport) {
 TEST(BenchCli, BadInputIsOneLine) {
   const ProxySetup s = make_proxy_setup("bench_cli_bad", 2);
   const std::string nope = (s.dir / "nope").string();
-  expect_error(asdm({"bench", "--models", s.pipeline.string() + ",x=" + nope, "-o", (s.dir / "b.json").string()}),
+  expect_error(asdm({"bench", "--models", s.pipeline.string() + ",x=" + nope, "-o",
+                     (s.dir / "b.json").string()}),
                "model 'x': " + nope + " does not exist");
-  expect_error(asdm({"bench", "--models", "a=" + s.pipeline.string() + ",a=" + s.pipeline.string(), "-o", (s.dir / "b.json").string()}),
+  expect_error(asdm({"bench", "--models", "a=" + s.pipeline.string() + ",a=" + s.pipeline.string(),
+                     "-o", (s.dir / "b.json").string()}),
                "--models: the name 'a' is given twice");
   auto doc = make_artifact("bench", 2, RunContext{});
   write_json_atomic(s.dir / "v2.json", doc);
   expect_error(asdm({"report", (s.dir / "v2.json").string(), "-o", (s.dir / "r").string()}),
                (s.dir / "v2.json").string() +
-                   ": a bench artifact of schema version 2; this asdm reads bench version 1 (use the asdm that wrote it, or re-run "
+                   ": a bench artifact of schema version 2; this asdm reads bench version 1 (use "
+                   "the asdm that wrote it, or re-run "
                    "that step)");
   write_json_atomic(s.dir / "plain.json", nlohmann::json{{"a", 1}});
   expect_error(asdm({"report", (s.dir / "plain.json").string(), "-o", (s.dir / "r").string()}),
@@ -59,15 +64,18 @@ TEST(BenchCli, BadInputIsOneLine) {
 
 TEST(DemoCli, QuickChainEndToEndAndKeptOnARerun) {
   const fs::path out = test::scratch_dir("demo_cli");
-  const std::vector<std::string> args = {"demo", "--quick", "--out", out.string(), "--train-steps", "30", "--incubate-steps", "3",
-                                         "--quality-prompts", "4"};
+  const std::vector<std::string> args = {
+      "demo", "--quick",          "--out", out.string(),        "--train-steps",
+      "30",   "--incubate-steps", "3",     "--quality-prompts", "4"};
   Result r = asdm(args);
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* f : {"teacher/model_index.json", "classifier/train_result.json", "profile.json", "importance.json",
-                        "candidates.json", "student/schedule.json", "student-incubated/incubation.json", "bench.json",
-                        "report/report.html", "report/report.md", "logs/bench.log"})
+  for (const char* f : {"teacher/model_index.json", "classifier/train_result.json", "profile.json",
+                        "importance.json", "candidates.json", "student/schedule.json",
+                        "student-incubated/incubation.json", "bench.json", "report/report.html",
+                        "report/report.md", "logs/bench.log"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
-  EXPECT_NE(r.out.find("report: " + (out / "report" / "report.html").string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("report: " + (out / "report" / "report.html").string()), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("student-incubated"), std::string::npos);
   const auto bench = read_json_file(out / "bench.json");
   ASSERT_EQ(bench["models"].size(), 3u);
@@ -79,7 +87,8 @@ TEST(DemoCli, QuickChainEndToEndAndKeptOnARerun) {
   const auto created = read_json_file(out / "bench.json")["created"];
   r = asdm(args);
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find("[8/9] bench teacher against student: UNet and pipeline latency (interleaved), memory, quality: kept"),
+  EXPECT_NE(r.err.find("[8/9] bench teacher against student: UNet and pipeline latency "
+                       "(interleaved), memory, quality: kept"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(read_json_file(out / "bench.json")["created"], created);
@@ -88,10 +97,13 @@ TEST(DemoCli, QuickChainEndToEndAndKeptOnARerun) {
 TEST(DemoCli, AFailingStageNamesItsLog) {
   const fs::path out = test::scratch_dir("demo_cli_fail");
   fs::create_directories(out / "teacher");
-  write_json_atomic(out / "teacher" / "model_index.json", nlohmann::json::object());  // "trained", but not a pipeline
-  const Result r = asdm({"demo", "--quick", "--out", out.string(), "--classifier", (out / "classifier").string()});
+  write_json_atomic(out / "teacher" / "model_index.json",
+                    nlohmann::json::object());  // "trained", but not a pipeline
+  const Result r = asdm(
+      {"demo", "--quick", "--out", out.string(), "--classifier", (out / "classifier").string()});
   EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.err.find("asdm: error: the profile stage failed (exit code 1; its output: " + (out / "logs" / "profile.log").string()),
+  EXPECT_NE(r.err.find("asdm: error: the profile stage failed (exit code 1; its output: " +
+                       (out / "logs" / "profile.log").string()),
             std::string::npos)
       << r.err;
 }

@@ -2,8 +2,8 @@
 // teacher computes with those units bypassed; a BK-SDM preset is a stock diffusers UNet; the
 // inheritance table covers every student tensor; bad input is one clear line.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "model/checkpoint.h"
@@ -31,29 +31,34 @@ double difference_from_bypassed_teacher(const fs::path& teacher_dir, const UNet&
   const auto teacher = load_unet(teacher_dir);
   torch::manual_seed(0);
   torch::InferenceMode guard;
-  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}), h = torch::randn({2, 8, 32}),
-                   pooled = torch::randn({2, 32});
+  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}),
+                   h = torch::randn({2, 8, 32}), pooled = torch::randn({2, 32});
   AddedConditions added;
   added.class_labels = &pooled;
   BypassUnits bypass({removed.begin(), removed.end()});
-  return (teacher->forward(x, t, h, added, &bypass) - student.forward(x, t, h, added)).abs().max().item<double>();
+  return (teacher->forward(x, t, h, added, &bypass) - student.forward(x, t, h, added))
+      .abs()
+      .max()
+      .item<double>();
 }
 
 TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
   torch::set_num_threads(1);
   const ProxySetup s = make_proxy_setup("build_cli", 2);
-  const std::vector<std::string> removed = {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0"};
+  const std::vector<std::string> removed = {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0",
+                                            "mid_block.resnets.0"};
   nlohmann::json edits = nlohmann::json::array();
   for (const auto& id : removed) edits.push_back({{"op", "remove"}, {"unit", id}});
-  const nlohmann::json arch = {{"artifact", "arch_spec"},
-                               {"schema_version", 1},
-                               {"teacher_config", read_json_file(s.pipeline / "unet" / "config.json")},
-                               {"edits", edits}};
+  const nlohmann::json arch = {
+      {"artifact", "arch_spec"},
+      {"schema_version", 1},
+      {"teacher_config", read_json_file(s.pipeline / "unet" / "config.json")},
+      {"edits", edits}};
   const fs::path cands = s.dir / "candidates.json";
-  write_json_atomic(cands, {{"artifact", "candidates"}, {"candidates", {{{"name", "c1"}, {"arch", arch}}}}});
+  write_json_atomic(cands, one_candidate(arch));
   const fs::path out = s.dir / "student";
-  const Result r = asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--pick", "c1", "-o",
-                         out.string()});
+  const Result r = asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(),
+                         "--pick", "c1", "-o", out.string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(fs::exists(out / "proxy.json"));
   EXPECT_TRUE(fs::exists(out / "text_encoder" / "model.safetensors"));
@@ -69,20 +74,20 @@ TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
   // Identity: removal == bypass.
   EXPECT_LE(difference_from_bypassed_teacher(s.pipeline, *student, removed), 1e-6);
   // Errors.
-  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--pick", "c7", "-o",
-                     out.string()}),
+  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(),
+                     "--pick", "c7", "-o", out.string()}),
                cands.string() + " has no candidate 'c7' (known: c1)");
   nlohmann::json other = arch;
   other["teacher_config"]["block_out_channels"] = {16, 32, 32, 64};
-  write_json_atomic(s.dir / "other.json", {{"artifact", "candidates"}, {"candidates", {{{"name", "c1"}, {"arch", other}}}}});
-  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", (s.dir / "other.json").string(), "-o",
-                     out.string()}),
-               (s.dir / "other.json").string() + " was searched on another teacher than " + s.pipeline.string() +
-                   " (its configs differ)");
+  write_json_atomic(s.dir / "other.json", one_candidate(other));
+  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates",
+                     (s.dir / "other.json").string(), "-o", out.string()}),
+               (s.dir / "other.json").string() + " was searched on another teacher than " +
+                   s.pipeline.string() + " (its configs differ)");
   expect_error(asdm({"build", "--teacher", s.pipeline.string(), "-o", out.string()}),
                "give one of --candidates (with --pick) or --preset");
-  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "-o",
-                     s.pipeline.string()}),
+  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(),
+                     "-o", s.pipeline.string()}),
                "the output folder " + s.pipeline.string() + " is the teacher's; give another -o");
 }
 
@@ -91,41 +96,47 @@ TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
 TEST(BuildCli, ClmeStudentStartsAsTheRemovalOnlyStudent) {
   torch::set_num_threads(1);
   const ProxySetup s = make_proxy_setup("build_cli_clme", 2);
-  const std::vector<std::string> removed = {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0"};
+  const std::vector<std::string> removed = {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0",
+                                            "mid_block.resnets.0"};
   nlohmann::json edits = nlohmann::json::array();
   for (const auto& id : removed) edits.push_back({{"op", "remove"}, {"unit", id}});
   const nlohmann::json teacher_config = read_json_file(s.pipeline / "unet" / "config.json");
   auto candidates = [&](const nlohmann::json& e) {
-    return nlohmann::json{{"artifact", "candidates"},
-                          {"candidates",
-                           {{{"name", "c1"},
-                             {"arch", {{"artifact", "arch_spec"}, {"schema_version", 1}, {"teacher_config", teacher_config}, {"edits", e}}}}}}};
+    return one_candidate({{"artifact", "arch_spec"},
+                          {"schema_version", 1},
+                          {"teacher_config", teacher_config},
+                          {"edits", e}});
   };
   const fs::path cands = s.dir / "candidates.json", out = s.dir / "student";
   write_json_atomic(cands, candidates(edits));
-  const Result r = asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--clme", "-o", out.string()});
+  const Result r = asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(),
+                         "--clme", "-o", out.string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("new (CLME routers"), std::string::npos) << r.out;
   const auto student = load_unet(out);
-  EXPECT_EQ(student->spec().clme_units().size(), 2u);  // down_blocks.1.resnets.0 and mid_block.resnets.1
+  EXPECT_EQ(student->spec().clme_units().size(),
+            2u);  // down_blocks.1.resnets.0 and mid_block.resnets.1
   const auto table = read_json_file(out / "unet" / "inheritance.json");
   const auto& p = table.at("parameters");
-  EXPECT_EQ(p.at("inherited").get<int64_t>() + p.at("new").get<int64_t>(), student->num_parameters());
+  EXPECT_EQ(p.at("inherited").get<int64_t>() + p.at("new").get<int64_t>(),
+            student->num_parameters());
   EXPECT_GT(p.at("new").get<int64_t>(), 0);
   EXPECT_EQ(p.at("student"), estimate_cost(student->spec(), CostInput{}).params);
   EXPECT_LE(difference_from_bypassed_teacher(s.pipeline, *student, removed), 1e-5);
 
   write_json_atomic(cands, candidates({{{"op", "remove"}, {"unit", "up_blocks.2.attentions.0"}}}));
-  expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--clme", "-o", out.string()}),
-               "--clme: c1 removes no ResBlock that has a surviving sibling to inherit its kernels");
+  expect_error(
+      asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(), "--clme",
+            "-o", out.string()}),
+      "--clme: c1 removes no ResBlock that has a surviving sibling to inherit its kernels");
 }
 
 TEST(BuildCli, BkSdmPresetIsAStockDiffusersUNet) {
   const fs::path dir = test::scratch_dir("build_cli_bk");
   auto teacher = load_unet(test::config_path("tiny"), {.allow_random_weights = true});
   save_unet(*teacher, dir / "teacher");
-  const Result r = asdm({"build", "--teacher", (dir / "teacher").string(), "--preset", "small", "-o",
-                         (dir / "small").string()});
+  const Result r = asdm({"build", "--teacher", (dir / "teacher").string(), "--preset", "small",
+                         "-o", (dir / "small").string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_FALSE(fs::exists(dir / "small" / kArchFileName));
   const auto cfg = read_json_file(dir / "small" / "config.json");
@@ -133,10 +144,11 @@ TEST(BuildCli, BkSdmPresetIsAStockDiffusersUNet) {
   EXPECT_TRUE(cfg.at("mid_block_type").is_null()) << cfg.at("mid_block_type");
   const auto student = load_unet(dir / "small");
   const ArchSpec spec = load_arch(locate_model(dir / "small"));
-  EXPECT_EQ(student->num_parameters(), estimate_cost(spec.student_layout(), {}, CostInput{}).params);
+  EXPECT_EQ(student->num_parameters(),
+            estimate_cost(spec.student_layout(), {}, CostInput{}).params);
   EXPECT_LT(student->num_parameters(), teacher->num_parameters());
-  expect_error(asdm({"build", "--teacher", test::config_path("tiny").string(), "--preset", "base", "-o",
-                     (dir / "x").string()}),
+  expect_error(asdm({"build", "--teacher", test::config_path("tiny").string(), "--preset", "base",
+                     "-o", (dir / "x").string()}),
                "the teacher " + test::config_path("tiny").string() + " has no weights to inherit");
 }
 

@@ -6,10 +6,10 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <functional>
-#include <thread>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -21,6 +21,7 @@
 #include "core/artifact.h"
 #include "proxy/pipeline.h"
 #include "proxy/world.h"
+#include "pruner/candidates.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -110,20 +111,37 @@ inline ProxySetup make_proxy_setup(const std::string& name, int prompts) {
   return s;
 }
 
+// A candidates.json with one candidate "c1" of ArchSpec `arch` (JSON), written through the artifact
+// struct the search writes, so that its fields are the ones asdm build reads.
+inline nlohmann::json one_candidate(const nlohmann::json& arch) {
+  CandidateSet set;
+  set.header = ArtifactHeader::make(CandidateSet::kArtifact, CandidateSet::kSchemaVersion, {});
+  CandidateEntry c;
+  c.name = "c1";
+  c.arch = arch_spec_from_json(arch);
+  const auto removed = c.arch.removed_units();
+  c.removed.assign(removed.begin(), removed.end());
+  set.candidates.push_back(c);
+  return set.to_json();
+}
+
 // A student of the test-world pipeline, built by asdm build from a candidate that removes `units`;
 // `extra` are further asdm build flags (e.g. --clme).
 inline fs::path build_student(const ProxySetup& s, const std::vector<std::string>& units,
                               const std::vector<std::string>& extra = {}) {
   nlohmann::json edits = nlohmann::json::array();
   for (const auto& id : units) edits.push_back({{"op", "remove"}, {"unit", id}});
-  const nlohmann::json arch = {{"artifact", "arch_spec"},
-                               {"schema_version", 1},
-                               {"teacher_config", read_json_file(s.pipeline / "unet" / "config.json")},
-                               {"edits", edits}};
-  write_json_atomic(s.dir / "candidates.json", {{"artifact", "candidates"}, {"candidates", {{{"name", "c1"}, {"arch", arch}}}}});
+  const nlohmann::json arch = {
+      {"artifact", "arch_spec"},
+      {"schema_version", 1},
+      {"teacher_config", read_json_file(s.pipeline / "unet" / "config.json")},
+      {"edits", edits}};
+  write_json_atomic(s.dir / "candidates.json", one_candidate(arch));
   const fs::path student = s.dir / "student";
-  std::vector<std::string> args = {"-q", "build", "--teacher", s.pipeline.string(), "--candidates",
-                                   (s.dir / "candidates.json").string(), "-o", student.string()};
+  std::vector<std::string> args = {"-q",           "build",
+                                   "--teacher",    s.pipeline.string(),
+                                   "--candidates", (s.dir / "candidates.json").string(),
+                                   "-o",           student.string()};
   args.insert(args.end(), extra.begin(), extra.end());
   const Result r = asdm(args);
   EXPECT_EQ(r.rc, 0) << r.err;

@@ -127,13 +127,15 @@ TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
 
 TEST(Cli, ProfileWritesAProfileAndATrace) {
   const auto dir = test::scratch_dir("cli_profile");
-  const Result r = asdm({"profile", "--model", test::config_path("tiny").string(), "--resolution", "128", "--runs", "2",
-                         "--warmup", "1", "-o", (dir / "p.json").string(), "--trace", (dir / "t.json").string()});
+  const Result r = asdm({"profile", "--model", test::config_path("tiny").string(), "--resolution",
+                         "128", "--runs", "2", "--warmup", "1", "-o", (dir / "p.json").string(),
+                         "--trace", (dir / "t.json").string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("unit (by self time)"), std::string::npos);
   const auto j = read_json_file(dir / "p.json");
   EXPECT_EQ(j["artifact"], "profile");
-  for (const char* f : {"schema_version", "git_commit", "device", "torch_version", "coverage", "overhead", "units"})
+  for (const char* f :
+       {"schema_version", "git_commit", "device", "torch_version", "coverage", "overhead", "units"})
     EXPECT_TRUE(j.contains(f)) << f;
   EXPECT_EQ(j["units"].size(), 48u);  // every unit of the tiny SD 1.x topology
   EXPECT_TRUE(read_json_file(dir / "t.json")["traceEvents"].is_array());
@@ -142,15 +144,18 @@ TEST(Cli, ProfileWritesAProfileAndATrace) {
 TEST(Cli, ProfileBadInputsGiveOneLine) {
   const auto dir = test::scratch_dir("cli_profile_errors");
   const std::string cfg = test::config_path("tiny").string(), out = (dir / "p.json").string();
-  expect_error(asdm({"profile", "--model", cfg, "-o", out, "--resolution", "100"}),
-               "resolution 100 is not divisible by the UNet's downsampling factor 64 (VAE 8 x 2^3 stages)");
-  expect_error(asdm({"profile", "--model", cfg, "-o", out, "--device", "tpu"}), "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
+  expect_error(
+      asdm({"profile", "--model", cfg, "-o", out, "--resolution", "100"}),
+      "resolution 100 is not divisible by the UNet's downsampling factor 64 (VAE 8 x 2^3 stages)");
+  expect_error(asdm({"profile", "--model", cfg, "-o", out, "--device", "tpu"}),
+               "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
   const Result cuda = asdm({"profile", "--model", cfg, "-o", out, "--device", "cuda"});
   EXPECT_EQ(cuda.rc, 1);
   EXPECT_EQ(cuda.err.rfind("asdm: error: device 'cuda' asked for, but ", 0), 0u) << cuda.err;
   const Result backend = asdm({"profile", "--model", cfg, "-o", out, "--backend", "nvtx"});
   EXPECT_EQ(backend.rc, 2);
-  EXPECT_EQ(backend.err, "asdm: error: --backend: nvtx not in {timer,cuda-events,cupti} (see --help)\n");
+  EXPECT_EQ(backend.err,
+            "asdm: error: --backend: nvtx not in {timer,cuda-events,cupti} (see --help)\n");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -158,10 +163,12 @@ TEST(Cli, ProfileBadInputsGiveOneLine) {
 TEST(Cli, ProfileFallsBackWithOneLine) {
   const auto dir = test::scratch_dir("cli_profile_fallback");
   const std::string out = (dir / "p.json").string();
-  const Result r = asdm({"profile", "--model", test::config_path("tiny").string(), "-o", out, "--resolution", "64",
-                         "--runs", "1", "--warmup", "0", "--backend", "cupti"});
+  const Result r =
+      asdm({"profile", "--model", test::config_path("tiny").string(), "-o", out, "--resolution",
+            "64", "--runs", "1", "--warmup", "0", "--backend", "cupti"});
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find("warning: cupti backend needs a CUDA device; the model runs on the CPU, using the timer backend\n"),
+  EXPECT_NE(r.err.find("warning: cupti backend needs a CUDA device; the model runs on the CPU, "
+                       "using the timer backend\n"),
             std::string::npos)
       << r.err;
   const auto j = read_json_file(out);
@@ -169,34 +176,39 @@ TEST(Cli, ProfileFallsBackWithOneLine) {
   EXPECT_EQ(j["requested_backend"], "cupti");
 }
 
-// The proxy world end to end on the test world: train, resume, classifier, eval with a grid and with
-// a third of the units removed; bad input is one line.
+// The proxy world end to end on the test world: train, resume, classifier, eval with a grid and
+// with a third of the units removed; bad input is one line.
 TEST(Cli, ProxyTrainClassifierAndEval) {
   const auto dir = test::scratch_dir("cli_proxy");
   const std::string model = (dir / "teacher").string(), cls = (dir / "classifier").string();
-  Result r = asdm({"proxy", "train", "--world", "test", "--out", model, "--steps", "4", "--batch", "4",
-                   "--checkpoint-every", "2", "--stop-after", "2", "--threads", "1"});
+  Result r = asdm({"proxy", "train", "--world", "test", "--out", model, "--steps", "4", "--batch",
+                   "4", "--checkpoint-every", "2", "--stop-after", "2", "--threads", "1"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_FALSE(fs::exists(fs::path(model) / "model_index.json"));  // interrupted: no pipeline yet
-  r = asdm({"proxy", "train", "--world", "test", "--out", model, "--steps", "4", "--batch", "4", "--checkpoint-every",
-            "2", "--resume", "--threads", "1"});
+  r = asdm({"proxy", "train", "--world", "test", "--out", model, "--steps", "4", "--batch", "4",
+            "--checkpoint-every", "2", "--resume", "--threads", "1"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(fs::exists(fs::path(model) / "model_index.json"));
-  r = asdm({"proxy", "train-classifier", "--world", "test", "--out", cls, "--steps", "20", "--threads", "1"});
+  r = asdm({"proxy", "train-classifier", "--world", "test", "--out", cls, "--steps", "20",
+            "--threads", "1"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const std::string out = (dir / "eval.json").string(), grid = (dir / "grid.png").string();
-  r = asdm({"proxy", "eval", "--model", model, "--steps", "2", "--grid", grid, "-o", out, "--threads", "1"});
+  r = asdm({"proxy", "eval", "--model", model, "--steps", "2", "--grid", grid, "-o", out,
+            "--threads", "1"});
   ASSERT_EQ(r.rc, 0) << r.err;
   auto j = read_json_file(out);
   EXPECT_EQ(j["samples"], 48);
-  for (const char* k : {"mean_attribute_accuracy", "all_attributes_correct", "proxy_fid"}) EXPECT_TRUE(j[k].is_number()) << k;
+  for (const char* k : {"mean_attribute_accuracy", "all_attributes_correct", "proxy_fid"})
+    EXPECT_TRUE(j[k].is_number()) << k;
   EXPECT_TRUE(j["attribute_accuracy"].contains("shape"));
   EXPECT_TRUE(fs::exists(grid));
-  r = asdm({"proxy", "eval", "--model", model, "--steps", "2", "--remove-every", "3", "-o", out, "--threads", "1"});
+  r = asdm({"proxy", "eval", "--model", model, "--steps", "2", "--remove-every", "3", "-o", out,
+            "--threads", "1"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_GT(read_json_file(out)["removed_units"].size(), 3u);
-  expect_error(asdm({"proxy", "eval", "--model", cls, "-o", out}),
-               cls + " is not a proxy pipeline folder (no proxy.json; make one with 'asdm proxy train')");
+  expect_error(
+      asdm({"proxy", "eval", "--model", cls, "-o", out}),
+      cls + " is not a proxy pipeline folder (no proxy.json; make one with 'asdm proxy train')");
   const Result bad = asdm({"proxy", "train", "--world", "mnist", "--out", model});
   EXPECT_EQ(bad.rc, 2);
   EXPECT_NE(bad.err.find("--world: mnist not in {default,test}"), std::string::npos) << bad.err;

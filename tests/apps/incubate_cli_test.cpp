@@ -2,8 +2,8 @@
 // with the weights of an uninterrupted run; the final eval compares teacher, built and incubated
 // students; bad input is one line.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "model/tensor_io.h"
@@ -15,13 +15,31 @@ namespace {
 
 // A student of the test-world pipeline built by asdm build --clme.
 fs::path build_clme_student(const ProxySetup& s) {
-  return build_student(s, {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0"},
-                       {"--clme", "--module-steps", "3", "--assembly-steps", "4"});
+  return build_student(
+      s, {"down_blocks.1.resnets.1", "up_blocks.2.attentions.0", "mid_block.resnets.0"},
+      {"--clme", "--module-steps", "3", "--assembly-steps", "4"});
 }
 
 std::vector<std::string> args(const ProxySetup& s, const fs::path& student, const fs::path& out) {
-  return {"incubate", "--teacher", s.pipeline.string(), "--student", student.string(), "-o", out.string(),
-          "--batch", "2", "--lr", "1e-3", "--checkpoint-every", "2", "--threads", "1", "--eval-n", "4", "--eval-steps", "3"};
+  return {"incubate",
+          "--teacher",
+          s.pipeline.string(),
+          "--student",
+          student.string(),
+          "-o",
+          out.string(),
+          "--batch",
+          "2",
+          "--lr",
+          "1e-3",
+          "--checkpoint-every",
+          "2",
+          "--threads",
+          "1",
+          "--eval-n",
+          "4",
+          "--eval-steps",
+          "3"};
 }
 
 TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
@@ -33,7 +51,8 @@ TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
   const auto report = read_json_file(s.dir / "whole" / "incubation.json");
   EXPECT_EQ(report.at("artifact"), "incubation");
   EXPECT_EQ(report.at("steps"), 3 * 3 + 4);
-  for (const char* k : {"teacher", "student_built", "student_incubated"}) EXPECT_EQ(report.at("eval").at(k).at("samples"), 4) << k;
+  for (const char* k : {"teacher", "student_built", "student_incubated"})
+    EXPECT_EQ(report.at("eval").at(k).at("samples"), 4) << k;
   EXPECT_EQ(report.at("eval").at("teacher").at("ssim_vs_teacher"), 1.0);
   EXPECT_NE(whole.out.find("student_incubated"), std::string::npos) << whole.out;
 
@@ -48,13 +67,15 @@ TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
            read_json_file(killed / "checkpoint" / "state.json").at("global_step").get<int>() >= 5;
   })) << "the run finished before it could be killed";
   expect_error(asdm(args(s, student, killed)),
-               killed.string() + " holds an incubation run; pass --resume to continue it or choose another -o");
+               killed.string() +
+                   " holds an incubation run; pass --resume to continue it or choose another -o");
   std::vector<std::string> resume = args(s, student, killed);
   resume.push_back("--resume");
   resume.push_back("--no-eval");
   const Result r = asdm(resume);
   ASSERT_EQ(r.rc, 0) << r.err;
-  const TensorMap a = read_tensors(s.dir / "whole" / "unet" / "diffusion_pytorch_model.safetensors");
+  const TensorMap a =
+      read_tensors(s.dir / "whole" / "unet" / "diffusion_pytorch_model.safetensors");
   const TensorMap b = read_tensors(killed / "unet" / "diffusion_pytorch_model.safetensors");
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [k, v] : a) EXPECT_TRUE(torch::equal(v, b.at(k))) << k;
@@ -65,19 +86,23 @@ TEST(IncubateCli, KilledAndResumedEndsWithTheUninterruptedWeights) {
 TEST(IncubateCli, BkSdmPresetStudentsTrainOneShot) {
   const ProxySetup s = make_proxy_setup("incubate_cli_bk", 2);
   const fs::path student = s.dir / "small";
-  ASSERT_EQ(asdm({"-q", "build", "--teacher", s.pipeline.string(), "--preset", "small", "--module-steps", "1",
-                  "--assembly-steps", "2", "-o", student.string()})
+  ASSERT_EQ(asdm({"-q", "build", "--teacher", s.pipeline.string(), "--preset", "small",
+                  "--module-steps", "1", "--assembly-steps", "2", "-o", student.string()})
                 .rc,
             0);
   std::vector<std::string> a = args(s, student, s.dir / "out");
   a.push_back("--no-eval");
-  expect_error(asdm(a), "progressive incubation trains each module inside the teacher, which needs unit edits (remove, "
-                        "clme, gri); the student " + student.string() + " has drop_* edits: pass --one-shot");
+  expect_error(asdm(a),
+               "progressive incubation trains each module inside the teacher, which needs unit "
+               "edits (remove, "
+               "clme, gri); the student " +
+                   student.string() + " has drop_* edits: pass --one-shot");
   a.push_back("--one-shot");
   const Result r = asdm(a);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(fs::exists(s.dir / "out" / "unet" / "config.json"));
-  EXPECT_EQ(read_json_file(s.dir / "out" / "unet" / "config.json").at("layers_per_block"), nlohmann::json::array({1, 1, 1, 1}));
+  EXPECT_EQ(read_json_file(s.dir / "out" / "unet" / "config.json").at("layers_per_block"),
+            nlohmann::json::array({1, 1, 1, 1}));
 }
 
 TEST(IncubateCli, BadInputIsOneLine) {
@@ -91,9 +116,11 @@ TEST(IncubateCli, BadInputIsOneLine) {
   expect_error(asdm(args(s, student, s.dir / "out")),
                "no schedule " + (student / "schedule.json").string() +
                    " (asdm build writes one beside the student; or pass --schedule)");
-  expect_error(asdm({"incubate", "--teacher", (s.dir / "nowhere").string(), "--student", student.string(), "--schedule",
-                     (s.dir / "candidates.json").string(), "-o", (s.dir / "out").string()}),
-               (s.dir / "candidates.json").string() + " is not a schedule.json (asdm build writes one beside the student)");
+  expect_error(
+      asdm({"incubate", "--teacher", (s.dir / "nowhere").string(), "--student", student.string(),
+            "--schedule", (s.dir / "candidates.json").string(), "-o", (s.dir / "out").string()}),
+      (s.dir / "candidates.json").string() +
+          " is not a schedule.json (asdm build writes one beside the student)");
 }
 
 }  // namespace

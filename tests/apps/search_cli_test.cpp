@@ -23,11 +23,13 @@ SearchSetup make_search_setup(const std::string& name) {
   s.proxy = make_proxy_setup(name, 3);
   s.profile = s.proxy.dir / "profile.json";
   s.importance = s.proxy.dir / "importance.json";
-  const Result p = asdm({"-q", "profile", "--model", s.proxy.pipeline.string(), "--resolution", "64", "--batch", "2",
-                         "--text-tokens", "8", "--runs", "3", "--warmup", "1", "--threads", "1", "-o", s.profile.string()});
+  const Result p = asdm({"-q", "profile", "--model", s.proxy.pipeline.string(), "--resolution",
+                         "64", "--batch", "2", "--text-tokens", "8", "--runs", "3", "--warmup", "1",
+                         "--threads", "1", "-o", s.profile.string()});
   EXPECT_EQ(p.rc, 0) << p.err;
-  const Result a = asdm({"-q", "ablate", "--model", s.proxy.pipeline.string(), "--prompts", s.proxy.prompts.string(),
-                         "--steps", "4", "--timesteps", "2", "--threads", "1", "-o", s.importance.string()});
+  const Result a = asdm({"-q", "ablate", "--model", s.proxy.pipeline.string(), "--prompts",
+                         s.proxy.prompts.string(), "--steps", "4", "--timesteps", "2", "--threads",
+                         "1", "-o", s.importance.string()});
   EXPECT_EQ(a.rc, 0) << a.err;
   return s;
 }
@@ -35,9 +37,27 @@ SearchSetup make_search_setup(const std::string& name) {
 TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   const SearchSetup s = make_search_setup("search_cli");
   const fs::path out = s.proxy.dir / "candidates.json";
-  const Result r = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
-                         "--target-speedup", "0.2", "--max-candidates", "3", "--measure", "--runs", "2", "--warmup", "1",
-                         "--validate", "3", "--threads", "1", "-o", out.string()});
+  const Result r = asdm({"-q",
+                         "search",
+                         "--profile",
+                         s.profile.string(),
+                         "--importance",
+                         s.importance.string(),
+                         "--target-speedup",
+                         "0.2",
+                         "--max-candidates",
+                         "3",
+                         "--measure",
+                         "--runs",
+                         "2",
+                         "--warmup",
+                         "1",
+                         "--validate",
+                         "3",
+                         "--threads",
+                         "1",
+                         "-o",
+                         out.string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = read_json_file(out);
   EXPECT_EQ(j.at("artifact"), "candidates");
@@ -63,15 +83,16 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
 
   // --allow clme: candidates carry clme edits, priced by timing them; each still meets the target.
   const fs::path with_clme = s.proxy.dir / "candidates-clme.json";
-  const Result c = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
-                         "--target-speedup", "0.2", "--max-candidates", "3", "--allow", "clme", "--threads", "1", "-o",
-                         with_clme.string()});
+  const Result c = asdm({"-q", "search", "--profile", s.profile.string(), "--importance",
+                         s.importance.string(), "--target-speedup", "0.2", "--max-candidates", "3",
+                         "--allow", "clme", "--threads", "1", "-o", with_clme.string()});
   ASSERT_EQ(c.rc, 0) << c.err;
   const auto k = read_json_file(with_clme);
   EXPECT_EQ(k.at("replacements"), nlohmann::json::array({"clme"}));
   std::map<std::string, double> extra;  // "unit<expert,expert": measured extra ms
   for (const auto& rc : k.at("replacement_costs"))
-    extra[rc.at("unit").get<std::string>() + "<" + rc.at("experts").get<std::string>()] = rc.at("extra_ms");
+    extra[rc.at("unit").get<std::string>() + "<" + rc.at("experts").get<std::string>()] =
+        rc.at("extra_ms");
   int clme_edits = 0;
   for (const auto& cand : k.at("candidates")) {
     EXPECT_GE(cand.at("predicted_speedup").get<double>(), 0.2);
@@ -80,7 +101,8 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
       if (e.at("op") != "clme") continue;
       ++clme_edits;
       std::string key = e.at("unit").get<std::string>() + "<";
-      for (size_t i = 0; i < e.at("experts").size(); ++i) key += (i ? "," : "") + e.at("experts")[i].get<std::string>();
+      for (size_t i = 0; i < e.at("experts").size(); ++i)
+        key += (i ? "," : "") + e.at("experts")[i].get<std::string>();
       sum += extra.at(key);
     }
     EXPECT_NEAR(cand.at("replacement_ms").get<double>(), sum, 1e-9);
@@ -89,9 +111,26 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
 
   // --allow gri: every large-enough self-attention is timed as GRI, and placed only where faster.
   const fs::path with_gri = s.proxy.dir / "candidates-gri.json";
-  const Result g = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
-                         "--target-speedup", "0.2", "--max-candidates", "2", "--allow", "gri", "--gri-window", "4",
-                         "--gri-min-tokens", "64", "--threads", "1", "-o", with_gri.string()});
+  const Result g = asdm({"-q",
+                         "search",
+                         "--profile",
+                         s.profile.string(),
+                         "--importance",
+                         s.importance.string(),
+                         "--target-speedup",
+                         "0.2",
+                         "--max-candidates",
+                         "2",
+                         "--allow",
+                         "gri",
+                         "--gri-window",
+                         "4",
+                         "--gri-min-tokens",
+                         "64",
+                         "--threads",
+                         "1",
+                         "-o",
+                         with_gri.string()});
   ASSERT_EQ(g.rc, 0) << g.err;
   const auto gj = read_json_file(with_gri);
   std::map<std::string, double> gri_extra;
@@ -108,9 +147,10 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
 
   // Refinement: the first candidate's set re-scored as a group on the importance run's prompts.
   const fs::path refined = s.proxy.dir / "candidates-refined.json";
-  const Result f = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
-                         "--target-speedup", "0.2", "--max-candidates", "2", "--refine-prompts", s.proxy.prompts.string(),
-                         "--refine-evals", "3", "--threads", "1", "-o", refined.string()});
+  const Result f = asdm({"-q", "search", "--profile", s.profile.string(), "--importance",
+                         s.importance.string(), "--target-speedup", "0.2", "--max-candidates", "2",
+                         "--refine-prompts", s.proxy.prompts.string(), "--refine-evals", "3",
+                         "--threads", "1", "-o", refined.string()});
   ASSERT_EQ(f.rc, 0) << f.err;
   const auto rj = read_json_file(refined);
   const auto& ref = rj.at("refinement");
@@ -124,15 +164,36 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   // search; a candidate's GRI units are GRI edits of its ArchSpec, never also removed, and their
   // scores are part of its predicted loss.
   const fs::path scored = s.proxy.dir / "candidates-gri-scored.json";
-  const Result q = asdm({"-q", "search", "--profile", s.profile.string(), "--importance", s.importance.string(),
-                         "--target-speedup", "0.2", "--max-candidates", "3", "--allow", "gri", "--gri-window", "4",
-                         "--gri-min-tokens", "64", "--refine-prompts", s.proxy.prompts.string(), "--refine-evals", "1",
-                         "--threads", "1", "-o", scored.string()});
+  const Result q = asdm({"-q",
+                         "search",
+                         "--profile",
+                         s.profile.string(),
+                         "--importance",
+                         s.importance.string(),
+                         "--target-speedup",
+                         "0.2",
+                         "--max-candidates",
+                         "3",
+                         "--allow",
+                         "gri",
+                         "--gri-window",
+                         "4",
+                         "--gri-min-tokens",
+                         "64",
+                         "--refine-prompts",
+                         s.proxy.prompts.string(),
+                         "--refine-evals",
+                         "1",
+                         "--threads",
+                         "1",
+                         "-o",
+                         scored.string()});
   ASSERT_EQ(q.rc, 0) << q.err;
   const auto qj = read_json_file(scored);
   std::map<std::string, double> gri_score;
   for (const auto& g : qj.at("gri_scores")) {
-    EXPECT_GT(g.at("score").get<double>(), 0) << g.dump();  // a 4x4 window with pooling is not full attention
+    EXPECT_GT(g.at("score").get<double>(), 0)
+        << g.dump();  // a 4x4 window with pooling is not full attention
     if (g.at("searched").get<bool>()) gri_score[g.at("unit").get<std::string>()] = g.at("score");
   }
   EXPECT_FALSE(qj.at("gri_scores").empty());
@@ -151,14 +212,16 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
     EXPECT_EQ(listed, edits_gri);
     EXPECT_GE(cand.at("predicted_loss").get<double>(), loss - 1e-15);
   }
-  EXPECT_NE(qj.at("predicted_loss").get<std::string>().find("GRI units' scores"), std::string::npos);
+  EXPECT_NE(qj.at("predicted_loss").get<std::string>().find("GRI units' scores"),
+            std::string::npos);
 }
 
 TEST(SearchCli, BadInputIsOneLine) {
   const SearchSetup s = make_search_setup("search_cli_bad");
   const fs::path out = s.proxy.dir / "c.json";
-  const std::vector<std::string> base = {"search", "--profile", s.profile.string(), "--importance", s.importance.string(),
-                                         "-o", out.string()};
+  const std::vector<std::string> base = {"search",       "--profile",           s.profile.string(),
+                                         "--importance", s.importance.string(), "-o",
+                                         out.string()};
   auto with = [&](const std::vector<std::string>& more) {
     auto a = base;
     a.insert(a.end(), more.begin(), more.end());
@@ -166,26 +229,36 @@ TEST(SearchCli, BadInputIsOneLine) {
   };
   const Result far = with({"--target-speedup", "0.99"});
   EXPECT_EQ(far.rc, 1);
-  EXPECT_EQ(far.err.rfind("asdm: error: target speedup 0.990 is unreachable: the best reachable is 0.", 0), 0u) << far.err;
+  EXPECT_EQ(far.err.rfind(
+                "asdm: error: target speedup 0.990 is unreachable: the best reachable is 0.", 0),
+            0u)
+      << far.err;
   const Result keep = with({"--keep", "down_blocks.0.resnets.5"});
-  EXPECT_EQ(keep.err.rfind("asdm: error: unit 'down_blocks.0.resnets.5' not found; known: ", 0), 0u) << keep.err;
+  EXPECT_EQ(keep.err.rfind("asdm: error: unit 'down_blocks.0.resnets.5' not found; known: ", 0), 0u)
+      << keep.err;
   // Importance of another model.
   auto imp = read_json_file(s.importance);
-  imp["results"].push_back({{"id", "down_blocks.9.resnets.0"}, {"kind", "resblock"}, {"tier1", {{"nmse", {{"mean", 0.1}}}}}});
+  imp["results"].push_back({{"id", "down_blocks.9.resnets.0"},
+                            {"kind", "resblock"},
+                            {"tier1", {{"nmse", {{"mean", 0.1}}}}}});
   write_json_atomic(s.proxy.dir / "foreign.json", imp);
-  expect_error(asdm({"search", "--profile", s.profile.string(), "--importance", (s.proxy.dir / "foreign.json").string(),
-                     "-o", out.string()}),
+  expect_error(asdm({"search", "--profile", s.profile.string(), "--importance",
+                     (s.proxy.dir / "foreign.json").string(), "-o", out.string()}),
                "the importance scores are for another model: it has no down_blocks.9.resnets.0");
   // A profile of another model (the tiny config has no class embedding).
   const fs::path tiny = s.proxy.dir / "tiny-profile.json";
-  ASSERT_EQ(asdm({"-q", "profile", "--model", test::config_path("tiny").string(), "--resolution", "64", "--runs", "1",
-                  "--warmup", "0", "-o", tiny.string()})
+  ASSERT_EQ(asdm({"-q", "profile", "--model", test::config_path("tiny").string(), "--resolution",
+                  "64", "--runs", "1", "--warmup", "0", "-o", tiny.string()})
                 .rc,
             0);
-  const Result other = asdm({"search", "--profile", tiny.string(), "--importance", s.importance.string(), "--model",
-                             s.proxy.pipeline.string(), "-o", out.string()});
+  const Result other =
+      asdm({"search", "--profile", tiny.string(), "--importance", s.importance.string(), "--model",
+            s.proxy.pipeline.string(), "-o", out.string()});
   EXPECT_EQ(other.rc, 1);
-  EXPECT_EQ(other.err.rfind("asdm: error: " + tiny.string() + " is a profile of another model: no times for ", 0), 0u)
+  EXPECT_EQ(
+      other.err.rfind(
+          "asdm: error: " + tiny.string() + " is a profile of another model: no times for ", 0),
+      0u)
       << other.err;
   EXPECT_FALSE(fs::exists(out));
 }

@@ -6,9 +6,9 @@
 #include "analysis/sample_metrics.h"
 #include "core/error.h"
 #include "model/arch_spec.h"
-#include "profiler/cost_model.h"
 #include "model/checkpoint.h"
 #include "model/unet.h"
+#include "profiler/cost_model.h"
 #include "tests/incubation/fixtures.h"
 #include "tests/tiny_pipeline.h"
 
@@ -83,7 +83,8 @@ TEST(Bench, TeacherAgainstStudentInterleaved) {
   const nlohmann::json j = to_json(r);
   EXPECT_EQ(j["reference"], "teacher");
   EXPECT_EQ(j["models"][1]["name"], "student");
-  for (const char* k : {"unet_ms", "unet_speedup", "pipeline", "memory", "quality", "params", "macs", "samples_grid"})
+  for (const char* k : {"unet_ms", "unet_speedup", "pipeline", "memory", "quality", "params",
+                        "macs", "samples_grid"})
     EXPECT_TRUE(j["models"][1].contains(k)) << k;
   EXPECT_EQ(j["settings"]["input"]["batch"], 2);
   EXPECT_FALSE(j["models"][1]["quality"].contains("proxy_fid"));  // no classifier: no FID claimed
@@ -107,13 +108,22 @@ TEST(Bench, BadInput) {
   const auto s = test::make_incubation_setup("bench_bad");
   const BenchOptions o = small_options();
   EXPECT_EQ(error_of([&] { run_bench({}, o); }), "no models to bench");
-  EXPECT_EQ(error_of([&] { run_bench({{"x", s.dir / "nope"}}, o); }), "model 'x': " + (s.dir / "nope").string() + " does not exist");
-  EXPECT_EQ(error_of([&] { run_bench({{"teacher", s.teacher}, {"tiny", test::config_path("tiny")}}, o); }),
-            "model 'tiny' takes other inputs than 'teacher' (latent side, channels or text width differ): bench compares one "
+  EXPECT_EQ(error_of([&] {
+              run_bench({{"x", s.dir / "nope"}}, o);
+            }),
+            "model 'x': " + (s.dir / "nope").string() + " does not exist");
+  EXPECT_EQ(error_of([&] {
+              run_bench({{"teacher", s.teacher}, {"tiny", test::config_path("tiny")}}, o);
+            }),
+            "model 'tiny' takes other inputs than 'teacher' (latent side, channels or text width "
+            "differ): bench compares one "
             "model family");
   BenchOptions zero = o;
   zero.runs = 0;
-  EXPECT_NE(error_of([&] { run_bench({{"teacher", s.teacher}}, zero); }).find("bench options out of range"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              run_bench({{"teacher", s.teacher}}, zero);
+            }).find("bench options out of range"),
+            std::string::npos);
 }
 
 TEST(Bench, UNetModelsRunInsideAStableDiffusionPipeline) {
@@ -129,7 +139,8 @@ TEST(Bench, UNetModelsRunInsideAStableDiffusionPipeline) {
   o.pipeline_batch = 2;
   o.samples_dir = d / "samples";
   // The teacher is its own pipeline folder; the student (a bare UNet folder) runs inside it.
-  const BenchResult r = run_bench({{"teacher", d / "pipe"}, {"student", d / "student"}, {"again", d / "pipe"}}, o);
+  const BenchResult r =
+      run_bench({{"teacher", d / "pipe"}, {"student", d / "student"}, {"again", d / "pipe"}}, o);
   EXPECT_EQ(r.resolution, 32);  // sample_size 16 x the tiny VAE's 2
   EXPECT_EQ(r.text_tokens, 77);
   for (const auto& m : r.models) {
@@ -151,8 +162,11 @@ TEST(Bench, UNetModelsRunInsideAStableDiffusionPipeline) {
   o.pipeline_runs = 0;
   const BenchResult r3 = run_bench({{"teacher", d / "pipe"}, {"student", d / "student"}}, o);
   EXPECT_NEAR(r3.models[1].quality->psnr_db, r.models[1].quality->psnr_db, 1e-3);
-  EXPECT_NE(error_of([&] { run_bench({{"teacher", d / "pipe"}, {"proxy", test::make_incubation_setup("bench_mix").teacher}}, o); })
-                .find("cannot be mixed"),
+  EXPECT_NE(error_of([&] {
+              run_bench({{"teacher", d / "pipe"},
+                         {"proxy", test::make_incubation_setup("bench_mix").teacher}},
+                        o);
+            }).find("cannot be mixed"),
             std::string::npos);
 }
 
@@ -162,7 +176,8 @@ TEST(CompareQuality, APipelineAgainstItselfIsIdentical) {
   so.steps = 2;
   const auto prompts = proxy::prompt_set(proxy::world_spec("test"), 1001, 3);
   std::vector<std::vector<std::vector<uint8_t>>> images;
-  const auto q = compare_quality({s.teacher, s.teacher, s.student}, prompts, nullptr, so, 0, &images);
+  const auto q =
+      compare_quality({s.teacher, s.teacher, s.student}, prompts, nullptr, so, 0, &images);
   ASSERT_EQ(q.size(), 3u);
   EXPECT_EQ(images[0], images[1]);  // same prompts, same noise
   EXPECT_EQ(q[1].psnr_db, kPsnrCapDb);

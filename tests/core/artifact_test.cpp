@@ -49,5 +49,34 @@ TEST(Artifact, ReadErrorsNameTheFile) {
             "'" + dir.string() + "' is a folder, not a file");
 }
 
+TEST(ArtifactHeader, RoundTripsAndChecksTypeAndVersion) {
+  RunContext ctx;
+  ctx.argv = {"asdm", "search"};
+  ctx.device_name = "test CPU";
+  ctx.threads = 2;
+  const ArtifactHeader h = ArtifactHeader::make("candidates", 1, ctx);
+  const ArtifactHeader back = ArtifactHeader::from_json(h.to_json(), "candidates", 1, "c.json",
+                                                        "make one with asdm search");
+  EXPECT_EQ(back.to_json(), h.to_json());
+  EXPECT_EQ(back.device_name, "test CPU");
+  EXPECT_EQ(test::error_of([&] {
+              ArtifactHeader::from_json(h.to_json(), "schedule", 1, "c.json",
+                                        "asdm build writes one");
+            }),
+            "c.json is not a schedule.json (asdm build writes one)");
+  EXPECT_EQ(test::error_of([&] {
+              ArtifactHeader::from_json(h.to_json(), "importance", 1, "c.json", "asdm ablate");
+            }),
+            "c.json is not an importance.json (asdm ablate)");
+  EXPECT_EQ(test::error_of(
+                [&] { ArtifactHeader::from_json(h.to_json(), "candidates", 2, "c.json", ""); }),
+            "c.json has candidates schema version 1; this asdm reads version 2");
+  EXPECT_EQ(test::error_of([&] {
+              parse_artifact_fields("candidates", "c.json",
+                                    [&] { nlohmann::json::object().at("teacher"); });
+            }),
+            "c.json: not a valid candidates.json: key 'teacher' not found");
+}
+
 }  // namespace
 }  // namespace asdm

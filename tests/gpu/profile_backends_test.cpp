@@ -1,8 +1,8 @@
 // The CUDA latency backends on a real device (skipped without one): every unit measured, CUPTI
 // attributes (nearly) all device time to units and drops nothing, and the trace gets a GPU track.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"

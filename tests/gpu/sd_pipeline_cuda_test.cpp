@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/sd_pipeline.h"
 #include "profiler/pipeline_profile.h"
+#include "sd/sd_pipeline.h"
 #include "tests/gpu/cuda_test.h"
 #include "tests/tiny_pipeline.h"
 

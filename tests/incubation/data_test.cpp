@@ -30,8 +30,10 @@ TEST(IncubationData, ProxyBatchesAreFunctionsOfTheStep) {
 TEST(IncubationData, LatentsFileVisitsEveryRowOncePerEpoch) {
   const auto dir = test::scratch_dir("incubation_data");
   TensorMap t;
-  t["latents"] = torch::arange(10, torch::kFloat32).view({10, 1, 1, 1}).expand({10, 4, 2, 2}).contiguous();
-  t["encoder_hidden_states"] = torch::arange(10, torch::kFloat32).view({10, 1, 1}).expand({10, 3, 8}).contiguous();
+  t["latents"] =
+      torch::arange(10, torch::kFloat32).view({10, 1, 1, 1}).expand({10, 4, 2, 2}).contiguous();
+  t["encoder_hidden_states"] =
+      torch::arange(10, torch::kFloat32).view({10, 1, 1}).expand({10, 3, 8}).contiguous();
   t["class_labels"] = torch::zeros({10, 6});
   write_tensors(dir / "latents.safetensors", t);
   const auto d = latents_data(dir / "latents.safetensors", 1);
@@ -39,19 +41,22 @@ TEST(IncubationData, LatentsFileVisitsEveryRowOncePerEpoch) {
   for (int step = 1; step <= 5; ++step) {  // 5 batches of 2 = one epoch
     const TrainBatch b = d->batch(step, 2);
     for (int i = 0; i < 2; ++i) {
-      EXPECT_EQ(b.x0[i][0][0][0].item<float>(), b.hidden[i][0][0].item<float>());  // rows stay paired
+      EXPECT_EQ(b.x0[i][0][0][0].item<float>(),
+                b.hidden[i][0][0].item<float>());  // rows stay paired
       seen.insert(static_cast<int>(b.x0[i][0][0][0].item<float>()));
     }
     EXPECT_TRUE(b.class_labels.has_value());
   }
   EXPECT_EQ(seen, (std::multiset<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
-  EXPECT_TRUE(torch::equal(d->batch(3, 2).x0, latents_data(dir / "latents.safetensors", 1)->batch(3, 2).x0));
+  EXPECT_TRUE(torch::equal(d->batch(3, 2).x0,
+                           latents_data(dir / "latents.safetensors", 1)->batch(3, 2).x0));
 
   t.erase("encoder_hidden_states");
   write_tensors(dir / "bad.safetensors", t);
   EXPECT_EQ(test::error_of([&] { latents_data(dir / "bad.safetensors", 1); }),
             (dir / "bad.safetensors").string() +
-                " has no 'encoder_hidden_states' tensor (incubation data needs latents and encoder_hidden_states)");
+                " has no 'encoder_hidden_states' tensor (incubation data needs latents and "
+                "encoder_hidden_states)");
 }
 
 }  // namespace

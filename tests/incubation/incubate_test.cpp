@@ -39,7 +39,8 @@ TEST(Incubate, RunsTheScheduleModuleByModuleThenAssembles) {
   const fs::path out = s.dir / "out";
   const IncubateResult r = incubate(s.teacher, s.student, s.schedule, out, small(), false);
   EXPECT_TRUE(r.complete);
-  // Modules: down_blocks.1 (a removal and a CLME edit), mid_block, up_blocks.2; 2 steps each, then 3.
+  // Modules: down_blocks.1 (a removal and a CLME edit), mid_block, up_blocks.2; 2 steps each,
+  // then 3.
   EXPECT_EQ(r.total_steps, 3 * 2 + 3);
   const auto log = read_log(out / "incubation.jsonl");
   ASSERT_EQ(log.size(), 9u);
@@ -47,10 +48,12 @@ TEST(Incubate, RunsTheScheduleModuleByModuleThenAssembles) {
   std::set<std::string> phases;
   for (const auto& l : log) {
     phases.insert(l.at("phase"));
-    for (const char* k : {"loss_task", "loss_output", "loss_feature", "loss_semantic", "loss_total"})
+    for (const char* k :
+         {"loss_task", "loss_output", "loss_feature", "loss_semantic", "loss_total"})
       EXPECT_TRUE(l.at(k).is_number()) << k;
   }
-  EXPECT_EQ(phases, (std::set<std::string>{"down_blocks.1", "mid_block", "up_blocks.2", "assembly"}));
+  EXPECT_EQ(phases,
+            (std::set<std::string>{"down_blocks.1", "mid_block", "up_blocks.2", "assembly"}));
   // The trained student is a pipeline folder that loads, with its edits.
   const auto trained = load_unet(out);
   EXPECT_EQ(trained->spec().edits, s.spec.edits);
@@ -59,7 +62,8 @@ TEST(Incubate, RunsTheScheduleModuleByModuleThenAssembles) {
   const auto built = load_unet(s.student);
   int changed = 0;
   auto tp = trained->module().named_parameters(true);
-  for (const auto& p : built->module().named_parameters(true)) changed += !torch::equal(p.value(), tp[p.key()]);
+  for (const auto& p : built->module().named_parameters(true))
+    changed += !torch::equal(p.value(), tp[p.key()]);
   EXPECT_GT(changed, 0);
 }
 
@@ -90,7 +94,8 @@ TEST(Incubate, StoppedAndResumedEndsWithTheUninterruptedWeights) {
   IncubateOptions o = small();
   o.ema = 0.9;
   incubate(s.teacher, s.student, s.schedule, s.dir / "whole", o, false);
-  for (int stop : {3, 8}) {  // mid-module (resumes from the phase start at 2), mid-assembly (from 8: optimizer and EMA)
+  for (int stop : {3, 8}) {  // mid-module (resumes from the phase start at 2), mid-assembly (from
+                             // 8: optimizer and EMA)
     const fs::path part = s.dir / fmt::format("part{}", stop);
     IncubateOptions first = o;
     first.stop_after = stop;
@@ -98,11 +103,14 @@ TEST(Incubate, StoppedAndResumedEndsWithTheUninterruptedWeights) {
     EXPECT_FALSE(a.complete);
     const IncubateResult b = incubate(s.teacher, s.student, s.schedule, part, o, true);
     EXPECT_TRUE(b.complete);
-    const TensorMap x = read_tensors(s.dir / "whole" / "unet" / "diffusion_pytorch_model.safetensors");
+    const TensorMap x =
+        read_tensors(s.dir / "whole" / "unet" / "diffusion_pytorch_model.safetensors");
     const TensorMap y = read_tensors(part / "unet" / "diffusion_pytorch_model.safetensors");
     ASSERT_EQ(x.size(), y.size());
-    for (const auto& [k, v] : x) EXPECT_TRUE(torch::equal(v, y.at(k))) << k << " after stopping at " << stop;
-    EXPECT_EQ(read_log(part / "incubation.jsonl").size(), read_log(s.dir / "whole" / "incubation.jsonl").size());
+    for (const auto& [k, v] : x)
+      EXPECT_TRUE(torch::equal(v, y.at(k))) << k << " after stopping at " << stop;
+    EXPECT_EQ(read_log(part / "incubation.jsonl").size(),
+              read_log(s.dir / "whole" / "incubation.jsonl").size());
   }
 }
 
@@ -114,32 +122,40 @@ TEST(Incubate, BadInputIsRefusedAndTheCheckpointKept) {
   nlohmann::json other = read_json_file(s.schedule);
   other["modules"][0]["removed_units"].push_back("down_blocks.0.resnets.0");
   write_json_atomic(s.dir / "other.json", other);
-  EXPECT_EQ(test::error_of([&] { incubate(s.teacher, s.student, s.dir / "other.json", out, small(), false); }),
-            "schedule " + (s.dir / "other.json").string() + " names down_blocks.0.resnets.0 as removed, but the student " +
-                s.student.string() + " has it (a schedule for another student?)");
+  EXPECT_EQ(test::error_of(
+                [&] { incubate(s.teacher, s.student, s.dir / "other.json", out, small(), false); }),
+            "schedule " + (s.dir / "other.json").string() +
+                " names down_blocks.0.resnets.0 as removed, but the student " + s.student.string() +
+                " has it (a schedule for another student?)");
   // A student of another teacher.
   auto p = proxy::ProxyPipeline::create(proxy::world_spec("default"), 1);
   p.save(s.dir / "other_teacher");
-  EXPECT_EQ(test::error_of([&] { incubate(s.dir / "other_teacher", s.student, s.schedule, out, small(), false); }),
-            "the student " + s.student.string() + " was not built from the teacher " + (s.dir / "other_teacher").string() +
-                " (the teacher config it records differs)");
+  EXPECT_EQ(test::error_of([&] {
+              incubate(s.dir / "other_teacher", s.student, s.schedule, out, small(), false);
+            }),
+            "the student " + s.student.string() + " was not built from the teacher " +
+                (s.dir / "other_teacher").string() + " (the teacher config it records differs)");
   // A corrupt checkpoint on resume: refused, left as it is.
   IncubateOptions o = small();
   o.stop_after = 4;
   incubate(s.teacher, s.student, s.schedule, out, o, false);
   write_file_atomic(out / "checkpoint" / "student.safetensors", "not a safetensors file");
   const std::string state = read_text_file(out / "checkpoint" / "state.json");
-  const std::string msg = test::error_of([&] { incubate(s.teacher, s.student, s.schedule, out, small(), true); });
-  EXPECT_EQ(msg.substr(0, msg.find(" (")), "the checkpoint in " + (out / "checkpoint").string() + " is unreadable");
+  const std::string msg =
+      test::error_of([&] { incubate(s.teacher, s.student, s.schedule, out, small(), true); });
+  EXPECT_EQ(msg.substr(0, msg.find(" (")),
+            "the checkpoint in " + (out / "checkpoint").string() + " is unreadable");
   EXPECT_EQ(read_text_file(out / "checkpoint" / "state.json"), state);
   EXPECT_EQ(read_text_file(out / "checkpoint" / "student.safetensors"), "not a safetensors file");
   // Without --resume an existing run is not overwritten; with other settings it is not resumed.
-  EXPECT_EQ(test::error_of([&] { incubate(s.teacher, s.student, s.schedule, out, small(), false); }),
-            out.string() + " holds an incubation run; pass --resume to continue it or choose another -o");
+  EXPECT_EQ(
+      test::error_of([&] { incubate(s.teacher, s.student, s.schedule, out, small(), false); }),
+      out.string() + " holds an incubation run; pass --resume to continue it or choose another -o");
   IncubateOptions lr = small();
   lr.lr = 0.5;
   EXPECT_EQ(test::error_of([&] { incubate(s.teacher, s.student, s.schedule, out, lr, true); }),
-            "--resume with other settings than the checkpoint's: lr = 0.5 here but 0.001 in the checkpoint");
+            "--resume with other settings than the checkpoint's: lr = 0.5 here but 0.001 in the "
+            "checkpoint");
 }
 
 }  // namespace

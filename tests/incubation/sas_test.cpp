@@ -16,16 +16,19 @@ TEST(Sas, CaptureSeesBlockOutputsAndAttentionMapsWithoutChangingTheOutput) {
   torch::manual_seed(0);
   UNet u(load_arch(locate_model(test::config_path("tiny"))));
   torch::NoGradGuard ng;
-  const at::Tensor x = torch::randn({2, 4, 16, 16}), t = torch::tensor({5, 600}), h = torch::randn({2, 7, 32});
+  const at::Tensor x = torch::randn({2, 4, 16, 16}), t = torch::tensor({5, 600}),
+                   h = torch::randn({2, 7, 32});
   const at::Tensor plain = u.forward(x, t, h);
-  SasCapture cap({"down_blocks.1", "mid_block", "up_blocks.3"}, {"down_blocks.0.attentions.1", "up_blocks.1.attentions.2"},
-                 true);
+  SasCapture cap({"down_blocks.1", "mid_block", "up_blocks.3"},
+                 {"down_blocks.0.attentions.1", "up_blocks.1.attentions.2"}, true);
   const at::Tensor seen = u.forward(x, t, h, {}, &cap);
   EXPECT_LE((seen - plain).abs().max().item<double>(), 1e-5);
   EXPECT_EQ(cap.features.size(), 3u);
-  EXPECT_EQ(cap.features.at("up_blocks.3").sizes(), (std::vector<int64_t>{2, 16, 16, 16}));  // the last block: 16 channels
+  EXPECT_EQ(cap.features.at("up_blocks.3").sizes(),
+            (std::vector<int64_t>{2, 16, 16, 16}));  // the last block: 16 channels
   ASSERT_EQ(cap.maps.size(), 2u);
-  const at::Tensor m = cap.maps.at("down_blocks.0.attentions.1").at(0);  // [B, heads, 16*16 tokens, 7 text tokens]
+  const at::Tensor m =
+      cap.maps.at("down_blocks.0.attentions.1").at(0);  // [B, heads, 16*16 tokens, 7 text tokens]
   EXPECT_EQ(m.size(0), 2);
   EXPECT_EQ(m.size(2), 256);
   EXPECT_EQ(m.size(3), 7);

@@ -47,7 +47,7 @@ TEST(Checkpoint, Float16FilesConvertOnLoad) {
   const auto dir = test::scratch_dir("ckpt_fp16");
   save_unet(a, dir, "float16");
   SafetensorsFile f(dir / kWeightsFileName);
-  EXPECT_EQ(f.header().tensors.front().dtype, DType::kF16);
+  EXPECT_EQ(f.header().tensors.front().dtype, StorageDType::kF16);
   auto b = load_unet(dir);
   EXPECT_EQ(b->dtype(), "float32");
   EXPECT_TRUE(torch::allclose(run(a), run(*b), 1e-2, 1e-2));
@@ -59,7 +59,8 @@ TEST(Checkpoint, StudentWithRemovedUnitsRoundTripsThroughAsdmArch) {
   const auto dir = make_checkpoint("ckpt_student", spec);
   ASSERT_TRUE(fs::exists(dir / kArchFileName));
   const auto arch = read_json_file(dir / kArchFileName);  // an artifact with DESIGN.md §8's fields
-  for (const char* k : {"artifact", "schema_version", "asdm_version", "git_commit", "argv", "device", "torch_version", "created"})
+  for (const char* k : {"artifact", "schema_version", "asdm_version", "git_commit", "argv",
+                        "device", "torch_version", "created"})
     EXPECT_TRUE(arch.contains(k)) << k;
   EXPECT_EQ(arch["artifact"], "arch_spec");
   EXPECT_FALSE(arch["argv"].empty());

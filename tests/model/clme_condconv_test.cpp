@@ -4,8 +4,8 @@
 #include "model/clme_condconv.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "model/arch_spec.h"
 #include "model/checkpoint.h"
@@ -28,7 +28,8 @@ TEST(ClmeCondConv, GroupedConvolutionEqualsAPerSampleLoop) {
   torch::manual_seed(0);
   const auto f64 = torch::kFloat64;
   const at::Tensor x = torch::randn({3, 4, 6, 5}, f64), route = torch::randn({3, 7}, f64);
-  const std::vector<at::Tensor> k = {torch::randn({5, 4, 3, 3}, f64), torch::randn({5, 4, 3, 3}, f64)};
+  const std::vector<at::Tensor> k = {torch::randn({5, 4, 3, 3}, f64),
+                                     torch::randn({5, 4, 3, 3}, f64)};
   const std::vector<at::Tensor> b = {torch::randn({5}, f64), torch::randn({5}, f64)};
   const at::Tensor rw = torch::randn({2, 4 + 7}, f64), rb = torch::randn({2}, f64);
   const at::Tensor y = clme_conv(x, route, rw, rb, k, b);
@@ -36,7 +37,8 @@ TEST(ClmeCondConv, GroupedConvolutionEqualsAPerSampleLoop) {
     const at::Tensor z = torch::cat({x[i].mean({1, 2}), route[i]});
     const at::Tensor a = torch::sigmoid(rw.matmul(z) + rb);
     const double c0 = 2 * a[0].item<double>(), c1 = 2 * a[1].item<double>() - 1;
-    const at::Tensor ref = at::conv2d(x[i].unsqueeze(0), c0 * k[0] + c1 * k[1], c0 * b[0] + c1 * b[1], 1, 1);
+    const at::Tensor ref =
+        at::conv2d(x[i].unsqueeze(0), c0 * k[0] + c1 * k[1], c0 * b[0] + c1 * b[1], 1, 1);
     EXPECT_LE((y[i] - ref[0]).abs().max().item<double>(), 1e-10) << "sample " << i;
   }
   // Tiny float32 maps take the im2col + batched GEMM path.
@@ -45,7 +47,8 @@ TEST(ClmeCondConv, GroupedConvolutionEqualsAPerSampleLoop) {
   for (const auto& t : k) k32.push_back(t.to(torch::kFloat32));
   for (const auto& t : b) b32.push_back(t.to(torch::kFloat32));
   const at::Tensor ys = clme_conv(xs, rs, rw.to(torch::kFloat32), rb.to(torch::kFloat32), k32, b32);
-  const at::Tensor yg = clme_conv(xs.to(f64), rs.to(f64), rw, rb, k, b);  // grouped convolution in float64
+  const at::Tensor yg =
+      clme_conv(xs.to(f64), rs.to(f64), rw, rb, k, b);  // grouped convolution in float64
   EXPECT_LE((ys.to(f64) - yg).abs().max().item<double>(), 1e-4);
   // With a zero router: the surviving convolution alone.
   const at::Tensor y0 = clme_conv(x, route, torch::zeros_like(rw), torch::zeros_like(rb), k, b);
@@ -67,13 +70,14 @@ Students make_students(const std::string& name) {
   s.teacher_dir = test::scratch_dir(name);
   save_unet(teacher, s.teacher_dir);
   s.removal = tiny();
-  for (const char* u : {"down_blocks.1.resnets.1", "down_blocks.2.resnets.1", "up_blocks.1.resnets.0",
-                        "up_blocks.1.resnets.2"})
+  for (const char* u : {"down_blocks.1.resnets.1", "down_blocks.2.resnets.1",
+                        "up_blocks.1.resnets.0", "up_blocks.1.resnets.2"})
     s.removal.edits.push_back(Edit::remove(u));
   s.clme = s.removal;
   s.clme.edits.push_back(Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"}));
   s.clme.edits.push_back(Edit::clme("down_blocks.2.resnets.0", {"down_blocks.2.resnets.1"}));
-  s.clme.edits.push_back(Edit::clme("up_blocks.1.resnets.1", {"up_blocks.1.resnets.0", "up_blocks.1.resnets.2"}));
+  s.clme.edits.push_back(
+      Edit::clme("up_blocks.1.resnets.1", {"up_blocks.1.resnets.0", "up_blocks.1.resnets.2"}));
   return s;
 }
 
@@ -83,8 +87,10 @@ TEST(ClmeCondConv, FreshStudentEqualsTheRemovalOnlyStudent) {
   // no same-shaped sibling kernel; up_blocks.1's resnets take different skip widths.
   const auto clme = s.clme.clme_units();
   EXPECT_TRUE(clme.at("down_blocks.1.resnets.0").conv1.empty());
-  EXPECT_EQ(clme.at("down_blocks.1.resnets.0").conv2, std::vector<std::string>{"down_blocks.1.resnets.1"});
-  EXPECT_EQ(clme.at("down_blocks.2.resnets.0").conv1, std::vector<std::string>{"down_blocks.2.resnets.1"});
+  EXPECT_EQ(clme.at("down_blocks.1.resnets.0").conv2,
+            std::vector<std::string>{"down_blocks.1.resnets.1"});
+  EXPECT_EQ(clme.at("down_blocks.2.resnets.0").conv1,
+            std::vector<std::string>{"down_blocks.2.resnets.1"});
   EXPECT_EQ(clme.at("up_blocks.1.resnets.1").conv2.size(), 2u);
 
   UNet removal(s.removal), student(s.clme);
@@ -94,7 +100,8 @@ TEST(ClmeCondConv, FreshStudentEqualsTheRemovalOnlyStudent) {
   EXPECT_GT(student.num_parameters(), removal.num_parameters());
 
   torch::manual_seed(4);
-  const at::Tensor x = torch::randn({2, 4, 16, 16}), t = torch::tensor({10, 700}), h = torch::randn({2, 5, 32});
+  const at::Tensor x = torch::randn({2, 4, 16, 16}), t = torch::tensor({10, 700}),
+                   h = torch::randn({2, 5, 32});
   {
     torch::NoGradGuard ng;
     const at::Tensor ref = removal.forward(x, t, h);
@@ -104,10 +111,13 @@ TEST(ClmeCondConv, FreshStudentEqualsTheRemovalOnlyStudent) {
   // The experts are the removed siblings' kernels; the routers are new and start at zero.
   const auto sp = student.module().named_parameters(true);
   const TensorMap teacher = read_tensors(files[0]);
-  EXPECT_TRUE(torch::equal(sp["down_blocks.2.resnets.0.conv1.experts.0.weight"], teacher.at("down_blocks.2.resnets.1.conv1.weight")));
-  EXPECT_TRUE(torch::equal(sp["up_blocks.1.resnets.1.conv2.experts.1.bias"], teacher.at("up_blocks.1.resnets.2.conv2.bias")));
+  EXPECT_TRUE(torch::equal(sp["down_blocks.2.resnets.0.conv1.experts.0.weight"],
+                           teacher.at("down_blocks.2.resnets.1.conv1.weight")));
+  EXPECT_TRUE(torch::equal(sp["up_blocks.1.resnets.1.conv2.experts.1.bias"],
+                           teacher.at("up_blocks.1.resnets.2.conv2.bias")));
   EXPECT_EQ(sp["down_blocks.2.resnets.0.conv1.router.weight"].abs().max().item<double>(), 0.0);
-  EXPECT_EQ(s.clme.teacher_key("up_blocks.1.resnets.1.conv2.experts.0.weight"), "up_blocks.1.resnets.0.conv2.weight");
+  EXPECT_EQ(s.clme.teacher_key("up_blocks.1.resnets.1.conv2.experts.0.weight"),
+            "up_blocks.1.resnets.0.conv2.weight");
   EXPECT_EQ(s.clme.teacher_key("up_blocks.1.resnets.1.conv2.router.bias"), "");
   int fresh = 0;
   for (const auto& row : inheritance_table(student)) fresh += row.teacher_key.empty();
@@ -116,11 +126,13 @@ TEST(ClmeCondConv, FreshStudentEqualsTheRemovalOnlyStudent) {
   // Training can open the experts: the loss reaches the routers (and through them the experts).
   const at::Tensor loss = student.forward(x, t, h).pow(2).mean();
   loss.backward();
-  EXPECT_GT(sp["down_blocks.2.resnets.0.conv1.router.weight"].grad().abs().max().item<double>(), 0.0);
+  EXPECT_GT(sp["down_blocks.2.resnets.0.conv1.router.weight"].grad().abs().max().item<double>(),
+            0.0);
   {
     torch::NoGradGuard ng;
     sp["down_blocks.2.resnets.0.conv1.router.bias"].fill_(0.5);
-    EXPECT_GT((student.forward(x, t, h) - removal.forward(x, t, h)).abs().max().item<double>(), 1e-4);
+    EXPECT_GT((student.forward(x, t, h) - removal.forward(x, t, h)).abs().max().item<double>(),
+              1e-4);
   }
 }
 
@@ -138,7 +150,8 @@ TEST(ClmeCondConv, SavedStudentsLoadBack) {
   const auto loaded = load_unet(dir);
   EXPECT_EQ(loaded->spec().edits, s.clme.edits);
   torch::NoGradGuard ng;
-  const at::Tensor x = torch::randn({1, 4, 16, 16}), t = torch::tensor({500}), h = torch::randn({1, 5, 32});
+  const at::Tensor x = torch::randn({1, 4, 16, 16}), t = torch::tensor({500}),
+                   h = torch::randn({1, 5, 32});
   EXPECT_TRUE(torch::equal(loaded->forward(x, t, h), student.forward(x, t, h)));
 }
 
@@ -149,22 +162,28 @@ TEST(ClmeCondConv, EditsAreValidatedAndRoundTrip) {
 
   auto error_with = [&](Edit e) {
     ArchSpec bad = tiny();
-    bad.edits = {Edit::remove("down_blocks.2.resnets.1"), Edit::remove("up_blocks.1.resnets.0"), std::move(e)};
+    bad.edits = {Edit::remove("down_blocks.2.resnets.1"), Edit::remove("up_blocks.1.resnets.0"),
+                 std::move(e)};
     return test::error_of([&] { bad.clme_units(); });
   };
   EXPECT_EQ(error_with(Edit::clme("down_blocks.2.resnets.0", {"down_blocks.2.resnets.0"})),
-            "edit clme: expert 'down_blocks.2.resnets.0' of 'down_blocks.2.resnets.0' is not a sibling resblock (same block)");
+            "edit clme: expert 'down_blocks.2.resnets.0' of 'down_blocks.2.resnets.0' is not a "
+            "sibling resblock (same block)");
   EXPECT_EQ(error_with(Edit::clme("down_blocks.2.resnets.0", {"up_blocks.1.resnets.0"})),
-            "edit clme: expert 'up_blocks.1.resnets.0' of 'down_blocks.2.resnets.0' is not a sibling resblock (same block)");
+            "edit clme: expert 'up_blocks.1.resnets.0' of 'down_blocks.2.resnets.0' is not a "
+            "sibling resblock (same block)");
   EXPECT_EQ(error_with(Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"})),
-            "edit clme: expert 'down_blocks.1.resnets.1' of 'down_blocks.1.resnets.0' is not removed (experts come from removed blocks)");
+            "edit clme: expert 'down_blocks.1.resnets.1' of 'down_blocks.1.resnets.0' is not "
+            "removed (experts come from removed blocks)");
   EXPECT_EQ(error_with(Edit::clme("down_blocks.2.resnets.1", {"down_blocks.2.resnets.0"})),
             "edit clme: unit 'down_blocks.2.resnets.1' is also removed");
   EXPECT_EQ(error_with(Edit::clme("down_blocks.2.attentions.0", {"down_blocks.2.resnets.1"})),
-            "edit clme: unit 'down_blocks.2.attentions.0' is not a resblock (attention); CLME-CondConv replaces a resblock's "
+            "edit clme: unit 'down_blocks.2.attentions.0' is not a resblock (attention); "
+            "CLME-CondConv replaces a resblock's "
             "convolutions");
   EXPECT_EQ(error_with(Edit::clme("down_blocks.2.resnets.0", {})),
-            "edit clme: unit 'down_blocks.2.resnets.0' needs at least one expert (a removed sibling resblock)");
+            "edit clme: unit 'down_blocks.2.resnets.0' needs at least one expert (a removed "
+            "sibling resblock)");
   nlohmann::json j = to_json(s);
   j["edits"].back().erase("experts");
   EXPECT_EQ(test::error_of([&] { arch_spec_from_json(j); }).substr(0, 72),

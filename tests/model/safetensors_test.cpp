@@ -33,7 +33,7 @@ TEST(Safetensors, ParsesAValidHeader) {
   const auto h = parse_safetensors(b.data(), b.size(), "f");
   ASSERT_EQ(h.tensors.size(), 2u);
   EXPECT_EQ(h.metadata.at("format"), "pt");
-  EXPECT_EQ(h.find("b")->dtype, DType::kF16);
+  EXPECT_EQ(h.find("b")->dtype, StorageDType::kF16);
   EXPECT_EQ(h.find("a")->numel(), 2u);
 }
 
@@ -123,7 +123,8 @@ TEST(Safetensors, WriterOutputParsesAndPadsTheHeader) {
   const auto dir = test::scratch_dir("safetensors_write");
   const float a[3] = {1, 2, 3};
   const int64_t b[1] = {-7};
-  write_safetensors(dir / "x.safetensors", {{"b", DType::kI64, {1}, b}, {"a", DType::kF32, {3}, a}},
+  write_safetensors(dir / "x.safetensors",
+                    {{"b", StorageDType::kI64, {1}, b}, {"a", StorageDType::kF32, {3}, a}},
                     {{"format", "pt"}});
   SafetensorsFile f(dir / "x.safetensors");
   EXPECT_EQ(f.header().data_offset % 8, 0u);

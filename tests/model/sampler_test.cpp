@@ -37,7 +37,8 @@ TEST(NoiseSchedule, TimestepGridsMatchDiffusers) {
 TEST(NoiseSchedule, BadArgumentsAreOneLine) {
   EXPECT_EQ(test::error_of([] { NoiseSchedule::make("cosine"); }),
             "unknown beta schedule 'cosine' (known: scaled_linear, linear)");
-  EXPECT_EQ(test::error_of([] { sampling_timesteps(1000, 0); }), "sampling steps must be in 1..1000 (got 0)");
+  EXPECT_EQ(test::error_of([] { sampling_timesteps(1000, 0); }),
+            "sampling steps must be in 1..1000 (got 0)");
   EXPECT_EQ(test::error_of([] { sampling_timesteps(1000, 10, "karras"); }),
             "unknown timestep spacing 'karras' (known: leading, trailing, linspace)");
   EXPECT_EQ(test::error_of([] { parse_prediction("sample"); }),
@@ -67,8 +68,10 @@ TEST(Sampler, EverySamplerSamplesASinglePointBackToIt) {
       for (const char* spacing : {"leading", "trailing", "linspace"}) {
         // PNDM, as diffusers runs it (tests/reference), is exact here only for epsilon prediction
         // on grids spaced train_steps / steps apart: it combines raw model outputs over steps (v
-        // varies along the trajectory, epsilon does not) and always steps back by train_steps / steps.
-        if (sampler == "pndm" && (p == Prediction::kV || std::string(spacing) == "linspace")) continue;
+        // varies along the trajectory, epsilon does not) and always steps back by train_steps /
+        // steps.
+        if (sampler == "pndm" && (p == Prediction::kV || std::string(spacing) == "linspace"))
+          continue;
         SamplerOptions o;
         o.sampler = sampler;
         o.prediction = p;
@@ -78,7 +81,8 @@ TEST(Sampler, EverySamplerSamplesASinglePointBackToIt) {
         int steps = 0;
         const auto x = sample(exact(s, point, p), noise, s, o, [&](int i, int n) { steps = i; });
         EXPECT_EQ(steps, model_calls(o));  // PNDM: one more call than steps
-        EXPECT_LT((x - point).abs().max().item<double>(), 1e-9) << sampler << " " << spacing << " " << to_string(p);
+        EXPECT_LT((x - point).abs().max().item<double>(), 1e-9)
+            << sampler << " " << spacing << " " << to_string(p);
       }
     }
   }

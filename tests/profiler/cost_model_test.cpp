@@ -89,14 +89,17 @@ TEST(CostModel, AnalyticParamsEqualTheBuiltUNet) {
 // attention cuts its self-attention's key count.
 TEST(CostModel, ReplacementBlocksOfAnArchSpec) {
   ArchSpec spec = arch_from_config(load_unet_config(test::config_path("tiny")));
-  for (const char* u : {"down_blocks.1.resnets.1", "down_blocks.2.resnets.1", "up_blocks.1.resnets.0"})
+  for (const char* u :
+       {"down_blocks.1.resnets.1", "down_blocks.2.resnets.1", "up_blocks.1.resnets.0"})
     spec.edits.push_back(Edit::remove(u));
   CostInput in;
   in.height = in.width = 16;  // the first level's attention sees a 16x16 map
   const CostReport removal = estimate_cost(spec, in);
   EXPECT_EQ(removal.macs, estimate_cost(spec.student_layout(), spec.removed_units(), in).macs);
-  spec.edits.push_back(Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"}));  // conv2 only
-  spec.edits.push_back(Edit::clme("down_blocks.2.resnets.0", {"down_blocks.2.resnets.1"}));  // conv1 and conv2
+  spec.edits.push_back(
+      Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"}));  // conv2 only
+  spec.edits.push_back(
+      Edit::clme("down_blocks.2.resnets.0", {"down_blocks.2.resnets.1"}));  // conv1 and conv2
   spec.edits.push_back(Edit::gri("down_blocks.0.attentions.0", 4, 2));
   const CostReport r = estimate_cost(spec, in);
   EXPECT_EQ(r.params, UNet(spec).num_parameters());
@@ -104,7 +107,8 @@ TEST(CostModel, ReplacementBlocksOfAnArchSpec) {
   // Per conv with one expert: the router (2 outputs) and mixing two 32x32x3x3 kernels (+ biases).
   const int64_t per_conv = 2 * (32 + temb) + 2 * (32 * 32 * 9 + 32);
   EXPECT_EQ(r.macs - removal.macs, 3 * per_conv);
-  // 16x16 tokens, window 4 and 8x8 pooled tokens: 16 + 64 keys instead of 256, one transformer block, 16 channels.
+  // 16x16 tokens, window 4 and 8x8 pooled tokens: 16 + 64 keys instead of 256, one transformer
+  // block, 16 channels.
   EXPECT_EQ(removal.attn_macs - r.attn_macs, int64_t(2) * 256 * (256 - 80) * 16);
 }
 

@@ -27,17 +27,20 @@ TEST(UnionLength, MergesOverlapsInAnyOrder) {
 
 TEST(LaunchesDeviceWork, PicksLaunchesCopiesAndSetsByCallbackName) {
   // Names as CUPTI 13's cuptiGetCallbackName gives them (runtime and driver domains).
-  for (const char* n : {"cudaLaunchKernel_v7000", "cudaLaunchKernelExC_v11060", "__cudaLaunchKernel_v13000",
-                        "cudaMemcpyAsync_v3020", "cudaMemsetAsync_ptsz_v7000", "cudaGraphLaunch_v10000",
-                        "cuLaunchKernel", "cuLaunchKernelEx_ptsz", "cuMemcpyHtoDAsync_v2", "cuMemsetD32Async",
-                        "cuMemcpyBatchAsync_v2"})
+  for (const char* n :
+       {"cudaLaunchKernel_v7000", "cudaLaunchKernelExC_v11060", "__cudaLaunchKernel_v13000",
+        "cudaMemcpyAsync_v3020", "cudaMemsetAsync_ptsz_v7000", "cudaGraphLaunch_v10000",
+        "cuLaunchKernel", "cuLaunchKernelEx_ptsz", "cuMemcpyHtoDAsync_v2", "cuMemsetD32Async",
+        "cuMemcpyBatchAsync_v2"})
     EXPECT_TRUE(launches_device_work(n)) << n;
-  for (const char* n : {"cudaGetDevice_v3020", "cudaGetLastError_v3020", "cudaStreamSynchronize_v3020",
-                        "cudaEventRecord_v3020", "cuCtxGetCurrent", "cuMemAlloc_v2", "cuStreamGetCaptureInfo", ""})
+  for (const char* n :
+       {"cudaGetDevice_v3020", "cudaGetLastError_v3020", "cudaStreamSynchronize_v3020",
+        "cudaEventRecord_v3020", "cuCtxGetCurrent", "cuMemAlloc_v2", "cuStreamGetCaptureInfo", ""})
     EXPECT_FALSE(launches_device_work(n)) << n;
 }
 
-// A Transformer2D unit (ext 1) with two nested transformer blocks (ext 2, 3), after conv_in (ext 4).
+// A Transformer2D unit (ext 1) with two nested transformer blocks (ext 2, 3), after conv_in (ext
+// 4).
 struct Nested {
   std::vector<RangeRecord> ranges = {
       {4, "conv_in", 0, 0, 100},
@@ -47,12 +50,12 @@ struct Nested {
   };
   std::vector<ExternalCorrelation> corr = {{10, 4}, {11, 1}, {12, 2}, {13, 2}, {14, 3}, {15, 1}};
   std::vector<ActivityRecord> acts = {
-      {Kind::kKernel, 10, 7, 1000, 1100, "conv"},        // conv_in: 100
-      {Kind::kKernel, 11, 7, 1100, 1150, "norm"},        // attention self: 50
-      {Kind::kKernel, 12, 7, 1150, 1350, "gemm"},        // block 0: 200
-      {Kind::kMemset, 13, 7, 1350, 1360, "memset"},      // block 0: 10
-      {Kind::kKernel, 14, 7, 1360, 1660, "gemm"},        // block 1: 300
-      {Kind::kKernel, 15, 7, 1660, 1700, "proj_out"},    // attention self: 40
+      {Kind::kKernel, 10, 7, 1000, 1100, "conv"},      // conv_in: 100
+      {Kind::kKernel, 11, 7, 1100, 1150, "norm"},      // attention self: 50
+      {Kind::kKernel, 12, 7, 1150, 1350, "gemm"},      // block 0: 200
+      {Kind::kMemset, 13, 7, 1350, 1360, "memset"},    // block 0: 10
+      {Kind::kKernel, 14, 7, 1360, 1660, "gemm"},      // block 1: 300
+      {Kind::kKernel, 15, 7, 1660, 1700, "proj_out"},  // attention self: 40
   };
 };
 
@@ -102,8 +105,8 @@ TEST(CuptiAttribution, KernelsOnSeveralStreamsCountOnceInBusyTime) {
   };
   const ForwardRecord r = attribute_activity(ranges, corr, acts, 0, 0);
   const auto& u = find(r, "mid_block.attentions.0");
-  EXPECT_DOUBLE_EQ(u.inclusive_ms, 170e-6);   // union: [0,150) + [300,320)
-  EXPECT_DOUBLE_EQ(u.kernel_sum_ms, 220e-6);  // sum of durations
+  EXPECT_DOUBLE_EQ(u.inclusive_ms, 170e-6);    // union: [0,150) + [300,320)
+  EXPECT_DOUBLE_EQ(u.kernel_sum_ms, 220e-6);   // sum of durations
   EXPECT_DOUBLE_EQ(u.device_span_ms, 320e-6);  // first start to last end, idle gap included
   EXPECT_EQ(u.kernel_count, 3);
   std::set<uint32_t> streams;
@@ -112,8 +115,8 @@ TEST(CuptiAttribution, KernelsOnSeveralStreamsCountOnceInBusyTime) {
 }
 
 TEST(CuptiAttribution, RecordsArrivingAfterTheirRangeClosedAreStillJoined) {
-  // The GPU runs behind the host: unit A's kernel starts after A (and B) closed on the host, and its
-  // records (the kernel, then its correlation) come last, as from a later buffer.
+  // The GPU runs behind the host: unit A's kernel starts after A (and B) closed on the host, and
+  // its records (the kernel, then its correlation) come last, as from a later buffer.
   std::vector<RangeRecord> ranges = {{1, "A", 0, 0, 10}, {2, "B", 0, 10, 20}};
   std::vector<ExternalCorrelation> corr = {{200, 2}};
   std::vector<ActivityRecord> acts = {{Kind::kKernel, 200, 7, 5000, 5100, "b"}};
@@ -142,11 +145,15 @@ TEST(CuptiAttribution, UnattributedAndDroppedRecordsAreCountedAndReported) {
 }
 
 TEST(CuptiAttribution, RejectsInconsistentRanges) {
-  EXPECT_NE(test::error_of([] { attribute_activity({{1, "a", 0, 0, 1}, {1, "b", 0, 1, 2}}, {}, {}, 0, 0); }), "");
+  EXPECT_NE(test::error_of([] {
+              attribute_activity({{1, "a", 0, 0, 1}, {1, "b", 0, 1, 2}}, {}, {}, 0, 0);
+            }),
+            "");
   EXPECT_NE(test::error_of([] { attribute_activity({{0, "a", 0, 0, 1}}, {}, {}, 0, 0); }), "");
   // A child whose parent range is unknown: reported once a record needs the roll-up.
   EXPECT_NE(test::error_of([] {
-              attribute_activity({{2, "child", 7, 0, 1}}, {{1, 2}}, {{Kind::kKernel, 1, 0, 0, 1, "k"}}, 0, 0);
+              attribute_activity({{2, "child", 7, 0, 1}}, {{1, 2}},
+                                 {{Kind::kKernel, 1, 0, 0, 1, "k"}}, 0, 0);
             }),
             "");
 }

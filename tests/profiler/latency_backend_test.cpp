@@ -24,8 +24,10 @@ TEST(LatencyBackend, CudaBackendsFallBackToTheTimerOnTheCpuWithOneLine) {
     const BackendChoice c = make_latency_backend(name, false);
     ASSERT_TRUE(c.backend);
     EXPECT_EQ(c.backend->name(), "timer");
-    EXPECT_EQ(c.fallback_note,
-              std::string(name) + " backend needs a CUDA device; the model runs on the CPU, using the timer backend");
+    EXPECT_EQ(
+        c.fallback_note,
+        std::string(name) +
+            " backend needs a CUDA device; the model runs on the CPU, using the timer backend");
     EXPECT_EQ(c.fallback_note.find('\n'), std::string::npos);
   }
 }

@@ -96,15 +96,17 @@ TEST(Profile, SamplerLoopModeTimesStepsWithGuidanceDoublingTheBatch) {
   o.guidance = 1;
   EXPECT_EQ(profile_unet(u, o).unet_batch, 1);
   o.sampler = "plms";
-  EXPECT_EQ(test::error_of([&] { profile_unet(u, o); }), "unknown sampler 'plms' (known: ddim, euler, dpm++2m, pndm)");
+  EXPECT_EQ(test::error_of([&] { profile_unet(u, o); }),
+            "unknown sampler 'plms' (known: ddim, euler, dpm++2m, pndm)");
 }
 
 TEST(Profile, RejectsResolutionsTheUNetCannotTake) {
   UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
   ProfileOptions o;
   o.resolution = 100;
-  EXPECT_EQ(test::error_of([&] { profile_unet(u, o); }),
-            "resolution 100 is not divisible by the UNet's downsampling factor 64 (VAE 8 x 2^3 stages)");
+  EXPECT_EQ(
+      test::error_of([&] { profile_unet(u, o); }),
+      "resolution 100 is not divisible by the UNet's downsampling factor 64 (VAE 8 x 2^3 stages)");
 }
 
 TEST(Profile, InterleavedForwardsTimeEveryModel) {

@@ -39,7 +39,8 @@ TEST(UnitTimer, ExclusiveTimeSubtractsNestedUnits) {
   EXPECT_EQ(t.samples()[1].depth, 1);
   double excl = 0;
   for (const auto& s : t.samples()) excl += s.exclusive_ms;
-  EXPECT_DOUBLE_EQ(excl, 10.5);  // the sum of exclusive times is the time covered by top-level units
+  EXPECT_DOUBLE_EQ(excl,
+                   10.5);  // the sum of exclusive times is the time covered by top-level units
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ TEST(KeptProxyAssets, MatchTheirHashesAndLoad) {
   EXPECT_EQ(p.world.name, "default");
   const auto c = AttributeClassifier::load(dir / "classifier");
   EXPECT_EQ(c->world().name, "default");
-  for (const char* k : {"command", "seed", "threads", "eval"}) EXPECT_TRUE(manifest.contains(k)) << k;
+  for (const char* k : {"command", "seed", "threads", "eval"})
+    EXPECT_TRUE(manifest.contains(k)) << k;
 }
 
 }  // namespace

@@ -9,16 +9,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/image_grid.h"
 #include "proxy/classifier.h"
 #include "proxy/frechet.h"
-#include "proxy/image_grid.h"
 #include "proxy/pipeline.h"
 #include "tests/test_env.h"
 
 namespace asdm::proxy {
 namespace {
 
-std::vector<double> gaussian(int n, int dim, const std::vector<double>& mean, const std::vector<double>& sd, uint32_t seed) {
+std::vector<double> gaussian(int n, int dim, const std::vector<double>& mean,
+                             const std::vector<double>& sd, uint32_t seed) {
   std::mt19937 g(seed);
   std::normal_distribution<double> z;
   std::vector<double> x(size_t(n) * dim);
@@ -31,7 +32,8 @@ TEST(Frechet, MatchesTheClosedFormForDiagonalGaussians) {
   // For diagonal covariances: |mu1 - mu2|^2 + sum (s1 - s2)^2 (s: standard deviations).
   const int n = 20000, dim = 3;
   const std::vector<double> m1 = {0, 1, 2}, s1 = {1, 2, 0.5}, m2 = {1, 1, 0}, s2 = {2, 2, 1.5};
-  const double fd = frechet_distance(gaussian(n, dim, m1, s1, 1), n, gaussian(n, dim, m2, s2, 2), n, dim);
+  const double fd =
+      frechet_distance(gaussian(n, dim, m1, s1, 1), n, gaussian(n, dim, m2, s2, 2), n, dim);
   const double closed = 1 + 0 + 4 + 1 + 0 + 1;
   EXPECT_NEAR(fd, closed, 0.1);
   // Exact on the sample moments: a set against itself is 0, against a shifted copy |shift|^2.
@@ -60,7 +62,8 @@ TEST(ProxyMetrics, ClassifierLearnsTheTestWorldAndTheMetricsDiscriminate) {
     for (auto& v : im) v = static_cast<uint8_t>(g() % 256);
     noise.push_back(im);
   }
-  const EvalResult good = score_images(c, clean, prompts, 0), bad = score_images(c, noise, prompts, 0);
+  const EvalResult good = score_images(c, clean, prompts, 0),
+                   bad = score_images(c, noise, prompts, 0);
   EXPECT_GE(good.mean_accuracy, 0.98);
   EXPECT_GE(good.all_correct, 0.95);
   EXPECT_LT(bad.mean_accuracy, 0.75);

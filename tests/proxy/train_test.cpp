@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "model/tensor_io.h"
 #include "proxy/pipeline.h"
@@ -29,13 +29,16 @@ TrainOptions small(int steps) {
 
 TEST(ProxyTrain, ResumeAfterAnInterruptionReproducesTheUninterruptedRun) {
   torch::set_num_threads(1);
-  const auto a = test::scratch_dir("proxy_train_straight"), b = test::scratch_dir("proxy_train_resumed");
+  const auto a = test::scratch_dir("proxy_train_straight"),
+             b = test::scratch_dir("proxy_train_resumed");
   EXPECT_EQ(train_proxy(a, small(6), false), 6);
   TrainOptions o = small(6);
   o.stop_after = 4;  // interrupted after step 4: its last checkpoint is step 3
   EXPECT_EQ(train_proxy(b, o, false), 4);
   EXPECT_EQ(test::error_of([&] { train_proxy(b, small(6), false); }),
-            b.string() + " holds a training run (checkpoint at step 3); pass --resume to continue it or choose another --out");
+            b.string() +
+                " holds a training run (checkpoint at step 3); pass --resume to continue it or "
+                "choose another --out");
   EXPECT_EQ(train_proxy(b, small(6), true), 6);
   const TensorMap wa = read_tensors(a / "checkpoint" / "weights.safetensors");
   const TensorMap wb = read_tensors(b / "checkpoint" / "weights.safetensors");
@@ -55,8 +58,9 @@ TEST(ProxyTrain, ResumeAfterAnInterruptionReproducesTheUninterruptedRun) {
   const auto images = p.generate({"a red circle at the top left"}, 0, so);
   ASSERT_EQ(images.size(), 1u);
   EXPECT_EQ(images[0].size(), 16u * 16 * 3);
-  EXPECT_EQ(test::error_of([&] { train_proxy(test::scratch_dir("proxy_train_none"), small(2), true); }).rfind(
-                "nothing to resume in ", 0),
+  EXPECT_EQ(test::error_of([&] {
+              train_proxy(test::scratch_dir("proxy_train_none"), small(2), true);
+            }).rfind("nothing to resume in ", 0),
             0u);
 }
 
@@ -65,7 +69,8 @@ TEST(ProxyTrain, LearnsSomethingInAFewSteps) {
   std::vector<double> losses;
   TrainOptions o = small(40);
   o.checkpoint_every = 100;
-  train_proxy(test::scratch_dir("proxy_train_loss"), o, false, [&](const StepLog& s) { losses.push_back(s.loss); });
+  train_proxy(test::scratch_dir("proxy_train_loss"), o, false,
+              [&](const StepLog& s) { losses.push_back(s.loss); });
   ASSERT_EQ(losses.size(), 40u);
   const double first = (losses[0] + losses[1] + losses[2] + losses[3]) / 4;
   const double last = (losses[36] + losses[37] + losses[38] + losses[39]) / 4;

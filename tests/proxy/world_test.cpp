@@ -12,7 +12,8 @@ namespace {
 bool same(const std::vector<Object>& a, const std::vector<Object>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].shape != b[i].shape || a[i].colour != b[i].colour || a[i].position != b[i].position) return false;
+    if (a[i].shape != b[i].shape || a[i].colour != b[i].colour || a[i].position != b[i].position)
+      return false;
   return true;
 }
 
@@ -24,7 +25,8 @@ TEST(ProxyWorld, ExamplesAreAPureFunctionOfSeedAndIndex) {
   EXPECT_TRUE(same(a.objects, b.objects));
   ASSERT_EQ(a.pixels.size(), 32u * 32 * 3);
   int differ = 0;
-  for (uint64_t i = 0; i < 20; ++i) differ += make_example(w, 7, i).pixels != make_example(w, 8, i).pixels;
+  for (uint64_t i = 0; i < 20; ++i)
+    differ += make_example(w, 7, i).pixels != make_example(w, 8, i).pixels;
   EXPECT_GE(differ, 15);  // another seed, another stream
   // The stream covers every attribute value.
   std::set<int> shapes, colours, positions;
@@ -56,7 +58,8 @@ TEST(ProxyWorld, CaptionsParseBackToTheirObjects) {
   EXPECT_EQ(caption(w, {{0, 0, 0}}), "a red circle at the top left");
   EXPECT_EQ(caption(w, {{1, 2, 4}}, 1), "the center has a blue square");
   EXPECT_EQ(test::error_of([&] { parse_caption(w, "a purple circle at the top"); }),
-            "caption 'a purple circle at the top' is outside the default world's grammar: 'purple' is not a colour");
+            "caption 'a purple circle at the top' is outside the default world's grammar: 'purple' "
+            "is not a colour");
 }
 
 TEST(ProxyWorld, TwoObjectsAsAnOption) {
@@ -110,7 +113,10 @@ TEST(ProxyTokenizer, EncodesTheClosedVocabularyAndNamesUnknownWords) {
   EXPECT_EQ(empty[0], Tokenizer::kStart);
   EXPECT_EQ(empty[1], Tokenizer::kEnd);
   const std::string err = test::error_of([&] { t.encode("a red dragon at the top"); });
-  EXPECT_EQ(err.rfind("unknown word 'dragon' in caption 'a red dragon at the top' (the vocabulary: a, and, at, ", 0), 0u)
+  EXPECT_EQ(err.rfind("unknown word 'dragon' in caption 'a red dragon at the top' (the vocabulary: "
+                      "a, and, at, ",
+                      0),
+            0u)
       << err;
   EXPECT_EQ(test::error_of([&] { t.encode("a a a a a a a a a a a a a a a"); }),
             "caption 'a a a a a a a a a a a a a a a' has 15 words; at most 14 fit in 16 tokens");
@@ -124,7 +130,8 @@ TEST(ProxyWorld, PromptSetsAreDistinctAndDeterministic) {
   EXPECT_NE(prompt_set(w, 2002, 200), a);
   EXPECT_EQ(test::error_of([] { prompt_set(world_spec("test"), 1, 49); }),
             "the test world has 48 distinct single-object captions; asked for 49");
-  EXPECT_EQ(test::error_of([] { world_spec("mnist"); }), "unknown proxy world 'mnist' (known: default, test)");
+  EXPECT_EQ(test::error_of([] { world_spec("mnist"); }),
+            "unknown proxy world 'mnist' (known: default, test)");
 }
 
 }  // namespace

@@ -42,14 +42,17 @@ TEST(Refine, SwapsOutOfAnInteractingPairWithinTheBudget) {
     seen.push_back(set);
     double l = 0;
     for (const auto& id : set) l += scores.at(id);
-    const bool both = std::count(set.begin(), set.end(), a) && std::count(set.begin(), set.end(), b);
+    const bool both =
+        std::count(set.begin(), set.end(), a) && std::count(set.begin(), set.end(), b);
     return l + (both ? 10.0 : 0.0);
   };
   const double budget = (1 - o.target_speedup) * lat.teacher_ms();
-  const RefineResult rr = refine(layout, lat, scores, o, start, budget, grouped, {.max_evaluations = 200, .per_round = 50});
+  const RefineResult rr = refine(layout, lat, scores, o, start, budget, grouped,
+                                 {.max_evaluations = 200, .per_round = 50});
   EXPECT_GT(rr.start_loss, 10.0);
   EXPECT_LT(rr.loss, 10.0);
-  EXPECT_FALSE(std::count(rr.removed.begin(), rr.removed.end(), a) && std::count(rr.removed.begin(), rr.removed.end(), b));
+  EXPECT_FALSE(std::count(rr.removed.begin(), rr.removed.end(), a) &&
+               std::count(rr.removed.begin(), rr.removed.end(), b));
   EXPECT_LE(lat.predict_ms(rr.removed), budget);
   EXPECT_FALSE(rr.steps.empty());
   EXPECT_EQ(rr.evaluations, static_cast<int>(seen.size()));
@@ -59,12 +62,14 @@ TEST(Refine, SwapsOutOfAnInteractingPairWithinTheBudget) {
     for (const auto& blk : layout.down) {
       if (!blk.cross_attention) continue;
       bool kept = false;
-      for (int i : blk.attentions) kept = kept || !std::count(set.begin(), set.end(), layout.units[i].id);
+      for (int i : blk.attentions)
+        kept = kept || !std::count(set.begin(), set.end(), layout.units[i].id);
       EXPECT_TRUE(kept) << blk.id;
     }
   }
   // The evaluation budget holds.
-  const RefineResult few = refine(layout, lat, scores, o, start, budget, grouped, {.max_evaluations = 3, .per_round = 50});
+  const RefineResult few = refine(layout, lat, scores, o, start, budget, grouped,
+                                  {.max_evaluations = 3, .per_round = 50});
   EXPECT_LE(few.evaluations, 3);
 }
 

@@ -17,7 +17,9 @@
 namespace asdm {
 namespace {
 
-UNetLayout tiny_layout() { return load_arch(locate_model(test::config_path("tiny"))).student_layout(); }
+UNetLayout tiny_layout() {
+  return load_arch(locate_model(test::config_path("tiny"))).student_layout();
+}
 
 // A synthetic profile of a layout: every unit gets a time; the forward is their sum plus `rest`.
 ProfileLatency synthetic_profile(const UNetLayout& layout, uint32_t seed, double rest = 5.0) {
@@ -80,7 +82,8 @@ TEST(Search, MatchesBruteForceOnSmallInstances) {
           if (!b.cross_attention || b.attentions.empty()) continue;
           bool all_gone = true;
           for (int i : b.attentions)
-            all_gone = all_gone && std::find(set.begin(), set.end(), layout.units[i].id) != set.end();
+            all_gone =
+                all_gone && std::find(set.begin(), set.end(), layout.units[i].id) != set.end();
           ok = ok && !all_gone;
         }
       if (layout.mid && layout.mid->cross_attention)
@@ -144,7 +147,8 @@ TEST(Search, GriIsAThirdChoiceAndTheOptimumMatchesBruteForce) {
           w += static_cast<int>(std::floor(lat.saved_ms(free[k]) / delta));
           loss += scores.at(free[k]);
         } else if (state == 2) {
-          if (!o.gri.count(free[k])) valid = false;
+          if (!o.gri.count(free[k]))
+            valid = false;
           else {
             w += static_cast<int>(std::floor(o.gri.at(free[k]).saved_ms / delta));
             loss += o.gri.at(free[k]).loss;
@@ -160,7 +164,8 @@ TEST(Search, GriIsAThirdChoiceAndTheOptimumMatchesBruteForce) {
         if (!b->cross_attention || b->attentions.empty()) continue;
         bool all_gone = true;
         for (int i : b->attentions)
-          all_gone = all_gone && std::find(removed.begin(), removed.end(), layout.units[i].id) != removed.end();
+          all_gone = all_gone &&
+                     std::find(removed.begin(), removed.end(), layout.units[i].id) != removed.end();
         valid = valid && !all_gone;
       }
       if (valid && w >= required) best = std::min(best, loss);
@@ -170,7 +175,8 @@ TEST(Search, GriIsAThirdChoiceAndTheOptimumMatchesBruteForce) {
     double gri_ms = 0;
     for (const auto& id : c.gri) {
       gri_ms += o.gri.at(id).saved_ms;
-      EXPECT_EQ(std::find(c.removed.begin(), c.removed.end(), id), c.removed.end()) << id << " both removed and GRI";
+      EXPECT_EQ(std::find(c.removed.begin(), c.removed.end(), id), c.removed.end())
+          << id << " both removed and GRI";
     }
     EXPECT_NEAR(c.predicted_ms, lat.predict_ms(c.removed) - gri_ms, 1e-9);
     EXPECT_GE(c.predicted_speedup, o.target_speedup);
@@ -185,7 +191,8 @@ TEST(Search, FreeGriIsTakenAndCountsAsKeepingTheCrossAttention) {
   SearchOptions o;
   o.target_speedup = 0.1;
   for (const auto& u : layout.units)
-    if (u.kind == UnitKind::kAttention && u.parent.empty()) o.gri[u.id] = {lat.saved_ms(u.id) * 0.5, 0.0};
+    if (u.kind == UnitKind::kAttention && u.parent.empty())
+      o.gri[u.id] = {lat.saved_ms(u.id) * 0.5, 0.0};
   const SearchResult r = search(layout, lat, scores, o);
   ASSERT_FALSE(r.candidates.empty());
   // GRI at no loss is in every candidate wherever the unit is not removed.
@@ -227,11 +234,14 @@ TEST(Search, KeepsACrossAttentionInEveryBlockAndHonoursLists) {
         if (!b.cross_attention) continue;
         int kept = 0;
         for (int i : b.attentions)
-          kept += std::find(c.removed.begin(), c.removed.end(), layout.units[i].id) == c.removed.end();
+          kept +=
+              std::find(c.removed.begin(), c.removed.end(), layout.units[i].id) == c.removed.end();
         EXPECT_GE(kept, 1) << b.id;
       }
-    EXPECT_NE(std::find(c.removed.begin(), c.removed.end(), "up_blocks.0.resnets.1"), c.removed.end());
-    EXPECT_EQ(std::find(c.removed.begin(), c.removed.end(), "down_blocks.0.resnets.0"), c.removed.end());
+    EXPECT_NE(std::find(c.removed.begin(), c.removed.end(), "up_blocks.0.resnets.1"),
+              c.removed.end());
+    EXPECT_EQ(std::find(c.removed.begin(), c.removed.end(), "down_blocks.0.resnets.0"),
+              c.removed.end());
   }
   o.keep_cross_attention = false;
   const SearchResult free = search(layout, lat, scores, o);
@@ -249,10 +259,14 @@ TEST(Search, BadInputGivesClearErrors) {
   EXPECT_EQ(e.rfind("target speedup 0.970 is unreachable: the best reachable is 0.", 0), 0u) << e;
   o.target_speedup = 0.2;
   o.keep = {"down_blocks.7.resnets.0"};
-  EXPECT_EQ(test::error_of([&] { search(layout, lat, scores, o); }).rfind("unit 'down_blocks.7.resnets.0' not found; known: ", 0), 0u);
+  EXPECT_EQ(test::error_of([&] {
+              search(layout, lat, scores, o);
+            }).rfind("unit 'down_blocks.7.resnets.0' not found; known: ", 0),
+            0u);
   o.keep = {"conv_in"};
-  EXPECT_EQ(test::error_of([&] { search(layout, lat, scores, o); }).rfind(
-                "unit 'conv_in' (fixed) is not one the search removes; searchable units: ", 0),
+  EXPECT_EQ(test::error_of([&] {
+              search(layout, lat, scores, o);
+            }).rfind("unit 'conv_in' (fixed) is not one the search removes; searchable units: ", 0),
             0u);
   o.keep.clear();
   auto foreign = scores;
@@ -265,7 +279,8 @@ TEST(Search, BadInputGivesClearErrors) {
   other.units.erase("mid_block.resnets.1");
   other.units["down_blocks.0.resnets.7"] = {};
   EXPECT_EQ(test::error_of([&] { LatencyModel(other, layout); }),
-            "synthetic.json is a profile of another model: no times for mid_block.resnets.1; units the model lacks: "
+            "synthetic.json is a profile of another model: no times for mid_block.resnets.1; units "
+            "the model lacks: "
             "down_blocks.0.resnets.7");
 }
 

@@ -1,17 +1,18 @@
-// The pipeline parts against transformers and diffusers (tests/reference/make_pipeline_reference.py,
-// run by CTest first): tokenizer ids exactly, text encoders and the VAE within
-// 1e-4 + 1e-4 * max|ref|, whole tiny SD and SDXL pipelines' images within 1e-3.
+// The pipeline parts against transformers and diffusers
+// (tests/reference/make_pipeline_reference.py, run by CTest first): tokenizer ids exactly, text
+// encoders and the VAE within 1e-4 + 1e-4 * max|ref|, whole tiny SD and SDXL pipelines' images
+// within 1e-3.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
-#include "model/clip_text.h"
-#include "model/clip_tokenizer.h"
-#include "model/sd_pipeline.h"
 #include "model/tensor_io.h"
-#include "model/vae.h"
+#include "sd/clip_text.h"
+#include "sd/clip_tokenizer.h"
+#include "sd/sd_pipeline.h"
+#include "sd/vae.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -31,7 +32,8 @@ class TokenizerReference : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TokenizerReference, IdsMatchTransformersExactly) {
   const auto cases_file = ref_dir() / "tokenizer_cases.json";
-  ASSERT_TRUE(std::filesystem::exists(cases_file)) << "run reference.generate_pipeline first (a CTest fixture)";
+  ASSERT_TRUE(std::filesystem::exists(cases_file))
+      << "run reference.generate_pipeline first (a CTest fixture)";
   const auto cases = read_json_file(cases_file);
   const auto tok = ClipTokenizer::load(ref_dir() / "tokenizers" / GetParam());
   const auto& prompts = cases["prompts"];
@@ -39,7 +41,8 @@ TEST_P(TokenizerReference, IdsMatchTransformersExactly) {
   ASSERT_EQ(prompts.size(), ids.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
     const auto want = ids[i].get<std::vector<int64_t>>();
-    EXPECT_EQ(tok.encode_padded(prompts[i].get<std::string>()), want) << "prompt " << i << ": " << prompts[i].dump();
+    EXPECT_EQ(tok.encode_padded(prompts[i].get<std::string>()), want)
+        << "prompt " << i << ": " << prompts[i].dump();
   }
 }
 
@@ -56,7 +59,8 @@ TEST(TextEncoderReference, HiddenStatesAndPooledOutputsMatch) {
     const at::Tensor last = model->encode(ids, 0, true, &pooled);
     expect_close(last, ref.at(name + ".last"), name + " last hidden state");
     expect_close(pooled, ref.at(name + ".pooled"), name + " pooled");
-    expect_close(model->encode(ids, 1, false), ref.at(name + ".penultimate"), name + " hidden_states[-2]");
+    expect_close(model->encode(ids, 1, false), ref.at(name + ".penultimate"),
+                 name + " hidden_states[-2]");
     expect_close(model->forward(ids), ref.at(name + ".last"), name + " forward");
   }
 }
@@ -94,7 +98,8 @@ TEST_P(PipelineReference, ImagesMatchTheDiffusersPipeline) {
 }
 
 // The same pipelines as original single-file checkpoints (make_pipeline_reference.py's
-// to_single_file, which diffusers' from_single_file reads back exactly), with the folder as --config.
+// to_single_file, which diffusers' from_single_file reads back exactly), with the folder as
+// --config.
 TEST_P(PipelineReference, SingleFileCheckpointGivesTheFoldersImages) {
   const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
   const auto folder = SdPipeline::load(ref_dir() / GetParam());

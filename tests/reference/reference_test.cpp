@@ -57,7 +57,8 @@ INSTANTIATE_TEST_SUITE_P(Variants, DiffusersReference,
 // 1e-5 (relative to its largest value when that exceeds 1).
 TEST(DiffusersSchedulers, SamplersReproduceTheSchedulers) {
   const auto file = test::binary_dir() / "reference" / "schedulers.safetensors";
-  ASSERT_TRUE(std::filesystem::exists(file)) << "run the reference.generate test first (ctest runs it as a fixture)";
+  ASSERT_TRUE(std::filesystem::exists(file))
+      << "run the reference.generate test first (ctest runs it as a fixture)";
   const TensorMap ref = read_tensors(file);
   torch::InferenceMode guard;
   const at::Tensor init = ref.at("init");
@@ -84,7 +85,8 @@ TEST(DiffusersSchedulers, SamplersReproduceTheSchedulers) {
     const at::Tensor ts = ref.at(name + ".timesteps");
     ASSERT_EQ(int64_t(called.size()), ts.numel()) << name;
     EXPECT_EQ(int64_t(called.size()), model_calls(o)) << name;
-    for (int64_t i = 0; i < ts.numel(); ++i) EXPECT_EQ(called[i], ts[i].item<double>()) << name << " call " << i;
+    for (int64_t i = 0; i < ts.numel(); ++i)
+      EXPECT_EQ(called[i], ts[i].item<double>()) << name << " call " << i;
     const double scale = std::max(1.0, expected.abs().max().item<double>());
     EXPECT_LE((got - expected).abs().max().item<double>(), 1e-5 * scale) << name;
     ++cases;

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "tests/test_env.h"
 #include "tests/reports/artifacts.h"
+#include "tests/test_env.h"
 
 namespace asdm::reports {
 namespace {
@@ -58,21 +58,25 @@ TEST(ReadArtifact, RefusesWhatItCannotRead) {
 
   auto v2 = good;
   v2["schema_version"] = 2;
-  EXPECT_EQ(error_of(write("v2.json", v2)),
-            (d / "v2.json").string() + ": a profile artifact of schema version 2; this asdm reads profile version 1 (use the asdm "
-                                       "that wrote it, or re-run that step)");
+  EXPECT_EQ(error_of(write("v2.json", v2)), (d / "v2.json").string() +
+                                                ": a profile artifact of schema version 2; this "
+                                                "asdm reads profile version 1 (use the asdm "
+                                                "that wrote it, or re-run that step)");
   auto no_type = good;
   no_type.erase("artifact");
-  EXPECT_EQ(error_of(write("nt.json", no_type)), (d / "nt.json").string() + ": not an asdm artifact (no \"artifact\" field)");
+  EXPECT_EQ(error_of(write("nt.json", no_type)),
+            (d / "nt.json").string() + ": not an asdm artifact (no \"artifact\" field)");
   auto no_commit = good;
   no_commit.erase("git_commit");
   EXPECT_EQ(error_of(write("nc.json", no_commit)),
-            (d / "nc.json").string() + ": the profile artifact has no \"git_commit\" (every asdm artifact carries it)");
+            (d / "nc.json").string() +
+                ": the profile artifact has no \"git_commit\" (every asdm artifact carries it)");
   auto schedule = good;
   schedule["artifact"] = "schedule";
   EXPECT_EQ(error_of(write("s.json", schedule)),
             (d / "s.json").string() +
-                ": asdm report does not read schedule artifacts; it reads bench, candidates, importance, incubation, inspect, profile");
+                ": asdm report does not read schedule artifacts; it reads bench, candidates, "
+                "importance, incubation, inspect, profile");
   std::ofstream(d / "bad.json") << "{\"artifact\": ";
   EXPECT_NE(error_of(d / "bad.json").find((d / "bad.json").string()), std::string::npos);
 }
@@ -86,7 +90,8 @@ TEST(WriteReport, EverySectionChartTableAndCsv) {
   o.argv = {"asdm", "report", "x.json"};
   const ReportFiles f = write_report(as, d / "out", o);
   const std::string html = slurp(f.html), md = slurp(f.markdown);
-  // profile: 2 charts; importance: 1 (with the candidates' front); candidates: 1; bench: 2; incubation: 1; inspect: 1.
+  // profile: 2 charts; importance: 1 (with the candidates' front); candidates: 1; bench: 2;
+  // incubation: 1; inspect: 1.
   EXPECT_EQ(f.charts, 8);
   EXPECT_EQ(count(html, "<svg class=\"chart\""), 8u);
   EXPECT_EQ(count(html, "<section id="), 6u);
@@ -98,29 +103,37 @@ TEST(WriteReport, EverySectionChartTableAndCsv) {
   EXPECT_NE(html.find("<code>asdm report x.json</code>"), std::string::npos);
   ASSERT_EQ(f.headline.size(), 1u);
   EXPECT_EQ(f.headline[0],
-            "student: UNet 25.0% faster than teacher, pipeline 24.0% faster; mean attribute accuracy 0.980 (reference 0.990), proxy "
+            "student: UNet 25.0% faster than teacher, pipeline 24.0% faster; mean attribute "
+            "accuracy 0.980 (reference 0.990), proxy "
             "FID 295 (275)");
   EXPECT_NE(md.find("- " + f.headline[0]), std::string::npos);
   EXPECT_NE(md.find("| candidate | removed | edits |"), std::string::npos);
-  EXPECT_NE(md.find("| c1 | 2 | 1 CLME, 0 GRI | 78 | 22.0% | 23.0% | 1.3% | 1.1e-05 |"), std::string::npos);
+  EXPECT_NE(md.find("| c1 | 2 | 1 CLME, 0 GRI | 78 | 22.0% | 23.0% | 1.3% | 1.1e-05 |"),
+            std::string::npos);
   EXPECT_NE(md.find("![samples: teacher](bench-bench-samples-teacher.png)"), std::string::npos);
   EXPECT_TRUE(fs::exists(d / "out" / "bench-bench-samples-teacher.png"));
-  EXPECT_NE(html.find("Phases in order: up_blocks.0 → assembly"), std::string::npos);  // the log found beside the artifact
-  ASSERT_EQ(f.csv.size(), 6u);  // one table per section
+  EXPECT_NE(html.find("Phases in order: up_blocks.0 → assembly"),
+            std::string::npos);  // the log found beside the artifact
+  ASSERT_EQ(f.csv.size(), 6u);   // one table per section
   // The importance CSV: a header and one row per unit, highest score first in the table.
   const std::string csv = slurp(d / "out" / "importance-importance-units.csv");
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "unit,kind,tier1_nmse,tier1_ci_lo,tier1_ci_hi,tier1_cosine,tier2,latency_saved_ms");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "unit,kind,tier1_nmse,tier1_ci_lo,tier1_ci_hi,tier1_cosine,tier2,latency_saved_ms");
   EXPECT_EQ(count(csv, "\n"), 1u + test::make_importance()["results"].size());
   EXPECT_NE(csv.find("down_blocks.0.resnets.0,resblock,0.1,0.09,0.11,0.9,,4\n"), std::string::npos);
   const std::string cand = slurp(d / "out" / "candidates-candidates-candidates.csv");
-  EXPECT_NE(cand.find("c1,2,1,0,78,0.22,77,0.23,0.013,1.1e-05,5000,9000000,mid_block.resnets.0 up_blocks.0.resnets.0\n"), std::string::npos);
+  EXPECT_NE(cand.find("c1,2,1,0,78,0.22,77,0.23,0.013,1.1e-05,5000,9000000,mid_block.resnets.0 "
+                      "up_blocks.0.resnets.0\n"),
+            std::string::npos);
 }
 
 TEST(WriteReport, SeveralOfOneTypeGetASectionAndFilesEach) {
   const fs::path d = test::scratch_dir("report_two");
   write_json_atomic(d / "a" / "profile.json", test::make_profile());
   write_json_atomic(d / "b" / "profile.json", test::make_profile());
-  const ReportFiles f = write_report({read_artifact(d / "a" / "profile.json"), read_artifact(d / "b" / "profile.json")}, d / "out");
+  const ReportFiles f = write_report(
+      {read_artifact(d / "a" / "profile.json"), read_artifact(d / "b" / "profile.json")},
+      d / "out");
   EXPECT_EQ(f.charts, 4);
   ASSERT_EQ(f.csv.size(), 2u);
   EXPECT_EQ(f.csv[0].filename(), "profile-profile-units.csv");
@@ -135,14 +148,18 @@ TEST(WriteReport, ImportanceWithoutLatencySaysWhatIsMissing) {
   write_json_atomic(d / "importance.json", imp);
   const ReportFiles f = write_report({read_artifact(d / "importance.json")}, d / "out");
   EXPECT_EQ(f.charts, 0);
-  EXPECT_NE(slurp(f.html).find("No latency per unit: run the ablation with --profile"), std::string::npos);
+  EXPECT_NE(slurp(f.html).find("No latency per unit: run the ablation with --profile"),
+            std::string::npos);
   // With a profile in the set, its inclusive times stand in.
   write_json_atomic(d / "profile.json", test::make_profile());
-  const ReportFiles g = write_report({read_artifact(d / "importance.json"), read_artifact(d / "profile.json")}, d / "out2");
+  const ReportFiles g = write_report(
+      {read_artifact(d / "importance.json"), read_artifact(d / "profile.json")}, d / "out2");
   EXPECT_EQ(g.charts, 3);
 }
 
-TEST(WriteReport, NothingToReportIsAnError) { EXPECT_THROW(write_report({}, test::scratch_dir("report_none")), Error); }
+TEST(WriteReport, NothingToReportIsAnError) {
+  EXPECT_THROW(write_report({}, test::scratch_dir("report_none")), Error);
+}
 
 }  // namespace
 }  // namespace asdm::reports

@@ -11,13 +11,17 @@ size_t count(const std::string& s, const std::string& what) {
   return n;
 }
 
-TEST(Svg, EscapesText) { EXPECT_EQ(escape_xml("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;"); }
+TEST(Svg, EscapesText) {
+  EXPECT_EQ(escape_xml("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
+}
 
 TEST(Svg, NiceTicks) {
   EXPECT_EQ(nice_ticks(0, 10, 5, false), (std::vector<double>{0, 2, 4, 6, 8, 10}));
-  EXPECT_EQ(nice_ticks(0.5, 1.25, 3, false), (std::vector<double>{0.5, 1.0}));  // a step of at least range / target
+  EXPECT_EQ(nice_ticks(0.5, 1.25, 3, false),
+            (std::vector<double>{0.5, 1.0}));  // a step of at least range / target
   EXPECT_EQ(nice_ticks(0.5, 1.25, 4, false), (std::vector<double>{0.6, 0.8, 1.0, 1.2}));
-  EXPECT_EQ(nice_ticks(1e-6, 1, 10, true), (std::vector<double>{1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1}));
+  EXPECT_EQ(nice_ticks(1e-6, 1, 10, true),
+            (std::vector<double>{1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1}));
   EXPECT_EQ(nice_ticks(1e-6, 1, 3, true), (std::vector<double>{1e-6, 1e-3, 1}));
   EXPECT_EQ(tick_label(0), "0");
   EXPECT_EQ(tick_label(0.5), "0.5");
@@ -26,7 +30,8 @@ TEST(Svg, NiceTicks) {
 }
 
 TEST(Svg, BarChartHasOneBarPerValueAndALegendPerGroup) {
-  const std::string svg = bar_chart("t<1>", {{"a", 1, "down"}, {"b", 2, "down"}, {"c", 0.5, "up", 0.4, 0.6}}, "ms");
+  const std::string svg =
+      bar_chart("t<1>", {{"a", 1, "down"}, {"b", 2, "down"}, {"c", 0.5, "up", 0.4, 0.6}}, "ms");
   EXPECT_EQ(svg.rfind("<svg class=\"chart\"", 0), 0u);
   EXPECT_EQ(svg.substr(svg.size() - 6), "</svg>");
   EXPECT_EQ(count(svg, "class=\"bar\""), 3u);
@@ -37,8 +42,9 @@ TEST(Svg, BarChartHasOneBarPerValueAndALegendPerGroup) {
 }
 
 TEST(Svg, ScatterDropsNonPositiveValuesOnALogAxisAndSaysSo) {
-  const std::string svg = scatter_chart("s", {{1, 1e-3, "p", "g"}, {2, 0, "zero", "g"}, {3, 0.1, "c1", "g", true}},
-                                        {{"front", {0, 1, 2}, {0, 1e-4, 1e-2}, true}}, {"ms", false}, {"loss", true});
+  const std::string svg =
+      scatter_chart("s", {{1, 1e-3, "p", "g"}, {2, 0, "zero", "g"}, {3, 0.1, "c1", "g", true}},
+                    {{"front", {0, 1, 2}, {0, 1e-4, 1e-2}, true}}, {"ms", false}, {"loss", true});
   EXPECT_EQ(count(svg, "class=\"point\""), 2u);
   EXPECT_NE(svg.find("1 point(s) at 0 not shown on the log axis"), std::string::npos);
   EXPECT_EQ(count(svg, "<polyline"), 1u);
@@ -46,7 +52,8 @@ TEST(Svg, ScatterDropsNonPositiveValuesOnALogAxisAndSaysSo) {
 }
 
 TEST(Svg, LineChartOneLinePerSeries) {
-  const std::string svg = line_chart("l", {{"a", {1, 2, 3}, {3, 2, 1}}, {"b", {1, 2, 3}, {1, 1, 1}}}, {"step"}, {"loss"});
+  const std::string svg = line_chart(
+      "l", {{"a", {1, 2, 3}, {3, 2, 1}}, {"b", {1, 2, 3}, {1, 1, 1}}}, {"step"}, {"loss"});
   EXPECT_EQ(count(svg, "<polyline"), 2u);
   EXPECT_EQ(count(svg, "class=\"legend\""), 2u);
 }

@@ -1,0 +1,41 @@
+#include "analysis/group_scoring.h"
+
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "analysis/ablation.h"
+#include "analysis/importance_io.h"
+#include "analysis/subject.h"
+
+namespace asdm {
+
+GroupLoss make_group_loss(const std::string& model, const std::string& prompts,
+                          const std::string& embeddings, const ImportanceScores& importance,
+                          const std::function<void(const std::string&)>& note) {
+  auto subject = std::make_shared<AblationSubject>(
+      prompts.empty()              ? load_embeddings_subject(model, embeddings)
+      : is_sd_pipeline_path(model) ? load_sd_subject(model, prompts)
+                                   : load_proxy_subject(model, prompts));
+  const ImportanceRunSettings& st = importance.settings;
+  if (note && subject->prompts_sha256() != st.prompts_sha256)
+    note(
+        fmt::format("warning: the scoring prompts are not the importance run's ({} prompts here, "
+                    "{} there)",
+                    subject->num_prompts(), st.prompts));
+  if (note) note(fmt::format("scoring: teacher pass over {} prompts", subject->num_prompts()));
+  AblationOptions ao;
+  ao.timesteps = st.timesteps;
+  ao.sampler.sampler = st.sampler;
+  ao.sampler.steps = st.steps;
+  ao.sampler.guidance = st.guidance;
+  ao.seed = st.seed;
+  ao.batch = st.batch;
+  auto scorer = std::make_shared<GroupScorer>(*subject, ao);
+  return
+      [subject, scorer](const std::vector<Edit>& edits, const std::vector<std::string>& removed) {
+        return scorer->score(edits.empty() ? *subject : subject->with_edits(edits), removed);
+      };
+}
+
+}  // namespace asdm

@@ -1,0 +1,27 @@
+#pragma once
+// Grouped tier-1 scores on an importance run's scale, for asdm search: the refinement re-scores
+// removal sets as groups, and GRI variants are scored like removals. Light header.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/arch_spec.h"
+
+namespace asdm {
+
+struct ImportanceScores;
+
+// Scores the teacher with `edits` applied and `removed` bypassed (pruner/search_candidates.h's
+// GroupLossFn).
+using GroupLoss =
+    std::function<double(const std::vector<Edit>& edits, const std::vector<std::string>& removed)>;
+
+// The teacher `model` on the scoring prompts — a prompt file (`prompts`: an SD pipeline's or a
+// proxy pipeline's) or a safetensors of text embeddings (`embeddings`) — with the importance run's
+// sampler, timesteps, seed and batch; runs the teacher pass now. `note` hears a warning when the
+// prompts are not the importance run's, and the start of the teacher pass.
+GroupLoss make_group_loss(const std::string& model, const std::string& prompts,
+                          const std::string& embeddings, const ImportanceScores& importance,
+                          const std::function<void(const std::string&)>& note = {});
+
+}  // namespace asdm

@@ -1,0 +1,213 @@
+#include "sd/clip_text.h"
+
+#include <algorithm>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
+#include "core/error.h"
+#include "model/module_io.h"
+
+#include <fmt/ranges.h>
+
+namespace asdm {
+
+namespace nn = torch::nn;
+using torch::Tensor;
+
+ClipTextConfig parse_clip_text_config(const nlohmann::json& j) {
+  if (!j.is_object()) fail("a text encoder config must be a JSON object");
+  ClipTextConfig c;
+  auto get = [&](const char* key, int& v) {
+    if (!j.contains(key)) return;
+    if (!j[key].is_number_integer() || j[key].get<int>() <= 0)
+      fail("text encoder config field '{}' must be a positive integer, got {}", key, j[key].dump());
+    v = j[key].get<int>();
+  };
+  get("vocab_size", c.vocab_size);
+  get("hidden_size", c.hidden_size);
+  get("intermediate_size", c.intermediate_size);
+  get("num_hidden_layers", c.num_hidden_layers);
+  get("num_attention_heads", c.num_attention_heads);
+  get("max_position_embeddings", c.max_position_embeddings);
+  if (j.contains("hidden_act")) c.hidden_act = j["hidden_act"].get<std::string>();
+  if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
+    fail(
+        "text encoder config field 'hidden_act' = \"{}\" is not supported (asdm implements "
+        "quick_gelu, gelu)",
+        c.hidden_act);
+  if (j.contains("layer_norm_eps")) c.layer_norm_eps = j["layer_norm_eps"].get<double>();
+  if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer())
+    c.eos_token_id = j["eos_token_id"].get<int>();
+  bool with_projection = false;
+  if (j.contains("architectures") && j["architectures"].is_array())
+    for (const auto& a : j["architectures"]) with_projection |= a == "CLIPTextModelWithProjection";
+  if (with_projection) {
+    c.projection_dim = 512;  // transformers' default
+    get("projection_dim", c.projection_dim);
+  }
+  if (c.hidden_size % c.num_attention_heads != 0)
+    fail("text encoder hidden_size {} is not divisible by num_attention_heads {}", c.hidden_size,
+         c.num_attention_heads);
+  return c;
+}
+
+nlohmann::json to_json(const ClipTextConfig& c) {
+  nlohmann::json j = {
+      {"architectures", {c.projection_dim ? "CLIPTextModelWithProjection" : "CLIPTextModel"}},
+      {"model_type", "clip_text_model"},
+      {"vocab_size", c.vocab_size},
+      {"hidden_size", c.hidden_size},
+      {"intermediate_size", c.intermediate_size},
+      {"num_hidden_layers", c.num_hidden_layers},
+      {"num_attention_heads", c.num_attention_heads},
+      {"max_position_embeddings", c.max_position_embeddings},
+      {"hidden_act", c.hidden_act},
+      {"layer_norm_eps", c.layer_norm_eps},
+      {"eos_token_id", c.eos_token_id},
+      {"torch_dtype", "float32"}};
+  if (c.projection_dim) j["projection_dim"] = c.projection_dim;
+  return j;
+}
+
+namespace {
+
+struct LayerImpl : nn::Module {
+  nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, fc1{nullptr}, fc2{nullptr};
+  nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+  int heads;
+  bool quick_gelu;
+  LayerImpl(const ClipTextConfig& c)
+      : heads(c.num_attention_heads), quick_gelu(c.hidden_act == "quick_gelu") {
+    const int D = c.hidden_size;
+    auto attn = register_module("self_attn", std::make_shared<nn::Module>());
+    q = attn->register_module("q_proj", nn::Linear(D, D));
+    k = attn->register_module("k_proj", nn::Linear(D, D));
+    v = attn->register_module("v_proj", nn::Linear(D, D));
+    out = attn->register_module("out_proj", nn::Linear(D, D));
+    ln1 = register_module("layer_norm1",
+                          nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.layer_norm_eps)));
+    auto mlp = register_module("mlp", std::make_shared<nn::Module>());
+    fc1 = mlp->register_module("fc1", nn::Linear(D, c.intermediate_size));
+    fc2 = mlp->register_module("fc2", nn::Linear(c.intermediate_size, D));
+    ln2 = register_module("layer_norm2",
+                          nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.layer_norm_eps)));
+  }
+  Tensor forward(const Tensor& x) {
+    const int64_t B = x.size(0), T = x.size(1), D = x.size(2), dh = D / heads;
+    Tensor h = ln1->forward(x);
+    auto split = [&](const Tensor& t) { return t.view({B, T, heads, dh}).transpose(1, 2); };
+    Tensor a = at::scaled_dot_product_attention(split(q->forward(h)), split(k->forward(h)),
+                                                split(v->forward(h)), {}, 0.0, /*is_causal=*/true);
+    Tensor y = x + out->forward(a.transpose(1, 2).reshape({B, T, D}));
+    h = fc1->forward(ln2->forward(y));
+    h = quick_gelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
+    return y + fc2->forward(h);
+  }
+};
+
+}  // namespace
+
+struct ClipTextModel::Impl {
+  ClipTextConfig config;
+  std::shared_ptr<nn::Module> root;
+  nn::Embedding token{nullptr}, position{nullptr};
+  std::vector<std::shared_ptr<LayerImpl>> layers;
+  nn::LayerNorm final_ln{nullptr};
+  nn::Linear projection{nullptr};
+
+  explicit Impl(const ClipTextConfig& c) : config(c) {
+    root = std::make_shared<nn::Module>();
+    auto tm = root->register_module("text_model", std::make_shared<nn::Module>());
+    auto emb = tm->register_module("embeddings", std::make_shared<nn::Module>());
+    token = emb->register_module("token_embedding", nn::Embedding(c.vocab_size, c.hidden_size));
+    position = emb->register_module("position_embedding",
+                                    nn::Embedding(c.max_position_embeddings, c.hidden_size));
+    auto enc = tm->register_module("encoder", std::make_shared<nn::Module>());
+    auto list = enc->register_module("layers", std::make_shared<nn::Module>());
+    for (int i = 0; i < c.num_hidden_layers; ++i)
+      layers.push_back(list->register_module(std::to_string(i), std::make_shared<LayerImpl>(c)));
+    final_ln = tm->register_module(
+        "final_layer_norm",
+        nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+    if (c.projection_dim)
+      projection = root->register_module(
+          "text_projection",
+          nn::Linear(nn::LinearOptions(c.hidden_size, c.projection_dim).bias(false)));
+  }
+};
+
+ClipTextModel::ClipTextModel(const ClipTextConfig& c) : impl_(std::make_unique<Impl>(c)) {}
+ClipTextModel::~ClipTextModel() = default;
+const ClipTextConfig& ClipTextModel::config() const { return impl_->config; }
+torch::nn::Module& ClipTextModel::module() { return *impl_->root; }
+const torch::nn::Module& ClipTextModel::module() const { return *impl_->root; }
+
+Tensor ClipTextModel::forward(const Tensor& ids) const { return encode(ids, 0, true); }
+
+Tensor ClipTextModel::encode(const Tensor& ids, int skip, bool final_norm, Tensor* pooled) const {
+  const auto& c = impl_->config;
+  if (skip < 0 || skip >= c.num_hidden_layers)
+    fail("cannot skip {} of the text encoder's {} layers", skip, c.num_hidden_layers);
+  if (ids.dim() != 2) fail("token ids must be [batch, tokens], got {} dimensions", ids.dim());
+  const int64_t T = ids.size(1);
+  if (T > c.max_position_embeddings)
+    fail("{} tokens exceed the text encoder's {} positions", T, c.max_position_embeddings);
+  const auto dev = impl_->token->weight.device();
+  Tensor x = impl_->token->forward(ids.to(dev)) +
+             impl_->position->forward(
+                 torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(dev)));
+  Tensor kept;
+  const int n = c.num_hidden_layers;
+  for (int i = 0; i < n; ++i) {
+    if (i == n - skip) {
+      kept = x;
+      if (!pooled) break;  // the last layers matter only for the pooled state
+    }
+    x = impl_->layers[i]->forward(x);
+  }
+  if (skip == 0) kept = x;
+  if (pooled) {
+    const Tensor last = impl_->final_ln->forward(x);
+    const Tensor idx =
+        c.eos_token_id == 2 ? ids.argmax(-1) : (ids == c.eos_token_id).to(torch::kInt).argmax(-1);
+    *pooled = pool(last, idx);
+    if (impl_->projection) *pooled = impl_->projection->forward(*pooled);
+    if (skip == 0 && final_norm) return last;
+  }
+  return final_norm ? impl_->final_ln->forward(kept) : kept;
+}
+
+Tensor ClipTextModel::pool(const Tensor& hidden, const Tensor& positions) {
+  const auto idx = positions.to(hidden.device()).to(torch::kInt64);
+  return hidden.index({torch::arange(hidden.size(0), idx.options()), idx});
+}
+
+void ClipTextModel::save(const std::filesystem::path& dir) const {
+  std::filesystem::create_directories(dir);
+  write_json_atomic(dir / "config.json", to_json(impl_->config));
+  write_tensors(dir / "model.safetensors", module_tensors(*impl_->root));  // atomic
+}
+
+std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& dir) {
+  auto m =
+      std::make_unique<ClipTextModel>(parse_clip_text_config(read_json_file(dir / "config.json")));
+  TensorMap tensors = read_tensors(dir / "model.safetensors");
+  // transformers 5 saves CLIPTextModel without its "text_model." prefix (4 and the hub's SD
+  // checkpoints keep it; CLIPTextModelWithProjection keeps it in both).
+  if (!tensors.empty() && std::none_of(tensors.begin(), tensors.end(), [](const auto& kv) {
+        return kv.first.rfind("text_model.", 0) == 0;
+      })) {
+    TensorMap prefixed;
+    for (auto& [k, v] : tensors)
+      prefixed.emplace(k.rfind("text_projection.", 0) == 0 ? k : "text_model." + k, v);
+    tensors = std::move(prefixed);
+  }
+  load_module_tensors(*m->impl_->root, tensors,
+                      "text encoder weights " + (dir / "model.safetensors").string(), "",
+                      "position_ids");
+  return m;
+}
+
+}  // namespace asdm

@@ -1,0 +1,210 @@
+#include "sd/single_file.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace asdm {
+
+const char* to_string(SingleFileFamily f) {
+  switch (f) {
+    case SingleFileFamily::kSd1:
+      return "SD 1.x";
+    case SingleFileFamily::kSd2:
+      return "SD 2.x";
+    default:
+      return "SDXL";
+  }
+}
+
+namespace {
+
+bool any_prefix(const std::vector<std::string>& keys, const std::string& prefix) {
+  return std::any_of(keys.begin(), keys.end(),
+                     [&](const std::string& k) { return k.rfind(prefix, 0) == 0; });
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t dot; (dot = s.find('.', start)) != std::string::npos; start = dot + 1)
+    out.push_back(s.substr(start, dot - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+std::string join(const std::vector<std::string>& parts, size_t from,
+                 size_t to = std::string::npos) {
+  std::string out;
+  for (size_t i = from; i < std::min(to, parts.size()); ++i)
+    out += (out.empty() ? "" : ".") + parts[i];
+  return out;
+}
+
+const std::map<std::string, std::string>& resnet_names() {
+  static const std::map<std::string, std::string> m = {
+      {"norm1", "in_layers.0"},  {"conv1", "in_layers.2"},  {"time_emb_proj", "emb_layers.1"},
+      {"norm2", "out_layers.0"}, {"conv2", "out_layers.3"}, {"conv_shortcut", "skip_connection"}};
+  return m;
+}
+
+[[noreturn]] void outside(const std::string& component, const std::string& key) {
+  fail("{} tensor '{}' has no place in an original single-file checkpoint", component, key);
+}
+
+std::string unet_key(const std::string& key, const UNetConfig& c) {
+  static const std::map<std::string, std::string> fixed = {
+      {"conv_in", "input_blocks.0.0"},
+      {"time_embedding.linear_1", "time_embed.0"},
+      {"time_embedding.linear_2", "time_embed.2"},
+      {"add_embedding.linear_1", "label_emb.0.0"},
+      {"add_embedding.linear_2", "label_emb.0.2"},
+      {"class_embedding.linear_1", "label_emb.0.0"},
+      {"class_embedding.linear_2", "label_emb.0.2"},
+      {"conv_norm_out", "out.0"},
+      {"conv_out", "out.2"}};
+  const auto p = split(key);
+  const std::string module = key.substr(0, key.rfind('.'));
+  if (auto it = fixed.find(module); it != fixed.end()) return it->second + "." + p.back();
+  auto resnet = [&](size_t at) {  // the resnet's inner name at p[at]
+    auto it = resnet_names().find(p.at(at));
+    if (it == resnet_names().end()) outside("unet", key);
+    return it->second + "." + join(p, at + 1);
+  };
+  const auto& L = c.layers_per_block;
+  const int n = int(c.block_out_channels.size());
+  if (p[0] == "down_blocks" && p.size() > 4) {
+    const int b = std::stoi(p[1]);
+    const int first =
+        1 + std::accumulate(L.begin(), L.begin() + b, 0, [](int a, int l) { return a + l + 1; });
+    if (p[2] == "downsamplers")
+      return fmt::format("input_blocks.{}.0.op.{}", first + L[b], join(p, 5));
+    const int idx = first + std::stoi(p[3]);
+    if (p[2] == "resnets") return fmt::format("input_blocks.{}.0.{}", idx, resnet(4));
+    if (p[2] == "attentions") return fmt::format("input_blocks.{}.1.{}", idx, join(p, 4));
+  } else if (p[0] == "mid_block" && p.size() > 3) {
+    const bool attn = !c.mid_block_type.empty() && c.mid_block_type != "UNetMidBlock2D";
+    if (p[1] == "resnets")
+      return fmt::format("middle_block.{}.{}", p[2] == "0" ? 0 : (attn ? 2 : 1), resnet(3));
+    if (p[1] == "attentions") return "middle_block.1." + join(p, 3);
+  } else if (p[0] == "up_blocks" && p.size() > 4) {
+    const int b = std::stoi(p[1]);
+    // Up stage b mirrors down stage n - 1 - b and has one layer more.
+    int first = 0;
+    for (int i = 0; i < b; ++i) first += L[n - 1 - i] + 1;
+    const bool attn = c.up_block_types.at(b).find("CrossAttn") != std::string::npos;
+    if (p[2] == "upsamplers")
+      return fmt::format("output_blocks.{}.{}.conv.{}", first + L[n - 1 - b], attn ? 2 : 1,
+                         join(p, 5));
+    const int idx = first + std::stoi(p[3]);
+    if (p[2] == "resnets") return fmt::format("output_blocks.{}.0.{}", idx, resnet(4));
+    if (p[2] == "attentions") return fmt::format("output_blocks.{}.1.{}", idx, join(p, 4));
+  }
+  outside("unet", key);
+}
+
+LdmSource vae_source(const std::string& key, int stages) {
+  auto p = split(key);
+  LdmSource s;
+  if (p.size() < 3 || (p[0] != "encoder" && p[0] != "decoder")) {
+    if (p[0] == "quant_conv" || p[0] == "post_quant_conv") return {key};
+    outside("vae", key);
+  }
+  const std::string coder = p[0];
+  auto resnet_rest = [&](size_t at) {
+    std::string r = join(p, at);
+    if (r.rfind("conv_shortcut", 0) == 0) r = "nin_shortcut" + r.substr(13);
+    return r;
+  };
+  if (p[1] == "conv_norm_out") return {coder + ".norm_out." + p.back()};
+  if (p[1] == "conv_in" || p[1] == "conv_out") return {key};
+  if ((p[1] == "down_blocks" || p[1] == "up_blocks") && p.size() > 5) {
+    const bool down = p[1] == "down_blocks";
+    const int i = down ? std::stoi(p[2]) : stages - 1 - std::stoi(p[2]);
+    const std::string stage = fmt::format("{}.{}.{}", coder, down ? "down" : "up", i);
+    if (p[3] == "resnets") return {fmt::format("{}.block.{}.{}", stage, p[4], resnet_rest(5))};
+    if (p[3] == "downsamplers" || p[3] == "upsamplers")
+      return {fmt::format("{}.{}.conv.{}", stage, down ? "downsample" : "upsample", p.back())};
+  }
+  if (p[1] == "mid_block" && p.size() > 4) {
+    if (p[2] == "resnets")
+      return {fmt::format("{}.mid.block_{}.{}", coder, std::stoi(p[3]) + 1, resnet_rest(4))};
+    static const std::map<std::string, std::string> attn = {{"group_norm", "norm"},
+                                                            {"to_q", "q"},
+                                                            {"to_k", "k"},
+                                                            {"to_v", "v"},
+                                                            {"to_out.0", "proj_out"}};
+    if (auto it = attn.find(join(p, 4, p.size() - 1)); p[2] == "attentions" && it != attn.end()) {
+      s.key = fmt::format("{}.mid.attn_1.{}.{}", coder, it->second, p.back());
+      s.conv_1x1 = it->first != "group_norm" && p.back() == "weight";
+      return s;
+    }
+  }
+  outside("vae", key);
+}
+
+// transformers' CLIPTextModel(WithProjection) keys -> OpenCLIP's.
+LdmSource open_clip_source(const std::string& key, const std::string& prefix) {
+  static const std::map<std::string, std::string> top = {
+      {"text_model.embeddings.token_embedding.weight", "token_embedding.weight"},
+      {"text_model.embeddings.position_embedding.weight", "positional_embedding"},
+      {"text_model.final_layer_norm.weight", "ln_final.weight"},
+      {"text_model.final_layer_norm.bias", "ln_final.bias"}};
+  if (auto it = top.find(key); it != top.end()) return {prefix + it->second};
+  if (key == "text_projection.weight") return {prefix + "text_projection", -1, true};
+  const auto p = split(key);  // text_model.encoder.layers.I.<module>.<param>
+  if (p.size() < 6 || p[1] != "encoder" || p[2] != "layers") outside("text encoder", key);
+  const std::string block = prefix + "transformer.resblocks." + p[3] + ".";
+  const std::string module = join(p, 4, p.size() - 1), param = p.back();
+  static const std::map<std::string, std::string> names = {{"layer_norm1", "ln_1"},
+                                                           {"layer_norm2", "ln_2"},
+                                                           {"mlp.fc1", "mlp.c_fc"},
+                                                           {"mlp.fc2", "mlp.c_proj"},
+                                                           {"self_attn.out_proj", "attn.out_proj"}};
+  if (auto it = names.find(module); it != names.end()) return {block + it->second + "." + param};
+  static const std::map<std::string, int> qkv = {
+      {"self_attn.q_proj", 0}, {"self_attn.k_proj", 1}, {"self_attn.v_proj", 2}};
+  if (auto it = qkv.find(module); it != qkv.end())
+    return {block + "attn.in_proj_" + param, it->second};
+  outside("text encoder", key);
+}
+
+}  // namespace
+
+SingleFileFamily detect_single_file_family(const std::vector<std::string>& keys) {
+  const bool unet = any_prefix(keys, "model.diffusion_model.input_blocks.");
+  if (unet && any_prefix(keys, "conditioner.embedders.1.model.")) return SingleFileFamily::kSdxl;
+  if (unet && any_prefix(keys, "cond_stage_model.model.")) return SingleFileFamily::kSd2;
+  if (unet && any_prefix(keys, "cond_stage_model.transformer.")) return SingleFileFamily::kSd1;
+  fail(
+      "not a single-file checkpoint of a known family: asdm reads SD 1.x (model.diffusion_model.* "
+      "with "
+      "cond_stage_model.transformer.*), SD 2.x (cond_stage_model.model.*) and SDXL base "
+      "(conditioner.embedders.0/1.*) checkpoints{}",
+      unet           ? "; this one has an LDM UNet but no text encoder it recognises"
+      : keys.empty() ? "; this file holds no tensors"
+                     : "; this one has no model.diffusion_model.input_blocks.*");
+}
+
+LdmSource ldm_source(const std::string& component, const std::string& key,
+                     const SingleFileLayout& layout) {
+  const auto family = layout.family;
+  if (component == "unet") return {"model.diffusion_model." + unet_key(key, layout.unet)};
+  if (component == "vae") {
+    LdmSource s = vae_source(key, layout.vae_stages);
+    s.key = "first_stage_model." + s.key;
+    return s;
+  }
+  if (component == "text_encoder") {
+    if (family == SingleFileFamily::kSd1) return {"cond_stage_model.transformer." + key};
+    if (family == SingleFileFamily::kSdxl) return {"conditioner.embedders.0.transformer." + key};
+    return open_clip_source(key, "cond_stage_model.model.");
+  }
+  if (component == "text_encoder_2" && family == SingleFileFamily::kSdxl)
+    return open_clip_source(key, "conditioner.embedders.1.model.");
+  fail("a {} single-file checkpoint has no component '{}'", to_string(family), component);
+}
+
+}  // namespace asdm

@@ -1,0 +1,62 @@
+// profile.json: a real profile and one with the CUPTI and sampler-loop fields survive a write and a
+// read; the latency view later stages read comes from the same struct.
+#include "profiler/profile_io.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "model/model_files.h"
+#include "model/unet.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+TEST(ProfileArtifact, ARealProfileSurvivesARoundTrip) {
+  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
+  ProfileOptions o;
+  o.resolution = 64;
+  o.runs = 2;
+  o.warmup = 0;
+  ProfileArtifact a;
+  a.report = profile_unet(u, o);
+  a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, {.device_name = "test CPU"});
+  a.model = "tiny";
+  const auto path = test::scratch_dir("profile_io") / "profile.json";
+  a.write(path);
+  const ProfileArtifact back = ProfileArtifact::read(path);
+  EXPECT_EQ(back.to_json(), a.to_json());
+  const ProfileLatency l = read_profile_latency(path);
+  EXPECT_EQ(l.device, "test CPU");
+  EXPECT_EQ(l.units.size(), a.report.units.size());
+  EXPECT_EQ(l.forward_ms, a.report.unobserved_ms.median);
+  EXPECT_NE(profile_table(back.report).find("timer backend"), std::string::npos);
+}
+
+TEST(ProfileArtifact, CuptiAndSamplerLoopFieldsSurvive) {
+  ProfileArtifact a;
+  a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, {});
+  a.report.backend = a.report.requested_backend = "cupti";
+  a.report.backend_detail = "launch callbacks";
+  a.report.sampler_steps = 4;
+  a.report.sampler = "ddim";
+  a.report.guidance = 7.5;
+  a.report.device_ms = {3, 1.0, 0.9, 1.1, 1.0, 0.1};
+  a.report.activities = 120;
+  a.report.unattributed = 2;
+  a.report.dropped = 0;
+  UnitProfile u;
+  u.id = "down_blocks.0.attentions.0";
+  u.kind = UnitKind::kAttention;
+  u.kernel_count = 12;
+  u.top_kernels = {{"sm90_gemm", 0.25, 4}};
+  a.report.units.push_back(u);
+  const nlohmann::json j = a.to_json();
+  EXPECT_EQ(j["mode"]["kind"], "sampler-loop");
+  EXPECT_EQ(ProfileArtifact::from_json(j).to_json(), j);
+  EXPECT_EQ(test::error_of([&] { ProfileArtifact::from_json(nlohmann::json::object(), "p.json"); }),
+            "p.json is not a profile.json (make one with asdm profile)");
+}
+
+}  // namespace
+}  // namespace asdm
