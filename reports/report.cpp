@@ -299,7 +299,7 @@ Section importance_section(const Artifact& a, Context& cx) {
             ci.size() == 2 ? ci[0].get<double>() : std::nan(""),
             ci.size() == 2 ? ci[1].get<double>() : std::nan(""),
             num_at(t1.value("cosine", json::object()), "mean"),
-            num_at(r.value("tier2", json::object()).value("score", json::object()), "mean"),
+            num_at(r.value("tier2", json::object()).value("ssim_loss", json::object()), "mean"),
             std::nan("")};
     if (const auto it = saved.find(row.id); it != saved.end()) row.ms = it->second;
     rows.push_back(row);
