@@ -8,7 +8,6 @@
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
-#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
@@ -18,6 +17,7 @@
 #include "core/unit_id.h"
 #include "incubation/data.h"
 #include "incubation/incubation_record.h"
+#include "incubation/run_state.h"
 #include "incubation/sas.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
@@ -33,7 +33,6 @@ namespace asdm {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 struct Phase {
   std::string name;  // module block id, or "assembly"
@@ -41,29 +40,6 @@ struct Phase {
 };
 
 bool is_proxy(const fs::path& dir) { return fs::exists(dir / "proxy.json"); }
-
-// Everything a resumed run must share with the run it continues.
-json options_json(const IncubateOptions& o, const json& resolved) {
-  json j = resolved;
-  j["total_steps"] = o.total_steps;
-  j["one_shot"] = o.one_shot;
-  j["ema"] = o.ema;
-  j["cond_drop"] = o.cond_drop;
-  j["data"] = o.data;
-  j["seed"] = o.seed;
-  j["amp"] = o.amp;
-  return j;
-}
-
-std::string first_difference(const json& a, const json& b) {
-  for (const auto& [k, v] : a.items())
-    if (!b.contains(k) || b.at(k) != v)
-      return fmt::format("{} = {} here but {} in the checkpoint", k, v.dump(),
-                         b.contains(k) ? b.at(k).dump() : "absent");
-  for (const auto& [k, v] : b.items())
-    if (!a.contains(k)) return fmt::format("{} is in the checkpoint only", k);
-  return "";
-}
 
 // The teacher's block that a student block id came from (drop_* edits move blocks).
 std::string teacher_block(const ArchSpec& student, const std::string& id) {
@@ -79,7 +55,7 @@ void copy_prefixed(torch::nn::Module& dst, const torch::nn::Module& src,
     if (p.key().rfind(prefix, 0) == 0) p.value().copy_(sp[p.key()]);
 }
 
-void save_checkpoint(const fs::path& out, const json& state, const UNet& student,
+void save_checkpoint(const fs::path& out, const CheckpointState& state, const UNet& student,
                      const UNet* phase_model, torch::optim::AdamW* opt, const TensorMap* ema) {
   const fs::path tmp = out / "checkpoint.tmp";
   fs::remove_all(tmp);
@@ -88,7 +64,7 @@ void save_checkpoint(const fs::path& out, const json& state, const UNet& student
   if (phase_model) write_tensors(tmp / "phase.safetensors", module_tensors(phase_model->module()));
   if (opt) torch::save(*opt, (tmp / "optimizer.pt").string());
   if (ema && !ema->empty()) write_tensors(tmp / "ema.safetensors", *ema);
-  write_json_atomic(tmp / "state.json", state);
+  state.write(tmp / "state.json");
   replace_folder(tmp, out / "checkpoint");
 }
 
@@ -290,23 +266,21 @@ class Run {
     teacher->module().eval();
     student = load_unet(student_path, {.device = o.device});
 
-    const json resolved = {{"batch", batch},
-                           {"lr", lr},
-                           {"lr_schedule", lr_schedule},
-                           {"grad_clip", clip},
-                           {"weight_decay", weight_decay},
-                           {"weights",
-                            {{"task", w.task},
-                             {"output", w.output},
-                             {"feature", w.feature},
-                             {"semantic", w.semantic}}},
-                           {"phases", [&] {
-                              json a = json::array();
-                              for (const auto& p : phases)
-                                a.push_back({{"name", p.name}, {"steps", p.steps}});
-                              return a;
-                            }()}};
-    opts = options_json(o, resolved);
+    opts.batch = batch;
+    opts.lr = lr;
+    opts.lr_schedule = lr_schedule;
+    opts.grad_clip = clip;
+    opts.weight_decay = weight_decay;
+    opts.weights = {
+        {"task", w.task}, {"output", w.output}, {"feature", w.feature}, {"semantic", w.semantic}};
+    for (const auto& p : phases) opts.phases.emplace_back(p.name, p.steps);
+    opts.total_steps = o.total_steps;
+    opts.one_shot = o.one_shot;
+    opts.ema = o.ema;
+    opts.cond_drop = o.cond_drop;
+    opts.data = o.data;
+    opts.seed = o.seed;
+    opts.amp = o.amp;
     student_sha = sha256_file(sfiles.weights.front());
   }
 
@@ -320,17 +294,17 @@ class Run {
       if (!fs::exists(ckpt / "state.json"))
         fail("nothing to resume in {} (no checkpoint/state.json)", out.string());
       try {
-        state = read_json_file(ckpt / "state.json");
-        start_global = state->at("global_step");
-        start_phase = state->at("phase_index");
-        start_step = state->at("phase_step");
+        state = CheckpointState::read(ckpt / "state.json");
+        start_global = state->global_step;
+        start_phase = state->phase_index;
+        start_step = state->phase_step;
       } catch (const std::exception& e) {
         fail("the checkpoint in {} is unreadable ({}); it was left as it is", ckpt.string(),
              e.what());
       }
-      const std::string diff = first_difference(opts, state->at("options"));
+      const std::string diff = opts.first_difference(state->options);
       if (!diff.empty()) fail("--resume with other settings than the checkpoint's: {}", diff);
-      if (state->value("student_sha256", "") != student_sha)
+      if (state->student_sha256 != student_sha)
         fail("--resume: the student {} is not the one this run started from",
              student_path.string());
       try {
@@ -412,9 +386,7 @@ class Run {
     SasCapture tcap(keys(fmap, true), keys(smap, true), !smap.empty());
 
     auto write_state = [&](int phase_index, int phase_step, bool with_phase) {
-      const json st = {{"global_step", global},         {"phase_index", phase_index},
-                       {"phase_step", phase_step},      {"options", opts},
-                       {"student_sha256", student_sha}, {"total_steps", total}};
+      const CheckpointState st{global, phase_index, phase_step, total, student_sha, opts};
       save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr,
                       with_phase ? &opt : nullptr, with_phase && use_ema ? &ema : nullptr);
     };
@@ -484,10 +456,9 @@ class Run {
       pr.lr = cur_lr;
       pr.grad_norm = gnorm;
       pr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      json line = {{"global_step", global}, {"phase", ph.name},   {"step", step},
-                   {"lr", cur_lr},          {"grad_norm", gnorm}, {"seconds", pr.seconds}};
-      for (const auto& [k, v] : l.terms) line["loss_" + k] = v;
-      log_file << line.dump() << "\n";
+      log_file
+          << IncubationLogLine{global, step, ph.name, cur_lr, gnorm, pr.seconds, l.terms}.dump()
+          << "\n";
       log_file.flush();
       if (progress) progress(pr);
 
@@ -563,12 +534,12 @@ class Run {
   NoiseSchedule noise = NoiseSchedule::make();
   Prediction prediction = Prediction::kEpsilon;
   std::unique_ptr<DataSource> data;
-  json opts;
+  IncubationSettings opts;
   std::string student_sha;
   // Resume point and progress.
   fs::path ckpt;
   int start_global = 0, start_phase = 0, start_step = 0;
-  std::optional<json> state;
+  std::optional<CheckpointState> state;
   fs::path log_path;
   std::ofstream log_file;
   at::Tensor ab;

@@ -1,14 +1,30 @@
 #include "profiler/cuda_runtime.h"
 
 #include "core/error.h"
+#include "core/log.h"
 #include "profiler/dynlib.h"
 
 namespace asdm {
 
+void check_status(bool ok, const char* what, const std::string& error) {
+  if (!ok) fail("{} failed: {}", what, error);
+}
+
+void warn_status(bool ok, const char* what, const std::string& error) {
+  if (!ok) log::warn("{} failed: {}", what, error);
+}
+
+std::string CudaRuntime::error_text(int status) const {
+  return fmt::format("{} (CUDA error {})", get_error_string ? get_error_string(status) : "?",
+                     status);
+}
+
 void CudaRuntime::check(int status, const char* what) const {
-  if (status != 0)
-    fail("{} failed: {} (CUDA error {})", what, get_error_string ? get_error_string(status) : "?",
-         status);
+  if (status != 0) check_status(false, what, error_text(status));
+}
+
+void CudaRuntime::warn(int status, const char* what) const {
+  if (status != 0) warn_status(false, what, error_text(status));
 }
 
 namespace {
@@ -55,8 +71,8 @@ CudaEventTimer::CudaEventTimer(const CudaRuntime& rt) : rt_(rt) {
 }
 
 CudaEventTimer::~CudaEventTimer() {
-  rt_.event_destroy(start_);
-  rt_.event_destroy(stop_);
+  rt_.warn(rt_.event_destroy(start_), "cudaEventDestroy");
+  rt_.warn(rt_.event_destroy(stop_), "cudaEventDestroy");
 }
 
 void CudaEventTimer::start() { rt_.check(rt_.event_record(start_, nullptr), "cudaEventRecord"); }

@@ -20,7 +20,15 @@ struct CudaRuntime {
 
   // Throws asdm::Error naming the call when a CUDA call fails.
   void check(int status, const char* what) const;
+  // The same check as a warning, for destructors (which must not throw).
+  void warn(int status, const char* what) const;
+  std::string error_text(int status) const;
 };
+
+// The two forms every CUDA and CUPTI status goes through (STYLE.md 11): `check_status` throws
+// asdm::Error "<what> failed: <error>", `warn_status` logs the same line as a warning.
+void check_status(bool ok, const char* what, const std::string& error);
+void warn_status(bool ok, const char* what, const std::string& error);
 
 // The runtime, or nullptr with the reason in *why (no libcudart in the process or on the library
 // path, or no CUDA device).

@@ -52,7 +52,10 @@ struct Cupti {
     return s ? s : fmt::format("CUPTI error {}", int(r));
   }
   void check(CUptiResult r, const char* what) const {
-    if (r != CUPTI_SUCCESS) fail("{} failed: {}", what, error(r));
+    if (r != CUPTI_SUCCESS) check_status(false, what, error(r));
+  }
+  void warn(CUptiResult r, const char* what) const {
+    if (r != CUPTI_SUCCESS) warn_status(false, what, error(r));
   }
 };
 
@@ -361,14 +364,15 @@ class CuptiBackend : public LatencyBackend {
     for (auto k : api_.kinds) c_.check(c_.enable(k), "cuptiActivityEnable");
     enabled_ = true;
   }
+  // Also called by the destructor: failures are warnings.
   void disable() {
     if (subscriber_) {
-      c_.unsubscribe(subscriber_);  // disables its callbacks
+      c_.warn(c_.unsubscribe(subscriber_), "cuptiUnsubscribe");  // disables its callbacks
       subscriber_ = nullptr;
     }
-    for (auto k : api_.kinds) c_.disable(k);
-    if (hw_trace_on_) c_.enable_hw_trace(0);
-    c_.flush_all(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    for (auto k : api_.kinds) c_.warn(c_.disable(k), "cuptiActivityDisable");
+    if (hw_trace_on_) c_.warn(c_.enable_hw_trace(0), "cuptiActivityEnableHWTrace");
+    c_.warn(c_.flush_all(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED), "cuptiActivityFlushAll");
     enabled_ = false;
   }
   const CudaRuntime& rt_;

@@ -7,7 +7,7 @@ namespace asdm {
 CudaEventBackend::CudaEventBackend(const CudaRuntime& rt) : rt_(rt) {}
 
 CudaEventBackend::~CudaEventBackend() {
-  for (void* e : pool_) rt_.event_destroy(e);
+  for (void* e : pool_) rt_.warn(rt_.event_destroy(e), "cudaEventDestroy");
 }
 
 void* CudaEventBackend::next_event() {

@@ -1,0 +1,88 @@
+#include "incubation/run_state.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
+
+namespace asdm {
+
+nlohmann::json IncubationSettings::to_json() const {
+  nlohmann::json ph = nlohmann::json::array();
+  for (const auto& [name, steps] : phases) ph.push_back({{"name", name}, {"steps", steps}});
+  return {{"batch", batch},
+          {"lr", lr},
+          {"lr_schedule", lr_schedule},
+          {"grad_clip", grad_clip},
+          {"weight_decay", weight_decay},
+          {"weights", weights},
+          {"phases", ph},
+          {"total_steps", total_steps},
+          {"one_shot", one_shot},
+          {"ema", ema},
+          {"cond_drop", cond_drop},
+          {"data", data},
+          {"seed", seed},
+          {"amp", amp}};
+}
+
+IncubationSettings IncubationSettings::from_json(const nlohmann::json& j) {
+  IncubationSettings s;
+  s.batch = j.at("batch").get<int>();
+  s.lr = j.at("lr").get<double>();
+  s.lr_schedule = j.at("lr_schedule").get<std::string>();
+  s.grad_clip = j.at("grad_clip").get<double>();
+  s.weight_decay = j.at("weight_decay").get<double>();
+  s.weights = j.at("weights").get<std::map<std::string, double>>();
+  for (const auto& p : j.at("phases"))
+    s.phases.emplace_back(p.at("name").get<std::string>(), p.at("steps").get<int>());
+  s.total_steps = j.at("total_steps").get<int>();
+  s.one_shot = j.at("one_shot").get<bool>();
+  s.ema = j.at("ema").get<double>();
+  s.cond_drop = j.at("cond_drop").get<double>();
+  s.data = j.at("data").get<std::string>();
+  s.seed = j.at("seed").get<uint64_t>();
+  s.amp = j.at("amp").get<bool>();
+  return s;
+}
+
+std::string IncubationSettings::first_difference(const IncubationSettings& checkpoint) const {
+  const nlohmann::json a = to_json(), b = checkpoint.to_json();
+  for (const auto& [k, v] : a.items())
+    if (!b.contains(k) || b.at(k) != v)
+      return fmt::format("{} = {} here but {} in the checkpoint", k, v.dump(),
+                         b.contains(k) ? b.at(k).dump() : "absent");
+  return "";
+}
+
+nlohmann::json CheckpointState::to_json() const {
+  return {{"global_step", global_step},       {"phase_index", phase_index},
+          {"phase_step", phase_step},         {"options", options.to_json()},
+          {"student_sha256", student_sha256}, {"total_steps", total_steps}};
+}
+
+CheckpointState CheckpointState::read(const std::filesystem::path& path) {
+  const nlohmann::json j = read_json_file(path);
+  CheckpointState s;
+  s.global_step = j.at("global_step").get<int>();
+  s.phase_index = j.at("phase_index").get<int>();
+  s.phase_step = j.at("phase_step").get<int>();
+  s.total_steps = j.value("total_steps", 0);
+  s.student_sha256 = j.value("student_sha256", std::string());
+  s.options = IncubationSettings::from_json(j.at("options"));
+  return s;
+}
+
+void CheckpointState::write(const std::filesystem::path& path) const {
+  write_json_atomic(path, to_json());
+}
+
+std::string IncubationLogLine::dump() const {
+  nlohmann::json line = {
+      {"global_step", global_step}, {"phase", phase},    {"step", step}, {"lr", lr},
+      {"grad_norm", grad_norm},     {"seconds", seconds}};
+  for (const auto& [k, v] : losses) line["loss_" + k] = v;
+  return line.dump();
+}
+
+}  // namespace asdm
