@@ -817,25 +817,4 @@ nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
   return doc;
 }
 
-std::vector<ImportanceRow> importance_rows(const nlohmann::json& doc) {
-  using P = nlohmann::json::json_pointer;
-  std::vector<ImportanceRow> rows;
-  for (const auto& r : doc.value("results", nlohmann::json::array())) {
-    ImportanceRow row;
-    row.id = r.value("id", "");
-    row.kind = r.value("kind", "");
-    row.tier1 = get_number(r, P("/tier1/nmse/mean"));
-    row.tier1_low = get_number(r, P("/tier1/nmse/ci95/0"));
-    row.tier1_high = get_number(r, P("/tier1/nmse/ci95/1"));
-    row.cosine = get_number(r, P("/tier1/cosine/mean"));
-    row.tier2 = get_number(r, P("/tier2/ssim_loss/mean"));
-    row.psnr_db = get_number(r, P("/tier2/psnr_db/mean"));
-    row.quality_delta = get_number(r, P("/tier2/quality_delta/mean_accuracy"));
-    row.saved_ms = get_number(r, P("/latency_saved_ms"));
-    row.tier1_per_ms = get_number(r, P("/tier1_per_ms"));
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 }  // namespace asdm

@@ -99,9 +99,12 @@ nlohmann::json run_ablation(const AblationSubject& subject, const AblationOption
 nlohmann::json merge_importance(const std::vector<std::filesystem::path>& shards,
                                 const RunContext& context, const std::filesystem::path& out = {});
 
+struct ImportanceArtifact;  // analysis/importance.h
+
 // The tables asdm ablate prints: units by importance (tier 1, else tier 2), then by importance per
 // ms saved when latency is known, rank correlations and the teacher's quality. max_rows 0: all.
 std::string importance_table(const nlohmann::json& doc, int max_rows);
+std::string importance_table(const ImportanceArtifact& doc, int max_rows);
 std::string importance_file_table(const std::filesystem::path& file, int max_rows);
 
 // Rows for a table: single units and groups with their scores (NaN when absent), in the order of
@@ -113,6 +116,6 @@ struct ImportanceRow {
          quality_delta = 0;  // quality_delta: change of mean attribute accuracy
   double saved_ms = 0, tier1_per_ms = 0;
 };
-std::vector<ImportanceRow> importance_rows(const nlohmann::json& doc);
+std::vector<ImportanceRow> importance_rows(const ImportanceArtifact& doc);
 
 }  // namespace asdm

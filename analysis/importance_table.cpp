@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
+#include "analysis/importance.h"
 #include "core/artifact.h"
 
 namespace asdm {
@@ -18,7 +19,35 @@ std::string num(double v, const char* f = "{:.4g}") {
 
 }  // namespace
 
+std::vector<ImportanceRow> importance_rows(const ImportanceArtifact& doc) {
+  const double nan = std::nan("");
+  std::vector<ImportanceRow> rows;
+  for (const auto& r : doc.results) {
+    ImportanceRow row;
+    row.id = r.id;
+    row.kind = r.kind;
+    row.tier1 = r.tier1 ? r.tier1->nmse.mean : nan;
+    row.tier1_low = r.tier1 ? r.tier1->nmse.ci_low : nan;
+    row.tier1_high = r.tier1 ? r.tier1->nmse.ci_high : nan;
+    row.cosine = r.tier1 ? r.tier1->cosine.mean : nan;
+    row.tier2 = r.tier2 ? r.tier2->ssim_loss.mean : nan;
+    row.psnr_db = r.tier2 ? r.tier2->psnr_db.mean : nan;
+    row.quality_delta =
+        r.tier2 && r.tier2->quality_delta && r.tier2->quality_delta->count("mean_accuracy")
+            ? r.tier2->quality_delta->at("mean_accuracy")
+            : nan;
+    row.saved_ms = r.latency_saved_ms.value_or(nan);
+    row.tier1_per_ms = r.tier1_per_ms.value_or(nan);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 std::string importance_table(const nlohmann::json& doc, int max_rows) {
+  return importance_table(ImportanceArtifact::from_json(doc), max_rows);
+}
+
+std::string importance_table(const ImportanceArtifact& doc, int max_rows) {
   std::string out;
   auto rows = importance_rows(doc);
   const bool t1 =
@@ -76,22 +105,21 @@ std::string importance_table(const nlohmann::json& doc, int max_rows) {
     });
     print(rows, "\nby importance per ms saved (lowest first: the cheapest to remove):");
   }
-  const auto& rc = doc.value("rank_correlation", nlohmann::json::object());
-  for (const auto& [name, v] : rc.items())
-    if (v.value("n", 0) >= 2 && v.at("spearman").is_number())
+  for (const auto& [name, c] : doc.rank_correlation)
+    if (c.n >= 2 && std::isfinite(c.spearman))
       out += fmt::sprintf("rank correlation %s: Spearman %.3f over %d units\n", name.c_str(),
-                          v.at("spearman").get<double>(), v.at("n").get<int>());
-  if (doc.contains(nlohmann::json::json_pointer("/teacher/quality"))) {
+                          c.spearman, c.n);
+  if (doc.teacher.quality) {
     std::string q;
-    for (const auto& [k, v] : doc.at(nlohmann::json::json_pointer("/teacher/quality")).items())
-      if (v.is_number()) q += fmt::format("{} {:.3f}  ", k, v.get<double>());
+    for (const auto& [k, v] : *doc.teacher.quality)
+      if (std::isfinite(v)) q += fmt::format("{} {:.3f}  ", k, v);
     out += fmt::sprintf("teacher: %s\n", q.c_str());
   }
   return out;
 }
 
 std::string importance_file_table(const std::filesystem::path& file, int max_rows) {
-  return importance_table(read_json_file(file), max_rows);
+  return importance_table(ImportanceArtifact::read(file), max_rows);
 }
 
 }  // namespace asdm

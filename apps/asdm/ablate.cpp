@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>  // run_ablation and merge_importance return the document
 
 #include "analysis/ablation.h"
+#include "analysis/importance.h"
 #include "analysis/importance_io.h"
 #include "analysis/subject.h"
 #include "apps/asdm/cli_util.h"

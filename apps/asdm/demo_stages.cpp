@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "analysis/ablation.h"
+#include "analysis/importance.h"
 #include "analysis/importance_io.h"
 #include "analysis/subject.h"
 #include "apps/asdm/demo.h"

@@ -238,9 +238,11 @@ TEST(SearchCli, BadInputIsOneLine) {
       << keep.err;
   // Importance of another model.
   auto imp = read_json_file(s.importance);
-  imp["results"].push_back({{"id", "down_blocks.9.resnets.0"},
-                            {"kind", "resblock"},
-                            {"tier1", {{"nmse", {{"mean", 0.1}}}}}});
+  nlohmann::json foreign = imp["results"][0];  // a complete entry, for a unit this model lacks
+  foreign["id"] = "down_blocks.9.resnets.0";
+  foreign["units"] = {"down_blocks.9.resnets.0"};
+  foreign["kind"] = "resblock";
+  imp["results"].push_back(foreign);
   write_json_atomic(s.proxy.dir / "foreign.json", imp);
   expect_error(asdm({"search", "--profile", s.profile.string(), "--importance",
                      (s.proxy.dir / "foreign.json").string(), "-o", out.string()}),

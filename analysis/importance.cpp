@@ -1,0 +1,260 @@
+#include "analysis/importance.h"
+
+#include <cmath>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+namespace asdm {
+namespace {
+
+using json = nlohmann::json;
+
+// JSON numbers: not finite <-> null.
+json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+double number_of(const json& j) {
+  return j.is_number() ? j.get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+json numbers(const std::vector<double>& v) {
+  json a = json::array();
+  for (double x : v) a.push_back(number(x));
+  return a;
+}
+std::vector<double> numbers_of(const json& j) {
+  std::vector<double> v;
+  for (const auto& x : j) v.push_back(number_of(x));
+  return v;
+}
+json number_map(const std::map<std::string, double>& m) {
+  json j = json::object();
+  for (const auto& [k, v] : m) j[k] = number(v);
+  return j;
+}
+std::map<std::string, double> number_map_of(const json& j) {
+  std::map<std::string, double> m;
+  for (const auto& [k, v] : j.items()) m[k] = number_of(v);
+  return m;
+}
+
+json estimate(const Estimate& e) {
+  return {{"mean", number(e.mean)}, {"ci95", {number(e.ci_low), number(e.ci_high)}}, {"n", e.n}};
+}
+Estimate estimate_of(const json& j) {
+  Estimate e;
+  e.mean = number_of(j.at("mean"));
+  e.ci_low = number_of(j.at("ci95").at(0));
+  e.ci_high = number_of(j.at("ci95").at(1));
+  e.n = j.at("n").get<int>();
+  return e;
+}
+
+json settings_json(const ImportanceSettings& s) {
+  return {{"subject", s.subject},
+          {"prompts", {{"count", s.prompts}, {"sha256", s.prompts_sha256}}},
+          {"tier", s.tier},
+          {"timesteps", s.timesteps},
+          {"sampler",
+           {{"name", s.sampler},
+            {"steps", s.steps},
+            {"guidance", s.guidance},
+            {"prediction", s.prediction},
+            {"spacing", s.spacing},
+            {"steps_offset", s.steps_offset}}},
+          {"seed", s.seed},
+          {"batch", s.batch},
+          {"bootstrap", s.bootstrap},
+          {"top", s.top},
+          {"rank_from", s.rank_from},
+          {"profile", s.profile},
+          {"sample_shape", s.sample_shape},
+          {"output_space", s.output_space},
+          {"plan", s.plan}};
+}
+
+ImportanceSettings settings_of(const json& j) {
+  ImportanceSettings s;
+  s.subject = j.at("subject").get<std::string>();
+  s.prompts = j.at("prompts").at("count").get<int>();
+  s.prompts_sha256 = j.at("prompts").at("sha256").get<std::string>();
+  s.tier = j.at("tier").get<std::string>();
+  s.timesteps = j.at("timesteps").get<int>();
+  const json& sm = j.at("sampler");
+  s.sampler = sm.at("name").get<std::string>();
+  s.steps = sm.at("steps").get<int>();
+  s.guidance = sm.at("guidance").get<double>();
+  s.prediction = sm.at("prediction").get<std::string>();
+  s.spacing = sm.at("spacing").get<std::string>();
+  s.steps_offset = sm.at("steps_offset").get<int>();
+  s.seed = j.at("seed").get<uint64_t>();
+  s.batch = j.at("batch").get<int>();
+  s.bootstrap = j.at("bootstrap").get<int>();
+  s.top = j.at("top").get<int>();
+  s.rank_from = j.at("rank_from").get<std::string>();
+  s.profile = j.at("profile").get<std::string>();
+  s.sample_shape = j.at("sample_shape").get<std::vector<int64_t>>();
+  s.output_space = j.at("output_space").get<std::string>();
+  s.plan = j.at("plan").get<std::vector<std::string>>();
+  return s;
+}
+
+json result_json(const ImportanceResult& r) {
+  json j = {{"id", r.id}, {"units", r.units}, {"kind", r.kind}};
+  if (r.latency_saved_ms) j["latency_saved_ms"] = number(*r.latency_saved_ms);
+  if (r.tier1) {
+    json per_t = json::array();
+    for (const auto& t : r.tier1->per_timestep)
+      per_t.push_back(
+          {{"step", t.step}, {"t", t.t}, {"nmse", number(t.nmse)}, {"cosine", number(t.cosine)}});
+    j["tier1"] = {{"nmse", estimate(r.tier1->nmse)},
+                  {"cosine", estimate(r.tier1->cosine)},
+                  {"per_timestep", per_t},
+                  {"per_prompt",
+                   {{"nmse", numbers(r.tier1->per_prompt_nmse)},
+                    {"cosine", numbers(r.tier1->per_prompt_cosine)}}}};
+  }
+  if (r.tier2) {
+    const Tier2Result& t = *r.tier2;
+    json t2 = {
+        {"ssim_loss", estimate(t.ssim_loss)},
+        {"ssim", estimate(t.ssim)},
+        {"psnr_db", estimate(t.psnr_db)},
+        {"nmse", estimate(t.nmse)},
+        {"per_prompt",
+         {{"ssim", numbers(t.per_prompt_ssim)}, {"psnr_db", numbers(t.per_prompt_psnr_db)}}}};
+    if (t.quality) t2["quality"] = number_map(*t.quality);
+    if (t.quality_delta) t2["quality_delta"] = number_map(*t.quality_delta);
+    j["tier2"] = t2;
+  }
+  if (r.tier1_per_ms) j["tier1_per_ms"] = number(*r.tier1_per_ms);
+  if (!r.seconds.empty()) j["seconds"] = r.seconds;
+  if (!r.interaction.empty()) {
+    json in = json::object();
+    for (const auto& [k, v] : r.interaction)
+      in[k] = {{"group", v.group},
+               {"sum_of_units", v.sum_of_units},
+               {"group_minus_sum", v.group_minus_sum}};
+    j["interaction"] = in;
+  }
+  return j;
+}
+
+ImportanceResult result_of(const json& j) {
+  ImportanceResult r;
+  r.id = j.at("id").get<std::string>();
+  r.units = j.at("units").get<std::vector<std::string>>();
+  r.kind = j.at("kind").get<std::string>();
+  if (j.contains("latency_saved_ms")) r.latency_saved_ms = number_of(j.at("latency_saved_ms"));
+  if (j.contains("tier1")) {
+    const json& t = j.at("tier1");
+    Tier1Result t1;
+    t1.nmse = estimate_of(t.at("nmse"));
+    t1.cosine = estimate_of(t.at("cosine"));
+    for (const auto& p : t.at("per_timestep"))
+      t1.per_timestep.push_back({p.at("step").get<int>(), p.at("t").get<double>(),
+                                 number_of(p.at("nmse")), number_of(p.at("cosine"))});
+    t1.per_prompt_nmse = numbers_of(t.at("per_prompt").at("nmse"));
+    t1.per_prompt_cosine = numbers_of(t.at("per_prompt").at("cosine"));
+    r.tier1 = t1;
+  }
+  if (j.contains("tier2")) {
+    const json& t = j.at("tier2");
+    Tier2Result t2;
+    t2.ssim_loss = estimate_of(t.at("ssim_loss"));
+    t2.ssim = estimate_of(t.at("ssim"));
+    t2.psnr_db = estimate_of(t.at("psnr_db"));
+    t2.nmse = estimate_of(t.at("nmse"));
+    t2.per_prompt_ssim = numbers_of(t.at("per_prompt").at("ssim"));
+    t2.per_prompt_psnr_db = numbers_of(t.at("per_prompt").at("psnr_db"));
+    if (t.contains("quality")) t2.quality = number_map_of(t.at("quality"));
+    if (t.contains("quality_delta")) t2.quality_delta = number_map_of(t.at("quality_delta"));
+    r.tier2 = t2;
+  }
+  if (j.contains("tier1_per_ms")) r.tier1_per_ms = number_of(j.at("tier1_per_ms"));
+  if (j.contains("seconds")) r.seconds = j.at("seconds").get<std::map<std::string, double>>();
+  if (j.contains("interaction"))
+    for (const auto& [k, v] : j.at("interaction").items())
+      r.interaction[k] = {v.at("group").get<double>(), v.at("sum_of_units").get<double>(),
+                          v.at("group_minus_sum").get<double>()};
+  return r;
+}
+
+}  // namespace
+
+json ImportanceArtifact::to_json() const {
+  json j = header.to_json();
+  if (!shard_devices.empty()) {
+    json d = json::array();
+    for (const auto& x : shard_devices)
+      d.push_back({{"kind", x.kind}, {"name", x.name}, {"threads", x.threads}});
+    j["shard_devices"] = d;
+  }
+  j["settings"] = settings_json(settings);
+  j["shard"] = {{"index", shard_index}, {"count", shard_count}};
+  j["definitions"] = definitions;
+  if (latency)
+    j["latency"] = {{"profile", latency->profile},
+                    {"backend", latency->backend},
+                    {"device", latency->device},
+                    {"unobserved_forward_ms", latency->unobserved_forward_ms}};
+  json t = {{"fingerprint", teacher.fingerprint},
+            {"kept_steps", teacher.kept_steps},
+            {"kept_timesteps", teacher.kept_timesteps},
+            {"seconds", teacher.seconds}};
+  if (teacher.quality) t["quality"] = number_map(*teacher.quality);
+  j["teacher"] = t;
+  json rs = json::array();
+  for (const auto& r : results) rs.push_back(result_json(r));
+  j["results"] = rs;
+  j["complete"] = complete;
+  j["ranking"] = ranking;
+  json rc = json::object();
+  for (const auto& [k, c] : rank_correlation)
+    rc[k] = {{"spearman", number(c.spearman)}, {"n", c.n}};
+  j["rank_correlation"] = rc;
+  return j;
+}
+
+ImportanceArtifact ImportanceArtifact::from_json(const json& j, const std::string& source) {
+  ImportanceArtifact a;
+  a.header = ArtifactHeader::from_json(j, kArtifact, kSchemaVersion, source, kMadeBy);
+  parse_artifact_fields(kArtifact, source, [&] {
+    if (j.contains("shard_devices"))
+      for (const auto& d : j.at("shard_devices"))
+        a.shard_devices.push_back({d.value("kind", std::string()), d.value("name", std::string()),
+                                   d.value("threads", 0)});
+    a.settings = settings_of(j.at("settings"));
+    a.shard_index = j.at("shard").at("index").get<int>();
+    a.shard_count = j.at("shard").at("count").get<int>();
+    a.definitions = j.at("definitions").get<std::map<std::string, std::string>>();
+    if (j.contains("latency")) {
+      const json& l = j.at("latency");
+      a.latency =
+          Latency{l.at("profile").get<std::string>(), l.at("backend").get<std::string>(),
+                  l.at("device").get<std::string>(), l.at("unobserved_forward_ms").get<double>()};
+    }
+    if (j.contains("teacher")) {  // absent only in a file written before the teacher pass ended
+      const json& t = j.at("teacher");
+      a.teacher.fingerprint = t.at("fingerprint").get<std::string>();
+      a.teacher.kept_steps = t.at("kept_steps").get<std::vector<int>>();
+      a.teacher.kept_timesteps = t.at("kept_timesteps").get<std::vector<double>>();
+      a.teacher.seconds = t.at("seconds").get<double>();
+      if (t.contains("quality")) a.teacher.quality = number_map_of(t.at("quality"));
+    }
+    for (const auto& r : j.at("results")) a.results.push_back(result_of(r));
+    a.complete = j.at("complete").get<bool>();
+    a.ranking = j.at("ranking").get<std::map<std::string, std::vector<std::string>>>();
+    for (const auto& [k, v] : j.at("rank_correlation").items())
+      a.rank_correlation[k] = {number_of(v.at("spearman")), v.at("n").get<int>()};
+  });
+  return a;
+}
+
+ImportanceArtifact ImportanceArtifact::read(const std::filesystem::path& path) {
+  return from_json(read_json_file(path), path.string());
+}
+
+void ImportanceArtifact::write(const std::filesystem::path& path) const {
+  write_json_atomic(path, to_json());
+}
+
+}  // namespace asdm
