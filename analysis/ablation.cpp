@@ -557,93 +557,198 @@ std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& p
   return groups;
 }
 
-nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o,
-                            const RunContext& ctx, const std::filesystem::path& out, bool resume,
-                            const std::function<void(const AblationProgress&)>& progress) {
-  // Options first, before any work.
-  if (o.tier != "1" && o.tier != "2" && o.tier != "both")
-    fail("tier must be 1, 2 or both (got '{}')", o.tier);
-  if (o.timesteps < 1 || o.timesteps > o.sampler.steps)
-    fail("timesteps must be in 1..{} (the sampler steps; got {})", o.sampler.steps, o.timesteps);
-  if (o.batch < 1) fail("batch must be at least 1 (got {})", o.batch);
-  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
-    fail("shard {} is not valid: i/n with 0 <= i < n", shard_text(o.shard_index, o.shard_count));
-  if (o.top < 0) fail("top must be >= 0 (got {})", o.top);
-  if (o.top > 0 && o.tier == "1") fail("top selects units for tier 2; it needs tier 2 or both");
-  if (o.top > 0 && o.tier == "2" && o.rank_from.empty())
-    fail("top with tier 2 alone needs tier-1 scores from another run (rank-from)");
-  if (o.top > 0 && o.shard_count > 1 && o.rank_from.empty())
-    fail(
-        "top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees "
-        "only its own units");
-  validate(sampler_for(s, o), s.scheduler().schedule);
-  if (o.sampler.guidance != 1.0 && !s.has_unconditional())
-    fail(
-        "guidance {} needs unconditional inputs, and the embeddings have no "
-        "negative_encoder_hidden_states (add "
-        "them, or use guidance 1)",
-        o.sampler.guidance);
+namespace {
 
-  const std::vector<Entry> plan = make_plan(s.unet(), o);
-  const UNetLayout& layout = s.unet().layout();
-  if (o.profile) {
-    std::vector<std::string> missing;
-    for (const auto& e : plan)
-      for (const auto& u : e.units)
-        if (!o.profile->units.count(u)) missing.push_back(u);
-    if (!missing.empty())
-      fail("{} has no times for {} (is it a profile of this model?)", o.profile->path,
-           join_limited(missing, 4));
+// One ablation run, phase by phase: check the options, plan the entries (this shard's), take the
+// results of the file being resumed, plan the work items, the teacher pass, then every item,
+// writing the file after each.
+class AblationRun {
+ public:
+  AblationRun(const AblationSubject& subject, const AblationOptions& options,
+              const RunContext& context, const std::filesystem::path& output, bool resume_run,
+              const std::function<void(const AblationProgress&)>& on_item)
+      : s(subject), o(options), ctx(context), out(output), resume(resume_run), progress(on_item) {}
+
+  nlohmann::json run() {
+    check();
+    make_entries();
+    take_resumed();
+    torch::InferenceMode guard;
+    plan_work();
+    start_document();
+    teacher();
+    score();
+    write(true);
+    return doc;
   }
-  std::vector<size_t> mine;  // this shard's entries
-  for (size_t i = 0; i < plan.size(); ++i)
-    if (int(i % o.shard_count) == o.shard_index) mine.push_back(i);
 
-  nlohmann::json settings = settings_json(s, o, plan);
-  const nlohmann::json shard = {{"index", o.shard_index}, {"count", o.shard_count}};
-  std::map<std::string, nlohmann::json> done;
-  if (std::filesystem::exists(out) && !resume) {
-    // Do not overwrite an unfinished run.
-    nlohmann::json old;
-    try {
-      old = read_json_file(out);
-    } catch (const Error&) {
+ private:
+  // ---- check: options first, before any work ----
+  void check() const {
+    if (o.tier != "1" && o.tier != "2" && o.tier != "both")
+      fail("tier must be 1, 2 or both (got '{}')", o.tier);
+    if (o.timesteps < 1 || o.timesteps > o.sampler.steps)
+      fail("timesteps must be in 1..{} (the sampler steps; got {})", o.sampler.steps, o.timesteps);
+    if (o.batch < 1) fail("batch must be at least 1 (got {})", o.batch);
+    if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+      fail("shard {} is not valid: i/n with 0 <= i < n", shard_text(o.shard_index, o.shard_count));
+    if (o.top < 0) fail("top must be >= 0 (got {})", o.top);
+    if (o.top > 0 && o.tier == "1") fail("top selects units for tier 2; it needs tier 2 or both");
+    if (o.top > 0 && o.tier == "2" && o.rank_from.empty())
+      fail("top with tier 2 alone needs tier-1 scores from another run (rank-from)");
+    if (o.top > 0 && o.shard_count > 1 && o.rank_from.empty())
+      fail(
+          "top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees "
+          "only its own units");
+    validate(sampler_for(s, o), s.scheduler().schedule);
+    if (o.sampler.guidance != 1.0 && !s.has_unconditional())
+      fail(
+          "guidance {} needs unconditional inputs, and the embeddings have no "
+          "negative_encoder_hidden_states (add "
+          "them, or use guidance 1)",
+          o.sampler.guidance);
+  }
+
+  // ---- plan: the entries, their profile times, this shard's share ----
+  void make_entries() {
+    plan = make_plan(s.unet(), o);
+    if (o.profile) {
+      std::vector<std::string> missing;
+      for (const auto& e : plan)
+        for (const auto& u : e.units)
+          if (!o.profile->units.count(u)) missing.push_back(u);
+      if (!missing.empty())
+        fail("{} has no times for {} (is it a profile of this model?)", o.profile->path,
+             join_limited(missing, 4));
     }
-    if (old.is_object() && old.value("artifact", "") == "importance" &&
-        !old.value("complete", true))
-      fail(
-          "{} holds the partial results of an unfinished run; continue it with --resume, or remove "
-          "the file",
-          out.string());
-  }
-  std::string old_fingerprint;
-  if (resume && std::filesystem::exists(out)) {
-    const nlohmann::json old = read_partial(out);
-    if (!same_settings(old.at("settings"), settings, out.string()))
-      fail(
-          "cannot resume from {}: it was made with other settings ({}); use the same flags or "
-          "another output",
-          out.string(), settings_diff(old.at("settings"), settings));
-    if (old.at("shard") != shard)
-      fail("cannot resume from {}: it is shard {}, not {}", out.string(), old.at("shard").dump(),
-           shard.dump());
-    for (const auto& r : old.at("results")) done[r.at("id")] = r;
-    old_fingerprint = old.value(nlohmann::json::json_pointer("/teacher/fingerprint"), "");
-  } else if (resume) {
-    log::info("{} does not exist yet; starting a new run", out.string());
+    for (size_t i = 0; i < plan.size(); ++i)
+      if (int(i % o.shard_count) == o.shard_index) mine.push_back(i);
   }
 
-  torch::InferenceMode guard;
-  const auto t0 = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  auto has = [&](size_t i, int tier) {
-    const auto it = done.find(plan[i].id);
-    return it != done.end() && it->second.contains(tier == 1 ? "tier1" : "tier2");
-  };
+  // ---- resume: the results of the file being continued (same settings and shard) ----
+  void take_resumed() {
+    settings = settings_json(s, o, plan);
+    shard = {{"index", o.shard_index}, {"count", o.shard_count}};
+    if (std::filesystem::exists(out) && !resume) {
+      // Do not overwrite an unfinished run.
+      nlohmann::json old;
+      try {
+        old = read_json_file(out);
+      } catch (const Error&) {
+      }
+      if (old.is_object() && old.value("artifact", "") == "importance" &&
+          !old.value("complete", true))
+        fail(
+            "{} holds the partial results of an unfinished run; continue it with --resume, or "
+            "remove "
+            "the file",
+            out.string());
+    }
+    if (resume && std::filesystem::exists(out)) {
+      const nlohmann::json old = read_partial(out);
+      if (!same_settings(old.at("settings"), settings, out.string()))
+        fail(
+            "cannot resume from {}: it was made with other settings ({}); use the same flags or "
+            "another output",
+            out.string(), settings_diff(old.at("settings"), settings));
+      if (old.at("shard") != shard)
+        fail("cannot resume from {}: it is shard {}, not {}", out.string(), old.at("shard").dump(),
+             shard.dump());
+      for (const auto& r : old.at("results")) done[r.at("id")] = r;
+      old_fingerprint = old.value(nlohmann::json::json_pointer("/teacher/fingerprint"), "");
+    } else if (resume) {
+      log::info("{} does not exist yet; starting a new run", out.string());
+    }
+  }
+
+  // ---- work: (entry, tier) items; with `top` and no rank-from, tier 2 waits for every tier 1 ----
+  void plan_work() {
+    t0 = std::chrono::steady_clock::now();
+    top_now = o.top > 0 && o.rank_from.empty();
+    int singles = 0, groups = 0;
+    for (size_t i : mine) {
+      (plan[i].kind == "group" ? groups : singles) += 1;
+      if (wants(o.tier, 1)) first.push_back({i, 1});
+      if (wants(o.tier, 2) && o.top == 0) first.push_back({i, 2});
+    }
+    if (o.top > 0 && !top_now)
+      for (size_t i : top_units(o.rank_from, o.rank_from_path)) first.push_back({i, 2});
+    total = static_cast<int>(first.size()) + (top_now ? std::min(o.top, singles) + groups : 0);
+    resumed = 0;
+    for (size_t i : mine)
+      for (int t : {1, 2})
+        if (wants(o.tier, t) && has(i, t)) ++resumed;
+  }
+
+  void start_document() {
+    doc = make_artifact("importance", kImportanceSchemaVersion, ctx);
+    doc["settings"] = settings;
+    doc["shard"] = shard;
+    doc["definitions"] = definitions();
+    if (o.profile)
+      doc["latency"] = {{"profile", o.profile->path},
+                        {"backend", o.profile->backend},
+                        {"device", o.profile->device},
+                        {"unobserved_forward_ms", o.profile->forward_ms}};
+  }
+
+  // ---- the teacher pass: run every time (one sampling run per prompt), so that a resumed run can
+  // check that it sees the same teacher outputs ----
+  void teacher() {
+    if (progress) progress({resumed, total, resumed, "", "teacher", elapsed()});
+    tp = teacher_pass(s, o, wants(o.tier, 2));
+    if (!old_fingerprint.empty() && old_fingerprint != tp.fingerprint)
+      log::warn(
+          "the teacher's outputs differ from those of the run being resumed (another thread count, "
+          "device or "
+          "build?); {} mixes results of both",
+          out.string());
+    nlohmann::json teacher = {{"fingerprint", tp.fingerprint},
+                              {"kept_steps", tp.steps},
+                              {"kept_timesteps", tp.timesteps},
+                              {"seconds", tp.seconds}};
+    if (!tp.quality.empty()) teacher["quality"] = quality_json(tp.quality);
+    doc["teacher"] = teacher;
+  }
+
+  // ---- score every item ----
+  void score() {
+    finished = resumed;
+    for (const auto& w : first) run_item(w);
+    if (top_now) {
+      std::map<std::string, double> scores;
+      for (size_t i : mine)
+        if (plan[i].kind != "group")
+          scores[plan[i].id] = done.at(plan[i].id).at("tier1").at("nmse").at("mean");
+      for (size_t i : top_units(scores, "this run")) second.push_back({i, 2});
+      for (const auto& w : second) run_item(w);
+    }
+  }
+
+  void run_item(const WorkItem& w) {
+    const Entry& e = plan[w.entry];
+    if (has(w.entry, w.tier)) return;
+    const auto start = std::chrono::steady_clock::now();
+    nlohmann::json& r = done[e.id];
+    if (r.is_null()) {
+      r = {{"id", e.id}, {"units", e.units}, {"kind", e.kind}};
+      if (o.profile) r["latency_saved_ms"] = saved_ms(s.unet().layout(), e, *o.profile);
+    }
+    const char* key = w.tier == 1 ? "tier1" : "tier2";
+    r[key] = w.tier == 1 ? tier1(s, o, tp, e) : tier2(s, o, tp, e);
+    if (w.tier == 1 && r.contains("latency_saved_ms"))
+      r["tier1_per_ms"] = number(r.at("tier1").at("nmse").at("mean").get<double>() /
+                                 r.at("latency_saved_ms").get<double>());
+    r["seconds"][key] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++finished;
+    write(false);
+    if (progress) progress({finished, total, resumed, e.id, key, elapsed()});
+  }
+
   // Tier 2 on the `top` single units by tier-1 score (and on every group).
-  auto top_units = [&](const std::map<std::string, double>& scores, const std::string& source) {
+  std::vector<size_t> top_units(const std::map<std::string, double>& scores,
+                                const std::string& source) const {
     std::vector<std::pair<double, size_t>> v;
     for (size_t i : mine) {
       if (plan[i].kind == "group") continue;
@@ -659,36 +764,9 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o,
       if (plan[i].kind == "group") chosen.push_back(i);
     std::sort(chosen.begin(), chosen.end());
     return chosen;
-  };
-
-  // The work: (entry, tier) items. With `top` and no rank-from, tier 2 waits for every tier 1.
-  const bool top_now = o.top > 0 && o.rank_from.empty();
-  std::vector<WorkItem> first, second;
-  int singles = 0, groups = 0;
-  for (size_t i : mine) {
-    (plan[i].kind == "group" ? groups : singles) += 1;
-    if (wants(o.tier, 1)) first.push_back({i, 1});
-    if (wants(o.tier, 2) && o.top == 0) first.push_back({i, 2});
   }
-  if (o.top > 0 && !top_now)
-    for (size_t i : top_units(o.rank_from, o.rank_from_path)) first.push_back({i, 2});
-  const int total =
-      static_cast<int>(first.size()) + (top_now ? std::min(o.top, singles) + groups : 0);
-  int resumed = 0;
-  for (size_t i : mine)
-    for (int t : {1, 2})
-      if (wants(o.tier, t) && has(i, t)) ++resumed;
 
-  nlohmann::json doc = make_artifact("importance", kImportanceSchemaVersion, ctx);
-  doc["settings"] = settings;
-  doc["shard"] = shard;
-  doc["definitions"] = definitions();
-  if (o.profile)
-    doc["latency"] = {{"profile", o.profile->path},
-                      {"backend", o.profile->backend},
-                      {"device", o.profile->device},
-                      {"unobserved_forward_ms", o.profile->forward_ms}};
-  auto write = [&](bool complete) {
+  void write(bool complete) {
     nlohmann::json results = nlohmann::json::array();
     for (const auto& e : plan)
       if (done.count(e.id)) results.push_back(done.at(e.id));
@@ -696,57 +774,40 @@ nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o,
     doc["complete"] = complete;
     derive(doc);
     write_json_atomic(out, doc);
-  };
-
-  // The teacher pass: run every time (it is one sampling run per prompt), so that a resumed run
-  // can check that it sees the same teacher outputs.
-  if (progress) progress({resumed, total, resumed, "", "teacher", elapsed()});
-  const TeacherPass tp = teacher_pass(s, o, wants(o.tier, 2));
-  if (!old_fingerprint.empty() && old_fingerprint != tp.fingerprint)
-    log::warn(
-        "the teacher's outputs differ from those of the run being resumed (another thread count, "
-        "device or "
-        "build?); {} mixes results of both",
-        out.string());
-  nlohmann::json teacher = {{"fingerprint", tp.fingerprint},
-                            {"kept_steps", tp.steps},
-                            {"kept_timesteps", tp.timesteps},
-                            {"seconds", tp.seconds}};
-  if (!tp.quality.empty()) teacher["quality"] = quality_json(tp.quality);
-  doc["teacher"] = teacher;
-
-  int finished = resumed;
-  auto run_item = [&](const WorkItem& w) {
-    const Entry& e = plan[w.entry];
-    if (has(w.entry, w.tier)) return;
-    const auto start = std::chrono::steady_clock::now();
-    nlohmann::json& r = done[e.id];
-    if (r.is_null()) {
-      r = {{"id", e.id}, {"units", e.units}, {"kind", e.kind}};
-      if (o.profile) r["latency_saved_ms"] = saved_ms(layout, e, *o.profile);
-    }
-    const char* key = w.tier == 1 ? "tier1" : "tier2";
-    r[key] = w.tier == 1 ? tier1(s, o, tp, e) : tier2(s, o, tp, e);
-    if (w.tier == 1 && r.contains("latency_saved_ms"))
-      r["tier1_per_ms"] = number(r.at("tier1").at("nmse").at("mean").get<double>() /
-                                 r.at("latency_saved_ms").get<double>());
-    r["seconds"][key] =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    ++finished;
-    write(false);
-    if (progress) progress({finished, total, resumed, e.id, key, elapsed()});
-  };
-  for (const auto& w : first) run_item(w);
-  if (top_now) {
-    std::map<std::string, double> scores;
-    for (size_t i : mine)
-      if (plan[i].kind != "group")
-        scores[plan[i].id] = done.at(plan[i].id).at("tier1").at("nmse").at("mean");
-    for (size_t i : top_units(scores, "this run")) second.push_back({i, 2});
-    for (const auto& w : second) run_item(w);
   }
-  write(true);
-  return doc;
+
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  bool has(size_t i, int tier) const {
+    const auto it = done.find(plan[i].id);
+    return it != done.end() && it->second.contains(tier == 1 ? "tier1" : "tier2");
+  }
+
+  const AblationSubject& s;
+  const AblationOptions& o;
+  const RunContext& ctx;
+  const std::filesystem::path out;
+  const bool resume;
+  const std::function<void(const AblationProgress&)>& progress;
+  std::vector<Entry> plan;
+  std::vector<size_t> mine;  // this shard's entries
+  nlohmann::json settings, shard, doc;
+  std::map<std::string, nlohmann::json> done;
+  std::string old_fingerprint;
+  std::chrono::steady_clock::time_point t0;
+  bool top_now = false;
+  std::vector<WorkItem> first, second;
+  int total = 0, resumed = 0, finished = 0;
+  TeacherPass tp;
+};
+
+}  // namespace
+
+nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o,
+                            const RunContext& ctx, const std::filesystem::path& out, bool resume,
+                            const std::function<void(const AblationProgress&)>& progress) {
+  return AblationRun(s, o, ctx, out, resume, progress).run();
 }
 
 nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,

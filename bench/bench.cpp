@@ -211,185 +211,232 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
 
 }  // namespace
 
-BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& models,
-                      const BenchOptions& o) {
-  if (models.empty()) fail("no models to bench");
-  if (o.runs < 1 || o.warmup < 0 || o.batch < 1 || o.pipeline_batch < 1 || o.pipeline_runs < 0 ||
-      o.quality_prompts < 0)
-    fail(
-        "bench options out of range: runs >= 1, warmup >= 0, batch >= 1, pipeline batch >= 1, "
-        "pipeline runs and quality prompts >= 0");
-  for (const auto& [name, path] : models)
-    if (!fs::exists(path)) fail("model '{}': {} does not exist", name, path.string());
-  BenchResult r;
-  r.options = o;
-  const auto report = [&](const char* stage, int done, int total) {
-    if (o.progress) o.progress(stage, done, total);
-  };
+namespace {
 
-  // The proxy pipelines (CPU, fp32) for the pipeline and quality passes.
-  std::vector<std::unique_ptr<proxy::ProxyPipeline>> pipes;
-  for (const auto& [name, path] : models)
-    pipes.push_back(is_proxy_pipeline(path)
-                        ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path))
-                        : nullptr);
+// One bench run, pass by pass: check the options, load the pipelines, choose the common input,
+// load the UNets (params, MACs), time the UNets, time the whole pipelines, the Stable Diffusion
+// passes, quality.
+class BenchRun {
+ public:
+  BenchRun(const std::vector<std::pair<std::string, fs::path>>& models, const BenchOptions& o)
+      : models(models), o(o) {}
 
-  // A real Stable Diffusion pipeline in which the UNet models run (bench's --sd-pipeline, else the
-  // first model that is a pipeline folder).
-  std::unique_ptr<SdPipeline> sd;
-  fs::path sd_path = o.sd_pipeline;
-  for (size_t k = 0; k < models.size() && sd_path.empty(); ++k)
-    if (!pipes[k] && is_sd_pipeline(models[k].second)) sd_path = models[k].second;
-  if (!sd_path.empty()) {
-    if (std::any_of(pipes.begin(), pipes.end(), [](const auto& p) { return p != nullptr; }))
+  BenchResult run() {
+    check();
+    r.options = o;
+    load_pipelines();
+    choose_input();
+    load_unets();
+    time_unets();
+    time_pipelines();
+    if (sd) run_sd_passes(*sd, models, o, r, report);
+    quality();
+    return r;
+  }
+
+ private:
+  void check() {
+    if (models.empty()) fail("no models to bench");
+    if (o.runs < 1 || o.warmup < 0 || o.batch < 1 || o.pipeline_batch < 1 || o.pipeline_runs < 0 ||
+        o.quality_prompts < 0)
       fail(
-          "bench compares one family: proxy pipelines and a Stable Diffusion pipeline cannot be "
-          "mixed");
-    sd = SdPipeline::load(sd_path, o.device, o.dtype, o.sd_config);
+          "bench options out of range: runs >= 1, warmup >= 0, batch >= 1, pipeline batch >= 1, "
+          "pipeline runs and quality prompts >= 0");
+    for (const auto& [name, path] : models)
+      if (!fs::exists(path)) fail("model '{}': {} does not exist", name, path.string());
+  }
+
+  // The proxy pipelines (CPU, fp32) for the pipeline and quality passes, or a real Stable
+  // Diffusion pipeline in which the UNet models run.
+  void load_pipelines() {
+    for (const auto& [name, path] : models)
+      pipes.push_back(is_proxy_pipeline(path)
+                          ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path))
+                          : nullptr);
+
+    // A real Stable Diffusion pipeline in which the UNet models run (bench's --sd-pipeline, else
+    // the first model that is a pipeline folder).
+    fs::path sd_path = o.sd_pipeline;
+    for (size_t k = 0; k < models.size() && sd_path.empty(); ++k)
+      if (!pipes[k] && is_sd_pipeline(models[k].second)) sd_path = models[k].second;
+    if (!sd_path.empty()) {
+      if (std::any_of(pipes.begin(), pipes.end(), [](const auto& p) { return p != nullptr; }))
+        fail(
+            "bench compares one family: proxy pipelines and a Stable Diffusion pipeline cannot be "
+            "mixed");
+      sd = SdPipeline::load(sd_path, o.device, o.dtype, o.sd_config);
+    }
   }
 
   // Every model gets the same input: the first proxy pipeline's, else the UNets' defaults.
-  ProfileOptions po;
-  po.batch = o.batch;
-  po.runs = o.runs;
-  po.warmup = o.warmup;
-  po.seed = o.seed;
-  po.resolution = o.resolution;
-  po.text_tokens = o.text_tokens > 0 ? o.text_tokens : 77;
-  for (const auto& p : pipes)
-    if (p) {
-      if (o.resolution == 0) po.resolution = p->world.image_size / p->space_to_depth * po.vae_scale;
-      if (o.text_tokens == 0) po.text_tokens = p->world.max_tokens;
-      break;
-    }
+  void choose_input() {
+    po.batch = o.batch;
+    po.runs = o.runs;
+    po.warmup = o.warmup;
+    po.seed = o.seed;
+    po.resolution = o.resolution;
+    po.text_tokens = o.text_tokens > 0 ? o.text_tokens : 77;
+    for (const auto& p : pipes)
+      if (p) {
+        if (o.resolution == 0)
+          po.resolution = p->world.image_size / p->space_to_depth * po.vae_scale;
+        if (o.text_tokens == 0) po.text_tokens = p->world.max_tokens;
+        break;
+      }
 
-  if (sd) {
-    po.vae_scale = sd->vae().downscale();
-    if (o.resolution == 0) po.resolution = sd->unet().spec().teacher.sample_size * po.vae_scale;
-    if (o.text_tokens == 0) po.text_tokens = sd->tokenizer().model_max_length();
+    if (sd) {
+      po.vae_scale = sd->vae().downscale();
+      if (o.resolution == 0) po.resolution = sd->unet().spec().teacher.sample_size * po.vae_scale;
+      if (o.text_tokens == 0) po.text_tokens = sd->tokenizer().model_max_length();
+    }
   }
 
-  LoadOptions lo;
-  lo.device = o.device;
-  lo.dtype = o.dtype;
-  lo.allow_random_weights = true;
-  std::vector<std::unique_ptr<UNet>> unets;
-  std::vector<const UNet*> ptrs;
-  for (size_t k = 0; k < models.size(); ++k) {
-    const auto& [name, path] = models[k];
-    const ArchSpec spec = load_arch(locate_model(path));
-    const int latent = profile_latent_side(spec.student_config(), po);
-    if (k == 0) {
-      r.latent = latent;
-    } else {
-      const auto& c0 = unets[0]->layout().config;
-      const auto& c = spec.student_config();
-      if (latent != r.latent || c.in_channels != c0.in_channels ||
-          c.cross_attention_dim != c0.cross_attention_dim)
-        fail(
-            "model '{}' takes other inputs than '{}' (latent side, channels or text width differ): "
-            "bench compares one model family",
-            name, models[0].first);
+  void load_unets() {
+    LoadOptions lo;
+    lo.device = o.device;
+    lo.dtype = o.dtype;
+    lo.allow_random_weights = true;
+    for (size_t k = 0; k < models.size(); ++k) {
+      const auto& [name, path] = models[k];
+      const ArchSpec spec = load_arch(locate_model(path));
+      const int latent = profile_latent_side(spec.student_config(), po);
+      if (k == 0) {
+        r.latent = latent;
+      } else {
+        const auto& c0 = unets[0]->layout().config;
+        const auto& c = spec.student_config();
+        if (latent != r.latent || c.in_channels != c0.in_channels ||
+            c.cross_attention_dim != c0.cross_attention_dim)
+          fail(
+              "model '{}' takes other inputs than '{}' (latent side, channels or text width "
+              "differ): "
+              "bench compares one model family",
+              name, models[0].first);
+      }
+      unets.push_back(load_unet(path, lo));
+      ptrs.push_back(unets.back().get());
+      ModelBench m;
+      m.name = name;
+      m.path = path.string();
+      m.kind = pipes[k] ? "proxy_pipeline" : sd ? "sd_pipeline" : "unet";
+      const CostReport cost =
+          estimate_cost(spec, CostInput{latent, latent, o.batch, po.text_tokens});
+      m.macs = cost.macs;
+      m.attn_macs = cost.attn_macs;
+      for (const auto& t : unets.back()->module().parameters()) {
+        m.params += t.numel();
+        m.weights_bytes += t.numel() * t.element_size();
+      }
+      r.models.push_back(m);
     }
-    unets.push_back(load_unet(path, lo));
-    ptrs.push_back(unets.back().get());
-    ModelBench m;
-    m.name = name;
-    m.path = path.string();
-    m.kind = pipes[k] ? "proxy_pipeline" : sd ? "sd_pipeline" : "unet";
-    const CostReport cost = estimate_cost(spec, CostInput{latent, latent, o.batch, po.text_tokens});
-    m.macs = cost.macs;
-    m.attn_macs = cost.attn_macs;
-    for (const auto& t : unets.back()->module().parameters()) {
-      m.params += t.numel();
-      m.weights_bytes += t.numel() * t.element_size();
-    }
-    r.models.push_back(m);
+    r.resolution = r.latent * po.vae_scale;
+    r.text_tokens = po.text_tokens;
+    r.memory_method =
+        "peak of live tensor bytes allocated on the calling thread during one call (libtorch's "
+        "allocator reports), "
+        "weights excluded; allocations on intra-op worker threads are not seen";
   }
-  r.resolution = r.latent * po.vae_scale;
-  r.text_tokens = po.text_tokens;
-  r.memory_method =
-      "peak of live tensor bytes allocated on the calling thread during one call (libtorch's "
-      "allocator reports), "
-      "weights excluded; allocations on intra-op worker threads are not seen";
 
-  std::vector<int64_t> peaks;
-  const auto unet_ms = time_forwards_interleaved(
-      ptrs, po, [&](int d, int t) { report("unet", d, t); }, &peaks);
-  for (size_t k = 0; k < models.size(); ++k) {
-    r.models[k].unet_ms = unet_ms[k];
-    r.models[k].unet_peak_bytes = peaks[k];
-    r.models[k].unet_speedup = 1 - unet_ms[k].median / unet_ms[0].median;
+  void time_unets() {
+    std::vector<int64_t> peaks;
+    const auto unet_ms = time_forwards_interleaved(
+        ptrs, po, [&](int d, int t) { report("unet", d, t); }, &peaks);
+    for (size_t k = 0; k < models.size(); ++k) {
+      r.models[k].unet_ms = unet_ms[k];
+      r.models[k].unet_peak_bytes = peaks[k];
+      r.models[k].unet_speedup = 1 - unet_ms[k].median / unet_ms[0].median;
+    }
+    unets.clear();
   }
-  unets.clear();
 
   // Whole pipelines, interleaved: one warm-up round, then pipeline_runs rounds.
-  std::vector<size_t> with_pipe;
-  for (size_t k = 0; k < pipes.size(); ++k)
-    if (pipes[k]) with_pipe.push_back(k);
-  if (!with_pipe.empty() && o.pipeline_runs > 0) {
-    const auto& w0 = pipes[with_pipe[0]]->world;
-    const auto prompts = proxy::prompt_set(w0, 1001, o.pipeline_batch);
-    std::vector<std::vector<double>> te(models.size()), un(models.size()), de(models.size()),
-        tot(models.size());
-    const int total = static_cast<int>(with_pipe.size()) * (1 + o.pipeline_runs);
-    int done = 0;
-    for (int round = 0; round <= o.pipeline_runs; ++round)
-      for (size_t k : with_pipe) {
-        SamplerOptions so = o.sampler;
-        proxy::GenerateTimes times;
-        const auto t0 = std::chrono::steady_clock::now();
-        if (round == 0) {
-          PeakMemory memory;
-          pipes[k]->generate(prompts, o.seed, so, nullptr, 0, &times);
-          r.models[k].pipeline_peak_bytes = memory.peak_bytes();
-        } else {
-          pipes[k]->generate(prompts, o.seed, so, nullptr, 0, &times);
-          const double all = ms_since(t0);
-          te[k].push_back(times.text_encoder_s * 1e3);
-          un[k].push_back(times.denoise_s * 1e3);
-          de[k].push_back(times.decoder_s * 1e3);
-          tot[k].push_back(all);
+  void time_pipelines() {
+    for (size_t k = 0; k < pipes.size(); ++k)
+      if (pipes[k]) with_pipe.push_back(k);
+    if (!with_pipe.empty() && o.pipeline_runs > 0) {
+      const auto& w0 = pipes[with_pipe[0]]->world;
+      const auto prompts = proxy::prompt_set(w0, 1001, o.pipeline_batch);
+      std::vector<std::vector<double>> te(models.size()), un(models.size()), de(models.size()),
+          tot(models.size());
+      const int total = static_cast<int>(with_pipe.size()) * (1 + o.pipeline_runs);
+      int done = 0;
+      for (int round = 0; round <= o.pipeline_runs; ++round)
+        for (size_t k : with_pipe) {
+          SamplerOptions so = o.sampler;
+          proxy::GenerateTimes times;
+          const auto t0 = std::chrono::steady_clock::now();
+          if (round == 0) {
+            PeakMemory memory;
+            pipes[k]->generate(prompts, o.seed, so, nullptr, 0, &times);
+            r.models[k].pipeline_peak_bytes = memory.peak_bytes();
+          } else {
+            pipes[k]->generate(prompts, o.seed, so, nullptr, 0, &times);
+            const double all = ms_since(t0);
+            te[k].push_back(times.text_encoder_s * 1e3);
+            un[k].push_back(times.denoise_s * 1e3);
+            de[k].push_back(times.decoder_s * 1e3);
+            tot[k].push_back(all);
+          }
+          report("pipeline", ++done, total);
         }
-        report("pipeline", ++done, total);
-      }
-    for (size_t k : with_pipe)
-      r.models[k].pipeline =
-          PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
-    const double ref = r.models[with_pipe[0]].pipeline->total_ms.median;
-    for (size_t k : with_pipe)
-      r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / ref;
+      for (size_t k : with_pipe)
+        r.models[k].pipeline =
+            PipelineTimes{summarize(te[k]), summarize(un[k]), summarize(de[k]), summarize(tot[k])};
+      const double ref = r.models[with_pipe[0]].pipeline->total_ms.median;
+      for (size_t k : with_pipe)
+        r.models[k].pipeline_speedup = 1 - r.models[k].pipeline->total_ms.median / ref;
+    }
   }
 
-  if (sd) run_sd_passes(*sd, models, o, r, report);
-
   // Quality on the proxy world: the same prompts and noise for every model.
-  if (!with_pipe.empty() && o.quality_prompts > 0) {
-    const proxy::WorldSpec w0 =
-        pipes[with_pipe[0]]->world;  // a copy: the pipelines are released below
-    const auto prompts = o.prompts_file.empty() ? proxy::prompt_set(w0, 1001, o.quality_prompts)
-                                                : read_prompts(o.prompts_file);
-    std::unique_ptr<proxy::AttributeClassifier> classifier;
-    if (!o.classifier.empty()) classifier = proxy::AttributeClassifier::load(o.classifier);
-    std::vector<fs::path> paths;
-    for (size_t k : with_pipe) paths.push_back(models[k].second);
-    pipes.clear();
-    std::vector<std::vector<std::vector<uint8_t>>> images;
-    const auto q = compare_quality(paths, prompts, classifier.get(), o.sampler, o.seed, &images,
-                                   [&](int d, int t) { report("quality", d, t); });
-    for (size_t i = 0; i < with_pipe.size(); ++i) {
-      ModelBench& m = r.models[with_pipe[i]];
-      m.quality = q[i];
-      if (!o.samples_dir.empty()) {
-        const size_t n = std::min<size_t>(16, images[i].size());
-        const std::string file = grid_file_name(m.name);
-        write_grid_png(o.samples_dir / file, {images[i].begin(), images[i].begin() + n},
-                       w0.image_size, {prompts.begin(), prompts.begin() + n}, 8, 3);
-        m.samples_grid = file;
+  void quality() {
+    if (!with_pipe.empty() && o.quality_prompts > 0) {
+      const proxy::WorldSpec w0 =
+          pipes[with_pipe[0]]->world;  // a copy: the pipelines are released below
+      const auto prompts = o.prompts_file.empty() ? proxy::prompt_set(w0, 1001, o.quality_prompts)
+                                                  : read_prompts(o.prompts_file);
+      std::unique_ptr<proxy::AttributeClassifier> classifier;
+      if (!o.classifier.empty()) classifier = proxy::AttributeClassifier::load(o.classifier);
+      std::vector<fs::path> paths;
+      for (size_t k : with_pipe) paths.push_back(models[k].second);
+      pipes.clear();
+      std::vector<std::vector<std::vector<uint8_t>>> images;
+      const auto q = compare_quality(paths, prompts, classifier.get(), o.sampler, o.seed, &images,
+                                     [&](int d, int t) { report("quality", d, t); });
+      for (size_t i = 0; i < with_pipe.size(); ++i) {
+        ModelBench& m = r.models[with_pipe[i]];
+        m.quality = q[i];
+        if (!o.samples_dir.empty()) {
+          const size_t n = std::min<size_t>(16, images[i].size());
+          const std::string file = grid_file_name(m.name);
+          write_grid_png(o.samples_dir / file, {images[i].begin(), images[i].begin() + n},
+                         w0.image_size, {prompts.begin(), prompts.begin() + n}, 8, 3);
+          m.samples_grid = file;
+        }
       }
     }
   }
-  return r;
+
+  const std::vector<std::pair<std::string, fs::path>>& models;
+  const BenchOptions& o;
+  BenchResult r;
+  const std::function<void(const char*, int, int)> report = [this](const char* stage, int done,
+                                                                   int total) {
+    if (o.progress) o.progress(stage, done, total);
+  };
+  std::vector<std::unique_ptr<proxy::ProxyPipeline>> pipes;
+  std::unique_ptr<SdPipeline> sd;
+  ProfileOptions po;
+  std::vector<std::unique_ptr<UNet>> unets;
+  std::vector<const UNet*> ptrs;
+  std::vector<size_t> with_pipe;  // models with a proxy pipeline
+};
+
+}  // namespace
+
+BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& models,
+                      const BenchOptions& o) {
+  return BenchRun(models, o).run();
 }
 
 // "name=path" or "path" (named by its folder); names are unique.

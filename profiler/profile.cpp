@@ -92,6 +92,136 @@ struct ForwardInputs {
   }
 };
 
+// What the observed and unobserved forwards measured.
+struct PerUnit {
+  std::vector<double> incl, excl, ksum, span;
+};
+struct Measurements {
+  std::map<std::string, PerUnit> per_unit;
+  std::vector<double> observed, unobserved, coverage, device;
+};
+
+// ---- measure: warm-up, then observed forwards (through the backend) and unobserved ones ----
+void measure_forwards(const ProfileOptions& o, bool cuda,
+                      const std::function<double(UnitObserver*)>& timed, ProfileReport& r,
+                      Measurements& meas) {
+  const int total = o.warmup + 2 * o.runs;
+  int done = 0;
+  for (int i = 0; i < o.warmup; ++i) {
+    timed(nullptr);
+    if (o.progress) o.progress(++done, total);
+  }
+  // CUPTI stays attached to the process once initialised (it hooks every CUDA API call), so its
+  // unobserved forwards run first, before CUPTI is touched; the other backends alternate.
+  const bool unobserved_first = cuda && o.backend == "cupti";
+  if (unobserved_first) {
+    for (int i = 0; i < o.runs; ++i) {
+      meas.unobserved.push_back(timed(nullptr));
+      if (o.progress) o.progress(++done, total);
+    }
+  }
+  BackendChoice choice = make_latency_backend(o.backend, cuda);
+  LatencyBackend& backend = *choice.backend;
+  r.overhead_method =
+      unobserved_first
+          ? "unobserved forwards first, then observed (CUPTI stays attached once started)"
+          : "observed and unobserved forwards alternated";
+  r.backend = backend.name();
+  r.requested_backend = o.backend;
+  r.fallback_note = choice.fallback_note;
+  const bool cupti = backend.name() == "cupti";
+  for (int i = 0; i < o.runs; ++i) {
+    backend.begin_forward();
+    const double ms = timed(&backend);
+    ForwardRecord rec = backend.end_forward();
+    meas.observed.push_back(ms);
+    double excl = 0;
+    for (const auto& s : rec.units) {
+      auto& pu = meas.per_unit[s.id];
+      pu.incl.push_back(s.inclusive_ms);
+      pu.excl.push_back(s.exclusive_ms);
+      if (cupti) {
+        pu.ksum.push_back(s.kernel_sum_ms);
+        pu.span.push_back(s.device_span_ms);
+      }
+      excl += s.exclusive_ms;
+    }
+    if (cupti) {
+      meas.coverage.push_back(
+          rec.device_total_ms > 0 ? rec.device_attributed_ms / rec.device_total_ms : 0.0);
+      meas.device.push_back(rec.device_total_ms);
+      r.activities = rec.activities;
+      r.unattributed = rec.unattributed;
+      r.dropped += rec.dropped;
+    } else {
+      meas.coverage.push_back(excl / ms);
+    }
+    if (i == o.runs - 1) r.trace = std::move(rec);
+    if (o.progress) o.progress(++done, total);
+    if (unobserved_first) continue;
+    meas.unobserved.push_back(timed(nullptr));
+    if (o.progress) o.progress(++done, total);
+  }
+  r.backend_detail = backend.detail();  // after the forwards: what the backend found it could do
+}
+
+// ---- summarise: per-unit statistics with the cost model's params and MACs ----
+void summarise(const UNet& unet, const ProfileOptions& o, int latent, int res, int max_batch,
+               const Measurements& ms, ProfileReport& r) {
+  const UNetLayout& L = unet.layout();
+  const bool loop = o.sampler_steps > 0;
+  const bool cupti = r.backend == "cupti";
+  CostInput ci;
+  ci.height = ci.width = latent;
+  ci.batch = o.batch;
+  ci.text_tokens = o.text_tokens;
+  const CostReport cost = estimate_cost(L, unet.removed_units(), ci);
+  r.device = unet.device();
+  if (loop) {
+    r.sampler_steps = o.sampler_steps;
+    r.guidance = o.guidance;
+    r.sampler = o.sampler;
+    r.unet_batch = max_batch;
+  } else {
+    r.unet_batch = o.batch;
+  }
+  r.dtype = unet.dtype();
+  r.resolution = res;
+  r.latent_height = r.latent_width = latent;
+  r.batch = o.batch;
+  r.text_tokens = o.text_tokens;
+  for (size_t i = 0; i < L.units.size(); ++i) {
+    const UnitInfo& u = L.units[i];
+    UnitProfile p;
+    p.id = u.id;
+    p.kind = u.kind;
+    p.parent = u.parent;
+    static const PerUnit kNone;
+    const auto found = ms.per_unit.find(u.id);
+    const PerUnit& pu = found == ms.per_unit.end() ? kNone : found->second;
+    p.inclusive_ms = summarize(pu.incl);
+    p.exclusive_ms = summarize(pu.excl);
+    if (cupti) {
+      p.kernel_sum_ms = summarize(pu.ksum);
+      p.device_span_ms = summarize(pu.span);
+      for (const auto& s : r.trace.units) {
+        if (s.id != u.id) continue;
+        p.kernel_count = s.kernel_count;
+        p.top_kernels = s.top_kernels;
+      }
+    }
+    p.params = cost.units[i].params;
+    p.macs = cost.units[i].macs;
+    p.attn_macs = cost.units[i].attn_macs;
+    r.units.push_back(p);
+  }
+  r.forward_ms = summarize(ms.observed);
+  r.unobserved_ms = summarize(ms.unobserved);
+  r.coverage = quantile(ms.coverage, 0.5);
+  if (cupti) r.device_ms = summarize(ms.device);
+  r.overhead = r.forward_ms.median / r.unobserved_ms.median - 1.0;
+}
+
 }  // namespace
 
 ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
@@ -151,118 +281,10 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
     sync();
     return UnitTimer::steady_ms() - t0;
   };
-  const int total = o.warmup + 2 * o.runs;
-  int done = 0;
-  for (int i = 0; i < o.warmup; ++i) {
-    timed(nullptr);
-    if (o.progress) o.progress(++done, total);
-  }
-  struct PerUnit {
-    std::vector<double> incl, excl, ksum, span;
-  };
-  std::map<std::string, PerUnit> per_unit;
-  std::vector<double> observed, unobserved, coverage, device;
-  // CUPTI stays attached to the process once initialised (it hooks every CUDA API call), so its
-  // unobserved forwards run first, before CUPTI is touched; the other backends alternate.
-  const bool unobserved_first = cuda && o.backend == "cupti";
-  if (unobserved_first) {
-    for (int i = 0; i < o.runs; ++i) {
-      unobserved.push_back(timed(nullptr));
-      if (o.progress) o.progress(++done, total);
-    }
-  }
-  BackendChoice choice = make_latency_backend(o.backend, cuda);
-  LatencyBackend& backend = *choice.backend;
   ProfileReport r;
-  r.overhead_method =
-      unobserved_first
-          ? "unobserved forwards first, then observed (CUPTI stays attached once started)"
-          : "observed and unobserved forwards alternated";
-  r.backend = backend.name();
-  r.requested_backend = o.backend;
-  r.fallback_note = choice.fallback_note;
-  const bool cupti = backend.name() == "cupti";
-  for (int i = 0; i < o.runs; ++i) {
-    backend.begin_forward();
-    const double ms = timed(&backend);
-    ForwardRecord rec = backend.end_forward();
-    observed.push_back(ms);
-    double excl = 0;
-    for (const auto& s : rec.units) {
-      auto& pu = per_unit[s.id];
-      pu.incl.push_back(s.inclusive_ms);
-      pu.excl.push_back(s.exclusive_ms);
-      if (cupti) {
-        pu.ksum.push_back(s.kernel_sum_ms);
-        pu.span.push_back(s.device_span_ms);
-      }
-      excl += s.exclusive_ms;
-    }
-    if (cupti) {
-      coverage.push_back(rec.device_total_ms > 0 ? rec.device_attributed_ms / rec.device_total_ms
-                                                 : 0.0);
-      device.push_back(rec.device_total_ms);
-      r.activities = rec.activities;
-      r.unattributed = rec.unattributed;
-      r.dropped += rec.dropped;
-    } else {
-      coverage.push_back(excl / ms);
-    }
-    if (i == o.runs - 1) r.trace = std::move(rec);
-    if (o.progress) o.progress(++done, total);
-    if (unobserved_first) continue;
-    unobserved.push_back(timed(nullptr));
-    if (o.progress) o.progress(++done, total);
-  }
-
-  r.backend_detail = backend.detail();  // after the forwards: what the backend found it could do
-  CostInput ci;
-  ci.height = ci.width = latent;
-  ci.batch = o.batch;
-  ci.text_tokens = o.text_tokens;
-  const CostReport cost = estimate_cost(L, unet.removed_units(), ci);
-  r.device = unet.device();
-  if (loop) {
-    r.sampler_steps = o.sampler_steps;
-    r.guidance = o.guidance;
-    r.sampler = o.sampler;
-    r.unet_batch = max_batch;
-  } else {
-    r.unet_batch = o.batch;
-  }
-  r.dtype = unet.dtype();
-  r.resolution = res;
-  r.latent_height = r.latent_width = latent;
-  r.batch = o.batch;
-  r.text_tokens = o.text_tokens;
-  for (size_t i = 0; i < L.units.size(); ++i) {
-    const UnitInfo& u = L.units[i];
-    UnitProfile p;
-    p.id = u.id;
-    p.kind = u.kind;
-    p.parent = u.parent;
-    const PerUnit& pu = per_unit[u.id];
-    p.inclusive_ms = summarize(pu.incl);
-    p.exclusive_ms = summarize(pu.excl);
-    if (cupti) {
-      p.kernel_sum_ms = summarize(pu.ksum);
-      p.device_span_ms = summarize(pu.span);
-      for (const auto& s : r.trace.units) {
-        if (s.id != u.id) continue;
-        p.kernel_count = s.kernel_count;
-        p.top_kernels = s.top_kernels;
-      }
-    }
-    p.params = cost.units[i].params;
-    p.macs = cost.units[i].macs;
-    p.attn_macs = cost.units[i].attn_macs;
-    r.units.push_back(p);
-  }
-  r.forward_ms = summarize(observed);
-  r.unobserved_ms = summarize(unobserved);
-  r.coverage = quantile(coverage, 0.5);
-  if (cupti) r.device_ms = summarize(device);
-  r.overhead = r.forward_ms.median / r.unobserved_ms.median - 1.0;
+  Measurements ms;
+  measure_forwards(o, cuda, timed, r, ms);
+  summarise(unet, o, latent, res, max_batch, ms, r);
   return r;
 }
 
