@@ -64,9 +64,20 @@ TEST(BenchCli, BadInputIsOneLine) {
 
 TEST(DemoCli, QuickChainEndToEndAndKeptOnARerun) {
   const fs::path out = test::scratch_dir("demo_cli");
-  const std::vector<std::string> args = {
-      "demo", "--quick",          "--out", out.string(),        "--train-steps",
-      "30",   "--incubate-steps", "3",     "--quality-prompts", "4"};
+  // A low target: on a loaded machine (CTest runs two tests at once) the profile's unit times
+  // fall short of the forward's, and one loaded run found 9.9% reachable against the default 22%.
+  const std::vector<std::string> args = {"demo",
+                                         "--quick",
+                                         "--out",
+                                         out.string(),
+                                         "--train-steps",
+                                         "30",
+                                         "--incubate-steps",
+                                         "3",
+                                         "--quality-prompts",
+                                         "4",
+                                         "--target-speedup",
+                                         "0.05"};
   Result r = asdm(args);
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* f : {"teacher/model_index.json", "classifier/train_result.json", "profile.json",
