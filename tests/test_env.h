@@ -3,10 +3,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "asdm_test_paths.h"
+#include "core/artifact.h"
 
 namespace asdm::test {
 
@@ -34,6 +37,14 @@ inline std::filesystem::path config_path(const std::string& name) {
 }
 
 // A fresh folder under the build tree for one test.
+// A run context for artifacts made in tests (the other fields empty).
+inline RunContext run_context(std::vector<std::string> argv = {}, std::string device_name = "") {
+  RunContext c;
+  c.argv = std::move(argv);
+  c.device_name = std::move(device_name);
+  return c;
+}
+
 inline std::filesystem::path scratch_dir(const std::string& name) {
   auto d = binary_dir() / "test-scratch" / name;
   std::filesystem::remove_all(d);

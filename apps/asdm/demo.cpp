@@ -21,8 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 
 DemoPlan make_plan(const DemoCli& o) {
-  DemoPlan p = o.quick ? DemoPlan{"test", 64, 8, 8, 20, 8, 16, 300, 150, 5e-4}
-                       : DemoPlan{"default", 128, 8, 16, 100, 16, 100, 1800, 0, 2e-4};
+  DemoPlan p;
+  static_cast<DemoSettings&>(p) =
+      o.quick ? DemoSettings{"test", 64, 8, 8, 20, 8, 16, 300, 150, 5e-4}
+              : DemoSettings{"default", 128, 8, 16, 100, 16, 100, 1800, 0, 2e-4};
   if (o.incubate_steps >= 0) p.incubate_steps = o.incubate_steps;
   if (o.quality_prompts >= 0) p.quality_prompts = o.quality_prompts;
   if (o.train_steps >= 0) p.train_steps = o.train_steps;

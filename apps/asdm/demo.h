@@ -26,11 +26,15 @@ struct DemoCli {
 
 // The demo's settings: the default world with its kept teacher, or (--quick) the test world
 // trained from scratch in seconds.
-struct DemoPlan {
+struct DemoSettings {
   std::string world;
   int resolution, batch, ablate_prompts, incubate_steps, incubate_batch, quality_prompts,
       train_steps, classifier_steps;
   double lr;
+};
+
+// The settings and where the run's files are.
+struct DemoPlan : DemoSettings {
   std::filesystem::path out, teacher, classifier, prompts;  // prompts: the ablation's
   std::string threads;
   std::string path(const std::string& name) const { return (out / name).string(); }

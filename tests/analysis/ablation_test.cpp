@@ -300,7 +300,7 @@ TEST(Ablation, ProfileGivesLatencySavedAndImportancePerMs) {
   // A profile.json written through the struct asdm profile writes it with.
   ProfileArtifact profile;
   profile.header = ArtifactHeader::make(ProfileArtifact::kArtifact, ProfileArtifact::kSchemaVersion,
-                                        {.device_name = "test"});
+                                        test::run_context({}, "test"));
   profile.report.backend = "timer";
   profile.report.unobserved_ms.median = 20.0;
   for (const auto& [id, kind, ms] :

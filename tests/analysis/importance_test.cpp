@@ -20,7 +20,7 @@ TEST(ImportanceArtifact, ARealRunSurvivesARoundTrip) {
   const auto f = test::make_proxy_fixture("importance_roundtrip", {}, 4);
   ProfileArtifact profile;
   profile.header = ArtifactHeader::make(ProfileArtifact::kArtifact, ProfileArtifact::kSchemaVersion,
-                                        {.device_name = "test"});
+                                        test::run_context({}, "test"));
   profile.report.backend = "timer";
   profile.report.unobserved_ms.median = 20.0;
   const std::vector<std::string> units = {"down_blocks.0.resnets.0", "down_blocks.0.attentions.0",

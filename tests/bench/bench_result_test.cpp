@@ -15,7 +15,7 @@ Summary some_summary(double median) { return {5, median, median * 0.9, median * 
 TEST(BenchResult, EveryFieldSurvivesARoundTrip) {
   BenchResult r;
   r.header = ArtifactHeader::make(BenchResult::kArtifact, BenchResult::kSchemaVersion,
-                                  {.argv = {"asdm", "bench"}});
+                                  test::run_context({"asdm", "bench"}));
   r.options.batch = 8;
   r.options.quality_prompts = 16;
   r.options.classifier = "classifier";

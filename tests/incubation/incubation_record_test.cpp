@@ -12,7 +12,7 @@ namespace {
 TEST(IncubationRecord, EveryFieldSurvivesARoundTrip) {
   IncubationRecord r;
   r.header = ArtifactHeader::make(IncubationRecord::kArtifact, IncubationRecord::kSchemaVersion,
-                                  {.argv = {"asdm", "incubate"}});
+                                  test::run_context({"asdm", "incubate"}));
   r.teacher = "teacher";
   r.student = "student";
   r.schedule = "student/schedule.json";

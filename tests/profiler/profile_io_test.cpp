@@ -20,7 +20,7 @@ TEST(ProfileArtifact, ARealProfileSurvivesARoundTrip) {
   o.warmup = 0;
   ProfileArtifact a;
   a.report = profile_unet(u, o);
-  a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, {.device_name = "test CPU"});
+  a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, test::run_context({}, "test CPU"));
   a.model = "tiny";
   const auto path = test::scratch_dir("profile_io") / "profile.json";
   a.write(path);

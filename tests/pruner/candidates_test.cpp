@@ -19,7 +19,7 @@ CandidateSet full_set() {
   const ArchSpec teacher = load_arch(locate_model(test::config_path("tiny")));
   CandidateSet s;
   s.header = ArtifactHeader::make(CandidateSet::kArtifact, CandidateSet::kSchemaVersion,
-                                  {.argv = {"asdm", "search"}, .device_name = "test"});
+                                  test::run_context({"asdm", "search"}, "test"));
   s.teacher = {"teacher", "profile.json", "timer",           "test", 12.5, 256, 2, 77,
                1000,      2000,           some_summary(12.0)};
   s.importance = {"importance.json", "tier1", "proxy pipeline"};
