@@ -1,5 +1,6 @@
 #include "analysis/ablation.h"
 
+#include "analysis/importance.h"
 #include "analysis/importance_io.h"
 
 #include <algorithm>
@@ -98,15 +99,6 @@ double saved_ms(const UNetLayout& layout, const Entry& e, const ProfileLatency& 
     ms += p.units.at(id).inclusive_ms;
   }
   return ms;
-}
-
-nlohmann::json estimate_json(const Estimate& e) {
-  return {{"mean", e.mean}, {"ci95", {e.ci_low, e.ci_high}}, {"n", e.n}};
-}
-
-// JSON numbers: NaN and infinities become null.
-nlohmann::json number(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
 double get_number(const nlohmann::json& j, const nlohmann::json::json_pointer& p) {
@@ -257,15 +249,15 @@ nlohmann::json tier1(const AblationSubject& s, const AblationOptions& o, const T
         {{"step", tp.steps[k]}, {"t", tp.timesteps[k]}, {"nmse", sn / n}, {"cosine", sc / n}});
   }
   const uint64_t seed = string_seed(e.id, o.seed);
-  return {{"nmse", estimate_json(bootstrap_mean(nmse, seed, o.bootstrap))},
-          {"cosine", estimate_json(bootstrap_mean(cosine, seed + 1, o.bootstrap))},
+  return {{"nmse", asdm::to_json(bootstrap_mean(nmse, seed, o.bootstrap))},
+          {"cosine", asdm::to_json(bootstrap_mean(cosine, seed + 1, o.bootstrap))},
           {"per_timestep", per_t},
           {"per_prompt", {{"nmse", nmse}, {"cosine", cosine}}}};
 }
 
 nlohmann::json quality_json(const std::map<std::string, double>& q) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : q) j[k] = number(v);
+  for (const auto& [k, v] : q) j[k] = finite_or_null(v);
   return j;
 }
 
@@ -294,17 +286,17 @@ nlohmann::json tier2(const AblationSubject& s, const AblationOptions& o, const T
     all.insert(all.end(), tp.batches[b].begin(), tp.batches[b].end());
   }
   const uint64_t seed = string_seed(e.id, o.seed) + 2;
-  nlohmann::json j = {{"ssim_loss", estimate_json(bootstrap_mean(loss, seed, o.bootstrap))},
-                      {"ssim", estimate_json(bootstrap_mean(ssim_v, seed + 1, o.bootstrap))},
-                      {"psnr_db", estimate_json(bootstrap_mean(psnr_v, seed + 2, o.bootstrap))},
-                      {"nmse", estimate_json(bootstrap_mean(nmse_v, seed + 3, o.bootstrap))},
+  nlohmann::json j = {{"ssim_loss", asdm::to_json(bootstrap_mean(loss, seed, o.bootstrap))},
+                      {"ssim", asdm::to_json(bootstrap_mean(ssim_v, seed + 1, o.bootstrap))},
+                      {"psnr_db", asdm::to_json(bootstrap_mean(psnr_v, seed + 2, o.bootstrap))},
+                      {"nmse", asdm::to_json(bootstrap_mean(nmse_v, seed + 3, o.bootstrap))},
                       {"per_prompt", {{"ssim", ssim_v}, {"psnr_db", psnr_v}}}};
   if (s.has_quality()) {
     const auto q = s.quality(torch::cat(finals), all, o.seed);
     j["quality"] = quality_json(q);
     nlohmann::json d = nlohmann::json::object();
     for (const auto& [k, v] : q)
-      if (tp.quality.count(k)) d[k] = number(v - tp.quality.at(k));
+      if (tp.quality.count(k)) d[k] = finite_or_null(v - tp.quality.at(k));
     j["quality_delta"] = d;
   }
   return j;
@@ -394,7 +386,7 @@ void derive(nlohmann::json& doc) {
       x.push_back(va);
       y.push_back(negate_b ? -vb : vb);
     }
-    return nlohmann::json{{"spearman", number(spearman(x, y))}, {"n", x.size()}};
+    return nlohmann::json{{"spearman", finite_or_null(spearman(x, y))}, {"n", x.size()}};
   };
   doc["rank_correlation"] = {{"tier1_vs_tier2", corr(t1, t2, false)},
                              {"tier1_vs_accuracy_drop", corr(t1, dq, true)},
@@ -737,8 +729,8 @@ class AblationRun {
     const char* key = w.tier == 1 ? "tier1" : "tier2";
     r[key] = w.tier == 1 ? tier1(s, o, tp, e) : tier2(s, o, tp, e);
     if (w.tier == 1 && r.contains("latency_saved_ms"))
-      r["tier1_per_ms"] = number(r.at("tier1").at("nmse").at("mean").get<double>() /
-                                 r.at("latency_saved_ms").get<double>());
+      r["tier1_per_ms"] = finite_or_null(r.at("tier1").at("nmse").at("mean").get<double>() /
+                                         r.at("latency_saved_ms").get<double>());
     r["seconds"][key] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++finished;

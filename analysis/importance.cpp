@@ -10,14 +10,12 @@ namespace {
 
 using json = nlohmann::json;
 
-// JSON numbers: not finite <-> null.
-json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 double number_of(const json& j) {
   return j.is_number() ? j.get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
 json numbers(const std::vector<double>& v) {
   json a = json::array();
-  for (double x : v) a.push_back(number(x));
+  for (double x : v) a.push_back(finite_or_null(x));
   return a;
 }
 std::vector<double> numbers_of(const json& j) {
@@ -27,7 +25,7 @@ std::vector<double> numbers_of(const json& j) {
 }
 json number_map(const std::map<std::string, double>& m) {
   json j = json::object();
-  for (const auto& [k, v] : m) j[k] = number(v);
+  for (const auto& [k, v] : m) j[k] = finite_or_null(v);
   return j;
 }
 std::map<std::string, double> number_map_of(const json& j) {
@@ -36,9 +34,6 @@ std::map<std::string, double> number_map_of(const json& j) {
   return m;
 }
 
-json estimate(const Estimate& e) {
-  return {{"mean", number(e.mean)}, {"ci95", {number(e.ci_low), number(e.ci_high)}}, {"n", e.n}};
-}
 Estimate estimate_of(const json& j) {
   Estimate e;
   e.mean = number_of(j.at("mean"));
@@ -99,14 +94,16 @@ ImportanceSettings settings_of(const json& j) {
 
 json result_json(const ImportanceResult& r) {
   json j = {{"id", r.id}, {"units", r.units}, {"kind", r.kind}};
-  if (r.latency_saved_ms) j["latency_saved_ms"] = number(*r.latency_saved_ms);
+  if (r.latency_saved_ms) j["latency_saved_ms"] = finite_or_null(*r.latency_saved_ms);
   if (r.tier1) {
     json per_t = json::array();
     for (const auto& t : r.tier1->per_timestep)
-      per_t.push_back(
-          {{"step", t.step}, {"t", t.t}, {"nmse", number(t.nmse)}, {"cosine", number(t.cosine)}});
-    j["tier1"] = {{"nmse", estimate(r.tier1->nmse)},
-                  {"cosine", estimate(r.tier1->cosine)},
+      per_t.push_back({{"step", t.step},
+                       {"t", t.t},
+                       {"nmse", finite_or_null(t.nmse)},
+                       {"cosine", finite_or_null(t.cosine)}});
+    j["tier1"] = {{"nmse", asdm::to_json(r.tier1->nmse)},
+                  {"cosine", asdm::to_json(r.tier1->cosine)},
                   {"per_timestep", per_t},
                   {"per_prompt",
                    {{"nmse", numbers(r.tier1->per_prompt_nmse)},
@@ -115,17 +112,17 @@ json result_json(const ImportanceResult& r) {
   if (r.tier2) {
     const Tier2Result& t = *r.tier2;
     json t2 = {
-        {"ssim_loss", estimate(t.ssim_loss)},
-        {"ssim", estimate(t.ssim)},
-        {"psnr_db", estimate(t.psnr_db)},
-        {"nmse", estimate(t.nmse)},
+        {"ssim_loss", asdm::to_json(t.ssim_loss)},
+        {"ssim", asdm::to_json(t.ssim)},
+        {"psnr_db", asdm::to_json(t.psnr_db)},
+        {"nmse", asdm::to_json(t.nmse)},
         {"per_prompt",
          {{"ssim", numbers(t.per_prompt_ssim)}, {"psnr_db", numbers(t.per_prompt_psnr_db)}}}};
     if (t.quality) t2["quality"] = number_map(*t.quality);
     if (t.quality_delta) t2["quality_delta"] = number_map(*t.quality_delta);
     j["tier2"] = t2;
   }
-  if (r.tier1_per_ms) j["tier1_per_ms"] = number(*r.tier1_per_ms);
+  if (r.tier1_per_ms) j["tier1_per_ms"] = finite_or_null(*r.tier1_per_ms);
   if (!r.seconds.empty()) j["seconds"] = r.seconds;
   if (!r.interaction.empty()) {
     json in = json::object();
@@ -180,6 +177,14 @@ ImportanceResult result_of(const json& j) {
 
 }  // namespace
 
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json to_json(const Estimate& e) {
+  return {{"mean", finite_or_null(e.mean)},
+          {"ci95", {finite_or_null(e.ci_low), finite_or_null(e.ci_high)}},
+          {"n", e.n}};
+}
+
 json ImportanceArtifact::to_json() const {
   json j = header.to_json();
   if (!shard_devices.empty()) {
@@ -209,7 +214,7 @@ json ImportanceArtifact::to_json() const {
   j["ranking"] = ranking;
   json rc = json::object();
   for (const auto& [k, c] : rank_correlation)
-    rc[k] = {{"spearman", number(c.spearman)}, {"n", c.n}};
+    rc[k] = {{"spearman", finite_or_null(c.spearman)}, {"n", c.n}};
   j["rank_correlation"] = rc;
   return j;
 }

@@ -69,6 +69,11 @@ struct ImportanceResult {
   std::map<std::string, GroupInteraction> interaction;  // groups: tier1_nmse, tier2_ssim_loss
 };
 
+// importance.json's encodings, shared by its writer (analysis/ablation.cpp) and the struct: a
+// number that is not finite is null; an estimate is {"mean", "ci95": [low, high], "n"}.
+nlohmann::json finite_or_null(double v);
+nlohmann::json to_json(const Estimate& e);
+
 struct ImportanceArtifact {
   static constexpr const char* kArtifact = "importance";
   static constexpr int kSchemaVersion = kImportanceSchemaVersion;
