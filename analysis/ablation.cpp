@@ -12,8 +12,6 @@
 #include <set>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
 #include "analysis/sample_metrics.h"
 #include "analysis/statistics.h"
 #include "analysis/subject_impl.h"
@@ -99,10 +97,6 @@ double saved_ms(const UNetLayout& layout, const Entry& e, const ProfileLatency& 
     ms += p.units.at(id).inclusive_ms;
   }
   return ms;
-}
-
-double get_number(const nlohmann::json& j, const nlohmann::json::json_pointer& p) {
-  return j.contains(p) && j.at(p).is_number() ? j.at(p).get<double>() : kNaN;
 }
 
 // ---- the teacher pass -------------------------------------------------------------------------
@@ -223,12 +217,12 @@ class Bypass : public UnitObserver {
   std::set<std::string> units_;
 };
 
-nlohmann::json tier1(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
-                     const Entry& e) {
+Tier1Result tier1(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
+                  const Entry& e) {
   Bypass bypass(e.units);
   const int n = s.num_prompts(), K = static_cast<int>(tp.steps.size());
   std::vector<double> nmse(n, 0.0), cosine(n, 0.0);
-  nlohmann::json per_t = nlohmann::json::array();
+  std::vector<TimestepScore> per_t;
   for (int k = 0; k < K; ++k) {
     double sn = 0, sc = 0;
     for (size_t b = 0; b < tp.batches.size(); ++b) {
@@ -245,24 +239,15 @@ nlohmann::json tier1(const AblationSubject& s, const AblationOptions& o, const T
         sc += c[r];
       }
     }
-    per_t.push_back(
-        {{"step", tp.steps[k]}, {"t", tp.timesteps[k]}, {"nmse", sn / n}, {"cosine", sc / n}});
+    per_t.push_back({tp.steps[k], tp.timesteps[k], sn / n, sc / n});
   }
   const uint64_t seed = string_seed(e.id, o.seed);
-  return {{"nmse", asdm::to_json(bootstrap_mean(nmse, seed, o.bootstrap))},
-          {"cosine", asdm::to_json(bootstrap_mean(cosine, seed + 1, o.bootstrap))},
-          {"per_timestep", per_t},
-          {"per_prompt", {{"nmse", nmse}, {"cosine", cosine}}}};
+  return {bootstrap_mean(nmse, seed, o.bootstrap), bootstrap_mean(cosine, seed + 1, o.bootstrap),
+          per_t, nmse, cosine};
 }
 
-nlohmann::json quality_json(const std::map<std::string, double>& q) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : q) j[k] = finite_or_null(v);
-  return j;
-}
-
-nlohmann::json tier2(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
-                     const Entry& e) {
+Tier2Result tier2(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
+                  const Entry& e) {
   Bypass bypass(e.units);
   const SamplerOptions so = sampler_for(s, o);
   const int n = s.num_prompts();
@@ -286,57 +271,55 @@ nlohmann::json tier2(const AblationSubject& s, const AblationOptions& o, const T
     all.insert(all.end(), tp.batches[b].begin(), tp.batches[b].end());
   }
   const uint64_t seed = string_seed(e.id, o.seed) + 2;
-  nlohmann::json j = {{"ssim_loss", asdm::to_json(bootstrap_mean(loss, seed, o.bootstrap))},
-                      {"ssim", asdm::to_json(bootstrap_mean(ssim_v, seed + 1, o.bootstrap))},
-                      {"psnr_db", asdm::to_json(bootstrap_mean(psnr_v, seed + 2, o.bootstrap))},
-                      {"nmse", asdm::to_json(bootstrap_mean(nmse_v, seed + 3, o.bootstrap))},
-                      {"per_prompt", {{"ssim", ssim_v}, {"psnr_db", psnr_v}}}};
+  Tier2Result t;
+  t.ssim_loss = bootstrap_mean(loss, seed, o.bootstrap);
+  t.ssim = bootstrap_mean(ssim_v, seed + 1, o.bootstrap);
+  t.psnr_db = bootstrap_mean(psnr_v, seed + 2, o.bootstrap);
+  t.nmse = bootstrap_mean(nmse_v, seed + 3, o.bootstrap);
+  t.per_prompt_ssim = ssim_v;
+  t.per_prompt_psnr_db = psnr_v;
   if (s.has_quality()) {
     const auto q = s.quality(torch::cat(finals), all, o.seed);
-    j["quality"] = quality_json(q);
-    nlohmann::json d = nlohmann::json::object();
+    t.quality = q;
+    t.quality_delta.emplace();
     for (const auto& [k, v] : q)
-      if (tp.quality.count(k)) d[k] = finite_or_null(v - tp.quality.at(k));
-    j["quality_delta"] = d;
+      if (tp.quality.count(k)) (*t.quality_delta)[k] = v - tp.quality.at(k);
   }
-  return j;
+  return t;
 }
 
 // ---- the document -----------------------------------------------------------------------------
 
 bool wants(const std::string& tier, int t) { return tier == "both" || tier == std::to_string(t); }
 
-nlohmann::json settings_json(const AblationSubject& s, const AblationOptions& o,
-                             const std::vector<Entry>& plan) {
-  nlohmann::json groups = nlohmann::json::array();
-  for (const auto& g : o.groups) groups.push_back(g);
-  nlohmann::json ids = nlohmann::json::array();
-  for (const auto& e : plan) ids.push_back(e.id);
-  nlohmann::json j = {{"subject", s.description()},
-                      {"prompts", {{"count", s.num_prompts()}, {"sha256", s.prompts_sha256()}}},
-                      {"tier", o.tier},
-                      {"timesteps", o.timesteps},
-                      {"sampler",
-                       {{"name", o.sampler.sampler},
-                        {"steps", o.sampler.steps},
-                        {"guidance", o.sampler.guidance},
-                        {"prediction", to_string(s.scheduler().prediction)},
-                        {"spacing", s.scheduler().spacing},
-                        {"steps_offset", s.scheduler().steps_offset}}},
-                      {"seed", o.seed},
-                      {"batch", o.batch},
-                      {"bootstrap", o.bootstrap},
-                      {"top", o.top},
-                      {"rank_from", o.rank_from_path},
-                      {"profile", o.profile ? o.profile->path : ""},
-                      {"sample_shape", s.sample_shape()},
-                      {"output_space", s.output_space()},
-                      {"plan", ids}};
-  return j;
+ImportanceSettings settings_of(const AblationSubject& s, const AblationOptions& o,
+                               const std::vector<Entry>& plan) {
+  ImportanceSettings st;
+  st.subject = s.description();
+  st.prompts = s.num_prompts();
+  st.prompts_sha256 = s.prompts_sha256();
+  st.tier = o.tier;
+  st.timesteps = o.timesteps;
+  st.sampler = o.sampler.sampler;
+  st.steps = o.sampler.steps;
+  st.guidance = o.sampler.guidance;
+  st.prediction = std::string(to_string(s.scheduler().prediction));
+  st.spacing = s.scheduler().spacing;
+  st.steps_offset = s.scheduler().steps_offset;
+  st.seed = o.seed;
+  st.batch = o.batch;
+  st.bootstrap = o.bootstrap;
+  st.top = o.top;
+  st.rank_from = o.rank_from_path;
+  st.profile = o.profile ? o.profile->path : "";
+  st.sample_shape = s.sample_shape();
+  st.output_space = s.output_space();
+  for (const auto& e : plan) st.plan.push_back(e.id);
+  return st;
 }
 
 // What the file says about the meaning of its numbers.
-nlohmann::json definitions() {
+std::map<std::string, std::string> definitions() {
   return {{"tier1",
            "normalised MSE of the bypassed model's epsilon against the teacher's (sum of squared "
            "differences / sum of "
@@ -353,62 +336,67 @@ nlohmann::json definitions() {
 }
 
 // Ranks, rank correlations, group interactions: recomputed from the results on every write.
-void derive(nlohmann::json& doc) {
-  auto& results = doc["results"];
-  std::map<std::string, const nlohmann::json*> by_id;
-  for (const auto& r : results) by_id[r.at("id").get<std::string>()] = &r;
-  using P = nlohmann::json::json_pointer;
-  const P t1("/tier1/nmse/mean"), t2("/tier2/ssim_loss/mean"),
-      dq("/tier2/quality_delta/mean_accuracy");
+using Score = double (*)(const ImportanceResult&);
+double tier1_score(const ImportanceResult& r) { return r.tier1 ? r.tier1->nmse.mean : kNaN; }
+double tier2_score(const ImportanceResult& r) { return r.tier2 ? r.tier2->ssim_loss.mean : kNaN; }
+double per_ms_score(const ImportanceResult& r) { return r.tier1_per_ms.value_or(kNaN); }
+double accuracy_drop(const ImportanceResult& r) {
+  if (!r.tier2 || !r.tier2->quality_delta) return kNaN;
+  const auto it = r.tier2->quality_delta->find("mean_accuracy");
+  return it == r.tier2->quality_delta->end() ? kNaN : it->second;
+}
+
+void derive(ImportanceArtifact& doc) {
+  auto& results = doc.results;
+  std::map<std::string, const ImportanceResult*> by_id;
+  for (const auto& r : results) by_id[r.id] = &r;
   // Rankings among single units.
-  auto ranking = [&](const P& p, bool ascending_per_ms = false) {
+  auto ranking = [&](Score score, bool ascending_per_ms = false) {
     std::vector<std::pair<double, std::string>> v;
     for (const auto& r : results)
-      if (r.at("kind") != "group" && r.contains(p) && r.at(p).is_number())
-        v.push_back({r.at(p).get<double>(), r.at("id")});
+      if (r.kind != "group" && !std::isnan(score(r))) v.push_back({score(r), r.id});
     std::stable_sort(v.begin(), v.end(), [&](const auto& a, const auto& b) {
       return ascending_per_ms ? a.first < b.first : a.first > b.first;
     });
-    nlohmann::json ids = nlohmann::json::array();
-    for (const auto& [score, id] : v) ids.push_back(id);
+    std::vector<std::string> ids;
+    for (const auto& [value, id] : v) ids.push_back(id);
     return ids;
   };
-  doc["ranking"] = {{"tier1", ranking(t1)},
-                    {"tier2", ranking(t2)},
-                    {"tier1_per_ms", ranking(P("/tier1_per_ms"), true)}};
+  doc.ranking = {{"tier1", ranking(tier1_score)},
+                 {"tier2", ranking(tier2_score)},
+                 {"tier1_per_ms", ranking(per_ms_score, true)}};
   // Rank correlation between the tiers over single units scored by both.
-  auto corr = [&](const P& a, const P& b, bool negate_b) {
+  auto corr = [&](Score a, Score b, bool negate_b) {
     std::vector<double> x, y;
     for (const auto& r : results) {
-      if (r.at("kind") == "group") continue;
-      const double va = get_number(r, a), vb = get_number(r, b);
+      if (r.kind == "group") continue;
+      const double va = a(r), vb = b(r);
       if (std::isnan(va) || std::isnan(vb)) continue;
       x.push_back(va);
       y.push_back(negate_b ? -vb : vb);
     }
-    return nlohmann::json{{"spearman", finite_or_null(spearman(x, y))}, {"n", x.size()}};
+    return ImportanceArtifact::Correlation{spearman(x, y), static_cast<int>(x.size())};
   };
-  doc["rank_correlation"] = {{"tier1_vs_tier2", corr(t1, t2, false)},
-                             {"tier1_vs_accuracy_drop", corr(t1, dq, true)},
-                             {"tier2_vs_accuracy_drop", corr(t2, dq, true)}};
+  doc.rank_correlation = {{"tier1_vs_tier2", corr(tier1_score, tier2_score, false)},
+                          {"tier1_vs_accuracy_drop", corr(tier1_score, accuracy_drop, true)},
+                          {"tier2_vs_accuracy_drop", corr(tier2_score, accuracy_drop, true)}};
   // Interactions: a group's score minus the sum of its units' scores, where all were scored.
   for (auto& r : results) {
-    if (r.at("kind") != "group") continue;
-    nlohmann::json inter = nlohmann::json::object();
-    for (const auto& [name, p] : {std::pair{"tier1_nmse", t1}, std::pair{"tier2_ssim_loss", t2}}) {
-      const double g = get_number(r, p);
+    if (r.kind != "group") continue;
+    for (const auto& [name, score] :
+         {std::pair{"tier1_nmse", &tier1_score}, std::pair{"tier2_ssim_loss", &tier2_score}}) {
+      const double g = score(r);
       if (std::isnan(g)) continue;
       double sum = 0;
       bool all = true;
-      for (const auto& u : r.at("units")) {
-        const auto it = by_id.find(u.get<std::string>());
-        const double v = it == by_id.end() ? kNaN : get_number(*it->second, p);
+      for (const auto& u : r.units) {
+        const auto it = by_id.find(u);
+        const double v = it == by_id.end() ? kNaN : score(*it->second);
         all = all && !std::isnan(v);
         sum += std::isnan(v) ? 0 : v;
       }
-      if (all) inter[name] = {{"group", g}, {"sum_of_units", sum}, {"group_minus_sum", g - sum}};
+      if (all) r.interaction[name] = {g, sum, g - sum};
     }
-    if (!inter.empty()) r["interaction"] = inter;
   }
 }
 
@@ -419,55 +407,41 @@ struct WorkItem {
 
 std::string shard_text(int i, int n) { return fmt::format("{}/{}", i, n); }
 
-// The differences between two settings objects, for messages.
-std::string settings_diff(const nlohmann::json& a, const nlohmann::json& b) {
-  std::vector<std::string> d;
-  for (const auto& [k, v] : b.items()) {
-    if (!a.contains(k)) {
-      d.push_back(fmt::format("{}: absent vs {}", k, v.dump()));
-    } else if (a.at(k) != v) {
-      std::string x = a.at(k).dump(), y = v.dump();
-      if (x.size() > 60) x = x.substr(0, 57) + "...";
-      if (y.size() > 60) y = y.substr(0, 57) + "...";
-      d.push_back(fmt::format("{}: {} vs {}", k, x, y));
-    }
-  }
-  return join_limited(d, 4);
-}
-
 // Settings that must match for results to be joined. The subject's description holds paths, which
 // differ between machines and working folders: the prompts' hash, the sample shape and the plan
 // identify the work, so a different description is only worth a warning.
-bool same_settings(const nlohmann::json& a, const nlohmann::json& b, const std::string& what) {
-  nlohmann::json x = a, y = b;
-  x.erase("subject");
-  y.erase("subject");
-  if (x != y) return false;
-  if (a.value("subject", "") != b.value("subject", ""))
-    log::warn("{}: the model and prompts were given as '{}' there and '{}' here", what,
-              a.value("subject", ""), b.value("subject", ""));
+bool same_settings(const ImportanceSettings& a, const ImportanceSettings& b,
+                   const std::string& what) {
+  ImportanceSettings x = a, y = b;
+  x.subject = y.subject = "";
+  if (!(x == y)) return false;
+  if (a.subject != b.subject)
+    log::warn("{}: the model and prompts were given as '{}' there and '{}' here", what, a.subject,
+              b.subject);
   return true;
 }
 
-nlohmann::json read_partial(const std::filesystem::path& out) {
-  nlohmann::json doc;
-  try {
-    doc = read_json_file(out);
-  } catch (const Error& e) {
+ImportanceArtifact read_partial(const std::filesystem::path& out) {
+  auto corrupt = [&](const Error& e) {
     fail("cannot resume from {}: {}; the file was left as it is (move it away to start over)",
          out.string(), e.what());
+  };
+  try {
+    if (read_artifact_type(out) != ImportanceArtifact::kArtifact)
+      fail(
+          "cannot resume from {}: it is not an importance.json of asdm ablate; the file was left "
+          "as it is",
+          out.string());
+  } catch (const Error& e) {
+    if (std::string(e.what()).rfind("cannot resume", 0) == 0) throw;
+    corrupt(e);
   }
-  if (!doc.is_object() || doc.value("artifact", "") != "importance" || !doc.contains("settings") ||
-      !doc.contains("results") || !doc.at("results").is_array() || !doc.contains("shard"))
-    fail(
-        "cannot resume from {}: it is not an importance.json of asdm ablate; the file was left as "
-        "it is",
-        out.string());
-  for (const auto& r : doc.at("results"))
-    if (!r.is_object() || !r.contains("id") || !r.at("id").is_string())
-      fail("cannot resume from {}: a result without an id; the file was left as it is",
-           out.string());
-  return doc;
+  try {
+    return ImportanceArtifact::read(out);
+  } catch (const Error& e) {
+    corrupt(e);
+  }
+  return {};  // not reached: corrupt() throws
 }
 
 }  // namespace
@@ -561,7 +535,7 @@ class AblationRun {
               const std::function<void(const AblationProgress&)>& on_item)
       : s(subject), o(options), ctx(context), out(output), resume(resume_run), progress(on_item) {}
 
-  nlohmann::json run() {
+  ImportanceArtifact run() {
     check();
     make_entries();
     take_resumed();
@@ -619,17 +593,16 @@ class AblationRun {
 
   // ---- resume: the results of the file being continued (same settings and shard) ----
   void take_resumed() {
-    settings = settings_json(s, o, plan);
-    shard = {{"index", o.shard_index}, {"count", o.shard_count}};
+    settings = settings_of(s, o, plan);
     if (std::filesystem::exists(out) && !resume) {
       // Do not overwrite an unfinished run.
-      nlohmann::json old;
+      bool unfinished = false;
       try {
-        old = read_json_file(out);
+        unfinished = read_artifact_type(out) == ImportanceArtifact::kArtifact &&
+                     !ImportanceArtifact::read(out).complete;
       } catch (const Error&) {
       }
-      if (old.is_object() && old.value("artifact", "") == "importance" &&
-          !old.value("complete", true))
+      if (unfinished)
         fail(
             "{} holds the partial results of an unfinished run; continue it with --resume, or "
             "remove "
@@ -637,17 +610,18 @@ class AblationRun {
             out.string());
     }
     if (resume && std::filesystem::exists(out)) {
-      const nlohmann::json old = read_partial(out);
-      if (!same_settings(old.at("settings"), settings, out.string()))
+      const ImportanceArtifact old = read_partial(out);
+      if (!same_settings(old.settings, settings, out.string()))
         fail(
             "cannot resume from {}: it was made with other settings ({}); use the same flags or "
             "another output",
-            out.string(), settings_diff(old.at("settings"), settings));
-      if (old.at("shard") != shard)
-        fail("cannot resume from {}: it is shard {}, not {}", out.string(), old.at("shard").dump(),
-             shard.dump());
-      for (const auto& r : old.at("results")) done[r.at("id")] = r;
-      old_fingerprint = old.value(nlohmann::json::json_pointer("/teacher/fingerprint"), "");
+            out.string(), settings_differences(old.settings, settings));
+      if (old.shard_index != o.shard_index || old.shard_count != o.shard_count)
+        fail("cannot resume from {}: it is shard {}, not {}", out.string(),
+             shard_text(old.shard_index, old.shard_count),
+             shard_text(o.shard_index, o.shard_count));
+      for (const auto& r : old.results) done[r.id] = r;
+      old_fingerprint = old.teacher.fingerprint;
     } else if (resume) {
       log::info("{} does not exist yet; starting a new run", out.string());
     }
@@ -673,15 +647,15 @@ class AblationRun {
   }
 
   void start_document() {
-    doc = make_artifact("importance", kImportanceSchemaVersion, ctx);
-    doc["settings"] = settings;
-    doc["shard"] = shard;
-    doc["definitions"] = definitions();
+    doc.header = ArtifactHeader::make(ImportanceArtifact::kArtifact,
+                                      ImportanceArtifact::kSchemaVersion, ctx);
+    doc.settings = settings;
+    doc.shard_index = o.shard_index;
+    doc.shard_count = o.shard_count;
+    doc.definitions = definitions();
     if (o.profile)
-      doc["latency"] = {{"profile", o.profile->path},
-                        {"backend", o.profile->backend},
-                        {"device", o.profile->device},
-                        {"unobserved_forward_ms", o.profile->forward_ms}};
+      doc.latency = ImportanceArtifact::Latency{o.profile->path, o.profile->backend,
+                                                o.profile->device, o.profile->forward_ms};
   }
 
   // ---- the teacher pass: run every time (one sampling run per prompt), so that a resumed run can
@@ -695,12 +669,8 @@ class AblationRun {
           "device or "
           "build?); {} mixes results of both",
           out.string());
-    nlohmann::json teacher = {{"fingerprint", tp.fingerprint},
-                              {"kept_steps", tp.steps},
-                              {"kept_timesteps", tp.timesteps},
-                              {"seconds", tp.seconds}};
-    if (!tp.quality.empty()) teacher["quality"] = quality_json(tp.quality);
-    doc["teacher"] = teacher;
+    doc.teacher = {tp.fingerprint, tp.steps, tp.timesteps, tp.seconds, std::nullopt};
+    if (!tp.quality.empty()) doc.teacher.quality = tp.quality;
   }
 
   // ---- score every item ----
@@ -710,8 +680,7 @@ class AblationRun {
     if (top_now) {
       std::map<std::string, double> scores;
       for (size_t i : mine)
-        if (plan[i].kind != "group")
-          scores[plan[i].id] = done.at(plan[i].id).at("tier1").at("nmse").at("mean");
+        if (plan[i].kind != "group") scores[plan[i].id] = done.at(plan[i].id).tier1->nmse.mean;
       for (size_t i : top_units(scores, "this run")) second.push_back({i, 2});
       for (const auto& w : second) run_item(w);
     }
@@ -721,17 +690,21 @@ class AblationRun {
     const Entry& e = plan[w.entry];
     if (has(w.entry, w.tier)) return;
     const auto start = std::chrono::steady_clock::now();
-    nlohmann::json& r = done[e.id];
-    if (r.is_null()) {
-      r = {{"id", e.id}, {"units", e.units}, {"kind", e.kind}};
-      if (o.profile) r["latency_saved_ms"] = saved_ms(s.unet().layout(), e, *o.profile);
+    ImportanceResult& r = done[e.id];
+    if (r.id.empty()) {
+      r.id = e.id;
+      r.units = e.units;
+      r.kind = e.kind;
+      if (o.profile) r.latency_saved_ms = saved_ms(s.unet().layout(), e, *o.profile);
     }
     const char* key = w.tier == 1 ? "tier1" : "tier2";
-    r[key] = w.tier == 1 ? tier1(s, o, tp, e) : tier2(s, o, tp, e);
-    if (w.tier == 1 && r.contains("latency_saved_ms"))
-      r["tier1_per_ms"] = finite_or_null(r.at("tier1").at("nmse").at("mean").get<double>() /
-                                         r.at("latency_saved_ms").get<double>());
-    r["seconds"][key] =
+    if (w.tier == 1) {
+      r.tier1 = tier1(s, o, tp, e);
+      if (r.latency_saved_ms) r.tier1_per_ms = r.tier1->nmse.mean / *r.latency_saved_ms;
+    } else {
+      r.tier2 = tier2(s, o, tp, e);
+    }
+    r.seconds[key] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++finished;
     write(false);
@@ -759,13 +732,12 @@ class AblationRun {
   }
 
   void write(bool complete) {
-    nlohmann::json results = nlohmann::json::array();
+    doc.results.clear();
     for (const auto& e : plan)
-      if (done.count(e.id)) results.push_back(done.at(e.id));
-    doc["results"] = results;
-    doc["complete"] = complete;
+      if (done.count(e.id)) doc.results.push_back(done.at(e.id));
+    doc.complete = complete;
     derive(doc);
-    write_json_atomic(out, doc);
+    doc.write(out);
   }
 
   double elapsed() const {
@@ -773,7 +745,8 @@ class AblationRun {
   }
   bool has(size_t i, int tier) const {
     const auto it = done.find(plan[i].id);
-    return it != done.end() && it->second.contains(tier == 1 ? "tier1" : "tier2");
+    return it != done.end() &&
+           (tier == 1 ? it->second.tier1.has_value() : it->second.tier2.has_value());
   }
 
   const AblationSubject& s;
@@ -784,8 +757,9 @@ class AblationRun {
   const std::function<void(const AblationProgress&)>& progress;
   std::vector<Entry> plan;
   std::vector<size_t> mine;  // this shard's entries
-  nlohmann::json settings, shard, doc;
-  std::map<std::string, nlohmann::json> done;
+  ImportanceSettings settings;
+  ImportanceArtifact doc;
+  std::map<std::string, ImportanceResult> done;
   std::string old_fingerprint;
   std::chrono::steady_clock::time_point t0;
   bool top_now = false;
@@ -796,36 +770,35 @@ class AblationRun {
 
 }  // namespace
 
-nlohmann::json run_ablation(const AblationSubject& s, const AblationOptions& o,
-                            const RunContext& ctx, const std::filesystem::path& out, bool resume,
-                            const std::function<void(const AblationProgress&)>& progress) {
+ImportanceArtifact run_ablation(const AblationSubject& s, const AblationOptions& o,
+                                const RunContext& ctx, const std::filesystem::path& out,
+                                bool resume,
+                                const std::function<void(const AblationProgress&)>& progress) {
   return AblationRun(s, o, ctx, out, resume, progress).run();
 }
 
-nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
-                                const RunContext& ctx, const std::filesystem::path& out) {
+ImportanceArtifact merge_importance(const std::vector<std::filesystem::path>& files,
+                                    const RunContext& ctx, const std::filesystem::path& out) {
   if (files.empty()) fail("merge needs the shard files");
-  std::vector<nlohmann::json> docs;
+  std::vector<ImportanceArtifact> docs;
   for (const auto& f : files) {
-    nlohmann::json d = read_json_file(f);
-    if (!d.is_object() || d.value("artifact", "") != "importance" || !d.contains("settings") ||
-        !d.contains("shard"))
+    if (read_artifact_type(f) != ImportanceArtifact::kArtifact)
       fail("{} is not an importance.json of asdm ablate", f.string());
-    if (!d.value("complete", false))
+    docs.push_back(ImportanceArtifact::read(f));
+    if (!docs.back().complete)
       fail("{} is unfinished; finish it with --resume before merging", f.string());
-    docs.push_back(std::move(d));
   }
-  const nlohmann::json& settings = docs[0].at("settings");
-  const int n = docs[0].at("shard").at("count");
+  const ImportanceSettings& settings = docs[0].settings;
+  const int n = docs[0].shard_count;
   std::vector<int> seen(n, -1);
   for (size_t k = 0; k < docs.size(); ++k) {
-    if (!same_settings(settings, docs[k].at("settings"), files[k].string()))
+    if (!same_settings(settings, docs[k].settings, files[k].string()))
       fail("{} and {} come from runs with other settings ({})", files[0].string(),
-           files[k].string(), settings_diff(settings, docs[k].at("settings")));
-    if (docs[k].at("shard").at("count") != n)
-      fail("{} is one of {} shards, {} one of {}", files[k].string(),
-           docs[k].at("shard").at("count").dump(), files[0].string(), n);
-    const int i = docs[k].at("shard").at("index");
+           files[k].string(), settings_differences(settings, docs[k].settings));
+    if (docs[k].shard_count != n)
+      fail("{} is one of {} shards, {} one of {}", files[k].string(), docs[k].shard_count,
+           files[0].string(), n);
+    const int i = docs[k].shard_index;
     if (seen[i] >= 0)
       fail("{} and {} are both shard {}", files[seen[i]].string(), files[k].string(),
            shard_text(i, n));
@@ -836,37 +809,40 @@ nlohmann::json merge_importance(const std::vector<std::filesystem::path>& files,
     if (seen[i] < 0) missing.push_back(shard_text(i, n));
   if (!missing.empty()) fail("shards missing: {}", join_limited(missing, 8));
   for (size_t k = 1; k < docs.size(); ++k)
-    if (docs[k].value(nlohmann::json::json_pointer("/teacher/fingerprint"), "") !=
-        docs[0].value(nlohmann::json::json_pointer("/teacher/fingerprint"), ""))
+    if (docs[k].teacher.fingerprint != docs[0].teacher.fingerprint)
       log::warn(
           "{} and {} saw different teacher outputs (another device, thread count or build); "
           "merging anyway",
           files[0].string(), files[k].string());
-  std::map<std::string, nlohmann::json> results;
+  std::map<std::string, ImportanceResult> results;
   for (const auto& d : docs)
-    for (const auto& r : d.at("results")) results[r.at("id")] = r;
-  nlohmann::json doc = make_artifact("importance", kImportanceSchemaVersion, ctx);
+    for (const auto& r : d.results) results[r.id] = r;
+  ImportanceArtifact doc;
+  doc.header =
+      ArtifactHeader::make(ImportanceArtifact::kArtifact, ImportanceArtifact::kSchemaVersion, ctx);
   // The work was done where the shards ran: their device, not the merging machine's.
-  doc["device"] = docs[0].at("device");
+  const ArtifactHeader& h0 = docs[0].header;
+  doc.header.device_kind = h0.device_kind;
+  doc.header.device_name = h0.device_name;
+  doc.header.threads = h0.threads;
   for (const auto& d : docs)
-    if (d.at("device") != docs[0].at("device")) {
-      nlohmann::json all = nlohmann::json::array();
-      for (const auto& x : docs) all.push_back(x.at("device"));
-      doc["shard_devices"] = all;
+    if (d.header.device_kind != h0.device_kind || d.header.device_name != h0.device_name ||
+        d.header.threads != h0.threads) {
+      for (const auto& x : docs)
+        doc.shard_devices.push_back({x.header.device_kind, x.header.device_name, x.header.threads});
       break;
     }
-  doc["settings"] = settings;
-  doc["shard"] = {{"index", 0}, {"count", 1}};
-  doc["definitions"] = docs[0].at("definitions");
-  if (docs[0].contains("latency")) doc["latency"] = docs[0].at("latency");
-  doc["teacher"] = docs[0].at("teacher");
-  nlohmann::json ordered = nlohmann::json::array();
-  for (const auto& id : settings.at("plan"))
-    if (results.count(id)) ordered.push_back(results.at(id));
-  doc["results"] = ordered;
-  doc["complete"] = true;
+  doc.settings = settings;
+  doc.shard_index = 0;
+  doc.shard_count = 1;
+  doc.definitions = docs[0].definitions;
+  doc.latency = docs[0].latency;
+  doc.teacher = docs[0].teacher;
+  for (const auto& id : settings.plan)
+    if (results.count(id)) doc.results.push_back(results.at(id));
+  doc.complete = true;
   derive(doc);
-  if (!out.empty()) write_json_atomic(out, doc);
+  if (!out.empty()) doc.write(out);
   return doc;
 }
 

@@ -23,8 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
+#include "analysis/importance.h"
 #include "core/artifact.h"
 #include "model/sampler.h"
 #include "profiler/profile_io.h"
@@ -89,21 +88,19 @@ std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& p
 // Runs the ablation, writing `out` after every item; with resume, continues the run `out` holds
 // (same settings, else an error naming the differences; a corrupt file is an error and is left as
 // it is). Without resume, an unfinished run's file is not overwritten. Returns the document.
-nlohmann::json run_ablation(const AblationSubject& subject, const AblationOptions& options,
-                            const RunContext& context, const std::filesystem::path& out,
-                            bool resume,
-                            const std::function<void(const AblationProgress&)>& progress = {});
+ImportanceArtifact run_ablation(const AblationSubject& subject, const AblationOptions& options,
+                                const RunContext& context, const std::filesystem::path& out,
+                                bool resume,
+                                const std::function<void(const AblationProgress&)>& progress = {});
 
 // Joins the complete shard files of one run (same settings, shards 0..n-1 each once) into the
 // file a single run writes; writes it to `out` when given.
-nlohmann::json merge_importance(const std::vector<std::filesystem::path>& shards,
-                                const RunContext& context, const std::filesystem::path& out = {});
-
-struct ImportanceArtifact;  // analysis/importance.h
+ImportanceArtifact merge_importance(const std::vector<std::filesystem::path>& shards,
+                                    const RunContext& context,
+                                    const std::filesystem::path& out = {});
 
 // The tables asdm ablate prints: units by importance (tier 1, else tier 2), then by importance per
 // ms saved when latency is known, rank correlations and the teacher's quality. max_rows 0: all.
-std::string importance_table(const nlohmann::json& doc, int max_rows);
 std::string importance_table(const ImportanceArtifact& doc, int max_rows);
 std::string importance_file_table(const std::filesystem::path& file, int max_rows);
 

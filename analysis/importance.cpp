@@ -3,7 +3,10 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "core/error.h"
 
 namespace asdm {
 namespace {
@@ -252,6 +255,19 @@ ImportanceArtifact ImportanceArtifact::from_json(const json& j, const std::strin
       a.rank_correlation[k] = {number_of(v.at("spearman")), v.at("n").get<int>()};
   });
   return a;
+}
+
+std::string settings_differences(const ImportanceSettings& a, const ImportanceSettings& b) {
+  const json x = settings_json(a), y = settings_json(b);
+  std::vector<std::string> d;
+  for (const auto& [k, v] : y.items()) {
+    if (x.at(k) == v) continue;
+    std::string l = x.at(k).dump(), r = v.dump();
+    if (l.size() > 60) l = l.substr(0, 57) + "...";
+    if (r.size() > 60) r = r.substr(0, 57) + "...";
+    d.push_back(fmt::format("{}: {} vs {}", k, l, r));
+  }
+  return join_limited(d, 4);
 }
 
 ImportanceArtifact ImportanceArtifact::read(const std::filesystem::path& path) {

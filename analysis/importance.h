@@ -35,7 +35,12 @@ struct ImportanceSettings {
   std::vector<int64_t> sample_shape;
   std::string output_space;
   std::vector<std::string> plan;  // every entry's id, in order
+  bool operator==(const ImportanceSettings&) const = default;
 };
+
+// The fields in which two runs' settings differ, as "name: a vs b" (values shortened), for the
+// messages of resume and merge; "" when they are the same.
+std::string settings_differences(const ImportanceSettings& a, const ImportanceSettings& b);
 
 struct TimestepScore {
   int step = 0;

@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 #include <fmt/printf.h>
-#include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/importance.h"
@@ -41,10 +40,6 @@ std::vector<ImportanceRow> importance_rows(const ImportanceArtifact& doc) {
     rows.push_back(row);
   }
   return rows;
-}
-
-std::string importance_table(const nlohmann::json& doc, int max_rows) {
-  return importance_table(ImportanceArtifact::from_json(doc), max_rows);
 }
 
 std::string importance_table(const ImportanceArtifact& doc, int max_rows) {

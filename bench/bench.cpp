@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/image_grid.h"
 #include "core/prompts.h"
+#include "export/stock_form.h"
 #include "model/arch_spec.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
@@ -140,7 +141,7 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
   g.steps = o.sampler.steps;
   g.guidance = o.sampler.guidance;
   g.sampler = o.sampler.sampler;
-  g.height = g.width = r.resolution;
+  g.height = g.width = r.input.resolution;
   g.seed = o.seed;
   const auto& prompts =
       o.prompts_file.empty() ? sd_validation_prompts() : read_prompts(o.prompts_file);
@@ -301,11 +302,11 @@ class BenchRun {
       const ArchSpec spec = load_arch(locate_model(path));
       const int latent = profile_latent_side(spec.student_config(), po);
       if (k == 0) {
-        r.latent = latent;
+        r.input = InputShape::square(latent, po.vae_scale, o.batch, po.text_tokens);
       } else {
         const auto& c0 = unets[0]->layout().config;
         const auto& c = spec.student_config();
-        if (latent != r.latent || c.in_channels != c0.in_channels ||
+        if (latent != r.input.latent_height || c.in_channels != c0.in_channels ||
             c.cross_attention_dim != c0.cross_attention_dim)
           fail(
               "model '{}' takes other inputs than '{}' (latent side, channels or text width "
@@ -319,8 +320,8 @@ class BenchRun {
       m.name = name;
       m.path = path.string();
       m.kind = pipes[k] ? "proxy_pipeline" : sd ? "sd_pipeline" : "unet";
-      const CostReport cost =
-          estimate_cost(spec, CostInput{latent, latent, o.batch, po.text_tokens});
+      m.export_routes = export_routes(stock_form(spec));
+      const CostReport cost = estimate_cost(spec, r.input);
       m.macs = cost.macs;
       m.attn_macs = cost.attn_macs;
       for (const auto& t : unets.back()->module().parameters()) {
@@ -329,8 +330,6 @@ class BenchRun {
       }
       r.models.push_back(m);
     }
-    r.resolution = r.latent * po.vae_scale;
-    r.text_tokens = po.text_tokens;
     r.memory_method =
         "peak of live tensor bytes allocated on the calling thread during one call (libtorch's "
         "allocator reports), "

@@ -14,12 +14,7 @@ nlohmann::json to_json(const BenchResult& r) {
   nlohmann::json settings = {
       {"device", o.device},
       {"dtype", o.dtype},
-      {"input",
-       {{"resolution", r.resolution},
-        {"latent_height", r.latent},
-        {"latent_width", r.latent},
-        {"batch", o.batch},
-        {"text_tokens", r.text_tokens}}},
+      {"input", to_json(r.input)},
       {"runs", o.runs},
       {"warmup", o.warmup},
       {"pipeline_batch", o.pipeline_batch},
@@ -57,6 +52,7 @@ nlohmann::json to_json(const BenchResult& r) {
     }
     if (m.quality) j["quality"] = to_json(*m.quality);
     if (!m.samples_grid.empty()) j["samples_grid"] = m.samples_grid;
+    if (!m.export_routes.empty()) j["export_routes"] = m.export_routes;
     models.push_back(j);
   }
   return {{"settings", settings},
@@ -78,11 +74,8 @@ BenchResult BenchResult::from_json(const nlohmann::json& j, const std::string& s
     BenchOptions& o = r.options;
     o.device = st.at("device").get<std::string>();
     o.dtype = st.at("dtype").get<std::string>();
-    const auto& in = st.at("input");
-    r.resolution = in.at("resolution").get<int>();
-    r.latent = in.at("latent_height").get<int>();
-    o.batch = in.at("batch").get<int>();
-    r.text_tokens = in.at("text_tokens").get<int>();
+    r.input = input_shape_from_json(st.at("input"));
+    o.batch = r.input.batch;
     o.runs = st.at("runs").get<int>();
     o.warmup = st.at("warmup").get<int>();
     o.pipeline_batch = st.at("pipeline_batch").get<int>();
@@ -119,6 +112,7 @@ BenchResult BenchResult::from_json(const nlohmann::json& j, const std::string& s
       }
       if (mj.contains("quality")) m.quality = quality_from_json(mj.at("quality"));
       m.samples_grid = mj.value("samples_grid", std::string());
+      m.export_routes = mj.value("export_routes", std::string());
       r.models.push_back(m);
     }
   });

@@ -14,6 +14,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/artifact.h"
+#include "core/input_shape.h"
 #include "model/sampler.h"
 #include "profiler/stats.h"
 #include "proxy/quality.h"
@@ -59,7 +60,8 @@ struct ModelBench {
   int64_t unet_peak_bytes = -1,
           pipeline_peak_bytes = -1;  // tensor memory above the start, -1 = not measured
   std::optional<QualityResult> quality;
-  std::string samples_grid;  // file name in samples_dir
+  std::string samples_grid;   // file name in samples_dir
+  std::string export_routes;  // how the model leaves asdm (asdm export; export/stock_form.h)
 };
 
 struct BenchResult {
@@ -68,7 +70,7 @@ struct BenchResult {
   static constexpr const char* kMadeBy = "make one with asdm bench";
   ArtifactHeader header;
   BenchOptions options;
-  int resolution = 0, latent = 0, text_tokens = 0;
+  InputShape input;  // the UNet timing's input (batch: options.batch)
   std::string memory_method;
   std::vector<ModelBench> models;
 

@@ -153,4 +153,11 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   }
 }
 
+std::string read_artifact_type(const std::filesystem::path& path) {
+  const nlohmann::json j = read_json_file(path);
+  if (!j.is_object()) return "";
+  const auto it = j.find("artifact");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace asdm

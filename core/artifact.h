@@ -63,5 +63,8 @@ void write_json_atomic(const std::filesystem::path& path, const nlohmann::json& 
 std::string read_text_file(const std::filesystem::path& path);
 // Parses a JSON file; a syntax error names the path and byte position.
 nlohmann::json read_json_file(const std::filesystem::path& path);
+// The "artifact" field of the JSON file at `path`, "" when it has none (not an asdm artifact);
+// asdm::Error when the file cannot be read or parsed. For choosing a reader, and for messages.
+std::string read_artifact_type(const std::filesystem::path& path);
 
 }  // namespace asdm

@@ -1,5 +1,7 @@
 #include "incubation/run_state.h"
 
+#include <fstream>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -83,6 +85,34 @@ std::string IncubationLogLine::dump() const {
       {"grad_norm", grad_norm},     {"seconds", seconds}};
   for (const auto& [k, v] : losses) line["loss_" + k] = v;
   return line.dump();
+}
+
+std::optional<IncubationLogLine> IncubationLogLine::parse(const std::string& text) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  try {
+    IncubationLogLine l;
+    l.global_step = j.at("global_step").get<int>();
+    l.step = j.value("step", 0);
+    l.phase = j.at("phase").get<std::string>();
+    l.lr = j.value("lr", 0.0);
+    l.grad_norm = j.value("grad_norm", 0.0);
+    l.seconds = j.value("seconds", 0.0);
+    for (const auto& [k, v] : j.items())
+      if (k.rfind("loss_", 0) == 0 && v.is_number()) l.losses[k.substr(5)] = v.get<double>();
+    return l;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::vector<IncubationLogLine> read_incubation_log(const std::filesystem::path& path) {
+  std::vector<IncubationLogLine> lines;
+  std::ifstream in(path);
+  std::string text;
+  while (std::getline(in, text))
+    if (auto l = IncubationLogLine::parse(text)) lines.push_back(std::move(*l));
+  return lines;
 }
 
 }  // namespace asdm

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,11 @@ struct IncubationLogLine {
   double lr = 0, grad_norm = 0, seconds = 0;
   std::map<std::string, double> losses;  // written as loss_<name>
   std::string dump() const;
+  // The inverse of dump(); nullopt for a line that is not one (a line cut short by a kill).
+  static std::optional<IncubationLogLine> parse(const std::string& line);
 };
+
+// Every line of an incubation.jsonl that parses, in order (none when the file is absent).
+std::vector<IncubationLogLine> read_incubation_log(const std::filesystem::path& path);
 
 }  // namespace asdm

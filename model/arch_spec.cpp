@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/artifact.h"
 #include "core/error.h"
 
 namespace asdm {
@@ -336,6 +337,15 @@ json to_json(const ArchSpec& spec) {
           {"schema_version", kArchSchemaVersion},
           {"teacher_config", to_diffusers_json(spec.teacher)},
           {"edits", edits}};
+}
+
+ArchSpec read_arch_spec(const std::filesystem::path& path) {
+  const json j = read_json_file(path);
+  try {
+    return arch_spec_from_json(j);
+  } catch (const Error& e) {
+    fail("{}: {}", path.string(), e.what());
+  }
 }
 
 ArchSpec arch_spec_from_json(const json& j) {

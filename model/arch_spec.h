@@ -2,6 +2,7 @@
 // ArchSpec (DESIGN.md §4): the teacher's UNetConfig plus an ordered list of edits. Plain data; it
 // round-trips through JSON, gives the student's layout, and maps student weights to teacher
 // weights.
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -74,5 +75,7 @@ ArchSpec arch_from_config(const UNetConfig& teacher);
 nlohmann::json to_json(const ArchSpec& spec);
 // Throws asdm::Error on unknown ops, missing fields and units that do not exist.
 ArchSpec arch_spec_from_json(const nlohmann::json& j);
+// An ArchSpec file (asdm_arch.json, or one written by hand); asdm::Error "<path>: <what>".
+ArchSpec read_arch_spec(const std::filesystem::path& path);
 
 }  // namespace asdm

@@ -61,14 +61,7 @@ ModelFiles locate_model(const fs::path& path) {
 }
 
 ArchSpec load_arch(const ModelFiles& files) {
-  if (!files.arch.empty()) {
-    const auto j = read_json_file(files.arch);
-    try {
-      return arch_spec_from_json(j);
-    } catch (const Error& e) {
-      fail("{}: {}", files.arch.string(), e.what());
-    }
-  }
+  if (!files.arch.empty()) return read_arch_spec(files.arch);
   return arch_from_config(load_unet_config(files.config));
 }
 

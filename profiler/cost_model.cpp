@@ -48,14 +48,14 @@ Costs resnet_cost(const UnitInfo& u, const UNetConfig& cfg, int64_t B, int64_t H
 }  // namespace
 
 CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& removed,
-                         const CostInput& in) {
+                         const InputShape& in) {
   const UNetConfig& cfg = L.config;
-  if (in.height < 1 || in.width < 1 || in.batch < 1 || in.text_tokens < 1)
+  if (in.latent_height < 1 || in.latent_width < 1 || in.batch < 1 || in.text_tokens < 1)
     fail("cost model inputs must be positive (got {}x{} latent, batch {}, {} text tokens)",
-         in.height, in.width, in.batch, in.text_tokens);
+         in.latent_height, in.latent_width, in.batch, in.text_tokens);
   const int n = cfg.num_stages();
   // Spatial size per level, as the down path's stride-2 convolutions produce it.
-  std::vector<std::pair<int, int>> size{{in.height, in.width}};
+  std::vector<std::pair<int, int>> size{{in.latent_height, in.latent_width}};
   for (int i = 1; i < n; ++i) {
     auto [h, w] = size.back();
     const int p = cfg.downsample_padding;
@@ -159,7 +159,7 @@ CostReport estimate_cost(const UNetLayout& L, const std::set<std::string>& remov
   return r;
 }
 
-CostReport estimate_cost(const ArchSpec& spec, const CostInput& in) {
+CostReport estimate_cost(const ArchSpec& spec, const InputShape& in) {
   const UNetLayout layout = spec.student_layout();
   CostReport r = estimate_cost(layout, spec.removed_units(), in);
   const int64_t B = in.batch, temb = layout.config.time_embed_dim();
@@ -220,11 +220,7 @@ nlohmann::json to_json(const CostReport& r) {
     if (!u.parent.empty()) j["parent"] = u.parent;
     units.push_back(j);
   }
-  return {{"input",
-           {{"latent_height", r.input.height},
-            {"latent_width", r.input.width},
-            {"batch", r.input.batch},
-            {"text_tokens", r.input.text_tokens}}},
+  return {{"input", to_json(r.input)},
           {"totals",
            {{"params", r.params},
             {"macs", r.macs},

@@ -14,16 +14,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/input_shape.h"
 #include "model/unet_layout.h"
 
 namespace asdm {
-
-struct CostInput {
-  int height = 64;  // latent height and width (image side / VAE factor)
-  int width = 64;
-  int batch = 1;
-  int text_tokens = 77;
-};
 
 struct UnitCost {
   std::string id;
@@ -40,7 +34,7 @@ struct UnitCost {
 };
 
 struct CostReport {
-  CostInput input;
+  InputShape input;             // costs are per forward at input.batch (latent sides, tokens)
   std::vector<UnitCost> units;  // forward order, like UNetLayout::units
   int64_t params = 0;           // totals over top-level units (no double counting)
   int64_t macs = 0;
@@ -48,7 +42,7 @@ struct CostReport {
 };
 
 CostReport estimate_cost(const UNetLayout& layout, const std::set<std::string>& removed,
-                         const CostInput& input);
+                         const InputShape& input);
 
 // A student of an ArchSpec: its layout and removed units as above, plus its replacement blocks.
 // A CLME-CondConv adds its experts' kernels and biases and its router to the params, and to the
@@ -56,7 +50,7 @@ CostReport estimate_cost(const UNetLayout& layout, const std::set<std::string>& 
 // sample; the grouped convolution itself costs what the plain one did). GRI attention changes
 // attn_macs: its self-attention's queries each see gri_keys_per_query keys instead of H x W.
 struct ArchSpec;
-CostReport estimate_cost(const ArchSpec& spec, const CostInput& input);
+CostReport estimate_cost(const ArchSpec& spec, const InputShape& input);
 
 nlohmann::json to_json(const CostReport& r);
 

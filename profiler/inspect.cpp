@@ -25,15 +25,11 @@ InspectArtifact inspect_model(const InspectOptions& o, const RunContext& context
   if (o.vae_scale < 1) fail("--vae-scale must be positive, got {}", o.vae_scale);
   if (res % o.vae_scale != 0)
     fail("--resolution {} is not a multiple of the VAE factor {}", res, o.vae_scale);
-  CostInput in;
-  in.height = in.width = res / o.vae_scale;
-  in.batch = o.batch;
-  in.text_tokens = o.text_tokens;
+  const InputShape in = InputShape::square(res / o.vae_scale, o.vae_scale, o.batch, o.text_tokens);
   InspectArtifact a;
   a.header =
       ArtifactHeader::make(InspectArtifact::kArtifact, InspectArtifact::kSchemaVersion, context);
   a.model = o.model;
-  a.resolution = res;
   a.vae_scale = o.vae_scale;
   a.macs_rule =
       "thop: conv and linear multiply-accumulates (no bias), LayerNorm 4 x elements; attention "
@@ -59,18 +55,14 @@ std::string inspect_table(const InspectArtifact& a) {
                      r.attn_macs);
   out += fmt::format(
       "input: {}x{} image ({}x{} latent), batch {}, {} text tokens; MACs counted as thop does\n",
-      a.resolution, a.resolution, r.input.height, r.input.width, r.input.batch,
-      r.input.text_tokens);
+      r.input.resolution, r.input.resolution, r.input.latent_height, r.input.latent_width,
+      r.input.batch, r.input.text_tokens);
   return out;
 }
 
 CostReport cost_report_from_json(const nlohmann::json& j) {
   CostReport r;
-  const auto& in = j.at("input");
-  r.input.height = in.at("latent_height").get<int>();
-  r.input.width = in.at("latent_width").get<int>();
-  r.input.batch = in.at("batch").get<int>();
-  r.input.text_tokens = in.at("text_tokens").get<int>();
+  r.input = input_shape_from_json(j.at("input"));
   const auto& t = j.at("totals");
   r.params = t.at("params").get<int64_t>();
   r.macs = t.at("macs").get<int64_t>();
@@ -97,7 +89,7 @@ CostReport cost_report_from_json(const nlohmann::json& j) {
 nlohmann::json InspectArtifact::to_json() const {
   nlohmann::json j = header.to_json();
   j["model"] = model;
-  j["resolution"] = resolution;
+  j["resolution"] = cost.input.resolution;
   j["vae_scale"] = vae_scale;
   j["macs_rule"] = macs_rule;
   j["removed_units"] = removed_units;
@@ -110,11 +102,11 @@ InspectArtifact InspectArtifact::from_json(const nlohmann::json& j, const std::s
   a.header = ArtifactHeader::from_json(j, kArtifact, kSchemaVersion, source, kMadeBy);
   parse_artifact_fields(kArtifact, source, [&] {
     a.model = j.at("model").get<std::string>();
-    a.resolution = j.at("resolution").get<int>();
     a.vae_scale = j.at("vae_scale").get<int>();
     a.macs_rule = j.value("macs_rule", std::string());
     a.removed_units = j.value("removed_units", std::set<std::string>());
     a.cost = cost_report_from_json(j);
+    a.cost.input.resolution = j.at("resolution").get<int>();
   });
   return a;
 }

@@ -26,7 +26,7 @@ struct InspectArtifact {
   static constexpr const char* kMadeBy = "make one with asdm inspect --json";
   ArtifactHeader header;
   std::string model;
-  int resolution = 0, vae_scale = 8;
+  int vae_scale = 8;  // the input (image side and latent sides) is cost.input
   std::string macs_rule;
   std::set<std::string> removed_units;
   CostReport cost;

@@ -171,11 +171,8 @@ void summarise(const UNet& unet, const ProfileOptions& o, int latent, int res, i
   const UNetLayout& L = unet.layout();
   const bool loop = o.sampler_steps > 0;
   const bool cupti = r.backend == "cupti";
-  CostInput ci;
-  ci.height = ci.width = latent;
-  ci.batch = o.batch;
-  ci.text_tokens = o.text_tokens;
-  const CostReport cost = estimate_cost(L, unet.removed_units(), ci);
+  const InputShape in = InputShape::square(latent, o.vae_scale, o.batch, o.text_tokens);
+  const CostReport cost = estimate_cost(L, unet.removed_units(), in);
   r.device = unet.device();
   if (loop) {
     r.sampler_steps = o.sampler_steps;
@@ -186,10 +183,7 @@ void summarise(const UNet& unet, const ProfileOptions& o, int latent, int res, i
     r.unet_batch = o.batch;
   }
   r.dtype = unet.dtype();
-  r.resolution = res;
-  r.latent_height = r.latent_width = latent;
-  r.batch = o.batch;
-  r.text_tokens = o.text_tokens;
+  r.input = in;
   for (size_t i = 0; i < L.units.size(); ++i) {
     const UnitInfo& u = L.units[i];
     UnitProfile p;

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/input_shape.h"
 #include "core/unit_id.h"
 #include "profiler/latency_backend.h"
 #include "profiler/stats.h"
@@ -57,8 +58,8 @@ struct ProfileReport {
   std::string fallback_note;   // why the requested backend was not used; empty if it was
   std::string backend_detail;  // LatencyBackend::detail(); empty if the backend says nothing
   std::string device, dtype;
-  int resolution = 0, latent_height = 0, latent_width = 0, batch = 0, unet_batch = 0,
-      text_tokens = 0;
+  InputShape input;       // batch: images per forward
+  int unet_batch = 0;     // the UNet's batch (twice the images with guidance in a sampler loop)
   int sampler_steps = 0;  // 0: single forwards
   double guidance = 1;
   std::string sampler;

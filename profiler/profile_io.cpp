@@ -38,12 +38,11 @@ nlohmann::json to_json(const ProfileReport& r) {
       {"model_device", r.device},
       {"dtype", r.dtype},
       {"input",
-       {{"resolution", r.resolution},
-        {"latent_height", r.latent_height},
-        {"latent_width", r.latent_width},
-        {"batch", r.batch},
-        {"unet_batch", r.unet_batch},
-        {"text_tokens", r.text_tokens}}},
+       [&] {
+         nlohmann::json in = to_json(r.input);
+         in["unet_batch"] = r.unet_batch;
+         return in;
+       }()},
       {"mode",
        r.sampler_steps > 0
            ? nlohmann::json{{"kind", "sampler-loop"},
@@ -80,12 +79,8 @@ ProfileReport profile_report_from_json(const nlohmann::json& j) {
   r.dtype = j.value("dtype", std::string());
   if (j.contains("input")) {
     const auto& in = j.at("input");
-    r.resolution = in.value("resolution", 0);
-    r.latent_height = in.value("latent_height", 0);
-    r.latent_width = in.value("latent_width", 0);
-    r.batch = in.value("batch", 1);
-    r.unet_batch = in.value("unet_batch", r.batch);
-    r.text_tokens = in.value("text_tokens", 77);
+    r.input = input_shape_from_json(in);
+    r.unet_batch = in.value("unet_batch", r.input.batch);
   }
   if (j.contains("mode") && j.at("mode").value("kind", std::string()) == "sampler-loop") {
     const auto& m = j.at("mode");
@@ -163,9 +158,7 @@ ProfileLatency read_profile_latency(const std::filesystem::path& path) {
   p.device = a.header.device_name;
   p.model = a.model;
   p.forward_ms = a.report.unobserved_ms.median;
-  p.resolution = a.report.resolution;
-  p.batch = a.report.batch;
-  p.text_tokens = a.report.text_tokens;
+  p.input = a.report.input;
   p.sampler_loop = a.report.sampler_steps > 0;
   for (const auto& u : a.report.units)
     p.units[u.id] = {u.inclusive_ms.median, u.exclusive_ms.median, u.parent};

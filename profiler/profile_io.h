@@ -19,9 +19,9 @@ struct UnitLatency {
 
 struct ProfileLatency {
   std::string path, backend, device, model;
-  double forward_ms = 0;                            // median of the unobserved forwards
-  int resolution = 0, batch = 1, text_tokens = 77;  // the profiled input
-  bool sampler_loop = false;                        // forward_ms timed whole sampler loops
+  double forward_ms = 0;      // median of the unobserved forwards
+  InputShape input;           // the profiled input
+  bool sampler_loop = false;  // forward_ms timed whole sampler loops
   std::map<std::string, UnitLatency> units;
 };
 

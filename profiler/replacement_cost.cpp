@@ -41,7 +41,7 @@ const UnitCost& unit_cost(const CostReport& cost, const std::string& id) {
 
 }  // namespace
 
-std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostInput& in, int runs,
+std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const InputShape& in, int runs,
                                                int warmup) {
   torch::NoGradGuard no_grad;
   const CostReport cost = estimate_cost(spec.student_layout(), spec.removed_units(), in);

@@ -26,7 +26,7 @@ struct ReplacementCost {
 // For every clme and gri edit of `spec` (in that order): the parts they replace, at the input
 // `input` (batch, latent size; the unit's level from the cost model), with random weights on the
 // CPU in float32 at libtorch's current thread count; `runs` interleaved rounds after `warmup`.
-std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const CostInput& input,
+std::vector<ReplacementCost> time_replacements(const ArchSpec& spec, const InputShape& input,
                                                int runs = 20, int warmup = 3);
 
 }  // namespace asdm

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "analysis/importance_io.h"
+#include "core/artifact.h"
 #include "core/error.h"
 #include "core/run_files.h"
 #include "model/checkpoint.h"
@@ -28,6 +29,21 @@ ArchSpec spec_from_candidate(const BuildOptions& o, const CandidateSet& set,
       !std::equal(teacher.edits.begin(), teacher.edits.end(), spec.edits.begin()))
     fail("{} was searched on another teacher than {} (its configs differ)", o.candidates,
          o.teacher);
+  return spec;
+}
+
+// An ArchSpec file written by hand or by another tool: its teacher config must be the teacher's.
+ArchSpec spec_from_file(const std::string& path, const ArchSpec& teacher,
+                        const std::string& teacher_path) {
+  ArchSpec spec = read_arch_spec(path);
+  if (!same_config(spec.teacher, teacher.teacher) || spec.edits.size() < teacher.edits.size() ||
+      !std::equal(teacher.edits.begin(), teacher.edits.end(), spec.edits.begin()))
+    fail("{} was made for another teacher than {} (its teacher_config differs)", path,
+         teacher_path);
+  spec.student_config();  // validates the structural edits, naming the first that does not fit
+  spec.removed_units();
+  spec.gri_units();
+  spec.clme_units();
   return spec;
 }
 
@@ -57,7 +73,9 @@ Inheritance inheritance_of(const BuildOptions& o, const Student& s, const UNet& 
   inh.header = ArtifactHeader::make(Inheritance::kArtifact, Inheritance::kSchemaVersion, context);
   inh.teacher = o.teacher;
   inh.student = s.name;
-  inh.source = o.preset.empty() ? o.candidates : "BK-SDM preset " + o.preset;
+  inh.source = !o.preset.empty() ? "BK-SDM preset " + o.preset
+               : !o.arch.empty() ? o.arch
+                                 : o.candidates;
   inh.arch = s.spec;
   inh.diffusers_expressible = s.spec.diffusers_expressible();
   for (const auto& t : inheritance_table(student)) {
@@ -67,7 +85,7 @@ Inheritance inheritance_of(const BuildOptions& o, const Student& s, const UNet& 
         {t.student_key, t.teacher_key, t.teacher_key.empty() ? "zeros" : "", t.shape});
     (t.teacher_key.empty() ? inh.new_params : inh.inherited_params) += n;
   }
-  inh.teacher_params = estimate_cost(teacher, CostInput{}).params;
+  inh.teacher_params = estimate_cost(teacher, InputShape{}).params;
   inh.student_params = student.num_parameters();
   return inh;
 }
@@ -76,8 +94,8 @@ Inheritance inheritance_of(const BuildOptions& o, const Student& s, const UNet& 
 
 Student build_student(const BuildOptions& o, const RunContext& context) {
   // ---- load ----
-  if (o.candidates.empty() == o.preset.empty())
-    fail("give one of --candidates (with --pick) or --preset");
+  if (int(!o.candidates.empty()) + int(!o.preset.empty()) + int(!o.arch.empty()) != 1)
+    fail("give one of --candidates (with --pick), --preset or --arch");
   const ModelFiles files = locate_model(o.teacher);
   if (files.weights.empty()) fail("the teacher {} has no weights to inherit", o.teacher);
   const ArchSpec teacher = load_arch(files);
@@ -91,6 +109,9 @@ Student build_student(const BuildOptions& o, const RunContext& context) {
       fail("BK-SDM presets start from a stock teacher; {} is itself a student", o.teacher);
     s.spec = bk_sdm_preset(teacher.teacher, o.preset);
     s.name = "bk-sdm-" + o.preset;
+  } else if (!o.arch.empty()) {
+    s.spec = spec_from_file(o.arch, teacher, o.teacher);
+    s.name = fs::path(o.arch).stem().string();
   } else {
     s.spec = spec_from_candidate(o, *set, teacher, &s.name);
   }

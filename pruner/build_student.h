@@ -18,7 +18,8 @@ struct BuildOptions {
   std::string teacher;     // diffusers UNet or pipeline folder with weights
   std::string candidates;  // candidates.json (asdm search), with `pick`; or
   std::string pick = "1";  // a candidate's name (c3) or 1-based position
-  std::string preset;      // a BK-SDM preset: base, small or tiny
+  std::string preset;      // a BK-SDM preset: base, small or tiny; or
+  std::string arch;        // an ArchSpec file (asdm_arch.json form: teacher_config and edits)
   bool clme = false;       // removed ResBlocks' kernels as experts of a surviving sibling
   std::string dtype;       // weights: float32, float16 or bfloat16 ("": the teacher's in float32)
   std::string output;      // the student folder
@@ -34,9 +35,9 @@ struct Student {
   Schedule schedule;               // as written to dir / "schedule.json"
 };
 
-// Throws asdm::Error for a teacher without weights, neither or both of candidates and preset, a
-// candidate searched on another teacher, --clme with nothing to inherit, or an output folder that
-// is the teacher's.
+// Throws asdm::Error for a teacher without weights, not exactly one of candidates, preset and arch,
+// a candidate or ArchSpec made for another teacher, --clme with nothing to inherit, or an output
+// folder that is the teacher's.
 Student build_student(const BuildOptions& options, const RunContext& context);
 
 }  // namespace asdm

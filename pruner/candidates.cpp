@@ -157,10 +157,7 @@ json CandidateSet::to_json() const {
             {"profile_backend", teacher.profile_backend},
             {"profile_device", teacher.profile_device},
             {"forward_ms", teacher.forward_ms},
-            {"input",
-             {{"resolution", teacher.resolution},
-              {"batch", teacher.batch},
-              {"text_tokens", teacher.text_tokens}}},
+            {"input", asdm::to_json(teacher.input)},
             {"params", teacher.params},
             {"macs", teacher.macs}};
   if (teacher.measured_ms) t["measured_ms"] = asdm::to_json(*teacher.measured_ms);
@@ -200,10 +197,7 @@ CandidateSet CandidateSet::from_json(const json& j, const std::string& source) {
     s.teacher.profile_backend = t.value("profile_backend", std::string());
     s.teacher.profile_device = t.value("profile_device", std::string());
     s.teacher.forward_ms = t.at("forward_ms").get<double>();
-    const json& in = t.at("input");
-    s.teacher.resolution = in.at("resolution").get<int>();
-    s.teacher.batch = in.at("batch").get<int>();
-    s.teacher.text_tokens = in.at("text_tokens").get<int>();
+    s.teacher.input = input_shape_from_json(t.at("input"));
     s.teacher.params = t.value("params", int64_t{0});
     s.teacher.macs = t.value("macs", int64_t{0});
     s.teacher.measured_ms = optional_at<Summary>(t, "measured_ms", summary_from_json);

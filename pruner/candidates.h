@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/artifact.h"
+#include "core/input_shape.h"
 #include "model/arch_spec.h"
 #include "profiler/stats.h"
 
@@ -81,7 +82,7 @@ struct CandidateSet {
   struct Teacher {
     std::string model, profile, profile_backend, profile_device;
     double forward_ms = 0;  // the profile's forward median
-    int resolution = 0, batch = 0, text_tokens = 0;
+    InputShape input;       // the profile's input
     int64_t params = 0, macs = 0;
     std::optional<Summary> measured_ms;  // --measure
   } teacher;

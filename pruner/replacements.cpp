@@ -36,7 +36,7 @@ std::vector<Edit> clme_edits(const ArchSpec& spec) {
   return out;
 }
 
-std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool,
+std::vector<Edit> gri_edits(const ArchSpec& spec, const InputShape& input, int window, int pool,
                             int min_tokens) {
   const auto removed = spec.removed_units();
   std::set<std::string> already;

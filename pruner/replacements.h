@@ -18,8 +18,8 @@ std::vector<Edit> clme_edits(const ArchSpec& spec);
 // One gri edit per surviving attention unit with self-attention whose map at `input` has at least
 // `min_tokens` tokens and is divided by `window` and `pool` (GRI is meant for the high-resolution
 // stages where self-attention dominates). Whether each one pays off is for the caller to measure.
-struct CostInput;
-std::vector<Edit> gri_edits(const ArchSpec& spec, const CostInput& input, int window, int pool,
+struct InputShape;
+std::vector<Edit> gri_edits(const ArchSpec& spec, const InputShape& input, int window, int pool,
                             int min_tokens);
 
 }  // namespace asdm

@@ -44,7 +44,7 @@ struct Context {
   UNetLayout layout;
   std::unique_ptr<LatencyModel> latency;
   ProfileOptions po;
-  CostInput ci;
+  InputShape ci;
   std::map<std::string, ReplacementCost> timed;
 
   // A replacement edit's measured cost on top of a removal set, timed once per key.
@@ -74,14 +74,13 @@ void load_inputs(Context& cx) {
                                  cx.model, cx.teacher.edits.size()));
   cx.layout = cx.teacher.student_layout();
   cx.latency = std::make_unique<LatencyModel>(cx.profile, cx.layout);
-  cx.po.resolution = cx.profile.resolution;
-  cx.po.batch = cx.profile.batch;
-  cx.po.text_tokens = cx.profile.text_tokens;
+  cx.po.resolution = cx.profile.input.resolution;
+  cx.po.batch = cx.profile.input.batch;
+  cx.po.text_tokens = cx.profile.input.text_tokens;
   cx.po.runs = o.runs;
   cx.po.warmup = o.warmup;
-  cx.ci.height = cx.ci.width = profile_latent_side(cx.layout.config, cx.po);
-  cx.ci.batch = cx.po.batch;
-  cx.ci.text_tokens = cx.po.text_tokens;
+  cx.ci = InputShape::square(profile_latent_side(cx.layout.config, cx.po), cx.po.vae_scale,
+                             cx.po.batch, cx.po.text_tokens);
 }
 
 // ---- GRI as a scored third choice per attention unit (where it measures faster) ----
@@ -266,9 +265,7 @@ CandidateSet assemble(const Context& cx, const RunContext& context, const Search
   s.teacher.profile_backend = cx.profile.backend;
   s.teacher.profile_device = cx.profile.device;
   s.teacher.forward_ms = cx.profile.forward_ms;
-  s.teacher.resolution = cx.ci.height * cx.po.vae_scale;
-  s.teacher.batch = cx.ci.batch;
-  s.teacher.text_tokens = cx.ci.text_tokens;
+  s.teacher.input = cx.ci;
   const CostReport tc = estimate_cost(cx.teacher, cx.ci);
   s.teacher.params = tc.params;
   s.teacher.macs = tc.macs;

@@ -1,13 +1,20 @@
 #pragma once
 // asdm report: from any set of asdm's JSON artifacts (inspect, profile, importance, candidates,
 // bench, incubation), one self-contained report.html (inline SVG charts, embedded sample grids, no
-// network or scripts needed to read it), report.md for pull requests, and CSV tables. Torch-free.
+// network or scripts needed to read it), report.md for pull requests, and CSV tables. Torch-free:
+// every artifact is read through the struct of the stage that writes it (DESIGN.md §8).
 #include <filesystem>
 #include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "analysis/importance.h"
+#include "bench/bench_result.h"
+#include "incubation/incubation_record.h"
+#include "profiler/inspect.h"
+#include "profiler/profile_io.h"
+#include "pruner/candidates.h"
 
 namespace asdm::reports {
 
@@ -15,14 +22,23 @@ struct Artifact {
   std::filesystem::path path;
   std::string type;  // the artifact's "artifact" field: "profile", "bench", ...
   int schema_version = 0;
-  nlohmann::json doc;
+  std::variant<InspectArtifact, ProfileArtifact, ImportanceArtifact, CandidateSet, BenchResult,
+               IncubationRecord>
+      body;
+
+  template <class T>
+  const T* as() const {
+    return std::get_if<T>(&body);
+  }
+  const ArtifactHeader& header() const;
 };
 
 // The artifact types `asdm report` reads, with the schema version it reads for each.
 const std::map<std::string, int>& report_schemas();
 
 // Reads one artifact and checks it: valid JSON, DESIGN.md §8's common fields, a type the report
-// reads and its schema version. Throws asdm::Error naming the file and what is wrong.
+// reads and its schema version, then every field through that type's struct. Throws asdm::Error
+// naming the file and what is wrong.
 Artifact read_artifact(const std::filesystem::path& path);
 
 struct ReportOptions {

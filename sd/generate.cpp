@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/prompts.h"
 #include "model/checkpoint.h"
+#include "model/tensor_io.h"
 #include "sd/sd_pipeline.h"
 
 namespace asdm {
@@ -87,6 +88,11 @@ GenerateRun generate_images(const GenerateStageOptions& o, const RunContext& con
   const GenerateResult r = pipe->generate(g, {}, hook, step);
   GenerateRun run;
   run.images = write_pngs(r.images, out);
+  if (o.tensors) {
+    run.tensors = out.parent_path() / (out.stem().string() + ".safetensors");
+    write_tensors(run.tensors, {{"images", r.images.contiguous()},
+                                {"latents", r.latents.to(torch::kCPU).contiguous()}});
+  }
 
   GenerateRecord rec;
   rec.header = ArtifactHeader::make(rec.kArtifact, rec.kSchemaVersion, context);

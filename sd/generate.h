@@ -23,6 +23,9 @@ struct GenerateStageOptions {
   int steps = 25, height = 0, width = 0, clip_skip = 0;
   double guidance = 7.5;
   uint64_t seed = 0;
+  // Also write <stem>.safetensors: "images" [B, 3, H, W] float32 in [0, 1] and "latents" as the
+  // sampler left them, for comparisons finer than 8-bit PNGs (other runtimes, other dtypes).
+  bool tensors = false;
 };
 
 // <stem>.json: what was generated, how, and host-clock stage times of this one run.
@@ -46,6 +49,7 @@ struct GenerateRecord {
 
 struct GenerateRun {
   std::vector<std::filesystem::path> images;
+  std::filesystem::path tensors;  // with GenerateStageOptions::tensors
   std::filesystem::path record;
 };
 

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>  // run_ablation and merge_importance return the document
 
 #include "analysis/ablation.h"
 #include "analysis/importance.h"

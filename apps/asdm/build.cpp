@@ -7,6 +7,7 @@
 
 #include "apps/asdm/commands.h"
 #include "core/log.h"
+#include "export/stock_form.h"
 #include "model/runtime.h"
 #include "pruner/build_student.h"
 #include "pruner/presets.h"
@@ -26,6 +27,7 @@ void run_build(const BuildOptions& o, const std::vector<std::string>& argv) {
                         inh.new_params)
                 .c_str(),
       inh.diffusers_expressible ? "a stock diffusers config" : "its edits in asdm_arch.json");
+  std::printf("routes out of asdm (asdm export): %s\n", export_routes(stock_form(s.spec)).c_str());
   log::info("wrote {} (inheritance table: {}; incubation schedule: {})", s.dir.string(),
             (s.unet_dir / "inheritance.json").string(), (s.dir / "schedule.json").string());
 }
@@ -53,6 +55,10 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--candidates", o->candidates, "candidates.json (asdm search)");
   sub->add_option("--pick", o->pick, "Candidate: its name (c3) or 1-based position")
       ->capture_default_str();
+  sub->add_option("--arch", o->arch,
+                  "An ArchSpec file: {\"teacher_config\": <the teacher's config.json>, "
+                  "\"edits\": [...]} (DESIGN.md §4)")
+      ->check(CLI::ExistingFile);
   sub->add_option("--preset", o->preset, "BK-SDM preset: base, small or tiny")
       ->check(CLI::IsMember(bk_sdm_preset_names()));
   sub->add_flag("--clme", o->clme,

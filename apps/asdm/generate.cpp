@@ -75,6 +75,9 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--seed", o->gen.seed, "noise seed")->capture_default_str();
+  sub->add_flag("--tensors", o->gen.tensors,
+                "also write <stem>.safetensors: the images as float32 [B,3,H,W] in [0,1] and the "
+                "final latents");
   sub->add_option(
          "--scheduler", o->gen.sampler,
          "ddim, euler, dpm++2m or pndm (default: the class in scheduler/scheduler_config.json)")

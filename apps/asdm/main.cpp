@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_incubate(app, args);
   asdm::cli::add_bench(app, args);
   asdm::cli::add_report(app, args);
+  asdm::cli::add_export(app, args);
   asdm::cli::add_demo(app, args);
   try {
     app.parse(argc, argv);

@@ -74,7 +74,8 @@ TEST(Ablation, AZeroedBranchScoresExactlyZeroAndRanksLast) {
   AblationOptions o = test::small_options();
   o.tier = "both";
   const auto doc = run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(),
-                                f.dir / "imp.json", false);
+                                f.dir / "imp.json", false)
+                       .to_json();
   EXPECT_TRUE(doc.at("complete"));
   for (const auto& id : {res, attn}) {
     const auto& r = result(doc, id);
@@ -97,7 +98,8 @@ TEST(Ablation, ScalingABranchUpRaisesItsRank) {
   AblationOptions o = test::small_options();
   const auto base = test::make_proxy_fixture("ablation_scale_base");
   const auto before = run_ablation(load_proxy_subject(base.pipeline, base.prompts), o, context(),
-                                   base.dir / "imp.json", false);
+                                   base.dir / "imp.json", false)
+                          .to_json();
   // The median-ranked ResBlock, its branch (conv2) scaled by 4.
   const auto r0 = ranking(before, "tier1");
   std::vector<std::string> resblocks;
@@ -108,7 +110,8 @@ TEST(Ablation, ScalingABranchUpRaisesItsRank) {
     test::scale_parameters(u, {unit + ".conv2.weight", unit + ".conv2.bias"}, 4.0);
   });
   const auto after = run_ablation(load_proxy_subject(scaled.pipeline, scaled.prompts), o, context(),
-                                  scaled.dir / "imp.json", false);
+                                  scaled.dir / "imp.json", false)
+                         .to_json();
   EXPECT_LT(rank_of(ranking(after, "tier1"), unit), rank_of(r0, unit)) << unit;
   EXPECT_GT(result(after, unit).at("tier1").at("nmse").at("mean").get<double>(),
             result(before, unit).at("tier1").at("nmse").at("mean").get<double>());
@@ -141,7 +144,7 @@ TEST(Ablation, ResumeAfterAnInterruptionGivesTheSameFile) {
              "up_blocks.1.resnets.2", "up_blocks.3.attentions.0"};
   o.groups = {{"down_blocks.0.resnets.0", "up_blocks.3.attentions.0"}};
   const auto s = load_proxy_subject(f.pipeline, f.prompts);
-  const auto whole = run_ablation(s, o, context(), f.dir / "whole.json", false);
+  const auto whole = run_ablation(s, o, context(), f.dir / "whole.json", false).to_json();
   // Interrupted after 4 items (the progress callback throws, as a kill would stop it).
   struct Stop {};
   const fs::path out = f.dir / "resumed.json";
@@ -217,18 +220,18 @@ TEST(Ablation, ShardsMergeIntoTheOneRunFile) {
              "mid_block.attentions.0",  "up_blocks.0.resnets.1",      "up_blocks.3.attentions.2",
              "up_blocks.3.resnets.2"};
   o.groups = {{"mid_block.attentions.0", "up_blocks.0.resnets.1"}};
-  const auto one = run_ablation(s, o, context(), f.dir / "one.json", false);
+  const auto one = run_ablation(s, o, context(), f.dir / "one.json", false).to_json();
   std::vector<fs::path> shards;
   for (int i = 0; i < 3; ++i) {
     AblationOptions so = o;
     so.shard_index = i;
     so.shard_count = 3;
     shards.push_back(f.dir / fmt::format("shard{}.json", i));
-    const auto d = run_ablation(s, so, context(), shards.back(), false);
+    const auto d = run_ablation(s, so, context(), shards.back(), false).to_json();
     EXPECT_EQ(d.at("results").size(), i < 2 ? 3u : 2u);  // 8 entries, round robin
   }
   // Given in any order.
-  const auto merged = merge_importance({shards[2], shards[0], shards[1]}, context());
+  const auto merged = merge_importance({shards[2], shards[0], shards[1]}, context()).to_json();
   EXPECT_EQ(test::without_run_details(merged), test::without_run_details(one));
   EXPECT_EQ(test::error_of([&] {
               merge_importance({shards[0], shards[2]}, context());
@@ -318,7 +321,8 @@ TEST(Ablation, ProfileGivesLatencySavedAndImportancePerMs) {
   o.units = {"down_blocks.0.resnets.0", "down_blocks.0.attentions.0"};
   o.groups = {o.units};
   const auto doc = run_ablation(load_proxy_subject(f.pipeline, f.prompts), o, context(),
-                                f.dir / "imp.json", false);
+                                f.dir / "imp.json", false)
+                       .to_json();
   const auto& r = result(doc, "down_blocks.0.attentions.0");
   EXPECT_EQ(r.at("latency_saved_ms"), 4.0);
   EXPECT_DOUBLE_EQ(r.at("tier1_per_ms").get<double>(),
@@ -354,7 +358,7 @@ TEST(Ablation, EmbeddingsNeedNegativesForGuidance) {
   o.sampler.guidance = 1.0;
   o.units = {"down_blocks.0.resnets.0", "up_blocks.1.attentions.2"};
   o.tier = "both";
-  const auto doc = run_ablation(s, o, context(), dir / "imp.json", false);
+  const auto doc = run_ablation(s, o, context(), dir / "imp.json", false).to_json();
   for (const auto& r : doc.at("results")) {
     EXPECT_GT(r.at("tier1").at("nmse").at("mean").get<double>(), 0.0);
     EXPECT_LE(r.at("tier2").at("ssim").at("mean").get<double>(), 1.0);

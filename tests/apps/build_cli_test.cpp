@@ -85,7 +85,7 @@ TEST(BuildCli, ARemovalCandidateEqualsTheTeacherWithThoseUnitsBypassed) {
                (s.dir / "other.json").string() + " was searched on another teacher than " +
                    s.pipeline.string() + " (its configs differ)");
   expect_error(asdm({"build", "--teacher", s.pipeline.string(), "-o", out.string()}),
-               "give one of --candidates (with --pick) or --preset");
+               "give one of --candidates (with --pick), --preset or --arch");
   expect_error(asdm({"build", "--teacher", s.pipeline.string(), "--candidates", cands.string(),
                      "-o", s.pipeline.string()}),
                "the output folder " + s.pipeline.string() + " is the teacher's; give another -o");
@@ -121,7 +121,7 @@ TEST(BuildCli, ClmeStudentStartsAsTheRemovalOnlyStudent) {
   EXPECT_EQ(p.at("inherited").get<int64_t>() + p.at("new").get<int64_t>(),
             student->num_parameters());
   EXPECT_GT(p.at("new").get<int64_t>(), 0);
-  EXPECT_EQ(p.at("student"), estimate_cost(student->spec(), CostInput{}).params);
+  EXPECT_EQ(p.at("student"), estimate_cost(student->spec(), InputShape{}).params);
   EXPECT_LE(difference_from_bypassed_teacher(s.pipeline, *student, removed), 1e-5);
 
   write_json_atomic(cands, candidates({{{"op", "remove"}, {"unit", "up_blocks.2.attentions.0"}}}));
@@ -145,7 +145,7 @@ TEST(BuildCli, BkSdmPresetIsAStockDiffusersUNet) {
   const auto student = load_unet(dir / "small");
   const ArchSpec spec = load_arch(locate_model(dir / "small"));
   EXPECT_EQ(student->num_parameters(),
-            estimate_cost(spec.student_layout(), {}, CostInput{}).params);
+            estimate_cost(spec.student_layout(), {}, InputShape{}).params);
   EXPECT_LT(student->num_parameters(), teacher->num_parameters());
   expect_error(asdm({"build", "--teacher", test::config_path("tiny").string(), "--preset", "base",
                      "-o", (dir / "x").string()}),

@@ -19,9 +19,7 @@ TEST(BenchResult, EveryFieldSurvivesARoundTrip) {
   r.options.batch = 8;
   r.options.quality_prompts = 16;
   r.options.classifier = "classifier";
-  r.resolution = 128;
-  r.latent = 16;
-  r.text_tokens = 16;
+  r.input = InputShape::square(16, 8, 8, 16);
   r.memory_method = "allocator hook";
   ModelBench m;
   m.name = "teacher";

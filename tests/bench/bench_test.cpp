@@ -48,9 +48,10 @@ TEST(Bench, TeacherAgainstStudentInterleaved) {
   const BenchResult r = run_bench({{"teacher", s.teacher}, {"student", s.student}}, o);
   EXPECT_EQ(finished, (std::vector<std::string>{"unet", "pipeline", "quality"}));
   ASSERT_EQ(r.models.size(), 2u);
-  EXPECT_EQ(r.latent, 8);  // the test world's 16x16 images through the 2x2 space-to-depth
-  EXPECT_EQ(r.resolution, 64);
-  EXPECT_EQ(r.text_tokens, proxy::world_spec("test").max_tokens);
+  EXPECT_EQ(r.input.latent_height,
+            8);  // the test world's 16x16 images through the 2x2 space-to-depth
+  EXPECT_EQ(r.input.resolution, 64);
+  EXPECT_EQ(r.input.text_tokens, proxy::world_spec("test").max_tokens);
   const auto& t = r.models[0];
   const auto& st = r.models[1];
   EXPECT_EQ(t.kind, "proxy_pipeline");
@@ -58,7 +59,7 @@ TEST(Bench, TeacherAgainstStudentInterleaved) {
   EXPECT_EQ(t.unet_speedup, 0.0);
   EXPECT_DOUBLE_EQ(st.unet_speedup, 1 - st.unet_ms.median / t.unet_ms.median);
   // Params counted on the loaded UNets agree with the cost model's for the same ArchSpecs.
-  const CostInput in{8, 8, 2, r.text_tokens};
+  const InputShape in = InputShape::square(8, 8, 2, r.input.text_tokens);
   EXPECT_EQ(t.params, estimate_cost(load_arch(locate_model(s.teacher)), in).params);
   EXPECT_EQ(st.params, estimate_cost(s.spec, in).params);
   EXPECT_EQ(st.macs, estimate_cost(s.spec, in).macs);
@@ -141,8 +142,8 @@ TEST(Bench, UNetModelsRunInsideAStableDiffusionPipeline) {
   // The teacher is its own pipeline folder; the student (a bare UNet folder) runs inside it.
   const BenchResult r =
       run_bench({{"teacher", d / "pipe"}, {"student", d / "student"}, {"again", d / "pipe"}}, o);
-  EXPECT_EQ(r.resolution, 32);  // sample_size 16 x the tiny VAE's 2
-  EXPECT_EQ(r.text_tokens, 77);
+  EXPECT_EQ(r.input.resolution, 32);  // sample_size 16 x the tiny VAE's 2
+  EXPECT_EQ(r.input.text_tokens, 77);
   for (const auto& m : r.models) {
     EXPECT_EQ(m.kind, "sd_pipeline");
     ASSERT_TRUE(m.pipeline.has_value()) << m.name;

@@ -1,6 +1,7 @@
 #include "core/artifact.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -47,6 +48,19 @@ TEST(Artifact, ReadErrorsNameTheFile) {
             "'" + (dir / "bad.json").string() + "' is not valid JSON (at byte 7)");
   EXPECT_EQ(test::error_of([&] { read_text_file(dir); }),
             "'" + dir.string() + "' is a folder, not a file");
+}
+
+TEST(Artifact, TypeOfAFile) {
+  const auto d = test::scratch_dir("artifact_type");
+  write_json_atomic(d / "p.json", make_artifact("profile", 1, {}));
+  EXPECT_EQ(read_artifact_type(d / "p.json"), "profile");
+  write_json_atomic(d / "x.json", nlohmann::json{{"artifact", 3}});
+  EXPECT_EQ(read_artifact_type(d / "x.json"), "");
+  write_json_atomic(d / "a.json", nlohmann::json::array());
+  EXPECT_EQ(read_artifact_type(d / "a.json"), "");
+  std::ofstream(d / "bad.json") << "{";
+  EXPECT_THROW(read_artifact_type(d / "bad.json"), Error);
+  EXPECT_THROW(read_artifact_type(d / "absent.json"), Error);
 }
 
 TEST(ArtifactHeader, RoundTripsAndChecksTypeAndVersion) {

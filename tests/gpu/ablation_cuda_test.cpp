@@ -22,9 +22,11 @@ TEST_F(AblationCuda, ScoresMatchTheCpu) {
   o.units = {"down_blocks.0.resnets.0", "mid_block.attentions.0", "up_blocks.3.attentions.2"};
   RunContext ctx;
   const auto cpu = run_ablation(load_proxy_subject(f.pipeline, f.prompts, {}, "cpu"), o, ctx,
-                                f.dir / "cpu.json", false);
+                                f.dir / "cpu.json", false)
+                       .to_json();
   const auto gpu = run_ablation(load_proxy_subject(f.pipeline, f.prompts, {}, "cuda"), o, ctx,
-                                f.dir / "gpu.json", false);
+                                f.dir / "gpu.json", false)
+                       .to_json();
   ASSERT_EQ(cpu.at("results").size(), gpu.at("results").size());
   for (size_t i = 0; i < cpu.at("results").size(); ++i) {
     const auto& a = cpu.at("results")[i];

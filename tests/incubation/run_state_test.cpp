@@ -2,6 +2,8 @@
 // resume with another setting names the first difference.
 #include "incubation/run_state.h"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -46,6 +48,20 @@ TEST(IncubationLogLine, OneJsonObjectPerStep) {
   EXPECT_EQ(j["phase"], "assembly");
   EXPECT_EQ(j["loss_total"], 0.75);
   EXPECT_EQ(j["loss_task"], 0.5);
+}
+
+TEST(IncubationLogLine, ReadsBackWhatItWroteAndSkipsACutLine) {
+  const IncubationLogLine l{5, 2, "assembly", 1e-4, 0.5, 3.25, {{"total", 0.75}, {"task", 0.5}}};
+  const auto back = IncubationLogLine::parse(l.dump());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->dump(), l.dump());
+  const auto path = test::scratch_dir("incubation_log") / "incubation.jsonl";
+  const std::string line = l.dump();
+  std::ofstream(path) << line << "\n\n" << line.substr(0, line.size() / 2);
+  const auto lines = read_incubation_log(path);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].losses.at("total"), 0.75);
+  EXPECT_TRUE(read_incubation_log(path.parent_path() / "absent.jsonl").empty());
 }
 
 }  // namespace

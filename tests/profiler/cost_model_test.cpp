@@ -12,8 +12,8 @@ namespace {
 
 CostReport cost(const std::string& name, int latent, const std::set<std::string>& removed = {}) {
   const UNetLayout L = make_layout(load_unet_config(test::config_path(name)));
-  CostInput in;
-  in.height = in.width = latent;
+  InputShape in;
+  in.latent_height = in.latent_width = latent;
   return estimate_cost(L, removed, in);
 }
 
@@ -33,7 +33,7 @@ TEST(CostModel, ParamsMatchDiffusersForSd21AndSdxl) {
 TEST(CostModel, MacsScaleWithBatchAndRemovalSubtracts) {
   const CostReport one = cost("sd15", 64);
   const UNetLayout L = make_layout(load_unet_config(test::config_path("sd15")));
-  CostInput two;
+  InputShape two;
   two.batch = 2;
   EXPECT_EQ(estimate_cost(L, {}, two).macs, 2 * one.macs);
   const std::string id = "up_blocks.3.attentions.2";
@@ -79,7 +79,7 @@ TEST(CostModel, AnalyticParamsEqualTheBuiltUNet) {
       spec.edits.clear();
       for (const auto& id : removed) spec.edits.push_back(Edit::remove(id));
       UNet u(spec);
-      const CostReport r = estimate_cost(spec.student_layout(), removed, CostInput{});
+      const CostReport r = estimate_cost(spec.student_layout(), removed, InputShape{});
       EXPECT_EQ(r.params, u.num_parameters()) << j.dump() << " removed " << removed.size();
     }
   }
@@ -92,8 +92,8 @@ TEST(CostModel, ReplacementBlocksOfAnArchSpec) {
   for (const char* u :
        {"down_blocks.1.resnets.1", "down_blocks.2.resnets.1", "up_blocks.1.resnets.0"})
     spec.edits.push_back(Edit::remove(u));
-  CostInput in;
-  in.height = in.width = 16;  // the first level's attention sees a 16x16 map
+  InputShape in;
+  in.latent_height = in.latent_width = 16;  // the first level's attention sees a 16x16 map
   const CostReport removal = estimate_cost(spec, in);
   EXPECT_EQ(removal.macs, estimate_cost(spec.student_layout(), spec.removed_units(), in).macs);
   spec.edits.push_back(
@@ -123,7 +123,7 @@ TEST(CostModel, JsonHasTotalsAndUnits) {
 
 TEST(CostModel, RejectsNonPositiveInputs) {
   const UNetLayout L = make_layout(load_unet_config(test::config_path("tiny")));
-  CostInput in;
+  InputShape in;
   in.batch = 0;
   EXPECT_EQ(test::error_of([&] { estimate_cost(L, {}, in); }),
             "cost model inputs must be positive (got 64x64 latent, batch 0, 77 text tokens)");

@@ -15,7 +15,7 @@ TEST(Inspect, ArtifactSurvivesARoundTripAndTableHasTotals) {
   o.model = test::config_path("tiny").string();
   o.resolution = 64;
   const InspectArtifact a = inspect_model(o, {});
-  EXPECT_EQ(a.cost.input.height, 8);
+  EXPECT_EQ(a.cost.input.latent_height, 8);
   EXPECT_GT(a.cost.params, 0);
   const auto path = test::scratch_dir("inspect_artifact") / "inspect.json";
   a.write(path);

@@ -30,7 +30,7 @@ TEST(Profile, ListsEveryUnitWithConsistentTimes) {
   }
   EXPECT_GT(r.coverage, 0.5);
   EXPECT_LE(r.coverage, 1.0);
-  EXPECT_EQ(r.latent_height, 16);
+  EXPECT_EQ(r.input.latent_height, 16);
   const auto j = to_json(r);
   EXPECT_EQ(j["units"].size(), r.units.size());
   EXPECT_TRUE(j.contains("overhead"));

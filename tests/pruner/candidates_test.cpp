@@ -20,7 +20,8 @@ CandidateSet full_set() {
   CandidateSet s;
   s.header = ArtifactHeader::make(CandidateSet::kArtifact, CandidateSet::kSchemaVersion,
                                   test::run_context({"asdm", "search"}, "test"));
-  s.teacher = {"teacher", "profile.json", "timer",           "test", 12.5, 256, 2, 77,
+  s.teacher = {"teacher", "profile.json", "timer",
+               "test",    12.5,           InputShape::square(32, 8, 2, 77),
                1000,      2000,           some_summary(12.0)};
   s.importance = {"importance.json", "tier1", "proxy pipeline"};
   s.options = {0.22, 0.02, 6, 4000, {"conv_in"}, {}, true};

@@ -12,7 +12,7 @@ namespace asdm {
 namespace {
 
 CostReport cost(const ArchSpec& spec) {
-  CostInput in;  // 64x64 latent (512x512), batch 1, 77 tokens
+  InputShape in;  // 64x64 latent (512x512), batch 1, 77 tokens
   return estimate_cost(spec.student_layout(), spec.removed_units(), in);
 }
 

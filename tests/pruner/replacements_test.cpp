@@ -39,7 +39,7 @@ TEST(ClmeEdits, RemovedResBlocksGoToTheNearestSurvivingSibling) {
 TEST(GriEdits, SelfAttentionOfLargeMapsThatTheWindowDivides) {
   ArchSpec spec = load_arch(locate_model(test::config_path("sd15")));
   spec.edits = {Edit::remove("up_blocks.3.attentions.1")};
-  CostInput in;  // 64x64 latent (512x512)
+  InputShape in;  // 64x64 latent (512x512)
   const auto edits = gri_edits(spec, in, 8, 2, 4096);
   // The 64x64 level: down_blocks.0's two attention units and up_blocks.3's three, one removed.
   std::vector<std::string> units;
