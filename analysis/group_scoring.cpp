@@ -15,7 +15,8 @@ GroupLoss make_group_loss(const std::string& model, const std::string& prompts,
                           const std::function<void(const std::string&)>& note) {
   auto subject = std::make_shared<AblationSubject>(
       prompts.empty()              ? load_embeddings_subject(model, embeddings)
-      : is_sd_pipeline_path(model) ? load_sd_subject(model, prompts)
+      : is_sd_pipeline_path(model) ? load_sd_subject(model, prompts, {}, "cpu", "float32", 0,
+                                                     importance.settings.latent_side)
                                    : load_proxy_subject(model, prompts));
   const ImportanceRunSettings& st = importance.settings;
   if (note && subject->prompts_sha256() != st.prompts_sha256)

@@ -28,9 +28,15 @@ ImportanceScores read_importance_scores(const std::filesystem::path& path,
   s.path = path.string();
   s.metric = metric;
   s.subject = a.settings.subject;
-  s.settings = {a.settings.timesteps, a.settings.sampler,       a.settings.steps,
-                a.settings.guidance,  a.settings.seed,          a.settings.batch,
-                a.settings.prompts,   a.settings.prompts_sha256};
+  s.settings = {a.settings.timesteps,
+                a.settings.sampler,
+                a.settings.steps,
+                a.settings.guidance,
+                a.settings.seed,
+                a.settings.batch,
+                a.settings.prompts,
+                a.settings.prompts_sha256,
+                a.settings.sample_shape.size() > 1 ? int(a.settings.sample_shape[1]) : 0};
   for (const auto& r : a.results) {
     if (r.kind == "group") continue;
     const double v = metric == "tier1" ? (r.tier1 ? r.tier1->nmse.mean : std::nan(""))

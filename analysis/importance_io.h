@@ -22,6 +22,7 @@ struct ImportanceRunSettings {
   int batch = 0;
   int prompts = 0;  // count
   std::string prompts_sha256;
+  int latent_side = 0;  // the sampled latent's height (importance.json's sample_shape[1])
 };
 
 struct ImportanceScores {

@@ -235,7 +235,7 @@ bool is_sd_pipeline_path(const std::filesystem::path& model) {
 AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
                                 const std::filesystem::path& prompts_file,
                                 const std::filesystem::path& config, const std::string& device,
-                                const std::string& dtype) {
+                                const std::string& dtype, int resolution, int latent_side) {
   std::shared_ptr<SdPipeline> pipe = SdPipeline::load(pipeline, device, dtype, config);
   const std::vector<std::string> prompts = read_prompts(prompts_file.string());  // fails when empty
   auto impl = std::make_shared<AblationSubject::Impl>();
@@ -243,21 +243,28 @@ AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
   impl->unet = &pipe->unet();
   impl->device = device;
   const UNetConfig& cfg = pipe->unet().layout().config;
-  impl->sample_shape = {cfg.in_channels, cfg.sample_size, cfg.sample_size};
+  const int factor = pipe->vae().downscale();
+  if (resolution < 0 || resolution % factor != 0)
+    fail("--resolution {} is not a positive multiple of the VAE's factor {}", resolution, factor);
+  const int64_t side = latent_side > 0  ? latent_side
+                       : resolution > 0 ? resolution / factor
+                                        : cfg.sample_size;
+  impl->sample_shape = {cfg.in_channels, side, side};
   impl->scheduler = pipe->scheduler();
   const PromptEmbeddings e =
       pipe->encode_prompts(prompts, {}, /*guidance=*/2.0);  // > 1: with the negative
   auto first = [](const at::Tensor& t) { return t.slice(0, 0, 1); };
   impl->cond["encoder_hidden_states"] = torch::cat({first(e.uncond), e.cond});
   if (pipe->family() == PipelineFamily::kSdxl) {
-    const double side = double(cfg.sample_size) * pipe->vae().downscale();
+    const double pixels = double(side) * factor;
     const int64_t rows = int64_t(prompts.size()) + 1;
     impl->cond["text_embeds"] = torch::cat({first(e.uncond_pooled), e.pooled});
-    impl->cond["time_ids"] = torch::tensor({side, side, 0.0, 0.0, side, side}, torch::kFloat32)
-                                 .to(impl->cond["text_embeds"].device())
-                                 .unsqueeze(0)
-                                 .expand({rows, 6})
-                                 .contiguous();
+    impl->cond["time_ids"] =
+        torch::tensor({pixels, pixels, 0.0, 0.0, pixels, pixels}, torch::kFloat32)
+            .to(impl->cond["text_embeds"].device())
+            .unsqueeze(0)
+            .expand({rows, 6})
+            .contiguous();
   }
   impl->has_unconditional = true;
   impl->prompts = prompts;
@@ -287,9 +294,11 @@ AblationSubject load_subject(const SubjectSource& o,
   if (!o.config.empty() && o.prompts.empty())
     fail("--config goes with a single-file --model and --prompts");
   const std::string dtype(to_string(parse_dtype(o.dtype)));
+  if (o.resolution != 0 && !(sd && !o.prompts.empty()))
+    fail("--resolution goes with a Stable Diffusion pipeline and --prompts");
   if (o.prompts.empty())
     return load_embeddings_subject(o.model, o.embeddings, o.scheduler, o.device, dtype);
-  if (sd) return load_sd_subject(o.model, o.prompts, o.config, o.device, dtype);
+  if (sd) return load_sd_subject(o.model, o.prompts, o.config, o.device, dtype, o.resolution);
   if (dtype != "float32" && note)
     note("a proxy pipeline runs in its saved dtype; --dtype is ignored");
   return load_proxy_subject(o.model, o.prompts, o.classifier, o.device);

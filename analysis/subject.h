@@ -92,13 +92,16 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model,
 
 // A Stable Diffusion pipeline folder (SD 1.x/2.x, SDXL; or a single-file checkpoint with `config`)
 // and a prompt file: the pipeline's text encoders embed the prompts and the empty negative prompt
-// (SDXL: with the pooled embeddings and size/crop ids at the UNet's default size); the pipeline's
-// UNet and scheduler config are the subject's.
+// (SDXL: with the pooled embeddings and size/crop ids at the sampled size); the pipeline's UNet and
+// scheduler config are the subject's. Samples are `resolution` pixels square (0: the UNet's
+// sample_size times the VAE's factor), or `latent_side` latents square when that is given (the
+// search re-scores at an importance run's size).
 AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
                                 const std::filesystem::path& prompts,
                                 const std::filesystem::path& config = {},
                                 const std::string& device = "cpu",
-                                const std::string& dtype = "float32");
+                                const std::string& dtype = "float32", int resolution = 0,
+                                int latent_side = 0);
 // Whether `model` is a diffusers pipeline folder (model_index.json, not an asdm proxy pipeline) or
 // a single .safetensors file.
 bool is_sd_pipeline_path(const std::filesystem::path& model);
@@ -111,6 +114,7 @@ struct SubjectSource {
   std::string classifier;  // proxy pipelines
   std::string scheduler;   // bare UNets
   std::string device = "cpu", dtype = "fp32";
+  int resolution = 0;  // SD pipelines: image side in pixels (0: the UNet's default)
 };
 // Picks the loader above. Throws asdm::Error for neither or both of prompts and embeddings, prompts
 // for a model without a text encoder, or a config without a single-file model; `note` hears that a

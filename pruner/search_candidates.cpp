@@ -235,12 +235,16 @@ std::vector<std::vector<std::string>> random_removal_sets(const UNetLayout& layo
 std::vector<Summary> measure(Context& cx, const std::vector<Built>& built,
                              const std::vector<std::vector<std::string>>& random_sets) {
   std::vector<std::unique_ptr<UNet>> unets;
-  unets.push_back(std::make_unique<UNet>(cx.teacher));
-  for (const auto& b : built) unets.push_back(std::make_unique<UNet>(b.spec));
+  auto add = [&](const ArchSpec& spec) {  // one at a time: a float32 CPU copy lives only briefly
+    unets.push_back(std::make_unique<UNet>(spec));
+    unets.back()->to(cx.o.device, cx.o.dtype);
+  };
+  add(cx.teacher);
+  for (const auto& b : built) add(b.spec);
   for (const auto& set : random_sets) {
     ArchSpec s = cx.teacher;
     for (const auto& id : set) s.edits.push_back(Edit::remove(id));
-    unets.push_back(std::make_unique<UNet>(s));
+    add(s);
   }
   std::vector<const UNet*> ptrs;
   for (const auto& u : unets) ptrs.push_back(u.get());

@@ -27,6 +27,8 @@ struct CandidateSearchOptions {
   bool measure = false;   // time the teacher and every candidate
   int validate = 0;       // also time this many random removal sets
   int runs = 10, warmup = 2;
+  // Where --measure and --validate time the forwards (random weights, converted once built).
+  std::string device = "cpu", dtype = "float32";
 };
 
 // Scores the teacher with `edits` applied and `removed` bypassed, on the importance run's tier-1

@@ -102,6 +102,10 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--scheduler", o->source.scheduler,
                   "scheduler_config.json for a bare UNet (default: the pipeline's scheduler/, else "
                   "SD 1.x DDIM)");
+  sub->add_option("--resolution", o->source.resolution,
+                  "Stable Diffusion pipelines: image side in pixels (default: the UNet's "
+                  "sample_size x the VAE's factor); profile and ablate at the same size")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--tier", o->ablation.tier, "1, 2 or both")
       ->capture_default_str()
       ->check(CLI::IsMember({"1", "2", "both"}));

@@ -25,6 +25,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv);
 void add_bench(CLI::App& app, const std::vector<std::string>& argv);
 void add_report(CLI::App& app, const std::vector<std::string>& argv);
 void add_export(CLI::App& app, const std::vector<std::string>& argv);
+void add_init(CLI::App& app, const std::vector<std::string>& argv);
 void add_demo(CLI::App& app, const std::vector<std::string>& argv);
 
 }  // namespace asdm::cli

@@ -8,6 +8,7 @@
 #include "analysis/group_scoring.h"
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
+#include "core/dtype.h"
 #include "core/log.h"
 #include "model/runtime.h"
 #include "pruner/search_candidates.h"
@@ -115,7 +116,7 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_flag("--allow-no-cross-attention", o->allow_no_cross_attention,
                 "Let a block lose all its attention units");
   sub->add_flag("--measure", s.measure,
-                "Time the teacher and every candidate (CPU, random weights, interleaved)");
+                "Time the teacher and every candidate (random weights, interleaved)");
   sub->add_option("--validate", s.validate,
                   "Also time N random removal sets with the candidates and report the predictor's "
                   "error on them")
@@ -130,6 +131,11 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--threads", o->threads,
                   "--measure: intra-op CPU threads (0: libtorch's default)")
       ->capture_default_str();
+  sub->add_option("--device", s.device, "--measure, --validate: cpu, cuda or cuda:N")
+      ->capture_default_str();
+  sub->add_option("--dtype", s.dtype, "--measure, --validate: float32, float16 or bfloat16")
+      ->capture_default_str()
+      ->check(CLI::IsMember(dtype_names()));
   sub->add_option("-o,--output", o->output, "candidates.json to write")->required();
   sub->callback([o, argv] { run_search(*o, argv); });
 }

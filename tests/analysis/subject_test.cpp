@@ -12,6 +12,7 @@
 #include "model/tensor_io.h"
 #include "model/unet.h"
 #include "tests/analysis/fixtures.h"
+#include "tests/tiny_pipeline.h"
 
 namespace asdm {
 namespace {
@@ -145,6 +146,29 @@ TEST(EmbeddingsSubject, ReadsEmbeddingsAndChecksThem) {
             bad + ": 'negative_encoder_hidden_states' must be [1, 5, 32] (got [2, 5, 32])");
   EXPECT_EQ(test::error_of([&] { load_embeddings_subject(unet, dir / "none.safetensors"); }),
             "embeddings file " + (dir / "none.safetensors").string() + " does not exist");
+}
+
+// A Stable Diffusion pipeline samples at the UNet's default size, at --resolution, or at the
+// latent size an importance run recorded; a size the VAE cannot make is one line.
+TEST(SdSubject, SamplesAtTheRequestedSize) {
+  const auto dir = test::scratch_dir("sd_subject");
+  test::write_tiny_pipeline(dir / "pipe");
+  std::ofstream(dir / "p.txt") << "a red circle\na blue square\n";
+  const auto p = dir / "pipe", prompts = dir / "p.txt";
+  EXPECT_EQ(load_sd_subject(p, prompts).sample_shape(), (std::vector<int64_t>{4, 16, 16}));
+  SubjectSource src;
+  src.model = p.string();
+  src.prompts = prompts.string();
+  src.resolution = 16;  // the tiny VAE's factor is 2
+  const AblationSubject s = load_subject(src);
+  EXPECT_EQ(s.sample_shape(), (std::vector<int64_t>{4, 8, 8}));
+  torch::InferenceMode guard;
+  EXPECT_EQ(s.predict(torch::zeros({2, 4, 8, 8}), 500.0, std::vector<int>{0, 1}, nullptr).sizes(),
+            (std::vector<int64_t>{2, 4, 8, 8}));
+  EXPECT_EQ(load_sd_subject(p, prompts, {}, "cpu", "float32", 0, 4).sample_shape()[2], 4);
+  src.resolution = 15;
+  EXPECT_EQ(test::error_of([&] { load_subject(src); }),
+            "--resolution 15 is not a positive multiple of the VAE's factor 2");
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The whole chain at Stable Diffusion scale on the GPU machine, in one device call (issue 20). Here:
+#   ../shared/gpu/pack-deps.sh            # Debian's C++ deps into .gpu-deps (ignored by git)
+#   scripts/gpu-check.sh --prebuilt      # this machine's build into .gpu-prebuilt
+#   run(command="bash scripts/gpu-sd-chain.sh", carry=[".gpu-deps", ".gpu-prebuilt"], timeout_s=590)
+# There: SD 1.5 at 512x512 fp16 (random weights, asdm init, checked through 25 fp16 steps): profile
+# with CUDA events at batch 2 and 8 and with CUPTI at batch 2; ablate tier 1 of every removable unit
+# on 8 prompts, K = 4, 25 steps, guidance 7.5 (timed); search at 0.22 and 0.35 with --measure
+# (the predictor's error per candidate); build; a 20-step incubation at batch 8 with bf16 autocast
+# (samples/s, peak memory); bench of teacher and student (UNet, and the 25-step pipeline split into
+# text encoder, UNet x steps and VAE); report. Then, while time is left (SDXL_BUDGET_S, default 150 s
+# before the call's end), SDXL at 1024x1024: init, profile and bench. Everything small comes back
+# under $OUT (weights stay behind): the stage timings, logs, artifacts and the report.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-out}
+mkdir -p "$out"
+exec > >(tee "$out/gpu-sd-chain.log") 2>&1
+start=$(date +%s)
+deps=$PWD/.gpu-deps
+py=$(command -v python3)
+torch_lib=$($py -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu:$torch_lib:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+echo "cpus: $(nproc)"
+asdm=.gpu-prebuilt/asdm
+if ! $asdm --version > /dev/null 2>&1; then
+  echo "no runnable .gpu-prebuilt/asdm: building (takes most of the call)"
+  torch_prefix=$($py -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DASDM_BUILD_TESTS=OFF \
+    -DCMAKE_PREFIX_PATH="$deps;$torch_prefix" -DTorch_DIR="$torch_prefix/Torch" > "$out/configure.log" 2>&1 &&
+    cmake --build build-gpu -j"$(nproc)" --target asdm > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+  asdm=build-gpu/asdm
+fi
+$asdm --version
+keep() {  # the small outputs of a chain folder
+  local w=$1 dst=$2
+  mkdir -p "$dst"
+  cp "$w"/*.json "$w"/*.tsv "$w"/*.log "$dst"/ 2>/dev/null
+  cp -r "$w/report" "$dst"/ 2>/dev/null
+  cp "$w"/incubated/incubation.json* "$w"/incubated/*.jsonl "$dst"/ 2>/dev/null
+  true
+}
+W=/tmp/sd15 ASDM=$asdm CONFIG=configs/sd15.json DEVICE=cuda DTYPE=fp16 BACKEND=cuda-events RES=512 \
+  BATCH=2 PROMPTS=8 K=4 ABLATE_STEPS=25 GUIDANCE=7.5 TARGETS="0.22 0.35" MEASURE=1 INC_STEPS=20 \
+  INC_BATCH=8 INC_IMAGES=8 BENCH_RUNS=20 PIPE_STEPS=25 PIPE_RUNS=3 QUALITY=4 PROFILE_RUNS=30 \
+  CHECK_STEPS=25 AMP=1 scripts/sd-chain.sh
+rc=$?
+for b in 8; do
+  $asdm -q profile --model /tmp/sd15/teacher --resolution 512 --batch $b --device cuda --dtype fp16 \
+    --backend cuda-events --runs 30 -o /tmp/sd15/profile-b$b.json > /tmp/sd15/profile-b$b.log 2>&1
+done
+$asdm -q profile --model /tmp/sd15/teacher --resolution 512 --batch 2 --device cuda --dtype fp16 \
+  --backend cupti --runs 20 -o /tmp/sd15/profile-cupti.json > /tmp/sd15/profile-cupti.log 2>&1
+keep /tmp/sd15 "$out/sd15"
+echo "== SD 1.5 chain: rc $rc, $(( $(date +%s) - start )) s"
+budget=${SDXL_BUDGET_S:-150}
+if (( $(date +%s) - start < 590 - budget )); then
+  W=/tmp/sdxl && rm -rf $W && mkdir -p $W
+  $asdm -q init --config configs/sdxl.json -o $W/teacher --dtype fp16 > $W/init.log 2>&1 &&
+  $asdm -q profile --model $W/teacher --resolution 1024 --batch 2 --device cuda --dtype fp16 \
+    --backend cuda-events --runs 20 -o $W/profile.json > $W/profile.log 2>&1 &&
+  $asdm -q bench --models teacher=$W/teacher --device cuda --dtype fp16 --resolution 1024 --batch 2 \
+    --runs 10 --steps 25 --guidance 5 --pipeline-runs 1 --quality-prompts 0 -o $W/bench.json > $W/bench.log 2>&1
+  keep $W "$out/sdxl"
+  echo "== SDXL: $(( $(date +%s) - start )) s"
+fi
+exit $rc
