@@ -34,7 +34,7 @@ int write_renamed(const std::vector<fs::path>& files, const fs::path& out,
   return static_cast<int>(views.size());
 }
 
-// Removes a temporary output unless release() was called.
+// Removes a temporary output unless `keep` was set (the export finished and renamed it).
 struct TempOutput {
   fs::path path;
   bool keep = false;
