@@ -426,16 +426,17 @@ ImportanceArtifact read_partial(const std::filesystem::path& out) {
     fail("cannot resume from {}: {}; the file was left as it is (move it away to start over)",
          out.string(), e.what());
   };
+  std::string type;
   try {
-    if (read_artifact_type(out) != ImportanceArtifact::kArtifact)
-      fail(
-          "cannot resume from {}: it is not an importance.json of asdm ablate; the file was left "
-          "as it is",
-          out.string());
+    type = read_artifact_type(out);
   } catch (const Error& e) {
-    if (std::string(e.what()).rfind("cannot resume", 0) == 0) throw;
     corrupt(e);
   }
+  if (type != ImportanceArtifact::kArtifact)
+    fail(
+        "cannot resume from {}: it is not an importance.json of asdm ablate; the file was left as "
+        "it is",
+        out.string());
   try {
     return ImportanceArtifact::read(out);
   } catch (const Error& e) {

@@ -41,4 +41,22 @@ void copy_folder_except(const fs::path& src, const fs::path& dst,
   }
 }
 
+StagedOutput::StagedOutput(const std::filesystem::path& final_path) : final_(final_path) {
+  const std::filesystem::path parent =
+      final_.has_parent_path() ? final_.parent_path() : std::filesystem::path(".");
+  std::filesystem::create_directories(parent);
+  tmp_ = parent / (".tmp-" + final_.filename().string());
+  std::filesystem::remove_all(tmp_);
+}
+
+StagedOutput::~StagedOutput() {
+  std::error_code ec;
+  if (!committed_) std::filesystem::remove_all(tmp_, ec);
+}
+
+void StagedOutput::commit() {
+  std::filesystem::rename(tmp_, final_);
+  committed_ = true;
+}
+
 }  // namespace asdm

@@ -20,4 +20,21 @@ void truncate_json_lines(const std::filesystem::path& path, const std::string& k
 void copy_folder_except(const std::filesystem::path& src, const std::filesystem::path& dst,
                         const std::set<std::string>& skip);
 
+// An output (a file or a folder) written under a temporary name beside its final path
+// (".tmp-<name>", a stale one from a killed run cleared first) and renamed there by commit();
+// removed when it was never committed, so a failure leaves nothing that looks finished.
+class StagedOutput {
+ public:
+  explicit StagedOutput(const std::filesystem::path& final_path);
+  ~StagedOutput();
+  StagedOutput(const StagedOutput&) = delete;
+  StagedOutput& operator=(const StagedOutput&) = delete;
+  const std::filesystem::path& path() const { return tmp_; }
+  void commit();
+
+ private:
+  std::filesystem::path final_, tmp_;
+  bool committed_ = false;
+};
+
 }  // namespace asdm

@@ -34,16 +34,6 @@ int write_renamed(const std::vector<fs::path>& files, const fs::path& out,
   return static_cast<int>(views.size());
 }
 
-// Removes a temporary output unless `keep` was set (the export finished and renamed it).
-struct TempOutput {
-  fs::path path;
-  bool keep = false;
-  ~TempOutput() {
-    std::error_code ec;
-    if (!keep) fs::remove_all(path, ec);
-  }
-};
-
 }  // namespace
 
 const std::vector<std::string>& export_format_names() {
@@ -80,20 +70,17 @@ ExportResult export_student(const ExportOptions& o) {
     fail("a single-file export is a .safetensors file; got {}", r.output.string());
 
   // ---- write, through a temporary name beside the output ----
-  const fs::path parent = r.output.has_parent_path() ? r.output.parent_path() : fs::path(".");
-  fs::create_directories(parent);
-  TempOutput tmp{parent / (".tmp-" + r.output.filename().string())};
-  fs::remove_all(tmp.path);
+  StagedOutput tmp(r.output);
   const std::map<std::string, std::string> metadata = {{"format", "pt"},
                                                        {"asdm_student", o.student}};
   if (o.format == "diffusers") {
-    fs::path unet_dir = tmp.path;
+    fs::path unet_dir = tmp.path();
     const fs::path root = o.student;
     if (fs::exists(root / "model_index.json") && files.dir == root / "unet") {
-      copy_folder_except(root, tmp.path,
+      copy_folder_except(root, tmp.path(),
                          {"unet", "checkpoint", "schedule.json", "incubation.json",
                           "incubation.jsonl", "train.jsonl"});
-      unet_dir = tmp.path / "unet";
+      unet_dir = tmp.path() / "unet";
     }
     fs::create_directories(unet_dir);
     write_json_atomic(unet_dir / "config.json", r.form.diffusers_config());
@@ -104,12 +91,11 @@ ExportResult export_student(const ExportOptions& o) {
     SingleFileLayout layout;
     layout.unet = r.form.config;
     r.tensors = write_renamed(
-        files.weights, tmp.path,
+        files.weights, tmp.path(),
         [&](const std::string& k) { return ldm_source("unet", r.form.stock_key(k), layout).key; },
         metadata);
   }
-  fs::rename(tmp.path, r.output);
-  tmp.keep = true;
+  tmp.commit();
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include "core/artifact.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/run_files.h"
 #include "model/arch_spec.h"
 #include "model/checkpoint.h"
 #include "model/runtime.h"
@@ -117,15 +118,6 @@ int64_t count(const torch::nn::Module& m) {
   return n;
 }
 
-struct TempDir {
-  fs::path path;
-  bool keep = false;
-  ~TempDir() {
-    std::error_code ec;
-    if (!keep) fs::remove_all(path, ec);
-  }
-};
-
 }  // namespace
 
 PipelinePlan plan_pipeline(const UNetConfig& unet, const std::string& source) {
@@ -177,39 +169,36 @@ InitResult init_pipeline(const InitOptions& o,
 
   // ---- write, into a temporary folder beside the output ----
   const fs::path out = o.output;
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  fs::create_directories(parent);
-  TempDir tmp{parent / (".tmp-" + out.filename().string())};
-  fs::remove_all(tmp.path);
+  StagedOutput tmp(out);
   torch::manual_seed(o.seed);
   {
     say("unet");
     UNet unet(arch_from_config(unet_config));
     r.unet_params = unet.num_parameters();
-    save_unet(unet, tmp.path / "unet", dtype);
+    save_unet(unet, tmp.path() / "unet", dtype);
   }
   {
     say("vae");
     Vae v(plan.vae);
     r.vae_params = count(v.module());
     v.to("cpu", dtype);
-    v.save(tmp.path / "vae");
+    v.save(tmp.path() / "vae");
   }
   auto text = [&](const ClipTextConfig& c, const std::string& name) {
     say(name);
     ClipTextModel m(c);
     m.module().to(torch_dtype(parse_dtype(dtype)));
-    m.save(tmp.path / name);
+    m.save(tmp.path() / name);
     return count(m.module());
   };
   r.text_encoder_params = text(plan.text_encoder, "text_encoder");
   // SD 2.x and SDXL's second tokenizer pad with "!", SD 1.x with the end token.
-  write_tokenizer(tmp.path / "tokenizer", r.family == "SD 2.x" ? "!" : "<|endoftext|>");
+  write_tokenizer(tmp.path() / "tokenizer", r.family == "SD 2.x" ? "!" : "<|endoftext|>");
   if (sdxl) {
     r.text_encoder_2_params = text(*plan.text_encoder_2, "text_encoder_2");
-    write_tokenizer(tmp.path / "tokenizer_2", "!");
+    write_tokenizer(tmp.path() / "tokenizer_2", "!");
   }
-  write_json_atomic(tmp.path / "scheduler" / "scheduler_config.json",
+  write_json_atomic(tmp.path() / "scheduler" / "scheduler_config.json",
                     scheduler_config(sdxl, plan.v_prediction));
   json index = {{"_class_name", sdxl ? "StableDiffusionXLPipeline" : "StableDiffusionPipeline"},
                 {"_diffusers_version", "0.42.1"},
@@ -227,12 +216,12 @@ InitResult init_pipeline(const InitOptions& o,
     index["feature_extractor"] = {nullptr, nullptr};
     index["requires_safety_checker"] = false;
   }
-  write_json_atomic(tmp.path / "model_index.json", index);
+  write_json_atomic(tmp.path() / "model_index.json", index);
 
   // ---- check: a short guided sampling run stays finite and inside fp16's range ----
   if (o.check_steps > 0) {
     say(fmt::format("check: {} steps on {} in {}", o.check_steps, o.device, o.check_dtype));
-    auto pipe = SdPipeline::load(tmp.path, o.device, o.check_dtype);
+    auto pipe = SdPipeline::load(tmp.path(), o.device, o.check_dtype);
     GenerateOptions g;
     g.prompts = {"a photo of an astronaut riding a horse on mars"};
     g.steps = o.check_steps;
@@ -247,8 +236,7 @@ InitResult init_pipeline(const InitOptions& o,
       fail("{}: the random weights do not stay finite through {} steps in {} (max |latent| {})",
            o.config, o.check_steps, o.check_dtype, r.check_max_abs);
   }
-  fs::rename(tmp.path, out);
-  tmp.keep = true;
+  tmp.commit();
   r.dir = out;
   return r;
 }

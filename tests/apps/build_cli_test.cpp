@@ -10,6 +10,7 @@
 #include "model/unet.h"
 #include "profiler/cost_model.h"
 #include "tests/apps/cli_helpers.h"
+#include "tests/apps/proxy_forward.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -29,14 +30,8 @@ class BypassUnits : public UnitObserver {
 double difference_from_bypassed_teacher(const fs::path& teacher_dir, const UNet& student,
                                         const std::vector<std::string>& removed) {
   const auto teacher = load_unet(teacher_dir);
-  torch::manual_seed(0);
-  torch::InferenceMode guard;
-  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}),
-                   h = torch::randn({2, 8, 32}), pooled = torch::randn({2, 32});
-  AddedConditions added;
-  added.class_labels = &pooled;
   BypassUnits bypass({removed.begin(), removed.end()});
-  return (teacher->forward(x, t, h, added, &bypass) - student.forward(x, t, h, added))
+  return (test::proxy_unet_forward(*teacher, &bypass) - test::proxy_unet_forward(student))
       .abs()
       .max()
       .item<double>();

@@ -12,20 +12,11 @@
 #include "model/safetensors.h"
 #include "model/unet.h"
 #include "tests/apps/cli_helpers.h"
+#include "tests/apps/proxy_forward.h"
 #include "tests/test_env.h"
 
 namespace asdm {
 namespace {
-
-at::Tensor forward(const UNet& unet) {
-  torch::manual_seed(0);
-  torch::InferenceMode guard;
-  const at::Tensor x = torch::randn({2, 12, 8, 8}), t = torch::tensor({10, 700}),
-                   h = torch::randn({2, 8, 32}), pooled = torch::randn({2, 32});
-  AddedConditions added;
-  added.class_labels = &pooled;
-  return unet.forward(x, t, h, added);
-}
 
 TEST(ExportCli, PresetStudentAsPlainDiffusersFolderAndSingleFile) {
   torch::set_num_threads(1);
@@ -46,7 +37,7 @@ TEST(ExportCli, PresetStudentAsPlainDiffusersFolderAndSingleFile) {
   EXPECT_FALSE(fs::exists(out / "unet" / "asdm_arch.json"));
   EXPECT_EQ(read_json_file(out / "unet" / "config.json").at("mid_block_type"), nullptr);
   const auto a = load_unet(student / "unet"), b = load_unet(out / "unet");
-  EXPECT_TRUE(torch::equal(forward(*a), forward(*b)));
+  EXPECT_TRUE(torch::equal(test::proxy_unet_forward(*a), test::proxy_unet_forward(*b)));
 
   const fs::path file = s.dir / "student.safetensors";
   r = asdm(
