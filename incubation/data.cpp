@@ -19,14 +19,14 @@ class ProxyData : public DataSource {
  public:
   ProxyData(const proxy::ProxyPipeline& p, uint64_t seed, double cond_drop)
       : p_(p), seed_(seed), drop_(cond_drop) {}
-  TrainBatch batch(uint64_t step, int size) const override {
+  TrainBatch rows(uint64_t step, int size, int first, int count) const override {
     torch::NoGradGuard ng;
-    proxy::SplitMix64 drop(seed_ ^ (step << 20) ^ 0x5bd1e995ull);
     std::vector<std::vector<uint8_t>> images;
     std::vector<std::string> captions;
-    for (int i = 0; i < size; ++i) {
-      proxy::Example e =
-          proxy::make_example(p_.world, seed_, (step - 1) * uint64_t(size) + uint64_t(i));
+    for (int i = first; i < first + count; ++i) {
+      const uint64_t k = (step - 1) * uint64_t(size) + uint64_t(i);
+      proxy::Example e = proxy::make_example(p_.world, seed_, k);
+      proxy::SplitMix64 drop(seed_ ^ (k * 0x9e3779b97f4a7c15ull) ^ 0x5bd1e995ull);
       images.push_back(std::move(e.pixels));
       captions.push_back(drop.uniform() < drop_ ? std::string() : e.caption);
     }
@@ -74,9 +74,9 @@ class LatentsData : public DataSource {
       }
     if (n_ == 0) fail("{} holds no examples", file.string());
   }
-  TrainBatch batch(uint64_t step, int size) const override {
+  TrainBatch rows(uint64_t step, int size, int first, int count) const override {
     std::vector<int64_t> idx;
-    for (int i = 0; i < size; ++i) {
+    for (int i = first; i < first + count; ++i) {
       const uint64_t k = (step - 1) * uint64_t(size) + uint64_t(i);
       idx.push_back(permutation(k / uint64_t(n_))[k % uint64_t(n_)]);
     }

@@ -1,9 +1,11 @@
 #pragma once
 // What incubation trains on (issue 7 item 5), behind one interface: a batch of clean latents with
-// their conditioning, a pure function of (step, batch size) so that a resumed run sees exactly the
-// batches an uninterrupted one would. Two sources: the proxy world's endless stream (captions
-// encoded by the pipeline's frozen text encoder, dropped to "" at cond_drop for guidance), and a
-// safetensors file of precomputed latents and text embeddings for real checkpoints.
+// their conditioning. Each example is a pure function of (seed, its global index (step - 1) * size
+// + i), so that a resumed run sees exactly the batches an uninterrupted one would, and ranks and
+// micro-batches that each take a slice of a step's batch see what one process would (issue 24). Two
+// sources: the proxy world's endless stream (captions encoded by the pipeline's frozen text
+// encoder, dropped to "" at cond_drop for guidance), and a safetensors file of precomputed latents
+// and text embeddings for real checkpoints.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -27,7 +29,9 @@ struct TrainBatch {
 class DataSource {
  public:
   virtual ~DataSource() = default;
-  virtual TrainBatch batch(uint64_t step, int size) const = 0;
+  // Rows [first, first + count) of step `step`'s batch of `size` examples.
+  virtual TrainBatch rows(uint64_t step, int size, int first, int count) const = 0;
+  TrainBatch batch(uint64_t step, int size) const { return rows(step, size, 0, size); }
   virtual std::string describe() const = 0;
 };
 

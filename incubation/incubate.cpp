@@ -2,19 +2,23 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <optional>
 #include <set>
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/run_files.h"
 #include "core/sha256.h"
 #include "core/unit_id.h"
+#include "distributed/group.h"
 #include "incubation/data.h"
 #include "incubation/incubation_record.h"
 #include "incubation/run_state.h"
@@ -23,8 +27,10 @@
 #include "model/model_files.h"
 #include "model/module_io.h"
 #include "model/noise_schedule.h"
+#include "model/recompute.h"
 #include "model/runtime.h"
 #include "model/unet.h"
+#include "profiler/peak_memory.h"
 #include "proxy/pipeline.h"
 #include "pruner/inheritance.h"
 #include "pruner/schedule.h"
@@ -108,13 +114,15 @@ class Run {
     plan();
     load_models();
     find_resume_point();
-    fs::create_directories(out);
     log_path = out / "incubation.jsonl";
-    if (resume)
-      truncate_json_lines(log_path, "global_step", start_global);
-    else
-      fs::remove(log_path);
-    log_file.open(log_path, std::ios::app);
+    if (group->leader()) {
+      fs::create_directories(out);
+      if (resume)
+        truncate_json_lines(log_path, "global_step", start_global);
+      else
+        fs::remove(log_path);
+      log_file.open(log_path, std::ios::app);
+    }
 
     ab = torch::tensor(noise.alphas_cumprod, torch::kFloat64).to(torch::kFloat32);
     t0 = std::chrono::steady_clock::now();
@@ -261,7 +269,7 @@ class Run {
       }
       data = latents_data(o.data, o.seed);
     }
-    teacher->to(o.device, "float32");
+    teacher->to(o.device, std::string(to_string(parse_dtype(o.teacher_dtype))));
     for (auto& p : teacher->module().parameters()) p.requires_grad_(false);
     teacher->module().eval();
     student = load_unet(student_path, {.device = o.device});
@@ -281,7 +289,42 @@ class Run {
     opts.data = o.data;
     opts.seed = o.seed;
     opts.amp = o.amp;
+    opts.teacher_dtype = std::string(to_string(parse_dtype(o.teacher_dtype)));
     student_sha = sha256_file(sfiles.weights.front());
+    join_ranks();
+  }
+
+  // ---- ranks: the same settings and student everywhere; each rank's slice of a batch ----
+  void join_ranks() {
+    if (!o.group) own_group = dist::Group::single();
+    group = o.group ? o.group : own_group.get();
+    group->check_same("the incubation settings", opts.to_json().dump(),
+                      [](const std::string& leader, const std::string& other) {
+                        return IncubationSettings::from_json(nlohmann::json::parse(other))
+                            .first_difference(
+                                IncubationSettings::from_json(nlohmann::json::parse(leader)),
+                                "there", "on rank 0");
+                      });
+    group->check_same("the student's weights", student_sha,
+                      [this](const std::string& leader, const std::string& other) {
+                        return fmt::format("{} has SHA-256 {}… there but {}… on rank 0",
+                                           sfiles.weights.front().string(), other.substr(0, 12),
+                                           leader.substr(0, 12));
+                      });
+    if (o.accumulate < 1) fail("--accumulate must be at least 1, got {}", o.accumulate);
+    const int split = group->world() * o.accumulate;
+    if (batch % split != 0)
+      fail(
+          "the batch of {} does not split into {} rank(s) × {} micro-batch(es) (--accumulate); "
+          "use a batch that is a multiple of {}",
+          batch, group->world(), o.accumulate, split);
+    per_rank = batch / group->world();
+    micro = per_rank / o.accumulate;
+    if (group->env().distributed() || o.accumulate > 1)
+      log::info("{}: {} examples per step = {} rank(s) × {} micro-batch(es) of {}{}",
+                group->env().distributed() ? group->env().describe() : "one process", batch,
+                group->world(), o.accumulate, micro,
+                group->backend().empty() ? "" : " (" + group->backend() + ")");
   }
 
   // ---- resume: where the checkpoint stopped, with the same settings and student ----
@@ -317,6 +360,8 @@ class Run {
       log::info("resuming {} at global step {} ({} step {})", out.string(), start_global,
                 phases.at(start_phase).name, start_step);
     }
+    // Every rank starts from rank 0's weights (loaded from the same files; this makes sure).
+    group->broadcast(student->module().parameters(), "the student's starting weights");
   }
 
   // ---- one phase: a module inside the teacher, or the assembled student. False when stopped. ----
@@ -386,6 +431,7 @@ class Run {
     SasCapture tcap(keys(fmap, true), keys(smap, true), !smap.empty());
 
     auto write_state = [&](int phase_index, int phase_step, bool with_phase) {
+      if (!group->leader()) return;
       const CheckpointState st{global, phase_index, phase_step, total, student_sha, opts};
       save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr,
                       with_phase ? &opt : nullptr, with_phase && use_ema ? &ema : nullptr);
@@ -393,49 +439,43 @@ class Run {
 
     for (int step = step0 + 1; step <= ph.steps; ++step) {
       ++global;
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed * 0x9e3779b97f4a7c15ull +
-                                                          uint64_t(global) * 7919u);
-      const TrainBatch b = data->batch(uint64_t(global), batch);
-      const at::Tensor x0 = b.x0.to(o.device);
-      const at::Tensor eps = torch::randn(x0.sizes(), gen, torch::kFloat32).to(o.device);
-      const at::Tensor t =
-          torch::randint(0, noise.train_steps(), {batch}, gen, torch::kInt64).to(o.device);
-      const at::Tensor a = ab.to(o.device).index({t}).view({-1, 1, 1, 1});
-      const at::Tensor xt = a.sqrt() * x0 + (1 - a).sqrt() * eps;
-      const at::Tensor target =
-          prediction == Prediction::kV ? a.sqrt() * eps - (1 - a).sqrt() * x0 : eps;
-      const at::Tensor hidden = b.hidden.to(o.device);
-      std::optional<at::Tensor> cl, te, ti;
-      AddedConditions added;
-      if (b.class_labels) added.class_labels = &cl.emplace(b.class_labels->to(o.device));
-      if (b.text_embeds) added.text_embeds = &te.emplace(b.text_embeds->to(o.device));
-      if (b.time_ids) added.time_ids = &ti.emplace(b.time_ids->to(o.device));
-
+      const auto step_t0 = std::chrono::steady_clock::now();
       double cur_lr = lr;
       if (lr_schedule == "cosine")
         cur_lr = lr * 0.5 * (1 + std::cos(M_PI * (step - 1) / std::max(1, ph.steps)));
       for (auto& g : opt.param_groups())
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(cur_lr);
 
-      tcap.clear();
-      scap.clear();
       opt.zero_grad();
-      std::optional<SasLosses> losses;
-      {
-        Autocast amp(o.amp);
-        at::Tensor tout;
-        {
-          torch::NoGradGuard ng;
-          tout = teacher->forward(xt, t, hidden, added, &tcap);
-        }
-        const at::Tensor sout = model->forward(xt, t, hidden, added, &scap);
-        losses = sas_losses(sout, tout, target, scap, tcap, w, fmap, smap);
+      PeakMemory peak;
+      // This rank's rows of the global batch, in micro-batches; the gradients add up to those of
+      // the mean loss over the rows.
+      std::map<std::string, double> terms;
+      for (int m = 0; m < o.accumulate; ++m) {
+        const int first = group->rank() * per_rank + m * micro;
+        const SasLosses l = micro_step(*model, global, first, fmap, smap, scap, tcap);
+        (l.total / o.accumulate).backward();
+        for (const auto& [k, v] : l.terms) terms[k] += v / o.accumulate;
       }
-      const SasLosses& l = *losses;
-      if (!std::isfinite(l.terms.at("total")))
+      // Gradients (and the logged loss terms) averaged over the ranks: every rank then takes the
+      // same optimizer step.
+      std::vector<at::Tensor> reduce;
+      for (const auto& p : params)
+        if (p.grad().defined()) reduce.push_back(p.grad());
+      at::Tensor term_values = torch::empty({int64_t(terms.size())}, torch::kFloat64);
+      {
+        int64_t i = 0;
+        for (const auto& [k, v] : terms) term_values[i++] = v;
+      }
+      reduce.push_back(term_values);
+      group->all_reduce_mean(reduce, fmt::format("the gradients of global step {}", global));
+      {
+        int64_t i = 0;
+        for (auto& [k, v] : terms) v = term_values[i++].item<double>();
+      }
+      if (!std::isfinite(terms.at("total")))
         fail("incubation diverged at global step {} ({} step {}: loss {}); lower --lr", global,
-             ph.name, step, l.terms.at("total"));
-      l.total.backward();
+             ph.name, step, terms.at("total"));
       const double gnorm = torch::nn::utils::clip_grad_norm_(params, clip);
       opt.step();
       if (use_ema) {
@@ -443,6 +483,8 @@ class Run {
         for (const auto& p : model->module().named_parameters(true))
           ema[p.key()].mul_(o.ema).add_(p.value().detach(), 1 - o.ema);
       }
+      const double step_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - step_t0).count();
 
       IncubateProgress pr;
       pr.phase = ph.name;
@@ -452,15 +494,21 @@ class Run {
       pr.steps = ph.steps;
       pr.global = global;
       pr.total = total;
-      pr.losses = l.terms;
+      pr.losses = terms;
       pr.lr = cur_lr;
       pr.grad_norm = gnorm;
       pr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      log_file
-          << IncubationLogLine{global, step, ph.name, cur_lr, gnorm, pr.seconds, l.terms}.dump()
-          << "\n";
-      log_file.flush();
-      if (progress) progress(pr);
+      if (group->leader()) {
+        IncubationLogLine line{global, step, ph.name, cur_lr, gnorm, pr.seconds};
+        line.samples_per_s = batch / std::max(step_seconds, 1e-9);
+        line.peak_bytes = peak.peak_bytes();
+        line.ranks = group->world();
+        line.accumulate = o.accumulate;
+        line.losses = terms;
+        log_file << line.dump() << "\n";
+        log_file.flush();
+        if (progress) progress(pr);
+      }
 
       const bool phase_end = step == ph.steps;
       if (phase_end) {
@@ -472,6 +520,7 @@ class Run {
       } else if (global % o.checkpoint_every == 0) {
         write_state(int(pi), step, true);
       }
+      if (global == o.die_at) std::raise(SIGKILL);
       if (global ==
           o.stop_after) {  // as if interrupted: the last checkpoint is where a resume starts
         result.global_step = global;
@@ -482,8 +531,58 @@ class Run {
     return true;
   }
 
+  // ---- one micro-batch: rows [first, first + micro) of global step `global`'s batch, forward
+  // through teacher and model, SAS losses (means over the rows). Each row's noise and timestep are
+  // drawn from its own generator, a function of (seed, global step, row).
+  SasLosses micro_step(UNet& model, int global_step, int first,
+                       const std::map<std::string, std::string>& fmap,
+                       const std::map<std::string, std::string>& smap, SasCapture& scap,
+                       SasCapture& tcap) {
+    const TrainBatch b = data->rows(uint64_t(global_step), batch, first, micro);
+    const at::Tensor x0 = b.x0.to(o.device);
+    std::vector<at::Tensor> eps_rows, t_rows;
+    for (int i = first; i < first + micro; ++i) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed * 0x9e3779b97f4a7c15ull +
+                                                          uint64_t(global_step) * 7919u +
+                                                          uint64_t(i) * 0xbf58476d1ce4e5b9ull);
+      eps_rows.push_back(torch::randn(b.x0.sizes().slice(1), gen, torch::kFloat32));
+      t_rows.push_back(torch::randint(0, noise.train_steps(), {1}, gen, torch::kInt64));
+    }
+    const at::Tensor eps = torch::stack(eps_rows).to(o.device);
+    const at::Tensor t = torch::cat(t_rows).to(o.device);
+    const at::Tensor a = ab.to(o.device).index({t}).view({-1, 1, 1, 1});
+    const at::Tensor xt = a.sqrt() * x0 + (1 - a).sqrt() * eps;
+    const at::Tensor target =
+        prediction == Prediction::kV ? a.sqrt() * eps - (1 - a).sqrt() * x0 : eps;
+    const at::Tensor hidden = b.hidden.to(o.device);
+    std::optional<at::Tensor> cl, te, ti;
+    AddedConditions added;
+    if (b.class_labels) added.class_labels = &cl.emplace(b.class_labels->to(o.device));
+    if (b.text_embeds) added.text_embeds = &te.emplace(b.text_embeds->to(o.device));
+    if (b.time_ids) added.time_ids = &ti.emplace(b.time_ids->to(o.device));
+
+    tcap.clear();
+    scap.clear();
+    Autocast amp(o.amp);
+    at::Tensor tout;
+    {
+      torch::NoGradGuard ng;
+      tout = teacher->forward(xt, t, hidden, added, &tcap).to(torch::kFloat32);
+    }
+    RecomputeGuard recompute(o.recompute);
+    const at::Tensor sout = model.forward(xt, t, hidden, added, &scap);
+    return sas_losses(sout, tout, target, scap, tcap, w, fmap, smap);
+  }
+
   // ---- write: the trained student and incubation.json ----
   void write() {
+    result.global_step = global;
+    result.complete = true;
+    result.student = out;
+    if (!group->leader()) {
+      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return;
+    }
     student->module().eval();
     fs::path unet_dir = out;
     if (is_proxy(student_path)) {
@@ -536,6 +635,10 @@ class Run {
   std::unique_ptr<DataSource> data;
   IncubationSettings opts;
   std::string student_sha;
+  // Ranks: this process's share of each global batch.
+  std::unique_ptr<dist::Group> own_group;
+  dist::Group* group = nullptr;
+  int per_rank = 0, micro = 0;
   // Resume point and progress.
   fs::path ckpt;
   int start_global = 0, start_phase = 0, start_step = 0;

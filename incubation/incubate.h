@@ -16,10 +16,17 @@
 
 namespace asdm {
 
+namespace dist {
+class Group;
+}
+
 struct IncubateOptions {
   int total_steps = 0;      // 0: the schedule's steps; else every phase scaled to this total
   bool one_shot = false;    // assembly only, for the whole budget (no module phases)
-  int batch = 0;            // 0: the schedule's
+  int batch = 0;            // the global batch of a step (0: the schedule's)
+  int accumulate = 1;       // micro-batches per step and rank (gradient accumulation)
+  bool recompute = false;   // activation checkpointing: units recompute their activations in
+                            // backward (model/recompute.h) instead of keeping them
   double lr = 0;            // 0: the schedule's
   std::string lr_schedule;  // "": the schedule's; constant | cosine (per phase)
   std::map<std::string, double>
@@ -32,9 +39,16 @@ struct IncubateOptions {
   int checkpoint_every = 50;
   uint64_t seed = 0;
   std::string device = "cpu";
-  bool amp = false;     // CUDA: forwards under bfloat16 autocast (weights and optimizer in float32)
-  int stop_after = -1;  // stop after this global step as if interrupted (tests)
-  RunContext context;   // argv and device for incubation.json's header
+  bool amp = false;  // CUDA: forwards under bfloat16 autocast (weights and optimizer in float32)
+  std::string teacher_dtype = "float32";  // the frozen teacher's weights: float16 / bfloat16 halve
+                                          // its memory (its outputs are compared in float32)
+  int stop_after = -1;                    // stop after this global step as if interrupted (tests)
+  int die_at = -1;  // this process kills itself (SIGKILL) after this global step (tests)
+  // The job (distributed/group.h; nullptr: one process). Each rank trains on its slice of every
+  // global batch; gradients are averaged over the ranks; rank 0 alone writes the log, checkpoints
+  // and the trained student. Resuming with another number of ranks continues the same run.
+  dist::Group* group = nullptr;
+  RunContext context;  // argv and device for incubation.json's header
 };
 
 struct IncubateProgress {
@@ -59,7 +73,11 @@ struct IncubateResult {
 // every loss term), out/checkpoint/, and at the end the trained student (out/unet/ and the
 // pipeline's other components for a pipeline student) and out/incubation.json. With resume,
 // continues out/checkpoint (same options, else an error naming them); a corrupt checkpoint is an
-// error and is left as it is. Without resume, an existing checkpoint is an error.
+// error and is left as it is. Without resume, an existing checkpoint is an error. With a group,
+// every rank calls this with the same arguments (checked: settings and student are compared).
+// Each example of a step (its data, noise and timestep) is a function of (seed, global step, its
+// index in the global batch), and every loss term is a mean over examples, so the ranks ×
+// micro-batches split of a batch changes the result only by float rounding.
 IncubateResult incubate(const std::filesystem::path& teacher, const std::filesystem::path& student,
                         const std::filesystem::path& schedule, const std::filesystem::path& out,
                         const IncubateOptions& options, bool resume,

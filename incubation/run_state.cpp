@@ -25,7 +25,9 @@ nlohmann::json IncubationSettings::to_json() const {
           {"cond_drop", cond_drop},
           {"data", data},
           {"seed", seed},
-          {"amp", amp}};
+          {"amp", amp},
+          {"teacher_dtype", teacher_dtype},
+          {"stream", stream}};
 }
 
 IncubationSettings IncubationSettings::from_json(const nlohmann::json& j) {
@@ -45,15 +47,19 @@ IncubationSettings IncubationSettings::from_json(const nlohmann::json& j) {
   s.data = j.at("data").get<std::string>();
   s.seed = j.at("seed").get<uint64_t>();
   s.amp = j.at("amp").get<bool>();
+  s.teacher_dtype = j.value("teacher_dtype", std::string("float32"));
+  s.stream = j.value("stream", 1);
   return s;
 }
 
-std::string IncubationSettings::first_difference(const IncubationSettings& checkpoint) const {
+std::string IncubationSettings::first_difference(const IncubationSettings& checkpoint,
+                                                 const std::string& here,
+                                                 const std::string& there) const {
   const nlohmann::json a = to_json(), b = checkpoint.to_json();
   for (const auto& [k, v] : a.items())
     if (!b.contains(k) || b.at(k) != v)
-      return fmt::format("{} = {} here but {} in the checkpoint", k, v.dump(),
-                         b.contains(k) ? b.at(k).dump() : "absent");
+      return fmt::format("{} = {} {} but {} {}", k, v.dump(), here,
+                         b.contains(k) ? b.at(k).dump() : "absent", there);
   return "";
 }
 
@@ -83,6 +89,10 @@ std::string IncubationLogLine::dump() const {
   nlohmann::json line = {
       {"global_step", global_step}, {"phase", phase},    {"step", step}, {"lr", lr},
       {"grad_norm", grad_norm},     {"seconds", seconds}};
+  if (samples_per_s > 0) line["samples_per_s"] = samples_per_s;
+  if (peak_bytes > 0) line["peak_bytes"] = peak_bytes;
+  if (ranks > 0) line["ranks"] = ranks;
+  if (accumulate > 0) line["accumulate"] = accumulate;
   for (const auto& [k, v] : losses) line["loss_" + k] = v;
   return line.dump();
 }
@@ -98,6 +108,10 @@ std::optional<IncubationLogLine> IncubationLogLine::parse(const std::string& tex
     l.lr = j.value("lr", 0.0);
     l.grad_norm = j.value("grad_norm", 0.0);
     l.seconds = j.value("seconds", 0.0);
+    l.samples_per_s = j.value("samples_per_s", 0.0);
+    l.peak_bytes = j.value("peak_bytes", int64_t(0));
+    l.ranks = j.value("ranks", 0);
+    l.accumulate = j.value("accumulate", 0);
     for (const auto& [k, v] : j.items())
       if (k.rfind("loss_", 0) == 0 && v.is_number()) l.losses[k.substr(5)] = v.get<double>();
     return l;

@@ -28,12 +28,19 @@ struct IncubationSettings {
   std::string data;
   uint64_t seed = 0;
   bool amp = false;
+  std::string teacher_dtype = "float32";  // the frozen teacher's weights
+  // How examples, noise and timesteps are drawn from the seed: 2 = per example (issue 24; a
+  // checkpoint without the field was written by the per-step draws of earlier versions, which a
+  // resume cannot continue exactly).
+  int stream = 2;
 
   nlohmann::json to_json() const;
   static IncubationSettings from_json(const nlohmann::json& j);
   // The first setting that differs from the checkpoint's, in words ("" when none): "lr = 0.001
-  // here but 0.002 in the checkpoint".
-  std::string first_difference(const IncubationSettings& checkpoint) const;
+  // here but 0.002 in the checkpoint" (`here` and `there` name the two sides).
+  std::string first_difference(const IncubationSettings& checkpoint,
+                               const std::string& here = "here",
+                               const std::string& there = "in the checkpoint") const;
 };
 
 struct CheckpointState {
@@ -53,6 +60,9 @@ struct IncubationLogLine {
   std::string phase;
   double lr = 0, grad_norm = 0, seconds = 0;
   std::map<std::string, double> losses;  // written as loss_<name>
+  double samples_per_s = 0;       // the step's global batch over its wall time (0: not recorded)
+  int64_t peak_bytes = 0;         // rank 0's peak tensor memory during the step (0: not recorded)
+  int ranks = 0, accumulate = 0;  // how the step's batch was split (0: not recorded)
   std::string dump() const;
   // The inverse of dump(); nullopt for a line that is not one (a line cut short by a kill).
   static std::optional<IncubationLogLine> parse(const std::string& line);

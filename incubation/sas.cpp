@@ -47,7 +47,10 @@ SasLosses sas_losses(const at::Tensor& s_out, const at::Tensor& t_out, const at:
     if (a == s.features.end() || b == t.features.end())
       fail("feature hook {} was not captured", sk);
     const at::Tensor ft = b->second.detach();
-    feat = feat + (a->second - ft).pow(2).sum() / ft.pow(2).sum().clamp_min(1e-12);
+    // Per example, then the batch mean: a loss that is a mean over examples gives the same
+    // gradient whether a batch is split over ranks and micro-batches or not.
+    const at::Tensor err = (a->second - ft).pow(2).flatten(1).sum(1);
+    feat = feat + (err / ft.pow(2).flatten(1).sum(1).clamp_min(1e-12)).mean();
   }
   at::Tensor sem = torch::zeros({}, s_out.options());
   int n = 0;

@@ -2,7 +2,8 @@
 // Semantic-aware supervision (SAS, DESIGN.md §6): the distillation loss
 //   λ_task·MSE(out_s, target) + λ_out·MSE(out_s, out_t) + λ_feat·Σ_k ‖f_s^k − f_t^k‖²/‖f_t^k‖² +
 //   λ_sem·L_sem
-// target: the noise (or v, for v-prediction models); f^k: block outputs at the feature hooks;
+// target: the noise (or v, for v-prediction models); f^k: block outputs at the feature hooks (the
+// ratio taken per example and averaged over the batch, so that every term is a mean over examples);
 // L_sem: the mean over the semantic hooks' cross-attentions of Σ_text (p_s − p_t)² per image token
 // (p: softmax attention of image tokens to text tokens), averaged over batch, heads and tokens.
 // Every term is returned apart (for the log), with the weighted total. Include from .cpp files

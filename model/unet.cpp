@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/clme_condconv.h"
 #include "model/conv.h"
+#include "model/recompute.h"
 #include "model/runtime.h"
 
 namespace asdm {
@@ -41,7 +42,8 @@ Tensor conv3x3(nn::Conv2d& m, const Tensor& x) { return asdm::conv3x3(x, m->weig
 struct Ctx {
   UnitObserver* obs = nullptr;
   bool tensors = false;
-  bool maps = false;  // cross-attention probabilities to the observer
+  bool maps = false;       // cross-attention probabilities to the observer
+  bool recompute = false;  // units recompute their activations in backward (model/recompute.h)
   void emit(const std::string& path, const Tensor& t) const {
     if (tensors) obs->on_tensor(path, t);
   }
@@ -57,6 +59,24 @@ Tensor run_unit(const Ctx& ctx, const UnitInfo& u, bool removed, Full&& full, Sh
   ctx.obs->on_exit(u, out);
   ctx.emit(u.id, out);
   return out;
+}
+
+// A resnet or attention unit's branch + shortcut, through activation checkpointing when asked
+// (an attention whose maps an observer wants runs as usual: the maps must keep their graph).
+template <class M>
+Tensor resnet_call(M& rn, const Tensor& h, const Tensor& temb, const Ctx& ctx) {
+  if (!ctx.recompute) return rn->forward(h, temb);
+  return recompute_in_backward(
+      [rn](const std::vector<Tensor>& in) { return rn->forward(in[0], in[1]); }, {h, temb},
+      rn->parameters());
+}
+
+template <class M>
+Tensor attention_call(M& at, const Tensor& h, const Tensor& ehs, const Ctx& ctx) {
+  if (!ctx.recompute || ctx.maps) return at->forward(h, ehs, ctx);
+  return recompute_in_backward(
+      [at](const std::vector<Tensor>& in) { return at->forward(in[0], in[1], Ctx{}); }, {h, ehs},
+      at->parameters());
 }
 
 // Sinusoidal timestep embedding, as diffusers' get_timestep_embedding (float32 arithmetic).
@@ -524,13 +544,14 @@ struct UNet::Impl {
       const UnitInfo& ru = layout.units[b.info->resnets[j]];
       auto& rn = b.resnets[j];
       h = run_unit(
-          ctx, ru, is_removed(ru), [&] { return rn->forward(h, temb); },
+          ctx, ru, is_removed(ru), [&] { return resnet_call(rn, h, temb, ctx); },
           [&] { return rn->shortcut(h); });
       if (j < b.attentions.size()) {
         const UnitInfo& au = layout.units[b.info->attentions[j]];
         auto& at = b.attentions[j];
         h = run_unit(
-            ctx, au, at == nullptr, [&] { return at->forward(h, ehs, ctx); }, [&] { return h; });
+            ctx, au, at == nullptr, [&] { return attention_call(at, h, ehs, ctx); },
+            [&] { return h; });
       }
       if (skip_out) skip_out->push_back(h);
     }
@@ -550,7 +571,8 @@ struct UNet::Impl {
     const int64_t B = sample_in.size(0);
     if (ehs_in.size(0) != B)
       fail("encoder_hidden_states has batch {} but sample has batch {}", ehs_in.size(0), B);
-    Ctx ctx{obs, obs && obs->wants_tensors(), obs && obs->wants_attention_maps()};
+    Ctx ctx{obs, obs && obs->wants_tensors(), obs && obs->wants_attention_maps(),
+            recompute_enabled() && torch::GradMode::is_enabled()};
     Tensor x = sample_in.to(dtype);
     const Tensor ehs = ehs_in.to(dtype);
     if (c.center_input_sample) x = 2 * x - 1.0;
@@ -635,18 +657,19 @@ struct UNet::Impl {
       const BlockRT& m = *mid;
       const UnitInfo& r0 = layout.units[m.info->resnets[0]];
       h = run_unit(
-          ctx, r0, is_removed(r0), [&] { return m.resnets[0]->forward(h, temb); },
+          ctx, r0, is_removed(r0), [&] { return resnet_call(m.resnets[0], h, temb, ctx); },
           [&] { return m.resnets[0]->shortcut(h); });
       for (size_t j = 1; j < m.resnets.size(); ++j) {
         if (j - 1 < m.attentions.size()) {
           const UnitInfo& au = layout.units[m.info->attentions[j - 1]];
           auto& at = m.attentions[j - 1];
           h = run_unit(
-              ctx, au, at == nullptr, [&] { return at->forward(h, ehs, ctx); }, [&] { return h; });
+              ctx, au, at == nullptr, [&] { return attention_call(at, h, ehs, ctx); },
+              [&] { return h; });
         }
         const UnitInfo& ru = layout.units[m.info->resnets[j]];
         h = run_unit(
-            ctx, ru, is_removed(ru), [&] { return m.resnets[j]->forward(h, temb); },
+            ctx, ru, is_removed(ru), [&] { return resnet_call(m.resnets[j], h, temb, ctx); },
             [&] { return m.resnets[j]->shortcut(h); });
       }
       ctx.emit(m.info->id, h);

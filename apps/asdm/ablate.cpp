@@ -1,5 +1,6 @@
 // asdm ablate: block importance on validation prompts (analysis/ablation.h), resumable and
-// shardable; `merge` joins shard files, `show` prints a file's table.
+// shardable; `merge` joins shard files, `show` prints a file's table. Under torchrun every rank
+// scores its shard and rank 0 merges them into the one file (distributed/group.h).
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/importance.h"
@@ -15,6 +17,7 @@
 #include "analysis/subject.h"
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
+#include "apps/asdm/job.h"
 #include "apps/asdm/progress.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -24,6 +27,8 @@
 
 namespace asdm::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct AblateCli {
   SubjectSource source;
@@ -53,16 +58,48 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
   if (!o.profile.empty()) o.ablation.profile = read_profile_latency(o.profile);
 
   set_threads(o.threads);
+  const auto job = join_job(o.source.device);
+  o.source.device = job->device();  // "cuda" is cuda:LOCAL_RANK on each rank of a job
   ensure_device(o.source.device);
   const AblationSubject subject = load_subject(o.source, note);
   if (std::isnan(o.ablation.sampler.guidance))
     o.ablation.sampler.guidance = subject.default_guidance();
   log::info("{}", subject.description());
 
-  const auto doc = run_ablation(subject, o.ablation, make_run_context(argv, o.source.device),
-                                o.output, o.resume, ablation_progress(subject, o.ablation));
+  const RunContext context = make_run_context(argv, o.source.device);
+  if (job->world() == 1) {
+    const auto doc = run_ablation(subject, o.ablation, context, o.output, o.resume,
+                                  ablation_progress(subject, o.ablation));
+    std::fputs(importance_table(doc, o.rows).c_str(), stdout);
+    log::info("wrote {}", o.output);
+    return;
+  }
+  // Several ranks: rank r scores shard r/world into its own file beside -o (resumable as any
+  // shard), the finished shards travel to rank 0 through the job's store (no shared file system
+  // needed), and rank 0 merges them into -o, the file one process writes.
+  if (!o.shard.empty())
+    fail("--shard with {} ranks: the ranks split the units themselves (rank r takes shard r/{})",
+         job->world(), job->world());
+  o.ablation.shard_index = job->rank();
+  o.ablation.shard_count = job->world();
+  auto shard_file = [&](int r) {
+    return fs::path(o.output + fmt::format(".shard{}of{}", r, job->world()));
+  };
+  const auto mine = run_ablation(subject, o.ablation, context, shard_file(job->rank()), o.resume,
+                                 job->leader() ? ablation_progress(subject, o.ablation)
+                                               : std::function<void(const AblationProgress&)>());
+  const std::vector<std::string> shards =
+      job->all_gather(mine.to_json().dump(), "the ranks' importance shards");
+  if (!job->leader()) return;
+  std::vector<fs::path> files;
+  for (int r = 0; r < job->world(); ++r) {
+    files.push_back(shard_file(r));
+    if (r != job->rank()) write_file_atomic(files.back(), shards[r]);
+  }
+  const auto doc = merge_importance(files, context, o.output);
+  for (const auto& f : files) fs::remove(f);
   std::fputs(importance_table(doc, o.rows).c_str(), stdout);
-  log::info("wrote {}", o.output);
+  log::info("wrote {} ({} ranks' shards merged)", o.output, job->world());
 }
 
 constexpr const char* kHelp =
@@ -77,6 +114,8 @@ Scores are means over prompts with bootstrap 95% intervals; with --profile, the 
 saves and importance per ms saved. importance.json is rewritten after every unit: an interrupted run
 continues with --resume; --shard i/n takes every n-th unit from the i-th, and 'asdm ablate merge'
 joins the shard files into the file one run would write (e.g. a Slurm array, one shard per GPU).
+Under torchrun (torchrun --nproc-per-node N --no-python asdm ablate ...) each rank takes its shard
+and rank 0 writes the merged -o itself; --resume continues each rank's shard file (-o.shardRofN).
 Inputs: a proxy pipeline or a Stable Diffusion pipeline folder (or single file with --config) with
 --prompts (one prompt per line; SD: its text encoders embed them and the empty negative prompt), or a
 UNet with --embeddings: a safetensors file with encoder_hidden_states [N, tokens, dim] (and

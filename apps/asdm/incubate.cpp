@@ -12,6 +12,7 @@
 
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
+#include "apps/asdm/job.h"
 #include "apps/asdm/progress.h"
 #include "bench/incubation_eval.h"
 #include "core/error.h"
@@ -62,9 +63,13 @@ void run_incubate(IncubateCli o, const std::vector<std::string>& argv) {
       fail("--weights: '{}' is not a number", kv.substr(eq + 1));
     }
   }
+  const std::unique_ptr<dist::Group> job = join_job(o.inc.device);
+  o.inc.device = job->device();  // "cuda" is cuda:LOCAL_RANK on each rank of a job
+  o.inc.group = job.get();
   o.inc.context = make_run_context(argv, o.inc.device);
   const IncubateResult r =
       incubate(o.teacher, o.student, o.schedule, o.output, o.inc, o.resume, incubate_progress());
+  if (!job->leader()) return;  // rank 0 evaluates and reports
   if (!r.complete) {
     log::info("stopped at global step {} of {}; continue with --resume", r.global_step,
               r.total_steps);
@@ -89,7 +94,14 @@ the teacher's) + alignment of the cross-attention maps; each term is logged apar
 Checkpoints every --checkpoint-every steps; --resume continues exactly (same thread count). A proxy
 teacher trains on the proxy world's stream and ends with teacher / built / incubated quality numbers.
 Measured on the proxy world: at a few hundred steps --one-shot trained a better student than the
-schedule's module split, which leaves the assembly little of the budget (README, Incubation).)";
+schedule's module split, which leaves the assembly little of the budget (README, Incubation).
+
+Several processes (data parallel, c10d: Gloo on CPU): launch with torchrun, e.g.
+  torchrun --nproc-per-node 2 --no-python asdm incubate --teacher T --student S -o OUT
+--batch is the global batch: each step's examples are split over the ranks and --accumulate
+micro-batches, and the result does not depend on the split (up to float rounding). Rank 0 writes the
+log, checkpoints and the student; --resume works with another number of ranks. incubation.jsonl
+records samples/s and this rank's peak tensor memory per step (README, Scale out).)";
 
 }  // namespace
 
@@ -112,7 +124,17 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--one-shot", o->inc.one_shot,
                 "No module phases: the assembled student for the whole budget");
-  sub->add_option("--batch", o->inc.batch, "Batch size (0: the schedule's)")->capture_default_str();
+  sub->add_option("--batch", o->inc.batch,
+                  "Global batch size, over all ranks and micro-batches (0: the schedule's)")
+      ->capture_default_str();
+  sub->add_option("--accumulate", o->inc.accumulate,
+                  "Micro-batches per step and rank (gradient accumulation: same result, less "
+                  "memory)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--activation-checkpointing", o->inc.recompute,
+                "Recompute each unit's activations in backward instead of keeping them (less "
+                "memory, one more forward; same gradients)");
   sub->add_option("--lr", o->inc.lr, "Learning rate (0: the schedule's)")->capture_default_str();
   sub->add_option("--lr-schedule", o->inc.lr_schedule,
                   "constant or cosine (default: the schedule's)")
@@ -136,12 +158,17 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--device", o->inc.device, "cpu or cuda")->capture_default_str();
   sub->add_flag("--amp", o->inc.amp,
                 "CUDA: mixed precision (bfloat16 autocast for the forwards; float32 weights)");
+  sub->add_option("--teacher-dtype", o->inc.teacher_dtype,
+                  "The frozen teacher's weights: float32, float16 or bfloat16 (half its memory)")
+      ->capture_default_str();
   sub->add_option("--threads", o->threads,
                   "Intra-op CPU threads (0: libtorch's default); results depend on it")
       ->capture_default_str();
   sub->add_flag("--resume", o->resume, "Continue the run in -o from its checkpoint");
   sub->add_option("--stop-after", o->inc.stop_after,
                   "Stop after this global step as if interrupted (testing)");
+  sub->add_option("--die-at-step", o->inc.die_at,
+                  "Kill this process (SIGKILL) after this global step (testing a lost rank)");
   sub->add_option("--classifier", o->eval.classifier,
                   "Proxy attribute classifier for the final eval (accuracy, FID)");
   sub->add_option("--eval-prompts", o->eval.prompts,

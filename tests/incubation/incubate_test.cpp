@@ -156,6 +156,36 @@ TEST(Incubate, BadInputIsRefusedAndTheCheckpointKept) {
   EXPECT_EQ(test::error_of([&] { incubate(s.teacher, s.student, s.schedule, out, lr, true); }),
             "--resume with other settings than the checkpoint's: lr = 0.5 here but 0.001 in the "
             "checkpoint");
+  // A checkpoint of the per-step draws of earlier versions (no "stream" field) cannot be
+  // continued exactly: refused by name.
+  nlohmann::json old_state = read_json_file(out / "checkpoint" / "state.json");
+  old_state["options"].erase("stream");
+  old_state["options"].erase("teacher_dtype");
+  write_json_atomic(out / "checkpoint" / "state.json", old_state);
+  EXPECT_EQ(test::error_of([&] { incubate(s.teacher, s.student, s.schedule, out, small(), true); }),
+            "--resume with other settings than the checkpoint's: stream = 2 here but 1 in the "
+            "checkpoint");
+}
+
+TEST(Incubate, AHalfPrecisionTeacherGivesNearlyTheSameLosses) {
+  torch::set_num_threads(1);
+  const auto s = test::make_incubation_setup("incubate_teacher_dtype");
+  IncubateOptions o = small();
+  o.total_steps = 1;
+  incubate(s.teacher, s.student, s.schedule, s.dir / "fp32", o, false);
+  o.teacher_dtype = "bf16";
+  incubate(s.teacher, s.student, s.schedule, s.dir / "bf16", o, false);
+  const auto a = read_log(s.dir / "fp32" / "incubation.jsonl").front();
+  const auto b = read_log(s.dir / "bf16" / "incubation.jsonl").front();
+  // The task loss does not involve the teacher; the distillation terms move by bfloat16's rounding.
+  EXPECT_EQ(a.at("loss_task"), b.at("loss_task"));
+  for (const char* k : {"loss_output", "loss_feature", "loss_total"})
+    EXPECT_NEAR(b.at(k).get<double>(), a.at(k).get<double>(), 0.02 * a.at(k).get<double>()) << k;
+  EXPECT_NE(a.at("loss_feature"), b.at("loss_feature"));
+  EXPECT_EQ(read_json_file(s.dir / "bf16" / "checkpoint" / "state.json")
+                .at("options")
+                .at("teacher_dtype"),
+            "bfloat16");
 }
 
 }  // namespace
