@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -266,6 +269,148 @@ void Group::all_reduce_mean(const std::vector<at::Tensor>& tensors, const std::s
       }
     }
   });
+#endif
+}
+
+// ---- gradients reduced during backward -------------------------------------------------------
+
+struct Group::GradientReducer::State {
+  Group* group = nullptr;
+  std::vector<at::Tensor> params;
+  std::vector<std::vector<size_t>> buckets;  // parameter indices
+  std::vector<size_t> bucket_of;
+  std::mutex mutex;
+  bool armed = false;
+  std::vector<int> pending;  // gradients still to come per bucket
+  size_t next = 0;           // the next bucket to start
+#ifdef ASDM_WITH_GLOO
+  std::vector<at::Tensor> flats;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+#endif
+  std::string error;  // a failure inside a hook, raised by finish()
+
+  void reset() {
+    armed = false;
+    next = 0;
+    pending.assign(buckets.size(), 0);
+    for (size_t b = 0; b < buckets.size(); ++b) pending[b] = int(buckets[b].size());
+#ifdef ASDM_WITH_GLOO
+    flats.assign(buckets.size(), at::Tensor());
+    works.assign(buckets.size(), {});
+#endif
+  }
+
+  void start(size_t b) {
+#ifdef ASDM_WITH_GLOO
+    torch::NoGradGuard ng;
+    std::vector<at::Tensor> flat;
+    for (size_t i : buckets[b]) {
+      const at::Tensor& g = params[i].grad();
+      flat.push_back(g.defined() ? g.reshape(-1)
+                                 : torch::zeros({params[i].numel()}, params[i].options()));
+    }
+    flats[b] = torch::cat(flat);
+    if (group->impl_->stage_on_host) flats[b] = flats[b].cpu();
+    std::vector<at::Tensor> io{flats[b]};
+    works[b] = group->impl_->pg->allreduce(io);
+#endif
+  }
+
+  // Starts the buckets that are complete, in order.
+  void start_ready() {
+    while (next < buckets.size() && pending[next] == 0) start(next++);
+  }
+
+  void accumulated(size_t i) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!armed || !error.empty()) return;
+    try {
+      --pending[bucket_of[i]];
+      start_ready();
+    } catch (const std::exception& e) {
+      error = first_line(e.what());
+    }
+  }
+};
+
+namespace {
+
+struct AccumulatedHook : torch::autograd::PostAccumulateGradHook {
+  AccumulatedHook(std::shared_ptr<Group::GradientReducer::State> s, size_t i)
+      : state(std::move(s)), index(i) {}
+  void operator()(const torch::autograd::Variable&) override { state->accumulated(index); }
+  std::shared_ptr<Group::GradientReducer::State> state;
+  size_t index;
+};
+
+}  // namespace
+
+Group::GradientReducer::GradientReducer(Group& group, std::vector<at::Tensor> params)
+    : state_(std::make_shared<State>()) {
+  State& s = *state_;
+  s.group = &group;
+  s.params = std::move(params);
+  if (!group.env().distributed()) return;
+  constexpr int64_t kBucketBytes = 25 << 20;
+  int64_t bytes = kBucketBytes;
+  s.bucket_of.assign(s.params.size(), 0);
+  for (size_t k = s.params.size(); k-- > 0;) {
+    const at::Tensor& p = s.params[k];
+    if (bytes >= kBucketBytes ||
+        s.params[s.buckets.back().front()].scalar_type() != p.scalar_type()) {
+      s.buckets.emplace_back();
+      bytes = 0;
+    }
+    s.buckets.back().push_back(k);
+    s.bucket_of[k] = s.buckets.size() - 1;
+    bytes += p.numel() * int64_t(p.element_size());
+  }
+  s.reset();
+  for (size_t i = 0; i < s.params.size(); ++i)
+    torch::autograd::impl::set_post_acc_grad_hooks(s.params[i],
+                                                   std::make_unique<AccumulatedHook>(state_, i));
+}
+
+Group::GradientReducer::~GradientReducer() {
+  if (!state_->group->env().distributed()) return;
+  for (auto& p : state_->params) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
+}
+
+size_t Group::GradientReducer::buckets() const { return state_->buckets.size(); }
+
+size_t Group::GradientReducer::started() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->next;
+}
+
+void Group::GradientReducer::arm() {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->reset();
+  state_->armed = true;
+}
+
+void Group::GradientReducer::finish(const std::string& what) {
+  State& s = *state_;
+  if (!s.group->env().distributed()) return;
+#ifdef ASDM_WITH_GLOO
+  std::lock_guard<std::mutex> lock(s.mutex);
+  guarded(s.group->env(), s.group->impl_->peers, "all-reduce", what, [&] {
+    if (!s.error.empty()) throw std::runtime_error(s.error);
+    while (s.next < s.buckets.size()) s.start(s.next++);
+    torch::NoGradGuard ng;
+    for (size_t b = 0; b < s.buckets.size(); ++b) {
+      s.works[b]->wait(timeout());
+      s.flats[b].div_(s.group->world());
+      int64_t at = 0;
+      for (size_t i : s.buckets[b]) {
+        at::Tensor g = s.params[i].grad();
+        const int64_t n = s.params[i].numel();
+        if (g.defined()) g.copy_(s.flats[b].slice(0, at, at + n).view(g.sizes()));
+        at += n;
+      }
+    }
+  });
+  s.reset();
 #endif
 }
 

@@ -58,6 +58,31 @@ class Group {
       const std::string& what, const std::string& mine,
       const std::function<std::string(const std::string&, const std::string&)>& difference = {});
 
+  // Averages parameter gradients over the ranks while the backward pass still runs (what DDP's
+  // reducer does): the parameters go into ~25 MB buckets in reverse order (about the order backward
+  // produces their gradients), and a bucket's all-reduce starts once its last gradient has been
+  // accumulated; buckets start in index order, the same on every rank. arm() before the backward
+  // pass whose gradients are final (the last micro-batch), finish() after it. A job of one does
+  // nothing. The group must outlive it.
+  class GradientReducer {
+   public:
+    GradientReducer(Group& group, std::vector<at::Tensor> params);
+    ~GradientReducer();  // removes its hooks
+    GradientReducer(const GradientReducer&) = delete;
+    GradientReducer& operator=(const GradientReducer&) = delete;
+    void arm();
+    // Waits for every bucket (starting those whose gradients never came: unused parameters count
+    // as zeros); then every defined gradient holds the ranks' mean. `what` names the step.
+    void finish(const std::string& what);
+    // Buckets in all: in flight before finish() when backward started them.
+    size_t buckets() const;
+    size_t started() const;
+    struct State;
+
+   private:
+    std::shared_ptr<State> state_;
+  };
+
   struct Impl;
 
  private:

@@ -8,6 +8,7 @@
 #include <set>
 
 #include <ATen/autocast_mode.h>
+#include <c10/core/CachingDeviceAllocator.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -90,6 +91,32 @@ class Autocast {
 
  private:
   bool on_;
+};
+
+// Peak tensor memory of one training step. On CUDA, the caching allocator's peak of allocated bytes
+// (everything on the device: weights, optimizer state, activations; backward runs on autograd's
+// device thread, which PeakMemory does not see); on the CPU, PeakMemory's peak of the bytes the
+// step allocates (the CPU engine runs backward on the calling thread).
+class StepPeak {
+ public:
+  explicit StepPeak(const std::string& device) : device_(device) {
+    if (device_.is_cuda())
+      c10::getDeviceAllocator(c10::kCUDA)->resetPeakStats(index());
+    else
+      cpu_.emplace();
+  }
+  int64_t peak_bytes() const {
+    if (cpu_) return cpu_->peak_bytes();
+    return c10::getDeviceAllocator(c10::kCUDA)
+        ->getDeviceStats(index())
+        .allocated_bytes[size_t(c10::CachingAllocator::StatType::AGGREGATE)]
+        .peak;
+  }
+
+ private:
+  c10::DeviceIndex index() const { return device_.has_index() ? device_.index() : 0; }
+  c10::Device device_;
+  std::optional<PeakMemory> cpu_;
 };
 
 // One incubation run, phase by phase: load (schedule, teacher and student specs), plan (resolved
@@ -437,6 +464,9 @@ class Run {
                       with_phase ? &opt : nullptr, with_phase && use_ema ? &ema : nullptr);
     };
 
+    // Gradients are averaged over the ranks bucket by bucket while the last micro-batch's backward
+    // runs.
+    dist::Group::GradientReducer reducer(*group, params);
     for (int step = step0 + 1; step <= ph.steps; ++step) {
       ++global;
       const auto step_t0 = std::chrono::steady_clock::now();
@@ -447,28 +477,26 @@ class Run {
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(cur_lr);
 
       opt.zero_grad();
-      PeakMemory peak;
+      StepPeak peak(o.device);
       // This rank's rows of the global batch, in micro-batches; the gradients add up to those of
       // the mean loss over the rows.
       std::map<std::string, double> terms;
       for (int m = 0; m < o.accumulate; ++m) {
         const int first = group->rank() * per_rank + m * micro;
         const SasLosses l = micro_step(*model, global, first, fmap, smap, scap, tcap);
+        if (m == o.accumulate - 1) reducer.arm();
         (l.total / o.accumulate).backward();
         for (const auto& [k, v] : l.terms) terms[k] += v / o.accumulate;
       }
       // Gradients (and the logged loss terms) averaged over the ranks: every rank then takes the
       // same optimizer step.
-      std::vector<at::Tensor> reduce;
-      for (const auto& p : params)
-        if (p.grad().defined()) reduce.push_back(p.grad());
+      reducer.finish(fmt::format("the gradients of global step {}", global));
       at::Tensor term_values = torch::empty({int64_t(terms.size())}, torch::kFloat64);
       {
         int64_t i = 0;
         for (const auto& [k, v] : terms) term_values[i++] = v;
       }
-      reduce.push_back(term_values);
-      group->all_reduce_mean(reduce, fmt::format("the gradients of global step {}", global));
+      group->all_reduce_mean({term_values}, fmt::format("the losses of global step {}", global));
       {
         int64_t i = 0;
         for (auto& [k, v] : terms) v = term_values[i++].item<double>();

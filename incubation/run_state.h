@@ -60,8 +60,9 @@ struct IncubationLogLine {
   std::string phase;
   double lr = 0, grad_norm = 0, seconds = 0;
   std::map<std::string, double> losses;  // written as loss_<name>
-  double samples_per_s = 0;       // the step's global batch over its wall time (0: not recorded)
-  int64_t peak_bytes = 0;         // rank 0's peak tensor memory during the step (0: not recorded)
+  double samples_per_s = 0;  // the step's global batch over its wall time (0: not recorded)
+  int64_t peak_bytes = 0;    // rank 0's peak tensor memory in the step (0: not recorded): on
+                             // CUDA all allocated device memory, on a CPU what the step allocated
   int ranks = 0, accumulate = 0;  // how the step's batch was split (0: not recorded)
   std::string dump() const;
   // The inverse of dump(); nullopt for a line that is not one (a line cut short by a kill).

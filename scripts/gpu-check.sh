@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU machine's checks, in one call (see the device tool's README). Here, once per change:
 #   ../shared/gpu/pack-deps.sh                     # Debian's C++ deps into .gpu-deps (ignored)
-#   mkdir -p .gpu-shared && cp -r ../shared/fixtures .gpu-shared/   # ../shared does not travel
+#   mkdir -p .gpu-shared && cp -r ../shared/fixtures ../shared/third_party .gpu-shared/
+#                                                 # ../shared does not travel (Gloo's headers too)
 #   scripts/gpu-check.sh --prebuilt               # optional: copies this machine's build into
 #                                                 # .gpu-prebuilt, used there if the build fails
 #                                                 # (or instead of it: GPU_CHECK_PREBUILT=1)
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 if [[ ${1:-} == --prebuilt ]]; then
   rm -rf .gpu-prebuilt && mkdir -p .gpu-prebuilt
   cp build/asdm build/asdm_unet_bench build/tests/gpu/asdm_gpu_tests .gpu-prebuilt/
+  cp build/libasdm_nccl.so .gpu-prebuilt/ 2> /dev/null || echo "no NCCL plugin built: CUDA jobs use Gloo"
   du -sh .gpu-prebuilt; exit 0
 fi
 out=${OUT:-out}

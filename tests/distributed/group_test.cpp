@@ -101,6 +101,34 @@ TEST(Group, CheckSameFailsOnEveryRankWithOneMessage) {
               "rank 0 (start every rank the same way)");
 }
 
+TEST(Group, GradientsAreReducedWhileBackwardRuns) {
+  const auto errors = on_ranks(2, [](Group& g) {
+    // Rank r's loss is (r + 1) * sum(w * x) over 7 M + 1 weights (more than one bucket), and one
+    // weight no loss uses: the mean gradient is 1.5 * x, the unused weight keeps no gradient.
+    const at::Tensor x1 = torch::linspace(-1, 2, 7 << 20), x2 = torch::full({1}, 0.25f);
+    // Buckets fill in reverse order: the big weight alone, then the small one with the unused one.
+    std::vector<at::Tensor> params = {torch::zeros({3}, torch::requires_grad()),
+                                      torch::zeros({1}, torch::requires_grad()),
+                                      torch::zeros({7 << 20}, torch::requires_grad())};
+    Group::GradientReducer reducer(g, params);
+    EXPECT_EQ(reducer.buckets(), 2u);
+    for (int round = 0; round < 2; ++round) {
+      for (auto& p : params) p.mutable_grad() = at::Tensor();
+      // A first backward that is not armed (an earlier micro-batch) starts nothing.
+      ((params[2] * x1).sum() + (params[1] * x2).sum()).mul(0.5 * (g.rank() + 1)).backward();
+      EXPECT_EQ(reducer.started(), 0u);
+      reducer.arm();
+      ((params[2] * x1).sum() + (params[1] * x2).sum()).mul(0.5 * (g.rank() + 1)).backward();
+      EXPECT_EQ(reducer.started(), 1u);  // the big bucket; the other holds the unused weight
+      reducer.finish("a test");
+      EXPECT_TRUE(torch::allclose(params[2].grad(), 1.5 * x1));
+      EXPECT_TRUE(torch::allclose(params[1].grad(), 1.5 * x2));
+      EXPECT_FALSE(params[0].grad().defined());
+    }
+  });
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+}
+
 TEST(Group, AJobOfOneNeedsNoNetwork) {
   auto g = Group::single();
   EXPECT_EQ(g->world(), 1);
