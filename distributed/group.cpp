@@ -65,6 +65,26 @@ bool gone(long pid) {
 }
 
 #ifdef ASDM_WITH_GLOO
+// ProcessGroupGloo on the interface GLOO_SOCKET_IFNAME names, else loopback for a master on this
+// machine, else the address the host name resolves to.
+c10::intrusive_ptr<c10d::Backend> gloo_backend(const LaunchEnv& env,
+                                               const c10::intrusive_ptr<c10d::Store>& store,
+                                               std::chrono::milliseconds wait) {
+  try {
+    auto opts = c10d::ProcessGroupGloo::Options::create();
+    opts->timeout = wait;
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (loopback(env.master_addr))
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world, opts);
+  } catch (const std::exception& e) {
+    fail("{}: could not start Gloo ({})", env.describe(), first_line(e.what()));
+  }
+}
+
 // ProcessGroupNCCL from the plugin beside the binary (distributed/nccl_plugin.cpp); null, with a
 // warning, when there is none (the job then uses Gloo through host memory).
 c10::intrusive_ptr<c10d::Backend> nccl_backend(const LaunchEnv& env,
@@ -169,22 +189,11 @@ std::unique_ptr<Group> Group::join(const LaunchEnv& env, const std::string& devi
   }
   if (im.pg) {
     im.backend = "nccl";
-  } else
-    try {
-      auto opts = c10d::ProcessGroupGloo::Options::create();
-      opts->timeout = wait;
-      if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-      else if (loopback(env.master_addr))
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-      else
-        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      im.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(im.store, env.rank, env.world, opts);
-      im.backend = "gloo";
-      im.stage_on_host = cuda;
-    } catch (const std::exception& e) {
-      fail("{}: could not start Gloo ({})", env.describe(), first_line(e.what()));
-    }
+  } else {
+    im.pg = gloo_backend(env, im.store, wait);
+    im.backend = "gloo";
+    im.stage_on_host = cuda;
+  }
   // Who is who, so that a failure can say which rank on this host is gone.
   const std::vector<std::string> peers =
       g->all_gather(host_name() + " " + std::to_string(long(getpid())), "the ranks' addresses");

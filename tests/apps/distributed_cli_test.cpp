@@ -168,6 +168,22 @@ TEST(DistributedIncubate, TwoRanksEndWithTheWeightsOfOneRankWithTheSameGlobalBat
               1e-5 * one.front().losses.at("total"));
 }
 
+TEST(DistributedIncubate, TorchrunLaunchesTheSameJob) {
+  // torchrun's agent serves the store (TORCHELASTIC_USE_AGENT_STORE): every rank is its client.
+  const fs::path torchrun = test::python().parent_path() / "torchrun";
+  if (!fs::exists(torchrun)) GTEST_SKIP() << "no torchrun beside " << test::python();
+  const Job s = setup("distributed_cli_torchrun");
+  const fs::path out = s.proxy.dir / "torchrun";
+  std::string cmd =
+      fmt::format("OMP_NUM_THREADS=1 {} --nproc-per-node 2 --master-port {} --no-python {}",
+                  quote(torchrun.string()), free_port(), quote(test::asdm_exe().string()));
+  for (const auto& a : s.incubate(out, 8)) cmd += " " + quote(a);
+  cmd += " > " + quote((s.proxy.dir / "torchrun.log").string()) + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_text_file(s.proxy.dir / "torchrun.log");
+  EXPECT_LE(relative_difference(out, s.one_rank_run()), 1e-5);
+  EXPECT_EQ(read_incubation_log(out / "incubation.jsonl").front().ranks, 2);
+}
+
 TEST(DistributedIncubate, AccumulatedMicroBatchesEqualTheWholeBatch) {
   const Job s = setup("distributed_cli_accumulate");
   const fs::path acc = s.proxy.dir / "accumulated";
