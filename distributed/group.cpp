@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
@@ -447,11 +448,22 @@ std::vector<std::string> Group::all_gather(const std::string& mine, const std::s
     impl_->store->set(key(env_.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
     std::vector<std::string> all;
     for (int r = 0; r < env_.world; ++r) {
+      // Polled (the store's own timed wait logs a warning each time it expires), so that a rank
+      // that died on this host stops the wait at once: the store cannot tell a dead rank from a
+      // slow one.
+      const auto deadline = std::chrono::steady_clock::now() + timeout();
+      for (int polls = 0; !impl_->store->check({key(r)}); ++polls) {
+        if (r < int(impl_->peers.size()) && impl_->peers[r].first == host_name() &&
+            gone(impl_->peers[r].second))
+          throw std::runtime_error(fmt::format("rank {} stopped before sending its part", r));
+        if (std::chrono::steady_clock::now() > deadline)
+          throw std::runtime_error(fmt::format("rank {} sent nothing in {} s (ASDM_DIST_TIMEOUT)",
+                                               r, timeout().count() / 1000));
+        std::this_thread::sleep_for(std::chrono::milliseconds(polls < 100 ? 10 : 200));
+      }
       const std::vector<uint8_t> v = impl_->store->get(key(r));
       all.emplace_back(v.begin(), v.end());
     }
-    // Everyone has read everything before anyone moves on; then rank 0 drops the keys.
-    impl_->store->add(fmt::format("asdm/gather/{}/read", seq), 1);
     return all;
   });
 #else

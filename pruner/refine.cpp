@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/error.h"
 #include "model/unet_layout.h"
 #include "pruner/latency_model.h"
 
@@ -13,6 +14,20 @@ RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
                     const std::vector<std::string>& start, double budget_ms,
                     const std::function<double(const std::vector<std::string>&)>& grouped_loss,
                     const RefineOptions& ro) {
+  return refine(
+      layout, latency, scores, o, start, budget_ms,
+      [&](const std::vector<std::vector<std::string>>& sets) {
+        std::vector<double> out;
+        for (const auto& s : sets) out.push_back(grouped_loss(s));
+        return out;
+      },
+      ro);
+}
+
+RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
+                    const std::map<std::string, double>& scores, const SearchOptions& o,
+                    const std::vector<std::string>& start, double budget_ms,
+                    const GroupedLosses& grouped_losses, const RefineOptions& ro) {
   auto listed = [](const std::vector<std::string>& list, const std::string& id) {
     return std::find(list.begin(), list.end(), id) != list.end();
   };
@@ -47,13 +62,20 @@ RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
   RefineResult r;
   std::set<std::string> current(start.begin(), start.end());
   std::map<std::vector<std::string>, double> cache;
-  auto evaluate = [&](const std::set<std::string>& s) {
-    const auto key = ordered(s);
-    if (auto it = cache.find(key); it != cache.end()) return it->second;
-    ++r.evaluations;
-    return cache[key] = grouped_loss(key);
+  // Scores the sets not in the cache, together.
+  auto evaluate = [&](const std::vector<std::vector<std::string>>& sets) {
+    std::vector<std::vector<std::string>> fresh;
+    for (const auto& k : sets)
+      if (!cache.count(k) && std::find(fresh.begin(), fresh.end(), k) == fresh.end())
+        fresh.push_back(k);
+    if (fresh.empty()) return;
+    const std::vector<double> losses = grouped_losses(fresh);
+    ASDM_CHECK(losses.size() == fresh.size(), "{} losses for {} sets", losses.size(), fresh.size());
+    for (size_t i = 0; i < fresh.size(); ++i) cache[fresh[i]] = losses[i];
+    r.evaluations += int(fresh.size());
   };
-  r.start_loss = r.loss = evaluate(current);
+  evaluate({ordered(current)});
+  r.start_loss = r.loss = cache.at(ordered(current));
   while (r.evaluations < ro.max_evaluations) {
     struct Swap {
       std::string out, in;
@@ -74,20 +96,37 @@ RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
                      [](const Swap& a, const Swap& b) { return a.additive < b.additive; });
     const Swap* best = nullptr;
     double best_loss = r.loss;
-    int tried = 0;
-    for (const auto& s : swaps) {
-      // Scores at least per_round swaps, and more until one improves or the budget is spent.
-      if ((tried >= ro.per_round && best) || r.evaluations >= ro.max_evaluations) break;
-      std::set<std::string> next = current;
-      next.erase(s.out);
-      next.insert(s.in);
-      const bool fresh = !cache.count(ordered(next));
-      const double l = evaluate(next);
-      tried += fresh;
-      if (l < best_loss) {
-        best_loss = l;
-        best = &s;
+    // Batches of untried swaps, in order, until one improves or the budget is spent; swaps whose
+    // set is already scored count at once.
+    size_t at = 0;
+    while (at < swaps.size() && !best) {
+      std::vector<size_t> batch;
+      std::vector<std::vector<std::string>> sets;
+      size_t scan = at;
+      for (; scan < swaps.size(); ++scan) {
+        std::set<std::string> next = current;
+        next.erase(swaps[scan].out);
+        next.insert(swaps[scan].in);
+        const auto key = ordered(next);
+        if (!cache.count(key)) {
+          if (int(sets.size()) >= std::min(ro.per_round, ro.max_evaluations - r.evaluations)) break;
+          sets.push_back(key);
+        }
+        batch.push_back(scan);
       }
+      if (batch.empty()) break;  // the evaluation budget is spent
+      evaluate(sets);
+      for (size_t i : batch) {
+        std::set<std::string> next = current;
+        next.erase(swaps[i].out);
+        next.insert(swaps[i].in);
+        const double l = cache.at(ordered(next));
+        if (l < best_loss) {
+          best_loss = l;
+          best = &swaps[i];
+        }
+      }
+      at = scan;
     }
     if (!best) break;
     current.erase(best->out);

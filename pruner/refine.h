@@ -16,8 +16,7 @@ namespace asdm {
 
 struct RefineOptions {
   int max_evaluations = 40;  // grouped scores, the start's included
-  int per_round =
-      6;  // swaps scored per round (more while none improves); the best improving one is taken
+  int per_round = 6;         // swaps scored together; more batches while none improves
 };
 
 struct RefineStep {
@@ -32,8 +31,21 @@ struct RefineResult {
   std::vector<RefineStep> steps;
 };
 
-// `grouped_loss` scores a removal set; `budget_ms` is the predicted latency a set may have;
-// `options` gives the keep/remove lists and the cross-attention rule.
+// Scores removal sets, several at a time: each round asks for up to `per_round` swaps together (in
+// the order of their additive change), so that a caller can spread them (asdm search over ranks).
+using GroupedLosses =
+    std::function<std::vector<double>(const std::vector<std::vector<std::string>>& sets)>;
+
+// `grouped_losses` scores removal sets; `budget_ms` is the predicted latency a set may have;
+// `options` gives the keep/remove lists and the cross-attention rule. A round scores the untried
+// swaps `per_round` at a time, in order of their additive change, until a batch holds one that
+// improves (the best improving swap so far is taken) or the evaluation budget is spent.
+RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
+                    const std::map<std::string, double>& scores, const SearchOptions& options,
+                    const std::vector<std::string>& start, double budget_ms,
+                    const GroupedLosses& grouped_losses, const RefineOptions& refine_options = {});
+
+// The same with a scorer of one set at a time.
 RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
                     const std::map<std::string, double>& scores, const SearchOptions& options,
                     const std::vector<std::string>& start, double budget_ms,

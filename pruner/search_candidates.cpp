@@ -37,6 +37,7 @@ struct Context {
   const CandidateSearchOptions& o;
   const SearchProgress& progress;
   GroupLossFn scorer;
+  GroupLossSpread spread;
   ProfileLatency profile;
   ImportanceScores importance;
   std::string model;
@@ -130,16 +131,22 @@ Refinement refine_first(Context& cx, SearchOptions so, SearchResult& r) {
   RefineOptions ro;
   ro.max_evaluations = o.refine_evals;
   int done = 0;
-  const RefineResult rr = refine(
-      cx.layout, *cx.latency, cx.importance.units, so, first.removed,
-      (1 - so.target_speedup) * cx.latency->teacher_ms() + gri_saved,
-      [&](const std::vector<std::string>& set) {
-        const double l = cx.scorer(gri, set);
-        say(cx.progress, fmt::format("refinement: grouped score {}/{}: {:.4g} ({} units)", ++done,
-                                     o.refine_evals, l, set.size()));
-        return l;
-      },
-      ro);
+  const RefineResult rr =
+      refine(cx.layout, *cx.latency, cx.importance.units, so, first.removed,
+             (1 - so.target_speedup) * cx.latency->teacher_ms() + gri_saved,
+             GroupedLosses([&](const std::vector<std::vector<std::string>>& sets) {
+               std::vector<double> losses;
+               if (cx.spread) {
+                 losses = cx.spread(cx.scorer, gri, sets);
+               } else {
+                 for (const auto& set : sets) losses.push_back(cx.scorer(gri, set));
+               }
+               for (size_t i = 0; i < sets.size(); ++i)
+                 say(cx.progress, fmt::format("refinement: grouped score {}/{}: {:.4g} ({} units)",
+                                              ++done, o.refine_evals, losses[i], sets[i].size()));
+               return losses;
+             }),
+             ro);
   Refinement out{"tier-1 nMSE of the units bypassed together",
                  rr.start_loss,
                  rr.loss,
@@ -356,8 +363,9 @@ CandidateSet assemble(const Context& cx, const RunContext& context, const Search
 
 CandidateSet search_candidates(const CandidateSearchOptions& options,
                                const GroupLossFactory& make_scorer, const RunContext& context,
-                               const SearchProgress& progress) {
+                               const SearchProgress& progress, const GroupLossSpread& spread) {
   Context cx(options, progress);
+  cx.spread = spread;
   load_inputs(cx);
   if (make_scorer) cx.scorer = make_scorer(cx.model, cx.importance);
   SearchOptions so = options.search;

@@ -43,6 +43,12 @@ struct ImportanceScores;
 using GroupLossFactory =
     std::function<GroupLossFn(const std::string& model, const ImportanceScores& importance)>;
 
+// How a batch of grouped scores (a refinement round's swaps) is computed: when empty, one set after
+// another with the scorer; asdm search under torchrun spreads the sets over the job's ranks.
+using GroupLossSpread =
+    std::function<std::vector<double>(const GroupLossFn& scorer, const std::vector<Edit>& edits,
+                                      const std::vector<std::vector<std::string>>& removed_sets)>;
+
 // What the stage says while it works, for a progress line: a message, or a forward count.
 struct SearchProgress {
   std::function<void(const std::string&)> note;
@@ -53,7 +59,8 @@ struct SearchProgress {
 // target, or (with replacement blocks) no candidate that meets the target with their costs.
 CandidateSet search_candidates(const CandidateSearchOptions& options,
                                const GroupLossFactory& make_scorer, const RunContext& context,
-                               const SearchProgress& progress = {});
+                               const SearchProgress& progress = {},
+                               const GroupLossSpread& spread = {});
 
 // The candidates as the table asdm search prints (one line per candidate, then the teacher line,
 // the refinement and the validation summary where present).

@@ -3,7 +3,8 @@
 // global batch, and so does gradient accumulation; a rank killed with SIGKILL stops the job with a
 // line naming it, and --resume with one or two ranks continues to the uninterrupted weights; ranks
 // that disagree, a WORLD_SIZE without MASTER_ADDR and a taken port are one line each, with the
-// checkpoint left as it was. Two ranks of asdm ablate write the one process's importance.json.
+// checkpoint left as it was. Two ranks of asdm ablate write the one process's importance.json, and
+// two ranks of asdm search refine as one process does.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -40,16 +41,31 @@ int free_port(int* keep = nullptr) {
   return ntohs(a.sin_port);
 }
 
-// Runs one asdm process per entry of `per_rank` as ranks of one job on 127.0.0.1:`port`, and waits
-// for all of them.
-std::vector<Result> run_ranks(const std::vector<std::vector<std::string>>& per_rank, int port) {
-  const auto dir = test::binary_dir() / "test-scratch" / "cli-io";
-  fs::create_directories(dir);
+// One asdm process per entry of `per_rank`, as ranks of one job on 127.0.0.1:`port`, started.
+struct Ranks {
   std::vector<pid_t> pids;
   std::vector<fs::path> outs, errs;
+  // Waits for every rank: exit codes and output.
+  std::vector<Result> wait() const {
+    std::vector<Result> results(pids.size());
+    for (size_t r = 0; r < pids.size(); ++r) {
+      int status = 0;
+      ::waitpid(pids[r], &status, 0);
+      results[r].rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      results[r].out = read_text_file(outs[r]);
+      results[r].err = read_text_file(errs[r]);
+    }
+    return results;
+  }
+};
+
+Ranks start_ranks(const std::vector<std::vector<std::string>>& per_rank, int port) {
+  const auto dir = test::binary_dir() / "test-scratch" / "cli-io";
+  fs::create_directories(dir);
+  Ranks k;
   for (size_t r = 0; r < per_rank.size(); ++r) {
-    outs.push_back(dir / fmt::format("rank{}.{}.{}.out", r, ::getpid(), port));
-    errs.push_back(dir / fmt::format("rank{}.{}.{}.err", r, ::getpid(), port));
+    k.outs.push_back(dir / fmt::format("rank{}.{}.{}.out", r, ::getpid(), port));
+    k.errs.push_back(dir / fmt::format("rank{}.{}.{}.err", r, ::getpid(), port));
     std::vector<std::string> argv = {test::asdm_exe().string()};
     argv.insert(argv.end(), per_rank[r].begin(), per_rank[r].end());
     const pid_t pid = ::fork();
@@ -60,8 +76,8 @@ std::vector<Result> run_ranks(const std::vector<std::vector<std::string>>& per_r
       ::setenv("MASTER_ADDR", "127.0.0.1", 1);
       ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
       ::setenv("ASDM_DIST_TIMEOUT", "120", 1);
-      if (!std::freopen(outs[r].c_str(), "w", stdout) ||
-          !std::freopen(errs[r].c_str(), "w", stderr))
+      if (!std::freopen(k.outs[r].c_str(), "w", stdout) ||
+          !std::freopen(k.errs[r].c_str(), "w", stderr))
         ::_exit(126);
       std::vector<char*> c;
       for (auto& a : argv) c.push_back(a.data());
@@ -69,17 +85,13 @@ std::vector<Result> run_ranks(const std::vector<std::vector<std::string>>& per_r
       ::execv(c[0], c.data());
       ::_exit(127);
     }
-    pids.push_back(pid);
+    k.pids.push_back(pid);
   }
-  std::vector<Result> results(per_rank.size());
-  for (size_t r = 0; r < pids.size(); ++r) {
-    int status = 0;
-    ::waitpid(pids[r], &status, 0);
-    results[r].rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    results[r].out = read_text_file(outs[r]);
-    results[r].err = read_text_file(errs[r]);
-  }
-  return results;
+  return k;
+}
+
+std::vector<Result> run_ranks(const std::vector<std::vector<std::string>>& per_rank, int port) {
+  return start_ranks(per_rank, port).wait();
 }
 
 // The test world's pipeline and a student built from it, in a folder of the test's own (CTest runs
@@ -300,37 +312,42 @@ TEST(DistributedIncubate, BadInputIsOneLineAndLeavesTheCheckpoint) {
   EXPECT_EQ(read_text_file(out / "checkpoint" / "state.json"), state);
 }
 
+std::vector<std::string> ablate_args(const ProxySetup& s, const fs::path& out,
+                                     const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> a = {
+      "-q",
+      "ablate",
+      "--model",
+      s.pipeline.string(),
+      "--prompts",
+      s.prompts.string(),
+      "--steps",
+      "6",
+      "--timesteps",
+      "3",
+      "--batch",
+      "4",
+      "--threads",
+      "1",
+      "--bootstrap",
+      "100",
+      "--units",
+      "down_blocks.0.resnets.0,down_blocks.0.attentions.1,mid_block.resnets.1,"
+      "up_blocks.1.resnets.2,up_blocks.3.attentions.2",
+      "--group",
+      "mid_block.resnets.1+up_blocks.1.resnets.2",
+      "-o",
+      out.string()};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
 TEST(DistributedAblate, TwoRanksWriteTheOneProcessFile) {
   const ProxySetup s = make_proxy_setup("distributed_cli_ablate", 4);
   auto args = [&](const fs::path& out, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> a = {
-        "-q",
-        "ablate",
-        "--model",
-        s.pipeline.string(),
-        "--prompts",
-        s.prompts.string(),
-        "--steps",
-        "6",
-        "--timesteps",
-        "3",
-        "--batch",
-        "4",
-        "--threads",
-        "1",
-        "--bootstrap",
-        "100",
-        "--tier",
-        "both",
-        "--units",
-        "down_blocks.0.resnets.0,down_blocks.0.attentions.1,mid_block.resnets.1,"
-        "up_blocks.1.resnets.2,up_blocks.3.attentions.2",
-        "--group",
-        "mid_block.resnets.1+up_blocks.1.resnets.2",
-        "-o",
-        out.string()};
+    std::vector<std::string> a = {"--tier", "both"};
     a.insert(a.end(), extra.begin(), extra.end());
-    return a;
+    return ablate_args(s, out, a);
   };
   const Result one = asdm(args(s.dir / "one.json"));
   ASSERT_EQ(one.rc, 0) << one.err;
@@ -351,6 +368,90 @@ TEST(DistributedAblate, TwoRanksWriteTheOneProcessFile) {
     EXPECT_EQ(x.err,
               "asdm: error: --shard with 2 ranks: the ranks split the units themselves (rank r "
               "takes shard r/2)\n");
+}
+
+TEST(DistributedAblate, AKilledRankStopsTheOtherAndResumeFinishes) {
+  const ProxySetup s = make_proxy_setup("distributed_cli_ablate_kill", 12);
+  const fs::path out = s.dir / "two.json";
+  const Ranks k = start_ranks(
+      {ablate_args(s, out, {"--tier", "2"}), ablate_args(s, out, {"--tier", "2"})}, free_port());
+  // Rank 1 is killed once its shard file holds a result; rank 0 stops at the exchange.
+  const fs::path shard1 = out.string() + ".shard1of2";
+  ASSERT_TRUE(kill_when(k.pids[1], [&] {
+    return fs::exists(shard1) && !read_json_file(shard1).at("results").empty();
+  })) << "rank 1 finished before it could be killed";
+  int status = 0;
+  ::waitpid(k.pids[0], &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string err = read_text_file(k.errs[0]);
+  EXPECT_EQ(err.rfind("asdm: error: rank 0 of 2: exchange of the ranks' importance shards failed: "
+                      "rank 1 (pid ",
+                      0),
+            0u)
+      << err;
+  EXPECT_NE(err.find(") is gone; rank 1 stopped before sending its part"), std::string::npos)
+      << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  // Both ranks resume their shards; rank 0 merges them into the one-process file.
+  const auto r = run_ranks({ablate_args(s, out, {"--tier", "2", "--resume"}),
+                            ablate_args(s, out, {"--tier", "2", "--resume"})},
+                           free_port());
+  for (const auto& x : r) ASSERT_EQ(x.rc, 0) << x.err;
+  ASSERT_EQ(asdm(ablate_args(s, s.dir / "one.json", {"--tier", "2"})).rc, 0);
+  EXPECT_EQ(test::without_run_details(read_json_file(out)),
+            test::without_run_details(read_json_file(s.dir / "one.json")));
+}
+
+TEST(DistributedSearch, TwoRanksRefineAsOneProcess) {
+  const ProxySetup s = make_proxy_setup("distributed_cli_search", 3);
+  const fs::path profile = s.dir / "profile.json", importance = s.dir / "importance.json";
+  ASSERT_EQ(asdm({"-q", "profile", "--model", s.pipeline.string(), "--resolution", "64", "--batch",
+                  "2", "--text-tokens", "8", "--runs", "3", "--warmup", "1", "--threads", "1", "-o",
+                  profile.string()})
+                .rc,
+            0);
+  ASSERT_EQ(asdm({"-q", "ablate", "--model", s.pipeline.string(), "--prompts", s.prompts.string(),
+                  "--steps", "4", "--timesteps", "2", "--threads", "1", "-o", importance.string()})
+                .rc,
+            0);
+  auto search = [&](const fs::path& out, bool refine = true) {
+    std::vector<std::string> a = {"-q",
+                                  "search",
+                                  "--profile",
+                                  profile.string(),
+                                  "--importance",
+                                  importance.string(),
+                                  "--target-speedup",
+                                  "0.2",
+                                  "--max-candidates",
+                                  "2",
+                                  "--threads",
+                                  "1",
+                                  "-o",
+                                  out.string()};
+    if (refine) a.insert(a.end(), {"--refine-prompts", s.prompts.string(), "--refine-evals", "9"});
+    return a;
+  };
+  const Result one = asdm(search(s.dir / "one.json"));
+  ASSERT_EQ(one.rc, 0) << one.err;
+  const fs::path two = s.dir / "two.json";
+  const auto r = run_ranks({search(two), search(two)}, free_port());
+  for (const auto& x : r) ASSERT_EQ(x.rc, 0) << x.err;
+  const auto a = test::without_run_details(read_json_file(s.dir / "one.json"));
+  const auto b = test::without_run_details(read_json_file(two));
+  EXPECT_EQ(b, a);
+  EXPECT_GT(a.at("refinement").at("evaluations").get<int>(), 1);
+  EXPECT_EQ(r[0].out, one.out);
+  EXPECT_EQ(r[1].out, "");
+  // Without a scorer there is nothing to spread.
+  const auto bad = run_ranks({search(s.dir / "bad.json", false), search(s.dir / "bad.json", false)},
+                             free_port());
+  for (const auto& x : bad)
+    EXPECT_EQ(x.err,
+              "asdm: error: asdm search over 2 ranks spreads the refinement's grouped scores, "
+              "which need --refine-prompts or --refine-embeddings; without them run one "
+              "process\n");
 }
 
 }  // namespace
