@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "model/branch_cache.h"
 #include "model/clme_condconv.h"
 #include "model/conv.h"
 #include "model/recompute.h"
@@ -44,18 +45,34 @@ struct Ctx {
   bool tensors = false;
   bool maps = false;       // cross-attention probabilities to the observer
   bool recompute = false;  // units recompute their activations in backward (model/recompute.h)
+  BranchCache* cache = nullptr;  // a cache plan's call (model/branch_cache.h)
   void emit(const std::string& path, const Tensor& t) const {
     if (tensors) obs->on_tensor(path, t);
   }
 };
 
 // Runs one unit through the hook. `full` computes shortcut + branch, `shortcut` the shortcut only.
+// Under a cache plan, a reused unit is its shortcut plus the branch an earlier call kept.
 template <class Full, class Short>
 Tensor run_unit(const Ctx& ctx, const UnitInfo& u, bool removed, Full&& full, Short&& shortcut) {
-  if (!ctx.obs) return removed ? shortcut() : full();
+  auto compute = [&]() -> Tensor {
+    if (ctx.cache && u.removable() && !removed) {
+      if (ctx.cache->reuses(u.id)) {
+        ctx.cache->count_reuse();
+        return shortcut() + ctx.cache->branch(u.id);
+      }
+      if (ctx.cache->keeps(u.id)) {
+        Tensor out = full();
+        ctx.cache->keep(u.id, out - shortcut());
+        return out;
+      }
+    }
+    return full();
+  };
+  if (!ctx.obs) return removed ? shortcut() : compute();
   ctx.obs->on_enter(u);
   const bool bypass = u.removable() && (removed || ctx.obs->bypass(u));
-  Tensor out = bypass ? shortcut() : full();
+  Tensor out = bypass ? shortcut() : compute();
   ctx.obs->on_exit(u, out);
   ctx.emit(u.id, out);
   return out;
@@ -572,7 +589,8 @@ struct UNet::Impl {
     if (ehs_in.size(0) != B)
       fail("encoder_hidden_states has batch {} but sample has batch {}", ehs_in.size(0), B);
     Ctx ctx{obs, obs && obs->wants_tensors(), obs && obs->wants_attention_maps(),
-            recompute_enabled() && torch::GradMode::is_enabled()};
+            recompute_enabled() && torch::GradMode::is_enabled(), active_branch_cache()};
+    if (ctx.cache) ctx.cache->begin_forward();
     Tensor x = sample_in.to(dtype);
     const Tensor ehs = ehs_in.to(dtype);
     if (c.center_input_sample) x = 2 * x - 1.0;

@@ -27,6 +27,9 @@ nlohmann::json EvalRecord::to_json() const {
   j["classifier"] = classifier;
   j["prompts"] = prompts;
   if (!removed_units.empty()) j["removed_units"] = removed_units;
+  if (!cache_plan.empty())
+    j["cache_plan"] = {
+        {"file", cache_plan}, {"reused", cache_reused}, {"peak_bytes", cache_peak_bytes}};
   j["sampler"] = {{"name", options.sampler.sampler},
                   {"steps", options.sampler.steps},
                   {"guidance", options.sampler.guidance},

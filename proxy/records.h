@@ -35,6 +35,10 @@ struct EvalRecord {
   std::vector<std::string> removed_units;
   EvalOptions options;  // sampler and seed
   EvalResult result;
+  // With a cache plan (model/cache_plan.h): its file, the unit evaluations it replaced by kept
+  // branches and the most memory those branches held at once.
+  std::string cache_plan;
+  int64_t cache_reused = 0, cache_peak_bytes = 0;
 
   nlohmann::json to_json() const;
   void write(const std::filesystem::path& path) const;

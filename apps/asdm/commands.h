@@ -27,5 +27,6 @@ void add_report(CLI::App& app, const std::vector<std::string>& argv);
 void add_export(CLI::App& app, const std::vector<std::string>& argv);
 void add_init(CLI::App& app, const std::vector<std::string>& argv);
 void add_demo(CLI::App& app, const std::vector<std::string>& argv);
+void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv);
 
 }  // namespace asdm::cli

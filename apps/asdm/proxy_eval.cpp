@@ -1,6 +1,8 @@
-// asdm proxy eval: sample a proxy pipeline on prompts (optionally with units removed) and score
-// it with the attribute classifier: accuracy per attribute and the proxy FID, as eval.json.
+// asdm proxy eval: sample a proxy pipeline on prompts (optionally with units removed, or with a
+// cache plan) and score it with the attribute classifier: accuracy per attribute and the proxy
+// FID, as eval.json.
 #include <cstdio>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -10,9 +12,11 @@
 #include "core/image_grid.h"
 #include "core/log.h"
 #include "core/prompts.h"
+#include "model/branch_cache.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
 #include "model/runtime.h"
+#include "model/sampler.h"
 #include "model/unet.h"
 #include "proxy/classifier.h"
 #include "proxy/pipeline.h"
@@ -23,7 +27,7 @@ namespace asdm::cli {
 namespace {
 
 struct EvalCli {
-  std::string model, classifier, prompts, grid, output;
+  std::string model, classifier, prompts, grid, output, cache_plan;
   std::vector<std::string> remove;
   int remove_every = 0;
   int threads = 0;
@@ -59,6 +63,16 @@ void run_eval(const EvalCli& o, const std::vector<std::string>& argv) {
       o.prompts.empty()
           ? proxy::prompt_set(pipeline.world, 1001, pipeline.world.name == "test" ? 48 : 200)
           : read_prompts(o.prompts);
+  // A cache plan: every sampling run of the eval follows it (model/branch_cache.h).
+  std::optional<BranchCache> cache;
+  if (!o.cache_plan.empty()) {
+    const CachePlan plan = CachePlan::read(o.cache_plan);
+    plan.check(pipeline.unet->spec(), model_calls(o.eval.sampler));
+    cache.emplace(plan);
+    log::info("cache plan {}: {} of {} calls reuse {} unit(s)", o.cache_plan, plan.reusing_calls(),
+              plan.calls, plan.units().size());
+  }
+  BranchCacheGuard attach(cache ? &*cache : nullptr);
   const auto r = proxy::evaluate(pipeline, *classifier, prompts, o.eval, [](int done, int total) {
     if (log::level() <= log::Level::kInfo)
       std::fprintf(stderr, "\rsampling: %d/%d prompts", done, total);
@@ -71,6 +85,11 @@ void run_eval(const EvalCli& o, const std::vector<std::string>& argv) {
   rec.classifier = cdir.string();
   rec.prompts = o.prompts.empty() ? "world validation set (seed 1001)" : o.prompts;
   rec.removed_units = removed;
+  if (cache) {
+    rec.cache_plan = o.cache_plan;
+    rec.cache_reused = cache->reused();
+    rec.cache_peak_bytes = cache->peak_bytes();
+  }
   rec.options = o.eval;
   rec.result = r;
   rec.write(o.output);
@@ -116,6 +135,10 @@ void add_proxy_eval(CLI::App& proxy, const std::vector<std::string>& argv) {
   ev->add_option("--remove-every", e->remove_every,
                  "Evaluate with every k-th removable top-level unit removed (3: a third of them)")
       ->check(CLI::NonNegativeNumber);
+  ev->add_option(
+        "--cache-plan", e->cache_plan,
+        "Sample with a cache plan (asdm cache-plan): units reuse their branch across steps")
+      ->check(CLI::ExistingFile);
   ev->add_option("--grid", e->grid,
                  "Also write a PNG grid of the first 32 samples with their captions");
   ev->add_option("--threads", e->threads,

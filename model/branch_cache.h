@@ -1,0 +1,69 @@
+#pragma once
+// Applies a cache plan (model/cache_plan.h) to UNet forwards (issue 23). While a BranchCacheGuard
+// lives on this thread, every UNet forward is the plan's next model call (after its last call the
+// count starts again and the kept branches are dropped: a new sampling run). On a call, a unit the
+// plan reuses runs its shortcut on this call's input and adds the branch kept from the last call
+// that computed it; a unit the plan reuses on some call keeps its branch (output − shortcut) when
+// it is computed. Other units, and units the observer bypasses, run as usual. The plan is checked
+// against the model and the sampler's calls by whoever attaches it (CachePlan::check).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/cache_plan.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace asdm {
+
+class BranchCache {
+ public:
+  explicit BranchCache(const CachePlan& plan);
+  ~BranchCache();
+
+  // The UNet's: the next model call starts.
+  void begin_forward();
+  int call() const { return call_; }  // the current call (0-based; -1 before the first)
+  bool reuses(const std::string& unit) const;
+  bool keeps(const std::string& unit) const;
+  // The branch kept for `unit`; throws asdm::Error when none was (a plan not checked).
+  const at::Tensor& branch(const std::string& unit) const;
+  void keep(const std::string& unit, const at::Tensor& branch);
+
+  int64_t bytes() const;       // kept branches now
+  int64_t peak_bytes() const;  // the most kept at once
+  int64_t forwards() const { return forwards_; }
+  int64_t reused() const { return reused_; }  // unit evaluations replaced by a kept branch
+  void count_reuse() { ++reused_; }
+
+ private:
+  CachePlan plan_;
+  std::set<std::string> units_;
+  std::vector<std::set<std::string>> reuse_;
+  int call_ = -1;
+  int64_t forwards_ = 0, reused_ = 0, peak_ = 0;
+  struct Kept;
+  std::unique_ptr<Kept> kept_;
+};
+
+// Attaches `cache` to this thread's UNet forwards (nullptr: none) until destroyed; restores the
+// previous one.
+class BranchCacheGuard {
+ public:
+  explicit BranchCacheGuard(BranchCache* cache);
+  ~BranchCacheGuard();
+  BranchCacheGuard(const BranchCacheGuard&) = delete;
+  BranchCacheGuard& operator=(const BranchCacheGuard&) = delete;
+
+ private:
+  BranchCache* previous_;
+};
+
+BranchCache* active_branch_cache();
+
+}  // namespace asdm

@@ -1,0 +1,106 @@
+#include "model/cache_plan.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace asdm {
+
+std::set<std::string> CachePlan::units() const {
+  std::set<std::string> all;
+  for (const auto& call : reuse) all.insert(call.begin(), call.end());
+  return all;
+}
+
+int CachePlan::reusing_calls() const {
+  return int(std::count_if(reuse.begin(), reuse.end(), [](const auto& c) { return !c.empty(); }));
+}
+
+void CachePlan::check(const ArchSpec& m, int n) const {
+  if (!same_config(model.teacher, m.teacher))
+    fail("the cache plan was made for another model (its teacher config differs)");
+  if (!(model.edits == m.edits))
+    fail(
+        "the cache plan was made for another architecture of this teacher ({} edits, the model "
+        "has {})",
+        model.edits.size(), m.edits.size());
+  if (calls != n)
+    fail(
+        "the cache plan covers {} model calls, this sampler makes {} (steps and sampler must "
+        "match the plan's)",
+        calls, n);
+  if (int(reuse.size()) != calls)
+    fail("the cache plan lists {} calls but says it covers {}", reuse.size(), calls);
+  const UNetLayout layout = m.student_layout();
+  const std::set<std::string> removed = m.removed_units();
+  std::set<std::string> computed;
+  const std::set<std::string> all = units();
+  for (int c = 0; c < calls; ++c) {
+    for (const auto& id : reuse[c]) {
+      const UnitInfo* u = layout.find(id);
+      if (!u) fail("the cache plan reuses {}, which the model does not have", id);
+      if (!u->removable())
+        fail(
+            "the cache plan reuses {}, which has no shortcut and branch (not a resnet, attention "
+            "or transformer unit)",
+            id);
+      if (removed.count(id)) fail("the cache plan reuses {}, which the model removes", id);
+      if (!computed.count(id))
+        fail("the cache plan reuses {} at call {} before any call computed it", id, c);
+    }
+    for (const auto& id : all)
+      if (std::find(reuse[c].begin(), reuse[c].end(), id) == reuse[c].end()) computed.insert(id);
+  }
+}
+
+CachePlan CachePlan::uniform(const ArchSpec& m, const std::vector<std::string>& units, int interval,
+                             int n) {
+  if (interval < 1) fail("a uniform cache plan needs an interval of at least 1, got {}", interval);
+  if (n < 1) fail("a cache plan needs at least one model call, got {}", n);
+  CachePlan p;
+  p.model = m;
+  p.calls = n;
+  p.reuse.resize(size_t(n));
+  for (int c = 0; c < n; ++c)
+    if (c % interval != 0) p.reuse[size_t(c)] = units;
+  p.policy =
+      fmt::format("uniform: every {} call(s) computes {} unit(s), the calls between reuse them",
+                  interval, units.size());
+  return p;
+}
+
+nlohmann::json CachePlan::to_json() const {
+  nlohmann::json j = header.to_json();
+  j["model"] = asdm::to_json(model);
+  j["calls"] = calls;
+  j["reuse"] = reuse;
+  j["policy"] = policy;
+  return j;
+}
+
+CachePlan CachePlan::from_json(const nlohmann::json& j, const std::string& source) {
+  CachePlan p;
+  p.header = ArtifactHeader::from_json(j, kArtifact, kSchemaVersion, source, kMadeBy);
+  try {
+    p.model = arch_spec_from_json(j.at("model"));
+    p.calls = j.at("calls").get<int>();
+    p.reuse = j.at("reuse").get<std::vector<std::vector<std::string>>>();
+    p.policy = j.value("policy", std::string());
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", source, e.what());
+  }
+  return p;
+}
+
+CachePlan CachePlan::read(const std::filesystem::path& path) {
+  return from_json(read_json_file(path), path.string());
+}
+
+void CachePlan::write(const std::filesystem::path& path) const {
+  write_json_atomic(path, to_json());
+}
+
+}  // namespace asdm

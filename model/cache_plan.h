@@ -1,0 +1,52 @@
+#pragma once
+// A cache plan (issue 23, in the ArchSpec family of files): per model call of one sampling run,
+// which units take their branch output from the last call that computed them instead of computing
+// it (`out = shortcut(x_t) + branch(x_t')`: the unit keeps its shortcut on this call's input).
+// Temporal redundancy, next to the structural kind an ArchSpec removes; applied to a UNet forward
+// by model/branch_cache.h. Torch-free.
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/artifact.h"
+#include "model/arch_spec.h"
+
+namespace asdm {
+
+struct CachePlan {
+  static constexpr const char* kArtifact = "cache_plan";
+  static constexpr int kSchemaVersion = 1;
+  static constexpr const char* kMadeBy = "make one with asdm cache-plan";
+  ArtifactHeader header;
+
+  ArchSpec model;  // the architecture the plan is for (a teacher, or a student with its edits)
+  int calls = 0;   // model calls of one sampling run (a sampler's steps; PNDM: steps + 1)
+  std::vector<std::vector<std::string>> reuse;  // per call: the units reused there
+  std::string policy;  // how it was made, in words ("uniform: every 3rd call computes ...")
+
+  // Every unit the plan reuses somewhere (the ones whose branch must be kept between calls).
+  std::set<std::string> units() const;
+  // Model calls that reuse at least one unit.
+  int reusing_calls() const;
+
+  // Throws asdm::Error with one line naming the first mismatch: a plan for another model (its
+  // teacher config or edits differ), for another number of model calls, a unit the model lacks,
+  // that is not removable (only units with a shortcut have a branch) or that it removes, or a unit
+  // reused before any call computed it.
+  void check(const ArchSpec& model, int calls) const;
+
+  // DeepCache's uniform policy on `units`: every `interval`-th call (0, interval, 2·interval, ...)
+  // computes them, the calls between reuse them.
+  static CachePlan uniform(const ArchSpec& model, const std::vector<std::string>& units,
+                           int interval, int calls);
+
+  nlohmann::json to_json() const;
+  static CachePlan from_json(const nlohmann::json& j, const std::string& source = "cache plan");
+  static CachePlan read(const std::filesystem::path& path);
+  void write(const std::filesystem::path& path) const;
+};
+
+}  // namespace asdm

@@ -1,0 +1,80 @@
+// asdm cache-plan and asdm proxy eval --cache-plan on the kept proxy teacher: DeepCache's uniform
+// policy as a file, a plan that reuses nothing samples exactly the teacher, a plan that reuses
+// records what it reused and kept, and plans for another model or sampler are one line.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
+#include "tests/apps/cli_helpers.h"
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+TEST(CachePlanCli, UniformPlansSampleTheTeacherAndRecordTheReuse) {
+  const fs::path dir = test::scratch_dir("cache_plan_cli");
+  const std::string teacher =
+      (test::source_dir() / "assets" / "proxy-default" / "teacher").string();
+  const fs::path prompts = dir / "prompts.txt";
+  {
+    std::ifstream in(test::source_dir() / "configs" / "prompts" / "proxy-default-val.txt");
+    std::ofstream out(prompts);
+    std::string line;
+    for (int i = 0; i < 4 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  auto plan = [&](const std::string& name, const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {"cache-plan", "uniform", "--model", teacher,
+                                  "--steps",    "4",       "-o",      (dir / name).string()};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return asdm(a);
+  };
+  auto eval = [&](const std::string& name, const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {
+        "-q",      "proxy", "eval",      "--model", teacher, "--prompts",          prompts.string(),
+        "--steps", "4",     "--threads", "1",       "-o",    (dir / name).string()};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return asdm(a);
+  };
+  const Result deep = plan("deep.json", {"--level", "2", "--interval", "2"});
+  ASSERT_EQ(deep.rc, 0) << deep.err;
+  EXPECT_NE(deep.out.find("calls (C computes everything, r reuses): CrCr"), std::string::npos)
+      << deep.out;
+  const Result none = plan("none.json", {"--level", "2", "--interval", "1"});
+  ASSERT_EQ(none.rc, 0) << none.err;
+
+  ASSERT_EQ(eval("teacher.json", {}).rc, 0);
+  ASSERT_EQ(eval("none-eval.json", {"--cache-plan", (dir / "none.json").string()}).rc, 0);
+  ASSERT_EQ(eval("deep-eval.json", {"--cache-plan", (dir / "deep.json").string()}).rc, 0);
+  const auto t = read_json_file(dir / "teacher.json"), n = read_json_file(dir / "none-eval.json"),
+             d = read_json_file(dir / "deep-eval.json");
+  for (const char* k : {"proxy_fid", "mean_attribute_accuracy", "attribute_accuracy"})
+    EXPECT_EQ(n.at(k), t.at(k)) << k;  // a plan that reuses nothing is the teacher
+  EXPECT_EQ(n.at("cache_plan").at("reused"), 0);
+  EXPECT_NE(d.at("proxy_fid"), t.at("proxy_fid"));  // stale branches move the samples
+  // Two calls of four reuse the 18 units at level 2 and below.
+  EXPECT_EQ(d.at("cache_plan").at("reused"), 2 * 18);
+  EXPECT_GT(d.at("cache_plan").at("peak_bytes").get<int64_t>(), 0);
+
+  const Result show = asdm({"cache-plan", "show", (dir / "deep.json").string()});
+  ASSERT_EQ(show.rc, 0) << show.err;
+  EXPECT_NE(show.out.find("4 model calls, 2 reuse; 18 unit(s)"), std::string::npos) << show.out;
+
+  // Mismatches: another sampler length, another model, nothing to reuse.
+  expect_error(
+      asdm({"proxy", "eval", "--model", teacher, "--prompts", prompts.string(), "--steps", "5",
+            "--cache-plan", (dir / "deep.json").string(), "-o", (dir / "x.json").string()}),
+      "the cache plan covers 4 model calls, this sampler makes 5 (steps and sampler must "
+      "match the plan's)");
+  const ProxySetup other = make_proxy_setup("cache_plan_cli_other", 2);
+  const Result o = asdm({"cache-plan", "uniform", "--model", other.pipeline.string(), "--level",
+                         "1", "--steps", "4", "-o", (dir / "other.json").string()});
+  ASSERT_EQ(o.rc, 0) << o.err;
+  expect_error(eval("x.json", {"--cache-plan", (dir / "other.json").string()}),
+               "the cache plan was made for another model (its teacher config differs)");
+  expect_error(plan("x.json", {"--level", "9"}),
+               "no unit of " + teacher + " is at resolution level 9 or below");
+  expect_error(plan("x.json", {}), "name the units to reuse: --units or --level");
+}
+
+}  // namespace
+}  // namespace asdm

@@ -1,0 +1,74 @@
+// Cache plans as files and their checks: DeepCache's uniform policy, a JSON round trip, and one
+// line for a plan of another model, another number of calls, or units the model lacks, cannot
+// reuse or reuses before computing.
+#include "model/cache_plan.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_env.h"
+
+namespace asdm {
+namespace {
+
+ArchSpec tiny() { return arch_from_config(load_unet_config(test::config_path("tiny"))); }
+
+TEST(CachePlan, UniformComputesEveryIntervalthCall) {
+  const CachePlan p = CachePlan::uniform(tiny(), {"mid_block.resnets.1"}, 3, 7);
+  ASSERT_EQ(p.reuse.size(), 7u);
+  for (int c = 0; c < 7; ++c) EXPECT_EQ(p.reuse[c].empty(), c % 3 == 0) << c;
+  EXPECT_EQ(p.reusing_calls(), 4);
+  EXPECT_EQ(p.units(), std::set<std::string>{"mid_block.resnets.1"});
+  p.check(tiny(), 7);
+}
+
+TEST(CachePlan, RoundTripsThroughJson) {
+  CachePlan p =
+      CachePlan::uniform(tiny(), {"mid_block.resnets.1", "up_blocks.1.attentions.0"}, 2, 5);
+  p.header = ArtifactHeader::make(CachePlan::kArtifact, CachePlan::kSchemaVersion, {});
+  const std::filesystem::path f = test::scratch_dir("cache_plan_json") / "plan.json";
+  p.write(f);
+  const CachePlan q = CachePlan::read(f);
+  EXPECT_EQ(q.calls, 5);
+  EXPECT_EQ(q.reuse, p.reuse);
+  EXPECT_EQ(q.policy, p.policy);
+  EXPECT_TRUE(same_config(q.model.teacher, p.model.teacher));
+  EXPECT_EQ(test::error_of([&] {
+              CachePlan::from_json(nlohmann::json{{"artifact", "bench"}}, "x.json");
+            }).rfind("x.json is not a cache_plan.json", 0),
+            0u);
+}
+
+TEST(CachePlan, MismatchesAreOneLine) {
+  const ArchSpec m = tiny();
+  const CachePlan p = CachePlan::uniform(m, {"mid_block.resnets.1"}, 2, 4);
+  EXPECT_EQ(test::error_of([&] { p.check(m, 5); }),
+            "the cache plan covers 4 model calls, this sampler makes 5 (steps and sampler must "
+            "match the plan's)");
+  ArchSpec student = m;
+  student.edits.push_back(Edit::remove("mid_block.resnets.1"));
+  EXPECT_EQ(test::error_of([&] { p.check(student, 4); }),
+            "the cache plan was made for another architecture of this teacher (0 edits, the "
+            "model has 1)");
+  EXPECT_EQ(test::error_of([&] {
+              CachePlan::uniform(student, {"mid_block.resnets.1"}, 2, 4).check(student, 4);
+            }),
+            "the cache plan reuses mid_block.resnets.1, which the model removes");
+  EXPECT_EQ(
+      test::error_of([&] { CachePlan::uniform(m, {"mid_block.resnets.7"}, 2, 4).check(m, 4); }),
+      "the cache plan reuses mid_block.resnets.7, which the model does not have");
+  EXPECT_EQ(test::error_of([&] { CachePlan::uniform(m, {"conv_in"}, 2, 4).check(m, 4); }),
+            "the cache plan reuses conv_in, which has no shortcut and branch (not a resnet, "
+            "attention or transformer unit)");
+  CachePlan early = p;
+  early.reuse[0] = {"mid_block.resnets.1"};
+  EXPECT_EQ(test::error_of([&] { early.check(m, 4); }),
+            "the cache plan reuses mid_block.resnets.1 at call 0 before any call computed it");
+  UNetConfig other = m.teacher;
+  other.block_out_channels[0] += 8;
+  EXPECT_EQ(test::error_of([&] { p.check(arch_from_config(other), 4); }),
+            "the cache plan was made for another model (its teacher config differs)");
+}
+
+}  // namespace
+}  // namespace asdm
