@@ -96,12 +96,12 @@ teacher trains on the proxy world's stream and ends with teacher / built / incub
 Measured on the proxy world: at a few hundred steps --one-shot trained a better student than the
 schedule's module split, which leaves the assembly little of the budget (README, Incubation).
 
-Several processes (data parallel, c10d: Gloo on CPU): launch with torchrun, e.g.
+Several processes (data parallel over c10d: Gloo on CPUs, NCCL on GPUs): launch with torchrun, e.g.
   torchrun --nproc-per-node 2 --no-python asdm incubate --teacher T --student S -o OUT
 --batch is the global batch: each step's examples are split over the ranks and --accumulate
 micro-batches, and the result does not depend on the split (up to float rounding). Rank 0 writes the
 log, checkpoints and the student; --resume works with another number of ranks. incubation.jsonl
-records samples/s and this rank's peak tensor memory per step (README, Scale out).)";
+records samples/s and rank 0's peak tensor memory per step (README, Scale out).)";
 
 }  // namespace
 
