@@ -1,6 +1,7 @@
 #include "bench/bench.h"
 
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include <torch/torch.h>
@@ -12,8 +13,10 @@
 #include "core/prompts.h"
 #include "export/stock_form.h"
 #include "model/arch_spec.h"
+#include "model/branch_cache.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
+#include "model/sampler.h"
 #include "model/unet.h"
 #include "profiler/cost_model.h"
 #include "profiler/peak_memory.h"
@@ -53,12 +56,15 @@ std::vector<QualityResult> compare_quality(
     const std::vector<fs::path>& pipelines, const std::vector<std::string>& prompts,
     const proxy::AttributeClassifier* classifier, const SamplerOptions& sampler, uint64_t seed,
     std::vector<std::vector<std::vector<uint8_t>>>* images_out,
-    const std::function<void(int, int)>& progress) {
+    const std::function<void(int, int)>& progress, const std::vector<const CachePlan*>& plans) {
   std::vector<QualityResult> out;
   at::Tensor reference;
   for (size_t k = 0; k < pipelines.size(); ++k) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto p = proxy::ProxyPipeline::load(pipelines[k]);
+    std::optional<BranchCache> cache;
+    if (k < plans.size() && plans[k]) cache.emplace(*plans[k]);
+    BranchCacheGuard attach(cache ? &*cache : nullptr);
     QualityResult q;
     std::vector<std::vector<uint8_t>> images;
     if (classifier) {
@@ -254,6 +260,22 @@ class BenchRun {
       pipes.push_back(is_proxy_pipeline(path)
                           ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path))
                           : nullptr);
+    // Cache plans, checked against their model and the sampler's model calls.
+    plans.resize(models.size());
+    for (const auto& [name, file] : o.cache_plans) {
+      size_t k = 0;
+      while (k < models.size() && models[k].first != name) ++k;
+      if (k == models.size()) fail("--cache-plan names model '{}', which is not benched", name);
+      if (!pipes[k])
+        fail("--cache-plan for '{}': cache plans apply to proxy pipelines' sampling here", name);
+      CachePlan plan = CachePlan::read(file);
+      try {
+        plan.check(pipes[k]->unet->spec(), model_calls(o.sampler));
+      } catch (const Error& e) {
+        fail("--cache-plan for '{}': {}", name, e.what());
+      }
+      plans[k] = std::move(plan);
+    }
 
     // A real Stable Diffusion pipeline in which the UNet models run (bench's --sd-pipeline, else
     // the first model that is a pipeline folder).
@@ -321,6 +343,7 @@ class BenchRun {
       m.path = path.string();
       m.kind = pipes[k] ? "proxy_pipeline" : sd ? "sd_pipeline" : "unet";
       m.export_routes = export_routes(stock_form(spec));
+      if (o.cache_plans.count(name)) m.cache_plan = o.cache_plans.at(name);
       const CostReport cost = estimate_cost(spec, r.input);
       m.macs = cost.macs;
       m.attn_macs = cost.attn_macs;
@@ -363,6 +386,9 @@ class BenchRun {
         for (size_t k : with_pipe) {
           SamplerOptions so = o.sampler;
           proxy::GenerateTimes times;
+          std::optional<BranchCache> cache;
+          if (plans[k]) cache.emplace(*plans[k]);
+          BranchCacheGuard attach(cache ? &*cache : nullptr);
           const auto t0 = std::chrono::steady_clock::now();
           if (round == 0) {
             PeakMemory memory;
@@ -400,8 +426,11 @@ class BenchRun {
       for (size_t k : with_pipe) paths.push_back(models[k].second);
       pipes.clear();
       std::vector<std::vector<std::vector<uint8_t>>> images;
-      const auto q = compare_quality(paths, prompts, classifier.get(), o.sampler, o.seed, &images,
-                                     [&](int d, int t) { report("quality", d, t); });
+      std::vector<const CachePlan*> plan_ptrs;
+      for (size_t k : with_pipe) plan_ptrs.push_back(plans[k] ? &*plans[k] : nullptr);
+      const auto q = compare_quality(
+          paths, prompts, classifier.get(), o.sampler, o.seed, &images,
+          [&](int d, int t) { report("quality", d, t); }, plan_ptrs);
       for (size_t i = 0; i < with_pipe.size(); ++i) {
         ModelBench& m = r.models[with_pipe[i]];
         m.quality = q[i];
@@ -428,7 +457,8 @@ class BenchRun {
   ProfileOptions po;
   std::vector<std::unique_ptr<UNet>> unets;
   std::vector<const UNet*> ptrs;
-  std::vector<size_t> with_pipe;  // models with a proxy pipeline
+  std::vector<std::optional<CachePlan>> plans;  // per model
+  std::vector<size_t> with_pipe;                // models with a proxy pipeline
 };
 
 }  // namespace

@@ -22,6 +22,7 @@ namespace asdm {
 namespace proxy {
 class AttributeClassifier;
 }
+struct CachePlan;
 
 // Benchmarks `models` (name, model path) in the order given; the first is the reference. Models
 // are diffusers UNet folders, pipeline folders or proxy pipelines (`proxy.json`); the pipeline and
@@ -48,7 +49,8 @@ std::vector<QualityResult> compare_quality(
     const std::vector<std::filesystem::path>& pipelines, const std::vector<std::string>& prompts,
     const proxy::AttributeClassifier* classifier, const SamplerOptions& sampler, uint64_t seed,
     std::vector<std::vector<std::vector<uint8_t>>>* images_out = nullptr,
-    const std::function<void(int, int)>& progress = {});
+    const std::function<void(int, int)>& progress = {},
+    const std::vector<const CachePlan*>& cache_plans = {});  // per pipeline; null: none
 
 // Sixteen everyday text-to-image prompts for quality passes on real pipelines.
 const std::vector<std::string>& sd_validation_prompts();

@@ -53,6 +53,7 @@ nlohmann::json to_json(const BenchResult& r) {
     if (m.quality) j["quality"] = to_json(*m.quality);
     if (!m.samples_grid.empty()) j["samples_grid"] = m.samples_grid;
     if (!m.export_routes.empty()) j["export_routes"] = m.export_routes;
+    if (!m.cache_plan.empty()) j["cache_plan"] = m.cache_plan;
     models.push_back(j);
   }
   return {{"settings", settings},
@@ -113,6 +114,7 @@ BenchResult BenchResult::from_json(const nlohmann::json& j, const std::string& s
       if (mj.contains("quality")) m.quality = quality_from_json(mj.at("quality"));
       m.samples_grid = mj.value("samples_grid", std::string());
       m.export_routes = mj.value("export_routes", std::string());
+      m.cache_plan = mj.value("cache_plan", std::string());
       r.models.push_back(m);
     }
   });

@@ -36,6 +36,10 @@ struct BenchOptions {
   std::string classifier;     // attribute classifier folder ("" = PSNR/SSIM only)
   uint64_t seed = 0;
   std::filesystem::path samples_dir;  // sample grids (first 16 prompts) go here; "" = none
+  // Model name -> cache_plan.json (model/cache_plan.h): that proxy pipeline samples with the plan
+  // in the pipeline and quality passes (its UNet row is the plain forward: a plan acts across
+  // steps). Several names may share one path.
+  std::map<std::string, std::string> cache_plans;
   // A Stable Diffusion pipeline (folder, or single file with sd_config) in which every UNet model
   // runs for the pipeline and quality passes, on `device` in `dtype`; "" = the first model that is
   // a pipeline folder (model_index.json), if any. Quality is then PSNR/SSIM against the first
@@ -62,6 +66,7 @@ struct ModelBench {
   std::optional<QualityResult> quality;
   std::string samples_grid;   // file name in samples_dir
   std::string export_routes;  // how the model leaves asdm (asdm export; export/stock_form.h)
+  std::string cache_plan;     // the cache plan its pipeline and quality passes used ("" = none)
 };
 
 struct BenchResult {

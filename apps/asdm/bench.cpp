@@ -21,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct BenchCli {
-  std::vector<std::string> models;
+  std::vector<std::string> models, cache_plans;
   std::string output;
   int threads = 0;
   bool no_samples = false;
@@ -32,6 +32,12 @@ void run_bench_cli(BenchCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   ensure_device(o.bench.device);
   const auto models = parse_model_list(o.models);
+  for (const auto& kv : o.cache_plans) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size())
+      fail("--cache-plan takes name=cache_plan.json (a model of --models), got '{}'", kv);
+    o.bench.cache_plans[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   o.bench.progress = bench_progress(models.size(), o.bench);
   const BenchResult r = bench_to_file(models, o.bench, o.output, !o.no_samples,
                                       make_run_context(argv, o.bench.device));
@@ -68,6 +74,11 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       ->required()
       ->delimiter(',');
   sub->add_option("-o,--output", o->output, "bench.json")->required();
+  sub->add_option("--cache-plan", o->cache_plans,
+                  "name=cache_plan.json: that model samples with the plan (asdm cache-plan) in the "
+                  "pipeline and quality passes; name the same folder twice in --models to compare "
+                  "it with and without")
+      ->take_all();
   sub->add_option("--device", o->bench.device, "cpu, cuda or cuda:N (UNet timing)")
       ->capture_default_str();
   sub->add_option("--dtype", o->bench.dtype, "fp32, fp16 or bf16 (UNet timing)")

@@ -76,5 +76,58 @@ TEST(CachePlanCli, UniformPlansSampleTheTeacherAndRecordTheReuse) {
   expect_error(plan("x.json", {}), "name the units to reuse: --units or --level");
 }
 
+TEST(CachePlanCli, BenchComparesTheTeacherWithAndWithoutAPlan) {
+  const fs::path dir = test::scratch_dir("cache_plan_cli_bench");
+  const std::string teacher =
+      (test::source_dir() / "assets" / "proxy-default" / "teacher").string();
+  const std::string plan = (dir / "plan.json").string();
+  ASSERT_EQ(asdm({"-q", "cache-plan", "uniform", "--model", teacher, "--level", "1", "--interval",
+                  "2", "--steps", "4", "-o", plan})
+                .rc,
+            0);
+  std::vector<std::string> args = {"-q",
+                                   "bench",
+                                   "--models",
+                                   "teacher=" + teacher + ",cached=" + teacher,
+                                   "--batch",
+                                   "2",
+                                   "--runs",
+                                   "1",
+                                   "--warmup",
+                                   "0",
+                                   "--pipeline-runs",
+                                   "1",
+                                   "--steps",
+                                   "4",
+                                   "--quality-prompts",
+                                   "4",
+                                   "--threads",
+                                   "1",
+                                   "-o",
+                                   (dir / "bench.json").string()};
+  std::vector<std::string> with_plan = args;
+  with_plan.insert(with_plan.end(), {"--cache-plan", "cached=" + plan});
+  const Result r = asdm(with_plan);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = read_json_file(dir / "bench.json");
+  const auto& m = j.at("models");
+  EXPECT_FALSE(m[0].contains("cache_plan"));
+  EXPECT_EQ(m[1].at("cache_plan"), plan);
+  EXPECT_TRUE(m[1].contains("pipeline"));
+  // The same weights sampled with stale deep branches: close to the teacher's images, not equal.
+  const double psnr = m[1].at("quality").at("psnr_vs_reference_db").get<double>();
+  EXPECT_GT(psnr, 20.0);
+  EXPECT_LT(m[1].at("quality").at("ssim_vs_reference").get<double>(), 1.0);
+
+  std::vector<std::string> unknown = args;
+  unknown.insert(unknown.end(), {"--cache-plan", "other=" + plan});
+  expect_error(asdm(unknown), "--cache-plan names model 'other', which is not benched");
+  std::vector<std::string> steps = with_plan;
+  *(std::find(steps.begin(), steps.end(), "--steps") + 1) = "6";
+  expect_error(asdm(steps),
+               "--cache-plan for 'cached': the cache plan covers 4 model calls, this sampler makes "
+               "6 (steps and sampler must match the plan's)");
+}
+
 }  // namespace
 }  // namespace asdm
