@@ -488,6 +488,11 @@ Section bench_section(const Artifact& a, const BenchResult& d, Context& cx) {
   for (const auto& m : models)
     if (!m.export_routes.empty()) routes.rows.push_back({m.name, m.export_routes});
   if (!routes.rows.empty()) s.table(routes);
+  Table plans{
+      {"model", "cache plan (pipeline and quality passes; its UNet row is the plain forward)"}, {}};
+  for (const auto& m : models)
+    if (!m.cache_plan.empty()) plans.rows.push_back({m.name, m.cache_plan});
+  if (!plans.rows.empty()) s.table(plans);
   for (const auto& m : models)
     if (!m.samples_grid.empty())
       cx.embed_image(s, a, fs::path(m.samples_grid), "samples: " + m.name);

@@ -127,6 +127,16 @@ TEST(WriteReport, EverySectionChartTableAndCsv) {
             std::string::npos);
 }
 
+TEST(WriteReport, BenchNamesTheModelsSampledWithACachePlan) {
+  const fs::path d = test::scratch_dir("report_cache_plan");
+  nlohmann::json bench = test::make_bench(d);
+  bench["models"][1]["cache_plan"] = "plan-l1-i3.json";
+  write_json_atomic(d / "bench.json", bench);
+  const ReportFiles f = write_report({read_artifact(d / "bench.json")}, d / "out", {});
+  EXPECT_NE(slurp(f.markdown).find("| student | plan-l1-i3.json |"), std::string::npos)
+      << slurp(f.markdown);
+}
+
 TEST(WriteReport, SeveralOfOneTypeGetASectionAndFilesEach) {
   const fs::path d = test::scratch_dir("report_two");
   write_json_atomic(d / "a" / "profile.json", test::make_profile());
