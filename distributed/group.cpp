@@ -118,6 +118,52 @@ c10::intrusive_ptr<c10d::Backend> nccl_backend(const LaunchEnv& env,
 }
 #endif
 
+// Whether rank r ran on this host and is gone (peers: each rank's host and pid).
+bool peer_gone(const std::vector<std::pair<std::string, long>>& peers, size_t r) {
+  return r < peers.size() && peers[r].first == host_name() && gone(peers[r].second);
+}
+
+// Tensors in buckets of about 25 MB (indices into `tensors`, in `order`), a new bucket where the
+// dtype or device changes: one collective each.
+std::vector<std::vector<size_t>> buckets_of(const std::vector<at::Tensor>& tensors,
+                                            const std::vector<size_t>& order) {
+  constexpr int64_t kBucketBytes = 25 << 20;
+  std::vector<std::vector<size_t>> buckets;
+  int64_t bytes = 0;
+  for (size_t i : order) {
+    const at::Tensor& t = tensors[i];
+    const bool fresh = buckets.empty() || bytes >= kBucketBytes ||
+                       tensors[buckets.back().front()].scalar_type() != t.scalar_type() ||
+                       tensors[buckets.back().front()].device() != t.device();
+    if (fresh) {
+      buckets.emplace_back();
+      bytes = 0;
+    }
+    buckets.back().push_back(i);
+    bytes += t.numel() * int64_t(t.element_size());
+  }
+  return buckets;
+}
+
+// One bucket as a flat tensor (undefined members count as zeros of `shapes`' size), and back.
+at::Tensor flatten(const std::vector<at::Tensor>& members, const std::vector<at::Tensor>& shapes) {
+  std::vector<at::Tensor> flat;
+  for (size_t i = 0; i < members.size(); ++i)
+    flat.push_back(members[i].defined() ? members[i].reshape(-1)
+                                        : torch::zeros({shapes[i].numel()}, shapes[i].options()));
+  return torch::cat(flat);
+}
+
+void scatter(const at::Tensor& flat, const std::vector<at::Tensor>& members,
+             const std::vector<at::Tensor>& shapes) {
+  int64_t at = 0;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const int64_t n = shapes[i].numel();
+    if (members[i].defined()) members[i].copy_(flat.slice(0, at, at + n).view(members[i].sizes()));
+    at += n;
+  }
+}
+
 }  // namespace
 
 struct Group::Impl {
@@ -222,9 +268,8 @@ auto guarded(const LaunchEnv& env, const std::vector<std::pair<std::string, long
     throw;
   } catch (const std::exception& e) {
     std::vector<std::string> dead;
-    const std::string here = host_name();
     for (size_t r = 0; r < peers.size(); ++r)
-      if (int(r) != env.rank && peers[r].first == here && gone(peers[r].second))
+      if (int(r) != env.rank && peer_gone(peers, r))
         dead.push_back(fmt::format("rank {} (pid {})", r, peers[r].second));
     const std::string who = dead.empty() ? std::string("another rank stopped or cannot be reached")
                                          : fmt::format("{} {} gone", join_limited(dead),
@@ -241,42 +286,22 @@ void Group::all_reduce_mean(const std::vector<at::Tensor>& tensors, const std::s
 #ifdef ASDM_WITH_GLOO
   guarded(env_, impl_->peers, "all-reduce", what, [&] {
     torch::NoGradGuard ng;
-    constexpr int64_t kBucketBytes = 25 << 20;
-    struct Bucket {
-      std::vector<at::Tensor> members;
-      at::Tensor flat;
-      c10::intrusive_ptr<c10d::Work> work;
-    };
-    std::vector<Bucket> buckets;
-    int64_t bytes = 0;
-    for (const auto& t : tensors) {
-      const bool fresh = buckets.empty() || bytes >= kBucketBytes ||
-                         buckets.back().members.front().scalar_type() != t.scalar_type() ||
-                         buckets.back().members.front().device() != t.device();
-      if (fresh) {
-        buckets.emplace_back();
-        bytes = 0;
-      }
-      buckets.back().members.push_back(t);
-      bytes += t.numel() * int64_t(t.element_size());
+    std::vector<size_t> order(tensors.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::vector<std::vector<at::Tensor>> members;
+    std::vector<at::Tensor> flats;
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (const auto& bucket : buckets_of(tensors, order)) {
+      members.emplace_back();
+      for (size_t i : bucket) members.back().push_back(tensors[i]);
+      flats.push_back(flatten(members.back(), members.back()));
+      if (impl_->stage_on_host) flats.back() = flats.back().cpu();
+      std::vector<at::Tensor> io{flats.back()};
+      works.push_back(impl_->pg->allreduce(io));
     }
-    for (auto& b : buckets) {
-      std::vector<at::Tensor> flat;
-      for (const auto& m : b.members) flat.push_back(m.reshape(-1));
-      b.flat = torch::cat(flat);
-      if (impl_->stage_on_host) b.flat = b.flat.cpu();
-      std::vector<at::Tensor> io{b.flat};
-      b.work = impl_->pg->allreduce(io);
-    }
-    for (auto& b : buckets) {
-      b.work->wait(timeout());
-      b.flat.div_(env_.world);
-      int64_t at = 0;
-      for (auto& m : b.members) {
-        const int64_t n = m.numel();
-        m.copy_(b.flat.slice(0, at, at + n).view(m.sizes()));
-        at += n;
-      }
+    for (size_t b = 0; b < works.size(); ++b) {
+      works[b]->wait(timeout());
+      scatter(flats[b].div_(env_.world), members[b], members[b]);
     }
   });
 #endif
@@ -313,17 +338,22 @@ struct Group::GradientReducer::State {
   void start(size_t b) {
 #ifdef ASDM_WITH_GLOO
     torch::NoGradGuard ng;
-    std::vector<at::Tensor> flat;
-    for (size_t i : buckets[b]) {
-      const at::Tensor& g = params[i].grad();
-      flat.push_back(g.defined() ? g.reshape(-1)
-                                 : torch::zeros({params[i].numel()}, params[i].options()));
-    }
-    flats[b] = torch::cat(flat);
+    flats[b] = flatten(grads(b), bucket_params(b));
     if (group->impl_->stage_on_host) flats[b] = flats[b].cpu();
     std::vector<at::Tensor> io{flats[b]};
     works[b] = group->impl_->pg->allreduce(io);
 #endif
+  }
+
+  std::vector<at::Tensor> bucket_params(size_t b) const {
+    std::vector<at::Tensor> out;
+    for (size_t i : buckets[b]) out.push_back(params[i]);
+    return out;
+  }
+  std::vector<at::Tensor> grads(size_t b) const {
+    std::vector<at::Tensor> out;
+    for (size_t i : buckets[b]) out.push_back(params[i].grad());
+    return out;
   }
 
   // Starts the buckets that are complete, in order.
@@ -361,20 +391,12 @@ Group::GradientReducer::GradientReducer(Group& group, std::vector<at::Tensor> pa
   s.group = &group;
   s.params = std::move(params);
   if (!group.env().distributed()) return;
-  constexpr int64_t kBucketBytes = 25 << 20;
-  int64_t bytes = kBucketBytes;
+  std::vector<size_t> reverse(s.params.size());
+  for (size_t i = 0; i < reverse.size(); ++i) reverse[i] = reverse.size() - 1 - i;
+  s.buckets = buckets_of(s.params, reverse);
   s.bucket_of.assign(s.params.size(), 0);
-  for (size_t k = s.params.size(); k-- > 0;) {
-    const at::Tensor& p = s.params[k];
-    if (bytes >= kBucketBytes ||
-        s.params[s.buckets.back().front()].scalar_type() != p.scalar_type()) {
-      s.buckets.emplace_back();
-      bytes = 0;
-    }
-    s.buckets.back().push_back(k);
-    s.bucket_of[k] = s.buckets.size() - 1;
-    bytes += p.numel() * int64_t(p.element_size());
-  }
+  for (size_t b = 0; b < s.buckets.size(); ++b)
+    for (size_t i : s.buckets[b]) s.bucket_of[i] = b;
   s.reset();
   for (size_t i = 0; i < s.params.size(); ++i)
     torch::autograd::impl::set_post_acc_grad_hooks(s.params[i],
@@ -410,14 +432,7 @@ void Group::GradientReducer::finish(const std::string& what) {
     torch::NoGradGuard ng;
     for (size_t b = 0; b < s.buckets.size(); ++b) {
       s.works[b]->wait(timeout());
-      s.flats[b].div_(s.group->world());
-      int64_t at = 0;
-      for (size_t i : s.buckets[b]) {
-        at::Tensor g = s.params[i].grad();
-        const int64_t n = s.params[i].numel();
-        if (g.defined()) g.copy_(s.flats[b].slice(0, at, at + n).view(g.sizes()));
-        at += n;
-      }
+      scatter(s.flats[b].div_(s.group->world()), s.grads(b), s.bucket_params(b));
     }
   });
   s.reset();
@@ -453,8 +468,7 @@ std::vector<std::string> Group::all_gather(const std::string& mine, const std::s
       // slow one.
       const auto deadline = std::chrono::steady_clock::now() + timeout();
       for (int polls = 0; !impl_->store->check({key(r)}); ++polls) {
-        if (r < int(impl_->peers.size()) && impl_->peers[r].first == host_name() &&
-            gone(impl_->peers[r].second))
+        if (peer_gone(impl_->peers, size_t(r)))
           throw std::runtime_error(fmt::format("rank {} stopped before sending its part", r));
         if (std::chrono::steady_clock::now() > deadline)
           throw std::runtime_error(fmt::format("rank {} sent nothing in {} s (ASDM_DIST_TIMEOUT)",
