@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
+#include "analysis/ablation_ranks.h"
 #include "analysis/importance.h"
 #include "analysis/importance_io.h"
 #include "analysis/subject.h"
@@ -27,8 +27,6 @@
 
 namespace asdm::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct AblateCli {
   SubjectSource source;
@@ -66,40 +64,15 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
     o.ablation.sampler.guidance = subject.default_guidance();
   log::info("{}", subject.description());
 
-  const RunContext context = make_run_context(argv, o.source.device);
-  if (job->world() == 1) {
-    const auto doc = run_ablation(subject, o.ablation, context, o.output, o.resume,
-                                  ablation_progress(subject, o.ablation));
-    std::fputs(importance_table(doc, o.rows).c_str(), stdout);
+  const auto doc =
+      run_ablation_over_ranks(subject, o.ablation, make_run_context(argv, o.source.device),
+                              o.output, o.resume, *job, ablation_progress(subject, o.ablation));
+  if (!doc) return;  // rank 0 merged the ranks' shards and prints
+  std::fputs(importance_table(*doc, o.rows).c_str(), stdout);
+  if (job->world() > 1)
+    log::info("wrote {} ({} ranks' shards merged)", o.output, job->world());
+  else
     log::info("wrote {}", o.output);
-    return;
-  }
-  // Several ranks: rank r scores shard r/world into its own file beside -o (resumable as any
-  // shard), the finished shards travel to rank 0 through the job's store (no shared file system
-  // needed), and rank 0 merges them into -o, the file one process writes.
-  if (!o.shard.empty())
-    fail("--shard with {} ranks: the ranks split the units themselves (rank r takes shard r/{})",
-         job->world(), job->world());
-  o.ablation.shard_index = job->rank();
-  o.ablation.shard_count = job->world();
-  auto shard_file = [&](int r) {
-    return fs::path(o.output + fmt::format(".shard{}of{}", r, job->world()));
-  };
-  const auto mine = run_ablation(subject, o.ablation, context, shard_file(job->rank()), o.resume,
-                                 job->leader() ? ablation_progress(subject, o.ablation)
-                                               : std::function<void(const AblationProgress&)>());
-  const std::vector<std::string> shards =
-      job->all_gather(mine.to_json().dump(), "the ranks' importance shards");
-  if (!job->leader()) return;
-  std::vector<fs::path> files;
-  for (int r = 0; r < job->world(); ++r) {
-    files.push_back(shard_file(r));
-    if (r != job->rank()) write_file_atomic(files.back(), shards[r]);
-  }
-  const auto doc = merge_importance(files, context, o.output);
-  for (const auto& f : files) fs::remove(f);
-  std::fputs(importance_table(doc, o.rows).c_str(), stdout);
-  log::info("wrote {} ({} ranks' shards merged)", o.output, job->world());
 }
 
 constexpr const char* kHelp =

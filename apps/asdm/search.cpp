@@ -1,14 +1,12 @@
 // asdm search: the removal sets that lose the least predicted quality under a latency budget, as
-// candidates.json and a table (pruner/search_candidates.h does the work). Under torchrun, rank 0
-// runs the search and the other ranks score the refinement's grouped sets with it.
+// candidates.json and a table (pruner/search_candidates.h does the work; under torchrun,
+// pruner/search_ranks.h spreads the refinement's grouped scores over the ranks).
 #include <algorithm>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "analysis/group_scoring.h"
-#include "analysis/importance_io.h"
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "apps/asdm/job.h"
@@ -17,6 +15,7 @@
 #include "core/log.h"
 #include "model/runtime.h"
 #include "pruner/search_candidates.h"
+#include "pruner/search_ranks.h"
 
 namespace asdm::cli {
 namespace {
@@ -28,63 +27,6 @@ struct SearchCli {
   bool allow_no_cross_attention = false;
   int threads = 0;
 };
-
-// The refinement's messages between ranks: rank 0 sends {"op": "score", model, edits, sets} or
-// {"op": "stop"}; every rank answers with its share of the scores (set i goes to rank i % world).
-nlohmann::json edits_json(const std::vector<Edit>& edits) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& e : edits)
-    a.push_back({{"op", int(e.op)},
-                 {"unit", e.unit},
-                 {"stage", e.stage},
-                 {"index", e.index},
-                 {"window", e.window},
-                 {"pool", e.pool},
-                 {"experts", e.experts}});
-  return a;
-}
-
-std::vector<Edit> edits_from(const nlohmann::json& a) {
-  std::vector<Edit> edits;
-  for (const auto& j : a) {
-    Edit e;
-    e.op = Edit::Op(j.at("op").get<int>());
-    e.unit = j.at("unit");
-    e.stage = j.at("stage");
-    e.index = j.at("index");
-    e.window = j.at("window");
-    e.pool = j.at("pool");
-    e.experts = j.at("experts").get<std::vector<std::string>>();
-    edits.push_back(e);
-  }
-  return edits;
-}
-
-// This rank's share of `sets`, scored.
-std::vector<double> my_scores(const dist::Group& job, const GroupLossFn& scorer,
-                              const std::vector<Edit>& edits,
-                              const std::vector<std::vector<std::string>>& sets) {
-  std::vector<double> mine;
-  for (size_t i = size_t(job.rank()); i < sets.size(); i += size_t(job.world()))
-    mine.push_back(scorer(edits, sets[i]));
-  return mine;
-}
-
-// A rank other than 0: scores what rank 0 sends until it says stop.
-void serve_scores(dist::Group& job, const SearchCli& o, const GroupLossFactory& factory) {
-  GroupLossFn scorer;
-  while (true) {
-    const auto request = nlohmann::json::parse(job.all_gather("", "the refinement's sets").at(0));
-    if (request.at("op") != "score") return;
-    if (!scorer)
-      scorer = factory(request.at("model"),
-                       read_importance_scores(o.search.importance, o.search.metric));
-    const auto sets = request.at("sets").get<std::vector<std::vector<std::string>>>();
-    job.all_gather(
-        nlohmann::json(my_scores(job, scorer, edits_from(request.at("edits")), sets)).dump(),
-        "the refinement's scores");
-  }
-}
 
 void run_search(SearchCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
@@ -99,54 +41,12 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
     };
   const auto job = join_job(so.device);
   so.device = job->device();
-  GroupLossSpread spread;
-  std::string model;  // the teacher the scorer was made for, for the other ranks
-  GroupLossFactory factory = scorer;
-  if (job->world() > 1) {
-    if (!scorer)
-      fail(
-          "asdm search over {} ranks spreads the refinement's grouped scores, which need "
-          "--refine-prompts or --refine-embeddings; without them run one process",
-          job->world());
-    if (!job->leader()) return serve_scores(*job, o, scorer);
-    factory = [&](const std::string& m, const ImportanceScores& importance) {
-      model = m;
-      return scorer(m, importance);
-    };
-    spread = [&](const GroupLossFn& one, const std::vector<Edit>& edits,
-                 const std::vector<std::vector<std::string>>& sets) {
-      job->all_gather(
-          nlohmann::json{
-              {"op", "score"}, {"model", model}, {"edits", edits_json(edits)}, {"sets", sets}}
-              .dump(),
-          "the refinement's sets");
-      const std::vector<std::string> parts = job->all_gather(
-          nlohmann::json(my_scores(*job, one, edits, sets)).dump(), "the refinement's scores");
-      std::vector<std::vector<double>> per_rank;
-      for (const auto& p : parts) per_rank.push_back(nlohmann::json::parse(p));
-      std::vector<double> losses;
-      for (size_t i = 0; i < sets.size(); ++i)
-        losses.push_back(per_rank[i % parts.size()].at(i / parts.size()));
-      return losses;
-    };
-  }
-  auto stop_others = [&] {
-    if (job->world() > 1) job->all_gather(nlohmann::json{{"op", "stop"}}.dump(), "the stop");
-  };
-  CandidateSet set;
-  try {
-    set = search_candidates(so, factory, make_run_context(argv, so.device),
-                            {note, count_progress("measuring: forward")}, spread);
-  } catch (const std::exception&) {
-    try {
-      stop_others();  // the other ranks end too; the error is rank 0's
-    } catch (const std::exception&) {
-    }
-    throw;
-  }
-  stop_others();
-  set.write(o.output);
-  std::fputs(candidates_table(set).c_str(), stdout);
+  const std::optional<CandidateSet> set =
+      search_candidates_over_ranks(so, scorer, make_run_context(argv, so.device),
+                                   {note, count_progress("measuring: forward")}, *job);
+  if (!set) return;  // another rank: it scored its share of the refinement
+  set->write(o.output);
+  std::fputs(candidates_table(*set).c_str(), stdout);
   log::info("wrote {}", o.output);
 }
 

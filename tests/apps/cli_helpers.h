@@ -148,4 +148,26 @@ inline fs::path build_student(const ProxySetup& s, const std::vector<std::string
   return student;
 }
 
+// A test-world pipeline with a profile and a tier-1 importance run of it, for asdm search.
+struct SearchSetup {
+  ProxySetup proxy;
+  fs::path profile, importance;
+};
+
+inline SearchSetup make_search_setup(const std::string& name) {
+  SearchSetup s;
+  s.proxy = make_proxy_setup(name, 3);
+  s.profile = s.proxy.dir / "profile.json";
+  s.importance = s.proxy.dir / "importance.json";
+  const Result p = asdm({"-q", "profile", "--model", s.proxy.pipeline.string(), "--resolution",
+                         "64", "--batch", "2", "--text-tokens", "8", "--runs", "3", "--warmup", "1",
+                         "--threads", "1", "-o", s.profile.string()});
+  EXPECT_EQ(p.rc, 0) << p.err;
+  const Result a = asdm({"-q", "ablate", "--model", s.proxy.pipeline.string(), "--prompts",
+                         s.proxy.prompts.string(), "--steps", "4", "--timesteps", "2", "--threads",
+                         "1", "-o", s.importance.string()});
+  EXPECT_EQ(a.rc, 0) << a.err;
+  return s;
+}
+
 }  // namespace asdm

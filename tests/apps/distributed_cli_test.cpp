@@ -182,8 +182,8 @@ TEST(DistributedIncubate, TwoRanksEndWithTheWeightsOfOneRankWithTheSameGlobalBat
 
 TEST(DistributedIncubate, TorchrunLaunchesTheSameJob) {
   // torchrun's agent serves the store (TORCHELASTIC_USE_AGENT_STORE): every rank is its client.
-  const fs::path torchrun = test::python().parent_path() / "torchrun";
-  if (!fs::exists(torchrun)) GTEST_SKIP() << "no torchrun beside " << test::python();
+  const fs::path torchrun = test::python().parent_path() / "torchrun";  // the torch wheel's
+  ASSERT_TRUE(fs::exists(torchrun)) << "no torchrun beside " << test::python();
   const Job s = setup("distributed_cli_torchrun");
   const fs::path out = s.proxy.dir / "torchrun";
   std::string cmd =
@@ -404,17 +404,9 @@ TEST(DistributedAblate, AKilledRankStopsTheOtherAndResumeFinishes) {
 }
 
 TEST(DistributedSearch, TwoRanksRefineAsOneProcess) {
-  const ProxySetup s = make_proxy_setup("distributed_cli_search", 3);
-  const fs::path profile = s.dir / "profile.json", importance = s.dir / "importance.json";
-  ASSERT_EQ(asdm({"-q", "profile", "--model", s.pipeline.string(), "--resolution", "64", "--batch",
-                  "2", "--text-tokens", "8", "--runs", "3", "--warmup", "1", "--threads", "1", "-o",
-                  profile.string()})
-                .rc,
-            0);
-  ASSERT_EQ(asdm({"-q", "ablate", "--model", s.pipeline.string(), "--prompts", s.prompts.string(),
-                  "--steps", "4", "--timesteps", "2", "--threads", "1", "-o", importance.string()})
-                .rc,
-            0);
+  const SearchSetup ss = make_search_setup("distributed_cli_search");
+  const ProxySetup& s = ss.proxy;
+  const fs::path &profile = ss.profile, &importance = ss.importance;
   auto search = [&](const fs::path& out, bool refine = true) {
     std::vector<std::string> a = {"-q",
                                   "search",

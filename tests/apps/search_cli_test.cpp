@@ -13,27 +13,6 @@
 namespace asdm {
 namespace {
 
-struct SearchSetup {
-  ProxySetup proxy;
-  fs::path profile, importance;
-};
-
-SearchSetup make_search_setup(const std::string& name) {
-  SearchSetup s;
-  s.proxy = make_proxy_setup(name, 3);
-  s.profile = s.proxy.dir / "profile.json";
-  s.importance = s.proxy.dir / "importance.json";
-  const Result p = asdm({"-q", "profile", "--model", s.proxy.pipeline.string(), "--resolution",
-                         "64", "--batch", "2", "--text-tokens", "8", "--runs", "3", "--warmup", "1",
-                         "--threads", "1", "-o", s.profile.string()});
-  EXPECT_EQ(p.rc, 0) << p.err;
-  const Result a = asdm({"-q", "ablate", "--model", s.proxy.pipeline.string(), "--prompts",
-                         s.proxy.prompts.string(), "--steps", "4", "--timesteps", "2", "--threads",
-                         "1", "-o", s.importance.string()});
-  EXPECT_EQ(a.rc, 0) << a.err;
-  return s;
-}
-
 TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   const SearchSetup s = make_search_setup("search_cli");
   const fs::path out = s.proxy.dir / "candidates.json";
