@@ -527,7 +527,13 @@ class Run {
       pr.grad_norm = gnorm;
       pr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (group->leader()) {
-        IncubationLogLine line{global, step, ph.name, cur_lr, gnorm, pr.seconds};
+        IncubationLogLine line;
+        line.global_step = global;
+        line.step = step;
+        line.phase = ph.name;
+        line.lr = cur_lr;
+        line.grad_norm = gnorm;
+        line.seconds = pr.seconds;
         line.samples_per_s = batch / std::max(step_seconds, 1e-9);
         line.peak_bytes = peak.peak_bytes();
         line.ranks = group->world();
