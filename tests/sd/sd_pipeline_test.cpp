@@ -28,13 +28,15 @@ std::string load_error(const fs::path& dir) {
 
 class SdPipelineTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = test::scratch_dir("sd-pipeline");
+  // Every test its own folder: CTest runs these tests as concurrent processes, and a folder
+  // shared by the suite was rewritten by one while another read it.
+  void SetUp() override {
+    dir_ = test::scratch_dir(std::string("sd-pipeline-") +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     test::write_tiny_pipeline(dir_);
   }
-  static fs::path dir_;
+  fs::path dir_;
 };
-fs::path SdPipelineTest::dir_;
 
 GenerateOptions options(std::vector<std::string> prompts) {
   GenerateOptions o;
