@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything asdm needs on a Debian bookworm machine and builds it:
 #   1. Debian packages (compiler, CMake, Ninja, ccache, Eigen, fmt, nlohmann-json, CLI11,
-#      GoogleTest, Google Benchmark, clang for the fuzzer, clang-format, chromium for the report render test),
+#      GoogleTest, Google Benchmark, zlib (.npz files), clang for the fuzzer, clang-format, chromium for the report render test),
 #   2. a Python virtual environment in .venv with the pinned torch wheel (libtorch comes from it)
 #      and diffusers/transformers/safetensors for the reference tests,
 #   3. configures and builds asdm into build/ (Release); scripts/test.sh builds the tests.
@@ -17,7 +17,7 @@ step() { printf '\n== %s\n' "$*"; }
 if [[ ${ASDM_SKIP_APT:-0} != 1 ]]; then
   pkgs=(build-essential cmake ninja-build ccache git python3-venv clang libclang-rt-dev
         libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-        libbenchmark-dev libstb-dev chromium clang-format)
+        libbenchmark-dev libstb-dev zlib1g-dev chromium clang-format)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then

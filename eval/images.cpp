@@ -1,0 +1,53 @@
+#include "eval/images.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/png.h"
+
+namespace asdm {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> list_images(const fs::path& dir) {
+  if (!fs::is_directory(dir)) fail("image folder '{}' is not a folder", dir.string());
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tga" ||
+        ext == ".ppm" || ext == ".pgm")
+      files.push_back(e.path());
+  }
+  if (files.empty()) fail("image folder '{}' holds no images (png, jpg, bmp, ...)", dir.string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+at::Tensor read_images(const std::vector<fs::path>& files) {
+  ASDM_CHECK(!files.empty(), "no files");
+  at::Tensor out;
+  int w0 = 0, h0 = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    int w = 0, h = 0;
+    const auto rgb = read_image_rgb(files[i], &w, &h);
+    if (i == 0) {
+      w0 = w, h0 = h;
+      out = torch::empty({static_cast<int64_t>(files.size()), h, w, 3}, torch::kUInt8);
+    } else if (w != w0 || h != h0) {
+      fail(
+          "'{}' is {}x{} but '{}' is {}x{}: an image set must be of one size (resize or crop "
+          "it first, e.g. COCO images to 256x256 centre crops)",
+          files[i].string(), w, h, files[0].string(), w0, h0);
+    }
+    std::memcpy(out[static_cast<int64_t>(i)].data_ptr<uint8_t>(), rgb.data(), rgb.size());
+  }
+  return out.permute({0, 3, 1, 2}).contiguous();
+}
+
+}  // namespace asdm

@@ -1,0 +1,285 @@
+#include "eval/npz.h"
+
+#include <array>
+#include <cstring>
+#include <regex>
+
+#include "core/artifact.h"
+#include "core/error.h"
+
+#include <zlib.h>
+
+namespace asdm {
+
+int64_t NpyArray::numel() const {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+uint32_t crc32(const void* data, size_t size, uint32_t crc) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  const auto* p = static_cast<const uint8_t*>(data);
+  crc = ~crc;
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+namespace {
+
+template <typename T>
+T read_le(const std::string& b, size_t at) {
+  T v{};
+  std::memcpy(&v, b.data() + at, sizeof(T));  // x86-64 and aarch64 are little-endian
+  return v;
+}
+
+template <typename T>
+void put_le(std::string& b, T v) {
+  b.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+}  // namespace
+
+NpyArray parse_npy(const std::string& b, const std::string& source) {
+  if (b.size() < 10 || b.compare(0, 6, "\x93NUMPY") != 0)
+    fail("{} is not a .npy array (no \\x93NUMPY magic)", source);
+  const int major = static_cast<uint8_t>(b[6]);
+  size_t header_len = 0, start = 0;
+  if (major == 1) {
+    header_len = read_le<uint16_t>(b, 8);
+    start = 10;
+  } else if (major == 2 || major == 3) {
+    if (b.size() < 12) fail("{}: truncated .npy header", source);
+    header_len = read_le<uint32_t>(b, 8);
+    start = 12;
+  } else {
+    fail("{}: .npy format version {} is not supported (1, 2, 3 are)", source, major);
+  }
+  if (start + header_len > b.size()) fail("{}: truncated .npy header", source);
+  const std::string header = b.substr(start, header_len);
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
+    fail("{}: .npy header has no 'descr': {}", source, header);
+  const std::string descr = m[1];
+  const bool fortran = std::regex_search(header, std::regex(R"('fortran_order'\s*:\s*True)"));
+  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
+    fail("{}: .npy header has no 'shape': {}", source, header);
+  NpyArray a;
+  const std::string dims = m[1];
+  const std::regex number(R"(\d+)");
+  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it)
+    a.shape.push_back(std::stoll(it->str()));
+  size_t item = 0;
+  if (descr == "<f8" || descr == "<i8")
+    item = 8;
+  else if (descr == "<f4" || descr == "<i4")
+    item = 4;
+  else
+    fail("{}: dtype '{}' is not supported (little-endian f4, f8, i4, i8 are)", source, descr);
+  a.integer = descr[1] == 'i';
+  const int64_t n = a.numel();
+  const size_t data_at = start + header_len;
+  if (b.size() - data_at < static_cast<size_t>(n) * item)
+    fail("{}: {} elements of {} expected but the data holds {} bytes", source, n, descr,
+         b.size() - data_at);
+  a.data.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t at = data_at + i * item;
+    if (descr == "<f8")
+      a.data[i] = read_le<double>(b, at);
+    else if (descr == "<f4")
+      a.data[i] = read_le<float>(b, at);
+    else if (descr == "<i8")
+      a.data[i] = static_cast<double>(read_le<int64_t>(b, at));
+    else
+      a.data[i] = read_le<int32_t>(b, at);
+  }
+  if (fortran && a.shape.size() == 2) {
+    const int64_t r = a.shape[0], c = a.shape[1];
+    std::vector<double> t(n);
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < c; ++j) t[i * c + j] = a.data[j * r + i];
+    a.data = std::move(t);
+  } else if (fortran && a.shape.size() > 2) {
+    fail("{}: Fortran-ordered arrays of {} dimensions are not supported", source, a.shape.size());
+  }
+  return a;
+}
+
+std::string encode_npy(const NpyArray& a) {
+  // Python's tuple spelling: "()", "(2048,)", "(2048, 2048)".
+  std::string shape = "(";
+  for (size_t i = 0; i < a.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape[i]);
+  shape += a.shape.size() == 1 ? ",)" : ")";
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+                                   a.integer ? "<i8" : "<f8", shape);
+  // numpy pads the header with spaces so the data starts at a multiple of 64, ending in '\n'.
+  const size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::string b = "\x93NUMPY";
+  b += '\x01';
+  b += '\x00';
+  put_le<uint16_t>(b, static_cast<uint16_t>(header.size()));
+  b += header;
+  for (double v : a.data) {
+    if (a.integer)
+      put_le<int64_t>(b, static_cast<int64_t>(v));
+    else
+      put_le<double>(b, v);
+  }
+  return b;
+}
+
+std::vector<std::pair<std::string, std::string>> read_zip(const std::filesystem::path& path) {
+  const std::string z = read_text_file(path);
+  const std::string src = path.string();
+  // The end-of-central-directory record: the last "PK\5\6" within the final 64 KiB + 22 bytes.
+  size_t eocd = std::string::npos;
+  for (size_t i = z.size() >= 22 ? z.size() - 22 : 0;; --i) {
+    if (z.compare(i, 4, "PK\x05\x06") == 0) {
+      eocd = i;
+      break;
+    }
+    if (i == 0 || z.size() - i > 65557) break;
+  }
+  if (z.size() < 22 || eocd == std::string::npos)
+    fail("{} is not a zip archive (no zip directory)", src);
+  uint64_t entries = read_le<uint16_t>(z, eocd + 10);
+  uint64_t cd = read_le<uint32_t>(z, eocd + 16);
+  if (cd == 0xFFFFFFFFu || entries == 0xFFFF) {  // ZIP64 end record via its locator
+    if (eocd < 20 || z.compare(eocd - 20, 4, "PK\x06\x07") != 0)
+      fail("{}: ZIP64 directory locator missing", src);
+    const uint64_t rec = read_le<uint64_t>(z, eocd - 20 + 8);
+    if (rec + 56 > z.size() || z.compare(rec, 4, "PK\x06\x06") != 0)
+      fail("{}: ZIP64 directory record missing", src);
+    entries = read_le<uint64_t>(z, rec + 32);
+    cd = read_le<uint64_t>(z, rec + 48);
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t at = cd;
+  for (uint64_t e = 0; e < entries; ++e) {
+    if (at + 46 > z.size() || z.compare(at, 4, "PK\x01\x02") != 0)
+      fail("{}: zip directory entry {} is damaged", src, e);
+    const uint16_t method = read_le<uint16_t>(z, at + 10);
+    const uint32_t crc = read_le<uint32_t>(z, at + 16);
+    uint64_t csize = read_le<uint32_t>(z, at + 20), usize = read_le<uint32_t>(z, at + 24);
+    const uint16_t name_len = read_le<uint16_t>(z, at + 28),
+                   extra_len = read_le<uint16_t>(z, at + 30),
+                   comment_len = read_le<uint16_t>(z, at + 32);
+    uint64_t local = read_le<uint32_t>(z, at + 42);
+    const std::string name = z.substr(at + 46, name_len);
+    for (size_t x = at + 46 + name_len; x + 4 <= at + 46 + name_len + extra_len;) {
+      const uint16_t id = read_le<uint16_t>(z, x), len = read_le<uint16_t>(z, x + 2);
+      if (id == 1) {  // ZIP64: the fields whose 32-bit value is 0xFFFFFFFF, in this order
+        size_t f = x + 4;
+        if (usize == 0xFFFFFFFFu) usize = read_le<uint64_t>(z, f), f += 8;
+        if (csize == 0xFFFFFFFFu) csize = read_le<uint64_t>(z, f), f += 8;
+        if (local == 0xFFFFFFFFu) local = read_le<uint64_t>(z, f);
+      }
+      x += 4 + len;
+    }
+    at += 46 + name_len + extra_len + comment_len;
+    if (local + 30 > z.size() || z.compare(local, 4, "PK\x03\x04") != 0)
+      fail("{}: member '{}' has no local header", src, name);
+    const size_t data =
+        local + 30 + read_le<uint16_t>(z, local + 26) + read_le<uint16_t>(z, local + 28);
+    if (data + csize > z.size()) fail("{}: member '{}' is truncated", src, name);
+    std::string bytes;
+    if (method == 0) {
+      bytes = z.substr(data, csize);
+    } else if (method == 8) {
+      if (usize > (1ull << 31)) fail("{}: member '{}' is over 2 GiB", src, name);
+      bytes.resize(usize);
+      // Raw deflate (zip members carry no zlib header): zlib with a negative window size.
+      // (stb_image's inflater refuses some valid streams numpy's zlib writes.)
+      z_stream s{};
+      if (inflateInit2(&s, -MAX_WBITS) != Z_OK) fail("{}: zlib cannot start", src);
+      s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(z.data() + data));
+      s.avail_in = static_cast<uInt>(csize);
+      s.next_out = reinterpret_cast<Bytef*>(bytes.data());
+      s.avail_out = static_cast<uInt>(usize);
+      const int rc = inflate(&s, Z_FINISH);
+      const uint64_t produced = s.total_out;
+      inflateEnd(&s);
+      if (rc != Z_STREAM_END || produced != usize)
+        fail("{}: member '{}' does not inflate (the file is damaged)", src, name);
+    } else {
+      fail("{}: member '{}' uses zip method {} (stored and deflate are read)", src, name, method);
+    }
+    if (crc32(bytes.data(), bytes.size()) != crc)
+      fail("{}: member '{}' fails its CRC-32 check (the file is damaged)", src, name);
+    out.emplace_back(name, std::move(bytes));
+  }
+  return out;
+}
+
+std::map<std::string, NpyArray> read_npz(const std::filesystem::path& path) {
+  std::map<std::string, NpyArray> out;
+  for (const auto& [name, bytes] : read_zip(path)) {
+    std::string key = name;
+    if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
+    out.emplace(key, parse_npy(bytes, path.string() + ":" + name));
+  }
+  return out;
+}
+
+void write_npz(const std::filesystem::path& path, const std::map<std::string, NpyArray>& arrays) {
+  std::string z, dir;
+  uint16_t count = 0;
+  for (const auto& [key, array] : arrays) {
+    const std::string name = key + ".npy";
+    const std::string data = encode_npy(array);
+    if (data.size() >= 0xFFFFFFFFu || z.size() >= 0xFFFFFFFFu)
+      fail("{}: array '{}' is too large for asdm's zip writer (4 GiB)", path.string(), key);
+    const uint32_t crc = crc32(data.data(), data.size()), size = data.size(), offset = z.size();
+    auto common = [&](std::string& b) {
+      put_le<uint16_t>(b, 20);    // version needed
+      put_le<uint16_t>(b, 0);     // flags
+      put_le<uint16_t>(b, 0);     // stored
+      put_le<uint16_t>(b, 0);     // time
+      put_le<uint16_t>(b, 0x21);  // date: 1980-01-01
+      put_le<uint32_t>(b, crc);
+      put_le<uint32_t>(b, size);
+      put_le<uint32_t>(b, size);
+      put_le<uint16_t>(b, static_cast<uint16_t>(name.size()));
+      put_le<uint16_t>(b, 0);  // extra
+    };
+    z += "PK\x03\x04";
+    common(z);
+    z += name;
+    z += data;
+    dir += "PK\x01\x02";
+    put_le<uint16_t>(dir, 20);  // version made by
+    common(dir);
+    put_le<uint16_t>(dir, 0);  // comment
+    put_le<uint16_t>(dir, 0);  // disk
+    put_le<uint16_t>(dir, 0);  // internal attributes
+    put_le<uint32_t>(dir, 0);  // external attributes
+    put_le<uint32_t>(dir, offset);
+    dir += name;
+    ++count;
+  }
+  const uint32_t cd_at = z.size(), cd_size = dir.size();
+  z += dir;
+  z += "PK\x05\x06";
+  put_le<uint16_t>(z, 0);
+  put_le<uint16_t>(z, 0);
+  put_le<uint16_t>(z, count);
+  put_le<uint16_t>(z, count);
+  put_le<uint32_t>(z, cd_size);
+  put_le<uint32_t>(z, cd_at);
+  put_le<uint16_t>(z, 0);
+  write_file_atomic(path, z);
+}
+
+}  // namespace asdm
