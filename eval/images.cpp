@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fstream>
+
+#include <stb/stb_image.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -27,6 +30,40 @@ std::vector<fs::path> list_images(const fs::path& dir) {
   if (files.empty()) fail("image folder '{}' holds no images (png, jpg, bmp, ...)", dir.string());
   std::sort(files.begin(), files.end());
   return files;
+}
+
+std::pair<int, int> check_same_size(const std::vector<fs::path>& files) {
+  ASDM_CHECK(!files.empty(), "no files");
+  int w0 = 0, h0 = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    int w = 0, h = 0, c = 0;
+    bool ok = false;
+    for (size_t limit : {size_t{256} << 10, size_t{0}}) {
+      std::ifstream f(files[i], std::ios::binary);
+      if (!f) fail("cannot read image '{}'", files[i].string());
+      std::string bytes;
+      if (limit) {
+        bytes.resize(limit);
+        f.read(bytes.data(), static_cast<std::streamsize>(limit));
+        bytes.resize(static_cast<size_t>(f.gcount()));
+      } else {
+        bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      }
+      ok = stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                 static_cast<int>(bytes.size()), &w, &h, &c) != 0;
+      if (ok || bytes.size() < limit) break;
+    }
+    if (!ok) fail("cannot decode image '{}': {}", files[i].string(), stbi_failure_reason());
+    if (i == 0) {
+      w0 = w, h0 = h;
+    } else if (w != w0 || h != h0) {
+      fail(
+          "'{}' is {}x{} but '{}' is {}x{}: an image set must be of one size (resize or crop "
+          "it first, e.g. COCO images to 256x256 centre crops)",
+          files[i].string(), w, h, files[0].string(), w0, h0);
+    }
+  }
+  return {w0, h0};
 }
 
 at::Tensor read_images(const std::vector<fs::path>& files) {

@@ -3,6 +3,7 @@
 // batch (PNG, JPEG, BMP, ... through stb_image; JPEG decoders differ by a level here and there,
 // so FID of JPEGs matches pytorch-fid's PIL to about 1e-3, PNG exactly).
 #include <filesystem>
+#include <utility>
 #include <vector>
 
 namespace at {
@@ -18,5 +19,9 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir)
 // All of one size: asdm::Error naming the first file whose size differs from the first file's,
 // or the file that cannot be decoded.
 at::Tensor read_images(const std::vector<std::filesystem::path>& files);
+
+// The same check from the files' headers only (the first 256 KiB of each, the whole file when its
+// size is further in), before any work. Returns the common (width, height).
+std::pair<int, int> check_same_size(const std::vector<std::filesystem::path>& files);
 
 }  // namespace asdm

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/sha256.h"
 #include "eval/pil_resize.h"
@@ -182,18 +183,18 @@ const std::string& FidInception::sha256() const { return impl_->sha256; }
 std::unique_ptr<FidInception> FidInception::load(const std::filesystem::path& path) {
   const TensorMap t = read_state_dict(path);
   std::unique_ptr<FidInception> m(new FidInception());
-  std::vector<std::string> problems;
+  std::vector<std::string> missing, misshaped, unexpected;
   std::set<std::string> used;
   auto get = [&](const std::string& key, const std::vector<int64_t>& shape) -> Tensor {
     const auto it = t.find(key);
     if (it == t.end()) {
-      problems.push_back("missing " + key);
+      missing.push_back(key);
       return {};
     }
     used.insert(key);
     if (it->second.sizes().vec() != shape) {
-      problems.push_back(key + " is " + shape_string(it->second.sizes().vec()) + ", expected " +
-                         shape_string(shape));
+      misshaped.push_back(key + " is " + shape_string(it->second.sizes().vec()) + ", expected " +
+                          shape_string(shape));
       return {};
     }
     return it->second;
@@ -210,12 +211,21 @@ std::unique_ptr<FidInception> FidInception::load(const std::filesystem::path& pa
   m->impl_->fc_weight = get("fc.weight", {1008, 2048});
   get("fc.bias", {1008});
   for (const auto& kv : t)
-    if (!used.count(kv.first)) problems.push_back("unexpected " + kv.first);
-  if (!problems.empty())
-    fail(
-        "'{}' is not the FID Inception-v3 (pytorch-fid's pt_inception-2015-12-05 weights): {} "
-        "problem(s): {}",
-        path.string(), problems.size(), join_limited(problems, 6));
+    if (!used.count(kv.first)) unexpected.push_back(kv.first);
+  if (!missing.empty() || !misshaped.empty() || !unexpected.empty()) {
+    std::vector<std::string> parts;
+    if (!misshaped.empty())
+      parts.push_back(
+          fmt::format("{} of another shape ({})", misshaped.size(), join_limited(misshaped, 3)));
+    if (!unexpected.empty())
+      parts.push_back(
+          fmt::format("{} unexpected ({})", unexpected.size(), join_limited(unexpected, 3)));
+    if (!missing.empty())
+      parts.push_back(fmt::format("{} of its {} tensors missing ({})", missing.size(),
+                                  conv_specs().size() * 5 + 2, join_limited(missing, 3)));
+    fail("'{}' is not the FID Inception-v3 (pytorch-fid's pt_inception-2015-12-05 weights): {}",
+         path.string(), join_limited(parts, 3));
+  }
   m->impl_->fc_weight = m->impl_->fc_weight.to(torch::kFloat32).contiguous();
   m->impl_->sha256 = sha256_file(path);
   return m;
@@ -239,12 +249,7 @@ std::unique_ptr<FidInception> FidInception::random(uint64_t seed) {
 void FidInception::to(const std::string& device, const std::string& dtype) {
   ensure_device(device);
   impl_->device = torch::Device(device);
-  impl_->dtype =
-      dtype == "float16"    ? torch::kFloat16
-      : dtype == "bfloat16" ? torch::kBFloat16
-      : dtype == "float32"
-          ? torch::kFloat32
-          : (fail("unknown dtype '{}' (float32, float16, bfloat16)", dtype), torch::kFloat32);
+  impl_->dtype = torch_dtype(parse_dtype(dtype));
   for (auto& [name, c] : impl_->convs) {
     c.weight = c.weight.to(impl_->device, impl_->dtype);
     c.bias = c.bias.to(impl_->device, impl_->dtype);

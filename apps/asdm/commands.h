@@ -28,5 +28,6 @@ void add_export(CLI::App& app, const std::vector<std::string>& argv);
 void add_init(CLI::App& app, const std::vector<std::string>& argv);
 void add_demo(CLI::App& app, const std::vector<std::string>& argv);
 void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv);
+void add_eval(CLI::App& app, const std::vector<std::string>& argv);
 
 }  // namespace asdm::cli

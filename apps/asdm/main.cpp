@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_export(app, args);
   asdm::cli::add_init(app, args);
   asdm::cli::add_cache_plan(app, args);
+  asdm::cli::add_eval(app, args);
   asdm::cli::add_demo(app, args);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,167 @@
+// asdm eval end to end (issue 19): a tiny random SD pipeline generates from captions and the
+// reference test's random-valued Inception and CLIP score the images; a run killed with SIGKILL and
+// resumed gives the uninterrupted run's eval.json (timings aside), two shards merged give it too;
+// bad input is one line naming the file, a non-zero exit and no eval.json.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/artifact.h"
+#include "eval/npz.h"
+#include "tests/apps/cli_helpers.h"
+#include "tests/test_env.h"
+#include "tests/tiny_pipeline.h"
+
+namespace asdm {
+namespace {
+
+fs::path ref_dir() { return test::binary_dir() / "reference" / "eval"; }
+
+// The fields that must agree between runs: everything but the header, paths and timings.
+nlohmann::json comparable(const fs::path& eval_json) {
+  const auto j = read_json_file(eval_json);
+  return {{"n", j["n"]}, {"source", j["source"]}, {"metrics", j["metrics"]}};
+}
+
+std::vector<std::string> generate_args(const fs::path& dir, const fs::path& out) {
+  return {"eval",
+          "generate",
+          "--model",
+          (dir / "pipe").string(),
+          "--captions",
+          (dir / "captions.txt").string(),
+          "--steps",
+          "2",
+          "--seed",
+          "5",
+          "--inception",
+          (ref_dir() / "inception.pth").string(),
+          "--fid-dims",
+          "64",
+          "--no-is",
+          "--ref-images",
+          (ref_dir() / "images" / "b").string(),
+          "--clip",
+          (ref_dir() / "clip").string(),
+          "--batch",
+          "10",
+          "--threads",
+          "1",
+          "-o",
+          out.string()};
+}
+
+TEST(EvalCli, ResumesAfterSigkillAndShardsMergeToTheOneRunFile) {
+  ASSERT_TRUE(fs::exists(ref_dir() / "inception.pth")) << "run reference.generate_eval first";
+  const auto dir = test::scratch_dir("eval-cli-resume");
+  test::write_tiny_pipeline(dir / "pipe");
+  std::string captions;
+  const std::vector<std::string> words = {"the red", "of the", "a cat", "red the", "the"};
+  for (int i = 0; i < 70; ++i) captions += words[i % 5] + " " + std::to_string(i) + "\n";
+  write_file_atomic(dir / "captions.txt", captions);
+
+  const Result one = asdm(generate_args(dir, dir / "one"));
+  ASSERT_EQ(one.rc, 0) << one.err;
+  const auto want = comparable(dir / "one" / "eval.json");
+  for (const char* m : {"fid", "clip_score", "cmmd"})
+    EXPECT_TRUE(want["metrics"].contains(m)) << m << " missing: " << want.dump();
+  EXPECT_NE(one.out.find("fid"), std::string::npos) << one.out;
+  EXPECT_TRUE(fs::exists(dir / "one" / "stats.npz"));
+  EXPECT_EQ(read_npz(dir / "one" / "stats.npz").at("mu").shape, (std::vector<int64_t>{64}));
+
+  // Killed once its second batch is on disk, then the same command again.
+  const pid_t pid = spawn_asdm(generate_args(dir, dir / "killed"));
+  ASSERT_TRUE(kill_when(pid, [&] {
+    return fs::exists(dir / "killed" / "features" / "batch-000001.safetensors");
+  })) << "the run finished before it could be killed";
+  EXPECT_FALSE(fs::exists(dir / "killed" / "eval.json"));
+  const Result resumed = asdm(generate_args(dir, dir / "killed"));
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resuming"), std::string::npos) << resumed.err;
+  EXPECT_EQ(comparable(dir / "killed" / "eval.json"), want);
+
+  // Two shards, then merge.
+  for (const char* shard : {"0/2", "1/2"}) {
+    auto args = generate_args(dir, dir / (std::string("shard") + shard[0]));
+    args.insert(args.end(), {"--shard", shard});
+    const Result r = asdm(args);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("eval merge"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir / "shard0" / "eval.json"));
+  const Result merged = asdm({"eval", "merge", (dir / "shard0").string(), (dir / "shard1").string(),
+                              "-o", (dir / "merged").string(), "--threads", "1"});
+  ASSERT_EQ(merged.rc, 0) << merged.err;
+  EXPECT_EQ(comparable(dir / "merged" / "eval.json"), want);
+
+  // A resumed run with other settings is refused, naming what differs.
+  auto other = generate_args(dir, dir / "one");
+  other[other.size() - 5] = "8";  // --batch
+  const Result refused = asdm(other);
+  EXPECT_NE(refused.rc, 0);
+  EXPECT_NE(refused.err.find("differ in: batch"), std::string::npos) << refused.err;
+}
+
+TEST(EvalCli, StatsWritesAReferenceThatEvalImagesReads) {
+  const auto dir = test::scratch_dir("eval-cli-stats");
+  const Result s = asdm({"eval", "stats", (ref_dir() / "images" / "b").string(), "--inception",
+                         (ref_dir() / "inception.pth").string(), "--fid-dims", "64", "-o",
+                         (dir / "b.npz").string()});
+  ASSERT_EQ(s.rc, 0) << s.err;
+  const Result e = asdm({"eval", "images", (ref_dir() / "images" / "a").string(), "--inception",
+                         (ref_dir() / "inception.pth").string(), "--fid-dims", "64", "--no-is",
+                         "--ref-stats", (dir / "b.npz").string(), "-o", (dir / "out").string()});
+  ASSERT_EQ(e.rc, 0) << e.err;
+  const auto ref = read_json_file(ref_dir() / "reference.json");
+  const double fid = read_json_file(dir / "out" / "eval.json")["metrics"]["fid"]["value"];
+  EXPECT_NEAR(fid, ref["pytorch_fid.fid64"].get<double>(),
+              1e-3 * ref["pytorch_fid.fid64"].get<double>());
+}
+
+TEST(EvalCli, BadInputIsOneLineNamingTheFileAndLeavesNoEvalJson) {
+  const auto dir = test::scratch_dir("eval-cli-bad");
+  const std::string inception = (ref_dir() / "inception.pth").string();
+  auto expect_error = [&](const std::vector<std::string>& args, const std::string& says,
+                          const std::string& name) {
+    const fs::path out = dir / ("out-" + name);
+    auto a = args;
+    a.insert(a.end(), {"-o", out.string()});
+    const Result r = asdm(a);
+    EXPECT_NE(r.rc, 0) << name;
+    EXPECT_NE(r.err.find(says), std::string::npos) << name << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << name << ": " << r.err;
+    EXPECT_FALSE(fs::exists(out / "eval.json")) << name;
+  };
+  // Images of two sizes.
+  fs::create_directories(dir / "mixed");
+  fs::copy_file(ref_dir() / "images" / "a" / "0000.png", dir / "mixed" / "0000.png");
+  fs::copy_file(ref_dir() / "images" / "b" / "0001.png", dir / "mixed" / "0001.png");
+  expect_error({"eval", "images", (dir / "mixed").string(), "--inception", inception, "--fid-dims",
+                "64", "--no-is", "--limit", "0"},
+               "0001.png' is 80x80", "mixed");
+  // An unreadable image.
+  fs::create_directories(dir / "broken");
+  write_file_atomic(dir / "broken" / "0000.png", "not a png");
+  expect_error({"eval", "images", (dir / "broken").string(), "--inception", inception}, "0000.png",
+               "broken");
+  // Fewer images than the feature dimension.
+  expect_error({"eval", "images", (ref_dir() / "images" / "a").string(), "--inception", inception},
+               "at least 2049 images", "few");
+  // A reference .npz without mu.
+  write_npz(dir / "no_mu.npz", {{"sigma", {{64, 64}, std::vector<double>(64 * 64)}}});
+  expect_error({"eval", "images", (ref_dir() / "images" / "a").string(), "--inception", inception,
+                "--fid-dims", "64", "--ref-stats", (dir / "no_mu.npz").string()},
+               "no_mu.npz has no 'mu'", "npz");
+  // Captions that do not pair with the images.
+  write_file_atomic(dir / "three.txt", "a\nb\nc\n");
+  expect_error({"eval", "images", (ref_dir() / "images" / "a").string(), "--clip",
+                (ref_dir() / "clip").string(), "--captions", (dir / "three.txt").string()},
+               "72 images but 3 captions", "captions");
+  // Weights of another architecture.
+  expect_error({"eval", "images", (ref_dir() / "images" / "a").string(), "--inception",
+                (ref_dir() / "clip" / "model.safetensors").string(), "--fid-dims", "64"},
+               "is not the FID Inception-v3", "weights");
+}
+
+}  // namespace
+}  // namespace asdm
