@@ -18,6 +18,7 @@
 #include "eval/images.h"
 #include "eval/inception.h"
 #include "eval/inception_score.h"
+#include "eval/pil_resize.h"
 #include "model/checkpoint.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
@@ -186,7 +187,8 @@ Run plan_run(const EvalOptions& o, const EvalNote& note) {
               {"height", o.height},
               {"width", o.width},
               {"clip_skip", o.clip_skip},
-              {"seed", o.seed}};
+              {"seed", o.seed},
+              {"score_size", o.score_size}};
   else
     source = {{"kind", "images"}, {"folder", abs_path(o.images)}};
   r.fingerprint = {{"source", source},
@@ -247,8 +249,14 @@ Tensor batch_images(const Run& r, int k, const fs::path& out) {
   g.noise_offset = a;  // image i gets the noise of (seed, i), whatever the batching
   g.clip_skip = r.o.clip_skip;
   const Tensor images = r.pipe->generate(g).images;
-  const auto rgb = to_rgb8(images);
-  const int64_t H = images.size(2), W = images.size(3);
+  auto rgb = to_rgb8(images);
+  int64_t H = images.size(2), W = images.size(3);
+  if (r.o.score_size > 0 && (H != r.o.score_size || W != r.o.score_size)) {
+    for (auto& px : rgb)
+      px = pil_resize_rgb8(px.data(), static_cast<int>(W), static_cast<int>(H), r.o.score_size,
+                           r.o.score_size, PilFilter::kBicubic);
+    H = W = r.o.score_size;
+  }
   Tensor t = torch::empty({static_cast<int64_t>(rgb.size()), H, W, 3}, torch::kUInt8);
   for (size_t i = 0; i < rgb.size(); ++i) {
     std::memcpy(t[static_cast<int64_t>(i)].data_ptr<uint8_t>(), rgb[i].data(), rgb[i].size());

@@ -158,6 +158,12 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
   gen->add_option("--clip-skip", go->eval.clip_skip, "text encoder layers to skip");
   gen->add_option("--seed", go->eval.seed, "image i starts from noise seeded by (seed, i)")
       ->capture_default_str();
+  gen->add_option("--score-size", go->eval.score_size,
+                  "resize the generated images to this square side before scoring and keeping "
+                  "them (Pillow bicubic; 0: as generated). The BK-SDM protocol: 512 px images "
+                  "scored at 256")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   gen->add_flag("--keep-images", go->eval.keep_images,
                 "write the PNGs to OUT/images/<id>.png with OUT/images/captions.json");
   add_common(gen, *go);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
+#include "core/png.h"
 #include "eval/npz.h"
 #include "tests/apps/cli_helpers.h"
 #include "tests/test_env.h"
@@ -34,6 +35,8 @@ std::vector<std::string> generate_args(const fs::path& dir, const fs::path& out)
           "2",
           "--seed",
           "5",
+          "--score-size",
+          "24",
           "--inception",
           (ref_dir() / "inception.pth").string(),
           "--fid-dims",
@@ -60,8 +63,14 @@ TEST(EvalCli, ResumesAfterSigkillAndShardsMergeToTheOneRunFile) {
   for (int i = 0; i < 70; ++i) captions += words[i % 5] + " " + std::to_string(i) + "\n";
   write_file_atomic(dir / "captions.txt", captions);
 
-  const Result one = asdm(generate_args(dir, dir / "one"));
+  auto keep = generate_args(dir, dir / "one");
+  keep.push_back("--keep-images");
+  const Result one = asdm(keep);
   ASSERT_EQ(one.rc, 0) << one.err;
+  int w = 0, h = 0;
+  read_image_rgb(dir / "one" / "images" / "000069.png", &w, &h);
+  EXPECT_EQ(w, 24);  // --score-size
+  EXPECT_EQ(read_json_file(dir / "one" / "images" / "captions.json").size(), 70u);
   const auto want = comparable(dir / "one" / "eval.json");
   for (const char* m : {"fid", "clip_score", "cmmd"})
     EXPECT_TRUE(want["metrics"].contains(m)) << m << " missing: " << want.dump();
