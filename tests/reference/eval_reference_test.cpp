@@ -95,43 +95,47 @@ GaussianStats stats64(const FidInception& net, const std::string& set, Inception
 
 TEST_F(EvalReference, InceptionFeaturesMatchEachPackage) {
   torch::InferenceMode guard;
-  for (const char* weights : {"inception.pth", "inception_legacy.pth", "inception.safetensors"}) {
-    SCOPED_TRACE(weights);
-    const auto net = FidInception::load(ref_dir() / weights);
-    EXPECT_EQ(net->sha256().size(), 64u);
-    const auto a = read_images(files("a", 6)), b = read_images(files("b", 6));
-    at::Tensor pool, logits;
-    net->forward(a, InceptionPreprocess::kPytorchFid, 2048, {&pool, nullptr});
-    expect_close(pool, feature("pytorch_fid.a.2048"), 1e-4, "pytorch-fid 2048-d features");
-    net->forward(a, InceptionPreprocess::kTorchFidelity, 2048, {&pool, &logits});
-    expect_close(pool, feature("torch_fidelity.a.2048"), 1e-4, "torch-fidelity 2048-d features");
-    expect_close(logits, feature("torch_fidelity.a.logits"), 1e-4,
-                 "torch-fidelity unbiased logits");
-    expect_close(net->preprocess(b, InceptionPreprocess::kClean), feature("clean_fid.b.input"),
-                 1e-5, "clean-fid resized input");
-    net->forward(b, InceptionPreprocess::kClean, 2048, {&pool, nullptr});
-    expect_close(pool, feature("clean_fid.b.2048"), 1e-4, "clean-fid 2048-d features");
+  const auto net = FidInception::load(ref_dir() / "inception.pth");
+  EXPECT_EQ(net->sha256().size(), 64u);
+  const auto a = read_images(files("a", 6)), b = read_images(files("b", 6));
+  at::Tensor pool, logits;
+  net->forward(a, InceptionPreprocess::kPytorchFid, 2048, {&pool, nullptr});
+  expect_close(pool, feature("pytorch_fid.a.2048"), 1e-4, "pytorch-fid 2048-d features");
+  net->forward(a, InceptionPreprocess::kTorchFidelity, 2048, {&pool, &logits});
+  expect_close(pool, feature("torch_fidelity.a.2048"), 1e-4, "torch-fidelity 2048-d features");
+  expect_close(logits, feature("torch_fidelity.a.logits"), 1e-4, "torch-fidelity unbiased logits");
+  expect_close(net->preprocess(b, InceptionPreprocess::kClean), feature("clean_fid.b.input"), 1e-5,
+               "clean-fid resized input");
+  net->forward(b, InceptionPreprocess::kClean, 2048, {&pool, nullptr});
+  expect_close(pool, feature("clean_fid.b.2048"), 1e-4, "clean-fid 2048-d features");
+  // The same tensors from the pre-1.6 torch.save format and from safetensors.
+  const auto two = a.slice(0, 0, 2);
+  at::Tensor want;
+  net->forward(two, InceptionPreprocess::kPytorchFid, 2048, {&want, &logits});
+  const at::Tensor want_logits = logits;
+  for (const char* other : {"inception_legacy.pth", "inception.safetensors"}) {
+    at::Tensor got;
+    FidInception::load(ref_dir() / other)
+        ->forward(two, InceptionPreprocess::kPytorchFid, 2048, {&got, &logits});
+    EXPECT_TRUE(torch::equal(got, want)) << other;
+    EXPECT_TRUE(torch::equal(logits, want_logits)) << other;
   }
 }
 
-TEST_F(EvalReference, FidMatchesPytorchFidCleanFidAndTorchFidelity) {
+TEST_F(EvalReference, FidMatchesEachPackageAndNpzStatisticsGoBothWays) {
   torch::InferenceMode guard;
   const auto net = FidInception::load(ref_dir() / "inception.pth");
+  GaussianStats a, b;
   for (const auto& [mode, key] : std::vector<std::pair<InceptionPreprocess, std::string>>{
-           {InceptionPreprocess::kPytorchFid, "pytorch_fid.fid64"},
            {InceptionPreprocess::kClean, "clean_fid.fid64"},
-           {InceptionPreprocess::kTorchFidelity, "torch_fidelity.fid64"}}) {
-    const double fid = frechet_distance(stats64(*net, "a", mode), stats64(*net, "b", mode));
-    expect_rel(fid, ref(key), 1e-3, key);
+           {InceptionPreprocess::kTorchFidelity, "torch_fidelity.fid64"},
+           {InceptionPreprocess::kPytorchFid, "pytorch_fid.fid64"}}) {
+    a = stats64(*net, "a", mode);
+    b = stats64(*net, "b", mode);
+    expect_rel(frechet_distance(a, b), ref(key), 1e-3, key);
   }
-}
-
-TEST_F(EvalReference, NpzStatisticsGoBothWaysWithPytorchFid) {
-  torch::InferenceMode guard;
-  const auto net = FidInception::load(ref_dir() / "inception.pth");
+  // pytorch-fid's own .npz (savez_compressed) read by asdm; asdm's read by pytorch-fid.
   const GaussianStats theirs = read_fid_stats(ref_dir() / "pytorch_fid_a64.npz");
-  const GaussianStats a = stats64(*net, "a", InceptionPreprocess::kPytorchFid);
-  const GaussianStats b = stats64(*net, "b", InceptionPreprocess::kPytorchFid);
   ASSERT_EQ(theirs.dims(), 64);
   expect_rel(frechet_distance(theirs, b), ref("pytorch_fid.fid64"), 1e-3,
              "FID against pytorch-fid's npz");
@@ -163,12 +167,14 @@ TEST_F(EvalReference, InceptionScoreMatchesTorchFidelity) {
   torch::InferenceMode guard;
   const auto net = FidInception::load(ref_dir() / "inception.pth");
   at::Tensor out;
-  net->forward(read_images(files("a")), InceptionPreprocess::kTorchFidelity, 2048, {nullptr, &out});
+  net->forward(read_images(list_images(ref_dir() / "images" / "is")),
+               InceptionPreprocess::kTorchFidelity, 2048, {nullptr, &out});
   out = out.contiguous();
   const auto images_is = inception_score(
       std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel()), out.size(0),
       out.size(1));
-  expect_rel(images_is.mean, ref("torch_fidelity.isc_mean"), 1e-3, "IS of a/");
+  expect_rel(images_is.mean, ref("torch_fidelity.isc_mean"), 1e-3, "IS of is/");
+  expect_rel(images_is.std, ref("torch_fidelity.isc_std"), 1e-3, "IS std of is/");
 }
 
 TEST_F(EvalReference, ClipScoreMatchesTorchmetricsAndOpenClip) {

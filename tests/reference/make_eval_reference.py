@@ -6,6 +6,7 @@ the packages' weight loaders are handed the random files.
 
 OUT_DIR/eval/
   images/a/*.png, images/b/*.png  two folders of 72 smooth random RGB images (64x48 and 80x80)
+  images/is/*.png                 the first 20 of a/ (torch-fidelity's IS on a folder)
   captions.txt                    one caption per image of a/ (first 8 used for CLIP)
   inception.pth, inception_legacy.pth, inception.safetensors   the FID Inception-v3 state dict
                                   (torch.save zip and pre-1.6 formats, and safetensors)
@@ -30,6 +31,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 N_IMAGES = 72
+IS_IMAGES = 20
 CLIP_PAIRS = 8
 FEATURE_IMAGES = 6
 
@@ -160,16 +162,23 @@ def main():
         feats["clean_fid.b.2048"] = full((x - 128) / 128)[0].flatten(1).float()
         feats["clean_fid.b.input"] = ((x - 128) / 128).float()
 
-    # ---- torch-fidelity: IS on a/ and FID at its 64-d layer
+    # ---- torch-fidelity: FID at its 64-d layer on a/ and b/, IS on the first IS_IMAGES of a/ (the
+    # whole network per image: kept small)
     import torch_fidelity
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    m = torch_fidelity.calculate_metrics(input1=dirs["a"], input2=dirs["b"], isc=True, fid=True,
-                                         feature_layer_fid="64", feature_extractor_weights_path=os.path.join(
-                                             out, "inception.pth"), cuda=False, batch_size=24, verbose=False,
-                                         cache=False)
+    weights = os.path.join(out, "inception.pth")
+    m = torch_fidelity.calculate_metrics(input1=dirs["a"], input2=dirs["b"], fid=True, feature_layer_fid="64",
+                                         feature_extractor_weights_path=weights, cuda=False, batch_size=24,
+                                         verbose=False, cache=False)
+    ref["torch_fidelity.fid64"] = float(m["frechet_inception_distance"])
+    is_dir = os.path.join(out, "images", "is")
+    os.makedirs(is_dir)
+    for f in files_a[:IS_IMAGES]:
+        shutil.copy(f, is_dir)
+    m = torch_fidelity.calculate_metrics(input1=is_dir, isc=True, feature_extractor_weights_path=weights, cuda=False,
+                                         batch_size=24, verbose=False, cache=False)
     ref["torch_fidelity.isc_mean"] = float(m["inception_score_mean"])
     ref["torch_fidelity.isc_std"] = float(m["inception_score_std"])
-    ref["torch_fidelity.fid64"] = float(m["frechet_inception_distance"])
     fe = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
                                      feature_extractor_weights_path=os.path.join(out, "inception.pth"))
     imgs = torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB")).copy()).permute(2, 0, 1)
@@ -272,15 +281,21 @@ def main():
     model_cfg = {"embed_dim": 16, "quick_gelu": False,
                  "vision_cfg": {"image_size": 224, "layers": 2, "width": 32, "head_width": 8, "patch_size": 32},
                  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 2}}
+    torch.manual_seed(5)
     oc = open_clip.model.CLIP(**model_cfg).eval()
     perturb(oc, torch.Generator().manual_seed(5))
+    preprocess = open_clip.image_transform(224, is_train=False)
+    pil = [Image.open(f).convert("RGB") for f in files_a[:CLIP_PAIRS // 2] + files_b[:CLIP_PAIRS // 2]]
+    with torch.no_grad():  # random towers: point the text side so the mean cosine is positive
+        cos = torch.nn.functional.cosine_similarity(oc.encode_image(torch.stack([preprocess(p) for p in pil])),
+                                                    oc.encode_text(open_clip.tokenize(captions[:CLIP_PAIRS])))
+        if cos.mean() < 0:
+            oc.text_projection.neg_()
     save_file({k: v.contiguous() for k, v in oc.state_dict().items()},
               os.path.join(oc_dir, "open_clip_model.safetensors"))
     with open(os.path.join(oc_dir, "open_clip_config.json"), "w") as f:
         json.dump({"model_cfg": model_cfg, "preprocess_cfg": {"mean": list(open_clip.OPENAI_DATASET_MEAN),
                                                               "std": list(open_clip.OPENAI_DATASET_STD)}}, f)
-    preprocess = open_clip.image_transform(224, is_train=False)
-    pil = [Image.open(f).convert("RGB") for f in files_a[:CLIP_PAIRS // 2] + files_b[:CLIP_PAIRS // 2]]
     with torch.no_grad():
         px = torch.stack([preprocess(p) for p in pil])
         ie = oc.encode_image(px)
