@@ -175,23 +175,25 @@ Run plan_run(const EvalOptions& o, const EvalNote& note) {
   std::string items_text;
   for (const auto& it : r.items)
     items_text += it.id + '\t' + it.caption + '\t' + it.image.filename().string() + '\n';
-  json source;
-  if (r.generate)
-    source = {{"kind", "generate"},
-              {"model", abs_path(o.model)},
-              {"config", abs_path(o.config)},
-              {"unet", abs_path(o.unet)},
-              {"steps", o.steps},
-              {"guidance", o.guidance},
-              {"sampler", o.sampler},
-              {"height", o.height},
-              {"width", o.width},
-              {"clip_skip", o.clip_skip},
-              {"seed", o.seed},
-              {"score_size", o.score_size}};
-  else
-    source = {{"kind", "images"}, {"folder", abs_path(o.images)}};
-  r.fingerprint = {{"source", source},
+  EvalSource source;
+  if (r.generate) {
+    source.kind = "generate";
+    source.model = abs_path(o.model);
+    source.config = abs_path(o.config);
+    source.unet = abs_path(o.unet);
+    source.steps = o.steps;
+    source.guidance = o.guidance;
+    source.sampler = o.sampler;
+    source.height = o.height;
+    source.width = o.width;
+    source.clip_skip = o.clip_skip;
+    source.seed = o.seed;
+    source.score_size = o.score_size;
+  } else {
+    source.kind = "images";
+    source.folder = abs_path(o.images);
+  }
+  r.fingerprint = {{"source", asdm::to_json(source)},
                    {"captions", o.captions.empty() ? json(nullptr) : json(abs_path(o.captions))},
                    {"items", n},
                    {"items_sha256", sha256_hex(items_text)},
@@ -389,7 +391,7 @@ GaussianStats stats_of(const Tensor& features, const std::string& what) {
 
 }  // namespace
 
-nlohmann::json finish_eval(const fs::path& out, const RunContext& context, const EvalNote& note) {
+EvalRecord finish_eval(const fs::path& out, const RunContext& context, const EvalNote& note) {
   const json settings = read_json_file(out / kSettingsFile);
   const json& fp = settings.at("fingerprint");
   const std::string device = settings.value("device", "cpu");
@@ -414,8 +416,16 @@ nlohmann::json finish_eval(const fs::path& out, const RunContext& context, const
   if (index.numel() != n || !torch::equal(index, torch::arange(n, torch::kInt64)))
     fail("{}: the batches do not cover images 0..{} once each", out.string(), n - 1);
 
-  json metrics = json::object();
+  EvalRecord rec;
+  rec.header = ArtifactHeader::make(EvalRecord::kArtifact, EvalRecord::kSchemaVersion, context);
+  rec.n = n;
+  rec.source = eval_source_from_json(fp["source"]);
+  rec.captions = fp["captions"].is_null() ? "" : fp["captions"].get<std::string>();
+  rec.batch = batch;
   const std::string dtype = fp.at("dtype").get<std::string>();
+  rec.dtype = dtype;
+  rec.features_s = seconds;
+  rec.images_per_s = seconds > 0 ? n / seconds : 0.0;
   const std::string ref_images = fp.value("ref_images", "");
   const fs::path ref_cache = out / "ref";
   if (!fp.at("inception").is_null()) {
@@ -425,18 +435,20 @@ nlohmann::json finish_eval(const fs::path& out, const RunContext& context, const
     const Tensor feats = concat(batches, "fid");
     const GaussianStats mine = stats_of(feats, fmt::format("FID of {} images", n));
     write_fid_stats(out / "stats.npz", mine);
-    json fid = {{"n", n},
-                {"mode", mode},
-                {"dims", dims},
-                {"weights_sha256", sha},
-                {"statistics", "stats.npz"},
-                {"definition", fid_definition(mode, dims)}};
+    rec.statistics = "stats.npz";
+    EvalMetric fid;
+    fid.name = "fid";
+    fid.n = n;
+    fid.mode = mode;
+    fid.dims = dims;
+    fid.weights_sha256 = sha;
+    fid.definition = fid_definition(mode, dims);
     GaussianStats ref;
     bool have_ref = false;
     if (!fp.value("ref_stats", "").empty()) {
-      const std::string path = fp["ref_stats"];
-      ref = read_fid_stats(path);
-      fid["reference"] = {{"stats", path}, {"sha256", sha256_file(path)}, {"n", ref.n}};
+      fid.reference = fp["ref_stats"].get<std::string>();
+      ref = read_fid_stats(fid.reference);
+      fid.reference_sha256 = sha256_file(fid.reference);
       have_ref = true;
     } else if (!ref_images.empty()) {
       const fs::path cached =
@@ -455,35 +467,47 @@ nlohmann::json finish_eval(const fs::path& out, const RunContext& context, const
         write_folder_stats(so, cached, {});
       }
       ref = read_fid_stats(cached);
-      fid["reference"] = {{"images", ref_images}, {"n", ref.n}};
+      fid.reference = ref_images;
       have_ref = true;
     }
     if (have_ref) {
-      fid["value"] = frechet_distance(mine, ref);
-      metrics["fid"] = fid;
+      fid.reference_n = ref.n;
+      fid.value = frechet_distance(mine, ref);
+      rec.metrics.push_back(fid);
     } else {
       note("no FID reference (--ref-stats or --ref-images): the statistics are in stats.npz");
     }
     if (fp.value("inception_score", false)) {
       const Tensor logits = concat(batches, "logits");
       const auto is = inception_score(floats(logits), logits.size(0), logits.size(1));
-      metrics["inception_score"] = {{"value", is.mean},      {"std", is.std},
-                                    {"splits", is.splits},   {"n", is.n},
-                                    {"weights_sha256", sha}, {"definition", kIsDefinition}};
+      EvalMetric m;
+      m.name = "inception_score";
+      m.value = is.mean;
+      m.std = is.std;
+      m.splits = is.splits;
+      m.n = is.n;
+      m.weights_sha256 = sha;
+      m.definition = kIsDefinition;
+      rec.metrics.push_back(m);
     }
   }
   if (!fp.at("clip").is_null()) {
     const auto& c = fp["clip"];
     const Tensor img = concat(batches, "clip_image"), txt = concat(batches, "clip_text");
-    const json model = {
-        {"name", c["name"]}, {"flavour", c["flavour"]}, {"weights_sha256", c["sha256"]}};
-    if (txt.defined())
-      metrics["clip_score"] = {{"value", clip_score(img, txt)},
-                               {"n", img.size(0)},
-                               {"model", model},
-                               {"definition", kClipDefinition}};
+    EvalMetric base;
+    base.n = img.size(0);
+    base.model = c["name"].get<std::string>();
+    base.flavour = c["flavour"].get<std::string>();
+    base.weights_sha256 = c["sha256"].get<std::string>();
+    if (txt.defined()) {
+      EvalMetric m = base;
+      m.name = "clip_score";
+      m.value = clip_score(img, txt);
+      m.definition = kClipDefinition;
+      rec.metrics.push_back(m);
+    }
     if (!ref_images.empty()) {
-      const std::string sha = c["sha256"];
+      const std::string sha = base.weights_sha256;
       const fs::path cached = ref_cache / fmt::format("clip-{}.safetensors", sha.substr(0, 12));
       Tensor ref;
       if (fs::exists(cached)) {
@@ -506,28 +530,23 @@ nlohmann::json finish_eval(const fs::path& out, const RunContext& context, const
         ref = torch::cat(parts).contiguous();
         write_tensors(cached, {{"clip_image", ref}});
       }
-      metrics["cmmd"] = {
-          {"value", cmmd(floats(img), img.size(0), floats(ref), ref.size(0), img.size(1))},
-          {"n", img.size(0)},
-          {"reference", {{"images", ref_images}, {"n", ref.size(0)}}},
-          {"model", model},
-          {"definition", kCmmdDefinition}};
+      EvalMetric m = base;
+      m.name = "cmmd";
+      m.value = cmmd(floats(img), img.size(0), floats(ref), ref.size(0), img.size(1));
+      m.reference = ref_images;
+      m.reference_n = ref.size(0);
+      m.definition = kCmmdDefinition;
+      rec.metrics.push_back(m);
     }
   }
-  json doc = make_artifact("eval", 1, context);
-  doc["n"] = n;
-  doc["source"] = fp["source"];
-  doc["captions"] = fp["captions"];
-  doc["batch"] = batch;
-  doc["dtype"] = dtype;
-  doc["metrics"] = metrics;
-  doc["timing"] = {{"features_s", seconds}, {"images_per_s", seconds > 0 ? n / seconds : 0.0}};
-  write_json_atomic(out / "eval.json", doc);
-  return doc;
+  std::sort(rec.metrics.begin(), rec.metrics.end(),
+            [](const EvalMetric& x, const EvalMetric& y) { return x.name < y.name; });
+  rec.write(out / "eval.json");
+  return rec;
 }
 
-nlohmann::json merge_eval(const std::vector<fs::path>& shards, const fs::path& out,
-                          const RunContext& context, const EvalNote& note) {
+EvalRecord merge_eval(const std::vector<fs::path>& shards, const fs::path& out,
+                      const RunContext& context, const EvalNote& note) {
   if (shards.empty()) fail("eval merge needs the shard folders to merge");
   json first;
   for (const auto& s : shards) {

@@ -19,6 +19,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/artifact.h"
+#include "eval/eval_record.h"
 
 namespace asdm {
 
@@ -66,15 +67,15 @@ bool compute_eval_batches(const EvalOptions& options, const EvalNote& note,
                           const EvalProgressFn& progress);
 
 // The metrics from the batches in `out` (all must be there; asdm::Error lists the missing ones):
-// writes <out>/stats.npz and <out>/eval.json and returns eval.json's content.
-nlohmann::json finish_eval(const std::filesystem::path& out, const RunContext& context,
-                           const EvalNote& note);
+// writes <out>/stats.npz and <out>/eval.json and returns the record.
+EvalRecord finish_eval(const std::filesystem::path& out, const RunContext& context,
+                       const EvalNote& note);
 
 // Copies the batches of shard folders (runs of the same settings) into `out`; asdm::Error when the
 // settings differ or a batch is in none of them. Then finish_eval.
-nlohmann::json merge_eval(const std::vector<std::filesystem::path>& shards,
-                          const std::filesystem::path& out, const RunContext& context,
-                          const EvalNote& note);
+EvalRecord merge_eval(const std::vector<std::filesystem::path>& shards,
+                      const std::filesystem::path& out, const RunContext& context,
+                      const EvalNote& note);
 
 // FID statistics of a folder of images (pytorch-fid's `--save-stats`): the same Inception,
 // preprocessing and feature layer as an eval run.

@@ -1,5 +1,7 @@
 #include "reports/report.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -51,7 +53,8 @@ const std::map<std::string, int>& report_schemas() {
       {ImportanceArtifact::kArtifact, ImportanceArtifact::kSchemaVersion},
       {CandidateSet::kArtifact, CandidateSet::kSchemaVersion},
       {BenchResult::kArtifact, BenchResult::kSchemaVersion},
-      {IncubationRecord::kArtifact, IncubationRecord::kSchemaVersion}};
+      {IncubationRecord::kArtifact, IncubationRecord::kSchemaVersion},
+      {EvalRecord::kArtifact, EvalRecord::kSchemaVersion}};
   return kSchemas;
 }
 
@@ -99,6 +102,8 @@ Artifact read_artifact(const fs::path& path) {
     a.body = CandidateSet::from_json(doc, source);
   else if (a.type == BenchResult::kArtifact)
     a.body = BenchResult::from_json(doc, source);
+  else if (a.type == EvalRecord::kArtifact)
+    a.body = EvalRecord::from_json(doc, source);
   else
     a.body = IncubationRecord::from_json(doc, source);
   return a;
@@ -131,8 +136,8 @@ ReportFiles write_report(const std::vector<Artifact>& artifacts, const fs::path&
   ReportFiles files;
   Context cx{&artifacts, dir, &files, {"report.html", "report.md"}};
   // Sections in the order of the method: model, latency, importance, search, training, bench.
-  static const std::vector<std::string> kOrder = {"bench",      "inspect",    "profile",
-                                                  "importance", "candidates", "incubation"};
+  static const std::vector<std::string> kOrder = {
+      "bench", "eval", "inspect", "profile", "importance", "candidates", "incubation"};
   std::vector<Section> sections;
   for (const auto& type : kOrder)
     for (const auto& a : artifacts) {
@@ -150,6 +155,8 @@ ReportFiles write_report(const std::vector<Artifact>& artifacts, const fs::path&
               return candidates_section(a, body, cx);
             else if constexpr (std::is_same_v<T, BenchResult>)
               return bench_section(a, body, cx);
+            else if constexpr (std::is_same_v<T, EvalRecord>)
+              return eval_section(a, body, cx);
             else
               return incubation_section(a, body, cx);
           },
@@ -157,6 +164,14 @@ ReportFiles write_report(const std::vector<Artifact>& artifacts, const fs::path&
       s.id = fmt::format("s{}", sections.size() + 1);
       sections.push_back(std::move(s));
     }
+  // After the eval sections: quality against latency, for the models bench.json timed.
+  if (auto q = quality_latency_section(artifacts, cx)) {
+    q->id = fmt::format("s{}", sections.size() + 1);
+    const auto after = std::count_if(artifacts.begin(), artifacts.end(), [](const Artifact& a) {
+      return a.type == BenchResult::kArtifact || a.type == EvalRecord::kArtifact;
+    });
+    sections.insert(sections.begin() + after, std::move(*q));
+  }
 
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "

@@ -1,8 +1,8 @@
 #pragma once
 // asdm report: from any set of asdm's JSON artifacts (inspect, profile, importance, candidates,
-// bench, incubation), one self-contained report.html (inline SVG charts, embedded sample grids, no
-// network or scripts needed to read it), report.md for pull requests, and CSV tables. Torch-free:
-// every artifact is read through the struct of the stage that writes it (DESIGN.md §8).
+// bench, incubation, eval), one self-contained report.html (inline SVG charts, embedded sample
+// grids, no network or scripts needed to read it), report.md for pull requests, and CSV tables.
+// Torch-free: every artifact is read through the struct of the stage that writes it (DESIGN.md §8).
 #include <filesystem>
 #include <map>
 #include <string>
@@ -11,6 +11,7 @@
 
 #include "analysis/importance.h"
 #include "bench/bench_result.h"
+#include "eval/eval_record.h"
 #include "incubation/incubation_record.h"
 #include "profiler/inspect.h"
 #include "profiler/profile_io.h"
@@ -23,7 +24,7 @@ struct Artifact {
   std::string type;  // the artifact's "artifact" field: "profile", "bench", ...
   int schema_version = 0;
   std::variant<InspectArtifact, ProfileArtifact, ImportanceArtifact, CandidateSet, BenchResult,
-               IncubationRecord>
+               IncubationRecord, EvalRecord>
       body;
 
   template <class T>

@@ -3,6 +3,7 @@
 // HTML and Markdown, CSV files, charts) and one section per artifact type, each from that
 // artifact's struct. Torch-free.
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,5 +76,9 @@ Section importance_section(const Artifact& a, const ImportanceArtifact& d, Conte
 Section candidates_section(const Artifact& a, const CandidateSet& d, Context& cx);
 Section bench_section(const Artifact& a, const BenchResult& d, Context& cx);
 Section incubation_section(const Artifact& a, const IncubationRecord& d, Context& cx);
+Section eval_section(const Artifact& a, const EvalRecord& d, Context& cx);
+// Every eval.json whose model bench.json timed (its student folder, or its pipeline for the
+// teacher): FID and CLIP score against pipeline latency. None when nothing pairs.
+std::optional<Section> quality_latency_section(const std::vector<Artifact>& all, Context& cx);
 
 }  // namespace asdm::reports

@@ -38,14 +38,13 @@ std::function<void(const EvalProgress&)> eval_progress(const char* label) {
   };
 }
 
-void print_metrics(const nlohmann::json& doc) {
-  for (const auto& [name, m] : doc["metrics"].items()) {
-    if (m.contains("std"))
-      std::printf("%-16s %.6g ± %.3g  (n = %lld)\n", name.c_str(), m["value"].get<double>(),
-                  m["std"].get<double>(), static_cast<long long>(m["n"].get<int64_t>()));
+void print_metrics(const EvalRecord& r) {
+  for (const auto& m : r.metrics) {
+    if (m.std)
+      std::printf("%-16s %.6g ± %.3g  (n = %lld)\n", m.name.c_str(), m.value, *m.std,
+                  static_cast<long long>(m.n));
     else
-      std::printf("%-16s %.6g  (n = %lld)\n", name.c_str(), m["value"].get<double>(),
-                  static_cast<long long>(m["n"].get<int64_t>()));
+      std::printf("%-16s %.6g  (n = %lld)\n", m.name.c_str(), m.value, static_cast<long long>(m.n));
   }
 }
 

@@ -35,12 +35,15 @@ void add_report(CLI::App& app, const std::vector<std::string>& argv) {
   auto* sub = app.add_subcommand("report",
                                  "Write a report from asdm artifacts (inspect.json, profile.json, "
                                  "importance.json, candidates.json,\n"
-                                 "bench.json, incubation.json; any set, any order): report.html, "
+                                 "bench.json, incubation.json, eval.json; any set, any order): "
+                                 "report.html, "
                                  "self-contained (inline SVG charts:\n"
                                  "per-unit latency by block, latency against MACs, importance "
                                  "against latency with the Pareto front,\n"
                                  "candidates, training curves from incubation.jsonl, speed/quality "
-                                 "tables, sample grids embedded; opens\n"
+                                 "tables, FID and CLIP score\n"
+                                 "against latency for the models of bench.json that eval.json "
+                                 "scored, sample grids embedded; opens\n"
                                  "without network), report.md for pull requests, and every table "
                                  "as CSV. Artifacts from another schema\n"
                                  "version are refused with the version this asdm reads.");

@@ -14,6 +14,7 @@
 #include "bench/bench_result.h"
 #include "core/artifact.h"
 #include "core/image_grid.h"
+#include "eval/eval_record.h"
 #include "incubation/incubation_record.h"
 #include "incubation/run_state.h"
 #include "model/unet_config.h"
@@ -262,6 +263,43 @@ inline nlohmann::json make_inspect() {
     a.cost.units.push_back(u);
   }
   return a.to_json();
+}
+
+// eval.json of a pipeline (and a student UNet) generating from captions.
+inline nlohmann::json make_eval(const std::string& model, const std::string& unet, double fid,
+                                double clip) {
+  EvalRecord r;
+  r.header = header_of<EvalRecord>();
+  r.n = 100;
+  r.source.kind = "generate";
+  r.source.model = model;
+  r.source.unet = unet;
+  r.source.steps = 25;
+  r.source.guidance = 7.5;
+  r.source.sampler = "ddim";
+  r.captions = "captions.json";
+  r.batch = 16;
+  r.dtype = "fp16";
+  EvalMetric c{"clip_score", clip};
+  c.n = 100;
+  c.definition = "torchmetrics";
+  c.model = "clip-vit-g-14";
+  c.flavour = "open_clip";
+  EvalMetric f{"fid", fid};
+  f.n = 100;
+  f.definition = "pytorch-fid";
+  f.mode = "pytorch-fid";
+  f.dims = 2048;
+  f.reference = "coco.npz";
+  f.reference_n = 30000;
+  EvalMetric is{"inception_score", 20.5, 0.25};
+  is.n = 100;
+  is.splits = 10;
+  is.definition = "torch-fidelity";
+  r.metrics = {c, f, is};
+  r.features_s = 10;
+  r.images_per_s = 10;
+  return r.to_json();
 }
 
 // Every artifact type in `dir`; returns their paths.

@@ -137,6 +137,42 @@ TEST(WriteReport, BenchNamesTheModelsSampledWithACachePlan) {
       << slurp(f.markdown);
 }
 
+TEST(WriteReport, EvalMetricsAndQualityAgainstLatencyForTheBenchedModels) {
+  const fs::path d = test::scratch_dir("report_eval");
+  write_json_atomic(d / "bench.json", test::make_bench(d));
+  write_json_atomic(d / "t" / "eval.json", test::make_eval("runs/teacher", "", 12.5, 31.0));
+  write_json_atomic(d / "s" / "eval.json",
+                    test::make_eval("runs/teacher", "runs/student", 15.75, 30.2));
+  write_json_atomic(d / "x" / "eval.json", test::make_eval("elsewhere/other", "", 20, 25));
+  const EvalRecord back = EvalRecord::read(d / "s" / "eval.json");
+  ASSERT_EQ(back.metrics.size(), 3u);
+  EXPECT_EQ(back.find("inception_score")->std, 0.25);
+  EXPECT_EQ(back.source.label(), "student");
+  const ReportFiles f =
+      write_report({read_artifact(d / "bench.json"), read_artifact(d / "t" / "eval.json"),
+                    read_artifact(d / "s" / "eval.json"), read_artifact(d / "x" / "eval.json")},
+                   d / "out");
+  const std::string md = slurp(f.markdown);
+  EXPECT_EQ(f.charts, 2 + 2);  // bench's two, FID and CLIP score against latency
+  EXPECT_NE(md.find("## Quality: student"), std::string::npos) << md;
+  EXPECT_NE(md.find("| IS | 20.5 ± 0.25 | 100 | 10 splits |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| FID | 15.75 | 100 | pytorch-fid preprocessing, 2048-d features; reference "
+                    "coco.npz (n = 30000) |"),
+            std::string::npos)
+      << md;
+  // The quality-against-latency table comes after the eval sections and pairs two of the three.
+  const size_t q = md.find("## Quality against latency");
+  ASSERT_NE(q, std::string::npos);
+  EXPECT_GT(q, md.rfind("## Quality: "));
+  EXPECT_NE(md.find("| student | 151.1 | 75 | 15.75 | 30.2 | 20.5 | – | eval.json |", q),
+            std::string::npos)
+      << md.substr(q);
+  EXPECT_EQ(md.find("| other |", q), std::string::npos);
+  EXPECT_NE(std::find(f.headline.begin(), f.headline.end(),
+                      "quality of student (n = 100): CLIP score 30.2, FID 15.75, IS 20.5"),
+            f.headline.end());
+}
+
 TEST(WriteReport, SeveralOfOneTypeGetASectionAndFilesEach) {
   const fs::path d = test::scratch_dir("report_two");
   write_json_atomic(d / "a" / "profile.json", test::make_profile());
