@@ -1,5 +1,7 @@
 #include "bench/bench.h"
 
+#include <cstring>
+
 #include <chrono>
 #include <optional>
 #include <set>
@@ -11,6 +13,9 @@
 #include "core/error.h"
 #include "core/image_grid.h"
 #include "core/prompts.h"
+#include "eval/clip_scorer.h"
+#include "eval/fid.h"
+#include "eval/inception.h"
 #include "export/stock_form.h"
 #include "model/arch_spec.h"
 #include "model/branch_cache.h"
@@ -184,6 +189,21 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
   if (o.quality_prompts <= 0) return;
   const std::vector<std::string> qp(
       prompts.begin(), prompts.begin() + std::min<size_t>(prompts.size(), o.quality_prompts));
+  std::unique_ptr<ClipScorer> clip;
+  at::Tensor clip_text;
+  if (!o.clip.empty()) {
+    clip = ClipScorer::load(o.clip);
+    clip->to(o.device, o.dtype);
+    clip_text = clip->text_embeddings(qp);
+  }
+  std::unique_ptr<FidInception> inception;
+  GaussianStats reference_stats;
+  if (!o.inception.empty()) {
+    require_enough_for_fid(static_cast<int64_t>(qp.size()), o.fid_dims,
+                           fmt::format("bench FID of {} quality images", qp.size()));
+    inception = FidInception::load(o.inception);
+    inception->to(o.device, o.dtype);
+  }
   at::Tensor reference;
   for (size_t k = 0; k < n; ++k) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -203,6 +223,30 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
     q.samples = int(x.size(0));
     for (double v : psnr(x, reference, 1.0)) q.psnr_db += v / q.samples;
     for (double v : ssim(x, reference, 1.0)) q.ssim += v / q.samples;
+    if (clip || inception) {
+      torch::InferenceMode guard;
+      // The images as 8-bit RGB, as the PNGs would hold them, then [B, 3, H, W].
+      const auto rgb = to_rgb8(x);
+      at::Tensor u8 = torch::empty({x.size(0), x.size(2), x.size(3), 3}, torch::kUInt8);
+      for (size_t i = 0; i < rgb.size(); ++i)
+        std::memcpy(u8[int64_t(i)].data_ptr<uint8_t>(), rgb[i].data(), rgb[i].size());
+      u8 = u8.permute({0, 3, 1, 2}).contiguous();
+      if (clip) q.clip_score = clip_score(clip->image_embeddings(u8), clip_text);
+      if (inception) {
+        StatsAccumulator acc(o.fid_dims);
+        for (int64_t i = 0; i < u8.size(0); i += 16) {
+          at::Tensor pool;
+          inception->forward(u8.slice(0, i, i + 16), InceptionPreprocess::kPytorchFid, o.fid_dims,
+                             {&pool, nullptr});
+          pool = pool.cpu().contiguous();
+          acc.add(pool.data_ptr<float>(), pool.size(0));
+        }
+        const GaussianStats mine = acc.finish("bench FID of " + r.models[k].name);
+        if (k == 0) reference_stats = mine;
+        q.fid_vs_reference = frechet_distance(mine, reference_stats);
+        q.fid_dims = o.fid_dims;
+      }
+    }
     q.seconds = ms_since(t0) / 1e3;
     r.models[k].quality = q;
     if (!o.samples_dir.empty()) {
@@ -251,6 +295,16 @@ class BenchRun {
           "pipeline runs and quality prompts >= 0");
     for (const auto& [name, path] : models)
       if (!fs::exists(path)) fail("model '{}': {} does not exist", name, path.string());
+    if (!o.clip.empty() && !fs::is_directory(o.clip))
+      fail("--clip {} is not a CLIP folder", o.clip);
+    if (!o.inception.empty()) {
+      if (!fs::exists(o.inception)) fail("--inception {} does not exist", o.inception);
+      if (o.fid_dims != 64 && o.fid_dims != 192 && o.fid_dims != 768 && o.fid_dims != 2048)
+        fail("--fid-dims {} is not one of 64, 192, 768, 2048", o.fid_dims);
+      if (o.quality_prompts > 0)
+        require_enough_for_fid(o.quality_prompts, o.fid_dims,
+                               fmt::format("bench FID of {} quality images", o.quality_prompts));
+    }
   }
 
   // The proxy pipelines (CPU, fp32) for the pipeline and quality passes, or a real Stable

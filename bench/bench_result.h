@@ -45,6 +45,12 @@ struct BenchOptions {
   // a pipeline folder (model_index.json), if any. Quality is then PSNR/SSIM against the first
   // model's images (default prompts: sd_validation_prompts()).
   std::filesystem::path sd_pipeline, sd_config;
+  // Stable Diffusion pipelines: a CLIP folder scores every model's quality images against their
+  // prompts (CLIP score), FID Inception-v3 weights give the FID of each model's images against the
+  // first model's at fid_dims (pytorch-fid's preprocessing; needs more quality prompts than
+  // fid_dims). See eval/ and asdm eval for the COCO protocol.
+  std::string clip, inception;
+  int fid_dims = 64;
   // stage ("unet", "pipeline", "quality", "memory"), done, total.
   std::function<void(const std::string&, int, int)> progress;
 };

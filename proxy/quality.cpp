@@ -1,5 +1,7 @@
 #include "proxy/quality.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 namespace asdm {
@@ -9,6 +11,11 @@ nlohmann::json to_json(const QualityResult& q, const std::string& reference) {
                       {"psnr_vs_" + reference + "_db", q.psnr_db},
                       {"ssim_vs_" + reference, q.ssim},
                       {"seconds", q.seconds}};
+  if (std::isfinite(q.clip_score)) j["clip_score"] = q.clip_score;
+  if (std::isfinite(q.fid_vs_reference)) {
+    j["fid_vs_" + reference] = q.fid_vs_reference;
+    j["fid_dims"] = q.fid_dims;
+  }
   if (q.classified) {
     j["attribute_accuracy"] = q.accuracy;
     j["mean_attribute_accuracy"] = q.mean_accuracy;
@@ -27,6 +34,11 @@ QualityResult quality_from_json(const nlohmann::json& j, const std::string& refe
   q.psnr_db = j.at("psnr_vs_" + reference + "_db").get<double>();
   q.ssim = j.at("ssim_vs_" + reference).get<double>();
   q.seconds = j.value("seconds", 0.0);
+  if (j.contains("clip_score")) q.clip_score = j.at("clip_score").get<double>();
+  if (j.contains("fid_vs_" + reference)) {
+    q.fid_vs_reference = j.at("fid_vs_" + reference).get<double>();
+    q.fid_dims = j.at("fid_dims").get<int>();
+  }
   q.classified = j.contains("mean_attribute_accuracy");
   if (q.classified) {
     q.accuracy = j.at("attribute_accuracy").get<std::map<std::string, double>>();

@@ -3,6 +3,7 @@
 // with the attribute classifier, attribute accuracy and the proxy FID; always PSNR and SSIM against
 // a reference model's samples from the same prompts and noise. Plain data, torch-free
 // (bench/bench.h's compare_quality computes it).
+#include <limits>
 #include <map>
 #include <string>
 
@@ -17,6 +18,12 @@ struct QualityResult {
   bool classified = false;
   double psnr_db = 0, ssim = 0;  // mean over samples, against the reference's images
   double seconds = 0;            // sampling and scoring
+  // Stable Diffusion pipelines with asdm bench --clip / --inception (eval/): torchmetrics' CLIP
+  // score of the images against their prompts, and the FID of the images against the reference
+  // model's (pytorch-fid's preprocessing, fid_dims-d features). NaN: not measured.
+  double clip_score = std::numeric_limits<double>::quiet_NaN();
+  double fid_vs_reference = std::numeric_limits<double>::quiet_NaN();
+  int fid_dims = 0;
 };
 
 // `reference` names the reference in the PSNR/SSIM keys: "psnr_vs_<reference>_db",

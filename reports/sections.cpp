@@ -480,6 +480,24 @@ Section bench_section(const Artifact& a, const BenchResult& d, Context& cx) {
       cx.files->headline.push_back(line);
     }
   }
+  // Stable Diffusion pipelines benched with --clip / --inception (eval/): two more columns.
+  bool has_clip = false, has_fid = false;
+  for (const auto& m : models)
+    if (m.quality) {
+      has_clip |= std::isfinite(m.quality->clip_score);
+      has_fid |= std::isfinite(m.quality->fid_vs_reference);
+    }
+  if (has_clip) quality.header.push_back("CLIP score");
+  if (has_fid) quality.header.push_back(models.empty() ? "FID vs ref" : "FID vs " + models[0].name);
+  size_t row = 0;
+  for (const auto& m : models) {
+    if (!m.quality) continue;
+    if (has_clip) quality.rows[row].push_back(fmt_num(m.quality->clip_score, 4));
+    if (has_fid)
+      quality.rows[row].push_back(fmt_num(m.quality->fid_vs_reference, 4) +
+                                  fmt::format(" ({}-d)", m.quality->fid_dims));
+    ++row;
+  }
   s.table(speed);
   s.chart(bar_chart("UNet forward latency (median, whiskers p10–p90)", unet_bars, "ms"));
   if (!pipe_bars.empty())

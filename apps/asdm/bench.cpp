@@ -123,6 +123,16 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
                   "Prompt file for the quality pass instead (one per line)");
   sub->add_option("--classifier", o->bench.classifier,
                   "Proxy attribute classifier (accuracy, FID); without it PSNR/SSIM only");
+  sub->add_option("--clip", o->bench.clip,
+                  "CLIP folder (transformers or OpenCLIP): the CLIP score of every model's quality "
+                  "images against their prompts (Stable Diffusion pipelines)");
+  sub->add_option("--inception", o->bench.inception,
+                  "FID Inception-v3 weights: the FID of every model's quality images against the "
+                  "first model's (Stable Diffusion pipelines; needs more --quality-prompts than "
+                  "--fid-dims)");
+  sub->add_option("--fid-dims", o->bench.fid_dims, "Inception feature layer for bench's FID")
+      ->capture_default_str()
+      ->check(CLI::IsMember({64, 192, 768, 2048}));
   sub->add_option("--seed", o->bench.seed, "Seed of inputs and sampling noise")
       ->capture_default_str();
   sub->add_option("--sd-pipeline", o->bench.sd_pipeline,

@@ -111,6 +111,58 @@ TEST(EvalCli, ResumesAfterSigkillAndShardsMergeToTheOneRunFile) {
   EXPECT_NE(refused.err.find("differ in: batch"), std::string::npos) << refused.err;
 }
 
+TEST(EvalCli, BenchScoresStableDiffusionModelsWithClipAndFidAgainstTheFirst) {
+  const auto dir = test::scratch_dir("eval-cli-bench");
+  test::write_tiny_pipeline(dir / "pipe");
+  std::string prompts;
+  for (int i = 0; i < 66; ++i) prompts += "the red " + std::to_string(i) + "\n";
+  write_file_atomic(dir / "prompts.txt", prompts);
+  const Result r = asdm({"bench",
+                         "--models",
+                         "teacher=" + (dir / "pipe").string(),
+                         "--models",
+                         "again=" + (dir / "pipe").string(),
+                         "-o",
+                         (dir / "bench.json").string(),
+                         "--runs",
+                         "1",
+                         "--warmup",
+                         "0",
+                         "--pipeline-runs",
+                         "0",
+                         "--steps",
+                         "2",
+                         "--quality-prompts",
+                         "66",
+                         "--prompts",
+                         (dir / "prompts.txt").string(),
+                         "--pipeline-batch",
+                         "11",
+                         "--clip",
+                         (ref_dir() / "clip").string(),
+                         "--inception",
+                         (ref_dir() / "inception.pth").string(),
+                         "--fid-dims",
+                         "64",
+                         "--threads",
+                         "1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto bench = read_json_file(dir / "bench.json");
+  const auto& q0 = bench["models"][0]["quality"];
+  const auto& q1 = bench["models"][1]["quality"];
+  EXPECT_EQ(q0["fid_dims"], 64);
+  EXPECT_NEAR(q0["fid_vs_reference"].get<double>(), 0.0, 1e-9);  // itself
+  EXPECT_NEAR(q1["fid_vs_reference"].get<double>(), 0.0, 1e-9);  // the same model again
+  EXPECT_EQ(q0["clip_score"], q1["clip_score"]);
+  // Too few quality prompts for the FID layer: refused before any work.
+  const Result few = asdm({"bench", "--models", "teacher=" + (dir / "pipe").string(), "-o",
+                           (dir / "few.json").string(), "--quality-prompts", "10", "--inception",
+                           (ref_dir() / "inception.pth").string(), "--fid-dims", "64"});
+  EXPECT_NE(few.rc, 0);
+  EXPECT_NE(few.err.find("at least 65 images"), std::string::npos) << few.err;
+  EXPECT_FALSE(fs::exists(dir / "few.json"));
+}
+
 TEST(EvalCli, StatsWritesAReferenceThatEvalImagesReads) {
   const auto dir = test::scratch_dir("eval-cli-stats");
   const Result s = asdm({"eval", "stats", (ref_dir() / "images" / "b").string(), "--inception",
