@@ -7,6 +7,8 @@
 #include "core/error.h"
 #include "core/prompts.h"
 #include "core/sha256.h"
+#include "eval/clip_scorer.h"
+#include "eval/images.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
 #include "model/safetensors.h"
@@ -235,7 +237,8 @@ bool is_sd_pipeline_path(const std::filesystem::path& model) {
 AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
                                 const std::filesystem::path& prompts_file,
                                 const std::filesystem::path& config, const std::string& device,
-                                const std::string& dtype, int resolution, int latent_side) {
+                                const std::string& dtype, int resolution, int latent_side,
+                                const std::filesystem::path& clip) {
   std::shared_ptr<SdPipeline> pipe = SdPipeline::load(pipeline, device, dtype, config);
   const std::vector<std::string> prompts = read_prompts(prompts_file.string());  // fails when empty
   auto impl = std::make_shared<AblationSubject::Impl>();
@@ -272,6 +275,26 @@ AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
                                   pipeline.string(), prompts.size(), prompts_file.string());
   impl->default_guidance = 7.5;
   impl->output_space = "final latents (PSNR/SSIM data range: each teacher sample's max - min)";
+  if (!clip.empty()) {
+    std::shared_ptr<ClipScorer> scorer = ClipScorer::load(clip);
+    scorer->to(device, dtype);
+    const at::Tensor text = scorer->text_embeddings(prompts);
+    impl->owner =
+        std::make_shared<std::pair<std::shared_ptr<SdPipeline>, std::shared_ptr<ClipScorer>>>(
+            pipe, scorer);
+    const SdPipeline* p = pipe.get();
+    impl->quality = [p, scorer, text](const at::Tensor& samples, const std::vector<int>& idx,
+                                      uint64_t) {
+      torch::InferenceMode guard;
+      const at::Tensor images = to_uint8_images(p->decode(samples));
+      std::vector<int64_t> rows(idx.begin(), idx.end());
+      const at::Tensor txt = text.index_select(0, torch::tensor(rows, torch::kInt64));
+      return std::map<std::string, double>{
+          {"clip_score", clip_score(scorer->image_embeddings(images), txt)}};
+    };
+    impl->description +=
+        fmt::format("; CLIP score with {} ({})", scorer->name(), scorer->flavour());
+  }
   impl->fingerprint();
   return AblationSubject(impl);
 }
@@ -298,7 +321,10 @@ AblationSubject load_subject(const SubjectSource& o,
     fail("--resolution goes with a Stable Diffusion pipeline and --prompts");
   if (o.prompts.empty())
     return load_embeddings_subject(o.model, o.embeddings, o.scheduler, o.device, dtype);
-  if (sd) return load_sd_subject(o.model, o.prompts, o.config, o.device, dtype, o.resolution);
+  if (!o.clip.empty() && !sd)
+    fail("--clip scores the samples of a Stable Diffusion pipeline (--model PIPELINE --prompts)");
+  if (sd)
+    return load_sd_subject(o.model, o.prompts, o.config, o.device, dtype, o.resolution, 0, o.clip);
   if (dtype != "float32" && note)
     note("a proxy pipeline runs in its saved dtype; --dtype is ignored");
   return load_proxy_subject(o.model, o.prompts, o.classifier, o.device);

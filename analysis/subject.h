@@ -95,13 +95,15 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model,
 // (SDXL: with the pooled embeddings and size/crop ids at the sampled size); the pipeline's UNet and
 // scheduler config are the subject's. Samples are `resolution` pixels square (0: the UNet's
 // sample_size times the VAE's factor), or `latent_side` latents square when that is given (the
-// search re-scores at an importance run's size).
+// search re-scores at an importance run's size). With `clip` (a CLIP folder, eval/clip_scorer.h)
+// the subject has a quality metric: the CLIP score of the decoded samples against their prompts
+// (tier 2 records it per unit with its change from the teacher's).
 AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
                                 const std::filesystem::path& prompts,
                                 const std::filesystem::path& config = {},
                                 const std::string& device = "cpu",
                                 const std::string& dtype = "float32", int resolution = 0,
-                                int latent_side = 0);
+                                int latent_side = 0, const std::filesystem::path& clip = {});
 // Whether `model` is a diffusers pipeline folder (model_index.json, not an asdm proxy pipeline) or
 // a single .safetensors file.
 bool is_sd_pipeline_path(const std::filesystem::path& model);
@@ -115,6 +117,7 @@ struct SubjectSource {
   std::string scheduler;   // bare UNets
   std::string device = "cpu", dtype = "fp32";
   int resolution = 0;  // SD pipelines: image side in pixels (0: the UNet's default)
+  std::string clip;    // SD pipelines: a CLIP folder, for the CLIP score as tier 2's quality
 };
 // Picks the loader above. Throws asdm::Error for neither or both of prompts and embeddings, prompts
 // for a model without a text encoder, or a config without a single-file model; `note` hears that a

@@ -15,6 +15,7 @@
 #include "core/prompts.h"
 #include "eval/clip_scorer.h"
 #include "eval/fid.h"
+#include "eval/images.h"
 #include "eval/inception.h"
 #include "export/stock_form.h"
 #include "model/arch_spec.h"
@@ -225,12 +226,7 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
     for (double v : ssim(x, reference, 1.0)) q.ssim += v / q.samples;
     if (clip || inception) {
       torch::InferenceMode guard;
-      // The images as 8-bit RGB, as the PNGs would hold them, then [B, 3, H, W].
-      const auto rgb = to_rgb8(x);
-      at::Tensor u8 = torch::empty({x.size(0), x.size(2), x.size(3), 3}, torch::kUInt8);
-      for (size_t i = 0; i < rgb.size(); ++i)
-        std::memcpy(u8[int64_t(i)].data_ptr<uint8_t>(), rgb[i].data(), rgb[i].size());
-      u8 = u8.permute({0, 3, 1, 2}).contiguous();
+      const at::Tensor u8 = to_uint8_images(x);  // as the PNGs would hold them
       if (clip) q.clip_score = clip_score(clip->image_embeddings(u8), clip_text);
       if (inception) {
         StatsAccumulator acc(o.fid_dims);

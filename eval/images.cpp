@@ -66,6 +66,15 @@ std::pair<int, int> check_same_size(const std::vector<fs::path>& files) {
   return {w0, h0};
 }
 
+at::Tensor to_uint8_images(const at::Tensor& images) {
+  if (images.dim() != 4 || images.size(1) != 3)
+    fail("images must be [batch, 3, height, width], got {} dimensions", images.dim());
+  return (images.to(torch::kFloat32).cpu().clamp(0, 1) * 255)
+      .round()
+      .to(torch::kUInt8)
+      .contiguous();
+}
+
 at::Tensor read_images(const std::vector<fs::path>& files) {
   ASDM_CHECK(!files.empty(), "no files");
   at::Tensor out;

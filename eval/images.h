@@ -20,6 +20,10 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir)
 // or the file that cannot be decoded.
 at::Tensor read_images(const std::vector<std::filesystem::path>& files);
 
+// Images [B, 3, H, W] in [0, 1] (a pipeline's output) as the uint8 [B, 3, H, W] their PNGs would
+// hold (sd/sd_pipeline.h's to_rgb8 rounding), on the CPU: what the metrics take.
+at::Tensor to_uint8_images(const at::Tensor& images);
+
 // The same check from the files' headers only (the first 256 KiB of each, the whole file when its
 // size is further in), before any work. Returns the common (width, height).
 std::pair<int, int> check_same_size(const std::vector<std::filesystem::path>& files);

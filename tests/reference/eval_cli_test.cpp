@@ -163,6 +163,34 @@ TEST(EvalCli, BenchScoresStableDiffusionModelsWithClipAndFidAgainstTheFirst) {
   EXPECT_FALSE(fs::exists(dir / "few.json"));
 }
 
+TEST(EvalCli, TierTwoAblationRecordsEachUnitsClipScoreDrop) {
+  const auto dir = test::scratch_dir("eval-cli-ablate");
+  test::write_tiny_pipeline(dir / "pipe");
+  write_file_atomic(dir / "prompts.txt", "the red\na cat\nof the\n");
+  const Result r =
+      asdm({"ablate", "--model", (dir / "pipe").string(), "--prompts",
+            (dir / "prompts.txt").string(), "--tier", "2", "--steps", "2", "--timesteps", "2",
+            "--units", "down_blocks.0.attentions.0,mid_block.attentions.0", "--bootstrap", "20",
+            "--clip", (ref_dir() / "clip").string(), "-o", (dir / "importance.json").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto imp = read_json_file(dir / "importance.json");
+  ASSERT_TRUE(imp["teacher"].contains("quality")) << imp["teacher"].dump();
+  const double teacher = imp["teacher"]["quality"]["clip_score"];
+  ASSERT_EQ(imp["results"].size(), 2u);
+  for (const auto& u : imp["results"]) {
+    const auto& t2 = u["tier2"];
+    ASSERT_TRUE(t2.contains("quality_delta")) << t2.dump();
+    EXPECT_NEAR(t2["quality_delta"]["clip_score"].get<double>(),
+                t2["quality"]["clip_score"].get<double>() - teacher, 1e-9);
+  }
+  EXPECT_NE(imp["settings"]["subject"].get<std::string>().find("CLIP score with clip"),
+            std::string::npos);
+  const Result proxy_clip =
+      asdm({"ablate", "--model", (dir / "nothing").string(), "--embeddings", "x.safetensors",
+            "--clip", (ref_dir() / "clip").string(), "-o", (dir / "x.json").string()});
+  EXPECT_NE(proxy_clip.rc, 0);
+}
+
 TEST(EvalCli, StatsWritesAReferenceThatEvalImagesReads) {
   const auto dir = test::scratch_dir("eval-cli-stats");
   const Result s = asdm({"eval", "stats", (ref_dir() / "images" / "b").string(), "--inception",
