@@ -41,7 +41,8 @@ struct Setup {
     cuda = device.rfind("cuda", 0) == 0;
     asdm::set_threads(std::atoi(env_str("ASDM_BENCH_THREADS", "2").c_str()));
     const std::string images = env_str("ASDM_BENCH_IMAGES", "");
-    this->images = images.empty() ? torch::randint(0, 256, {16, 3, 256, 256}, torch::kUInt8)
+    const int64_t batch = std::atoi(env_str("ASDM_BENCH_BATCH", "16").c_str());
+    this->images = images.empty() ? torch::randint(0, 256, {batch, 3, 256, 256}, torch::kUInt8)
                                   : asdm::read_tensors(images).at("images");
     const std::string w = env_str("ASDM_BENCH_INCEPTION", "");
     inception = w.empty() ? asdm::FidInception::random(0) : asdm::FidInception::load(w);

@@ -22,7 +22,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == --prebuilt ]]; then
   rm -rf .gpu-prebuilt && mkdir -p .gpu-prebuilt
-  cp build/asdm build/asdm_unet_bench build/tests/gpu/asdm_gpu_tests .gpu-prebuilt/
+  cp build/asdm build/asdm_unet_bench build/asdm_eval_bench build/tests/gpu/asdm_gpu_tests .gpu-prebuilt/
   cp build/libasdm_nccl.so .gpu-prebuilt/ 2> /dev/null || echo "no NCCL plugin built: CUDA jobs use Gloo"
   du -sh .gpu-prebuilt; exit 0
 fi
@@ -59,7 +59,7 @@ if [[ ${GPU_CHECK_PREBUILT:-0} == 1 ]] && .gpu-prebuilt/asdm --version > "$all/p
 elif cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DASDM_PYTHON="$py" -DASDM_BUILD_BENCHMARKS=ON \
      -DCMAKE_PREFIX_PATH="$deps;$torch_prefix" -DTorch_DIR="$torch_prefix/Torch" \
      -DASDM_SHARED_DIR="$shared" > "$all/configure.log" 2>&1 &&
-   timeout 420 cmake --build build-gpu -j"$(nproc)" --target asdm asdm_gpu_tests asdm_unet_bench > "$all/build.log" 2>&1; then
+   timeout 420 cmake --build build-gpu -j"$(nproc)" --target asdm asdm_gpu_tests asdm_unet_bench asdm_eval_bench > "$all/build.log" 2>&1; then
   echo "built against $torch_prefix $(elapsed)"
   export ASDM_BINARY_DIR=$PWD/build-gpu
 else
@@ -148,6 +148,13 @@ ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=float32 ASDM_BENCH_REPETITIONS=20 $bin/a
   --benchmark_out="$all/bench-cuda-float32.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1
 ASDM_BENCH_THREADS=16 ASDM_BENCH_REPETITIONS=5 $bin/asdm_unet_bench --benchmark_filter=SD15 \
   --benchmark_out="$all/bench-cpu16.json" --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1
+# Metric features (issue 19): Inception (random weights of the real network) at batch 64, fp16 and
+# fp32, images/s.
+for dt in float16 float32; do
+  ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=$dt ASDM_BENCH_BATCH=64 ASDM_BENCH_REPETITIONS=10 \
+    $bin/asdm_eval_bench --benchmark_filter=Inception --benchmark_out="$all/eval-bench-cuda-$dt.json" \
+    --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1
+done
 echo "== done $(elapsed), status $status"
 tar -C "$out" -czf "$out/results.tar.gz" all && rm -rf "$all"
 exit $status
