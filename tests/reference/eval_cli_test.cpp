@@ -2,6 +2,10 @@
 // reference test's random-valued Inception and CLIP score the images; a run killed with SIGKILL and
 // resumed gives the uninterrupted run's eval.json (timings aside), two shards merged give it too;
 // bad input is one line naming the file, a non-zero exit and no eval.json.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -189,6 +193,57 @@ TEST(EvalCli, TierTwoAblationRecordsEachUnitsClipScoreDrop) {
       asdm({"ablate", "--model", (dir / "nothing").string(), "--embeddings", "x.safetensors",
             "--clip", (ref_dir() / "clip").string(), "-o", (dir / "x.json").string()});
   EXPECT_NE(proxy_clip.rc, 0);
+}
+
+// A loopback port nobody listens on now.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t n = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(EvalCli, TwoTorchrunRanksShareTheBatchesAndRankZeroWritesTheOneProcessFile) {
+  const fs::path torchrun = test::python().parent_path() / "torchrun";  // the torch wheel's
+  ASSERT_TRUE(fs::exists(torchrun)) << "no torchrun beside " << test::python();
+  const auto dir = test::scratch_dir("eval-cli-torchrun");
+  auto args = [&](const fs::path& out) {
+    return std::vector<std::string>{"eval",
+                                    "images",
+                                    (ref_dir() / "images" / "a").string(),
+                                    "--captions",
+                                    (ref_dir() / "captions.txt").string(),
+                                    "--inception",
+                                    (ref_dir() / "inception.pth").string(),
+                                    "--fid-dims",
+                                    "64",
+                                    "--no-is",
+                                    "--clip",
+                                    (ref_dir() / "clip").string(),
+                                    "--batch",
+                                    "8",
+                                    "--threads",
+                                    "1",
+                                    "-o",
+                                    out.string()};
+  };
+  const Result one = asdm(args(dir / "one"));
+  ASSERT_EQ(one.rc, 0) << one.err;
+  std::string cmd =
+      fmt::format("OMP_NUM_THREADS=1 {} --nproc-per-node 2 --master-port {} --no-python {}",
+                  quote(torchrun.string()), free_port(), quote(test::asdm_exe().string()));
+  for (const auto& a : args(dir / "ranks")) cmd += " " + quote(a);
+  cmd += " > " + quote((dir / "torchrun.log").string()) + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_text_file(dir / "torchrun.log");
+  const auto want = comparable(dir / "one" / "eval.json");
+  auto got = comparable(dir / "ranks" / "eval.json");
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(read_json_file(dir / "ranks" / "eval.json")["metrics"]["clip_score"]["n"], 72);
 }
 
 TEST(EvalCli, StatsWritesAReferenceThatEvalImagesReads) {

@@ -76,7 +76,7 @@ TEST(ReadArtifact, RefusesWhatItCannotRead) {
   EXPECT_EQ(error_of(write("s.json", schedule)),
             (d / "s.json").string() +
                 ": asdm report does not read schedule artifacts; it reads bench, candidates, "
-                "importance, incubation, inspect, profile");
+                "eval, importance, incubation, inspect, profile");
   std::ofstream(d / "bad.json") << "{\"artifact\": ";
   EXPECT_NE(error_of(d / "bad.json").find((d / "bad.json").string()), std::string::npos);
 }
