@@ -18,10 +18,19 @@ std::string EvalSource::label() const {
 
 json to_json(const EvalSource& s) {
   if (s.kind == "images") return {{"kind", "images"}, {"folder", s.folder}};
-  return {{"kind", s.kind},           {"model", s.model},   {"config", s.config},
-          {"unet", s.unet},           {"steps", s.steps},   {"guidance", s.guidance},
-          {"sampler", s.sampler},     {"height", s.height}, {"width", s.width},
-          {"clip_skip", s.clip_skip}, {"seed", s.seed},     {"score_size", s.score_size}};
+  return {{"kind", s.kind},
+          {"model", s.model},
+          {"config", s.config},
+          {"unet", s.unet},
+          {"steps", s.steps},
+          {"guidance", s.guidance},
+          {"sampler", s.sampler},
+          {"height", s.height},
+          {"width", s.width},
+          {"clip_skip", s.clip_skip},
+          {"seed", s.seed},
+          {"score_size", s.score_size},
+          {"cache_plan", s.cache_plan}};
 }
 
 EvalSource eval_source_from_json(const json& s) {
@@ -39,6 +48,7 @@ EvalSource eval_source_from_json(const json& s) {
   r.score_size = s.value("score_size", 0);
   r.guidance = s.value("guidance", 0.0);
   r.seed = s.value("seed", uint64_t{0});
+  r.cache_plan = s.value("cache_plan", std::string());
   return r;
 }
 

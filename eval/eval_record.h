@@ -19,6 +19,7 @@ struct EvalSource {
   std::string kind;                          // "images" | "generate"
   std::string folder;                        // images
   std::string model, config, unet, sampler;  // generate
+  std::string cache_plan;                    // generate: "" = none
   int steps = 0, height = 0, width = 0, clip_skip = 0, score_size = 0;
   double guidance = 0;
   uint64_t seed = 0;

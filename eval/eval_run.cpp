@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -19,8 +20,11 @@
 #include "eval/inception.h"
 #include "eval/inception_score.h"
 #include "eval/pil_resize.h"
+#include "model/branch_cache.h"
+#include "model/cache_plan.h"
 #include "model/checkpoint.h"
 #include "model/runtime.h"
+#include "model/sampler.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
 #include "sd/sd_pipeline.h"
@@ -77,6 +81,7 @@ struct Run {
   std::vector<Item> items;
   bool generate = false, have_captions = false;
   int width = 0, height = 0;  // of the images scored (eval images)
+  std::optional<CachePlan> plan;
   std::unique_ptr<FidInception> inception;
   std::unique_ptr<ClipScorer> clip;
   std::unique_ptr<SdPipeline> pipe;
@@ -169,8 +174,13 @@ Run plan_run(const EvalOptions& o, const EvalNote& note) {
     g.sampler = o.sampler;
     g.height = o.height;
     g.width = o.width;
-    r.pipe->sampler_options(g);  // the sampler settings fail here, before any work
+    const SamplerOptions so =
+        r.pipe->sampler_options(g);  // sampler settings fail here, before work
     r.pipe->image_size(g);
+    if (!o.cache_plan.empty()) {
+      r.plan = CachePlan::read(o.cache_plan);
+      r.plan->check(r.pipe->unet().spec(), model_calls(so));
+    }
   }
   std::string items_text;
   for (const auto& it : r.items)
@@ -189,6 +199,7 @@ Run plan_run(const EvalOptions& o, const EvalNote& note) {
     source.clip_skip = o.clip_skip;
     source.seed = o.seed;
     source.score_size = o.score_size;
+    source.cache_plan = abs_path(o.cache_plan);
   } else {
     source.kind = "images";
     source.folder = abs_path(o.images);
@@ -250,6 +261,9 @@ Tensor batch_images(const Run& r, int k, const fs::path& out) {
   g.seed = r.o.seed;
   g.noise_offset = a;  // image i gets the noise of (seed, i), whatever the batching
   g.clip_skip = r.o.clip_skip;
+  std::optional<BranchCache> cache;  // a fresh one per batch: one sampling run each
+  if (r.plan) cache.emplace(*r.plan);
+  BranchCacheGuard attach(cache ? &*cache : nullptr);
   const Tensor images = r.pipe->generate(g).images;
   auto rgb = to_rgb8(images);
   int64_t H = images.size(2), W = images.size(3);

@@ -34,6 +34,7 @@ struct EvalOptions {
   std::string sampler;
   uint64_t seed = 0;         // image i starts from noise seeded by (seed, i)
   bool keep_images = false;  // generated PNGs in <out>/images with captions.json
+  std::string cache_plan;    // cache_plan.json (model/cache_plan.h) the sampler applies
   int score_size = 0;        // generated images resized to this square side before scoring (Pillow
                              // bicubic, 8-bit; BK-SDM scores its 512 px images at 256)
   // Metrics: each runs when its weights are given.

@@ -1,13 +1,17 @@
 #include "sd/generate.h"
 
 #include <chrono>
+#include <optional>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/prompts.h"
+#include "model/branch_cache.h"
+#include "model/cache_plan.h"
 #include "model/checkpoint.h"
+#include "model/sampler.h"
 #include "model/tensor_io.h"
 #include "sd/sd_pipeline.h"
 
@@ -30,6 +34,10 @@ nlohmann::json GenerateRecord::to_json() const {
   // Host-clock stage times of this one run (CUDA work is asynchronous: use asdm profile
   // --pipeline for measured stage times).
   j["stage_ms"] = stage_ms;
+  if (!cache_plan.empty()) {
+    j["cache_plan"] = cache_plan;
+    j["cache_peak_bytes"] = cache_peak_bytes;
+  }
   j["total_s"] = total_s;
   return j;
 }
@@ -70,6 +78,13 @@ GenerateRun generate_images(const GenerateStageOptions& o, const RunContext& con
   }
   const SamplerOptions so = pipe->sampler_options(g);  // fail on sampler settings before any work
   const auto [h, w] = pipe->image_size(g);
+  std::optional<BranchCache> cache;
+  if (!o.cache_plan.empty()) {
+    const CachePlan plan = CachePlan::read(o.cache_plan);
+    plan.check(pipe->unet().spec(), model_calls(so));
+    cache.emplace(plan);
+  }
+  BranchCacheGuard attach(cache ? &*cache : nullptr);
   if (started)
     started(
         fmt::format("generating {} image(s) of {}x{} with {} ({} {} steps, guidance {}, seed {})",
@@ -98,6 +113,8 @@ GenerateRun generate_images(const GenerateStageOptions& o, const RunContext& con
   rec.header = ArtifactHeader::make(rec.kArtifact, rec.kSchemaVersion, context);
   rec.model = o.model;
   rec.unet = o.unet;
+  rec.cache_plan = o.cache_plan;
+  rec.cache_peak_bytes = cache ? cache->peak_bytes() : 0;
   rec.prompts = g.prompts;
   rec.negative_prompts = g.negative_prompts;
   rec.sampler = so.sampler;

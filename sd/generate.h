@@ -26,6 +26,9 @@ struct GenerateStageOptions {
   // Also write <stem>.safetensors: "images" [B, 3, H, W] float32 in [0, 1] and "latents" as the
   // sampler left them, for comparisons finer than 8-bit PNGs (other runtimes, other dtypes).
   bool tensors = false;
+  // A cache plan (model/cache_plan.h, issue 23): units reuse their branch output across the
+  // sampler's model calls as the plan says; checked against the UNet and the sampler's calls.
+  std::string cache_plan;
 };
 
 // <stem>.json: what was generated, how, and host-clock stage times of this one run.
@@ -42,6 +45,8 @@ struct GenerateRecord {
   std::vector<std::string> images;         // file names beside the record
   std::map<std::string, double> stage_ms;  // text_encoder, unet, vae
   double total_s = 0;
+  std::string cache_plan;        // "" = none
+  int64_t cache_peak_bytes = 0;  // the most branch memory the plan kept at once
 
   nlohmann::json to_json() const;
   void write(const std::filesystem::path& path) const;

@@ -163,6 +163,9 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
                   "scored at 256")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  gen->add_option("--cache-plan", go->eval.cache_plan,
+                  "cache_plan.json (asdm cache-plan): the sampler reuses units' branch outputs "
+                  "across its calls as the plan says (temporal redundancy)");
   gen->add_flag("--keep-images", go->eval.keep_images,
                 "write the PNGs to OUT/images/<id>.png with OUT/images/captions.json");
   add_common(gen, *go);

@@ -94,6 +94,9 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--unet", o->gen.unet, "a student UNet folder to use instead of the pipeline's");
+  sub->add_option("--cache-plan", o->gen.cache_plan,
+                  "cache_plan.json (asdm cache-plan): units reuse their branch output across the "
+                  "sampler's calls as the plan says");
   add_device_options(sub, o->gen.device, o->gen.dtype);
   sub->add_option("--threads", o->threads, "intra-op CPU threads (0: libtorch's default)")
       ->capture_default_str();

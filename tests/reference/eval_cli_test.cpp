@@ -13,6 +13,7 @@
 #include "core/artifact.h"
 #include "core/png.h"
 #include "eval/npz.h"
+#include "model/tensor_io.h"
 #include "tests/apps/cli_helpers.h"
 #include "tests/test_env.h"
 #include "tests/tiny_pipeline.h"
@@ -193,6 +194,63 @@ TEST(EvalCli, TierTwoAblationRecordsEachUnitsClipScoreDrop) {
       asdm({"ablate", "--model", (dir / "nothing").string(), "--embeddings", "x.safetensors",
             "--clip", (ref_dir() / "clip").string(), "-o", (dir / "x.json").string()});
   EXPECT_NE(proxy_clip.rc, 0);
+}
+
+TEST(EvalCli, CachePlansApplyToGenerateAndEvalGenerate) {
+  const auto dir = test::scratch_dir("eval-cli-cache-plan");
+  test::write_tiny_pipeline(dir / "pipe");
+  const std::string pipe = (dir / "pipe").string();
+  Result r = asdm({"cache-plan", "uniform", "--model", pipe, "--level", "1", "--interval", "2",
+                   "--steps", "3", "--sampler", "ddim", "-o", (dir / "plan.json").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto gen = [&](const std::string& name, const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {"generate",
+                                  "--model",
+                                  pipe,
+                                  "--prompt",
+                                  "the red",
+                                  "--steps",
+                                  "3",
+                                  "--scheduler",
+                                  "ddim",
+                                  "-o",
+                                  (dir / (name + ".png")).string(),
+                                  "--tensors"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return asdm(a);
+  };
+  ASSERT_EQ(gen("plain", {}).rc, 0);
+  r = gen("cached", {"--cache-plan", (dir / "plan.json").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto rec = read_json_file(dir / "cached.json");
+  EXPECT_GT(rec["cache_peak_bytes"].get<int64_t>(), 0);
+  EXPECT_FALSE(torch::equal(read_tensors(dir / "plain.safetensors").at("images"),
+                            read_tensors(dir / "cached.safetensors").at("images")));
+  // A plan made for another number of model calls is refused before any work.
+  r = gen("wrong", {"--cache-plan", (dir / "plan.json").string(), "--steps", "4"});
+  EXPECT_NE(r.rc, 0);
+  EXPECT_FALSE(fs::exists(dir / "wrong.png"));
+  // eval generate: the plan is part of the run's source and changes the images scored.
+  write_file_atomic(dir / "captions.txt", "the red\na cat\n");
+  auto eval = [&](const std::string& out, const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {"eval",        "generate",
+                                  "--model",     pipe,
+                                  "--captions",  (dir / "captions.txt").string(),
+                                  "--steps",     "3",
+                                  "--scheduler", "ddim",
+                                  "--clip",      (ref_dir() / "clip").string(),
+                                  "-o",          (dir / out).string()};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return asdm(a);
+  };
+  ASSERT_EQ(eval("eval-plain", {}).rc, 0);
+  r = eval("eval-cached", {"--cache-plan", (dir / "plan.json").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto cached = read_json_file(dir / "eval-cached" / "eval.json");
+  EXPECT_EQ(cached["source"]["cache_plan"],
+            fs::absolute(dir / "plan.json").lexically_normal().string());
+  EXPECT_NE(cached["metrics"]["clip_score"]["value"],
+            read_json_file(dir / "eval-plain" / "eval.json")["metrics"]["clip_score"]["value"]);
 }
 
 // A loopback port nobody listens on now.
