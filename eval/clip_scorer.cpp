@@ -117,15 +117,13 @@ int json_int(const nlohmann::json& j, const char* key, int fallback) {
 // projections, stored as x @ P, transposed into Linear weights).
 TensorMap open_clip_to_transformers(const TensorMap& t) {
   TensorMap out;
-  auto block = [&](const std::string& from, const std::string& to, const std::string& rest,
-                   const Tensor& v) {
+  auto block = [&](const std::string& to, const std::string& rest, const Tensor& v) {
     static const std::vector<std::pair<std::string, std::string>> names = {
         {"ln_1.", "layer_norm1."},
         {"ln_2.", "layer_norm2."},
         {"mlp.c_fc.", "mlp.fc1."},
         {"mlp.c_proj.", "mlp.fc2."},
         {"attn.out_proj.", "self_attn.out_proj."}};
-    (void)from;
     for (const auto& [a, b] : names)
       if (rest.rfind(a, 0) == 0) {
         out[to + b + rest.substr(a.size())] = v;
@@ -156,7 +154,7 @@ TensorMap open_clip_to_transformers(const TensorMap& t) {
     else if (starts("transformer.resblocks.")) {
       const std::string rest = k.substr(22);
       const auto dot = rest.find('.');
-      block(k, "text_model.encoder.layers." + rest.substr(0, dot + 1), rest.substr(dot + 1), v);
+      block("text_model.encoder.layers." + rest.substr(0, dot + 1), rest.substr(dot + 1), v);
     } else if (k == "visual.conv1.weight")
       out["vision_model.embeddings.patch_embedding.weight"] = v;
     else if (k == "visual.class_embedding")
@@ -172,7 +170,7 @@ TensorMap open_clip_to_transformers(const TensorMap& t) {
     else if (starts("visual.transformer.resblocks.")) {
       const std::string rest = k.substr(29);
       const auto dot = rest.find('.');
-      block(k, "vision_model.encoder.layers." + rest.substr(0, dot + 1), rest.substr(dot + 1), v);
+      block("vision_model.encoder.layers." + rest.substr(0, dot + 1), rest.substr(dot + 1), v);
     } else {
       out["unexpected." + k] = v;
     }

@@ -121,9 +121,12 @@ Run plan_run(const EvalOptions& o, const EvalNote& note) {
   if (!o.captions.empty()) captions = read_captions(o.captions);
   if (!o.images.empty()) {
     auto files = list_images(o.images);
-    if (o.limit > 0 && static_cast<size_t>(o.limit) < files.size()) files.resize(o.limit);
-    std::vector<std::string> texts;
+    std::vector<std::string> texts;  // paired over the whole folder, then --limit for both
     if (!captions.empty()) texts = pair_captions(files, captions, o.captions);
+    if (o.limit > 0 && static_cast<size_t>(o.limit) < files.size()) {
+      files.resize(o.limit);
+      if (!texts.empty()) texts.resize(o.limit);
+    }
     for (size_t i = 0; i < files.size(); ++i)
       r.items.push_back({files[i].stem().string(), texts.empty() ? "" : texts[i], files[i]});
     std::tie(r.width, r.height) = check_same_size(files);
