@@ -1,5 +1,6 @@
 #include "analysis/importance_io.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "analysis/importance.h"
@@ -20,8 +21,8 @@ bool importance_complete(const std::filesystem::path& path) {
 
 ImportanceScores read_importance_scores(const std::filesystem::path& path,
                                         const std::string& metric) {
-  if (metric != "tier1" && metric != "tier2")
-    fail("importance metric must be tier1 or tier2 (got '{}')", metric);
+  if (metric != "tier1" && metric != "tier2" && metric != "clip")
+    fail("importance metric must be tier1, tier2 or clip (got '{}')", metric);
   const ImportanceArtifact a = ImportanceArtifact::read(path);
   if (!a.complete) fail("{} is unfinished; finish it with asdm ablate --resume", path.string());
   ImportanceScores s;
@@ -39,12 +40,22 @@ ImportanceScores read_importance_scores(const std::filesystem::path& path,
                 a.settings.sample_shape.size() > 1 ? int(a.settings.sample_shape[1]) : 0};
   for (const auto& r : a.results) {
     if (r.kind == "group") continue;
-    const double v = metric == "tier1" ? (r.tier1 ? r.tier1->nmse.mean : std::nan(""))
-                                       : (r.tier2 ? r.tier2->ssim_loss.mean : std::nan(""));
+    double v = std::nan("");
+    if (metric == "tier1" && r.tier1) v = r.tier1->nmse.mean;
+    if (metric == "tier2" && r.tier2) v = r.tier2->ssim_loss.mean;
+    // The CLIP score's drop from the teacher's (asdm ablate --tier 2 --clip); a unit whose
+    // removal raised it costs nothing.
+    if (metric == "clip" && r.tier2 && r.tier2->quality_delta &&
+        r.tier2->quality_delta->count("clip_score"))
+      v = std::max(0.0, -r.tier2->quality_delta->at("clip_score"));
     if (std::isfinite(v)) s.units[r.id] = v;
   }
   if (s.units.empty())
-    fail("{} has no {} scores", path.string(), metric == "tier1" ? "tier-1" : "tier-2");
+    fail("{} has no {} scores{}", path.string(),
+         metric == "tier1"   ? "tier-1"
+         : metric == "tier2" ? "tier-2"
+                             : "CLIP-score",
+         metric == "clip" ? " (asdm ablate --tier 2 --clip records them)" : "");
   return s;
 }
 

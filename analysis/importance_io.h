@@ -28,7 +28,9 @@ struct ImportanceRunSettings {
 struct ImportanceScores {
   std::string path, subject;
   ImportanceRunSettings settings;
-  std::string metric;                   // "tier1" (mean normalised MSE) or "tier2" (mean 1 - SSIM)
+  // "tier1" (mean normalised MSE), "tier2" (mean 1 - SSIM) or "clip" (tier 2's CLIP-score drop
+  // from the teacher's, 0 when the score rose)
+  std::string metric;
   std::map<std::string, double> units;  // single units only; groups are left out
 };
 

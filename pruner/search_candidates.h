@@ -19,7 +19,7 @@ struct CandidateSearchOptions {
   std::string profile;           // profile.json of the teacher (single forwards)
   std::string importance;        // importance.json of the teacher
   std::string model;             // the teacher; "": the model profile.json names
-  std::string metric = "tier1";  // importance score: tier1 | tier2
+  std::string metric = "tier1";  // importance score: tier1 | tier2 | clip
   SearchOptions search;
   bool clme = false, gri = false;  // replacement blocks allowed in the candidates
   int gri_window = 8, gri_pool = 2, gri_min_tokens = 1024;

@@ -82,9 +82,11 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--importance", s.importance, "importance.json of the teacher (asdm ablate)")
       ->required();
   sub->add_option("--model", s.model, "The teacher (default: the model profile.json names)");
-  sub->add_option("--metric", s.metric, "Importance score: tier1 (nMSE) or tier2 (1 - SSIM)")
+  sub->add_option("--metric", s.metric,
+                  "Importance score: tier1 (nMSE), tier2 (1 - SSIM) or clip (tier 2's CLIP-score "
+                  "drop: asdm ablate --tier 2 --clip)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"tier1", "tier2"}));
+      ->check(CLI::IsMember({"tier1", "tier2", "clip"}));
   sub->add_option("--target-speedup", s.search.target_speedup,
                   "Fraction of UNet latency to remove (A-SDM: 0.22)")
       ->capture_default_str();

@@ -56,6 +56,21 @@ TEST(ImportanceArtifact, ARealRunSurvivesARoundTrip) {
   // The readers that go through it.
   EXPECT_TRUE(importance_complete(out));
   EXPECT_EQ(read_importance_scores(out, "tier2").units.size(), 3u);
+  EXPECT_NE(test::error_of([&] {
+              read_importance_scores(out, "clip");
+            }).find("no CLIP-score scores (asdm ablate --tier 2 --clip records them)"),
+            std::string::npos);
+  // With CLIP scores (an SD pipeline ablated with --clip): the drop from the teacher's, 0 when it
+  // rose.
+  ImportanceArtifact with_clip = a;
+  for (size_t i = 0; i < 3; ++i)
+    with_clip.results[i].tier2->quality_delta = {{"clip_score", 0.5 - 0.5 * double(i)}};
+  with_clip.write(f.dir / "clip.json");
+  const auto clip = read_importance_scores(f.dir / "clip.json", "clip");
+  ASSERT_EQ(clip.units.size(), 3u);
+  EXPECT_EQ(clip.units.at(a.results[0].id), 0.0);
+  EXPECT_EQ(clip.units.at(a.results[1].id), 0.0);
+  EXPECT_EQ(clip.units.at(a.results[2].id), 0.5);
   const std::string table = importance_file_table(out, 0);
   EXPECT_NE(table.find("1-SSIM"), std::string::npos) << table;
   EXPECT_NE(table.find("by importance per ms saved"), std::string::npos) << table;
