@@ -295,8 +295,7 @@ class BenchRun {
       fail("--clip {} is not a CLIP folder", o.clip);
     if (!o.inception.empty()) {
       if (!fs::exists(o.inception)) fail("--inception {} does not exist", o.inception);
-      if (o.fid_dims != 64 && o.fid_dims != 192 && o.fid_dims != 768 && o.fid_dims != 2048)
-        fail("--fid-dims {} is not one of 64, 192, 768, 2048", o.fid_dims);
+      check_fid_dims(o.fid_dims);
       if (o.quality_prompts > 0)
         require_enough_for_fid(o.quality_prompts, o.fid_dims,
                                fmt::format("bench FID of {} quality images", o.quality_prompts));

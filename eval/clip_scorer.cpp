@@ -14,6 +14,7 @@
 #include "eval/state_dict.h"
 #include "model/module_io.h"
 #include "model/runtime.h"
+#include "sd/clip_layer.h"
 #include "sd/clip_text.h"
 #include "sd/clip_tokenizer.h"
 
@@ -33,38 +34,6 @@ struct VisionConfig {
   double eps = 1e-5;
 };
 
-// One pre-LayerNorm encoder layer, transformers' CLIPEncoderLayer names, no attention mask.
-struct VisionLayer : nn::Module {
-  nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, fc1{nullptr}, fc2{nullptr};
-  nn::LayerNorm ln1{nullptr}, ln2{nullptr};
-  int heads;
-  bool quick_gelu;
-  explicit VisionLayer(const VisionConfig& c) : heads(c.heads), quick_gelu(c.quick_gelu) {
-    const int D = c.hidden_size;
-    auto attn = register_module("self_attn", std::make_shared<nn::Module>());
-    q = attn->register_module("q_proj", nn::Linear(D, D));
-    k = attn->register_module("k_proj", nn::Linear(D, D));
-    v = attn->register_module("v_proj", nn::Linear(D, D));
-    out = attn->register_module("out_proj", nn::Linear(D, D));
-    ln1 = register_module("layer_norm1", nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.eps)));
-    auto mlp = register_module("mlp", std::make_shared<nn::Module>());
-    fc1 = mlp->register_module("fc1", nn::Linear(D, c.intermediate_size));
-    fc2 = mlp->register_module("fc2", nn::Linear(c.intermediate_size, D));
-    ln2 = register_module("layer_norm2", nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.eps)));
-  }
-  Tensor forward(const Tensor& x) {
-    const int64_t B = x.size(0), T = x.size(1), D = x.size(2), dh = D / heads;
-    Tensor h = ln1->forward(x);
-    auto split = [&](const Tensor& t) { return t.view({B, T, heads, dh}).transpose(1, 2); };
-    const Tensor a = at::scaled_dot_product_attention(split(q->forward(h)), split(k->forward(h)),
-                                                      split(v->forward(h)));
-    const Tensor y = x + out->forward(a.transpose(1, 2).reshape({B, T, D}));
-    h = fc1->forward(ln2->forward(y));
-    h = quick_gelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
-    return y + fc2->forward(h);
-  }
-};
-
 struct VisionTower {
   VisionConfig config;
   std::shared_ptr<nn::Module> root;
@@ -72,7 +41,7 @@ struct VisionTower {
   Tensor class_embedding;
   nn::Embedding position{nullptr};
   nn::LayerNorm pre{nullptr}, post{nullptr};
-  std::vector<std::shared_ptr<VisionLayer>> layers;
+  std::vector<std::shared_ptr<ClipEncoderLayer>> layers;
   nn::Linear projection{nullptr};
 
   explicit VisionTower(const VisionConfig& c) : config(c) {
@@ -89,7 +58,10 @@ struct VisionTower {
     auto enc = vm->register_module("encoder", std::make_shared<nn::Module>());
     auto list = enc->register_module("layers", std::make_shared<nn::Module>());
     for (int i = 0; i < c.layers; ++i)
-      layers.push_back(list->register_module(std::to_string(i), std::make_shared<VisionLayer>(c)));
+      layers.push_back(list->register_module(
+          std::to_string(i),
+          std::make_shared<ClipEncoderLayer>(c.hidden_size, c.heads, c.intermediate_size,
+                                             c.quick_gelu, c.eps, /*causal=*/false)));
     post =
         vm->register_module("post_layernorm", nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.eps)));
     projection = root->register_module(

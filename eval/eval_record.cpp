@@ -1,5 +1,6 @@
 #include "eval/eval_record.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace asdm {
@@ -131,6 +132,14 @@ EvalRecord EvalRecord::read(const std::filesystem::path& path) {
 
 void EvalRecord::write(const std::filesystem::path& path) const {
   write_json_atomic(path, to_json());
+}
+
+std::string eval_table(const EvalRecord& r) {
+  std::string out;
+  for (const auto& m : r.metrics)
+    out += m.std ? fmt::format("{:<16} {:.6g} ± {:.3g}  (n = {})\n", m.name, m.value, *m.std, m.n)
+                 : fmt::format("{:<16} {:.6g}  (n = {})\n", m.name, m.value, m.n);
+  return out;
 }
 
 }  // namespace asdm

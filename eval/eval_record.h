@@ -70,4 +70,7 @@ struct EvalRecord {
   void write(const std::filesystem::path& path) const;
 };
 
+// The table asdm eval prints: one line per metric, "name  value [± std]  (n = N)".
+std::string eval_table(const EvalRecord& r);
+
 }  // namespace asdm

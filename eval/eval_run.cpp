@@ -109,8 +109,7 @@ void check_options(const EvalOptions& o) {
   if (!o.ref_stats.empty() && !o.ref_images.empty())
     fail("give one FID reference: --ref-stats or --ref-images");
   parse_inception_preprocess(o.fid_mode);
-  if (o.fid_dims != 64 && o.fid_dims != 192 && o.fid_dims != 768 && o.fid_dims != 2048)
-    fail("--fid-dims {} is not one of pytorch-fid's: 64, 192, 768, 2048", o.fid_dims);
+  check_fid_dims(o.fid_dims);
 }
 
 Run plan_run(const EvalOptions& o, const EvalNote& note) {

@@ -42,6 +42,11 @@ void StatsAccumulator::add(const float* rows, int64_t count) {
   impl_->n += count;
 }
 
+void check_fid_dims(int dims) {
+  if (dims != 64 && dims != 192 && dims != 768 && dims != 2048)
+    fail("FID feature dimension {} is not one of pytorch-fid's: 64, 192, 768, 2048", dims);
+}
+
 void require_enough_for_fid(int64_t n, int64_t dims, const std::string& what) {
   if (n <= dims)
     fail(

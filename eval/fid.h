@@ -39,6 +39,9 @@ class StatsAccumulator {
   std::unique_ptr<Impl> impl_;
 };
 
+// asdm::Error unless `dims` is one of pytorch-fid's Inception layers: 64, 192, 768, 2048.
+void check_fid_dims(int dims);
+
 // `n` images of `dims`-d features: the error finish() raises, for checks before the work.
 void require_enough_for_fid(int64_t n, int64_t dims, const std::string& what);
 

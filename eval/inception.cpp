@@ -10,6 +10,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/sha256.h"
+#include "eval/fid.h"
 #include "eval/pil_resize.h"
 #include "eval/state_dict.h"
 #include "model/runtime.h"
@@ -314,8 +315,7 @@ Tensor FidInception::preprocess(const Tensor& images, InceptionPreprocess p) con
 
 void FidInception::forward(const Tensor& images, InceptionPreprocess p, int pool_dims,
                            const InceptionOutputs& out) const {
-  if (pool_dims != 64 && pool_dims != 192 && pool_dims != 768 && pool_dims != 2048)
-    fail("FID feature dimension {} is not one of pytorch-fid's: 64, 192, 768, 2048", pool_dims);
+  check_fid_dims(pool_dims);
   torch::NoGradGuard no_grad;
   const auto& m = *impl_;
   Tensor x = preprocess(images, p).to(m.dtype);

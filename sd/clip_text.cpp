@@ -8,6 +8,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "model/module_io.h"
+#include "sd/clip_layer.h"
 
 #include <fmt/ranges.h>
 
@@ -71,49 +72,11 @@ nlohmann::json to_json(const ClipTextConfig& c) {
   return j;
 }
 
-namespace {
-
-struct LayerImpl : nn::Module {
-  nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, fc1{nullptr}, fc2{nullptr};
-  nn::LayerNorm ln1{nullptr}, ln2{nullptr};
-  int heads;
-  bool quick_gelu;
-  LayerImpl(const ClipTextConfig& c)
-      : heads(c.num_attention_heads), quick_gelu(c.hidden_act == "quick_gelu") {
-    const int D = c.hidden_size;
-    auto attn = register_module("self_attn", std::make_shared<nn::Module>());
-    q = attn->register_module("q_proj", nn::Linear(D, D));
-    k = attn->register_module("k_proj", nn::Linear(D, D));
-    v = attn->register_module("v_proj", nn::Linear(D, D));
-    out = attn->register_module("out_proj", nn::Linear(D, D));
-    ln1 = register_module("layer_norm1",
-                          nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.layer_norm_eps)));
-    auto mlp = register_module("mlp", std::make_shared<nn::Module>());
-    fc1 = mlp->register_module("fc1", nn::Linear(D, c.intermediate_size));
-    fc2 = mlp->register_module("fc2", nn::Linear(c.intermediate_size, D));
-    ln2 = register_module("layer_norm2",
-                          nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.layer_norm_eps)));
-  }
-  Tensor forward(const Tensor& x) {
-    const int64_t B = x.size(0), T = x.size(1), D = x.size(2), dh = D / heads;
-    Tensor h = ln1->forward(x);
-    auto split = [&](const Tensor& t) { return t.view({B, T, heads, dh}).transpose(1, 2); };
-    Tensor a = at::scaled_dot_product_attention(split(q->forward(h)), split(k->forward(h)),
-                                                split(v->forward(h)), {}, 0.0, /*is_causal=*/true);
-    Tensor y = x + out->forward(a.transpose(1, 2).reshape({B, T, D}));
-    h = fc1->forward(ln2->forward(y));
-    h = quick_gelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
-    return y + fc2->forward(h);
-  }
-};
-
-}  // namespace
-
 struct ClipTextModel::Impl {
   ClipTextConfig config;
   std::shared_ptr<nn::Module> root;
   nn::Embedding token{nullptr}, position{nullptr};
-  std::vector<std::shared_ptr<LayerImpl>> layers;
+  std::vector<std::shared_ptr<ClipEncoderLayer>> layers;
   nn::LayerNorm final_ln{nullptr};
   nn::Linear projection{nullptr};
 
@@ -127,7 +90,10 @@ struct ClipTextModel::Impl {
     auto enc = tm->register_module("encoder", std::make_shared<nn::Module>());
     auto list = enc->register_module("layers", std::make_shared<nn::Module>());
     for (int i = 0; i < c.num_hidden_layers; ++i)
-      layers.push_back(list->register_module(std::to_string(i), std::make_shared<LayerImpl>(c)));
+      layers.push_back(list->register_module(
+          std::to_string(i), std::make_shared<ClipEncoderLayer>(
+                                 c.hidden_size, c.num_attention_heads, c.intermediate_size,
+                                 c.hidden_act == "quick_gelu", c.layer_norm_eps, /*causal=*/true)));
     final_ln = tm->register_module(
         "final_layer_norm",
         nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));

@@ -110,9 +110,7 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--embeddings", o->source.embeddings,
                   "safetensors file of text embeddings (bare UNets; see above)");
   sub->add_option("--clip", o->source.clip,
-                  "CLIP folder (transformers or OpenCLIP; Stable Diffusion pipelines): tier 2 "
-                  "records each unit's CLIP score of the decoded samples against their prompts "
-                  "and its drop from the teacher's");
+                  "CLIP folder (SD pipelines): tier 2 adds each unit's CLIP-score drop");
   sub->add_option("--classifier", o->source.classifier,
                   "Proxy attribute classifier (default: MODEL/../classifier when present)");
   sub->add_option("--scheduler", o->source.scheduler,

@@ -11,6 +11,7 @@
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "apps/asdm/job.h"
+#include "apps/asdm/progress.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "eval/eval_run.h"
@@ -24,29 +25,6 @@ struct EvalCli {
   std::string shard;
   int threads = 0;
 };
-
-std::function<void(const EvalProgress&)> eval_progress(const char* label) {
-  return [label, tty = ::isatty(2) != 0](const EvalProgress& p) {
-    if (log::level() > log::Level::kInfo) return;
-    const bool last = p.batches_done == p.batches_total;
-    if (!tty && !last && (p.batches_done == 0 || p.batches_done % 10 != 0)) return;
-    const std::string eta = p.eta_s >= 0 ? ", ETA " + hms(p.eta_s) : "";
-    std::fprintf(stderr, "%s%s: batch %d/%d, %lld/%lld images (%s%s)%s", tty ? "\r" : "", label,
-                 p.batches_done, p.batches_total, static_cast<long long>(p.images_done),
-                 static_cast<long long>(p.images_total), hms(p.elapsed_s).c_str(), eta.c_str(),
-                 tty && !last ? "" : "\n");
-  };
-}
-
-void print_metrics(const EvalRecord& r) {
-  for (const auto& m : r.metrics) {
-    if (m.std)
-      std::printf("%-16s %.6g ± %.3g  (n = %lld)\n", m.name.c_str(), m.value, *m.std,
-                  static_cast<long long>(m.n));
-    else
-      std::printf("%-16s %.6g  (n = %lld)\n", m.name.c_str(), m.value, static_cast<long long>(m.n));
-  }
-}
 
 void run_eval(EvalCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
@@ -68,7 +46,7 @@ void run_eval(EvalCli o, const std::vector<std::string>& argv) {
     return;
   }
   const auto doc = finish_eval(o.eval.out, make_run_context(argv, o.eval.device), note);
-  print_metrics(doc);
+  std::printf("%s", eval_table(doc).c_str());
   log::info("wrote {}", (std::filesystem::path(o.eval.out) / "eval.json").string());
 }
 
@@ -187,7 +165,7 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
     set_threads(*merge_threads);
     std::vector<std::filesystem::path> dirs(shards->begin(), shards->end());
     const auto doc = merge_eval(dirs, *merged, make_run_context(argv, "cpu"), note);
-    print_metrics(doc);
+    std::printf("%s", eval_table(doc).c_str());
     log::info("wrote {}", (std::filesystem::path(*merged) / "eval.json").string());
   });
 

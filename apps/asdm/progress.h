@@ -17,10 +17,25 @@
 #include "apps/asdm/cli_util.h"
 #include "bench/bench.h"
 #include "core/log.h"
+#include "eval/eval_run.h"
 #include "incubation/incubate.h"
 #include "proxy/train.h"
 
 namespace asdm::cli {
+
+// asdm eval: a line per batch with the ETA, rewritten in place on a terminal, every 10th in a log.
+inline std::function<void(const EvalProgress&)> eval_progress(const char* label) {
+  return [label, tty = ::isatty(2) != 0](const EvalProgress& p) {
+    if (log::level() > log::Level::kInfo) return;
+    const bool last = p.batches_done == p.batches_total;
+    if (!tty && !last && (p.batches_done == 0 || p.batches_done % 10 != 0)) return;
+    const std::string eta = p.eta_s >= 0 ? ", ETA " + hms(p.eta_s) : "";
+    std::fprintf(stderr, "%s%s: batch %d/%d, %lld/%lld images (%s%s)%s", tty ? "\r" : "", label,
+                 p.batches_done, p.batches_total, static_cast<long long>(p.images_done),
+                 static_cast<long long>(p.images_total), hms(p.elapsed_s).c_str(), eta.c_str(),
+                 tty && !last ? "" : "\n");
+  };
+}
 
 // asdm incubate: a line per phase boundary, rewritten in place on a terminal (every 0.5 s), every
 // 15 s in a log.

@@ -17,29 +17,13 @@
 #include "model/tensor_io.h"
 #include "tests/apps/cli_helpers.h"
 #include "tests/artifact_compare.h"
+#include "tests/free_port.h"
 #include "tests/test_env.h"
 
 namespace asdm {
 namespace {
 
-// A loopback port nobody listens on now, and the socket that held it when `keep` (a taken port).
-int free_port(int* keep = nullptr) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t n = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  if (keep) {
-    ::listen(fd, 1);
-    *keep = fd;
-  } else {
-    ::close(fd);
-  }
-  return ntohs(a.sin_port);
-}
+using ::asdm::test::free_port;
 
 // One asdm process per entry of `per_rank`, as ranks of one job on 127.0.0.1:`port`, started.
 struct Ranks {

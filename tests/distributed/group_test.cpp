@@ -13,22 +13,13 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "tests/free_port.h"
 #include "tests/test_env.h"
 
 namespace asdm::dist {
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t n = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using ::asdm::test::free_port;
 
 // Runs `body(group)` on `world` ranks (threads), each with its own group; returns each rank's
 // error message ("" when none).

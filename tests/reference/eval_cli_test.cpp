@@ -2,10 +2,6 @@
 // reference test's random-valued Inception and CLIP score the images; a run killed with SIGKILL and
 // resumed gives the uninterrupted run's eval.json (timings aside), two shards merged give it too;
 // bad input is one line naming the file, a non-zero exit and no eval.json.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -15,11 +11,14 @@
 #include "eval/npz.h"
 #include "model/tensor_io.h"
 #include "tests/apps/cli_helpers.h"
+#include "tests/free_port.h"
 #include "tests/test_env.h"
 #include "tests/tiny_pipeline.h"
 
 namespace asdm {
 namespace {
+
+using ::asdm::test::free_port;
 
 fs::path ref_dir() { return test::binary_dir() / "reference" / "eval"; }
 
@@ -251,19 +250,6 @@ TEST(EvalCli, CachePlansApplyToGenerateAndEvalGenerate) {
             fs::absolute(dir / "plan.json").lexically_normal().string());
   EXPECT_NE(cached["metrics"]["clip_score"]["value"],
             read_json_file(dir / "eval-plain" / "eval.json")["metrics"]["clip_score"]["value"]);
-}
-
-// A loopback port nobody listens on now.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t n = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 TEST(EvalCli, TwoTorchrunRanksShareTheBatchesAndRankZeroWritesTheOneProcessFile) {
