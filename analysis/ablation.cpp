@@ -13,12 +13,14 @@
 #include <sstream>
 
 #include "analysis/sample_metrics.h"
+#include "analysis/sampling.h"
 #include "analysis/statistics.h"
 #include "analysis/subject_impl.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "core/unit_id.h"
+#include "model/branch_cache.h"
 #include "model/unet.h"
 
 namespace asdm {
@@ -113,15 +115,6 @@ struct TeacherPass {
   double seconds = 0;
 };
 
-SamplerOptions sampler_for(const AblationSubject& s, const AblationOptions& o) {
-  SamplerOptions so = o.sampler;
-  so.prediction = s.scheduler().prediction;
-  so.spacing = s.scheduler().spacing;
-  so.steps_offset = s.scheduler().steps_offset;
-  so.final_alpha_one = s.scheduler().final_alpha_one;
-  return so;
-}
-
 // The steps whose inputs tier 1 keeps: K steps spread evenly over the trajectory (bin centres).
 std::vector<int> kept_steps(int steps, int k) {
   std::vector<int> out;
@@ -132,31 +125,10 @@ std::vector<int> kept_steps(int steps, int k) {
   return out;
 }
 
-Denoiser denoiser(const AblationSubject& s, const std::vector<int>& prompts, double guidance,
-                  UnitObserver* observer) {
-  if (guidance == 1.0)
-    return [&s, prompts, observer](const at::Tensor& x, double t) {
-      return s.predict(x, t, prompts, observer);
-    };
-  std::vector<int> both(prompts.size(), -1);
-  both.insert(both.end(), prompts.begin(), prompts.end());
-  return [&s, both, guidance, observer](const at::Tensor& x, double t) {
-    const at::Tensor out = s.predict(torch::cat({x, x}), t, both, observer);
-    const auto parts = out.chunk(2, 0);
-    return parts[0] + guidance * (parts[1] - parts[0]);
-  };
-}
-
-at::Tensor epsilon(const AblationSubject& s, const at::Tensor& x, const at::Tensor& out, double t) {
-  return x0_and_epsilon(x, out.to(x.scalar_type()), s.scheduler().schedule.alpha_bar(t),
-                        s.scheduler().prediction)
-      .second;
-}
-
 TeacherPass teacher_pass(const AblationSubject& s, const AblationOptions& o, bool want_quality) {
   const auto t0 = std::chrono::steady_clock::now();
   TeacherPass tp;
-  const SamplerOptions so = sampler_for(s, o);
+  const SamplerOptions so = sampler_for(s, o.sampler);
   const auto ts = sampling_timesteps(s.scheduler().schedule.train_steps(), so.steps, so.spacing,
                                      so.steps_offset);
   tp.steps = kept_steps(so.steps, o.timesteps);
@@ -175,17 +147,25 @@ TeacherPass teacher_pass(const AblationSubject& s, const AblationOptions& o, boo
     tp.noise.push_back(torch::cat(noise).to(s.device()));
     const Denoiser model = denoiser(s, idx, o.sampler.guidance, nullptr);
     int step = 0;
+    std::unique_ptr<BranchCache> cache;
+    if (o.cache_plan) cache = std::make_unique<BranchCache>(*o.cache_plan);
     const Denoiser keep = [&](const at::Tensor& x, double t) {
       const at::Tensor out = model(x, t);
       const auto it = std::find(tp.steps.begin(), tp.steps.end(), step);
       if (it != tp.steps.end()) {
         const size_t k = it - tp.steps.begin();
         tp.states[k].push_back(x.clone());
-        tp.eps[k].push_back(epsilon(s, x, out, t));
+        if (cache) {  // tier 1 compares plain forwards: the teacher's is one too
+          BranchCacheGuard plain(nullptr);
+          tp.eps[k].push_back(epsilon(s, x, model(x, t), t));
+        } else {
+          tp.eps[k].push_back(epsilon(s, x, out, t));
+        }
       }
       ++step;
       return out;
     };
+    BranchCacheGuard guard(cache.get());
     tp.finals.push_back(sample(keep, tp.noise.back(), s.scheduler().schedule, so));
   }
   std::string bytes;
@@ -249,12 +229,15 @@ Tier1Result tier1(const AblationSubject& s, const AblationOptions& o, const Teac
 Tier2Result tier2(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
                   const Entry& e) {
   Bypass bypass(e.units);
-  const SamplerOptions so = sampler_for(s, o);
+  const SamplerOptions so = sampler_for(s, o.sampler);
   const int n = s.num_prompts();
   std::vector<double> ssim_v(n), loss(n), psnr_v(n), nmse_v(n);
   std::vector<at::Tensor> finals;
   std::vector<int> all;
   for (size_t b = 0; b < tp.batches.size(); ++b) {
+    std::unique_ptr<BranchCache> cache;
+    if (o.cache_plan) cache = std::make_unique<BranchCache>(*o.cache_plan);
+    BranchCacheGuard guard(cache.get());
     const at::Tensor x = sample(denoiser(s, tp.batches[b], o.sampler.guidance, &bypass),
                                 tp.noise[b], s.scheduler().schedule, so);
     const at::Tensor out = s.to_output(x), ref = s.to_output(tp.finals[b]);
@@ -314,6 +297,7 @@ ImportanceSettings settings_of(const AblationSubject& s, const AblationOptions& 
   st.profile = o.profile ? o.profile->path : "";
   st.sample_shape = s.sample_shape();
   st.output_space = s.output_space();
+  st.cache_plan = o.cache_plan_path;
   for (const auto& e : plan) st.plan.push_back(e.id);
   return st;
 }
@@ -458,7 +442,7 @@ struct GroupScorer::Impl {
 GroupScorer::GroupScorer(const AblationSubject& s, const AblationOptions& o)
     : impl_(new Impl{s, o, {}}) {
   torch::InferenceMode guard;
-  validate(sampler_for(s, o), s.scheduler().schedule);
+  validate(sampler_for(s, o.sampler), s.scheduler().schedule);
   impl_->pass = teacher_pass(s, impl_->options, false);
 }
 
@@ -567,7 +551,8 @@ class AblationRun {
       fail(
           "top with shards needs the merged tier-1 scores of all units (rank-from): a shard sees "
           "only its own units");
-    validate(sampler_for(s, o), s.scheduler().schedule);
+    validate(sampler_for(s, o.sampler), s.scheduler().schedule);
+    if (o.cache_plan) o.cache_plan->check(s.unet().spec(), model_calls(sampler_for(s, o.sampler)));
     if (o.sampler.guidance != 1.0 && !s.has_unconditional())
       fail(
           "guidance {} needs unconditional inputs, and the embeddings have no "

@@ -6,9 +6,10 @@
 // over the trajectory are kept with its epsilon there (v outputs are converted). Per unit, the
 // bypassed model's epsilon at the same states: normalised MSE against the teacher's (the score)
 // and cosine. Cost: K forwards (doubled under guidance) per prompt per unit.
-// Tier 2 (full trajectory): the bypassed model samples from the same noise; its final samples
-// against the teacher's: 1 - SSIM (the score), PSNR, normalised MSE, and the subject's quality
-// metrics (proxy world: attribute accuracy, proxy FID) with their change from the teacher's.
+// Tier 2 (full trajectory): the bypassed model samples from the same noise (with the options' cache
+// plan, if any, like the teacher); its final samples against the teacher's: 1 - SSIM (the score),
+// PSNR, normalised MSE, and the subject's quality metrics (proxy world: attribute accuracy, proxy
+// FID) with their change from the teacher's.
 //
 // Scores are means over prompts with bootstrap 95% intervals. Results go to `importance.json`
 // after every unit (atomically), so an interrupted run continues with resume; shards take a
@@ -25,6 +26,7 @@
 
 #include "analysis/importance.h"
 #include "core/artifact.h"
+#include "model/cache_plan.h"
 #include "model/sampler.h"
 #include "profiler/profile_io.h"
 
@@ -48,6 +50,11 @@ struct AblationOptions {
   std::map<std::string, double> rank_from;
   int shard_index = 0, shard_count = 1;
   std::optional<ProfileLatency> profile;
+  // Sampling with a cache plan (issue 23): the teacher's run and tier 2's runs use it (a bypassed
+  // unit runs its shortcut whatever the plan says); tier 1 scores plain forwards at the states of
+  // that run. Checked against the model and the sampler's calls.
+  std::optional<CachePlan> cache_plan;
+  std::string cache_plan_path;
 };
 
 struct AblationProgress {

@@ -6,17 +6,17 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/json_numbers.h"
 #include "core/error.h"
 
 namespace asdm {
-namespace {
 
 using json = nlohmann::json;
 
 double number_of(const json& j) {
   return j.is_number() ? j.get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
-json numbers(const std::vector<double>& v) {
+json numbers_json(const std::vector<double>& v) {
   json a = json::array();
   for (double x : v) a.push_back(finite_or_null(x));
   return a;
@@ -26,7 +26,7 @@ std::vector<double> numbers_of(const json& j) {
   for (const auto& x : j) v.push_back(number_of(x));
   return v;
 }
-json number_map(const std::map<std::string, double>& m) {
+json number_map_json(const std::map<std::string, double>& m) {
   json j = json::object();
   for (const auto& [k, v] : m) j[k] = finite_or_null(v);
   return j;
@@ -45,6 +45,8 @@ Estimate estimate_of(const json& j) {
   e.n = j.at("n").get<int>();
   return e;
 }
+
+namespace {
 
 json settings_json(const ImportanceSettings& s) {
   return {{"subject", s.subject},
@@ -66,7 +68,8 @@ json settings_json(const ImportanceSettings& s) {
           {"profile", s.profile},
           {"sample_shape", s.sample_shape},
           {"output_space", s.output_space},
-          {"plan", s.plan}};
+          {"plan", s.plan},
+          {"cache_plan", s.cache_plan}};
 }
 
 ImportanceSettings settings_of(const json& j) {
@@ -91,6 +94,7 @@ ImportanceSettings settings_of(const json& j) {
   s.profile = j.at("profile").get<std::string>();
   s.sample_shape = j.at("sample_shape").get<std::vector<int64_t>>();
   s.output_space = j.at("output_space").get<std::string>();
+  s.cache_plan = j.value("cache_plan", std::string());  // files made before cache plans
   s.plan = j.at("plan").get<std::vector<std::string>>();
   return s;
 }
@@ -109,20 +113,20 @@ json result_json(const ImportanceResult& r) {
                   {"cosine", asdm::to_json(r.tier1->cosine)},
                   {"per_timestep", per_t},
                   {"per_prompt",
-                   {{"nmse", numbers(r.tier1->per_prompt_nmse)},
-                    {"cosine", numbers(r.tier1->per_prompt_cosine)}}}};
+                   {{"nmse", numbers_json(r.tier1->per_prompt_nmse)},
+                    {"cosine", numbers_json(r.tier1->per_prompt_cosine)}}}};
   }
   if (r.tier2) {
     const Tier2Result& t = *r.tier2;
-    json t2 = {
-        {"ssim_loss", asdm::to_json(t.ssim_loss)},
-        {"ssim", asdm::to_json(t.ssim)},
-        {"psnr_db", asdm::to_json(t.psnr_db)},
-        {"nmse", asdm::to_json(t.nmse)},
-        {"per_prompt",
-         {{"ssim", numbers(t.per_prompt_ssim)}, {"psnr_db", numbers(t.per_prompt_psnr_db)}}}};
-    if (t.quality) t2["quality"] = number_map(*t.quality);
-    if (t.quality_delta) t2["quality_delta"] = number_map(*t.quality_delta);
+    json t2 = {{"ssim_loss", asdm::to_json(t.ssim_loss)},
+               {"ssim", asdm::to_json(t.ssim)},
+               {"psnr_db", asdm::to_json(t.psnr_db)},
+               {"nmse", asdm::to_json(t.nmse)},
+               {"per_prompt",
+                {{"ssim", numbers_json(t.per_prompt_ssim)},
+                 {"psnr_db", numbers_json(t.per_prompt_psnr_db)}}}};
+    if (t.quality) t2["quality"] = number_map_json(*t.quality);
+    if (t.quality_delta) t2["quality_delta"] = number_map_json(*t.quality_delta);
     j["tier2"] = t2;
   }
   if (r.tier1_per_ms) j["tier1_per_ms"] = finite_or_null(*r.tier1_per_ms);
@@ -208,7 +212,7 @@ json ImportanceArtifact::to_json() const {
             {"kept_steps", teacher.kept_steps},
             {"kept_timesteps", teacher.kept_timesteps},
             {"seconds", teacher.seconds}};
-  if (teacher.quality) t["quality"] = number_map(*teacher.quality);
+  if (teacher.quality) t["quality"] = number_map_json(*teacher.quality);
   j["teacher"] = t;
   json rs = json::array();
   for (const auto& r : results) rs.push_back(result_json(r));
@@ -257,17 +261,20 @@ ImportanceArtifact ImportanceArtifact::from_json(const json& j, const std::strin
   return a;
 }
 
-std::string settings_differences(const ImportanceSettings& a, const ImportanceSettings& b) {
-  const json x = settings_json(a), y = settings_json(b);
+std::string json_differences(const json& x, const json& y) {
   std::vector<std::string> d;
   for (const auto& [k, v] : y.items()) {
-    if (x.at(k) == v) continue;
-    std::string l = x.at(k).dump(), r = v.dump();
+    if (x.contains(k) && x.at(k) == v) continue;
+    std::string l = x.contains(k) ? x.at(k).dump() : "(none)", r = v.dump();
     if (l.size() > 60) l = l.substr(0, 57) + "...";
     if (r.size() > 60) r = r.substr(0, 57) + "...";
     d.push_back(fmt::format("{}: {} vs {}", k, l, r));
   }
   return join_limited(d, 4);
+}
+
+std::string settings_differences(const ImportanceSettings& a, const ImportanceSettings& b) {
+  return json_differences(settings_json(a), settings_json(b));
 }
 
 ImportanceArtifact ImportanceArtifact::read(const std::filesystem::path& path) {

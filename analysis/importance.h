@@ -35,6 +35,7 @@ struct ImportanceSettings {
   std::vector<int64_t> sample_shape;
   std::string output_space;
   std::vector<std::string> plan;  // every entry's id, in order
+  std::string cache_plan;         // the cache plan the runs sampled with ("": none)
   bool operator==(const ImportanceSettings&) const = default;
 };
 

@@ -1,5 +1,7 @@
 #include "model/branch_cache.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -11,6 +13,7 @@ thread_local BranchCache* g_cache = nullptr;
 
 struct BranchCache::Kept {
   std::map<std::string, at::Tensor> branches;
+  at::Tensor deep;  // the skip-branch form's hidden state
 };
 
 BranchCache::BranchCache(const CachePlan& plan)
@@ -23,7 +26,10 @@ BranchCache::~BranchCache() = default;
 void BranchCache::begin_forward() {
   ++forwards_;
   call_ = plan_.calls > 0 ? (call_ + 1) % plan_.calls : 0;
-  if (call_ == 0) kept_->branches.clear();  // a new sampling run
+  if (call_ == 0) {  // a new sampling run
+    kept_->branches.clear();
+    kept_->deep = at::Tensor();
+  }
 }
 
 bool BranchCache::reuses(const std::string& unit) const {
@@ -31,7 +37,7 @@ bool BranchCache::reuses(const std::string& unit) const {
 }
 
 bool BranchCache::keeps(const std::string& unit) const {
-  return units_.count(unit) > 0 && !reuses(unit);
+  return (units_.count(unit) > 0 || also_keep_.count(unit) > 0) && !reuses(unit);
 }
 
 const at::Tensor& BranchCache::branch(const std::string& unit) const {
@@ -47,9 +53,32 @@ void BranchCache::keep(const std::string& unit, const at::Tensor& branch) {
   peak_ = std::max(peak_, bytes());
 }
 
+int BranchCache::skip_level_now() const { return plan_.skips(call_) ? plan_.skip_level : 0; }
+
+int BranchCache::deep_level() const {
+  return std::find(plan_.skip.begin(), plan_.skip.end(), true) != plan_.skip.end()
+             ? plan_.skip_level
+             : 0;
+}
+
+const at::Tensor& BranchCache::deep() const {
+  if (!kept_->deep.defined())
+    fail("the cache plan skips the deep part at call {}, but no earlier call of this run ran it",
+         call_);
+  return kept_->deep;
+}
+
+void BranchCache::keep_deep(const at::Tensor& h) {
+  kept_->deep = h;
+  peak_ = std::max(peak_, bytes());
+}
+
+bool BranchCache::has(const std::string& unit) const { return kept_->branches.count(unit) > 0; }
+
 int64_t BranchCache::bytes() const {
   int64_t b = 0;
   for (const auto& [k, t] : kept_->branches) b += t.numel() * int64_t(t.element_size());
+  if (kept_->deep.defined()) b += kept_->deep.numel() * int64_t(kept_->deep.element_size());
   return b;
 }
 

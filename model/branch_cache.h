@@ -34,6 +34,21 @@ class BranchCache {
   // The branch kept for `unit`; throws asdm::Error when none was (a plan not checked).
   const at::Tensor& branch(const std::string& unit) const;
   void keep(const std::string& unit, const at::Tensor& branch);
+  bool has(const std::string& unit) const;
+
+  // The skip-branch form (CachePlan::skip_level): the level skipped at this call (0: none), the
+  // level whose entering hidden state is kept (0: the plan never skips), and that state.
+  int skip_level_now() const;
+  int deep_level() const;
+  const at::Tensor& deep() const;  // throws asdm::Error when no call kept it
+  void keep_deep(const at::Tensor& h);
+
+  // For analysis (analysis/temporal.h): also keep the branches of these units whenever a call
+  // computes them, whether the plan reuses them or not.
+  void also_keep(const std::set<std::string>& units) { also_keep_ = units; }
+  // The next forward is call `call` + 1 of the current run; the kept branches stay (a probe of one
+  // call, with branches the caller set through keep()).
+  void seek(int call) { call_ = call; }
 
   int64_t bytes() const;       // kept branches now
   int64_t peak_bytes() const;  // the most kept at once
@@ -43,7 +58,7 @@ class BranchCache {
 
  private:
   CachePlan plan_;
-  std::set<std::string> units_;
+  std::set<std::string> units_, also_keep_;
   std::vector<std::set<std::string>> reuse_;
   int call_ = -1;
   int64_t forwards_ = 0, reused_ = 0, peak_ = 0;

@@ -16,7 +16,9 @@ std::set<std::string> CachePlan::units() const {
 }
 
 int CachePlan::reusing_calls() const {
-  return int(std::count_if(reuse.begin(), reuse.end(), [](const auto& c) { return !c.empty(); }));
+  int n = 0;
+  for (size_t c = 0; c < reuse.size(); ++c) n += !reuse[c].empty() || skips(int(c));
+  return n;
 }
 
 void CachePlan::check(const ArchSpec& m, int n) const {
@@ -36,6 +38,16 @@ void CachePlan::check(const ArchSpec& m, int n) const {
     fail("the cache plan lists {} calls but says it covers {}", reuse.size(), calls);
   const UNetLayout layout = m.student_layout();
   const std::set<std::string> removed = m.removed_units();
+  if (!skip.empty() && int(skip.size()) != calls)
+    fail("the cache plan marks {} calls for skipping but covers {}", skip.size(), calls);
+  if (skip_level != 0 || std::find(skip.begin(), skip.end(), true) != skip.end()) {
+    int deepest = 0;
+    for (const auto& b : layout.down) deepest = std::max(deepest, b.level);
+    if (skip_level < 1 || skip_level > deepest)
+      fail("the cache plan skips from resolution level {}; this model's levels to skip are 1..{}",
+           skip_level, deepest);
+    if (skips(0)) fail("the cache plan skips the deep part at call 0, before any call ran it");
+  }
   std::set<std::string> computed;
   const std::set<std::string> all = units();
   for (int c = 0; c < calls; ++c) {
@@ -72,11 +84,27 @@ CachePlan CachePlan::uniform(const ArchSpec& m, const std::vector<std::string>& 
   return p;
 }
 
+CachePlan CachePlan::uniform_skip(const ArchSpec& m, int level, int interval, int n) {
+  CachePlan p = uniform(m, {}, interval, n);
+  p.skip_level = level;
+  p.skip.assign(size_t(n), false);
+  for (int c = 0; c < n; ++c) p.skip[size_t(c)] = c % interval != 0;
+  p.policy = fmt::format(
+      "uniform skip branch: every {} call(s) runs the whole network, the calls between skip "
+      "resolution level {} and below",
+      interval, level);
+  return p;
+}
+
 nlohmann::json CachePlan::to_json() const {
   nlohmann::json j = header.to_json();
   j["model"] = asdm::to_json(model);
   j["calls"] = calls;
   j["reuse"] = reuse;
+  if (skip_level != 0) {
+    j["skip_level"] = skip_level;
+    j["skip"] = skip;
+  }
   j["policy"] = policy;
   return j;
 }
@@ -89,6 +117,8 @@ CachePlan CachePlan::from_json(const nlohmann::json& j, const std::string& sourc
     p.calls = j.at("calls").get<int>();
     p.reuse = j.at("reuse").get<std::vector<std::vector<std::string>>>();
     p.policy = j.value("policy", std::string());
+    p.skip_level = j.value("skip_level", 0);
+    if (j.contains("skip")) p.skip = j.at("skip").get<std::vector<bool>>();
   } catch (const nlohmann::json::exception& e) {
     fail("{}: {}", source, e.what());
   }

@@ -25,23 +25,35 @@ struct CachePlan {
   ArchSpec model;  // the architecture the plan is for (a teacher, or a student with its edits)
   int calls = 0;   // model calls of one sampling run (a sampler's steps; PNDM: steps + 1)
   std::vector<std::vector<std::string>> reuse;  // per call: the units reused there
-  std::string policy;  // how it was made, in words ("uniform: every 3rd call computes ...")
+  // DeepCache's skip-branch form: on the calls marked in `skip` the whole network at resolution
+  // level >= skip_level (those down blocks, the mid block, those up blocks) does not run; the
+  // first up block below it takes the hidden state kept from the last call that ran them. The
+  // shallower blocks run as usual, on their fresh skip connections. 0: no skipping.
+  int skip_level = 0;
+  std::vector<bool> skip;  // per call (empty: none)
+  std::string policy;      // how it was made, in words ("uniform: every 3rd call computes ...")
 
   // Every unit the plan reuses somewhere (the ones whose branch must be kept between calls).
   std::set<std::string> units() const;
-  // Model calls that reuse at least one unit.
+  // Model calls that reuse at least one unit or skip the deep part.
   int reusing_calls() const;
+  bool skips(int call) const { return call >= 0 && call < int(skip.size()) && skip[call]; }
 
   // Throws asdm::Error with one line naming the first mismatch: a plan for another model (its
   // teacher config or edits differ), for another number of model calls, a unit the model lacks,
   // that is not removable (only units with a shortcut have a branch) or that it removes, or a unit
-  // reused before any call computed it.
+  // reused before any call computed it; a skip level outside 1..the model's deepest level, or a
+  // skip before any call ran the deep part.
   void check(const ArchSpec& model, int calls) const;
 
   // DeepCache's uniform policy on `units`: every `interval`-th call (0, interval, 2·interval, ...)
   // computes them, the calls between reuse them.
   static CachePlan uniform(const ArchSpec& model, const std::vector<std::string>& units,
                            int interval, int calls);
+
+  // DeepCache's skip-branch form: every `interval`-th call runs the whole network, the calls
+  // between skip everything at resolution level >= `level`.
+  static CachePlan uniform_skip(const ArchSpec& model, int level, int interval, int calls);
 
   nlohmann::json to_json() const;
   static CachePlan from_json(const nlohmann::json& j, const std::string& source = "cache plan");

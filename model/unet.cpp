@@ -654,10 +654,16 @@ struct UNet::Impl {
     Tensor h = run_unit(
         ctx, *u_conv_in, false, [&] { return conv_in->forward(x); }, [] { return Tensor(); });
     std::vector<Tensor> skips{h};
+    // A cache plan's skip-branch form: at this call nothing at level >= skip_level runs; the
+    // hidden state entering the first up block below it is the one kept at deep_level.
+    const int skip_level = ctx.cache ? ctx.cache->skip_level_now() : 0;
+    const int deep_level = ctx.cache ? ctx.cache->deep_level() : 0;
     for (auto& b : down) {
+      if (skip_level > 0 && b.info->level >= skip_level) break;
       std::vector<Tensor> res;
       h = run_layers(b, h, temb, ehs, ctx, &res, nullptr);
-      if (b.down) {
+      // A downsampler into the skipped levels feeds only them.
+      if (b.down && !(skip_level > 0 && b.info->level + 1 >= skip_level)) {
         const UnitInfo& du = layout.units[b.info->sampler];
         h = run_unit(
             ctx, du, false, [&] { return b.down->forward(h); }, [] { return Tensor(); });
@@ -670,7 +676,7 @@ struct UNet::Impl {
       }
       skips.insert(skips.end(), res.begin(), res.end());
     }
-    if (mid) {
+    if (mid && skip_level == 0) {
       // Mid block: resnet, then (attention, resnet) pairs.
       const BlockRT& m = *mid;
       const UnitInfo& r0 = layout.units[m.info->resnets[0]];
@@ -692,7 +698,13 @@ struct UNet::Impl {
       }
       ctx.emit(m.info->id, h);
     }
+    bool entered = skip_level == 0;
     for (auto& b : up) {
+      if (!entered) {
+        if (b.info->level >= skip_level) continue;
+        h = ctx.cache->deep();
+        entered = true;
+      }
       h = run_layers(b, h, temb, ehs, ctx, nullptr, &skips);
       if (b.up) {
         ASDM_CHECK(!skips.empty(), "no skip tensor left for {}", b.info->id);
@@ -702,6 +714,7 @@ struct UNet::Impl {
         h = run_unit(
             ctx, uu, false, [&] { return b.up->forward(h, size); }, [] { return Tensor(); });
       }
+      if (deep_level > 0 && skip_level == 0 && b.info->level == deep_level) ctx.cache->keep_deep(h);
       ctx.emit(b.info->id, h);
     }
     h = run_unit(

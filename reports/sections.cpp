@@ -688,18 +688,49 @@ std::optional<Section> quality_latency_section(const std::vector<Artifact>& all,
                       fmt_num(value("inception_score"), 4), fmt_num(value("cmmd"), 4),
                       a.path.filename().string()});
   }
-  if (t.rows.empty()) return std::nullopt;
+  // The bench's own quality pass (proxy pipelines): every model, students and cache plans (the
+  // searched ones and DeepCache's) on the same axes.
+  std::vector<Point> proxy_fid, accuracy, psnr;
+  for (size_t i = 0; i < bench->models.size(); ++i) {
+    const ModelBench& m = bench->models[i];
+    if (!m.pipeline || !m.quality || !m.quality->classified) continue;
+    const double ms = m.pipeline->total_ms.median;
+    const std::string group = m.name.rfind("deepcache", 0) == 0 ? "DeepCache"
+                              : !m.cache_plan.empty()           ? "cache plan"
+                                                                : "model";
+    proxy_fid.push_back({ms, fid_of(*m.quality), m.name, group, i == 0});
+    accuracy.push_back({ms, accuracy_of(*m.quality), m.name, group, i == 0});
+    if (i > 0 && std::isfinite(m.quality->psnr_db))
+      psnr.push_back({ms, m.quality->psnr_db, m.name, group, false});
+  }
+  if (t.rows.empty() && proxy_fid.size() < 2) return std::nullopt;
   Section s("Quality against latency", "bench.json and eval.json");
-  s.para(
-      "Each model's quality (asdm eval) beside its latency in the same bench.json (whole "
-      "pipeline when it was timed, else the UNet forward): the chart a paper prints. Lower FID "
-      "and higher CLIP score are better.");
-  s.table(t);
   const std::string x_label =
       bench->models.empty() || !bench->models[0].pipeline ? "UNet forward (ms)" : "pipeline (ms)";
-  if (!fid.empty()) s.chart(scatter_chart("FID against latency", fid, {}, {x_label}, {"FID"}));
-  if (!clip.empty())
-    s.chart(scatter_chart("CLIP score against latency", clip, {}, {x_label}, {"CLIP score"}));
+  if (!t.rows.empty()) {
+    s.para(
+        "Each model's quality (asdm eval) beside its latency in the same bench.json (whole "
+        "pipeline when it was timed, else the UNet forward): the chart a paper prints. Lower FID "
+        "and higher CLIP score are better.");
+    s.table(t);
+    if (!fid.empty()) s.chart(scatter_chart("FID against latency", fid, {}, {x_label}, {"FID"}));
+    if (!clip.empty())
+      s.chart(scatter_chart("CLIP score against latency", clip, {}, {x_label}, {"CLIP score"}));
+  }
+  if (proxy_fid.size() >= 2) {
+    s.para(fmt::format(
+        "The bench's quality pass against its pipeline time, every model on the same axes "
+        "(students, cache plans, DeepCache's uniform policy; {} is the reference, drawn larger). "
+        "PSNR is against {}'s samples from the same noise: fidelity to it.",
+        bench->models[0].name, bench->models[0].name));
+    s.chart(scatter_chart("Mean attribute accuracy against pipeline latency", accuracy, {},
+                          {"pipeline (ms)"}, {"mean attribute accuracy"}));
+    s.chart(scatter_chart("Proxy FID against pipeline latency", proxy_fid, {}, {"pipeline (ms)"},
+                          {"proxy FID"}));
+    if (psnr.size() >= 2)
+      s.chart(scatter_chart("PSNR against pipeline latency", psnr, {}, {"pipeline (ms)"},
+                            {"PSNR vs " + bench->models[0].name + " (dB)"}));
+  }
   return s;
 }
 

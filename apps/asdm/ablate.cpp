@@ -15,6 +15,7 @@
 #include "analysis/importance.h"
 #include "analysis/importance_io.h"
 #include "analysis/subject.h"
+#include "analysis/temporal.h"
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "apps/asdm/job.h"
@@ -30,17 +31,42 @@ namespace {
 
 struct AblateCli {
   SubjectSource source;
-  std::string output, profile, shard, groups_file, rank_from;
+  std::string output, profile, shard, groups_file, rank_from, cache_plan;
   std::vector<std::string> units, group;
   int threads = 0;
-  bool resume = false;
-  int rows = 0;
+  bool resume = false, temporal = false;
+  int rows = 0, max_gap = 4;
+  std::vector<int> intervals{2, 3, 5};
   AblationOptions ablation;
 };
+
+// asdm ablate --temporal: reuse instead of removal (analysis/temporal.h).
+void run_temporal_analysis(const AblateCli& o, const AblationSubject& subject,
+                           const std::vector<std::string>& argv) {
+  TemporalOptions t;
+  t.tier = o.ablation.tier;
+  t.sampler = o.ablation.sampler;
+  t.seed = o.ablation.seed;
+  t.batch = o.ablation.batch;
+  t.bootstrap = o.ablation.bootstrap;
+  t.max_gap = o.max_gap;
+  t.intervals = o.intervals;
+  t.units = o.units;
+  t.profile = o.ablation.profile;
+  const auto doc = run_temporal(subject, t, make_run_context(argv, o.source.device), o.output,
+                                o.resume, ablation_progress(subject, o.ablation));
+  std::fputs(temporal_table(doc, o.rows).c_str(), stdout);
+  log::info("wrote {}", o.output);
+}
 
 void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
   if (o.source.model.empty()) fail("--model is required");
   if (o.output.empty()) fail("-o/--output is required");
+  if (o.temporal && (!o.shard.empty() || !o.group.empty() || !o.groups_file.empty() ||
+                     o.ablation.top > 0 || !o.rank_from.empty()))
+    fail(
+        "--temporal scores units one by one on one process: no --shard, --group(s), --top or "
+        "--rank-from");
   if (!o.shard.empty())
     std::tie(o.ablation.shard_index, o.ablation.shard_count) = parse_shard(o.shard);
   o.ablation.units = o.units;
@@ -54,15 +80,22 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
     o.ablation.rank_from_path = o.rank_from;
   }
   if (!o.profile.empty()) o.ablation.profile = read_profile_latency(o.profile);
+  if (!o.cache_plan.empty()) {
+    if (o.temporal) fail("--cache-plan goes with removal scores, not --temporal");
+    o.ablation.cache_plan = CachePlan::read(o.cache_plan);
+    o.ablation.cache_plan_path = o.cache_plan;
+  }
 
   set_threads(o.threads);
   const auto job = join_job(o.source.device);
+  if (o.temporal && job->world() > 1) fail("--temporal runs on one process (not under torchrun)");
   o.source.device = job->device();  // "cuda" is cuda:LOCAL_RANK on each rank of a job
   ensure_device(o.source.device);
   const AblationSubject subject = load_subject(o.source, note);
   if (std::isnan(o.ablation.sampler.guidance))
     o.ablation.sampler.guidance = subject.default_guidance();
   log::info("{}", subject.description());
+  if (o.temporal) return run_temporal_analysis(o, subject, argv);
 
   const auto doc =
       run_ablation_over_ranks(subject, o.ablation, make_run_context(argv, o.source.device),
@@ -93,7 +126,14 @@ Inputs: a proxy pipeline or a Stable Diffusion pipeline folder (or single file w
 --prompts (one prompt per line; SD: its text encoders embed them and the empty negative prompt), or a
 UNet with --embeddings: a safetensors file with encoder_hidden_states [N, tokens, dim] (and
 class_labels, text_embeds, time_ids, timestep_cond as the config needs; negative_<name> [1, ...] for
-guidance; metadata 'prompts': a JSON list of the N prompts).)";
+guidance; metadata 'prompts': a JSON list of the N prompts).
+--temporal scores reuse instead of removal (temporal.json): per unit, how much its branch output
+changes between the sampler's model calls along the teacher's trajectories, and what reusing it
+costs. Tier 1: the one-step cost (epsilon nMSE at the teacher's state with the unit reusing the
+previous call's branch) at every call, one extra forward per unit per call; tier 2: the unit alone
+on DeepCache's uniform policy at each of --intervals, 1 - SSIM and quality of final samples. With
+--profile (taken at the sampling batch, guidance rows included), reuse cost per ms saved; asdm
+cache-plan search turns the file into cache plans under a budget.)";
 
 }  // namespace
 
@@ -161,7 +201,21 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--profile", o->profile,
                   "profile.json of this model (asdm profile): latency saved per unit");
   sub->add_option("--shard", o->shard, "i/n: score every n-th unit starting at the i-th (0-based)");
+  sub->add_option("--cache-plan", o->cache_plan,
+                  "cache_plan.json (asdm cache-plan): the teacher's and tier 2's runs sample with "
+                  "it; tier 1 scores plain forwards at that run's states")
+      ->check(CLI::ExistingFile);
   sub->add_flag("--resume", o->resume, "Continue the run in --output");
+  sub->add_flag("--temporal", o->temporal,
+                "Score reuse across model calls instead of removal (temporal.json; see above)");
+  sub->add_option("--max-gap", o->max_gap,
+                  "--temporal: relative change measured over gaps of 1..N calls")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--intervals", o->intervals,
+                  "--temporal tier 2: DeepCache intervals per unit (comma-separated)")
+      ->delimiter(',')
+      ->capture_default_str();
   add_device_options(sub, o->source.device, o->source.dtype, "fp32, fp16 or bf16 (bare UNets)");
   sub->add_option("--threads", o->threads,
                   "Intra-op CPU threads (0: libtorch's default); results depend on it")
@@ -184,10 +238,14 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   });
   auto show_file = std::make_shared<std::string>();
   auto show_rows = std::make_shared<int>(0);
-  auto* show = sub->add_subcommand("show", "Print the tables of an importance.json");
+  auto* show =
+      sub->add_subcommand("show", "Print the tables of an importance.json or temporal.json");
   show->add_option("file", *show_file, "importance.json")->required()->check(CLI::ExistingFile);
   show->add_option("--rows", *show_rows, "Rows (0: all)")->capture_default_str();
   show->callback([show_file, show_rows] {
+    if (read_artifact_type(*show_file) == TemporalArtifact::kArtifact)
+      return (void)std::fputs(
+          temporal_table(TemporalArtifact::read(*show_file), *show_rows).c_str(), stdout);
     std::fputs(importance_file_table(*show_file, *show_rows).c_str(), stdout);
   });
 

@@ -21,7 +21,7 @@ namespace {
 struct UniformCli {
   std::string model, output;
   std::vector<std::string> units;
-  int level = -1, interval = 3;
+  int level = -1, skip_level = 0, interval = 3;
   SamplerOptions sampler;
 };
 
@@ -31,13 +31,27 @@ void print_plan(const CachePlan& p) {
               p.reusing_calls(), units.size(),
               join_limited({units.begin(), units.end()}, 8).c_str());
   std::string row;
-  for (const auto& call : p.reuse) row += call.empty() ? 'C' : 'r';
-  std::printf("calls (C computes everything, r reuses): %s\n", row.c_str());
+  for (size_t c = 0; c < p.reuse.size(); ++c)
+    row += p.skips(int(c)) ? 's' : p.reuse[c].empty() ? 'C' : 'r';
+  std::printf("calls (C computes everything, r reuses units, s skips the deep part): %s\n",
+              row.c_str());
 }
 
 void run_uniform(const UniformCli& o, const std::vector<std::string>& argv) {
   const ArchSpec spec = load_arch(locate_model(o.model));
   std::vector<std::string> units = o.units;
+  validate(o.sampler, NoiseSchedule::make());
+  if (o.skip_level > 0) {
+    if (!units.empty() || o.level >= 0) fail("--skip-level goes without --units and --level");
+    CachePlan p = CachePlan::uniform_skip(spec, o.skip_level, o.interval, model_calls(o.sampler));
+    p.header = ArtifactHeader::make(CachePlan::kArtifact, CachePlan::kSchemaVersion,
+                                    make_run_context(argv, "cpu"));
+    p.policy += fmt::format(" ({} {} steps)", o.sampler.sampler, o.sampler.steps);
+    p.check(spec, p.calls);
+    p.write(o.output);
+    print_plan(p);
+    return log::info("wrote {}", o.output);
+  }
   if (o.level >= 0) {
     // The deep part of the UNet, as DeepCache caches it: every unit at this resolution level or
     // below (down, mid and up), which the model keeps.
@@ -47,8 +61,7 @@ void run_uniform(const UniformCli& o, const std::vector<std::string>& argv) {
         units.push_back(u.id);
     if (units.empty()) fail("no unit of {} is at resolution level {} or below", o.model, o.level);
   }
-  if (units.empty()) fail("name the units to reuse: --units or --level");
-  validate(o.sampler, NoiseSchedule::make());
+  if (units.empty()) fail("name the units to reuse: --units, --level or --skip-level");
   CachePlan p = CachePlan::uniform(spec, units, o.interval, model_calls(o.sampler));
   p.header = ArtifactHeader::make(CachePlan::kArtifact, CachePlan::kSchemaVersion,
                                   make_run_context(argv, "cpu"));
@@ -65,6 +78,8 @@ next, so at some steps it can take its branch output from the last step that com
 only its shortcut on the new input: out = shortcut(x_t) + branch(x_t'). A plan says, per model call
 of one sampling run, which units do that; asdm proxy eval --cache-plan samples with it.
   uniform  DeepCache's uniform policy: the units compute every --interval-th call, reuse between
+  search   plans searched per unit and call under a budget on the whole sampling run, from
+           asdm ablate --temporal's temporal.json (optionally with removals), DeepCache beside
   show     print a plan)";
 
 }  // namespace
@@ -81,6 +96,11 @@ void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv) {
   uni->add_option("--level", o->level,
                   "Or: every unit at this resolution level or below (0: full resolution; "
                   "DeepCache caches the deep part)");
+  uni->add_option("--skip-level", o->skip_level,
+                  "Or DeepCache's skip-branch form: nothing at this resolution level or below "
+                  "runs on the calls between (its down, mid and up blocks), the first up block "
+                  "above takes the hidden state kept from the last full call")
+      ->check(CLI::PositiveNumber);
   uni->add_option("--interval", o->interval, "Compute every N-th call (DeepCache: 2, 3, 5)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -95,6 +115,7 @@ void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv) {
   auto* show = sub->add_subcommand("show", "Print a cache plan");
   show->add_option("plan", *file, "cache_plan.json")->required()->check(CLI::ExistingFile);
   show->callback([file] { print_plan(CachePlan::read(*file)); });
+  add_cache_search(*sub, argv);
 }
 
 }  // namespace asdm::cli

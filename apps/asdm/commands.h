@@ -28,6 +28,8 @@ void add_export(CLI::App& app, const std::vector<std::string>& argv);
 void add_init(CLI::App& app, const std::vector<std::string>& argv);
 void add_demo(CLI::App& app, const std::vector<std::string>& argv);
 void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv);
+void add_cache_search(CLI::App& cache_plan,
+                      const std::vector<std::string>& argv);  // cache-plan search
 void add_eval(CLI::App& app, const std::vector<std::string>& argv);
 
 }  // namespace asdm::cli

@@ -76,7 +76,7 @@ void run_demo(const DemoCli& o) {
   if (train_classifier) classifier = path("classifier");
   p.teacher = teacher;
   p.classifier = classifier;
-  DemoRunner run(out, 7 + train_teacher + train_classifier);
+  DemoRunner run(out, 10 + train_teacher + train_classifier);
   std::fprintf(stderr, "asdm demo: the %s proxy world, %d threads, results in %s\n",
                p.world.c_str(), o.threads, out.string().c_str());
   if (train_teacher) {
@@ -130,7 +130,7 @@ void run_demo(const DemoCli& o) {
   ProfileOptions po;
   po.resolution = p.resolution;
   po.batch = p.batch;
-  po.text_tokens = proxy::world_spec(p.world).max_tokens;
+  po.text_tokens = p.text_tokens = proxy::world_spec(p.world).max_tokens;
   po.runs = 20;
   po.warmup = 2;
   po.progress = count_progress("profiling: forward");
@@ -156,8 +156,9 @@ constexpr const char* kHelp =
     R"(The whole chain on the proxy world, on a CPU: the kept proxy teacher (assets/proxy-default; trained
 when missing), profile, ablation (tier 1), search at the target with measured candidates, build of the
 candidate with the least predicted loss among those measured at least 3 points past the target (a
-margin for this CPU's run-to-run spread), a brief one-shot incubation, bench of teacher, built and
-incubated student (interleaved latency, quality), and report.html. Each stage runs in this process
+margin for this CPU's run-to-run spread), a brief one-shot incubation, the student's temporal analysis and a cache plan searched on it,
+bench of teacher, built and incubated student and student + plan (interleaved latency, quality),
+and report.html. Each stage runs in this process
 through the library call its asdm command makes, and is printed as that command; what the command
 prints goes to <out>/logs/. Stages whose outputs exist are kept, so an interrupted demo continues
 where it stopped (delete --out to start over). About 5 minutes on 2 cores; --quick trains a teacher
@@ -174,6 +175,9 @@ void add_demo(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--teacher", o->teacher, "A proxy teacher to use instead of the kept one");
   sub->add_option("--classifier", o->classifier, "Its attribute classifier");
   sub->add_option("--target-speedup", o->target, "UNet speed-up the search aims at")
+      ->capture_default_str();
+  sub->add_option("--plan-speedup", o->plan_target,
+                  "Sampling-run speed-up the student's cache plan aims at")
       ->capture_default_str();
   sub->add_option("--incubate-steps", o->incubate_steps,
                   "Incubation steps (default 100; --quick 20)");

@@ -21,7 +21,7 @@ struct DemoCli {
   std::string out = "runs/demo", teacher, classifier;
   bool quick = false;
   int threads = 2, incubate_steps = -1, quality_prompts = -1, train_steps = -1;
-  double target = 0.22;
+  double target = 0.22, plan_target = 0.25;
 };
 
 // The demo's settings: the default world with its kept teacher, or (--quick) the test world
@@ -37,6 +37,7 @@ struct DemoSettings {
 struct DemoPlan : DemoSettings {
   std::filesystem::path out, teacher, classifier, prompts;  // prompts: the ablation's
   std::string threads;
+  int text_tokens = 0;  // the world's
   std::string path(const std::string& name) const { return (out / name).string(); }
 };
 
@@ -91,7 +92,8 @@ class DemoRunner {
   int stages_, index_ = 0;
 };
 
-// The stages after the profile (demo_stages.cpp): ablate, search, build, incubate, bench, report.
+// The stages after the profile (demo_stages.cpp): ablate, search, build, incubate, the student's
+// profile, temporal analysis and cache plan, bench, report.
 void run_demo_stages(DemoRunner& run, const DemoCli& o, const DemoPlan& p);
 
 }  // namespace asdm::cli

@@ -297,6 +297,39 @@ TEST(Ablation, BadOptionsAreRefusedBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(Ablation, WithACachePlanTheRunsSampleWithIt) {
+  torch::set_num_threads(1);
+  const std::string zero = "down_blocks.1.resnets.0", live = "mid_block.resnets.0";
+  const auto f = test::make_proxy_fixture("ablation_cache_plan", [&](UNet& u) {
+    test::scale_parameters(u, {zero + ".conv2.weight", zero + ".conv2.bias"}, 0.0);
+  });
+  const auto s = load_proxy_subject(f.pipeline, f.prompts);
+  AblationOptions o = test::small_options();
+  o.tier = "both";
+  o.units = {zero, "up_blocks.2.resnets.1"};
+  const ImportanceArtifact plain = run_ablation(s, o, context(), f.dir / "plain.json", false);
+  o.cache_plan = CachePlan::uniform(s.unet().spec(), {live, zero}, 2, 4);
+  o.cache_plan_path = "plan.json";
+  const ImportanceArtifact cached = run_ablation(s, o, context(), f.dir / "cached.json", false);
+  EXPECT_EQ(cached.settings.cache_plan, "plan.json");
+  // The teacher's run reused the live unit: other samples.
+  EXPECT_NE(cached.teacher.fingerprint, plain.teacher.fingerprint);
+  // The zeroed unit still scores exactly 0 in both tiers: tier 1 compares plain forwards, tier 2
+  // samples with the plan like the teacher.
+  for (const auto& r : cached.results)
+    if (r.id == zero) {
+      EXPECT_EQ(r.tier1->nmse.mean, 0.0);
+      EXPECT_EQ(r.tier2->ssim_loss.mean, 0.0);
+    } else {
+      EXPECT_GT(r.tier2->ssim_loss.mean, 0.0);
+    }
+  // A plan for another number of sampler calls is refused before any work.
+  o.cache_plan = CachePlan::uniform(s.unet().spec(), {live}, 2, 5);
+  EXPECT_EQ(test::error_of([&] { run_ablation(s, o, context(), f.dir / "x.json", false); }),
+            "the cache plan covers 5 model calls, this sampler makes 4 (steps and sampler must "
+            "match the plan's)");
+}
+
 TEST(Ablation, ProfileGivesLatencySavedAndImportancePerMs) {
   torch::set_num_threads(1);
   const auto f = test::make_proxy_fixture("ablation_profile");

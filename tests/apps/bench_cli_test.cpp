@@ -80,26 +80,29 @@ TEST(DemoCli, QuickChainEndToEndAndKeptOnARerun) {
                                          "0.05"};
   Result r = asdm(args);
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* f : {"teacher/model_index.json", "classifier/train_result.json", "profile.json",
-                        "importance.json", "candidates.json", "student/schedule.json",
-                        "student-incubated/incubation.json", "bench.json", "report/report.html",
-                        "report/report.md", "logs/bench.log"})
+  for (const char* f :
+       {"teacher/model_index.json", "classifier/train_result.json", "profile.json",
+        "importance.json", "candidates.json", "student/schedule.json",
+        "student-incubated/incubation.json", "student-temporal.json", "plans/p1.plan.json",
+        "bench.json", "report/report.html", "report/report.md", "logs/bench.log"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
   EXPECT_NE(r.out.find("report: " + (out / "report" / "report.html").string()), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("student-incubated"), std::string::npos);
   const auto bench = read_json_file(out / "bench.json");
-  ASSERT_EQ(bench["models"].size(), 3u);
+  ASSERT_EQ(bench["models"].size(), 4u);
+  EXPECT_EQ(bench["models"][3]["name"], "student-plan");
+  EXPECT_EQ(bench["models"][3]["cache_plan"], (out / "plans" / "p1.plan.json").string());
   EXPECT_EQ(bench["models"][0]["name"], "teacher");
   EXPECT_TRUE(bench["models"][2]["quality"].contains("mean_attribute_accuracy"));
-  EXPECT_NE(r.err.find("[9/9] write the report"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[12/12] write the report"), std::string::npos) << r.err;
 
   // A re-run keeps every stage whose output exists and writes the report again.
   const auto created = read_json_file(out / "bench.json")["created"];
   r = asdm(args);
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find("[8/9] bench teacher against student: UNet and pipeline latency "
-                       "(interleaved), memory, quality: kept"),
+  EXPECT_NE(r.err.find("[11/12] bench teacher against student (and student + plan): UNet and "
+                       "pipeline latency (interleaved), memory, quality: kept"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(read_json_file(out / "bench.json")["created"], created);

@@ -37,7 +37,7 @@ TEST(CachePlanCli, UniformPlansSampleTheTeacherAndRecordTheReuse) {
   };
   const Result deep = plan("deep.json", {"--level", "2", "--interval", "2"});
   ASSERT_EQ(deep.rc, 0) << deep.err;
-  EXPECT_NE(deep.out.find("calls (C computes everything, r reuses): CrCr"), std::string::npos)
+  EXPECT_NE(deep.out.find("r reuses units, s skips the deep part): CrCr"), std::string::npos)
       << deep.out;
   const Result none = plan("none.json", {"--level", "2", "--interval", "1"});
   ASSERT_EQ(none.rc, 0) << none.err;
@@ -73,7 +73,130 @@ TEST(CachePlanCli, UniformPlansSampleTheTeacherAndRecordTheReuse) {
                "the cache plan was made for another model (its teacher config differs)");
   expect_error(plan("x.json", {"--level", "9"}),
                "no unit of " + teacher + " is at resolution level 9 or below");
-  expect_error(plan("x.json", {}), "name the units to reuse: --units or --level");
+  expect_error(plan("x.json", {}), "name the units to reuse: --units, --level or --skip-level");
+  // DeepCache's skip-branch form: samples, and skips at the calls between.
+  const Result skip = plan("skip.json", {"--skip-level", "1", "--interval", "2"});
+  ASSERT_EQ(skip.rc, 0) << skip.err;
+  EXPECT_NE(skip.out.find("s skips the deep part): CsCs"), std::string::npos) << skip.out;
+  ASSERT_EQ(eval("skip-eval.json", {"--cache-plan", (dir / "skip.json").string()}).rc, 0);
+  const auto k = read_json_file(dir / "skip-eval.json");
+  EXPECT_NE(k.at("proxy_fid"), t.at("proxy_fid"));
+  EXPECT_GT(k.at("cache_plan").at("peak_bytes").get<int64_t>(), 0);
+  expect_error(plan("x.json", {"--skip-level", "9"}),
+               "the cache plan skips from resolution level 9; this model's levels to skip are "
+               "1..3");
+}
+
+// asdm ablate --temporal, then asdm cache-plan search on its file: plans that check against the
+// model and sample, baselines in both DeepCache forms, one interleaved bench with --measure, and
+// the errors of an unreachable target and of a file for another number of calls.
+TEST(CachePlanCli, TemporalAnalysisFeedsTheSearch) {
+  const fs::path dir = test::scratch_dir("cache_plan_cli_search");
+  const std::string teacher =
+      (test::source_dir() / "assets" / "proxy-default" / "teacher").string();
+  const fs::path prompts = dir / "prompts.txt";
+  {
+    std::ifstream in(test::source_dir() / "configs" / "prompts" / "proxy-default-val.txt");
+    std::ofstream out(prompts);
+    std::string line;
+    for (int i = 0; i < 3 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  const std::string temporal = (dir / "temporal.json").string(),
+                    profile = (dir / "profile.json").string();
+  const Result a = asdm({"ablate",
+                         "--temporal",
+                         "--model",
+                         teacher,
+                         "--prompts",
+                         prompts.string(),
+                         "--steps",
+                         "4",
+                         "--batch",
+                         "3",
+                         "--tier",
+                         "both",
+                         "--intervals",
+                         "2",
+                         "--units",
+                         "mid_block.resnets.0,mid_block.attentions.0,up_blocks.0.resnets.0,"
+                         "up_blocks.3.resnets.2",
+                         "--threads",
+                         "1",
+                         "-o",
+                         temporal});
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_NE(a.out.find("cheapest to reuse (one-step reuse cost):"), std::string::npos) << a.out;
+  EXPECT_NE(a.err.find("ablating: 5/8"), std::string::npos) << a.err;  // 4 calls + 4 units x k2
+  const Result show = asdm({"ablate", "show", temporal});
+  ASSERT_EQ(show.rc, 0) << show.err;
+  EXPECT_NE(show.out.find("up_blocks.3.resnets.2"), std::string::npos) << show.out;
+  ASSERT_EQ(asdm({"-q", "profile", "--model", teacher, "--text-tokens", "16", "--runs", "2",
+                  "--warmup", "1", "-o", profile})
+                .rc,
+            0);
+  const fs::path out = dir / "plans";
+  const Result s = asdm({"cache-plan",
+                         "search",
+                         "--temporal",
+                         temporal,
+                         "--profile",
+                         profile,
+                         "--model",
+                         teacher,
+                         "--target-speedup",
+                         "0.05",
+                         "--max-candidates",
+                         "2",
+                         "--baseline-level",
+                         "2",
+                         "--baseline-intervals",
+                         "2",
+                         "--measure",
+                         "--pipeline-runs",
+                         "1",
+                         "--threads",
+                         "1",
+                         "-o",
+                         out.string()});
+  ASSERT_EQ(s.rc, 0) << s.err;
+  EXPECT_NE(s.out.find("p1 "), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("deepcache-skip-l2-k2"), std::string::npos) << s.out;
+  const auto doc = read_json_file(out / "cache_search.json");
+  EXPECT_EQ(doc.at("artifact"), "cache_search");
+  ASSERT_GE(doc.at("candidates").size(), 1u);
+  EXPECT_GE(doc.at("candidates")[0].at("predicted_speedup").get<double>(), 0.01);
+  EXPECT_EQ(doc.at("baselines").size(), 2u);  // unit reuse and skip branch, at interval 2
+  // Every plan samples the teacher.
+  for (const char* name : {"p1", "deepcache-l2-k2", "deepcache-skip-l2-k2"}) {
+    const fs::path plan = out / (std::string(name) + ".plan.json");
+    ASSERT_TRUE(fs::exists(plan)) << plan;
+    const Result e = asdm({"-q", "proxy", "eval", "--model", teacher, "--prompts", prompts.string(),
+                           "--steps", "4", "--threads", "1", "--cache-plan", plan.string(), "-o",
+                           (dir / (std::string(name) + "-eval.json")).string()});
+    EXPECT_EQ(e.rc, 0) << name << ": " << e.err;
+  }
+  // --measure: the teacher and every plan in one interleaved bench.
+  const auto bench = read_json_file(out / "bench.json");
+  EXPECT_EQ(bench.at("models").size(), 1 + doc.at("candidates").size() + 2);
+  EXPECT_EQ(bench.at("models")[1].at("cache_plan"), (out / "p1.plan.json").string());
+
+  const Result far = asdm({"cache-plan", "search", "--temporal", temporal, "--profile", profile,
+                           "--model", teacher, "--target-speedup", "0.9", "-o", out.string()});
+  EXPECT_EQ(far.rc, 1);
+  EXPECT_EQ(
+      far.err.rfind(
+          "asdm: error: a 90.0% speed-up of the sampling run is out of reach: the best is ", 0),
+      0u)
+      << far.err;
+  expect_error(
+      asdm({"proxy", "eval", "--model", teacher, "--prompts", prompts.string(), "--steps", "5",
+            "--cache-plan", (out / "p1.plan.json").string(), "-o", (dir / "x.json").string()}),
+      "the cache plan covers 4 model calls, this sampler makes 5 (steps and sampler must "
+      "match the plan's)");
+  expect_error(asdm({"ablate", "--temporal", "--model", teacher, "--prompts", prompts.string(),
+                     "--steps", "4", "--shard", "0/2", "-o", (dir / "y.json").string()}),
+               "--temporal scores units one by one on one process: no --shard, --group(s), --top "
+               "or --rank-from");
 }
 
 TEST(CachePlanCli, BenchComparesTheTeacherWithAndWithoutAPlan) {

@@ -1,12 +1,14 @@
 // Cache plans applied to UNet forwards (model/branch_cache.h), the identities of issue 23: a plan
 // that reuses nothing is the model bit for bit; reusing a unit whose branch is zero changes
 // nothing; reusing right after computing on the same input equals computing (up to float
-// rounding); a run of the plan's length starts the next run afresh.
+// rounding); a run of the plan's length starts the next run afresh. The same for DeepCache's
+// skip-branch form, which runs fewer units.
 #include "model/branch_cache.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "model/observer.h"
 #include "model/unet.h"
 #include "tests/test_env.h"
 
@@ -93,6 +95,56 @@ TEST(BranchCache, TheKeptBranchesAreTheUnitsOutputMinusItsShortcut) {
   const UnitInfo* u = m.spec.student_layout().find("mid_block.resnets.1");
   ASSERT_NE(u, nullptr);
   EXPECT_EQ(cache.bytes(), int64_t(2) * u->out_channels * 2 * 2 * 4);  // [2, C, 2, 2] float32
+}
+
+// Counts the units a forward enters.
+struct Count : UnitObserver {
+  int entered = 0;
+  void on_enter(const UnitInfo&) override { ++entered; }
+};
+
+TEST(BranchCache, SkippingTheDeepPartRightAfterRunningItOnTheSameInputEqualsRunningIt) {
+  Tiny m;
+  const CachePlan p = CachePlan::uniform_skip(m.spec, 1, 2, 2);
+  p.check(m.spec, 2);
+  BranchCache cache(p);
+  const torch::Tensor x = torch::randn({2, 4, 16, 16});
+  Count full, skipped;
+  torch::Tensor computed, reused;
+  {
+    torch::NoGradGuard ng;
+    BranchCacheGuard g(&cache);
+    computed = m.unet->forward(x, m.t, m.ehs, {}, &full);
+    reused = m.unet->forward(x, m.t, m.ehs, {}, &skipped);
+  }
+  EXPECT_TRUE(torch::equal(computed, reused));
+  EXPECT_TRUE(torch::equal(computed, m.run(x)));
+  // The skip call ran only the level-0 blocks and the fixed parts.
+  int level0 = 0, fixed = 0;
+  for (const auto& u : m.spec.student_layout().units) {
+    if (u.kind == UnitKind::kFixed)
+      ++fixed;
+    else if (u.level == 0 && u.kind != UnitKind::kDownsample)
+      ++level0;
+  }
+  EXPECT_EQ(skipped.entered, level0 + fixed);
+  EXPECT_LT(skipped.entered, full.entered);
+  EXPECT_GT(cache.peak_bytes(), 0);
+  // On another input the deep part is stale: the output moves, but not far.
+  const torch::Tensor y = x + 0.05 * torch::randn({2, 4, 16, 16});
+  m.run(x, &cache);  // call 0 of the next run
+  const torch::Tensor stale = m.run(y, &cache), fresh = m.run(y);
+  EXPECT_FALSE(torch::equal(stale, fresh));
+  EXPECT_LT((stale - fresh).norm().item<double>(), 0.5 * fresh.norm().item<double>());
+}
+
+TEST(BranchCache, APlanThatNeverSkipsIsTheModelBitForBit) {
+  Tiny m;
+  CachePlan p = CachePlan::uniform_skip(m.spec, 2, 1, 3);  // every call runs everything
+  BranchCache cache(p);
+  const torch::Tensor x = torch::randn({2, 4, 16, 16});
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(m.run(x, &cache), m.run(x))) << i;
+  EXPECT_EQ(cache.peak_bytes(), 0);
 }
 
 }  // namespace

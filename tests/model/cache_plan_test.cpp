@@ -3,6 +3,7 @@
 // reuse or reuses before computing.
 #include "model/cache_plan.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -68,6 +69,35 @@ TEST(CachePlan, MismatchesAreOneLine) {
   other.block_out_channels[0] += 8;
   EXPECT_EQ(test::error_of([&] { p.check(arch_from_config(other), 4); }),
             "the cache plan was made for another model (its teacher config differs)");
+}
+
+TEST(CachePlan, TheSkipBranchFormRoundTripsAndIsChecked) {
+  const ArchSpec m = tiny();
+  CachePlan p = CachePlan::uniform_skip(m, 1, 3, 7);
+  for (int c = 0; c < 7; ++c) EXPECT_EQ(p.skips(c), c % 3 != 0) << c;
+  EXPECT_EQ(p.reusing_calls(), 4);
+  EXPECT_TRUE(p.units().empty());
+  p.check(m, 7);
+  p.header = ArtifactHeader::make(CachePlan::kArtifact, CachePlan::kSchemaVersion, {});
+  const CachePlan q = CachePlan::from_json(p.to_json());
+  EXPECT_EQ(q.skip_level, 1);
+  EXPECT_EQ(q.skip, p.skip);
+  // A plan without skipping writes no skip fields, and reads back without them.
+  EXPECT_FALSE(CachePlan::uniform(m, {"mid_block.resnets.1"}, 2, 4).to_json().contains("skip"));
+  int deepest = 0;
+  for (const auto& b : m.student_layout().down) deepest = std::max(deepest, b.level);
+  CachePlan deep = CachePlan::uniform_skip(m, deepest + 1, 2, 4);
+  EXPECT_EQ(test::error_of([&] { deep.check(m, 4); }),
+            fmt::format("the cache plan skips from resolution level {}; this model's levels to "
+                        "skip are 1..{}",
+                        deepest + 1, deepest));
+  CachePlan first = CachePlan::uniform_skip(m, 1, 2, 4);
+  first.skip[0] = true;
+  EXPECT_EQ(test::error_of([&] { first.check(m, 4); }),
+            "the cache plan skips the deep part at call 0, before any call ran it");
+  first.skip.resize(3);
+  EXPECT_EQ(test::error_of([&] { first.check(m, 4); }),
+            "the cache plan marks 3 calls for skipping but covers 4");
 }
 
 }  // namespace

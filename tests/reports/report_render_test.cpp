@@ -56,7 +56,7 @@ TEST(ReportRender, EveryChartAndImageRendersInHeadlessChromiumWithoutConsoleMess
   std::smatch m;
   ASSERT_TRUE(std::regex_search(dom, m, std::regex("data-rendered=\"([^\"]*)\"")))
       << "the report's render check did not run";
-  EXPECT_EQ(m[1].str(), "charts 8/8 images 2/2");
+  EXPECT_EQ(m[1].str(), "charts 10/10 images 2/2");
   // Console messages (errors, uncaught exceptions, warnings) are logged as ...:CONSOLE... lines.
   std::istringstream err(slurp(d / "dom.err"));
   for (std::string line; std::getline(err, line);)

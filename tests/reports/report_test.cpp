@@ -91,10 +91,10 @@ TEST(WriteReport, EverySectionChartTableAndCsv) {
   const ReportFiles f = write_report(as, d / "out", o);
   const std::string html = slurp(f.html), md = slurp(f.markdown);
   // profile: 2 charts; importance: 1 (with the candidates' front); candidates: 1; bench: 2;
-  // incubation: 1; inspect: 1.
-  EXPECT_EQ(f.charts, 8);
-  EXPECT_EQ(count(html, "<svg class=\"chart\""), 8u);
-  EXPECT_EQ(count(html, "<section id="), 6u);
+  // incubation: 1; inspect: 1; quality against latency (the bench's accuracy and proxy FID): 2.
+  EXPECT_EQ(f.charts, 10);
+  EXPECT_EQ(count(html, "<svg class=\"chart\""), 10u);
+  EXPECT_EQ(count(html, "<section id="), 7u);
   EXPECT_NE(html.find("<title>test &lt;report&gt;</title>"), std::string::npos);
   EXPECT_EQ(count(html, "<img class=\"samples\""), 2u);
   EXPECT_EQ(count(html, "src=\"data:image/png;base64,iVBORw0KGgo"), 2u);  // PNG signature, embedded
@@ -153,7 +153,8 @@ TEST(WriteReport, EvalMetricsAndQualityAgainstLatencyForTheBenchedModels) {
                     read_artifact(d / "s" / "eval.json"), read_artifact(d / "x" / "eval.json")},
                    d / "out");
   const std::string md = slurp(f.markdown);
-  EXPECT_EQ(f.charts, 2 + 2);  // bench's two, FID and CLIP score against latency
+  // bench's two; FID and CLIP score against latency; the bench's accuracy and proxy FID.
+  EXPECT_EQ(f.charts, 2 + 2 + 2);
   EXPECT_NE(md.find("## Quality: student"), std::string::npos) << md;
   EXPECT_NE(md.find("| IS | 20.5 ± 0.25 | 100 | 10 splits |"), std::string::npos) << md;
   EXPECT_NE(md.find("| FID | 15.75 | 100 | pytorch-fid preprocessing, 2048-d features; reference "

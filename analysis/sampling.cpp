@@ -1,0 +1,39 @@
+#include "analysis/sampling.h"
+
+#include <torch/torch.h>
+
+#include "analysis/subject.h"
+
+namespace asdm {
+
+SamplerOptions sampler_for(const AblationSubject& s, const SamplerOptions& sampler) {
+  SamplerOptions so = sampler;
+  so.prediction = s.scheduler().prediction;
+  so.spacing = s.scheduler().spacing;
+  so.steps_offset = s.scheduler().steps_offset;
+  so.final_alpha_one = s.scheduler().final_alpha_one;
+  return so;
+}
+
+Denoiser denoiser(const AblationSubject& s, const std::vector<int>& prompts, double guidance,
+                  UnitObserver* observer) {
+  if (guidance == 1.0)
+    return [&s, prompts, observer](const at::Tensor& x, double t) {
+      return s.predict(x, t, prompts, observer);
+    };
+  std::vector<int> both(prompts.size(), -1);
+  both.insert(both.end(), prompts.begin(), prompts.end());
+  return [&s, both, guidance, observer](const at::Tensor& x, double t) {
+    const at::Tensor out = s.predict(torch::cat({x, x}), t, both, observer);
+    const auto parts = out.chunk(2, 0);
+    return parts[0] + guidance * (parts[1] - parts[0]);
+  };
+}
+
+at::Tensor epsilon(const AblationSubject& s, const at::Tensor& x, const at::Tensor& out, double t) {
+  return x0_and_epsilon(x, out.to(x.scalar_type()), s.scheduler().schedule.alpha_bar(t),
+                        s.scheduler().prediction)
+      .second;
+}
+
+}  // namespace asdm
