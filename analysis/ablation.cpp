@@ -580,21 +580,9 @@ class AblationRun {
   // ---- resume: the results of the file being continued (same settings and shard) ----
   void take_resumed() {
     settings = settings_of(s, o, plan);
-    if (std::filesystem::exists(out) && !resume) {
-      // Do not overwrite an unfinished run.
-      bool unfinished = false;
-      try {
-        unfinished = read_artifact_type(out) == ImportanceArtifact::kArtifact &&
-                     !ImportanceArtifact::read(out).complete;
-      } catch (const Error&) {
-      }
-      if (unfinished)
-        fail(
-            "{} holds the partial results of an unfinished run; continue it with --resume, or "
-            "remove "
-            "the file",
-            out.string());
-    }
+    if (!resume)
+      refuse_unfinished(out, ImportanceArtifact::kArtifact,
+                        [](const auto& f) { return ImportanceArtifact::read(f).complete; });
     if (resume && std::filesystem::exists(out)) {
       const ImportanceArtifact old = read_partial(out);
       if (!same_settings(old.settings, settings, out.string()))

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include "analysis/subject.h"
+#include "core/artifact.h"
+#include "core/error.h"
 
 namespace asdm {
 
@@ -34,6 +36,21 @@ at::Tensor epsilon(const AblationSubject& s, const at::Tensor& x, const at::Tens
   return x0_and_epsilon(x, out.to(x.scalar_type()), s.scheduler().schedule.alpha_bar(t),
                         s.scheduler().prediction)
       .second;
+}
+
+void refuse_unfinished(const std::filesystem::path& out, std::string_view artifact,
+                       const std::function<bool(const std::filesystem::path&)>& complete) {
+  if (!std::filesystem::exists(out)) return;
+  bool unfinished = false;
+  try {
+    unfinished = read_artifact_type(out) == artifact && !complete(out);
+  } catch (const Error&) {
+  }
+  if (unfinished)
+    fail(
+        "{} holds the partial results of an unfinished run; continue it with --resume, or remove "
+        "the file",
+        out.string());
 }
 
 }  // namespace asdm

@@ -1,8 +1,12 @@
 #pragma once
-// How the analysis runners (ablation, temporal analysis) sample a subject: its scheduler's
-// sampler settings, the denoiser of a prompt batch (with classifier-free guidance: the
-// unconditional rows first, then the conditional ones, in one forward), and epsilon from the
-// model's raw output. Internal to analysis/; light header.
+// What the analysis runners (ablation, temporal analysis) share: how they sample a subject (its
+// scheduler's sampler settings, the denoiser of a prompt batch — with classifier-free guidance the
+// unconditional rows first, then the conditional ones, in one forward — and epsilon from the
+// model's raw output), and how they refuse to overwrite an unfinished run. Internal to analysis/;
+// light header.
+#include <filesystem>
+#include <functional>
+#include <string_view>
 #include <vector>
 
 #include "model/sampler.h"
@@ -24,5 +28,10 @@ Denoiser denoiser(const AblationSubject& subject, const std::vector<int>& prompt
 
 at::Tensor epsilon(const AblationSubject& subject, const at::Tensor& x, const at::Tensor& out,
                    double t);
+
+// asdm::Error when `out` holds an unfinished run of `artifact` (`complete` reads the file; a file
+// it cannot read is not a run and may be overwritten).
+void refuse_unfinished(const std::filesystem::path& out, std::string_view artifact,
+                       const std::function<bool(const std::filesystem::path&)>& complete);
 
 }  // namespace asdm

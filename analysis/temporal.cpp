@@ -175,19 +175,9 @@ class TemporalRun {
   void start() {
     doc.settings = settings();
     doc.definitions = definitions();
-    if (std::filesystem::exists(out) && !resume) {
-      bool unfinished = false;
-      try {
-        unfinished = read_artifact_type(out) == TemporalArtifact::kArtifact &&
-                     !TemporalArtifact::read(out).complete;
-      } catch (const Error&) {
-      }
-      if (unfinished)
-        fail(
-            "{} holds the partial results of an unfinished run; continue it with --resume, or "
-            "remove the file",
-            out.string());
-    }
+    if (!resume)
+      refuse_unfinished(out, TemporalArtifact::kArtifact,
+                        [](const auto& f) { return TemporalArtifact::read(f).complete; });
     bool resumed_file = false;
     if (resume && std::filesystem::exists(out)) {
       TemporalArtifact old = TemporalArtifact::read(out);

@@ -54,7 +54,8 @@ const std::map<std::string, int>& report_schemas() {
       {CandidateSet::kArtifact, CandidateSet::kSchemaVersion},
       {BenchResult::kArtifact, BenchResult::kSchemaVersion},
       {IncubationRecord::kArtifact, IncubationRecord::kSchemaVersion},
-      {EvalRecord::kArtifact, EvalRecord::kSchemaVersion}};
+      {EvalRecord::kArtifact, EvalRecord::kSchemaVersion},
+      {TemporalArtifact::kArtifact, TemporalArtifact::kSchemaVersion}};
   return kSchemas;
 }
 
@@ -104,6 +105,8 @@ Artifact read_artifact(const fs::path& path) {
     a.body = BenchResult::from_json(doc, source);
   else if (a.type == EvalRecord::kArtifact)
     a.body = EvalRecord::from_json(doc, source);
+  else if (a.type == TemporalArtifact::kArtifact)
+    a.body = TemporalArtifact::from_json(doc, source);
   else
     a.body = IncubationRecord::from_json(doc, source);
   return a;
@@ -137,7 +140,7 @@ ReportFiles write_report(const std::vector<Artifact>& artifacts, const fs::path&
   Context cx{&artifacts, dir, &files, {"report.html", "report.md"}};
   // Sections in the order of the method: model, latency, importance, search, training, bench.
   static const std::vector<std::string> kOrder = {
-      "bench", "eval", "inspect", "profile", "importance", "candidates", "incubation"};
+      "bench", "eval", "inspect", "profile", "importance", "temporal", "candidates", "incubation"};
   std::vector<Section> sections;
   for (const auto& type : kOrder)
     for (const auto& a : artifacts) {
@@ -157,6 +160,8 @@ ReportFiles write_report(const std::vector<Artifact>& artifacts, const fs::path&
               return bench_section(a, body, cx);
             else if constexpr (std::is_same_v<T, EvalRecord>)
               return eval_section(a, body, cx);
+            else if constexpr (std::is_same_v<T, TemporalArtifact>)
+              return temporal_section(a, body, cx);
             else
               return incubation_section(a, body, cx);
           },

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "analysis/importance.h"
+#include "analysis/temporal_record.h"
 #include "bench/bench_result.h"
 #include "eval/eval_record.h"
 #include "incubation/incubation_record.h"
@@ -24,7 +25,7 @@ struct Artifact {
   std::string type;  // the artifact's "artifact" field: "profile", "bench", ...
   int schema_version = 0;
   std::variant<InspectArtifact, ProfileArtifact, ImportanceArtifact, CandidateSet, BenchResult,
-               IncubationRecord, EvalRecord>
+               IncubationRecord, EvalRecord, TemporalArtifact>
       body;
 
   template <class T>

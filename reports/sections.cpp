@@ -317,6 +317,70 @@ Section importance_section(const Artifact& a, const ImportanceArtifact& d, Conte
   return s;
 }
 
+// ---- temporal.json ------------------------------------------------------------------------------
+
+Section temporal_section(const Artifact& a, const TemporalArtifact& d, Context& cx) {
+  const TemporalSettings& st = d.settings;
+  Section s("Temporal redundancy: what each unit costs to reuse", a.path.string());
+  s.para(fmt::format(
+      "{}; {} prompts, {} {} steps ({} model calls), guidance {}, tier {}{}. One-step reuse cost: "
+      "epsilon's nMSE at the teacher's state when the unit takes its branch from the call before; "
+      "relative change: |b_s − b_(s−1)| / |b_s| of its branch output.",
+      st.subject, st.prompts, st.sampler, st.steps, st.calls, fmt_num(st.guidance, 3), st.tier,
+      d.complete ? "" : " — an unfinished run (complete: false)"));
+  Csv csv{{"unit", "kind", "relative_change", "reuse_cost", "reuse_cost_ci_lo", "reuse_cost_ci_hi",
+           "ms_per_call", "cost_per_ms"},
+          {}};
+  std::vector<const TemporalUnit*> rows;
+  std::vector<Point> points;
+  for (const auto& u : d.units) {
+    rows.push_back(&u);
+    const double ms = u.latency_ms.value_or(kNaN), per_ms = u.cost_per_ms().value_or(kNaN);
+    csv.rows.push_back({u.id, u.kind, raw(u.change.mean), raw(u.reuse_cost.mean),
+                        raw(u.reuse_cost.ci_low), raw(u.reuse_cost.ci_high), raw(ms), raw(per_ms)});
+    if (std::isfinite(ms)) points.push_back({ms, u.reuse_cost.mean, u.id, block_group(u.id)});
+  }
+  if (!points.empty())
+    s.chart(scatter_chart("One-step reuse cost against the time a reuse saves", points, {},
+                          {"ms per call (profile)", false}, {"reuse cost (epsilon nMSE)", true}));
+  // Per call, for the units that cost most to reuse: where in the trajectory reuse hurts.
+  std::vector<const TemporalUnit*> costly = rows;
+  std::sort(costly.begin(), costly.end(),
+            [](const auto* x, const auto* y) { return x->reuse_cost.mean > y->reuse_cost.mean; });
+  std::vector<Series> curves;
+  for (size_t i = 0; i < costly.size() && i < 5; ++i) {
+    Series c{costly[i]->id, {}, {}, false};
+    for (size_t call = 1; call < costly[i]->reuse_nmse.size(); ++call)
+      if (std::isfinite(costly[i]->reuse_nmse[call]) && costly[i]->reuse_nmse[call] > 0) {
+        c.xs.push_back(double(call));
+        c.ys.push_back(costly[i]->reuse_nmse[call]);
+      }
+    if (!c.xs.empty()) curves.push_back(c);
+  }
+  if (!curves.empty())
+    s.chart(line_chart("One-step reuse cost per model call (the five costliest units)", curves,
+                       {"model call", false}, {"reuse cost (epsilon nMSE)", true}));
+  std::stable_sort(rows.begin(), rows.end(), [](const auto* x, const auto* y) {
+    const double a = x->cost_per_ms().value_or(x->reuse_cost.mean),
+                 b = y->cost_per_ms().value_or(y->reuse_cost.mean);
+    return a < b;
+  });
+  Table t{{"rank", "unit", "kind", "relative change", "reuse cost", "95% CI", "ms per call",
+           "cost per ms"},
+          {}};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const TemporalUnit& u = *rows[i];
+    t.rows.push_back(
+        {std::to_string(i + 1), u.id, u.kind, fmt_num(u.change.mean, 3),
+         fmt_num(u.reuse_cost.mean, 3),
+         fmt::format("{} – {}", fmt_num(u.reuse_cost.ci_low, 2), fmt_num(u.reuse_cost.ci_high, 2)),
+         fmt_num(u.latency_ms.value_or(kNaN), 3), fmt_num(u.cost_per_ms().value_or(kNaN), 3)});
+  }
+  s.table(t);
+  cx.write_csv(s, a, "units", csv);
+  return s;
+}
+
 // ---- candidates.json ----------------------------------------------------------------------------
 
 Section candidates_section(const Artifact& a, const CandidateSet& d, Context& cx) {

@@ -77,6 +77,7 @@ Section candidates_section(const Artifact& a, const CandidateSet& d, Context& cx
 Section bench_section(const Artifact& a, const BenchResult& d, Context& cx);
 Section incubation_section(const Artifact& a, const IncubationRecord& d, Context& cx);
 Section eval_section(const Artifact& a, const EvalRecord& d, Context& cx);
+Section temporal_section(const Artifact& a, const TemporalArtifact& d, Context& cx);
 // Every eval.json whose model bench.json timed (its student folder, or its pipeline for the
 // teacher): FID and CLIP score against pipeline latency. None when nothing pairs.
 std::optional<Section> quality_latency_section(const std::vector<Artifact>& all, Context& cx);

@@ -41,28 +41,23 @@ void run_uniform(const UniformCli& o, const std::vector<std::string>& argv) {
   const ArchSpec spec = load_arch(locate_model(o.model));
   std::vector<std::string> units = o.units;
   validate(o.sampler, NoiseSchedule::make());
+  CachePlan p;
   if (o.skip_level > 0) {
     if (!units.empty() || o.level >= 0) fail("--skip-level goes without --units and --level");
-    CachePlan p = CachePlan::uniform_skip(spec, o.skip_level, o.interval, model_calls(o.sampler));
-    p.header = ArtifactHeader::make(CachePlan::kArtifact, CachePlan::kSchemaVersion,
-                                    make_run_context(argv, "cpu"));
-    p.policy += fmt::format(" ({} {} steps)", o.sampler.sampler, o.sampler.steps);
-    p.check(spec, p.calls);
-    p.write(o.output);
-    print_plan(p);
-    return log::info("wrote {}", o.output);
+    p = CachePlan::uniform_skip(spec, o.skip_level, o.interval, model_calls(o.sampler));
+  } else {
+    if (o.level >= 0) {
+      // The deep part of the UNet, as DeepCache caches it: every unit at this resolution level or
+      // below (down, mid and up), which the model keeps.
+      const auto removed = spec.removed_units();
+      for (const auto& u : spec.student_layout().units)
+        if (u.removable() && u.parent.empty() && u.level >= o.level && !removed.count(u.id))
+          units.push_back(u.id);
+      if (units.empty()) fail("no unit of {} is at resolution level {} or below", o.model, o.level);
+    }
+    if (units.empty()) fail("name the units to reuse: --units, --level or --skip-level");
+    p = CachePlan::uniform(spec, units, o.interval, model_calls(o.sampler));
   }
-  if (o.level >= 0) {
-    // The deep part of the UNet, as DeepCache caches it: every unit at this resolution level or
-    // below (down, mid and up), which the model keeps.
-    const auto removed = spec.removed_units();
-    for (const auto& u : spec.student_layout().units)
-      if (u.removable() && u.parent.empty() && u.level >= o.level && !removed.count(u.id))
-        units.push_back(u.id);
-    if (units.empty()) fail("no unit of {} is at resolution level {} or below", o.model, o.level);
-  }
-  if (units.empty()) fail("name the units to reuse: --units, --level or --skip-level");
-  CachePlan p = CachePlan::uniform(spec, units, o.interval, model_calls(o.sampler));
   p.header = ArtifactHeader::make(CachePlan::kArtifact, CachePlan::kSchemaVersion,
                                   make_run_context(argv, "cpu"));
   p.policy += fmt::format(" ({} {} steps)", o.sampler.sampler, o.sampler.steps);

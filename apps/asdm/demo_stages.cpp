@@ -225,9 +225,12 @@ void run_demo_stages(DemoRunner& run, const DemoCli& o, const DemoPlan& p) {
               bench.progress = bench_progress(list.size(), bench);
               return bench_table(bench_to_file(list, bench, p.path("bench.json"), true, cx));
             });
-  const std::vector<std::string> artifacts = {p.path("bench.json"), p.path("profile.json"),
-                                              p.path("importance.json"), p.path("candidates.json"),
-                                              p.path("student-incubated/incubation.json")};
+  const std::vector<std::string> artifacts = {p.path("bench.json"),
+                                              p.path("profile.json"),
+                                              p.path("importance.json"),
+                                              p.path("candidates.json"),
+                                              p.path("student-incubated/incubation.json"),
+                                              p.path("student-temporal.json")};
   const std::string title = "asdm demo: the proxy teacher and its A-SDM student";
   std::vector<std::string> a = {"report"};
   a.insert(a.end(), artifacts.begin(), artifacts.end());

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -76,7 +77,7 @@ TEST(ReadArtifact, RefusesWhatItCannotRead) {
   EXPECT_EQ(error_of(write("s.json", schedule)),
             (d / "s.json").string() +
                 ": asdm report does not read schedule artifacts; it reads bench, candidates, "
-                "eval, importance, incubation, inspect, profile");
+                "eval, importance, incubation, inspect, profile, temporal");
   std::ofstream(d / "bad.json") << "{\"artifact\": ";
   EXPECT_NE(error_of(d / "bad.json").find((d / "bad.json").string()), std::string::npos);
 }
@@ -202,6 +203,45 @@ TEST(WriteReport, ImportanceWithoutLatencySaysWhatIsMissing) {
   const ReportFiles g = write_report(
       {read_artifact(d / "importance.json"), read_artifact(d / "profile.json")}, d / "out2");
   EXPECT_EQ(g.charts, 3);
+}
+
+TEST(WriteReport, TemporalAnalysisHasItsSectionChartsAndCsv) {
+  const fs::path d = test::scratch_dir("report_temporal");
+  TemporalArtifact t;
+  t.header =
+      ArtifactHeader::make(TemporalArtifact::kArtifact, TemporalArtifact::kSchemaVersion, {});
+  t.settings.subject = "proxy pipeline teacher";
+  t.settings.prompts = 4;
+  t.settings.tier = "1";
+  t.settings.sampler = "ddim";
+  t.settings.steps = t.settings.calls = 3;
+  t.settings.guidance = 1;
+  t.settings.max_gap = 1;
+  t.prompts_done = 4;
+  t.complete = true;
+  for (const auto& [id, cost, ms] : {std::tuple{"mid_block.resnets.0", 1e-9, 0.2},
+                                     std::tuple{"up_blocks.3.resnets.2", 1e-2, 0.4}}) {
+    TemporalUnit u;
+    u.id = id;
+    u.kind = "resblock";
+    u.latency_ms = ms;
+    u.change = {0.1, 0.05, 0.15, 4};
+    u.reuse_cost = {cost, cost / 2, cost * 2, 4};
+    u.reuse_nmse = {std::nan(""), cost, cost};
+    u.change_sq = {{std::nan(""), 0.01, 0.01}};
+    u.per_prompt_change.assign(4, 0.1);
+    u.per_prompt_reuse.assign(4, cost);
+    t.units.push_back(u);
+  }
+  t.write(d / "temporal.json");
+  const ReportFiles f = write_report({read_artifact(d / "temporal.json")}, d / "out");
+  EXPECT_EQ(f.charts, 2);  // cost against ms; per call for the costliest
+  const std::string md = slurp(f.markdown);
+  EXPECT_NE(md.find("## Temporal redundancy: what each unit costs to reuse"), std::string::npos)
+      << md;
+  // Cheapest per ms first.
+  EXPECT_LT(md.find("| 1 | mid_block.resnets.0 |"), md.find("| 2 | up_blocks.3.resnets.2 |")) << md;
+  EXPECT_TRUE(fs::exists(d / "out" / "temporal-temporal-units.csv"));
 }
 
 TEST(WriteReport, NothingToReportIsAnError) {
