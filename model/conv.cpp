@@ -6,19 +6,22 @@ namespace asdm {
 namespace {
 
 bool use_gemm(const at::Tensor& x) {
-  return !x.is_cuda() && x.scalar_type() == torch::kFloat32 &&
-         x.size(2) * x.size(3) <= kGemmConvMaxPixels;
+  if (x.is_cuda() || x.scalar_type() != torch::kFloat32) return false;
+  const int64_t pixels = x.size(2) * x.size(3);
+  return pixels <= kGemmConvMaxPixels ||
+         (pixels <= kGemmConvWideMaxPixels && x.size(1) >= kGemmConvWideMinChannels);
 }
 
 }  // namespace
 
 at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   if (!use_gemm(x)) return at::conv2d(x, w, b, 1, 1);
-  const int64_t B = x.size(0), cout = w.size(0);
-  const at::Tensor cols = at::im2col(x, {3, 3}, {1, 1}, {1, 1}, {1, 1});  // [B, cin * 9, H * W]
-  at::Tensor y = at::matmul(w.view({cout, -1}), cols);                    // [B, cout, H * W]
-  y = y + b.view({1, cout, 1});
-  return y.view({B, cout, x.size(2), x.size(3)});
+  const int64_t B = x.size(0), cout = w.size(0), N = x.size(2) * x.size(3);
+  const at::Tensor cols = at::im2col(x, {3, 3}, {1, 1}, {1, 1}, {1, 1});  // [B, cin * 9, N]
+  // One GEMM over the batch: [cout, cin * 9] x [cin * 9, B * N].
+  const at::Tensor y = at::addmm(b.view({cout, 1}), w.reshape({cout, -1}),
+                                 cols.transpose(0, 1).reshape({cols.size(1), B * N}));
+  return y.view({cout, B, N}).transpose(0, 1).reshape({B, cout, x.size(2), x.size(3)});
 }
 
 at::Tensor conv3x3_per_sample(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
