@@ -95,5 +95,7 @@ class DemoRunner {
 // The stages after the profile (demo_stages.cpp): ablate, search, build, incubate, the student's
 // profile, temporal analysis and cache plan, bench, report.
 void run_demo_stages(DemoRunner& run, const DemoCli& o, const DemoPlan& p);
+// The student's profile, temporal analysis and cache plan (demo_plan.cpp): plans/p1.plan.json.
+void run_demo_plan_stages(DemoRunner& run, const DemoCli& o, const DemoPlan& p);
 
 }  // namespace asdm::cli
