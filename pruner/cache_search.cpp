@@ -45,6 +45,8 @@ std::vector<Baseline> baselines(const CacheSearchOptions& o, const ArchSpec& spe
   const int C = t.settings.calls;
   std::vector<Baseline> out;
   for (int k : o.baseline_intervals) {
+    if (k < 0) fail("baseline intervals must be at least 2 (0: no baselines), got {}", k);
+    if (k == 0) continue;
     if (!units.empty()) {
       Baseline b{{}, CachePlan::uniform(spec, units, k, C)};
       b.predicted = predict_plan(layout, latency, t, b.plan.reuse);

@@ -21,7 +21,7 @@ struct CacheSearchOptions {
   TemporalSearchOptions search;
   // DeepCache's uniform policy at these intervals, on the units at resolution level >=
   // baseline_level: unit reuse (priced by the search's model) and the skip-branch form (time
-  // predicted from the profile, loss not predicted).
+  // predicted from the profile, loss not predicted). 0: none.
   std::vector<int> baseline_intervals{2, 3, 5};
   int baseline_level = 1;
 };

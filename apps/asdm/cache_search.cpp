@@ -120,7 +120,7 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "DeepCache baselines: the units at this resolution level and below")
       ->capture_default_str();
   sub->add_option("--baseline-intervals", o->search.baseline_intervals,
-                  "DeepCache baselines' intervals (comma-separated; none: --baseline-intervals '')")
+                  "DeepCache baselines' intervals (comma-separated; 0: no baselines)")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_flag("--measure", o->measure,
