@@ -11,6 +11,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "analysis/sample_metrics.h"
 #include "analysis/sampling.h"
@@ -21,6 +22,7 @@
 #include "core/sha256.h"
 #include "core/unit_id.h"
 #include "model/branch_cache.h"
+#include "model/cache_plan.h"
 #include "model/unet.h"
 
 namespace asdm {
@@ -278,25 +280,11 @@ bool wants(const std::string& tier, int t) { return tier == "both" || tier == st
 ImportanceSettings settings_of(const AblationSubject& s, const AblationOptions& o,
                                const std::vector<Entry>& plan) {
   ImportanceSettings st;
-  st.subject = s.description();
-  st.prompts = s.num_prompts();
-  st.prompts_sha256 = s.prompts_sha256();
-  st.tier = o.tier;
+  fill_run_settings(st, s, o.tier, o.sampler, o.seed, o.batch, o.bootstrap,
+                    o.profile ? o.profile->path : "");
   st.timesteps = o.timesteps;
-  st.sampler = o.sampler.sampler;
-  st.steps = o.sampler.steps;
-  st.guidance = o.sampler.guidance;
-  st.prediction = std::string(to_string(s.scheduler().prediction));
-  st.spacing = s.scheduler().spacing;
-  st.steps_offset = s.scheduler().steps_offset;
-  st.seed = o.seed;
-  st.batch = o.batch;
-  st.bootstrap = o.bootstrap;
   st.top = o.top;
   st.rank_from = o.rank_from_path;
-  st.profile = o.profile ? o.profile->path : "";
-  st.sample_shape = s.sample_shape();
-  st.output_space = s.output_space();
   st.cache_plan = o.cache_plan_path;
   for (const auto& e : plan) st.plan.push_back(e.id);
   return st;
@@ -493,6 +481,24 @@ std::vector<std::string> parse_group(const std::string& text) {
   std::vector<std::string> ids;
   for (std::string id; ss >> id;) ids.push_back(id);
   return ids;
+}
+
+void read_ablation_inputs(const AblationInputs& in, AblationOptions& o) {
+  if (!in.shard.empty()) std::tie(o.shard_index, o.shard_count) = parse_shard(in.shard);
+  o.units = in.units;
+  for (const auto& g : in.group) o.groups.push_back(parse_group(g));
+  if (!in.groups_file.empty())
+    for (auto& g : read_groups(in.groups_file)) o.groups.push_back(g);
+  if (o.groups_only && o.groups.empty()) fail("--groups-only needs --group or --groups");
+  if (!in.rank_from.empty()) {
+    o.rank_from = read_importance_scores(in.rank_from, "tier1").units;
+    o.rank_from_path = in.rank_from;
+  }
+  if (!in.profile.empty()) o.profile = read_profile_latency(in.profile);
+  if (!in.cache_plan.empty()) {
+    o.cache_plan = CachePlan::read(in.cache_plan);
+    o.cache_plan_path = in.cache_plan;
+  }
 }
 
 std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& path) {

@@ -92,6 +92,17 @@ std::vector<std::string> parse_group(const std::string& text);
 // Groups file: one group per line (as parse_group reads it); '#' starts a comment.
 std::vector<std::vector<std::string>> read_groups(const std::filesystem::path& path);
 
+// What asdm ablate's flags name, as texts and files: --shard "i/n", --group (each a parse_group
+// text), --groups (a file, read_groups), --rank-from (another run's tier-1 scores), --profile,
+// --cache-plan, --units.
+struct AblationInputs {
+  std::string shard, groups_file, rank_from, profile, cache_plan;
+  std::vector<std::string> units, group;
+};
+// Reads them into `options` (shard, units, groups, rank_from, profile, cache_plan). asdm::Error for
+// a bad text or file, and for groups_only without any group.
+void read_ablation_inputs(const AblationInputs& inputs, AblationOptions& options);
+
 // Runs the ablation, writing `out` after every item; with resume, continues the run `out` holds
 // (same settings, else an error naming the differences; a corrupt file is an error and is left as
 // it is). Without resume, an unfinished run's file is not overwritten. Returns the document.
@@ -109,6 +120,7 @@ ImportanceArtifact merge_importance(const std::vector<std::filesystem::path>& sh
 // The tables asdm ablate prints: units by importance (tier 1, else tier 2), then by importance per
 // ms saved when latency is known, rank correlations and the teacher's quality. max_rows 0: all.
 std::string importance_table(const ImportanceArtifact& doc, int max_rows);
+// A file's tables: importance.json's, or temporal.json's (analysis/temporal_record.h).
 std::string importance_file_table(const std::filesystem::path& file, int max_rows);
 
 // Rows for a table: single units and groups with their scores (NaN when absent), in the order of

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/json_numbers.h"
+#include "analysis/settings_json.h"
 #include "core/error.h"
 
 namespace asdm {
@@ -49,51 +50,21 @@ Estimate estimate_of(const json& j) {
 namespace {
 
 json settings_json(const ImportanceSettings& s) {
-  return {{"subject", s.subject},
-          {"prompts", {{"count", s.prompts}, {"sha256", s.prompts_sha256}}},
-          {"tier", s.tier},
-          {"timesteps", s.timesteps},
-          {"sampler",
-           {{"name", s.sampler},
-            {"steps", s.steps},
-            {"guidance", s.guidance},
-            {"prediction", s.prediction},
-            {"spacing", s.spacing},
-            {"steps_offset", s.steps_offset}}},
-          {"seed", s.seed},
-          {"batch", s.batch},
-          {"bootstrap", s.bootstrap},
-          {"top", s.top},
-          {"rank_from", s.rank_from},
-          {"profile", s.profile},
-          {"sample_shape", s.sample_shape},
-          {"output_space", s.output_space},
-          {"plan", s.plan},
-          {"cache_plan", s.cache_plan}};
+  json j = run_settings_json(s);
+  j["timesteps"] = s.timesteps;
+  j["top"] = s.top;
+  j["rank_from"] = s.rank_from;
+  j["plan"] = s.plan;
+  j["cache_plan"] = s.cache_plan;
+  return j;
 }
 
 ImportanceSettings settings_of(const json& j) {
   ImportanceSettings s;
-  s.subject = j.at("subject").get<std::string>();
-  s.prompts = j.at("prompts").at("count").get<int>();
-  s.prompts_sha256 = j.at("prompts").at("sha256").get<std::string>();
-  s.tier = j.at("tier").get<std::string>();
+  read_run_settings(j, s);
   s.timesteps = j.at("timesteps").get<int>();
-  const json& sm = j.at("sampler");
-  s.sampler = sm.at("name").get<std::string>();
-  s.steps = sm.at("steps").get<int>();
-  s.guidance = sm.at("guidance").get<double>();
-  s.prediction = sm.at("prediction").get<std::string>();
-  s.spacing = sm.at("spacing").get<std::string>();
-  s.steps_offset = sm.at("steps_offset").get<int>();
-  s.seed = j.at("seed").get<uint64_t>();
-  s.batch = j.at("batch").get<int>();
-  s.bootstrap = j.at("bootstrap").get<int>();
   s.top = j.at("top").get<int>();
   s.rank_from = j.at("rank_from").get<std::string>();
-  s.profile = j.at("profile").get<std::string>();
-  s.sample_shape = j.at("sample_shape").get<std::vector<int64_t>>();
-  s.output_space = j.at("output_space").get<std::string>();
   s.cache_plan = j.value("cache_plan", std::string());  // files made before cache plans
   s.plan = j.at("plan").get<std::vector<std::string>>();
   return s;

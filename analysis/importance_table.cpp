@@ -7,6 +7,7 @@
 
 #include "analysis/ablation.h"
 #include "analysis/importance.h"
+#include "analysis/temporal_record.h"
 #include "core/artifact.h"
 
 namespace asdm {
@@ -114,6 +115,8 @@ std::string importance_table(const ImportanceArtifact& doc, int max_rows) {
 }
 
 std::string importance_file_table(const std::filesystem::path& file, int max_rows) {
+  if (read_artifact_type(file) == TemporalArtifact::kArtifact)
+    return temporal_table(TemporalArtifact::read(file), max_rows);
   return importance_table(ImportanceArtifact::read(file), max_rows);
 }
 

@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include "analysis/importance.h"
 #include "analysis/subject.h"
+#include "analysis/temporal_record.h"
 #include "core/artifact.h"
 #include "core/error.h"
 
@@ -37,6 +39,33 @@ at::Tensor epsilon(const AblationSubject& s, const at::Tensor& x, const at::Tens
                         s.scheduler().prediction)
       .second;
 }
+
+template <class S>
+void fill_run_settings(S& st, const AblationSubject& s, const std::string& tier,
+                       const SamplerOptions& sampler, uint64_t seed, int batch, int bootstrap,
+                       const std::string& profile) {
+  st.subject = s.description();
+  st.prompts = s.num_prompts();
+  st.prompts_sha256 = s.prompts_sha256();
+  st.tier = tier;
+  st.sampler = sampler.sampler;
+  st.steps = sampler.steps;
+  st.guidance = sampler.guidance;
+  st.prediction = std::string(to_string(s.scheduler().prediction));
+  st.spacing = s.scheduler().spacing;
+  st.steps_offset = s.scheduler().steps_offset;
+  st.seed = seed;
+  st.batch = batch;
+  st.bootstrap = bootstrap;
+  st.profile = profile;
+  st.sample_shape = s.sample_shape();
+  st.output_space = s.output_space();
+}
+
+template void fill_run_settings(ImportanceSettings&, const AblationSubject&, const std::string&,
+                                const SamplerOptions&, uint64_t, int, int, const std::string&);
+template void fill_run_settings(TemporalSettings&, const AblationSubject&, const std::string&,
+                                const SamplerOptions&, uint64_t, int, int, const std::string&);
 
 void refuse_unfinished(const std::filesystem::path& out, std::string_view artifact,
                        const std::function<bool(const std::filesystem::path&)>& complete) {

@@ -4,8 +4,10 @@
 // unconditional rows first, then the conditional ones, in one forward — and epsilon from the
 // model's raw output), and how they refuse to overwrite an unfinished run. Internal to analysis/;
 // light header.
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +30,15 @@ Denoiser denoiser(const AblationSubject& subject, const std::vector<int>& prompt
 
 at::Tensor epsilon(const AblationSubject& subject, const at::Tensor& x, const at::Tensor& out,
                    double t);
+
+// The run fields importance.json's and temporal.json's settings share (analysis/settings_json.h)
+// from the subject and the options: subject, prompts and their hash, tier, sampler (with the
+// subject's prediction, spacing and offset), seed, batch, bootstrap, profile path, sample shape
+// and output space. S: ImportanceSettings or TemporalSettings.
+template <class S>
+void fill_run_settings(S& settings, const AblationSubject& subject, const std::string& tier,
+                       const SamplerOptions& sampler, uint64_t seed, int batch, int bootstrap,
+                       const std::string& profile);
 
 // asdm::Error when `out` holds an unfinished run of `artifact` (`complete` reads the file; a file
 // it cannot read is not a run and may be overwritten).

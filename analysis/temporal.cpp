@@ -149,25 +149,11 @@ class TemporalRun {
 
   TemporalSettings settings() const {
     TemporalSettings st;
-    st.subject = s.description();
-    st.prompts = n;
-    st.prompts_sha256 = s.prompts_sha256();
-    st.tier = o.tier;
-    st.sampler = o.sampler.sampler;
-    st.steps = o.sampler.steps;
+    fill_run_settings(st, s, o.tier, o.sampler, o.seed, o.batch, o.bootstrap,
+                      o.profile ? o.profile->path : "");
     st.calls = calls;
-    st.guidance = o.sampler.guidance;
-    st.prediction = std::string(to_string(s.scheduler().prediction));
-    st.spacing = s.scheduler().spacing;
-    st.steps_offset = s.scheduler().steps_offset;
-    st.seed = o.seed;
-    st.batch = o.batch;
-    st.bootstrap = o.bootstrap;
     st.max_gap = o.max_gap;
     st.intervals = o.tier == "1" ? std::vector<int>{} : o.intervals;
-    st.profile = o.profile ? o.profile->path : "";
-    st.sample_shape = s.sample_shape();
-    st.output_space = s.output_space();
     st.units = units;
     return st;
   }
@@ -431,6 +417,27 @@ class TemporalRun {
 };
 
 }  // namespace
+
+TemporalOptions temporal_options(const AblationOptions& a, int max_gap,
+                                 const std::vector<int>& intervals) {
+  if (a.shard_count > 1 || !a.groups.empty() || a.groups_only || a.top > 0 ||
+      !a.rank_from_path.empty())
+    fail(
+        "--temporal scores units one by one on one process: no --shard, --group(s), --top or "
+        "--rank-from");
+  if (a.cache_plan) fail("--cache-plan goes with removal scores, not --temporal");
+  TemporalOptions t;
+  t.tier = a.tier;
+  t.sampler = a.sampler;
+  t.seed = a.seed;
+  t.batch = a.batch;
+  t.bootstrap = a.bootstrap;
+  t.max_gap = max_gap;
+  t.intervals = intervals;
+  t.units = a.units;
+  t.profile = a.profile;
+  return t;
+}
 
 TemporalArtifact run_temporal(const AblationSubject& subject, const TemporalOptions& options,
                               const RunContext& context, const std::filesystem::path& out,

@@ -39,6 +39,12 @@ struct TemporalOptions {
   std::optional<ProfileLatency> profile;
 };
 
+// The analysis with an ablation's settings: tier, sampler, seed, batch, bootstrap, units and
+// profile from `ablation`, max_gap and intervals as given. asdm::Error for the ablation options it
+// has no use for (shards, groups, top, rank-from, a cache plan), before any work.
+TemporalOptions temporal_options(const AblationOptions& ablation, int max_gap,
+                                 const std::vector<int>& intervals);
+
 // Runs the analysis, writing `out` as it goes; with resume, continues the run `out` holds. Without
 // resume, an unfinished run's file is not overwritten. Progress: AblationProgress with tier "1"
 // (id: "prompts a-b, call s") or "2" (id: "unit kN"); "teacher" once at the start.

@@ -9,6 +9,7 @@
 
 #include "analysis/importance.h"
 #include "analysis/json_numbers.h"
+#include "analysis/settings_json.h"
 #include "core/error.h"
 
 namespace asdm {
@@ -18,50 +19,20 @@ using json = nlohmann::json;
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 json settings_json(const TemporalSettings& s) {
-  return {{"subject", s.subject},
-          {"prompts", {{"count", s.prompts}, {"sha256", s.prompts_sha256}}},
-          {"tier", s.tier},
-          {"sampler",
-           {{"name", s.sampler},
-            {"steps", s.steps},
-            {"calls", s.calls},
-            {"guidance", s.guidance},
-            {"prediction", s.prediction},
-            {"spacing", s.spacing},
-            {"steps_offset", s.steps_offset}}},
-          {"seed", s.seed},
-          {"batch", s.batch},
-          {"bootstrap", s.bootstrap},
-          {"max_gap", s.max_gap},
-          {"intervals", s.intervals},
-          {"profile", s.profile},
-          {"sample_shape", s.sample_shape},
-          {"output_space", s.output_space},
-          {"units", s.units}};
+  json j = run_settings_json(s);
+  j["sampler"]["calls"] = s.calls;
+  j["max_gap"] = s.max_gap;
+  j["intervals"] = s.intervals;
+  j["units"] = s.units;
+  return j;
 }
 
 TemporalSettings settings_of(const json& j) {
   TemporalSettings s;
-  s.subject = j.at("subject").get<std::string>();
-  s.prompts = j.at("prompts").at("count").get<int>();
-  s.prompts_sha256 = j.at("prompts").at("sha256").get<std::string>();
-  s.tier = j.at("tier").get<std::string>();
-  const json& sm = j.at("sampler");
-  s.sampler = sm.at("name").get<std::string>();
-  s.steps = sm.at("steps").get<int>();
-  s.calls = sm.at("calls").get<int>();
-  s.guidance = sm.at("guidance").get<double>();
-  s.prediction = sm.at("prediction").get<std::string>();
-  s.spacing = sm.at("spacing").get<std::string>();
-  s.steps_offset = sm.at("steps_offset").get<int>();
-  s.seed = j.at("seed").get<uint64_t>();
-  s.batch = j.at("batch").get<int>();
-  s.bootstrap = j.at("bootstrap").get<int>();
+  read_run_settings(j, s);
+  s.calls = j.at("sampler").at("calls").get<int>();
   s.max_gap = j.at("max_gap").get<int>();
   s.intervals = j.at("intervals").get<std::vector<int>>();
-  s.profile = j.at("profile").get<std::string>();
-  s.sample_shape = j.at("sample_shape").get<std::vector<int64_t>>();
-  s.output_space = j.at("output_space").get<std::string>();
   s.units = j.at("units").get<std::vector<std::string>>();
   return s;
 }

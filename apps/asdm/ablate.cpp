@@ -4,16 +4,12 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <tuple>
-
-#include <unistd.h>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/ablation_ranks.h"
-#include "analysis/importance.h"
-#include "analysis/importance_io.h"
 #include "analysis/subject.h"
 #include "analysis/temporal.h"
 #include "apps/asdm/cli_util.h"
@@ -23,16 +19,14 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/runtime.h"
-#include "model/sampler.h"
-#include "profiler/profile_io.h"
 
 namespace asdm::cli {
 namespace {
 
 struct AblateCli {
   SubjectSource source;
-  std::string output, profile, shard, groups_file, rank_from, cache_plan;
-  std::vector<std::string> units, group;
+  std::string output;
+  AblationInputs inputs;
   int threads = 0;
   bool resume = false, temporal = false;
   int rows = 0, max_gap = 4;
@@ -40,66 +34,34 @@ struct AblateCli {
   AblationOptions ablation;
 };
 
-// asdm ablate --temporal: reuse instead of removal (analysis/temporal.h).
-void run_temporal_analysis(const AblateCli& o, const AblationSubject& subject,
-                           const std::vector<std::string>& argv) {
-  TemporalOptions t;
-  t.tier = o.ablation.tier;
-  t.sampler = o.ablation.sampler;
-  t.seed = o.ablation.seed;
-  t.batch = o.ablation.batch;
-  t.bootstrap = o.ablation.bootstrap;
-  t.max_gap = o.max_gap;
-  t.intervals = o.intervals;
-  t.units = o.units;
-  t.profile = o.ablation.profile;
-  const auto doc = run_temporal(subject, t, make_run_context(argv, o.source.device), o.output,
-                                o.resume, ablation_progress(subject, o.ablation));
-  std::fputs(temporal_table(doc, o.rows).c_str(), stdout);
-  log::info("wrote {}", o.output);
-}
-
 void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
   if (o.source.model.empty()) fail("--model is required");
   if (o.output.empty()) fail("-o/--output is required");
-  if (o.temporal && (!o.shard.empty() || !o.group.empty() || !o.groups_file.empty() ||
-                     o.ablation.top > 0 || !o.rank_from.empty()))
-    fail(
-        "--temporal scores units one by one on one process: no --shard, --group(s), --top or "
-        "--rank-from");
-  if (!o.shard.empty())
-    std::tie(o.ablation.shard_index, o.ablation.shard_count) = parse_shard(o.shard);
-  o.ablation.units = o.units;
-  for (const auto& g : o.group) o.ablation.groups.push_back(parse_group(g));
-  if (!o.groups_file.empty())
-    for (auto& g : read_groups(o.groups_file)) o.ablation.groups.push_back(g);
-  if (o.ablation.groups_only && o.ablation.groups.empty())
-    fail("--groups-only needs --group or --groups");
-  if (!o.rank_from.empty()) {
-    o.ablation.rank_from = read_importance_scores(o.rank_from, "tier1").units;
-    o.ablation.rank_from_path = o.rank_from;
-  }
-  if (!o.profile.empty()) o.ablation.profile = read_profile_latency(o.profile);
-  if (!o.cache_plan.empty()) {
-    if (o.temporal) fail("--cache-plan goes with removal scores, not --temporal");
-    o.ablation.cache_plan = CachePlan::read(o.cache_plan);
-    o.ablation.cache_plan_path = o.cache_plan;
-  }
+  read_ablation_inputs(o.inputs, o.ablation);
+  std::optional<TemporalOptions> temporal;  // asdm ablate --temporal (analysis/temporal.h)
+  if (o.temporal) temporal = temporal_options(o.ablation, o.max_gap, o.intervals);
 
   set_threads(o.threads);
   const auto job = join_job(o.source.device);
-  if (o.temporal && job->world() > 1) fail("--temporal runs on one process (not under torchrun)");
+  if (temporal && job->world() > 1) fail("--temporal runs on one process (not under torchrun)");
   o.source.device = job->device();  // "cuda" is cuda:LOCAL_RANK on each rank of a job
   ensure_device(o.source.device);
   const AblationSubject subject = load_subject(o.source, note);
   if (std::isnan(o.ablation.sampler.guidance))
     o.ablation.sampler.guidance = subject.default_guidance();
   log::info("{}", subject.description());
-  if (o.temporal) return run_temporal_analysis(o, subject, argv);
-
-  const auto doc =
-      run_ablation_over_ranks(subject, o.ablation, make_run_context(argv, o.source.device),
-                              o.output, o.resume, *job, ablation_progress(subject, o.ablation));
+  const RunContext context = make_run_context(argv, o.source.device);
+  if (temporal) {
+    temporal->sampler.guidance = o.ablation.sampler.guidance;
+    std::fputs(temporal_table(run_temporal(subject, *temporal, context, o.output, o.resume,
+                                           ablation_progress(subject, o.ablation)),
+                              o.rows)
+                   .c_str(),
+               stdout);
+    return log::info("wrote {}", o.output);
+  }
+  const auto doc = run_ablation_over_ranks(subject, o.ablation, context, o.output, o.resume, *job,
+                                           ablation_progress(subject, o.ablation));
   if (!doc) return;  // rank 0 merged the ranks' shards and prints
   std::fputs(importance_table(*doc, o.rows).c_str(), stdout);
   if (job->world() > 1)
@@ -183,12 +145,12 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--bootstrap", o->ablation.bootstrap, "Bootstrap resamples for the 95% intervals")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--units", o->units,
+  sub->add_option("--units", o->inputs.units,
                   "Only these units (comma-separated ids; default: every removable unit)")
       ->delimiter(',');
-  sub->add_option("--group", o->group,
+  sub->add_option("--group", o->inputs.group,
                   "Also ablate these units together (ids joined by ',' or '+'); repeatable");
-  sub->add_option("--groups", o->groups_file,
+  sub->add_option("--groups", o->inputs.groups_file,
                   "File of groups: one per line, ids separated by commas or spaces");
   sub->add_flag("--groups-only", o->ablation.groups_only,
                 "Score the groups only, not single units");
@@ -196,12 +158,13 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
                   "Tier 2 only on the N units with the highest tier-1 scores (with --tier both; or "
                   "--tier 2 --rank-from)")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--rank-from", o->rank_from,
+  sub->add_option("--rank-from", o->inputs.rank_from,
                   "importance.json whose tier-1 scores pick the --top units");
-  sub->add_option("--profile", o->profile,
+  sub->add_option("--profile", o->inputs.profile,
                   "profile.json of this model (asdm profile): latency saved per unit");
-  sub->add_option("--shard", o->shard, "i/n: score every n-th unit starting at the i-th (0-based)");
-  sub->add_option("--cache-plan", o->cache_plan,
+  sub->add_option("--shard", o->inputs.shard,
+                  "i/n: score every n-th unit starting at the i-th (0-based)");
+  sub->add_option("--cache-plan", o->inputs.cache_plan,
                   "cache_plan.json (asdm cache-plan): the teacher's and tier 2's runs sample with "
                   "it; tier 1 scores plain forwards at that run's states")
       ->check(CLI::ExistingFile);
@@ -223,34 +186,10 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--rows", o->rows, "Rows of the printed tables (0: all)")->capture_default_str();
   sub->add_option("-o,--output", o->output, "importance.json to write");
 
-  auto merge_files = std::make_shared<std::vector<std::string>>();
-  auto merge_out = std::make_shared<std::string>();
-  auto* merge = sub->add_subcommand(
-      "merge",
-      "Join the shard files of one run (all shards, each complete) into one importance.json");
-  merge->add_option("files", *merge_files, "Shard files")->required()->check(CLI::ExistingFile);
-  merge->add_option("-o,--output", *merge_out, "importance.json to write")->required();
-  merge->callback([merge_files, merge_out, argv] {
-    std::vector<std::filesystem::path> files(merge_files->begin(), merge_files->end());
-    const auto doc = merge_importance(files, make_run_context(argv, "cpu"), *merge_out);
-    std::fputs(importance_table(doc, 0).c_str(), stdout);
-    log::info("merged {} shards into {}", files.size(), *merge_out);
-  });
-  auto show_file = std::make_shared<std::string>();
-  auto show_rows = std::make_shared<int>(0);
-  auto* show =
-      sub->add_subcommand("show", "Print the tables of an importance.json or temporal.json");
-  show->add_option("file", *show_file, "importance.json")->required()->check(CLI::ExistingFile);
-  show->add_option("--rows", *show_rows, "Rows (0: all)")->capture_default_str();
-  show->callback([show_file, show_rows] {
-    if (read_artifact_type(*show_file) == TemporalArtifact::kArtifact)
-      return (void)std::fputs(
-          temporal_table(TemporalArtifact::read(*show_file), *show_rows).c_str(), stdout);
-    std::fputs(importance_file_table(*show_file, *show_rows).c_str(), stdout);
-  });
+  const auto files = add_ablate_files(*sub, argv);  // merge, show
 
-  sub->callback([o, sub, merge, show, argv] {
-    if (merge->parsed() || show->parsed()) return;
+  sub->callback([o, files, argv] {
+    if (files.first->parsed() || files.second->parsed()) return;
     run_ablate(*o, argv);
   });
 }

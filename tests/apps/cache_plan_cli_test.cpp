@@ -11,17 +11,21 @@
 namespace asdm {
 namespace {
 
+// The first n prompts of the kept proxy world's validation set, as a prompt file in `dir`.
+fs::path first_validation_prompts(const fs::path& dir, int n) {
+  const fs::path prompts = dir / "prompts.txt";
+  std::ifstream in(test::source_dir() / "configs" / "prompts" / "proxy-default-val.txt");
+  std::ofstream out(prompts);
+  std::string line;
+  for (int i = 0; i < n && std::getline(in, line); ++i) out << line << "\n";
+  return prompts;
+}
+
 TEST(CachePlanCli, UniformPlansSampleTheTeacherAndRecordTheReuse) {
   const fs::path dir = test::scratch_dir("cache_plan_cli");
   const std::string teacher =
       (test::source_dir() / "assets" / "proxy-default" / "teacher").string();
-  const fs::path prompts = dir / "prompts.txt";
-  {
-    std::ifstream in(test::source_dir() / "configs" / "prompts" / "proxy-default-val.txt");
-    std::ofstream out(prompts);
-    std::string line;
-    for (int i = 0; i < 4 && std::getline(in, line); ++i) out << line << "\n";
-  }
+  const fs::path prompts = first_validation_prompts(dir, 4);
   auto plan = [&](const std::string& name, const std::vector<std::string>& extra) {
     std::vector<std::string> a = {"cache-plan", "uniform", "--model", teacher,
                                   "--steps",    "4",       "-o",      (dir / name).string()};
@@ -94,13 +98,7 @@ TEST(CachePlanCli, TemporalAnalysisFeedsTheSearch) {
   const fs::path dir = test::scratch_dir("cache_plan_cli_search");
   const std::string teacher =
       (test::source_dir() / "assets" / "proxy-default" / "teacher").string();
-  const fs::path prompts = dir / "prompts.txt";
-  {
-    std::ifstream in(test::source_dir() / "configs" / "prompts" / "proxy-default-val.txt");
-    std::ofstream out(prompts);
-    std::string line;
-    for (int i = 0; i < 3 && std::getline(in, line); ++i) out << line << "\n";
-  }
+  const fs::path prompts = first_validation_prompts(dir, 3);
   const std::string temporal = (dir / "temporal.json").string(),
                     profile = (dir / "profile.json").string();
   const Result a = asdm({"ablate",
