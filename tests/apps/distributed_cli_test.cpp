@@ -388,7 +388,7 @@ TEST(DistributedAblate, AKilledRankStopsTheOtherAndResumeFinishes) {
 }
 
 TEST(DistributedSearch, TwoRanksRefineAsOneProcess) {
-  const SearchSetup ss = make_search_setup("distributed_cli_search");
+  const SearchSetup ss = make_search_setup("distributed_cli_search", true);
   const ProxySetup& s = ss.proxy;
   const fs::path &profile = ss.profile, &importance = ss.importance;
   auto search = [&](const fs::path& out, bool refine = true) {
