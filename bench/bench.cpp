@@ -21,6 +21,7 @@
 #include "model/arch_spec.h"
 #include "model/branch_cache.h"
 #include "model/checkpoint.h"
+#include "model/cuda_graph.h"
 #include "model/model_files.h"
 #include "model/sampler.h"
 #include "model/unet.h"
@@ -155,6 +156,7 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
   g.sampler = o.sampler.sampler;
   g.height = g.width = r.input.resolution;
   g.seed = o.seed;
+  g.graphs = o.graphs;
   const auto& prompts =
       o.prompts_file.empty() ? sd_validation_prompts() : read_prompts(o.prompts_file);
   const size_t n = models.size();
@@ -291,6 +293,7 @@ class BenchRun {
           "pipeline runs and quality prompts >= 0");
     for (const auto& [name, path] : models)
       if (!fs::exists(path)) fail("model '{}': {} does not exist", name, path.string());
+    if (o.graphs) require_graphs(o.device, "bench --graphs");
     if (!o.clip.empty() && !fs::is_directory(o.clip))
       fail("--clip {} is not a CLIP folder", o.clip);
     if (!o.inception.empty()) {
@@ -345,6 +348,7 @@ class BenchRun {
     po.batch = o.batch;
     po.runs = o.runs;
     po.warmup = o.warmup;
+    po.graphs = o.graphs;
     po.seed = o.seed;
     po.resolution = o.resolution;
     po.text_tokens = o.text_tokens > 0 ? o.text_tokens : 77;

@@ -17,6 +17,7 @@ nlohmann::json to_json(const BenchResult& r) {
       {"input", to_json(r.input)},
       {"runs", o.runs},
       {"warmup", o.warmup},
+      {"unet_cuda_graphs", o.graphs},
       {"pipeline_batch", o.pipeline_batch},
       {"pipeline_runs", o.pipeline_runs},
       {"pipeline_device", o.sd_pipeline.empty() && !has_sd ? std::string("cpu") : o.device},
@@ -79,6 +80,7 @@ BenchResult BenchResult::from_json(const nlohmann::json& j, const std::string& s
     o.batch = r.input.batch;
     o.runs = st.at("runs").get<int>();
     o.warmup = st.at("warmup").get<int>();
+    o.graphs = st.value("unet_cuda_graphs", false);
     o.pipeline_batch = st.at("pipeline_batch").get<int>();
     o.pipeline_runs = st.at("pipeline_runs").get<int>();
     o.sd_pipeline = st.value("sd_pipeline", std::string());
@@ -149,6 +151,11 @@ std::string bench_table(const BenchResult& r) {
         q && !reference ? fmt::format("{:.2f}", q->psnr_db) : "-",
         q && !reference ? fmt::format("{:.3f}", q->ssim) : "-");
   }
+  if (r.options.graphs)
+    out += "UNet ms: replays of each model's CUDA graph (--graphs)" +
+           std::string(r.models.size() && r.models[0].kind == "sd_pipeline"
+                           ? "; pipeline ms: each step's model call replayed from a graph\n"
+                           : "\n");
   return out;
 }
 

@@ -28,6 +28,7 @@ struct BenchOptions {
   int batch = 1;        // UNet forward batch
   int text_tokens = 0;  // 0: a proxy pipeline's max_tokens, else 77
   int runs = 10, warmup = 2;  // interleaved UNet rounds
+  bool graphs = false;        // UNet forwards replayed from CUDA graphs (CUDA only)
   int pipeline_batch = 1;     // images per pipeline call
   int pipeline_runs = 5;      // interleaved pipeline rounds (after one warm-up round); 0 = none
   SamplerOptions sampler;     // steps, sampler, guidance for the pipeline and quality

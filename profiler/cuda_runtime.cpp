@@ -41,6 +41,7 @@ CudaRuntime load(std::string& why) {
   auto sym = [&](auto& fn, const char* name) { dynlib::resolve(lib, fn, name, "libcudart", why); };
   sym(rt.event_create, "cudaEventCreate");
   sym(rt.event_record, "cudaEventRecord");
+  sym(rt.event_record_with_flags, "cudaEventRecordWithFlags");
   sym(rt.event_synchronize, "cudaEventSynchronize");
   sym(rt.event_elapsed_time, "cudaEventElapsedTime");
   sym(rt.event_destroy, "cudaEventDestroy");

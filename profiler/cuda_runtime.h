@@ -11,6 +11,10 @@ struct CudaRuntime {
   using Event = void*;
   int (*event_create)(Event*) = nullptr;
   int (*event_record)(Event, void* stream) = nullptr;
+  // cudaEventRecordWithFlags: with kEventRecordExternal during stream capture the record becomes a
+  // node of the graph, recorded at every replay (CUDA graphs, model/cuda_graph.h).
+  int (*event_record_with_flags)(Event, void* stream, unsigned flags) = nullptr;
+  static constexpr unsigned kEventRecordExternal = 0x01;
   int (*event_synchronize)(Event) = nullptr;
   int (*event_elapsed_time)(float* ms, Event start, Event end) = nullptr;
   int (*event_destroy)(Event) = nullptr;

@@ -25,12 +25,12 @@ void CudaEventBackend::begin_forward() {
   ranges_.clear();
   exit_order_.clear();
   origin_ = next_event();
-  rt_.check(rt_.event_record(origin_, nullptr), "cudaEventRecord");
+  record(origin_);
 }
 
 void CudaEventBackend::on_enter(const UnitInfo& unit) {
   void* e = next_event();
-  rt_.check(rt_.event_record(e, nullptr), "cudaEventRecord");
+  record(e);
   ranges_.push_back(
       {&unit, e, nullptr, static_cast<int>(open_.size()), open_.empty() ? -1 : open_.back()});
   open_.push_back(static_cast<int>(ranges_.size()) - 1);
@@ -40,14 +40,37 @@ void CudaEventBackend::on_exit(const UnitInfo& unit, const at::Tensor&) {
   ASDM_CHECK(!open_.empty() && ranges_[open_.back()].unit == &unit, "unbalanced unit exit for {}",
              unit.id);
   void* e = next_event();
-  rt_.check(rt_.event_record(e, nullptr), "cudaEventRecord");
+  record(e);
   ranges_[open_.back()].exit = e;
   exit_order_.push_back(open_.back());
   open_.pop_back();
 }
 
+void CudaEventBackend::record(void* event) {
+  if (into_graph_) {
+    if (!rt_.event_record_with_flags)
+      fail("CUDA events inside a graph need cudaEventRecordWithFlags, which libcudart lacks");
+    rt_.check(rt_.event_record_with_flags(event, stream_, CudaRuntime::kEventRecordExternal),
+              "cudaEventRecordWithFlags (external, into the graph)");
+  } else {
+    rt_.check(rt_.event_record(event, stream_), "cudaEventRecord");
+  }
+}
+
+void CudaEventBackend::set_stream(void* stream, bool into_graph) {
+  ASDM_CHECK(open_.empty(), "set_stream inside a forward");
+  stream_ = stream;
+  into_graph_ = into_graph;
+}
+
 ForwardRecord CudaEventBackend::end_forward() {
   ASDM_CHECK(open_.empty(), "end_forward with {} units still open", open_.size());
+  if (into_graph_) return {};
+  return collect();
+}
+
+ForwardRecord CudaEventBackend::collect() {
+  ASDM_CHECK(open_.empty(), "collect with {} units still open", open_.size());
   ForwardRecord r;
   if (ranges_.empty()) return r;
   rt_.check(rt_.event_synchronize(ranges_[exit_order_.back()].exit), "cudaEventSynchronize");

@@ -20,8 +20,17 @@ class CudaEventBackend : public LatencyBackend {
   void on_enter(const UnitInfo& unit) override;
   void on_exit(const UnitInfo& unit, const at::Tensor& output) override;
 
+  // For CUDA graphs (model/cuda_graph.h): the events of the next forwards go to `stream` (a
+  // cudaStream_t; nullptr: the default stream), and with `into_graph` they are recorded as external
+  // nodes of the graph being captured there, so every replay records them again. end_forward()
+  // then returns an empty record without waiting; collect() after a replay reads the times.
+  void set_stream(void* stream, bool into_graph);
+  // The last forward's (or replay's) per-unit times: waits for its last event.
+  ForwardRecord collect();
+
  private:
   void* next_event();
+  void record(void* event);
   struct Range {
     const UnitInfo* unit;
     void* enter;
@@ -30,6 +39,8 @@ class CudaEventBackend : public LatencyBackend {
     int parent;  // index in ranges_, -1: top level
   };
   const CudaRuntime& rt_;
+  void* stream_ = nullptr;
+  bool into_graph_ = false;
   std::vector<void*> pool_;
   size_t used_ = 0;
   void* origin_ = nullptr;

@@ -65,6 +65,7 @@ PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOp
   p.batch = int(o.generate.prompts.size());
   p.steps = so.steps;
   p.guidance = so.guidance;
+  p.graphs = o.generate.graphs;
   p.unet_calls = model_calls(so);
 
   std::vector<double> total, text, unet, vae, calls, other;
@@ -104,6 +105,7 @@ nlohmann::json to_json(const PipelineProfile& p) {
           {"steps", p.steps},
           {"unet_calls", p.unet_calls},
           {"guidance", p.guidance},
+          {"cuda_graphs", p.graphs},
           {"total_ms", to_json(p.total_ms)},
           {"stages",
            {{"text_encoder", stage(p.text_encoder_ms)},
@@ -124,6 +126,7 @@ PipelineProfile pipeline_profile_from_json(const nlohmann::json& j) {
   p.steps = j.at("steps").get<int>();
   p.unet_calls = j.at("unet_calls").get<int>();
   p.guidance = j.at("guidance").get<double>();
+  p.graphs = j.value("cuda_graphs", false);
   p.total_ms = summary_from_json(j.at("total_ms"));
   const auto& st = j.at("stages");
   p.text_encoder_ms = summary_from_json(st.at("text_encoder").at("ms"));

@@ -7,10 +7,12 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "model/cuda_graph.h"
 #include "model/sampler.h"
 #include "model/unet.h"
 #include "profiler/cost_model.h"
 #include "profiler/cuda_runtime.h"
+#include "profiler/event_backend.h"
 #include "profiler/peak_memory.h"
 #include "profiler/unit_timer.h"
 
@@ -101,6 +103,34 @@ struct Measurements {
   std::vector<double> observed, unobserved, coverage, device;
 };
 
+// One observed forward's record into the measurements (the last one kept for the trace).
+void add_observed(ForwardRecord rec, double ms, bool cupti, bool last, ProfileReport& r,
+                  Measurements& meas) {
+  meas.observed.push_back(ms);
+  double excl = 0;
+  for (const auto& s : rec.units) {
+    auto& pu = meas.per_unit[s.id];
+    pu.incl.push_back(s.inclusive_ms);
+    pu.excl.push_back(s.exclusive_ms);
+    if (cupti) {
+      pu.ksum.push_back(s.kernel_sum_ms);
+      pu.span.push_back(s.device_span_ms);
+    }
+    excl += s.exclusive_ms;
+  }
+  if (cupti) {
+    meas.coverage.push_back(rec.device_total_ms > 0 ? rec.device_attributed_ms / rec.device_total_ms
+                                                    : 0.0);
+    meas.device.push_back(rec.device_total_ms);
+    r.activities = rec.activities;
+    r.unattributed = rec.unattributed;
+    r.dropped += rec.dropped;
+  } else {
+    meas.coverage.push_back(excl / ms);
+  }
+  if (last) r.trace = std::move(rec);
+}
+
 // ---- measure: warm-up, then observed forwards (through the backend) and unobserved ones ----
 void measure_forwards(const ProfileOptions& o, bool cuda,
                       const std::function<double(UnitObserver*)>& timed, ProfileReport& r,
@@ -133,36 +163,63 @@ void measure_forwards(const ProfileOptions& o, bool cuda,
   for (int i = 0; i < o.runs; ++i) {
     backend.begin_forward();
     const double ms = timed(&backend);
-    ForwardRecord rec = backend.end_forward();
-    meas.observed.push_back(ms);
-    double excl = 0;
-    for (const auto& s : rec.units) {
-      auto& pu = meas.per_unit[s.id];
-      pu.incl.push_back(s.inclusive_ms);
-      pu.excl.push_back(s.exclusive_ms);
-      if (cupti) {
-        pu.ksum.push_back(s.kernel_sum_ms);
-        pu.span.push_back(s.device_span_ms);
-      }
-      excl += s.exclusive_ms;
-    }
-    if (cupti) {
-      meas.coverage.push_back(
-          rec.device_total_ms > 0 ? rec.device_attributed_ms / rec.device_total_ms : 0.0);
-      meas.device.push_back(rec.device_total_ms);
-      r.activities = rec.activities;
-      r.unattributed = rec.unattributed;
-      r.dropped += rec.dropped;
-    } else {
-      meas.coverage.push_back(excl / ms);
-    }
-    if (i == o.runs - 1) r.trace = std::move(rec);
+    add_observed(backend.end_forward(), ms, cupti, i == o.runs - 1, r, meas);
     if (o.progress) o.progress(++done, total);
     if (unobserved_first) continue;
     meas.unobserved.push_back(timed(nullptr));
     if (o.progress) o.progress(++done, total);
   }
   r.backend_detail = backend.detail();  // after the forwards: what the backend found it could do
+}
+
+// ---- measure with CUDA graphs: one graph with the unit events inside, one without ----
+// `run` is the forward; each replay is timed by `events` around it on the default stream.
+void measure_replays(const ProfileOptions& o, const std::string& device,
+                     const std::function<void(UnitObserver*)>& run, CudaEventTimer& events,
+                     ProfileReport& r, Measurements& meas) {
+  std::string why;
+  const CudaRuntime* rt = cuda_runtime(&why);
+  if (!rt) fail("--graphs asked for, but {}", why);
+  CudaEventBackend backend(*rt);
+  CudaGraph observed(device), unobserved(device);
+  const int warmup = std::max(1, o.warmup);
+  observed.capture(
+      [&] {
+        backend.set_stream(observed.stream(), observed.capturing());
+        backend.begin_forward();
+        run(&backend);
+        backend.end_forward();
+      },
+      warmup);
+  backend.set_stream(nullptr, false);
+  unobserved.capture([&] { run(nullptr); }, warmup);
+  auto replay = [&](CudaGraph& g) {
+    events.start();
+    g.replay();
+    events.stop();
+    return events.elapsed_ms();
+  };
+  const int total = o.warmup + 2 * o.runs;
+  int done = 0;
+  for (int i = 0; i < o.warmup; ++i) {
+    replay(observed);
+    replay(unobserved);
+    if (o.progress) o.progress(++done, total);
+  }
+  r.backend = backend.name();
+  r.requested_backend = o.backend;
+  r.overhead_method =
+      "replays of a graph with the unit events inside alternated with replays of one without";
+  for (int i = 0; i < o.runs; ++i) {
+    const double ms = replay(observed);
+    add_observed(backend.collect(), ms, false, i == o.runs - 1, r, meas);
+    if (o.progress) o.progress(++done, total);
+    meas.unobserved.push_back(replay(unobserved));
+    if (o.progress) o.progress(++done, total);
+  }
+  r.backend_detail =
+      "CUDA graphs: each forward captured once and replayed; unit events recorded inside the graph "
+      "(cudaEventRecordExternal)";
 }
 
 // ---- summarise: per-unit statistics with the cost model's params and MACs ----
@@ -221,6 +278,18 @@ void summarise(const UNet& unet, const ProfileOptions& o, int latent, int res, i
 ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   const UNetLayout& L = unet.layout();
   const UNetConfig& c = L.config;
+  if (o.graphs) {
+    require_graphs(unet.device(), "profiling with --graphs");
+    if (o.backend != "cuda-events")
+      fail(
+          "--graphs times units with CUDA events recorded inside the graph: use --backend "
+          "cuda-events (the {} backend {})",
+          o.backend,
+          o.backend == "cupti" ? "joins kernels to units at launch, and a replay launches none"
+                               : "reads the host clock, which a replay never reaches");
+    if (o.sampler_steps > 0)
+      fail("--graphs profiles single forwards; --sampler-steps cannot be combined with it");
+  }
   const ForwardInputs call_unet(unet, o);
   const int latent = call_unet.latent;
   const int res = call_unet.res;
@@ -277,7 +346,11 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   };
   ProfileReport r;
   Measurements ms;
-  measure_forwards(o, cuda, timed, r, ms);
+  if (o.graphs)
+    measure_replays(o, unet.device(), run, *events, r, ms);
+  else
+    measure_forwards(o, cuda, timed, r, ms);
+  r.graphs = o.graphs;
   summarise(unet, o, latent, res, max_batch, ms, r);
   return r;
 }
@@ -338,6 +411,8 @@ std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& u
                                                const ProfileOptions& o,
                                                const std::function<void(int, int)>& progress,
                                                std::vector<int64_t>* peak_bytes) {
+  if (o.graphs)
+    for (const UNet* u : unets) require_graphs(u->device(), "timing with --graphs");
   std::vector<ForwardInputs> inputs;
   inputs.reserve(unets.size());
   for (const UNet* u : unets) inputs.emplace_back(*u, o);
@@ -351,10 +426,23 @@ std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& u
       peak_bytes->push_back(memory.peak_bytes());
     }
   }
-  auto timed = [&](const ForwardInputs& in) {
+  // --graphs: every UNet's forward captured into its own graph (after the peak-memory forward,
+  // which runs eagerly), so that each is timed as deployed.
+  std::vector<std::unique_ptr<CudaGraph>> graphs;
+  if (o.graphs) {
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      graphs.push_back(std::make_unique<CudaGraph>(unets[k]->device()));
+      graphs.back()->capture([&] { inputs[k].forward(); }, std::max(1, o.warmup));
+    }
+  }
+  auto timed = [&](size_t k) {
+    const ForwardInputs& in = inputs[k];
     if (in.cuda) torch::cuda::synchronize();
     const double t0 = UnitTimer::steady_ms();
-    in.forward();
+    if (graphs.empty())
+      in.forward();
+    else
+      graphs[k]->replay();
     if (in.cuda) torch::cuda::synchronize();
     return UnitTimer::steady_ms() - t0;
   };
@@ -363,7 +451,7 @@ std::vector<Summary> time_forwards_interleaved(const std::vector<const UNet*>& u
   std::vector<std::vector<double>> ms(unets.size());
   for (int round = 0; round < o.warmup + o.runs; ++round)
     for (size_t k = 0; k < inputs.size(); ++k) {
-      const double t = timed(inputs[k]);
+      const double t = timed(k);
       if (round >= o.warmup) ms[k].push_back(t);
       if (progress) progress(++done, total);
     }

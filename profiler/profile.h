@@ -37,6 +37,10 @@ struct ProfileOptions {
   int sampler_steps = 0;
   double guidance = 7.5;
   std::string sampler = "ddim";
+  // CUDA graphs (model/cuda_graph.h): each forward is captured once and replayed, as deployed. A
+  // profile then needs the cuda-events backend, whose events are recorded inside the graph (unit
+  // times as the replay runs them); single forwards only. Timing several UNets: each its own graph.
+  bool graphs = false;
   std::function<void(int done, int total)> progress;  // after each forward
 };
 
@@ -61,6 +65,7 @@ struct ProfileReport {
   InputShape input;       // batch: images per forward
   int unet_batch = 0;     // the UNet's batch (twice the images with guidance in a sampler loop)
   int sampler_steps = 0;  // 0: single forwards
+  bool graphs = false;    // forwards replayed from CUDA graphs (ProfileOptions::graphs)
   double guidance = 1;
   std::string sampler;
   std::vector<UnitProfile> units;  // forward order

@@ -51,7 +51,8 @@ nlohmann::json to_json(const ProfileReport& r) {
                             {"guidance", r.guidance},
                             {"note",
                              "forward_ms times the whole loop; unit times are per UNet call"}}
-           : nlohmann::json{{"kind", "forward"}}},
+       : r.graphs ? nlohmann::json{{"kind", "forward"}, {"cuda_graphs", true}}
+                  : nlohmann::json{{"kind", "forward"}}},
       {"forward_ms", to_json(r.forward_ms)},
       {"unobserved_forward_ms", to_json(r.unobserved_ms)},
       {"coverage", r.coverage},
@@ -88,6 +89,7 @@ ProfileReport profile_report_from_json(const nlohmann::json& j) {
     r.sampler_steps = m.at("steps").get<int>();
     r.guidance = m.at("guidance").get<double>();
   }
+  if (j.contains("mode")) r.graphs = j.at("mode").value("cuda_graphs", false);
   r.forward_ms = summary_from_json(j.at("forward_ms"));
   r.unobserved_ms = summary_from_json(j.at("unobserved_forward_ms"));
   r.coverage = j.value("coverage", 0.0);
@@ -160,6 +162,7 @@ ProfileLatency read_profile_latency(const std::filesystem::path& path) {
   p.forward_ms = a.report.unobserved_ms.median;
   p.input = a.report.input;
   p.sampler_loop = a.report.sampler_steps > 0;
+  p.graphs = a.report.graphs;
   for (const auto& u : a.report.units)
     p.units[u.id] = {u.inclusive_ms.median, u.exclusive_ms.median, u.parent};
   if (p.units.empty()) fail("{}: a profile.json without units", path.string());

@@ -22,6 +22,7 @@ struct ProfileLatency {
   double forward_ms = 0;      // median of the unobserved forwards
   InputShape input;           // the profiled input
   bool sampler_loop = false;  // forward_ms timed whole sampler loops
+  bool graphs = false;        // forwards replayed from CUDA graphs (asdm profile --graphs)
   std::map<std::string, UnitLatency> units;
 };
 

@@ -12,6 +12,7 @@
 #include "analysis/importance_io.h"
 #include "core/error.h"
 #include "model/checkpoint.h"
+#include "model/cuda_graph.h"
 #include "model/model_files.h"
 #include "model/unet.h"
 #include "profiler/cost_model.h"
@@ -80,6 +81,13 @@ void load_inputs(Context& cx) {
   cx.po.text_tokens = cx.profile.input.text_tokens;
   cx.po.runs = o.runs;
   cx.po.warmup = o.warmup;
+  if (o.graphs && !cx.profile.graphs)
+    fail(
+        "--graphs measures CUDA-graph replays, but {} was profiled eagerly: predicted and measured "
+        "times would be of different kinds (profile with asdm profile --graphs)",
+        o.profile);
+  cx.po.graphs = cx.profile.graphs && (o.measure || o.validate > 0);
+  if (cx.po.graphs) require_graphs(o.device, "measuring a profile taken with --graphs");
   cx.ci = InputShape::square(profile_latent_side(cx.layout.config, cx.po), cx.po.vae_scale,
                              cx.po.batch, cx.po.text_tokens);
 }

@@ -27,6 +27,9 @@ struct CandidateSearchOptions {
   bool measure = false;   // time the teacher and every candidate
   int validate = 0;       // also time this many random removal sets
   int runs = 10, warmup = 2;
+  // --measure and --validate replay CUDA graphs; on by itself when the profile was taken with
+  // graphs (asdm profile --graphs), so that measured and predicted times are of the same kind.
+  bool graphs = false;
   // Where --measure and --validate time the forwards (random weights, converted once built).
   std::string device = "cpu", dtype = "float32";
 };

@@ -9,7 +9,8 @@
 #   run(command="bash scripts/gpu-check.sh", carry=[".gpu-deps", ".gpu-shared", ".gpu-prebuilt"])
 # There it builds against the machine's preinstalled torch (the gpu tests, the profiler and the
 # benchmarks only: CI runs the rest), runs the gpu-labelled tests, profiles SD 1.5 at 512x512 fp16
-# batch 2 with each latency backend and at batch 8, compares CUPTI with CUDA events per unit, runs
+# batch 2 with each latency backend and at batch 8, with CUDA graphs (--graphs) at both batches,
+# compares CUPTI with CUDA events per unit, bench's UNet rounds replayed from graphs, runs
 # the proxy world's ablation, incubation and bench on CUDA, and the UNet and per-block benchmarks
 # (4.5 minutes on an H100 machine with 16 cores with the carried binaries, plus the build
 # without them). Switches:
@@ -24,6 +25,7 @@ if [[ ${1:-} == --prebuilt ]]; then
   rm -rf .gpu-prebuilt && mkdir -p .gpu-prebuilt
   cp build/asdm build/asdm_unet_bench build/asdm_eval_bench build/tests/gpu/asdm_gpu_tests .gpu-prebuilt/
   cp build/libasdm_nccl.so .gpu-prebuilt/ 2> /dev/null || echo "no NCCL plugin built: CUDA jobs use Gloo"
+  cp build/libasdm_cuda_graphs.so .gpu-prebuilt/ 2> /dev/null || echo "no CUDA-graphs plugin built: --graphs will say so"
   du -sh .gpu-prebuilt; exit 0
 fi
 out=${OUT:-out}
@@ -102,6 +104,9 @@ profile "$all/profile-sampler-loop.json" cuda-events 1 --sampler-steps 10 --guid
 echo "-- batch 8"
 profile "$all/profile-cuda-events-b8.json" cuda-events 8
 profile "$all/profile-cupti-b8.json" cupti 8
+echo "-- CUDA graphs (issue 21): unit events inside the graph; unobserved = graph replays"
+profile "$out/profile-graphs-sd15-512-fp16.json" cuda-events 2 --graphs
+profile "$all/profile-graphs-b8.json" cuda-events 8 --graphs
 for pair in "$out/profile-cuda-events-sd15-512-fp16.json $out/profile-cupti-sd15-512-fp16.json cupti-vs-events" \
             "$all/profile-cuda-events-b8.json $all/profile-cupti-b8.json cupti-vs-events-b8"; do
   set -- $pair
@@ -140,6 +145,11 @@ t0=$SECONDS
   $bin/asdm report "$out/bench-cuda.json" "$all/profile-proxy-cuda.json" "$out/importance-proxy-cuda.json" "$all/cand40.json" \
     "$all/s40-inc/incubation.json" -o "$out/report" ; } > "$all/bench.txt" 2>&1 || status=1
 echo "$((SECONDS - t0)) s"; tail -6 "$all/bench.txt"
+
+echo "== asdm bench with CUDA graphs: the proxy teacher and student, UNet rounds replayed $(elapsed)"
+$bin/asdm bench --models "teacher=assets/proxy-default/teacher,student=$all/s40-inc" --device cuda --dtype fp16 --batch 8 \
+  --runs 20 --graphs --quality-prompts 0 --pipeline-runs 0 -o "$out/bench-cuda-graphs.json" > "$all/bench-graphs.txt" 2>&1 || status=1
+tail -4 "$all/bench-graphs.txt"
 
 echo "== benchmarks $(elapsed)"
 ASDM_BENCH_DEVICE=cuda ASDM_BENCH_DTYPE=float16 ASDM_BENCH_REPETITIONS=20 $bin/asdm_unet_bench \

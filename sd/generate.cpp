@@ -11,6 +11,7 @@
 #include "model/branch_cache.h"
 #include "model/cache_plan.h"
 #include "model/checkpoint.h"
+#include "model/cuda_graph.h"
 #include "model/sampler.h"
 #include "model/tensor_io.h"
 #include "sd/sd_pipeline.h"
@@ -34,6 +35,7 @@ nlohmann::json GenerateRecord::to_json() const {
   // Host-clock stage times of this one run (CUDA work is asynchronous: use asdm profile
   // --pipeline for measured stage times).
   j["stage_ms"] = stage_ms;
+  if (graphs) j["cuda_graphs"] = true;
   if (!cache_plan.empty()) {
     j["cache_plan"] = cache_plan;
     j["cache_peak_bytes"] = cache_peak_bytes;
@@ -67,6 +69,14 @@ GenerateRun generate_images(const GenerateStageOptions& o, const RunContext& con
   g.width = o.width;
   g.seed = o.seed;
   g.clip_skip = o.clip_skip;
+  g.graphs = o.graphs;
+  if (o.graphs) {
+    if (!o.cache_plan.empty())
+      fail(
+          "--graphs replays one computation at every step, and a cache plan changes what each "
+          "step computes: use one or the other");
+    require_graphs(o.device, "generate --graphs");
+  }
 
   const auto t0 = Clock::now();
   auto pipe = SdPipeline::load(o.model, o.device, o.dtype, o.config);
@@ -114,6 +124,7 @@ GenerateRun generate_images(const GenerateStageOptions& o, const RunContext& con
   rec.model = o.model;
   rec.unet = o.unet;
   rec.cache_plan = o.cache_plan;
+  rec.graphs = o.graphs;
   rec.cache_peak_bytes = cache ? cache->peak_bytes() : 0;
   rec.prompts = g.prompts;
   rec.negative_prompts = g.negative_prompts;

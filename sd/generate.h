@@ -29,6 +29,8 @@ struct GenerateStageOptions {
   // A cache plan (model/cache_plan.h, issue 23): units reuse their branch output across the
   // sampler's model calls as the plan says; checked against the UNet and the sampler's calls.
   std::string cache_plan;
+  // CUDA graphs for the UNet steps (GenerateOptions::graphs); CUDA only, not with a cache plan.
+  bool graphs = false;
 };
 
 // <stem>.json: what was generated, how, and host-clock stage times of this one run.
@@ -47,6 +49,7 @@ struct GenerateRecord {
   double total_s = 0;
   std::string cache_plan;        // "" = none
   int64_t cache_peak_bytes = 0;  // the most branch memory the plan kept at once
+  bool graphs = false;
 
   nlohmann::json to_json() const;
   void write(const std::filesystem::path& path) const;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/png.h"
 #include "model/checkpoint.h"
+#include "model/cuda_graph.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
@@ -44,6 +45,16 @@ struct SdPipeline::Impl {
   std::unique_ptr<Vae> vae;
   SchedulerConfig scheduler;
   std::string device = "cpu", dtype = "float32";
+  // GenerateOptions::graphs: the step's model call as a CUDA graph, kept across generate calls
+  // while the UNet (its generation: replace_unet counts), the input shapes and the guidance scale
+  // stay the same, as a deployed pipeline keeps its graph.
+  int unet_generation = 0;
+  struct StepGraph {
+    std::vector<int64_t> key;
+    double guidance = 0;
+    std::unique_ptr<GraphedFunction> fn;
+  };
+  mutable StepGraph step_graph;
 };
 
 SdPipeline::SdPipeline() : impl_(std::make_unique<Impl>()) {}
@@ -264,6 +275,8 @@ std::unique_ptr<UNet> SdPipeline::replace_unet(std::unique_ptr<UNet> unet) {
         now.in_channels, old.in_channels);
   unet->to(impl_->device, impl_->dtype);
   std::swap(unet, impl_->unet);
+  ++impl_->unet_generation;
+  impl_->step_graph = {};
   return unet;
 }
 
@@ -365,23 +378,44 @@ Tensor SdPipeline::denoise(const PromptEmbeddings& e, const Tensor& noise, const
     time_ids = ids.expand({text_embeds.size(0), 6}).contiguous();
   }
   const Tensor context = cfg ? torch::cat({e.uncond, e.cond}) : e.cond;
+  // One step's model call on the device: the guidance batch, the UNet, the guidance combination.
+  // Its inputs: x, the timesteps, the text states, and SDXL's added conditions.
+  const double guidance = so.guidance;
+  auto call = [&m, cfg, guidance](const std::vector<Tensor>& v) {
+    const Tensor& x = v[0];
+    const Tensor in = cfg ? torch::cat({x, x}) : x;
+    AddedConditions added;
+    if (v.size() > 3) {
+      added.text_embeds = &v[3];
+      added.time_ids = &v[4];
+    }
+    Tensor out =
+        m.unet->forward(in, cfg ? torch::cat({v[1], v[1]}) : v[1], v[2], added).to(torch::kFloat32);
+    if (cfg) {
+      auto parts = out.chunk(2, 0);
+      out = parts[0] + guidance * (parts[1] - parts[0]);
+    }
+    return out;
+  };
+  GraphedFunction* graphed = nullptr;
+  if (o.graphs) {
+    std::vector<int64_t> key = {m.unet_generation, cfg, B, H, W, context.size(1), context.size(2)};
+    auto& g = m.step_graph;
+    if (!g.fn || g.key != key || g.guidance != guidance) {
+      g.fn = std::make_unique<GraphedFunction>(m.device, call, "generate --graphs");
+      g.key = key;
+      g.guidance = guidance;
+    }
+    graphed = g.fn.get();
+  }
   auto model = [&](const Tensor& x, double t) {
     torch::NoGradGuard no_grad;
     if (hook) hook(PipelineStage::kUnet, true);
-    const Tensor in = cfg ? torch::cat({x, x}) : x;
-    const Tensor ts = torch::full(
-        {in.size(0)}, t, torch::TensorOptions().dtype(torch::kFloat64).device(in.device()));
-    AddedConditions added;
-    if (text_embeds.defined()) {
-      added.text_embeds = &text_embeds;
-      added.time_ids = &time_ids;
-    }
-    Tensor out =
-        m.unet->forward(in.to(torch::Device(m.device)), ts, context, added).to(torch::kFloat32);
-    if (cfg) {
-      auto parts = out.chunk(2, 0);
-      out = parts[0] + so.guidance * (parts[1] - parts[0]);
-    }
+    std::vector<Tensor> in = {x.to(torch::Device(m.device)), Tensor(), context};
+    in[1] = torch::full({x.size(0)}, t,
+                        torch::TensorOptions().dtype(torch::kFloat64).device(in[0].device()));
+    if (text_embeds.defined()) in.insert(in.end(), {text_embeds, time_ids});
+    Tensor out = graphed ? (*graphed)(in) : call(in);
     if (hook) hook(PipelineStage::kUnet, false);
     return out;
   };

@@ -96,6 +96,9 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--runs", o->bench.runs, "Interleaved UNet rounds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub->add_flag("--graphs", o->bench.graphs,
+                "CUDA graphs: each UNet's forward captured once and replayed in the UNet rounds, "
+                "as deployed (CUDA devices only)");
   sub->add_option("--warmup", o->bench.warmup, "Warm-up rounds")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

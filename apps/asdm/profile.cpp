@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/checkpoint.h"
+#include "model/cuda_graph.h"
 #include "model/runtime.h"
 #include "model/sampler.h"
 #include "profiler/pipeline_profile.h"
@@ -50,6 +51,7 @@ void run_pipeline_profile(const ProfileCliOptions& o, const std::vector<std::str
   g.sampler = o.sampler_given ? o.profile.sampler : "";
   g.height = g.width = o.profile.resolution;
   g.seed = o.profile.seed;
+  g.graphs = o.profile.graphs;
   po.progress = count_progress("profiling the pipeline: run");
   PipelineProfileArtifact a;
   a.profile = profile_pipeline(*pipe, po);
@@ -64,6 +66,7 @@ void run_pipeline_profile(const ProfileCliOptions& o, const std::vector<std::str
 void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   ensure_device(o.device);
+  if (o.profile.graphs) require_graphs(o.device);
   if (o.pipeline) return run_pipeline_profile(o, argv);
   o.profile.progress = count_progress("profiling: forward");
   const ProfileArtifact a =
@@ -146,6 +149,10 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--trace", o->trace,
                   "Also write a Chrome trace-event JSON (Perfetto, chrome://tracing)");
+  sub->add_flag("--graphs", o->profile.graphs,
+                "CUDA graphs: capture the forward once and replay it, as deployed; units are timed "
+                "by CUDA events inside the graph (the backend defaults to cuda-events). With "
+                "--pipeline: each step's UNet call replayed from one graph");
   sub->add_flag("--pipeline", o->pipeline,
                 "Profile the whole pipeline of a pipeline folder, split by stage");
   sub->add_option(
@@ -162,6 +169,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
     o->runs_given = sub->count("--runs") > 0;
     o->warmup_given = sub->count("--warmup") > 0;
     o->sampler_given = sub->count("--sampler") > 0;
+    if (o->profile.graphs && !sub->count("--backend")) o->profile.backend = "cuda-events";
     if (!o->pipeline && (sub->count("--steps") || sub->count("--prompt") || sub->count("--config")))
       fail(
           "--steps, --prompt and --config are --pipeline options (a UNet profile's sampler loop "

@@ -132,6 +132,9 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
                   "error on them")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--graphs", s.graphs,
+                "--measure, --validate: replay CUDA graphs, as the profile did (implied by a "
+                "profile taken with asdm profile --graphs)");
   sub->add_option("--runs", s.runs, "--measure: timed rounds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -49,6 +49,11 @@ TEST(BenchCli, BadInputIsOneLine) {
   expect_error(asdm({"bench", "--models", "a=" + s.pipeline.string() + ",a=" + s.pipeline.string(),
                      "-o", (s.dir / "b.json").string()}),
                "--models: the name 'a' is given twice");
+  expect_error(asdm({"bench", "--models", s.pipeline.string(), "--graphs", "-o",
+                     (s.dir / "b.json").string()}),
+               "bench --graphs needs a CUDA device (--device cuda): CUDA graphs hold GPU work; on "
+               "the cpu every forward runs eagerly");
+  EXPECT_FALSE(fs::exists(s.dir / "b.json"));
   auto doc = make_artifact("bench", 2, RunContext{});
   write_json_atomic(s.dir / "v2.json", doc);
   expect_error(asdm({"report", (s.dir / "v2.json").string(), "-o", (s.dir / "r").string()}),

@@ -152,6 +152,14 @@ TEST(Cli, ProfileBadInputsGiveOneLine) {
   const Result cuda = asdm({"profile", "--model", cfg, "-o", out, "--device", "cuda"});
   EXPECT_EQ(cuda.rc, 1);
   EXPECT_EQ(cuda.err.rfind("asdm: error: device 'cuda' asked for, but ", 0), 0u) << cuda.err;
+  // CUDA graphs need a device; on one, the backend must time inside the graph.
+  expect_error(asdm({"profile", "--model", cfg, "-o", out, "--graphs"}),
+               "--graphs needs a CUDA device (--device cuda): CUDA graphs hold GPU work; on the "
+               "cpu every forward runs eagerly");
+  const Result graphs =
+      asdm({"profile", "--model", cfg, "-o", out, "--graphs", "--device", "cuda"});
+  EXPECT_EQ(graphs.rc, 1);
+  EXPECT_EQ(graphs.err.rfind("asdm: error: device 'cuda' asked for, but ", 0), 0u) << graphs.err;
   const Result backend = asdm({"profile", "--model", cfg, "-o", out, "--backend", "nvtx"});
   EXPECT_EQ(backend.rc, 2);
   EXPECT_EQ(backend.err,

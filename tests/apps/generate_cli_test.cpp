@@ -62,6 +62,13 @@ TEST(GenerateCli, BadInputIsOneLine) {
   expect_error(
       asdm({"generate", "--model", pipe, "--prompt", "x", "--resolution", "41", "-o", out}),
       "image size 41x41 is not a positive multiple of the VAE's downscale factor 2");
+  expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "--graphs", "-o", out}),
+               "generate --graphs needs a CUDA device (--device cuda): CUDA graphs hold GPU work; "
+               "on the cpu every forward runs eagerly");
+  expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "--graphs", "--cache-plan",
+                     (dir / "plan.json").string(), "-o", out}),
+               "--graphs replays one computation at every step, and a cache plan changes what each "
+               "step computes: use one or the other");
   fs::remove_all(dir / "pipe" / "text_encoder");
   expect_error(asdm({"generate", "--model", pipe, "--prompt", "x", "-o", out}),
                "pipeline folder '" + pipe +

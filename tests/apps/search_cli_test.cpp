@@ -215,6 +215,20 @@ TEST(SearchCli, BadInputIsOneLine) {
   const Result keep = with({"--keep", "down_blocks.0.resnets.5"});
   EXPECT_EQ(keep.err.rfind("asdm: error: unit 'down_blocks.0.resnets.5' not found; known: ", 0), 0u)
       << keep.err;
+  // --graphs needs a profile taken with graphs (else predicted and measured times differ in kind),
+  // and a profile taken with them needs a CUDA device to measure on.
+  expect_error(with({"--measure", "--graphs"}),
+               fmt::format("--graphs measures CUDA-graph replays, but {} was profiled eagerly: "
+                           "predicted and measured times would be of different kinds (profile "
+                           "with asdm profile --graphs)",
+                           s.profile.string()));
+  auto graphed = read_json_file(s.profile);
+  graphed["mode"]["cuda_graphs"] = true;
+  write_json_atomic(s.proxy.dir / "graphed.json", graphed);
+  expect_error(asdm({"search", "--profile", (s.proxy.dir / "graphed.json").string(), "--importance",
+                     s.importance.string(), "-o", out.string(), "--measure"}),
+               "measuring a profile taken with --graphs needs a CUDA device (--device cuda): CUDA "
+               "graphs hold GPU work; on the cpu every forward runs eagerly");
   // Importance of another model.
   auto imp = read_json_file(s.importance);
   nlohmann::json foreign = imp["results"][0];  // a complete entry, for a unit this model lacks

@@ -26,6 +26,13 @@ TEST_F(CudaPipeline, ImagesMatchTheCpuAndStagesAreTimed) {
   EXPECT_LE((gpu - cpu).abs().max().item<double>(), 1e-3);
   const auto half = SdPipeline::load(dir, "cuda", "float16")->generate(o).images;
   EXPECT_LE((half - cpu).abs().mean().item<double>(), 0.02);
+  // CUDA graphs: the step's model call replayed gives the eager images (fp32), and the graph is
+  // kept for a second call with the same shapes.
+  const auto pipe = SdPipeline::load(dir, "cuda");
+  GenerateOptions g = o;
+  g.graphs = true;
+  EXPECT_LE((pipe->generate(g).images - gpu).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((pipe->generate(g).images - gpu).abs().max().item<double>(), 1e-5);
   PipelineProfileOptions po;
   po.generate = o;
   po.runs = 2;
@@ -33,6 +40,10 @@ TEST_F(CudaPipeline, ImagesMatchTheCpuAndStagesAreTimed) {
   EXPECT_EQ(p.unet_call_ms.n, 8);
   EXPECT_GT(p.unet_ms.median, 0);
   EXPECT_LE(p.text_encoder_ms.median + p.unet_ms.median + p.vae_ms.median, p.total_ms.p90 * 1.001);
+  po.generate.graphs = true;
+  const auto pg = profile_pipeline(*pipe, po);
+  EXPECT_TRUE(pg.graphs);
+  EXPECT_EQ(pg.unet_call_ms.n, 8);
 }
 
 }  // namespace
