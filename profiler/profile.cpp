@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include <ATen/SDPBackend.h>
+
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -241,6 +243,7 @@ void summarise(const UNet& unet, const ProfileOptions& o, int latent, int res, i
   }
   r.dtype = unet.dtype();
   r.input = in;
+  r.attention_kernels = attention_kernels(unet, in);
   for (size_t i = 0; i < L.units.size(); ++i) {
     const UnitInfo& u = L.units[i];
     UnitProfile p;
@@ -274,6 +277,48 @@ void summarise(const UNet& unet, const ProfileOptions& o, int latent, int res, i
 }
 
 }  // namespace
+
+std::string attention_kernels(const UNet& unet, const InputShape& in) {
+  const UNetLayout& L = unet.layout();
+  const at::Tensor w = unet.module().parameters().front();
+  const auto gri = unet.spec().gri_units();
+  const bool upcast = L.config.upcast_attention && w.scalar_type() != torch::kFloat32;
+  const auto opts =
+      torch::TensorOptions().device(w.device()).dtype(upcast ? torch::kFloat32 : w.scalar_type());
+  auto kernel = [&](int64_t n, int64_t m, int heads, int d) {
+    const auto q = torch::empty({in.batch, heads, n, d}, opts);
+    const auto kv = torch::empty({in.batch, heads, m, d}, opts);
+    switch (static_cast<at::SDPBackend>(at::_fused_sdp_choice(q, kv, kv))) {
+      case at::SDPBackend::flash_attention:
+        return "flash_attention";
+      case at::SDPBackend::efficient_attention:
+        return "efficient_attention";
+      case at::SDPBackend::cudnn_attention:
+        return "cudnn_attention";
+      case at::SDPBackend::math:
+        return "math";
+      default:
+        return "other";
+    }
+  };
+  std::vector<std::string> seen;
+  std::string out;
+  for (const auto& u : L.units) {
+    if (u.kind != UnitKind::kAttention || unet.removed_units().count(u.id) || gri.count(u.id))
+      continue;
+    const int64_t n = int64_t(in.latent_height >> u.level) * (in.latent_width >> u.level);
+    const int d = u.head_dim > 0 ? u.head_dim : u.out_channels / std::max(1, u.heads);
+    std::vector<std::pair<std::string, int64_t>> calls = {{"cross", in.text_tokens}};
+    if (!u.only_cross_attention) calls.insert(calls.begin(), {"self", n});
+    for (const auto& [what, m] : calls) {
+      const std::string shape = fmt::format("{} {}x{} {}x{}", what, n, m, u.heads, d);
+      if (std::find(seen.begin(), seen.end(), shape) != seen.end()) continue;
+      seen.push_back(shape);
+      out += fmt::format("{}{}: {}", out.empty() ? "" : "; ", shape, kernel(n, m, u.heads, d));
+    }
+  }
+  return out;
+}
 
 ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   const UNetLayout& L = unet.layout();

@@ -61,6 +61,9 @@ struct ProfileReport {
   std::string backend = "timer", requested_backend = "timer";
   std::string fallback_note;   // why the requested backend was not used; empty if it was
   std::string backend_detail;  // LatencyBackend::detail(); empty if the backend says nothing
+  // Which kernel libtorch's scaled_dot_product_attention picks for each distinct attention shape
+  // of the forward on its device and dtype (attention_kernels()).
+  std::string attention_kernels;
   std::string device, dtype;
   InputShape input;       // batch: images per forward
   int unet_batch = 0;     // the UNet's batch (twice the images with guidance in a sampler loop)
@@ -91,6 +94,12 @@ struct UNetConfig;
 int profile_latent_side(const UNetConfig& config, const ProfileOptions& options);
 
 ProfileReport profile_unet(const UNet& unet, const ProfileOptions& options);
+
+// The kernel libtorch's scaled_dot_product_attention dispatches to (math, flash_attention,
+// efficient_attention, cudnn_attention) for every distinct attention shape of a forward at `in`
+// on the UNet's device and dtype, as "self 4096x4096 8x40: flash_attention; cross 4096x77 8x40:
+// ..." (tokens of queries x keys, heads x head size). GRI units and removed units are left out.
+std::string attention_kernels(const UNet& unet, const InputShape& in);
 
 // Unobserved forwards of several UNets (a teacher and its students) at the same input, timed in
 // interleaved rounds (warm-up rounds, then `runs` rounds of one forward each), so that drift and

@@ -64,6 +64,7 @@ nlohmann::json to_json(const ProfileReport& r) {
       {"units", units}};
   if (!r.fallback_note.empty()) j["fallback_note"] = r.fallback_note;
   if (!r.backend_detail.empty()) j["backend_detail"] = r.backend_detail;
+  if (!r.attention_kernels.empty()) j["attention_kernels"] = r.attention_kernels;
   if (r.backend == "cupti")
     j["device_activity"] = {{"device_ms", to_json(r.device_ms)},
                             {"activities_per_forward", r.activities},
@@ -97,6 +98,7 @@ ProfileReport profile_report_from_json(const nlohmann::json& j) {
   r.overhead_method = j.value("overhead_method", std::string());
   r.fallback_note = j.value("fallback_note", std::string());
   r.backend_detail = j.value("backend_detail", std::string());
+  r.attention_kernels = j.value("attention_kernels", std::string());
   for (const auto& u : j.at("units")) {
     UnitProfile p;
     p.id = u.at("id").get<std::string>();
@@ -201,6 +203,7 @@ std::string profile_table(const ProfileReport& r) {
         "{} records dropped\n",
         r.device_ms.median, r.activities, r.unattributed, r.dropped);
   if (!r.backend_detail.empty()) out += r.backend_detail + "\n";
+  if (!r.attention_kernels.empty()) out += "attention (SDPA): " + r.attention_kernels + "\n";
   return out;
 }
 

@@ -36,6 +36,30 @@ TEST(Profile, ListsEveryUnitWithConsistentTimes) {
   EXPECT_TRUE(j.contains("overhead"));
 }
 
+// Every distinct attention shape of the forward with the kernel SDPA picks for it on the device;
+// removed units are not run, so their shapes go.
+TEST(Profile, NamesTheAttentionKernelOfEveryShape) {
+  ArchSpec spec = arch_from_config(load_unet_config(test::config_path("tiny")));
+  InputShape in = InputShape::square(16, 8, 2, 7);
+  const std::string all = attention_kernels(UNet(spec), in);
+  EXPECT_EQ(all.rfind("self 256x256 2x8: ", 0), 0u) << all;
+  EXPECT_NE(all.find("cross 256x7 2x8: "), std::string::npos) << all;
+  EXPECT_NE(all.find("self 4x4 2x16: "), std::string::npos) << all;
+  int items = 0;
+  for (size_t at = 0; at != std::string::npos; at = all.find("; ", at + 1)) ++items;
+  EXPECT_EQ(items, 8) << all;  // self and cross at four levels
+  for (const char* name : {"flash_attention", "efficient_attention", "cudnn_attention", "math"}) {
+    size_t n = 0;
+    for (size_t at = all.find(name); at != std::string::npos; at = all.find(name, at + 1)) ++n;
+    items -= int(n);
+  }
+  EXPECT_EQ(items, 0) << "every shape names a known kernel: " << all;
+  spec.edits.push_back(Edit::remove("mid_block.attentions.0"));
+  const std::string pruned = attention_kernels(UNet(spec), in);
+  EXPECT_EQ(pruned.find("4x4"), std::string::npos) << pruned;
+  EXPECT_EQ(pruned.rfind("self 256x256 2x8: ", 0), 0u) << pruned;
+}
+
 TEST(Profile, TraceIsChromeTraceEventJson) {
   UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
   ProfileOptions o;
