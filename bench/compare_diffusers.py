@@ -8,10 +8,18 @@ drifts affects both; the ratio of medians asdm / diffusers is printed (< 1: asdm
 
 usage: .venv/bin/python bench/compare_diffusers.py [--config configs/sd15.json] [--latent 32]
            [--batch 2] [--threads 2] [--runs 10] [--rounds 2] [--bench build/asdm_unet_bench]
-           [--also OTHER_asdm_unet_bench]
+           [--also OTHER_asdm_unet_bench] [--device cuda] [--dtype fp16] [--graphs]
+           [--compile default,max-autotune]
 
 --also times another asdm_unet_bench (e.g. one built from an earlier commit) in the same rounds
 (D A O D A O ...), so a change to asdm is measured against its baseline and diffusers at once.
+
+On a GPU (--device cuda, --dtype fp16): diffusers eager uses SDPA (its default attention
+processor); --compile adds diffusers + torch.compile in each mode given (compiled before the
+rounds, so compile time is not timed); --graphs adds asdm replaying a CUDA graph
+(ASDM_BENCH_GRAPHS=1). Every variant is timed in the same interleaved rounds, forwards end with a
+device synchronisation, and ratios are against diffusers eager. The GPU machine has no package
+registry: carry diffusers' wheel (scripts/pack-gpu-python.sh) and put it on PYTHONPATH.
 """
 import argparse
 import hashlib
@@ -53,7 +61,15 @@ def main():
     ap.add_argument("--also", help="another asdm_unet_bench timed in the same rounds")
     ap.add_argument("--workdir", default=os.path.join(root, "build", "bench-cache"))
     ap.add_argument("--json", help="write the numbers to this file")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--graphs", action="store_true", help="also time asdm replaying a CUDA graph")
+    ap.add_argument("--compile", default="", help="also diffusers + torch.compile in these modes, comma-separated")
     a = ap.parse_args()
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
+    cuda = a.device.startswith("cuda")
+    if (a.graphs or a.compile) and not cuda:
+        sys.exit("--graphs and --compile compare deployed speed on a GPU: give --device cuda")
 
     torch.set_num_threads(a.threads)
     cfg = json.load(open(a.config))
@@ -70,7 +86,7 @@ def main():
     # measured the same either way; the comparison takes diffusers at its faster.
     del_me = UNet2DConditionModel.from_config(cfg)
     del del_me
-    model = UNet2DConditionModel.from_pretrained(model_dir).eval()
+    model = UNet2DConditionModel.from_pretrained(model_dir).eval().to(a.device, dtype)
     gen = torch.Generator().manual_seed(1)
     xd = model.config.cross_attention_dim
     xd = xd[0] if isinstance(xd, (list, tuple)) else xd
@@ -87,48 +103,78 @@ def main():
         added = {"text_embeds": inputs["text_embeds"], "time_ids": inputs["time_ids"]}
     inputs_path = os.path.join(model_dir, f"inputs-l{a.latent}-b{a.batch}-t{a.tokens}.safetensors")
     save_file(inputs, inputs_path)
+    dev_inputs = {k: (v.to(a.device, dtype) if v.is_floating_point() else v.to(a.device)) for k, v in inputs.items()}
+    if added:
+        added = {"text_embeds": dev_inputs["text_embeds"], "time_ids": dev_inputs["time_ids"]}
 
-    def diffusers_runs(n):
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    def diffusers_runs(n, m=model):
         out = []
         with torch.no_grad():
-            model(inputs["sample"], inputs["timestep"], inputs["encoder_hidden_states"], added_cond_kwargs=added)  # warm-up
+            m(dev_inputs["sample"], dev_inputs["timestep"], dev_inputs["encoder_hidden_states"], added_cond_kwargs=added)  # warm-up
             for _ in range(n):
+                sync()
                 t0 = time.perf_counter()
-                model(inputs["sample"], inputs["timestep"], inputs["encoder_hidden_states"], added_cond_kwargs=added)
+                m(dev_inputs["sample"], dev_inputs["timestep"], dev_inputs["encoder_hidden_states"], added_cond_kwargs=added)
+                sync()
                 out.append((time.perf_counter() - t0) * 1e3)
         return out
 
-    def asdm_runs(n, bench=a.bench):
+    def asdm_runs(n, bench=a.bench, graphs=False):
         env = dict(os.environ, ASDM_BENCH_MODEL=model_dir, ASDM_BENCH_INPUTS=inputs_path,
-                   ASDM_BENCH_THREADS=str(a.threads), ASDM_BENCH_REPETITIONS=str(n))
+                   ASDM_BENCH_THREADS=str(a.threads), ASDM_BENCH_REPETITIONS=str(n),
+                   ASDM_BENCH_DEVICE=a.device, ASDM_BENCH_DTYPE={"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[a.dtype],
+                   ASDM_BENCH_GRAPHS="1" if graphs else "0")
         r = subprocess.run([bench, "--benchmark_format=json"], env=env, capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit(f"{bench} failed:\n{r.stderr}")
         rows = json.loads(r.stdout)["benchmarks"]
+        errors = [row.get("error_message") for row in rows if row.get("error_occurred")]
+        if errors:
+            sys.exit(f"{bench}: {errors[0]}")
         return [row["real_time"] for row in rows if row.get("run_type") == "iteration"]
 
+    # The variants, timed in this order in every round; the first is the reference.
+    variants = [("diffusers", lambda n: diffusers_runs(n))]
+    for mode in [m for m in a.compile.split(",") if m]:
+        print(f"compiling diffusers with torch.compile(mode={mode!r}) ...", flush=True)
+        compiled = torch.compile(model, mode=None if mode == "default" else mode)
+        t0 = time.perf_counter()
+        diffusers_runs(2, compiled)
+        print(f"  compiled and warmed up in {time.perf_counter() - t0:.0f} s", flush=True)
+        variants.append((f"compile-{mode}", lambda n, c=compiled: diffusers_runs(n, c)))
+    variants.append(("asdm", lambda n: asdm_runs(n)))
+    if a.graphs:
+        variants.append(("asdm-graphs", lambda n: asdm_runs(n, graphs=True)))
+    if a.also:
+        variants.append(("also", lambda n: asdm_runs(n, a.also)))
+
     per_round = max(1, a.runs // a.rounds)
-    d_ms, a_ms, o_ms = [], [], []
+    ms = {name: [] for name, _ in variants}
     for i in range(a.rounds):
-        d_ms += diffusers_runs(per_round)
-        a_ms += asdm_runs(per_round)
-        if a.also:
-            o_ms += asdm_runs(per_round, a.also)
-        also = f", also {statistics.median(o_ms):.1f} ms" if o_ms else ""
-        print(f"round {i + 1}/{a.rounds}: diffusers {statistics.median(d_ms):.1f} ms, asdm {statistics.median(a_ms):.1f} ms{also}", flush=True)
+        for name, run in variants:
+            ms[name] += run(per_round)
+        print(f"round {i + 1}/{a.rounds}: " + ", ".join(f"{k} {statistics.median(v):.1f} ms" for k, v in ms.items()), flush=True)
+    d_ms, a_ms = ms["diffusers"], ms["asdm"]
     ratio = statistics.median(a_ms) / statistics.median(d_ms)
-    print(f"\n{os.path.basename(a.config)}, latent {a.latent}x{a.latent}, batch {a.batch}, fp32, {a.threads} threads, torch {torch.__version__}")
-    print(summary("diffusers", d_ms))
-    print(summary("asdm", a_ms))
-    print(f"ratio of medians asdm / diffusers: {ratio:.3f}")
-    if o_ms:
-        print(summary("also", o_ms))
-        print(f"ratio of medians also / diffusers: {statistics.median(o_ms) / statistics.median(d_ms):.3f}; "
-              f"asdm / also: {statistics.median(a_ms) / statistics.median(o_ms):.3f}")
+    device = torch.cuda.get_device_name() if cuda else f"{a.threads} threads"
+    print(f"\n{os.path.basename(a.config)}, latent {a.latent}x{a.latent}, batch {a.batch}, {a.dtype}, {device}, torch {torch.__version__}")
+    for name, v in ms.items():
+        print(summary(name, v))
+    for name, v in ms.items():
+        if name != "diffusers":
+            print(f"ratio of medians {name} / diffusers: {statistics.median(v) / statistics.median(d_ms):.3f}")
+    if "also" in ms:
+        print(f"asdm / also: {statistics.median(a_ms) / statistics.median(ms['also']):.3f}")
     if a.json:
         json.dump({"config": a.config, "latent": a.latent, "batch": a.batch, "threads": a.threads,
-                   "torch": torch.__version__, "diffusers_ms": d_ms, "asdm_ms": a_ms, "ratio_of_medians": ratio,
-                   "also": a.also, "also_ms": o_ms},
+                   "device": device, "dtype": a.dtype, "torch": torch.__version__,
+                   "diffusers_ms": d_ms, "asdm_ms": a_ms, "ratio_of_medians": ratio, "also": a.also,
+                   "variants_ms": ms,
+                   "ratios": {k: statistics.median(v) / statistics.median(d_ms) for k, v in ms.items()}},
                   open(a.json, "w"), indent=2)
 
 

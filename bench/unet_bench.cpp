@@ -10,7 +10,8 @@
 //   ASDM_BENCH_MODEL=DIR ASDM_BENCH_INPUTS=io.safetensors build/asdm_unet_bench
 //       times a saved model on saved inputs (what bench/compare_diffusers.py uses)
 // Environment: ASDM_BENCH_THREADS (default 2), ASDM_BENCH_REPETITIONS (default 10),
-// ASDM_BENCH_DEVICE (cpu | cuda, default cpu), ASDM_BENCH_DTYPE (float32 | float16 | bfloat16).
+// ASDM_BENCH_DEVICE (cpu | cuda, default cpu), ASDM_BENCH_DTYPE (float32 | float16 | bfloat16),
+// ASDM_BENCH_GRAPHS=1 (CUDA: the forwards are replays of one CUDA graph, model/cuda_graph.h).
 // On CUDA each timed forward ends with a device synchronisation.
 #include <algorithm>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "core/artifact.h"
 #include "core/unit_id.h"
 #include "model/checkpoint.h"
+#include "model/cuda_graph.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
 #include "profiler/latency_backend.h"
@@ -110,7 +112,20 @@ void run_forward(benchmark::State& state, std::shared_ptr<Case> c) {
   c->unet->forward(c->sample, c->timestep, c->ehs,
                    added);  // warm-up (allocator, oneDNN primitives)
   if (c->cuda) torch::cuda::synchronize();
+  std::unique_ptr<asdm::CudaGraph> graph;
+  torch::Tensor graph_out;
+  if (env_int("ASDM_BENCH_GRAPHS", 0)) {
+    graph = std::make_unique<asdm::CudaGraph>(env_str("ASDM_BENCH_DEVICE", "cpu"));
+    graph->capture([&] { graph_out = c->unet->forward(c->sample, c->timestep, c->ehs, added); });
+    graph->replay();
+    torch::cuda::synchronize();
+  }
   for (auto _ : state) {
+    if (graph) {
+      graph->replay();
+      torch::cuda::synchronize();
+      continue;
+    }
     auto out = c->unet->forward(c->sample, c->timestep, c->ehs, added);
     if (c->cuda) torch::cuda::synchronize();
     benchmark::DoNotOptimize(out.data_ptr());
@@ -170,7 +185,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto c = std::make_shared<Case>(from_files(model, inputs));
-    with_stats(benchmark::RegisterBenchmark("UNetForward/model", run_forward, c), reps, true);
+    with_stats(benchmark::RegisterBenchmark(
+                   env_int("ASDM_BENCH_GRAPHS", 0) ? "UNetForward/model/graphs" : "UNetForward/model",
+                   [c](benchmark::State& s) { guarded(s, [&] { run_forward(s, c); }); }),
+               reps, true);
   } else {
     // Cases are built lazily: constructing SD 1.5 takes 3.4 GB and seconds.
     with_stats(benchmark::RegisterBenchmark("UNetForward/Tiny/latent16/batch2",

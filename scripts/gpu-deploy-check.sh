@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Issue 21 on the GPU machine, in one device call (aim: under 8 minutes with carried binaries):
+# speed as deployed. Here, first:
+#   ../shared/gpu/pack-deps.sh           # Debian's C++ deps into .gpu-deps
+#   scripts/gpu-check.sh --prebuilt      # asdm, asdm_unet_bench and libasdm_cuda_graphs.so into .gpu-prebuilt
+#   scripts/pack-gpu-python.sh           # diffusers for the baselines, into .gpu-python
+#   run(command="bash scripts/gpu-deploy-check.sh",
+#       carry=[".gpu-deps", ".gpu-prebuilt", ".gpu-python"], timeout_s=540)
+# There, on SD 1.5 with random weights (speed does not depend on their values), fp16, 512x512:
+#   1. bench/compare_diffusers.py, one interleaved run per batch (2 and 8): diffusers eager (SDPA),
+#      diffusers + torch.compile (COMPILE_B2, default "default,max-autotune"; COMPILE_B8, default
+#      "default": each mode compiles again per shape), asdm eager and asdm replaying a CUDA graph;
+#   2. asdm profile of the teacher eager and --graphs (unit times inside the graph, coverage, the
+#      SDPA kernels);
+#   3. asdm bench of the teacher and a BK-SDM-Small student (asdm build --preset small), eager and
+#      --graphs: UNet speed-up both ways, and the 25-step pipeline's time per image with graphs.
+# Everything goes to $OUT (deploy.log, compare-b2/b8.json, profiles, bench JSONs). The same script
+# runs on a CPU at toy scale, without --graphs and --compile:
+#   DEVICE=cpu CONFIG=configs/tiny.json RES=64 LATENT=8 ASDM=build/asdm BENCH=build/asdm_unet_bench \
+#     bash scripts/gpu-deploy-check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-out}
+mkdir -p "$out"
+exec > >(tee "$out/deploy.log") 2>&1
+CONFIG=${CONFIG:-configs/sd15.json} RES=${RES:-512} LATENT=${LATENT:-64} DEVICE=${DEVICE:-cuda}
+W=${W:-/tmp/asdm-deploy} PY=${PY:-$(command -v python3)}
+COMPILE_B2=${COMPILE_B2:-default,max-autotune} COMPILE_B8=${COMPILE_B8:-default}
+start=$(date +%s)
+step() { echo "== $* ($(($(date +%s) - start)) s)"; }
+deps=$PWD/.gpu-deps
+torch_lib=$($PY -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu:$torch_lib:${LD_LIBRARY_PATH:-}"
+[[ $DEVICE == cpu ]] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+asdm=${ASDM:-.gpu-prebuilt/asdm} bench=${BENCH:-.gpu-prebuilt/asdm_unet_bench}
+if ! $asdm --version > /dev/null 2>&1 || ! [[ -x $bench ]]; then
+  step "no runnable $asdm / $bench: building them and the CUDA-graphs plugin (takes most of the call)"
+  torch_prefix=$($PY -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DASDM_BUILD_TESTS=OFF \
+    -DCMAKE_PREFIX_PATH="$deps;$torch_prefix" -DTorch_DIR="$torch_prefix/Torch" > "$out/configure.log" 2>&1 &&
+    cmake --build build-gpu -j"$(nproc)" --target asdm asdm_unet_bench > "$out/build.log" 2>&1 ||
+    { tail -30 "$out/build.log"; exit 1; }
+  asdm=build-gpu/asdm bench=build-gpu/asdm_unet_bench
+fi
+$asdm --version
+if [[ -d .gpu-python ]] && ! $PY -c 'import diffusers' 2> /dev/null; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/asdm-site \
+    .gpu-python/*.whl && export PYTHONPATH=/tmp/asdm-site${PYTHONPATH:+:$PYTHONPATH}
+fi
+status=0
+gpu=(); [[ $DEVICE == cpu ]] || gpu=(--dtype fp16)
+graphs=(); [[ $DEVICE == cpu ]] || graphs=(--graphs)
+
+step "asdm against diffusers, batch 2"
+compile=(); [[ $DEVICE == cpu || -z $COMPILE_B2 ]] || compile=(--compile "$COMPILE_B2")
+$PY bench/compare_diffusers.py --config "$CONFIG" --latent "$LATENT" --batch 2 --device "$DEVICE" \
+  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --runs 40 --rounds 4 --bench "$bench" \
+  --workdir "$W/cache" --json "$out/compare-b2.json" || status=1
+step "asdm against diffusers, batch 8"
+compile=(); [[ $DEVICE == cpu || -z $COMPILE_B8 ]] || compile=(--compile "$COMPILE_B8")
+$PY bench/compare_diffusers.py --config "$CONFIG" --latent "$LATENT" --batch 8 --device "$DEVICE" \
+  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --runs 24 --rounds 3 --bench "$bench" \
+  --workdir "$W/cache" --json "$out/compare-b8.json" || status=1
+
+step "profiles of the teacher, eager and with graphs"
+backend=(); [[ $DEVICE == cpu ]] || backend=(--backend cuda-events)
+for mode in eager graphs; do
+  extra=(); [[ $mode == graphs ]] && extra=("${graphs[@]}")
+  [[ $mode == graphs && ${#graphs[@]} == 0 ]] && continue
+  $asdm profile --model "$CONFIG" --device "$DEVICE" "${gpu[@]}" --resolution "$RES" --batch 2 --runs 20 \
+    --warmup 5 "${backend[@]}" "${extra[@]}" -o "$out/profile-$mode.json" > "$out/profile-$mode.txt" 2>&1 || status=1
+  grep -E "backend; forward|CUDA graphs|attention \(SDPA\)" "$out/profile-$mode.txt"
+done
+
+step "a random SD 1.5 pipeline and its BK-SDM-Small student"
+rm -rf "$W/teacher" "$W/student"
+$asdm -q init --config "$CONFIG" -o "$W/teacher" --seed 0 &&
+  $asdm -q build --teacher "$W/teacher" --preset small -o "$W/student" || exit 1
+for mode in eager graphs; do
+  extra=(); [[ $mode == graphs ]] && extra=("${graphs[@]}")
+  [[ $mode == graphs && ${#graphs[@]} == 0 ]] && continue
+  step "bench teacher and student, $mode"
+  $asdm bench --models "teacher=$W/teacher,student=$W/student" --device "$DEVICE" "${gpu[@]}" --batch 2 \
+    --resolution "$RES" --runs 30 --pipeline-runs 3 --quality-prompts 0 "${extra[@]}" --no-samples \
+    -o "$out/bench-$mode.json" > "$out/bench-$mode.txt" 2>&1 || status=1
+  tail -4 "$out/bench-$mode.txt"
+done
+step "done, status $status"
+exit $status
