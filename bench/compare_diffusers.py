@@ -59,6 +59,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="alternations (runs are split over them)")
     ap.add_argument("--bench", default=os.path.join(root, "build", "asdm_unet_bench"))
     ap.add_argument("--also", help="another asdm_unet_bench timed in the same rounds")
+    ap.add_argument("--also-env", action="append", default=[], metavar="VAR=VALUE",
+                    help="run --also (default: --bench itself) with this environment variable, e.g. ASDM_WINOGRAD=0")
     ap.add_argument("--workdir", default=os.path.join(root, "build", "bench-cache"))
     ap.add_argument("--json", help="write the numbers to this file")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -123,8 +125,9 @@ def main():
                 out.append((time.perf_counter() - t0) * 1e3)
         return out
 
-    def asdm_runs(n, bench=a.bench, graphs=False):
-        env = dict(os.environ, ASDM_BENCH_MODEL=model_dir, ASDM_BENCH_INPUTS=inputs_path,
+    def asdm_runs(n, bench=a.bench, graphs=False, extra_env=()):
+        env = dict(os.environ, **dict(kv.split("=", 1) for kv in extra_env))
+        env.update(ASDM_BENCH_MODEL=model_dir, ASDM_BENCH_INPUTS=inputs_path,
                    ASDM_BENCH_THREADS=str(a.threads), ASDM_BENCH_REPETITIONS=str(n),
                    ASDM_BENCH_DEVICE=a.device, ASDM_BENCH_DTYPE={"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[a.dtype],
                    ASDM_BENCH_GRAPHS="1" if graphs else "0")
@@ -149,8 +152,8 @@ def main():
     variants.append(("asdm", lambda n: asdm_runs(n)))
     if a.graphs:
         variants.append(("asdm-graphs", lambda n: asdm_runs(n, graphs=True)))
-    if a.also:
-        variants.append(("also", lambda n: asdm_runs(n, a.also)))
+    if a.also or a.also_env:
+        variants.append(("also", lambda n: asdm_runs(n, a.also or a.bench, extra_env=a.also_env)))
 
     per_round = max(1, a.runs // a.rounds)
     ms = {name: [] for name, _ in variants}

@@ -7,6 +7,8 @@
 //       Transformer2D, Downsample, Upsample) of SD 1.5: the block's own time inside a real forward,
 //       read by a latency backend (CUDA events on a GPU, 512x512; the steady clock on the CPU,
 //       128x128) and reported as manual time
+//   build/asdm_unet_bench --benchmark_filter=Conv3x3      SD 1.5's 3x3 convolutions, batch 2, by
+//       each path of model/conv.h (direct = libtorch's conv2d, gemm, winograd), CPU float32
 //   ASDM_BENCH_MODEL=DIR ASDM_BENCH_INPUTS=io.safetensors build/asdm_unet_bench
 //       times a saved model on saved inputs (what bench/compare_diffusers.py uses)
 // Environment: ASDM_BENCH_THREADS (default 2), ASDM_BENCH_REPETITIONS (default 10),
@@ -20,11 +22,13 @@
 #include <string>
 
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "core/artifact.h"
 #include "core/unit_id.h"
 #include "model/checkpoint.h"
+#include "model/conv.h"
 #include "model/cuda_graph.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
@@ -150,6 +154,18 @@ void run_unit(benchmark::State& state, std::shared_ptr<Case> c, const std::strin
   state.counters["batch"] = static_cast<double>(c->sample.size(0));
 }
 
+// One 3x3 convolution by one path (the CPU paths of model/conv.h), batch 2, float32.
+void run_conv(benchmark::State& state, asdm::Conv3x3Path path, int cin, int cout, int side) {
+  // Made outside inference mode, as a model's weights are (Winograd caches its kernel transforms
+  // only for tensors that keep a version counter).
+  torch::manual_seed(0);
+  const auto x = torch::randn({2, cin, side, side});
+  const auto w = torch::randn({cout, cin, 3, 3}) * 0.02, b = torch::randn({cout});
+  torch::InferenceMode guard;
+  asdm::conv3x3(x, w, b, path);  // warm-up (and Winograd's kernel transform, cached)
+  for (auto _ : state) benchmark::DoNotOptimize(asdm::conv3x3(x, w, b, path).data_ptr());
+}
+
 benchmark::internal::Benchmark* with_stats(benchmark::internal::Benchmark* b, int reps,
                                            bool one_per_rep, bool manual_time = false) {
   b->Unit(benchmark::kMillisecond)->Repetitions(reps);
@@ -185,10 +201,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto c = std::make_shared<Case>(from_files(model, inputs));
-    with_stats(benchmark::RegisterBenchmark(
-                   env_int("ASDM_BENCH_GRAPHS", 0) ? "UNetForward/model/graphs" : "UNetForward/model",
-                   [c](benchmark::State& s) { guarded(s, [&] { run_forward(s, c); }); }),
-               reps, true);
+    with_stats(
+        benchmark::RegisterBenchmark(
+            env_int("ASDM_BENCH_GRAPHS", 0) ? "UNetForward/model/graphs" : "UNetForward/model",
+            [c](benchmark::State& s) { guarded(s, [&] { run_forward(s, c); }); }),
+        reps, true);
   } else {
     // Cases are built lazily: constructing SD 1.5 takes 3.4 GB and seconds.
     with_stats(benchmark::RegisterBenchmark("UNetForward/Tiny/latent16/batch2",
@@ -213,6 +230,23 @@ int main(int argc, char** argv) {
                                               });
                                             }),
                reps, true);
+    // SD 1.5's 3x3 convolutions (input channels, output channels, map side) at 256² and 512².
+    const int convs[][3] = {{320, 320, 32},   {960, 320, 32},   {640, 320, 32},  {320, 640, 16},
+                            {640, 640, 16},   {1920, 640, 16},  {1280, 640, 16}, {960, 640, 16},
+                            {640, 1280, 8},   {1280, 1280, 8},  {2560, 1280, 8}, {1920, 1280, 8},
+                            {1280, 1280, 4},  {2560, 1280, 4},  {640, 640, 32},  {1280, 1280, 16},
+                            {2560, 1280, 16}, {1920, 1280, 16}, {320, 320, 64}};
+    const std::pair<const char*, asdm::Conv3x3Path> paths[] = {
+        {"direct", asdm::Conv3x3Path::kDirect},
+        {"gemm", asdm::Conv3x3Path::kGemm},
+        {"winograd", asdm::Conv3x3Path::kWinograd},
+        {"auto", asdm::Conv3x3Path::kAuto}};
+    for (const auto& c : convs)
+      for (const auto& [name, path] : paths)
+        with_stats(benchmark::RegisterBenchmark(
+                       fmt::format("Conv3x3/{}/{}-{}@{}", name, c[0], c[1], c[2]).c_str(),
+                       [c, path](benchmark::State& s) { run_conv(s, path, c[0], c[1], c[2]); }),
+                   reps, false);
     // Per block kind, at SD 1.5's shapes: 512x512 on a GPU, 128x128 on the CPU.
     auto sd15 = [] {
       static auto c = [] {
