@@ -634,11 +634,34 @@ Section incubation_section(const Artifact& a, const IncubationRecord& d, Context
     Csv csv{{"model", "mean_attribute_accuracy", "all_attributes_correct", "proxy_fid",
              "psnr_vs_teacher_db", "ssim_vs_teacher"},
             {}};
+    // A Stable Diffusion student's eval with --clip / --inception: two more columns.
+    bool has_clip = false, has_fid = false;
+    for (const auto& [name, q] : *d.eval) {
+      has_clip |= std::isfinite(q.clip_score);
+      has_fid |= std::isfinite(q.fid_vs_reference);
+    }
+    if (has_clip) {
+      t.header.push_back("CLIP score");
+      csv.header.push_back("clip_score");
+    }
+    if (has_fid) {
+      t.header.push_back("FID vs teacher");
+      csv.header.push_back("fid_vs_teacher");
+    }
     for (const auto& [name, q] : *d.eval) {
       t.rows.push_back({name, fmt_fixed(accuracy_of(q), 3), fmt_fixed(all_correct_of(q), 3),
                         fmt_num(fid_of(q), 4), fmt_fixed(q.psnr_db, 2), fmt_fixed(q.ssim, 4)});
       csv.rows.push_back({name, raw(accuracy_of(q)), raw(all_correct_of(q)), raw(fid_of(q)),
                           raw(q.psnr_db), raw(q.ssim)});
+      if (has_clip) {
+        t.rows.back().push_back(fmt_num(q.clip_score, 4));
+        csv.rows.back().push_back(raw(q.clip_score));
+      }
+      if (has_fid) {
+        t.rows.back().push_back(fmt_num(q.fid_vs_reference, 4) +
+                                fmt::format(" ({}-d)", q.fid_dims));
+        csv.rows.back().push_back(raw(q.fid_vs_reference));
+      }
     }
     s.table(t);
     cx.write_csv(s, a, "eval", csv);

@@ -34,23 +34,6 @@ struct IncubateCli {
   int threads = 0;
 };
 
-void print_eval(const IncubationRecord& r) {
-  std::printf("%-20s %9s %12s %9s %10s %8s\n", "", "mean acc", "all correct", "FID", "PSNR (dB)",
-              "SSIM");
-  for (const char* k : {"teacher", "student_built", "student_incubated"}) {
-    const QualityResult& q = r.eval->at(k);
-    auto num = [&](bool has, double v, const char* f) {
-      return has ? fmt::format(fmt::runtime(f), v) : std::string("-");
-    };
-    const bool student = std::string(k) != "teacher";
-    std::printf("%-20s %9s %12s %9s %10s %8s\n", k,
-                num(q.classified, q.mean_accuracy, "{:.3f}").c_str(),
-                num(q.classified, q.all_correct, "{:.3f}").c_str(),
-                num(q.classified, q.fid, "{:.1f}").c_str(),
-                num(student, q.psnr_db, "{:.2f}").c_str(), num(student, q.ssim, "{:.3f}").c_str());
-  }
-}
-
 void run_incubate(IncubateCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   for (const auto& kv : o.weights) {
@@ -75,11 +58,14 @@ void run_incubate(IncubateCli o, const std::vector<std::string>& argv) {
               r.total_steps);
     return;
   }
-  if (!o.no_eval && fs::exists(fs::path(o.teacher) / "proxy.json")) {
+  const bool sd = fs::exists(fs::path(o.teacher) / "model_index.json");
+  if (!o.no_eval && (sd || fs::exists(fs::path(o.teacher) / "proxy.json"))) {
     o.eval.seed = o.inc.seed;
-    print_eval(evaluate_incubation(o.output, o.eval, [](const std::string& name, int n) {
-      log::info("evaluated {} on {} prompts", name, n);
-    }));
+    o.eval.device = o.inc.device;
+    const IncubationRecord r = evaluate_incubation(
+        o.output, o.eval,
+        [](const std::string& k, int n) { log::info("evaluated {} on {} prompts", k, n); });
+    std::fputs(incubation_eval_table(r, sd).c_str(), stdout);
   }
   log::info("wrote the incubated student to {} ({} steps in {}; log {})", o.output, r.total_steps,
             hms(r.seconds), (fs::path(o.output) / "incubation.jsonl").string());
@@ -92,7 +78,9 @@ block is the student's and trainable), in the schedule's order, then the assembl
 Loss (SAS): task MSE + output distillation + feature distillation at the block outputs (normalised by
 the teacher's) + alignment of the cross-attention maps; each term is logged apart in incubation.jsonl.
 Checkpoints every --checkpoint-every steps; --resume continues exactly (same thread count). A proxy
-teacher trains on the proxy world's stream and ends with teacher / built / incubated quality numbers.
+teacher trains on the proxy world's stream and ends with teacher / built / incubated quality numbers;
+a Stable Diffusion teacher ends with each UNet in its pipeline: PSNR/SSIM against the teacher's images,
+with --clip the CLIP score, with --inception the FID against the teacher's images.
 Measured on the proxy world: at a few hundred steps --one-shot trained a better student than the
 schedule's module split, which leaves the assembly little of the budget (README, Incubation).
 
@@ -173,9 +161,23 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
                   "Proxy attribute classifier for the final eval (accuracy, FID)");
   sub->add_option("--eval-prompts", o->eval.prompts,
                   "Prompt file for the final eval (default: --eval-n validation prompts)");
-  sub->add_option("--eval-n", o->eval.n, "Validation prompts for the final eval")
+  sub->add_option("--eval-n", o->eval.n,
+                  "Validation prompts for the final eval (Stable Diffusion: at most the 16 "
+                  "built-in ones, or those of --eval-prompts)")
       ->capture_default_str();
   sub->add_option("--eval-steps", o->eval.steps, "Sampler steps for the final eval")
+      ->capture_default_str();
+  sub->add_option("--eval-guidance", o->eval.guidance,
+                  "Guidance of the final eval (default: 1 on the proxy world, 7.5 for Stable "
+                  "Diffusion)");
+  sub->add_option(
+      "--clip", o->eval.clip,
+      "Stable Diffusion: a CLIP folder (transformers CLIPModel or OpenCLIP) for the final "
+      "eval's CLIP score");
+  sub->add_option("--inception", o->eval.inception,
+                  "Stable Diffusion: FID Inception-v3 weights for the final eval's FID against the "
+                  "teacher's images (needs more --eval-n than --fid-dims)");
+  sub->add_option("--fid-dims", o->eval.fid_dims, "Inception feature layer of the final eval's FID")
       ->capture_default_str();
   sub->add_flag("--no-eval", o->no_eval, "Skip the final eval");
   sub->callback([o, argv] { run_incubate(*o, argv); });

@@ -142,9 +142,34 @@ TEST(SdChainCli, ProfileAblateSearchBuildIncubateBench) {
   const TensorMap lat = read_tensors(dir / "latents.safetensors");
   EXPECT_EQ(lat.at("latents").sizes(), (std::vector<int64_t>{3, 4, 16, 16}));
   EXPECT_EQ(lat.at("encoder_hidden_states").sizes(), (std::vector<int64_t>{3, 77, 32}));
-  run({"incubate", "--teacher", pipe, "--student", (dir / "student").string(), "--data",
-       (dir / "latents.safetensors").string(), "--steps", "2", "--batch", "2", "--one-shot",
-       "--threads", "1", "-o", (dir / "incubated").string()});
+  // Its final eval: the teacher's pipeline with each UNet, PSNR/SSIM against the teacher's images
+  // (a CLIP folder and Inception weights would add the CLIP score and FID).
+  const auto inc = run({"incubate",
+                        "--teacher",
+                        pipe,
+                        "--student",
+                        (dir / "student").string(),
+                        "--data",
+                        (dir / "latents.safetensors").string(),
+                        "--steps",
+                        "2",
+                        "--batch",
+                        "2",
+                        "--one-shot",
+                        "--threads",
+                        "1",
+                        "--eval-n",
+                        "2",
+                        "--eval-steps",
+                        "2",
+                        "-o",
+                        (dir / "incubated").string()});
+  EXPECT_NE(inc.out.find("CLIP score"), std::string::npos) << inc.out;
+  const auto record = read_json_file(dir / "incubated" / "incubation.json");
+  for (const char* k : {"student_built", "student_incubated"}) {
+    EXPECT_GT(record["eval"][k]["psnr_vs_teacher_db"].get<double>(), 0) << k;
+    EXPECT_EQ(record["eval"][k]["samples"], 2) << k;
+  }
   run({"bench", "--models",
        "teacher=" + pipe + ",student=" + (dir / "student").string() +
            ",incubated=" + (dir / "incubated").string(),

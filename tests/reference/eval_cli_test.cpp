@@ -167,6 +167,72 @@ TEST(EvalCli, BenchScoresStableDiffusionModelsWithClipAndFidAgainstTheFirst) {
   EXPECT_FALSE(fs::exists(dir / "few.json"));
 }
 
+// asdm incubate's final eval of a Stable Diffusion student: each UNet in the teacher's pipeline,
+// with the CLIP score of its images and their FID against the teacher's, in incubation.json and in
+// the report's incubation table.
+TEST(EvalCli, IncubationOfAnSdStudentEndsWithClipScoreAndFid) {
+  const auto dir = test::scratch_dir("eval-cli-incubate");
+  test::write_tiny_pipeline(dir / "pipe");
+  const std::string pipe = (dir / "pipe").string();
+  fs::create_directories(dir / "images");
+  std::vector<uint8_t> rgb(32 * 32 * 3);
+  for (int i = 0; i < 2; ++i) {
+    for (size_t k = 0; k < rgb.size(); ++k) rgb[k] = uint8_t((k * 29 + i * 71) % 251);
+    write_png(dir / "images" / fmt::format("im{}.png", i), rgb.data(), 32, 32);
+    write_file_atomic(dir / "images" / fmt::format("im{}.txt", i), "the red cat\n");
+  }
+  std::string prompts;
+  for (int i = 0; i < 66; ++i) prompts += "a cat " + std::to_string(i) + "\n";
+  write_file_atomic(dir / "prompts.txt", prompts);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"-q", "build", "--teacher", pipe, "--preset", "base", "-o", (dir / "student").string()},
+           {"-q", "latents", "--model", pipe, "--images", (dir / "images").string(), "--threads",
+            "1", "-o", (dir / "latents.safetensors").string()},
+           {"incubate",
+            "--teacher",
+            pipe,
+            "--student",
+            (dir / "student").string(),
+            "--data",
+            (dir / "latents.safetensors").string(),
+            "--steps",
+            "1",
+            "--batch",
+            "2",
+            "--one-shot",
+            "--threads",
+            "1",
+            "--eval-n",
+            "66",
+            "--eval-steps",
+            "2",
+            "--eval-prompts",
+            (dir / "prompts.txt").string(),
+            "--clip",
+            (ref_dir() / "clip").string(),
+            "--inception",
+            (ref_dir() / "inception.pth").string(),
+            "--fid-dims",
+            "64",
+            "-o",
+            (dir / "incubated").string()},
+           {"-q", "report", (dir / "incubated" / "incubation.json").string(), "-o",
+            (dir / "report").string()}}) {
+    const Result r = asdm(args);
+    ASSERT_EQ(r.rc, 0) << args[1] << ": " << r.err;
+  }
+  const auto eval = read_json_file(dir / "incubated" / "incubation.json")["eval"];
+  for (const char* k : {"teacher", "student_built", "student_incubated"}) {
+    EXPECT_EQ(eval[k]["samples"], 66) << k;
+    EXPECT_GT(eval[k]["clip_score"].get<double>(), 0) << k;
+    EXPECT_EQ(eval[k]["fid_dims"], 64) << k;
+  }
+  EXPECT_NEAR(eval["teacher"]["fid_vs_teacher"].get<double>(), 0.0, 1e-6);  // itself
+  EXPECT_LT(eval["student_incubated"]["psnr_vs_teacher_db"].get<double>(), 100);
+  const std::string md = read_text_file(dir / "report" / "report.md");
+  EXPECT_NE(md.find("| CLIP score | FID vs teacher |"), std::string::npos) << md;
+}
+
 TEST(EvalCli, TierTwoAblationRecordsEachUnitsClipScoreDrop) {
   const auto dir = test::scratch_dir("eval-cli-ablate");
   test::write_tiny_pipeline(dir / "pipe");
