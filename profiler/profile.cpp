@@ -278,6 +278,15 @@ void summarise(const UNet& unet, const ProfileOptions& o, int latent, int res, i
 
 }  // namespace
 
+const std::vector<std::string>& profile_backend_names() {
+  static const std::vector<std::string> names = [] {
+    auto v = latency_backend_names();
+    v.push_back("cuda-events,cupti");
+    return v;
+  }();
+  return names;
+}
+
 std::string attention_kernels(const UNet& unet, const InputShape& in) {
   const UNetLayout& L = unet.layout();
   const at::Tensor w = unet.module().parameters().front();
@@ -323,6 +332,7 @@ std::string attention_kernels(const UNet& unet, const InputShape& in) {
 ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   const UNetLayout& L = unet.layout();
   const UNetConfig& c = L.config;
+  const bool both = o.backend == "cuda-events,cupti";
   if (o.graphs) {
     require_graphs(unet.device(), "profiling with --graphs");
     if (o.backend != "cuda-events")
@@ -330,8 +340,8 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
           "--graphs times units with CUDA events recorded inside the graph: use --backend "
           "cuda-events (the {} backend {})",
           o.backend,
-          o.backend == "cupti" ? "joins kernels to units at launch, and a replay launches none"
-                               : "reads the host clock, which a replay never reaches");
+          o.backend == "timer" ? "reads the host clock, which a replay never reaches"
+                               : "joins kernels to units at launch, and a replay launches none");
     if (o.sampler_steps > 0)
       fail("--graphs profiles single forwards; --sampler-steps cannot be combined with it");
   }
@@ -391,12 +401,49 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   };
   ProfileReport r;
   Measurements ms;
+  ProfileOptions latency = o;
+  if (both) latency.backend = "cuda-events";
   if (o.graphs)
     measure_replays(o, unet.device(), run, *events, r, ms);
   else
-    measure_forwards(o, cuda, timed, r, ms);
+    measure_forwards(latency, cuda, timed, r, ms);
   r.graphs = o.graphs;
-  summarise(unet, o, latent, res, max_batch, ms, r);
+  summarise(unet, latency, latent, res, max_batch, ms, r);
+  r.requested_backend = o.backend;
+  if (both && cuda) {
+    // The kernel view: a second, shorter pass with CUPTI (after the events pass, since CUPTI stays
+    // attached once started), its kernel fields joined to the events pass's units.
+    ProfileOptions kernels = latency;
+    kernels.backend = "cupti";
+    kernels.runs = std::min(o.runs, 5);
+    kernels.warmup = std::min(o.warmup, 1);
+    kernels.progress = {};
+    ProfileReport k;
+    Measurements km;
+    measure_forwards(kernels, cuda, timed, k, km);
+    summarise(unet, kernels, latent, res, max_batch, km, k);
+    if (k.backend != "cupti") {
+      r.fallback_note = "no kernel pass: " + k.fallback_note;
+    } else {
+      r.kernel_backend = "cupti";
+      for (size_t i = 0; i < r.units.size(); ++i) {
+        r.units[i].kernel_sum_ms = k.units[i].kernel_sum_ms;
+        r.units[i].device_span_ms = k.units[i].device_span_ms;
+        r.units[i].kernel_count = k.units[i].kernel_count;
+        r.units[i].top_kernels = k.units[i].top_kernels;
+      }
+      r.device_ms = k.device_ms;
+      r.activities = k.activities;
+      r.unattributed = k.unattributed;
+      r.dropped = k.dropped;
+      r.backend_detail += (r.backend_detail.empty() ? "" : "; ") +
+                          fmt::format("kernels from a separate CUPTI pass of {} forwards: {}",
+                                      kernels.runs, k.backend_detail);
+    }
+  } else if (both) {
+    r.fallback_note +=
+        (r.fallback_note.empty() ? "" : "; ") + std::string("no CUPTI kernel pass on the CPU");
+  }
   return r;
 }
 

@@ -29,8 +29,10 @@ struct ProfileOptions {
   int runs = 20;
   int warmup = 2;
   uint64_t seed = 0;
-  std::string backend =
-      "timer";  // timer | cuda-events | cupti (falls back, see make_latency_backend)
+  // timer | cuda-events | cupti (falls back, see make_latency_backend) | cuda-events,cupti (unit
+  // latency by CUDA events, then a separate CUPTI pass of min(runs, 5) forwards attributes kernels
+  // to units: one profile with deploy-grade times and the kernel breakdown)
+  std::string backend = "timer";
   // Sampler-loop mode (sampler_steps > 0): each timed run is `sampler_steps` denoising steps of
   // `sampler` from noise, with classifier-free guidance doubling the UNet batch unless guidance is
   // 1; per-unit statistics are then per UNet call, over all steps.
@@ -61,6 +63,10 @@ struct ProfileReport {
   std::string backend = "timer", requested_backend = "timer";
   std::string fallback_note;   // why the requested backend was not used; empty if it was
   std::string backend_detail;  // LatencyBackend::detail(); empty if the backend says nothing
+  // "cupti" when a separate CUPTI pass filled the kernel fields (--backend cuda-events,cupti);
+  // the unit times, coverage and overhead stay the latency backend's.
+  std::string kernel_backend;
+  bool has_kernels() const { return backend == "cupti" || kernel_backend == "cupti"; }
   // Which kernel libtorch's scaled_dot_product_attention picks for each distinct attention shape
   // of the forward on its device and dtype (attention_kernels()).
   std::string attention_kernels;
@@ -94,6 +100,9 @@ struct UNetConfig;
 int profile_latent_side(const UNetConfig& config, const ProfileOptions& options);
 
 ProfileReport profile_unet(const UNet& unet, const ProfileOptions& options);
+
+// The --backend values a UNet profile takes: latency_backend_names() and "cuda-events,cupti".
+const std::vector<std::string>& profile_backend_names();
 
 // The kernel libtorch's scaled_dot_product_attention dispatches to (math, flash_attention,
 // efficient_attention, cudnn_attention) for every distinct attention shape of a forward at `in`

@@ -21,7 +21,7 @@ nlohmann::json to_json(const ProfileReport& r) {
                         {"macs", u.macs},
                         {"attn_macs", u.attn_macs}};
     if (!u.parent.empty()) j["parent"] = u.parent;
-    if (r.backend == "cupti") {
+    if (r.has_kernels()) {
       j["kernel_sum_ms"] = to_json(u.kernel_sum_ms);
       j["device_span_ms"] = to_json(u.device_span_ms);
       j["kernel_count"] = u.kernel_count;
@@ -65,7 +65,8 @@ nlohmann::json to_json(const ProfileReport& r) {
   if (!r.fallback_note.empty()) j["fallback_note"] = r.fallback_note;
   if (!r.backend_detail.empty()) j["backend_detail"] = r.backend_detail;
   if (!r.attention_kernels.empty()) j["attention_kernels"] = r.attention_kernels;
-  if (r.backend == "cupti")
+  if (!r.kernel_backend.empty()) j["kernel_backend"] = r.kernel_backend;
+  if (r.has_kernels())
     j["device_activity"] = {{"device_ms", to_json(r.device_ms)},
                             {"activities_per_forward", r.activities},
                             {"unattributed_per_forward", r.unattributed},
@@ -98,6 +99,7 @@ ProfileReport profile_report_from_json(const nlohmann::json& j) {
   r.overhead_method = j.value("overhead_method", std::string());
   r.fallback_note = j.value("fallback_note", std::string());
   r.backend_detail = j.value("backend_detail", std::string());
+  r.kernel_backend = j.value("kernel_backend", std::string());
   r.attention_kernels = j.value("attention_kernels", std::string());
   for (const auto& u : j.at("units")) {
     UnitProfile p;
@@ -197,7 +199,7 @@ std::string profile_table(const ProfileReport& r) {
       "{:.2f} ms; overhead {:.1f}%; coverage {:.2f}%\n",
       r.backend, r.forward_ms.median, r.forward_ms.p10, r.forward_ms.p90, r.forward_ms.n,
       r.unobserved_ms.median, 100 * r.overhead, 100 * r.coverage);
-  if (r.backend == "cupti")
+  if (r.has_kernels())
     out += fmt::format(
         "device activity: {:.2f} ms per forward in {} kernels/copies ({} not inside any unit); "
         "{} records dropped\n",

@@ -97,6 +97,9 @@ Backends:
                a unit. CUPTI stays attached once started, so its unobserved forwards run first.
                Falls back to cuda-events when CUPTI is unavailable or another CUPTI client
                (nsys, torch.profiler) is attached.
+  cuda-events,cupti  both views in one profile.json: unit times, coverage and overhead from CUDA
+               events, then a separate CUPTI pass (min(--runs, 5) forwards) fills each unit's
+               kernel fields and the device activity (kernel_backend: "cupti").
 The CUDA backends fall back to timer on the CPU, with a one-line note.
 With --pipeline, --model is a diffusers pipeline folder and each run is a whole text-to-image
 generation (text encoder, --steps UNet steps with guidance, VAE decoder), timed per stage with the
@@ -112,9 +115,10 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
                   "diffusers UNet folder, pipeline folder, config.json or asdm_arch.json")
       ->required();
   sub->add_option("-o,--output", o->output, "profile.json to write ('-': stdout)")->required();
-  sub->add_option("--backend", o->profile.backend, "Latency backend: timer, cuda-events or cupti")
+  sub->add_option("--backend", o->profile.backend,
+                  "Latency backend: timer, cuda-events, cupti, or cuda-events,cupti (both views)")
       ->capture_default_str()
-      ->check(CLI::IsMember(latency_backend_names()));
+      ->check(CLI::IsMember(profile_backend_names()));
   add_device_options(sub, o->device, o->dtype);
   sub->add_option("--resolution", o->profile.resolution,
                   "Image side in pixels (default: sample_size x 8)")

@@ -163,7 +163,8 @@ TEST(Cli, ProfileBadInputsGiveOneLine) {
   const Result backend = asdm({"profile", "--model", cfg, "-o", out, "--backend", "nvtx"});
   EXPECT_EQ(backend.rc, 2);
   EXPECT_EQ(backend.err,
-            "asdm: error: --backend: nvtx not in {timer,cuda-events,cupti} (see --help)\n");
+            "asdm: error: --backend: nvtx not in {timer,cuda-events,cupti,cuda-events,cupti} (see "
+            "--help)\n");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -182,6 +183,18 @@ TEST(Cli, ProfileFallsBackWithOneLine) {
   const auto j = read_json_file(out);
   EXPECT_EQ(j["backend"], "timer");
   EXPECT_EQ(j["requested_backend"], "cupti");
+  // Both views asked for: the latency pass falls back the same way, and no kernel pass runs.
+  const Result both =
+      asdm({"profile", "--model", test::config_path("tiny").string(), "-o", out, "--resolution",
+            "64", "--runs", "1", "--warmup", "0", "--backend", "cuda-events,cupti"});
+  ASSERT_EQ(both.rc, 0) << both.err;
+  EXPECT_NE(both.err.find("using the timer backend; no CUPTI kernel pass on the CPU\n"),
+            std::string::npos)
+      << both.err;
+  const auto b = read_json_file(out);
+  EXPECT_EQ(b["requested_backend"], "cuda-events,cupti");
+  EXPECT_FALSE(b.contains("kernel_backend"));
+  EXPECT_FALSE(b["units"][0].contains("kernel_count"));
 }
 
 // The proxy world end to end on the test world: train, resume, classifier, eval with a grid and

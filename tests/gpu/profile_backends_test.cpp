@@ -73,6 +73,24 @@ TEST_F(CudaProfile, CuptiAttributesDeviceTimeToUnits) {
   EXPECT_EQ(run("cupti").backend, "cupti");
 }
 
+// Both views: unit latency from CUDA events, kernels from a separate CUPTI pass, in one profile.
+TEST_F(CudaProfile, EventsAndCuptiInOneProfile) {
+  const ProfileReport r = run("cuda-events,cupti");
+  EXPECT_EQ(r.backend, "cuda-events");
+  ASSERT_EQ(r.kernel_backend, "cupti") << r.fallback_note;
+  EXPECT_EQ(r.requested_backend, "cuda-events,cupti");
+  for (const auto& u : r.units) {
+    EXPECT_EQ(u.inclusive_ms.n, 5) << u.id;  // the events pass's runs
+    EXPECT_GT(u.kernel_count, 0) << u.id;
+    EXPECT_FALSE(u.top_kernels.empty()) << u.id;
+  }
+  EXPECT_GT(r.activities, 0);
+  const auto j = to_json(r);
+  EXPECT_EQ(j["kernel_backend"], "cupti");
+  EXPECT_TRUE(j["units"][0].contains("kernel_count"));
+  EXPECT_TRUE(j.contains("device_activity"));
+}
+
 TEST_F(CudaProfile, TimerSynchronisesAndStillCoversTheForward) {
   const ProfileReport r = run("timer");
   EXPECT_EQ(r.backend, "timer");
