@@ -181,7 +181,12 @@ at::Tensor GraphedFunction::operator()(const std::vector<at::Tensor>& inputs) {
   State& s = *state_;
   const torch::Device device(s.device);
   if (!s.graph) {
-    for (const auto& t : inputs) s.inputs.push_back(t.to(device).clone());
+    {
+      // Normal tensors, not inference ones, so that later calls may copy into them in or out of
+      // inference mode.
+      c10::InferenceMode normal(false);
+      for (const auto& t : inputs) s.inputs.push_back(t.to(device).clone());
+    }
     s.graph = std::make_unique<CudaGraph>(s.device);
     s.graph->capture([&] { s.output = s.fn(s.inputs); }, s.warmup);
   } else {
