@@ -91,16 +91,8 @@ c10::intrusive_ptr<c10d::Backend> gloo_backend(const LaunchEnv& env,
 c10::intrusive_ptr<c10d::Backend> nccl_backend(const LaunchEnv& env,
                                                const c10::intrusive_ptr<c10d::Store>& store,
                                                std::chrono::milliseconds wait) {
-  std::string path;
-  if (const char* p = std::getenv("ASDM_NCCL_PLUGIN"); p && *p) {
-    path = p;
-  } else {
-    char exe[4096] = {};
-    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0)
-      path = (std::filesystem::path(std::string(exe, size_t(n))).parent_path() / "libasdm_nccl.so")
-                 .string();
-  }
+  const char* given = std::getenv("ASDM_NCCL_PLUGIN");
+  const std::string path = given && *given ? std::string(given) : beside_binary("libasdm_nccl.so");
   void* lib = path.empty() ? nullptr : dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     log::warn("{}: no NCCL plugin ({}); CUDA tensors are reduced with Gloo through host memory",

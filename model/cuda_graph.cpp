@@ -1,7 +1,6 @@
 #include "model/cuda_graph.h"
 
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
@@ -24,11 +23,7 @@ constexpr const char* kPlugin = "libasdm_cuda_graphs.so";
 std::vector<std::string> plugin_candidates() {
   std::vector<std::string> out;
   if (const char* p = std::getenv("ASDM_CUDA_GRAPHS_PLUGIN"); p && *p) return {p};
-  char exe[4096] = {};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0)
-    out.push_back(
-        (std::filesystem::path(std::string(exe, size_t(n))).parent_path() / kPlugin).string());
+  if (std::string p = beside_binary(kPlugin); !p.empty()) out.push_back(p);
 #ifdef ASDM_PLUGIN_DIR
   out.push_back((std::filesystem::path(ASDM_PLUGIN_DIR) / kPlugin).string());
 #endif

@@ -1,6 +1,7 @@
 #include "model/runtime.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,13 @@ void move_module(torch::nn::Module& module, const std::string& device, const std
   const torch::Dtype t = torch_dtype(parse_dtype(dtype));
   ensure_device(device);  // validates the name, loads the CUDA backend when asked for
   module.to(torch::Device(device), t);
+}
+
+std::string beside_binary(const std::string& file) {
+  char exe[4096] = {};
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return {};
+  return (std::filesystem::path(std::string(exe, size_t(n))).parent_path() / file).string();
 }
 
 c10::ScalarType torch_dtype(DType dtype) {

@@ -33,6 +33,10 @@ void ensure_device(const std::string& device);
 // "bfloat16"/"bf16"); throws asdm::Error naming an unknown dtype.
 void move_module(torch::nn::Module& module, const std::string& device, const std::string& dtype);
 
+// `file` in the folder of the running binary (where asdm's plugins sit: libasdm_nccl.so,
+// libasdm_cuda_graphs.so); "" if the binary's path cannot be read.
+std::string beside_binary(const std::string& file);
+
 // libtorch's scalar type of a dtype.
 c10::ScalarType torch_dtype(DType dtype);
 
