@@ -190,15 +190,6 @@ TeacherPass teacher_pass(const AblationSubject& s, const AblationOptions& o, boo
 
 // ---- scoring ----------------------------------------------------------------------------------
 
-class Bypass : public UnitObserver {
- public:
-  explicit Bypass(const std::vector<std::string>& units) : units_(units.begin(), units.end()) {}
-  bool bypass(const UnitInfo& u) override { return units_.count(u.id) > 0; }
-
- private:
-  std::set<std::string> units_;
-};
-
 Tier1Result tier1(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
                   const Entry& e) {
   Bypass bypass(e.units);

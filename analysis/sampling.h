@@ -11,6 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include <set>
+
+#include "model/observer.h"
 #include "model/sampler.h"
 
 namespace at {
@@ -20,10 +23,19 @@ class Tensor;
 namespace asdm {
 
 class AblationSubject;
-class UnitObserver;
 
 // `sampler` (name, steps, guidance) with the subject's prediction, spacing and offsets.
 SamplerOptions sampler_for(const AblationSubject& subject, const SamplerOptions& sampler);
+
+// Runs only the shortcut of these units (removals without building the model).
+class Bypass : public UnitObserver {
+ public:
+  explicit Bypass(const std::vector<std::string>& units) : units_(units.begin(), units.end()) {}
+  bool bypass(const UnitInfo& u) override { return units_.count(u.id) > 0; }
+
+ private:
+  std::set<std::string> units_;
+};
 
 Denoiser denoiser(const AblationSubject& subject, const std::vector<int>& prompts, double guidance,
                   UnitObserver* observer);

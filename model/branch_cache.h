@@ -40,7 +40,8 @@ class BranchCache {
   // level whose entering hidden state is kept (0: the plan never skips), and that state.
   int skip_level_now() const;
   int deep_level() const;
-  const at::Tensor& deep() const;  // throws asdm::Error when no call kept it
+  int skip_layers() const { return plan_.skip_layers; }  // CachePlan::skip_layers
+  const at::Tensor& deep() const;                        // throws asdm::Error when no call kept it
   void keep_deep(const at::Tensor& h);
 
   // For analysis (analysis/temporal.h): also keep the branches of these units whenever a call

@@ -40,6 +40,9 @@ void CachePlan::check(const ArchSpec& m, int n) const {
   const std::set<std::string> removed = m.removed_units();
   if (!skip.empty() && int(skip.size()) != calls)
     fail("the cache plan marks {} calls for skipping but covers {}", skip.size(), calls);
+  if (skip_layers < -1) fail("the cache plan keeps {} layers (-1: whole blocks)", skip_layers);
+  if (skip_layers >= 0 && skip_level == 0)
+    fail("the cache plan keeps {} layer(s) inside a block but has no skip level", skip_layers);
   if (skip_level != 0 || std::find(skip.begin(), skip.end(), true) != skip.end()) {
     int deepest = 0;
     for (const auto& b : layout.down) deepest = std::max(deepest, b.level);
@@ -47,6 +50,25 @@ void CachePlan::check(const ArchSpec& m, int n) const {
       fail("the cache plan skips from resolution level {}; this model's levels to skip are 1..{}",
            skip_level, deepest);
     if (skips(0)) fail("the cache plan skips the deep part at call 0, before any call ran it");
+    if (skip_layers >= 0) {
+      const BlockInfo* down = nullptr;
+      const BlockInfo* up = nullptr;
+      for (const auto& b : layout.down)
+        if (b.level == skip_level - 1) down = &b;
+      for (const auto& b : layout.up)
+        if (b.level == skip_level - 1) up = &b;
+      const int layers = down ? int(down->resnets.size()) : 0;
+      if (!down || !up || skip_layers > layers)
+        fail(
+            "the cache plan keeps {} layer(s) of the blocks at level {}; this model's down block "
+            "there has {}",
+            skip_layers, skip_level - 1, layers);
+      if (int(up->resnets.size()) != layers + 1)
+        fail(
+            "the cache plan skips inside the blocks at level {}, whose up block has {} layers "
+            "for the down block's {} (needs one more)",
+            skip_level - 1, up->resnets.size(), layers);
+    }
   }
   std::set<std::string> computed;
   const std::set<std::string> all = units();
@@ -84,15 +106,20 @@ CachePlan CachePlan::uniform(const ArchSpec& m, const std::vector<std::string>& 
   return p;
 }
 
-CachePlan CachePlan::uniform_skip(const ArchSpec& m, int level, int interval, int n) {
+CachePlan CachePlan::uniform_skip(const ArchSpec& m, int level, int interval, int n, int layers) {
   CachePlan p = uniform(m, {}, interval, n);
   p.skip_level = level;
+  p.skip_layers = layers;
   p.skip.assign(size_t(n), false);
   for (int c = 0; c < n; ++c) p.skip[size_t(c)] = c % interval != 0;
   p.policy = fmt::format(
       "uniform skip branch: every {} call(s) runs the whole network, the calls between skip "
-      "resolution level {} and below",
-      interval, level);
+      "resolution level {} and below{}",
+      interval, level,
+      layers < 0 ? std::string()
+                 : fmt::format(" and the blocks at level {} but their outer {} down and {} up "
+                               "layer(s)",
+                               level - 1, layers, layers + 1));
   return p;
 }
 
@@ -103,6 +130,7 @@ nlohmann::json CachePlan::to_json() const {
   j["reuse"] = reuse;
   if (skip_level != 0) {
     j["skip_level"] = skip_level;
+    if (skip_layers >= 0) j["skip_layers"] = skip_layers;
     j["skip"] = skip;
   }
   j["policy"] = policy;
@@ -118,6 +146,7 @@ CachePlan CachePlan::from_json(const nlohmann::json& j, const std::string& sourc
     p.reuse = j.at("reuse").get<std::vector<std::vector<std::string>>>();
     p.policy = j.value("policy", std::string());
     p.skip_level = j.value("skip_level", 0);
+    p.skip_layers = j.value("skip_layers", -1);
     if (j.contains("skip")) p.skip = j.at("skip").get<std::vector<bool>>();
   } catch (const nlohmann::json::exception& e) {
     fail("{}: {}", source, e.what());

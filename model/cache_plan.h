@@ -30,6 +30,12 @@ struct CachePlan {
   // first up block below it takes the hidden state kept from the last call that ran them. The
   // shallower blocks run as usual, on their fresh skip connections. 0: no skipping.
   int skip_level = 0;
+  // DeepCache's branch inside a block: with skip_layers k >= 0, on skip calls the down block at
+  // level skip_level - 1 runs only its first k layers and the up block at that level only its last
+  // k + 1 (those fed by skip connections computed at this call); the hidden state entering the
+  // first of them is the one kept. -1: those blocks run whole. DeepCache's cache_branch_id b on SD
+  // is skip_level b % 3 + 1 with skip_layers b / 3 + 1 (its default, branch 0: level 1, 1 layer).
+  int skip_layers = -1;
   std::vector<bool> skip;  // per call (empty: none)
   std::string policy;      // how it was made, in words ("uniform: every 3rd call computes ...")
 
@@ -42,8 +48,9 @@ struct CachePlan {
   // Throws asdm::Error with one line naming the first mismatch: a plan for another model (its
   // teacher config or edits differ), for another number of model calls, a unit the model lacks,
   // that is not removable (only units with a shortcut have a branch) or that it removes, or a unit
-  // reused before any call computed it; a skip level outside 1..the model's deepest level, or a
-  // skip before any call ran the deep part.
+  // reused before any call computed it; a skip level outside 1..the model's deepest level, skip
+  // layers outside -1..the layers of the down block above it, or a skip before any call ran the
+  // deep part.
   void check(const ArchSpec& model, int calls) const;
 
   // DeepCache's uniform policy on `units`: every `interval`-th call (0, interval, 2·interval, ...)
@@ -52,8 +59,10 @@ struct CachePlan {
                            int interval, int calls);
 
   // DeepCache's skip-branch form: every `interval`-th call runs the whole network, the calls
-  // between skip everything at resolution level >= `level`.
-  static CachePlan uniform_skip(const ArchSpec& model, int level, int interval, int calls);
+  // between skip everything at resolution level >= `level` (and, with layers >= 0, the layers of
+  // the blocks at level - 1 that skip_layers says).
+  static CachePlan uniform_skip(const ArchSpec& model, int level, int interval, int calls,
+                                int layers = -1);
 
   nlohmann::json to_json() const;
   static CachePlan from_json(const nlohmann::json& j, const std::string& source = "cache plan");

@@ -550,9 +550,14 @@ struct UNet::Impl {
   }
 
   // Runs a block's (resnet, attention) layers; `skip_in` supplies the up blocks' skip tensors.
+  // Layers [first, end) of the block (end -1: to the last); `keep_before`: the hidden state
+  // entering that layer goes to the cache plan (the skip-branch form inside a block).
   Tensor run_layers(const BlockRT& b, Tensor h, const Tensor& temb, const Tensor& ehs,
-                    const Ctx& ctx, std::vector<Tensor>* skip_out, std::vector<Tensor>* skip_in) {
-    for (size_t j = 0; j < b.resnets.size(); ++j) {
+                    const Ctx& ctx, std::vector<Tensor>* skip_out, std::vector<Tensor>* skip_in,
+                    size_t first = 0, int end = -1, int keep_before = -1) {
+    const size_t last = end < 0 ? b.resnets.size() : std::min(b.resnets.size(), size_t(end));
+    for (size_t j = first; j < last; ++j) {
+      if (int(j) == keep_before) ctx.cache->keep_deep(h);
       if (skip_in) {
         ASDM_CHECK(!skip_in->empty(), "skip stack exhausted in {}", b.info->id);
         h = torch::cat({h, skip_in->back()}, 1);
@@ -656,12 +661,18 @@ struct UNet::Impl {
     std::vector<Tensor> skips{h};
     // A cache plan's skip-branch form: at this call nothing at level >= skip_level runs; the
     // hidden state entering the first up block below it is the one kept at deep_level.
+    // With the plan's skip_layers k >= 0 the branch is inside the blocks at level skip_level - 1:
+    // the down block runs its first k layers, the up block its last k + 1 (those whose skip
+    // connections were computed), and the hidden state entering that first up layer is the one
+    // kept.
     const int skip_level = ctx.cache ? ctx.cache->skip_level_now() : 0;
     const int deep_level = ctx.cache ? ctx.cache->deep_level() : 0;
+    const int skip_layers = ctx.cache ? ctx.cache->skip_layers() : -1;
     for (auto& b : down) {
       if (skip_level > 0 && b.info->level >= skip_level) break;
       std::vector<Tensor> res;
-      h = run_layers(b, h, temb, ehs, ctx, &res, nullptr);
+      const bool partial = skip_level > 0 && skip_layers >= 0 && b.info->level == skip_level - 1;
+      h = run_layers(b, h, temb, ehs, ctx, &res, nullptr, 0, partial ? skip_layers : -1);
       // A downsampler into the skipped levels feeds only them.
       if (b.down && !(skip_level > 0 && b.info->level + 1 >= skip_level)) {
         const UnitInfo& du = layout.units[b.info->sampler];
@@ -700,12 +711,18 @@ struct UNet::Impl {
     }
     bool entered = skip_level == 0;
     for (auto& b : up) {
+      // The first layer this block runs on skip calls (skip_layers >= 0, at level deep_level - 1).
+      const bool inner = deep_level > 0 && skip_layers >= 0 && b.info->level == deep_level - 1;
+      const int inner_first = inner ? int(b.resnets.size()) - 1 - skip_layers : -1;
+      size_t first = 0;
       if (!entered) {
         if (b.info->level >= skip_level) continue;
         h = ctx.cache->deep();
         entered = true;
+        if (inner) first = size_t(inner_first);
       }
-      h = run_layers(b, h, temb, ehs, ctx, nullptr, &skips);
+      h = run_layers(b, h, temb, ehs, ctx, nullptr, &skips, first, -1,
+                     skip_level == 0 && inner ? inner_first : -1);
       if (b.up) {
         ASDM_CHECK(!skips.empty(), "no skip tensor left for {}", b.info->id);
         // Upsample to the next skip tensor's size: 2x, or the odd size the down path produced.
@@ -714,7 +731,8 @@ struct UNet::Impl {
         h = run_unit(
             ctx, uu, false, [&] { return b.up->forward(h, size); }, [] { return Tensor(); });
       }
-      if (deep_level > 0 && skip_level == 0 && b.info->level == deep_level) ctx.cache->keep_deep(h);
+      if (deep_level > 0 && skip_level == 0 && skip_layers < 0 && b.info->level == deep_level)
+        ctx.cache->keep_deep(h);
       ctx.emit(b.info->id, h);
     }
     h = run_unit(

@@ -1,6 +1,8 @@
 #include "pruner/cache_search.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -33,14 +35,23 @@ std::vector<Baseline> baselines(const CacheSearchOptions& o, const ArchSpec& spe
     if (u.removable() && u.parent.empty() && u.level >= o.baseline_level)
       for (const auto& tu : t.units)
         if (tu.id == u.id) units.push_back(u.id);
-  // What a skip call does not run: every top-level unit at those levels, and the downsampler into
-  // them.
+  // What a skip call does not run: every top-level unit at those levels, the downsampler into
+  // them, and with skip layers K the down layers from K on and the up layers before the last K + 1
+  // of the blocks at the level above.
+  const int K = o.baseline_skip_layers, L = o.baseline_level;
+  std::map<int, int> up_layers;  // up block index at level L - 1: its layers
+  for (const auto& b : layout.up)
+    if (b.level == L - 1) up_layers[b.index] = int(b.resnets.size());
+  auto skipped = [&](const UnitInfo& u) {
+    if (u.level >= L || (u.kind == UnitKind::kDownsample && u.level + 1 >= L)) return true;
+    if (K < 0 || u.level != L - 1 || !u.removable()) return false;
+    if (u.stage == Stage::kDown) return u.layer >= K;
+    return u.stage == Stage::kUp && up_layers.count(u.block) &&
+           u.layer < up_layers.at(u.block) - 1 - K;
+  };
   double skipped_ms = 0;
   for (const auto& u : layout.units)
-    if (u.parent.empty() && profile.units.count(u.id) &&
-        (u.level >= o.baseline_level ||
-         (u.kind == UnitKind::kDownsample && u.level + 1 >= o.baseline_level)) &&
-        u.kind != UnitKind::kFixed)
+    if (u.parent.empty() && profile.units.count(u.id) && u.kind != UnitKind::kFixed && skipped(u))
       skipped_ms += profile.units.at(u.id).inclusive_ms;
   const int C = t.settings.calls;
   std::vector<Baseline> out;
@@ -53,8 +64,9 @@ std::vector<Baseline> baselines(const CacheSearchOptions& o, const ArchSpec& spe
       b.predicted.name = fmt::format("deepcache-l{}-k{}", o.baseline_level, k);
       out.push_back(b);
     }
-    Baseline b{{}, CachePlan::uniform_skip(spec, o.baseline_level, k, C)};
-    b.predicted.name = fmt::format("deepcache-skip-l{}-k{}", o.baseline_level, k);
+    Baseline b{{}, CachePlan::uniform_skip(spec, L, k, C, K)};
+    b.predicted.name = K < 0 ? fmt::format("deepcache-skip-l{}-k{}", L, k)
+                             : fmt::format("deepcache-skip-l{}-layers{}-k{}", L, K, k);
     b.predicted.reuse.assign(C, {});
     const int skips = b.plan.reusing_calls();
     b.predicted.predicted_ms = C * latency.teacher_ms() - skips * skipped_ms;
@@ -65,10 +77,95 @@ std::vector<Baseline> baselines(const CacheSearchOptions& o, const ArchSpec& spe
   return out;
 }
 
+// Every candidate and baseline gets its grouped loss; the first o.refine_candidates candidates are
+// refined, a refined plan that differs going in right after its start.
+std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const PlanScoring& sc,
+                                             const ArchSpec& spec, const UNetLayout& layout,
+                                             const LatencyModel& latency, const TemporalArtifact& t,
+                                             TemporalSearchResult& r,
+                                             std::vector<TemporalCandidate>& base,
+                                             const std::vector<Baseline>& base_plans,
+                                             const std::function<void(const std::string&)>& note) {
+  auto say = [&](const std::string& s) {
+    if (note) note(s);
+  };
+  auto plan_of = [&](const TemporalCandidate& c) {
+    return candidate_plan(c, spec, t.settings.steps, t.settings.sampler);
+  };
+  const std::vector<ReuseMenu> menus =
+      reuse_menus(layout, latency, t, o.search.keep, o.search.max_gap);
+  std::vector<PlanRefinement> out;
+  std::vector<TemporalCandidate> cands;
+  const int refine_n = std::min<int>(o.refine_candidates, int(r.candidates.size()));
+  for (int i = 0; i < int(r.candidates.size()); ++i) {
+    TemporalCandidate c = r.candidates[i];
+    if (i >= refine_n) {
+      cands.push_back(c);
+      continue;
+    }
+    PlanRefinement f;
+    f.from = c.name;
+    f.metric = sc.metric;
+    int done = 0;
+    say(fmt::format("refining {}: up to {} grouped scores ({})", c.name, o.refine.max_evaluations,
+                    sc.metric));
+    const PlanRefineResult rr = refine_plan(
+        layout, latency, menus, c, r.teacher_ms, c.predicted_ms,
+        [&](const std::vector<TemporalCandidate>& batch) {
+          std::vector<CachePlan> plans;
+          for (const auto& b : batch) plans.push_back(plan_of(b));
+          const std::vector<double> l = sc.losses(plans);
+          for (size_t k = 0; k < l.size(); ++k)
+            say(fmt::format("refining {}: grouped score {}/{}: {:.4g} ({:.1f}% predicted)", c.name,
+                            ++done, o.refine.max_evaluations, l[k],
+                            100 * batch[k].predicted_speedup));
+          return l;
+        },
+        o.refine);
+    f.start_loss = rr.start_loss;
+    f.loss = rr.loss;
+    f.evaluations = rr.evaluations;
+    f.moves = rr.moves;
+    c.grouped_loss = rr.start_loss;
+    cands.push_back(c);
+    if (!rr.moves.empty()) {
+      TemporalCandidate refined = rr.candidate;
+      refined.name = f.name = c.name + "r";
+      refined.refined_from = c.name;
+      refined.grouped_loss = rr.loss;
+      cands.push_back(refined);
+    }
+    say(fmt::format("refined {}: grouped loss {:.4g} -> {:.4g} after {} scores, {} move(s)", c.name,
+                    rr.start_loss, rr.loss, rr.evaluations, rr.moves.size()));
+    out.push_back(f);
+  }
+  // The rest, scored whole: unrefined candidates and every baseline.
+  std::vector<CachePlan> plans;
+  std::vector<TemporalCandidate*> targets;
+  for (auto& c : cands)
+    if (std::isnan(c.grouped_loss)) {
+      plans.push_back(plan_of(c));
+      targets.push_back(&c);
+    }
+  for (size_t k = 0; k < base.size(); ++k) {
+    plans.push_back(base_plans[k].plan);
+    targets.push_back(&base[k]);
+  }
+  if (!plans.empty()) {
+    say(fmt::format("scoring {} more plans whole ({})", plans.size(), sc.metric));
+    const std::vector<double> l = sc.losses(plans);
+    for (size_t k = 0; k < l.size(); ++k) targets[k]->grouped_loss = l[k];
+  }
+  r.candidates = cands;
+  return out;
+}
+
 }  // namespace
 
 CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
-                                     const std::filesystem::path& out, const RunContext& context) {
+                                     const std::filesystem::path& out, const RunContext& context,
+                                     const PlanScoringFactory& scoring,
+                                     const std::function<void(const std::string&)>& note) {
   CacheSearchOptions o = options;
   const TemporalArtifact t = TemporalArtifact::read(o.temporal);
   const ProfileLatency profile = read_profile_latency(o.profile);
@@ -82,10 +179,18 @@ CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
     scores = read_importance_scores(o.importance, o.metric).units;
     o.search.removals = true;
   }
-  const TemporalSearchResult r = temporal_search(layout, latency, t, scores, o.search);
+  TemporalSearchResult r = temporal_search(layout, latency, t, scores, o.search);
   const std::vector<Baseline> base_plans = baselines(o, spec, latency, profile, t);
   std::vector<TemporalCandidate> base;
   for (const auto& b : base_plans) base.push_back(b.predicted);
+  std::vector<PlanRefinement> refinements;
+  std::string grouped_metric, grouped_definition;
+  if (scoring) {
+    const PlanScoring sc = scoring(o.model, t.settings);
+    grouped_metric = sc.metric;
+    grouped_definition = sc.definition;
+    refinements = refine_and_score(o, sc, spec, layout, latency, t, r, base, base_plans, note);
+  }
 
   std::filesystem::create_directories(out);
   auto write_plan = [&](const TemporalCandidate& c, const CachePlan* given = nullptr) {
@@ -100,11 +205,31 @@ CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
   for (const auto& b : base_plans) write_plan(b.predicted, &b.plan);
   nlohmann::json doc = ArtifactHeader::make("cache_search", 1, context).to_json();
   doc.update(temporal_search_json(r, base, o.search));
+  if (scoring) {
+    doc["grouped_loss"] = {{"metric", grouped_metric}, {"definition", grouped_definition}};
+    nlohmann::json rs = nlohmann::json::array();
+    for (const auto& f : refinements) {
+      nlohmann::json moves = nlohmann::json::array();
+      for (const auto& m : f.moves)
+        moves.push_back({{"fewer", m.fewer},
+                         {"fewer_reuses", m.fewer_reuses},
+                         {"more", m.more},
+                         {"more_reuses", m.more_reuses},
+                         {"loss", m.loss}});
+      rs.push_back({{"from", f.from},
+                    {"name", f.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.name)},
+                    {"start_loss", f.start_loss},
+                    {"loss", f.loss},
+                    {"evaluations", f.evaluations},
+                    {"moves", moves}});
+    }
+    doc["refinements"] = rs;
+  }
   doc["model"] = o.model;
   doc["temporal"] = o.temporal;
   doc["profile"] = o.profile;
   write_json_atomic(out / "cache_search.json", doc);
-  CacheSearchOutput result{o.model, r, base, {}};
+  CacheSearchOutput result{o.model, r, base, {}, refinements};
   for (const auto& c : r.candidates) result.plans.push_back(out / (c.name + ".plan.json"));
   for (const auto& c : base) result.plans.push_back(out / (c.name + ".plan.json"));
   return result;

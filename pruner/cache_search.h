@@ -4,14 +4,27 @@
 // (pruner/temporal_search.h) and DeepCache's uniform policy as baselines, written as cache plans
 // (pN.plan.json, pN.arch.json for removals) and cache_search.json in one folder.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/artifact.h"
 #include "model/cache_plan.h"
+#include "pruner/plan_refine.h"
 #include "pruner/temporal_search.h"
 
 namespace asdm {
+
+struct TemporalSettings;
+
+// Grouped scores of whole plans (analysis/plan_scoring.h, made by the caller: it runs models).
+struct PlanScoring {
+  std::string metric, definition;
+  std::function<std::vector<double>(const std::vector<CachePlan>& plans)> losses;
+};
+// Makes the scoring for the model searched, with temporal.json's run settings.
+using PlanScoringFactory =
+    std::function<PlanScoring(const std::string& model, const TemporalSettings& settings)>;
 
 struct CacheSearchOptions {
   std::string temporal, profile;  // temporal.json, profile.json (at the sampling batch)
@@ -24,6 +37,23 @@ struct CacheSearchOptions {
   // predicted from the profile, loss not predicted). 0: none.
   std::vector<int> baseline_intervals{2, 3, 5};
   int baseline_level = 1;
+  // The skip-branch form's layers kept inside the blocks at baseline_level - 1
+  // (CachePlan::skip_layers; -1: whole blocks). Level 1 with 1 layer is DeepCache's default
+  // branch (cache_branch_id 0).
+  int baseline_skip_layers = 1;
+  // With a scoring factory: every candidate and baseline gets its grouped loss, and the first
+  // `refine_candidates` candidates are refined (pruner/plan_refine.h); a refined plan that differs
+  // is written beside its start as pNr.
+  int refine_candidates = 1;
+  PlanRefineOptions refine;
+};
+
+struct PlanRefinement {
+  std::string from, name;  // the candidate refined; the refined one ("" when no move helped)
+  std::string metric;
+  double start_loss = 0, loss = 0;
+  int evaluations = 0;
+  std::vector<PlanMove> moves;
 };
 
 struct CacheSearchOutput {
@@ -31,11 +61,14 @@ struct CacheSearchOutput {
   TemporalSearchResult result;
   std::vector<TemporalCandidate> baselines;  // predicted, named deepcache-[skip-]lL-kN
   std::vector<std::filesystem::path> plans;  // every plan written: candidates, then baselines
+  std::vector<PlanRefinement> refinements;
 };
 
 // Throws asdm::Error for unreadable inputs, a profile or temporal.json of another model, or an
-// unreachable target.
+// unreachable target. `note` hears the scoring's progress.
 CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
-                                     const std::filesystem::path& out, const RunContext& context);
+                                     const std::filesystem::path& out, const RunContext& context,
+                                     const PlanScoringFactory& scoring = {},
+                                     const std::function<void(const std::string&)>& note = {});
 
 }  // namespace asdm

@@ -29,12 +29,7 @@ double cost_at(const TemporalUnit& u, int call, int gap) {
 }
 
 // Per number of reuses j (0..calls-1): the least loss and the calls reused, for one unit.
-struct UnitPlans {
-  std::vector<double> loss;             // kInf where j reuses are not possible
-  std::vector<std::vector<int>> calls;  // the reused calls, ascending
-};
-
-UnitPlans best_plans(const TemporalUnit& u, int C, int G) {
+ReuseMenu best_plans(const TemporalUnit& u, int C, int G) {
   // f[c][g][j]: least loss after call c, the branch g calls old (0: computed at c), j reuses.
   const size_t J = static_cast<size_t>(C);
   auto at = [&](int c, int g, int j) { return (size_t(c) * (G + 1) + g) * J + j; };
@@ -55,7 +50,8 @@ UnitPlans best_plans(const TemporalUnit& u, int C, int G) {
           if (cost != kInf && v + cost < f[at(c, g + 1, j + 1)]) f[at(c, g + 1, j + 1)] = v + cost;
         }
       }
-  UnitPlans p;
+  ReuseMenu p;
+  p.unit = u.id;
   p.loss.assign(J, kInf);
   p.calls.assign(J, {});
   for (int j = 0; j < C; ++j) {
@@ -81,19 +77,13 @@ UnitPlans best_plans(const TemporalUnit& u, int C, int G) {
   return p;
 }
 
-struct Item {
-  const TemporalUnit* unit;
-  double ms;  // saved per reuse
-  UnitPlans plans;
-};
-
 struct Fill {
   double loss = kInf;
   std::vector<int> picks;  // j per item
 };
 
 // The least-loss choice of reuse counts per item saving at least need_ms.
-Fill knapsack(const std::vector<Item>& items, double need_ms, double bin_ms) {
+Fill knapsack(const std::vector<ReuseMenu>& items, double need_ms, double bin_ms) {
   Fill best;
   const int need = std::max(0, static_cast<int>(std::ceil(need_ms / bin_ms - 1e-9)));
   std::vector<double> dp(need + 1, kInf);
@@ -102,13 +92,13 @@ Fill knapsack(const std::vector<Item>& items, double need_ms, double bin_ms) {
       from(items.size(), std::vector<int>(need + 1, -1));
   for (size_t i = 0; i < items.size(); ++i) {
     std::vector<double> next(need + 1, kInf);
-    const Item& it = items[i];
+    const ReuseMenu& it = items[i];
     for (int w = 0; w <= need; ++w) {
       if (dp[w] == kInf) continue;
-      for (size_t j = 0; j < it.plans.loss.size(); ++j) {
-        if (it.plans.loss[j] == kInf) continue;
+      for (size_t j = 0; j < it.loss.size(); ++j) {
+        if (it.loss[j] == kInf) continue;
         const int w2 = std::min(need, w + static_cast<int>(std::floor(j * it.ms / bin_ms)));
-        const double v = dp[w] + it.plans.loss[j];
+        const double v = dp[w] + it.loss[j];
         if (v < next[w2]) {
           next[w2] = v;
           pick[i][w2] = static_cast<int>(j);
@@ -130,6 +120,30 @@ Fill knapsack(const std::vector<Item>& items, double need_ms, double bin_ms) {
 }
 
 }  // namespace
+
+int ReuseMenu::max_reuses() const {
+  int jmax = 0;
+  for (size_t j = 0; j < loss.size(); ++j)
+    if (loss[j] != kInf) jmax = int(j);
+  return jmax;
+}
+
+std::vector<ReuseMenu> reuse_menus(const UNetLayout& layout, const LatencyModel& latency,
+                                   const TemporalArtifact& temporal,
+                                   const std::vector<std::string>& keep_list, int max_gap) {
+  const int C = temporal.settings.calls;
+  const int G = max_gap > 0 ? max_gap : temporal.settings.max_gap;
+  const std::set<std::string> keep(keep_list.begin(), keep_list.end());
+  for (const auto& id : keep) layout.at(id);  // unknown ids: an error naming the known ones
+  std::vector<ReuseMenu> out;
+  for (const auto& u : temporal.units) {
+    layout.at(u.id);
+    if (keep.count(u.id)) continue;
+    out.push_back(best_plans(u, C, G));
+    out.back().ms = latency.saved_ms(u.id);
+  }
+  return out;
+}
 
 TemporalCandidate predict_plan(const UNetLayout& layout, const LatencyModel& latency,
                                const TemporalArtifact& temporal,
@@ -172,19 +186,12 @@ TemporalSearchResult temporal_search(const UNetLayout& layout, const LatencyMode
     fail("removals need importance scores (asdm ablate's importance.json)");
   if (o.target_speedup <= 0 || o.target_speedup >= 1)
     fail("the target speed-up must be in (0, 1) (got {})", o.target_speedup);
-  const std::set<std::string> keep(o.keep.begin(), o.keep.end());
-  for (const auto& id : keep) layout.at(id);  // unknown ids: an error naming the known ones
   TemporalSearchResult r;
   r.calls = C;
   r.teacher_ms = C * latency.teacher_ms();
   const double bin_ms = r.teacher_ms / std::max(1, o.bins);
 
-  std::vector<Item> all;
-  for (const auto& u : temporal.units) {
-    layout.at(u.id);
-    if (keep.count(u.id)) continue;
-    all.push_back({&u, latency.saved_ms(u.id), best_plans(u, C, G)});
-  }
+  const std::vector<ReuseMenu> all = reuse_menus(layout, latency, temporal, o.keep, G);
 
   // Removal sets: none, and the removal search's sets along its front.
   std::vector<std::vector<std::string>> removal_sets{{}};
@@ -221,7 +228,7 @@ TemporalSearchResult temporal_search(const UNetLayout& layout, const LatencyMode
 
   struct Option {
     const std::vector<std::string>* removed;
-    std::vector<const Item*> items;
+    std::vector<const ReuseMenu*> items;
     double removal_loss, forward_ms, max_saved_ms;
   };
   std::vector<Option> options;
@@ -231,13 +238,10 @@ TemporalSearchResult temporal_search(const UNetLayout& layout, const LatencyMode
     for (const auto& id : set) op.removal_loss += C * removal_scores.at(id);
     for (const auto& it : all) {
       // A unit nested in a removed one, or removed itself, has nothing left to reuse.
-      const std::string& parent = layout.at(it.unit->id).parent;
-      if (gone.count(it.unit->id) || (!parent.empty() && gone.count(parent))) continue;
+      const std::string& parent = layout.at(it.unit).parent;
+      if (gone.count(it.unit) || (!parent.empty() && gone.count(parent))) continue;
       op.items.push_back(&it);
-      int jmax = 0;
-      for (size_t j = 0; j < it.plans.loss.size(); ++j)
-        if (it.plans.loss[j] != kInf) jmax = int(j);
-      op.max_saved_ms += jmax * it.ms;
+      op.max_saved_ms += it.max_reuses() * it.ms;
     }
     const double best = 1 - (C * op.forward_ms - op.max_saved_ms) / r.teacher_ms;
     r.best_reachable_speedup = std::max(r.best_reachable_speedup, best);
@@ -258,8 +262,8 @@ TemporalSearchResult temporal_search(const UNetLayout& layout, const LatencyMode
     double best_loss = kInf;
     for (const auto& op : options) {
       const double need = C * op.forward_ms - budget_ms;
-      std::vector<Item> items;
-      for (const Item* it : op.items) items.push_back(*it);
+      std::vector<ReuseMenu> items;
+      for (const ReuseMenu* it : op.items) items.push_back(*it);
       const Fill fill = knapsack(items, std::max(0.0, need), bin_ms);
       if (fill.loss == kInf || op.removal_loss + fill.loss >= best_loss) continue;
       best_loss = op.removal_loss + fill.loss;
@@ -269,7 +273,7 @@ TemporalSearchResult temporal_search(const UNetLayout& layout, const LatencyMode
       double saved = 0;
       for (size_t k = 0; k < items.size(); ++k) {
         const int j = fill.picks[k];
-        for (int call : items[k].plans.calls[j]) c.reuse[call].push_back(items[k].unit->id);
+        for (int call : items[k].calls[j]) c.reuse[call].push_back(items[k].unit);
         saved += j * items[k].ms;
         c.reuses += j;
       }
@@ -328,7 +332,11 @@ nlohmann::json candidate_json(const TemporalCandidate& c) {
       {"predicted_speedup", c.predicted_speedup},
       {"removal_loss", c.removal_loss},
       {"reuse_loss", c.reuse_loss},
-      {"predicted_loss", c.predicted_loss()}};
+      {"predicted_loss", c.predicted_loss()},
+      {"grouped_loss",
+       std::isnan(c.grouped_loss) ? nlohmann::json(nullptr) : nlohmann::json(c.grouped_loss)},
+      {"refined_from",
+       c.refined_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.refined_from)}};
 }
 }  // namespace
 
@@ -358,18 +366,25 @@ std::string temporal_search_table(const TemporalSearchResult& r,
       "the model without a plan: {} calls, {:.2f} ms per sampling run (predicted from the "
       "profile)\n",
       r.calls, r.teacher_ms);
-  out += fmt::format("{:<22} {:>9} {:>10} {:>7} {:>8} {:>11} {:>11}\n", "plan", "speed-up",
-                     "run ms", "reuses", "removed", "reuse loss", "total loss");
+  bool grouped = false;
+  for (const auto* list : {&r.candidates, &baselines})
+    for (const auto& c : *list) grouped = grouped || !std::isnan(c.grouped_loss);
+  out += fmt::format("{:<22} {:>9} {:>10} {:>7} {:>8} {:>11} {:>11}{}\n", "plan", "speed-up",
+                     "run ms", "reuses", "removed", "reuse loss", "total loss",
+                     grouped ? fmt::format(" {:>12}", "grouped loss") : "");
   auto loss = [](double v) { return std::isnan(v) ? std::string("-") : fmt::format("{:.4g}", v); };
   auto row = [&](const TemporalCandidate& c) {
-    out += fmt::format("{:<22} {:>8.1f}% {:>10.2f} {:>7} {:>8} {:>11} {:>11}\n", c.name,
+    out += fmt::format("{:<22} {:>8.1f}% {:>10.2f} {:>7} {:>8} {:>11} {:>11}{}\n", c.name,
                        100 * c.predicted_speedup, c.predicted_ms, c.reuses, c.removed.size(),
-                       loss(c.reuse_loss), loss(c.predicted_loss()));
+                       loss(c.reuse_loss), loss(c.predicted_loss()),
+                       grouped ? fmt::format(" {:>12}", loss(c.grouped_loss)) : "");
   };
   for (const auto& c : r.candidates) row(c);
   if (!baselines.empty()) {
-    out +=
-        "baselines (DeepCache's uniform policy; the skip-branch form's loss is not predicted):\n";
+    out += grouped ? "baselines (DeepCache's uniform policy; the skip-branch form has no additive "
+                     "loss):\n"
+                   : "baselines (DeepCache's uniform policy; the skip-branch form's loss is not "
+                     "predicted):\n";
     for (const auto& c : baselines) row(c);
   }
   return out;

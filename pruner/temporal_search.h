@@ -15,6 +15,7 @@
 // every max_gap + 1 calls); across units a multiple-choice knapsack over time saved; with
 // removals, the removal sets along the removal search's front (pruner/search.h, its constraints
 // included; at most 64 of its points) each completed by the reuse knapsack, the best kept.
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ struct TemporalCandidate {
   double predicted_speedup = 0;                 // 1 - predicted / teacher
   double removal_loss = 0, reuse_loss = 0;      // on the scale above
   double predicted_loss() const { return removal_loss + reuse_loss; }
+  double grouped_loss = std::numeric_limits<double>::quiet_NaN();  // scored whole (refinement)
+  std::string refined_from;                                        // a refined plan's start
 };
 
 struct TemporalSearchResult {
@@ -63,6 +66,21 @@ TemporalSearchResult temporal_search(const UNetLayout& layout, const LatencyMode
                                      const TemporalArtifact& temporal,
                                      const std::map<std::string, double>& removal_scores,
                                      const TemporalSearchOptions& options);
+
+// Per unit, what the search chooses from: the least-loss calls to reuse it at for every number of
+// reuses j (the dynamic programme above; loss[j] infinite where j reuses are impossible), and the
+// time one reuse saves. For the units temporal.json has, in its order, less `keep`; max_gap 0:
+// temporal.json's.
+struct ReuseMenu {
+  std::string unit;
+  double ms = 0;                        // saved per reuse
+  std::vector<double> loss;             // [j], j = 0..calls-1
+  std::vector<std::vector<int>> calls;  // [j]: the reused calls, ascending
+  int max_reuses() const;               // the largest j with a finite loss
+};
+std::vector<ReuseMenu> reuse_menus(const UNetLayout& layout, const LatencyModel& latency,
+                                   const TemporalArtifact& temporal,
+                                   const std::vector<std::string>& keep, int max_gap);
 
 // The predicted time and loss of any reuse plan on the same scales (DeepCache's uniform policies
 // as baselines next to the candidates). Gaps beyond temporal.json's max_gap are extrapolated from

@@ -21,7 +21,7 @@ namespace {
 struct UniformCli {
   std::string model, output;
   std::vector<std::string> units;
-  int level = -1, skip_level = 0, interval = 3;
+  int level = -1, skip_level = 0, skip_layers = -1, interval = 3, branch = -1;
   SamplerOptions sampler;
 };
 
@@ -42,9 +42,15 @@ void run_uniform(const UniformCli& o, const std::vector<std::string>& argv) {
   std::vector<std::string> units = o.units;
   validate(o.sampler, NoiseSchedule::make());
   CachePlan p;
-  if (o.skip_level > 0) {
+  int skip_level = o.skip_level, skip_layers = o.skip_layers;
+  if (o.branch >= 0) {  // DeepCache's cache_branch_id, as its SD helper maps it
+    skip_level = o.branch % 3 + 1;
+    skip_layers = o.branch / 3 + 1;
+  }
+  if (skip_layers >= 0 && skip_level == 0) fail("--skip-layers goes with --skip-level");
+  if (skip_level > 0) {
     if (!units.empty() || o.level >= 0) fail("--skip-level goes without --units and --level");
-    p = CachePlan::uniform_skip(spec, o.skip_level, o.interval, model_calls(o.sampler));
+    p = CachePlan::uniform_skip(spec, skip_level, o.interval, model_calls(o.sampler), skip_layers);
   } else {
     if (o.level >= 0) {
       // The deep part of the UNet, as DeepCache caches it: every unit at this resolution level or
@@ -96,6 +102,18 @@ void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv) {
                   "runs on the calls between (its down, mid and up blocks), the first up block "
                   "above takes the hidden state kept from the last full call")
       ->check(CLI::PositiveNumber);
+  uni->add_option("--skip-layers", o->skip_layers,
+                  "With --skip-level L: the branch inside the blocks at level L - 1: their down "
+                  "block runs only its first K layers and their up block its last K + 1 on the "
+                  "calls between (-1: those blocks run whole)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 1 << 20));
+  uni->add_option("--branch", o->branch,
+                  "DeepCache's cache_branch_id b (its default: 0): --skip-level b % 3 + 1, "
+                  "--skip-layers b / 3 + 1")
+      ->excludes("--skip-level")
+      ->excludes("--skip-layers")
+      ->check(CLI::NonNegativeNumber);
   uni->add_option("--interval", o->interval, "Compute every N-th call (DeepCache: 2, 3, 5)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

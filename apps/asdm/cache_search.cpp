@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "analysis/plan_scoring.h"
 #include "analysis/temporal_record.h"
 #include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/runtime.h"
+#include "pruner/build_student.h"
 #include "pruner/cache_search.h"
 
 namespace asdm::cli {
@@ -26,7 +28,7 @@ namespace fs = std::filesystem;
 
 struct SearchCli {
   CacheSearchOptions search;
-  std::string output;
+  std::string output, refine_prompts, refine_embeddings, refine_metric = "eps";
   bool measure = false;
   int threads = 0;
   BenchOptions bench;
@@ -36,22 +38,35 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   const fs::path dir = o.output;
   const RunContext ctx = make_run_context(argv, "cpu");
-  const CacheSearchOutput res = search_cache_plans(o.search, dir, ctx);
+  PlanScoringFactory scoring;
+  if (!o.refine_prompts.empty() || !o.refine_embeddings.empty())
+    scoring = [&](const std::string& model, const TemporalSettings& settings) {
+      return PlanScoring{o.refine_metric, plan_metric_definition(o.refine_metric),
+                         make_plan_losses(model, o.refine_prompts, o.refine_embeddings, settings,
+                                          o.refine_metric, note)};
+    };
+  const CacheSearchOutput res = search_cache_plans(o.search, dir, ctx, scoring, note);
   const TemporalSearchResult& r = res.result;
   std::fputs(temporal_search_table(r, res.baselines).c_str(), stdout);
   log::info("wrote {} plans and cache_search.json to {}", res.plans.size(), o.output);
   if (!o.measure) return;
 
-  // One interleaved bench: the model, then every plan without removals on it.
+  // One interleaved bench: the model, then every plan on it; a plan that removes units runs on its
+  // student, built training-free into OUT/pN.student (asdm build --arch pN.arch.json).
   std::vector<std::pair<std::string, fs::path>> models{{"no-plan", res.model}};
   for (const std::vector<TemporalCandidate>* list : {&r.candidates, &res.baselines})
     for (const auto& c : *list) {
+      fs::path model = res.model;
       if (!c.removed.empty()) {
-        log::info("{} removes units: build it (asdm build --arch {}.arch.json) to measure it",
-                  c.name, (dir / c.name).string());
-        continue;
+        BuildOptions b;
+        b.teacher = res.model;
+        b.arch = (dir / (c.name + ".arch.json")).string();
+        b.output = (dir / (c.name + ".student")).string();
+        log::info("{} removes {} units: building its student in {}", c.name, c.removed.size(),
+                  b.output);
+        model = build_student(b, ctx).dir;
       }
-      models.push_back({c.name, res.model});
+      models.push_back({c.name, model});
       o.bench.cache_plans[c.name] = (dir / (c.name + ".plan.json")).string();
     }
   const TemporalArtifact t = TemporalArtifact::read(o.search.temporal);
@@ -74,8 +89,14 @@ costing temporal.json's one-step cost at its call and staleness (asdm ablate --t
 (with --importance) calls x its tier-1 score. Exact for these additive costs. Writes OUT/pN.plan.json
 (and pN.arch.json for removals: asdm build --arch), DeepCache's uniform policy at --baseline-level
 for each --baseline-intervals as baselines on the same axes, and OUT/cache_search.json; --measure
-times the teacher and every reuse-only plan in one interleaved asdm bench (OUT/bench.json), with
-quality when --quality-prompts and --classifier are given.)";
+times the teacher and every plan in one interleaved asdm bench (OUT/bench.json; a plan that removes
+units on its student, built training-free in OUT/pN.student), with quality when --quality-prompts
+and --classifier are given. --refine-prompts (or
+--refine-embeddings) scores every plan whole on those prompts (--refine-metric eps: the search's
+scale with every reuse and removal applied together along the teacher's trajectories; ssim: 1 -
+SSIM of final samples) and refines the first --refine-candidates plans: reuses move from one unit
+to another while the grouped loss falls, at the same predicted time; a plan that changed is
+written as pNr beside its start.)";
 
 }  // namespace
 
@@ -119,12 +140,42 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
   sub->add_option("--baseline-level", o->search.baseline_level,
                   "DeepCache baselines: the units at this resolution level and below")
       ->capture_default_str();
+  sub->add_option("--baseline-skip-layers", o->search.baseline_skip_layers,
+                  "DeepCache baselines' skip-branch form: layers kept inside the blocks above "
+                  "--baseline-level (-1: whole blocks; level 1 with 1 layer is DeepCache's "
+                  "default branch 0)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 1 << 20));
   sub->add_option("--baseline-intervals", o->search.baseline_intervals,
                   "DeepCache baselines' intervals (comma-separated; 0: no baselines)")
       ->delimiter(',')
       ->capture_default_str();
+  sub->add_option("--refine-prompts", o->refine_prompts,
+                  "Prompt file (of the model's pipeline) to score plans whole on and refine them")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--refine-embeddings", o->refine_embeddings,
+                  "As --refine-prompts for any UNet: a safetensors of text embeddings")
+      ->check(CLI::ExistingFile)
+      ->excludes("--refine-prompts");
+  sub->add_option("--refine-metric", o->refine_metric,
+                  "Grouped loss: eps (tier 1, the search's scale) or ssim (final samples)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(plan_metrics()));
+  sub->add_option("--refine-candidates", o->search.refine_candidates,
+                  "Plans refined, from the first (the others are only scored)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--refine-evals", o->search.refine.max_evaluations,
+                  "Most grouped scores per refined plan, its start's included")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--refine-shift", o->search.refine.move_fraction,
+                  "Time one refinement move shifts between two units (fraction of the run)")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-6, 0.5));
   sub->add_flag("--measure", o->measure,
-                "Time the teacher and every reuse-only plan in one interleaved asdm bench");
+                "Time the teacher and every plan in one interleaved asdm bench (plans that "
+                "remove units on their students, built training-free)");
   sub->add_option("--pipeline-runs", o->bench.pipeline_runs, "--measure: interleaved rounds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -138,6 +138,54 @@ TEST(BranchCache, SkippingTheDeepPartRightAfterRunningItOnTheSameInputEqualsRunn
   EXPECT_LT((stale - fresh).norm().item<double>(), 0.5 * fresh.norm().item<double>());
 }
 
+// DeepCache's branch inside a block: with K layers kept, the skip call runs the first K layers of
+// the level-0 down block and the last K + 1 of the level-0 up block; right after a full call on the
+// same input that is the model bit for bit, and keeping every layer is the whole-block form.
+TEST(BranchCache, SkippingInsideABlockRightAfterRunningItEqualsRunningIt) {
+  Tiny m;
+  const torch::Tensor x = torch::randn({2, 4, 16, 16}), y = x + 0.05 * torch::randn({2, 4, 16, 16});
+  const UNetLayout layout = m.spec.student_layout();
+  auto stale = [&](const CachePlan& p) {
+    BranchCache cache(p);
+    m.run(x, &cache);
+    return m.run(y, &cache);
+  };
+  std::vector<torch::Tensor> stale_by_layers;
+  for (int k = 0; k <= 2; ++k) {
+    const CachePlan p = CachePlan::uniform_skip(m.spec, 1, 2, 2, k);
+    p.check(m.spec, 2);
+    BranchCache cache(p);
+    Count full, skipped;
+    torch::Tensor computed, reused;
+    {
+      torch::NoGradGuard ng;
+      BranchCacheGuard g(&cache);
+      computed = m.unet->forward(x, m.t, m.ehs, {}, &full);
+      reused = m.unet->forward(x, m.t, m.ehs, {}, &skipped);
+    }
+    EXPECT_TRUE(torch::equal(computed, reused)) << k;
+    EXPECT_TRUE(torch::equal(computed, m.run(x))) << k;
+    int expected = 0;
+    for (const auto& u : layout.units) {
+      if (u.kind == UnitKind::kFixed) {
+        ++expected;
+      } else if (u.level == 0 && u.removable()) {
+        // Top-level units and their transformer blocks: down layers < k, up layers >= 3 - 1 - k.
+        const UnitInfo& top = u.parent.empty() ? u : layout.at(u.parent);
+        expected += top.stage == Stage::kDown ? top.layer < k : top.layer >= 2 - k;
+      }
+    }
+    EXPECT_EQ(skipped.entered, expected) << k;
+    EXPECT_LT(skipped.entered, full.entered) << k;
+    stale_by_layers.push_back(stale(p));
+  }
+  // Fewer layers kept: more of the output is stale.
+  const torch::Tensor fresh = m.run(y);
+  EXPECT_GT((stale_by_layers[0] - fresh).norm().item<double>(),
+            (stale_by_layers[2] - fresh).norm().item<double>());
+  EXPECT_TRUE(torch::equal(stale_by_layers[2], stale(CachePlan::uniform_skip(m.spec, 1, 2, 2))));
+}
+
 TEST(BranchCache, APlanThatNeverSkipsIsTheModelBitForBit) {
   Tiny m;
   CachePlan p = CachePlan::uniform_skip(m.spec, 2, 1, 3);  // every call runs everything

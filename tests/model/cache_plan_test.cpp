@@ -98,6 +98,24 @@ TEST(CachePlan, TheSkipBranchFormRoundTripsAndIsChecked) {
   first.skip.resize(3);
   EXPECT_EQ(test::error_of([&] { first.check(m, 4); }),
             "the cache plan marks 3 calls for skipping but covers 4");
+  // The branch inside a block: written only when set, read back, and bounded by the layers.
+  CachePlan inner = CachePlan::uniform_skip(m, 2, 2, 4, 1);
+  inner.check(m, 4);
+  inner.header = ArtifactHeader::make(CachePlan::kArtifact, CachePlan::kSchemaVersion, {});
+  EXPECT_EQ(CachePlan::from_json(inner.to_json()).skip_layers, 1);
+  EXPECT_FALSE(p.to_json().contains("skip_layers"));
+  EXPECT_EQ(CachePlan::from_json(p.to_json()).skip_layers, -1);
+  inner.skip_layers = 3;
+  EXPECT_EQ(test::error_of([&] { inner.check(m, 4); }),
+            "the cache plan keeps 3 layer(s) of the blocks at level 1; this model's down block "
+            "there has 2");
+  inner.skip_layers = -2;
+  EXPECT_EQ(test::error_of([&] { inner.check(m, 4); }),
+            "the cache plan keeps -2 layers (-1: whole blocks)");
+  CachePlan none = CachePlan::uniform(m, {"mid_block.resnets.1"}, 2, 4);
+  none.skip_layers = 1;
+  EXPECT_EQ(test::error_of([&] { none.check(m, 4); }),
+            "the cache plan keeps 1 layer(s) inside a block but has no skip level");
 }
 
 }  // namespace

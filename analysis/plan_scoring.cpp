@@ -1,0 +1,178 @@
+#include "analysis/plan_scoring.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "analysis/sample_metrics.h"
+#include "analysis/sampling.h"
+#include "analysis/subject.h"
+#include "analysis/temporal_record.h"
+#include "core/error.h"
+#include "model/branch_cache.h"
+#include "model/unet.h"
+
+namespace asdm {
+
+const std::vector<std::string>& plan_metrics() {
+  static const std::vector<std::string> m{"eps", "ssim"};
+  return m;
+}
+
+std::string plan_metric_definition(const std::string& metric) {
+  if (metric == "eps")
+    return "sum over the run's model calls of epsilon's normalised MSE against the teacher's, the "
+           "whole plan applied along the teacher's trajectories; mean over prompts";
+  if (metric == "ssim")
+    return "1 - SSIM of the final samples, sampled with the whole plan from each prompt's noise, "
+           "against the teacher's; mean over prompts";
+  fail("unknown plan metric '{}' (known: eps, ssim)", metric);
+}
+
+struct PlanScorer::Impl {
+  const AblationSubject& s;
+  PlanScoreOptions o;
+  SamplerOptions so;
+  int calls = 0;
+  double seconds = 0;
+  std::vector<std::vector<int>> batches;
+  // Per batch: the teacher's state, timestep and epsilon at every call ("eps"), its final samples
+  // ("ssim").
+  std::vector<std::vector<at::Tensor>> states, eps;
+  std::vector<double> times;
+  std::vector<at::Tensor> finals;
+
+  at::Tensor noise(const std::vector<int>& idx) const {
+    std::vector<at::Tensor> v;
+    for (int i : idx) v.push_back(prompt_noise(s.sample_shape(), o.seed, i));
+    return torch::cat(v).to(s.device());
+  }
+};
+
+PlanScorer::PlanScorer(const AblationSubject& subject, const PlanScoreOptions& options)
+    : impl_(new Impl{subject, options, {}, 0, 0, {}, {}, {}, {}, {}}) {
+  Impl& m = *impl_;
+  plan_metric_definition(options.metric);  // unknown metrics: the error
+  if (options.batch < 1) fail("batch must be at least 1 (got {})", options.batch);
+  if (options.sampler.guidance != 1.0 && !subject.has_unconditional())
+    fail("guidance {} needs unconditional inputs (negative embeddings), or use guidance 1",
+         options.sampler.guidance);
+  m.so = sampler_for(subject, options.sampler);
+  validate(m.so, subject.scheduler().schedule);
+  m.calls = model_calls(m.so);
+  const int n = subject.num_prompts();
+  for (int b0 = 0; b0 < n; b0 += options.batch) {
+    std::vector<int> idx;
+    for (int i = b0; i < std::min(n, b0 + options.batch); ++i) idx.push_back(i);
+    m.batches.push_back(idx);
+  }
+  torch::InferenceMode guard;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& idx : m.batches) {
+    const Denoiser model = denoiser(subject, idx, options.sampler.guidance, nullptr);
+    std::vector<at::Tensor> xs, es;
+    std::vector<double> ts;
+    const Denoiser recording = [&](const at::Tensor& x, double t) {
+      const at::Tensor out = model(x, t);
+      if (options.metric == "eps") {
+        xs.push_back(x.clone());
+        es.push_back(epsilon(subject, x, out, t));
+      }
+      ts.push_back(t);
+      return out;
+    };
+    m.finals.push_back(sample(recording, m.noise(idx), subject.scheduler().schedule, m.so));
+    ASDM_CHECK(int(ts.size()) == m.calls, "the sampler made another number of model calls");
+    m.states.push_back(std::move(xs));
+    m.eps.push_back(std::move(es));
+    m.times = ts;
+  }
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+PlanScorer::~PlanScorer() = default;
+
+int PlanScorer::calls() const { return impl_->calls; }
+double PlanScorer::teacher_seconds() const { return impl_->seconds; }
+
+double PlanScorer::score(const CachePlan& plan) const {
+  const Impl& m = *impl_;
+  // The plan's model: this subject's, plus removals.
+  ArchSpec model = m.s.unet().spec();
+  const size_t own = model.edits.size();
+  if (plan.model.edits.size() < own ||
+      !std::equal(model.edits.begin(), model.edits.end(), plan.model.edits.begin()))
+    fail("the cache plan is for another architecture than the scoring model's");
+  std::vector<std::string> removed;
+  for (size_t i = own; i < plan.model.edits.size(); ++i) {
+    const Edit& e = plan.model.edits[i];
+    if (e.op != Edit::Op::kRemove)
+      fail("the cache plan's model has edits other than removals beyond the scoring model's");
+    removed.push_back(e.unit);
+    model.edits.push_back(e);
+  }
+  plan.check(model, m.calls);
+  torch::InferenceMode guard;
+  Bypass bypass(removed);
+  double total = 0;
+  int n = 0;
+  for (size_t b = 0; b < m.batches.size(); ++b) {
+    const std::vector<int>& idx = m.batches[b];
+    const Denoiser model_fn = denoiser(m.s, idx, m.o.sampler.guidance, &bypass);
+    BranchCache cache(plan);
+    BranchCacheGuard attach(&cache);
+    if (m.o.metric == "eps") {
+      // Epsilon after guidance, one row per prompt (as temporal.json's one-step costs).
+      for (int c = 0; c < m.calls; ++c) {
+        const at::Tensor& x = m.states[b][c];
+        const at::Tensor e = epsilon(m.s, x, model_fn(x, m.times[c]), m.times[c]);
+        for (double v : normalised_mse(e, m.eps[b][c])) total += v;
+      }
+    } else {
+      const at::Tensor x = sample(model_fn, m.noise(idx), m.s.scheduler().schedule, m.so);
+      for (double v : ssim(m.s.to_output(x), m.s.to_output(m.finals[b]), m.s.output_range()))
+        total += 1.0 - v;
+    }
+    n += int(idx.size());
+  }
+  return total / n;
+}
+
+PlanLosses make_plan_losses(const std::string& model, const std::string& prompts,
+                            const std::string& embeddings, const TemporalSettings& st,
+                            const std::string& metric,
+                            const std::function<void(const std::string&)>& note) {
+  const int latent_side = st.sample_shape.size() >= 2 ? int(st.sample_shape[1]) : 0;
+  auto subject = std::make_shared<AblationSubject>(
+      prompts.empty() ? load_embeddings_subject(model, embeddings)
+      : is_sd_pipeline_path(model)
+          ? load_sd_subject(model, prompts, {}, "cpu", "float32", 0, latent_side)
+          : load_proxy_subject(model, prompts));
+  if (note && subject->prompts_sha256() != st.prompts_sha256)
+    note(fmt::format(
+        "warning: the scoring prompts are not the temporal run's ({} prompts here, {} there)",
+        subject->num_prompts(), st.prompts));
+  if (note)
+    note(fmt::format("plan scoring ({}): teacher pass over {} prompts", metric,
+                     subject->num_prompts()));
+  PlanScoreOptions o;
+  o.metric = metric;
+  o.sampler.sampler = st.sampler;
+  o.sampler.steps = st.steps;
+  o.sampler.guidance = st.guidance;
+  o.seed = st.seed;
+  o.batch = std::max(1, st.batch);
+  auto scorer = std::make_shared<PlanScorer>(*subject, o);
+  if (scorer->calls() != st.calls)
+    fail("the scoring model's sampler makes {} calls, temporal.json's run {}", scorer->calls(),
+         st.calls);
+  return [subject, scorer](const std::vector<CachePlan>& plans) {
+    std::vector<double> out;
+    for (const auto& p : plans) out.push_back(scorer->score(p));
+    return out;
+  };
+}
+
+}  // namespace asdm

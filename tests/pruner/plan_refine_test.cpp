@@ -1,0 +1,190 @@
+// The refinement of searched cache plans with grouped scores: no move where the additive model is
+// exact, reuses taken apart where two units interact (within the start's time), the evaluation
+// limit, and the plans and budgets it refuses.
+#include "pruner/plan_refine.h"
+
+#include <algorithm>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "analysis/temporal_record.h"
+#include "core/error.h"
+#include "model/unet_layout.h"
+#include "pruner/latency_model.h"
+#include "tests/pruner/temporal_fixtures.h"
+
+namespace asdm {
+namespace {
+
+constexpr int kCalls = 12;
+
+// Every unit 1 ms and the run 240 ms at 240 bins: the search's knapsack is exact, so its plan is
+// the optimum of the additive loss over every choice of reuse counts.
+struct Instance {
+  ArchSpec spec = test::tiny_spec();
+  UNetLayout layout = spec.student_layout();
+  LatencyModel latency{unit_times(layout), layout};
+  std::vector<std::string> top = top_units(layout);
+  TemporalArtifact temporal = test::temporal_of(top, kCalls, 3, 11);
+  std::vector<ReuseMenu> menus = reuse_menus(layout, latency, temporal, {}, 3);
+  TemporalCandidate start;
+  double run_ms = 0;
+
+  Instance() {
+    TemporalSearchOptions o;
+    o.target_speedup = 0.15;
+    o.max_candidates = 1;
+    o.max_gap = 3;
+    o.bins = 240;
+    const TemporalSearchResult r = temporal_search(layout, latency, temporal, {}, o);
+    start = r.candidates.at(0);
+    run_ms = r.teacher_ms;
+  }
+
+  static ProfileLatency unit_times(const UNetLayout& layout) {
+    ProfileLatency p;
+    p.path = "synthetic.json";
+    p.forward_ms = 20.0;
+    for (const auto& u : layout.units) p.units[u.id] = {1.0, 1.0, u.parent};
+    return p;
+  }
+  static std::vector<std::string> top_units(const UNetLayout& layout) {
+    std::vector<std::string> top;
+    for (const auto& u : layout.units)
+      if (u.removable() && u.parent.empty()) top.push_back(u.id);
+    return top;
+  }
+
+  double additive(const TemporalCandidate& c) const {
+    return predict_plan(layout, latency, temporal, c.reuse).reuse_loss;
+  }
+};
+
+int shared_calls(const TemporalCandidate& c, const std::string& a, const std::string& b) {
+  int n = 0;
+  for (const auto& call : c.reuse)
+    n += std::count(call.begin(), call.end(), a) && std::count(call.begin(), call.end(), b);
+  return n;
+}
+
+TEST(PlanRefine, NoMoveWhereTheAdditiveLossIsExact) {
+  const Instance s;
+  ASSERT_GT(s.start.reuses, 0);
+  PlanRefineOptions o;
+  o.max_evaluations = 30;
+  int scored = 0;
+  const PlanRefineResult r = refine_plan(
+      s.layout, s.latency, s.menus, s.start, s.run_ms, s.start.predicted_ms,
+      [&](const std::vector<TemporalCandidate>& cs) {
+        std::vector<double> l;
+        for (const auto& c : cs) l.push_back(s.additive(c));
+        scored += int(cs.size());
+        return l;
+      },
+      o);
+  EXPECT_TRUE(r.moves.empty());
+  EXPECT_EQ(r.candidate.reuse, s.start.reuse);
+  EXPECT_DOUBLE_EQ(r.loss, r.start_loss);
+  EXPECT_NEAR(r.start_loss, s.start.reuse_loss, 1e-12 * s.start.reuse_loss);
+  EXPECT_EQ(r.evaluations, scored);
+  EXPECT_GT(r.evaluations, 1);  // moves were scored and none helped
+  EXPECT_LE(r.evaluations, o.max_evaluations);
+}
+
+TEST(PlanRefine, TakesApartTwoUnitsThatInteract) {
+  const Instance s;
+  // The two units the start reuses at the most common calls; reusing them together costs extra.
+  std::string a, b;
+  int most = 0;
+  for (size_t i = 0; i < s.top.size(); ++i)
+    for (size_t j = i + 1; j < s.top.size(); ++j)
+      if (const int n = shared_calls(s.start, s.top[i], s.top[j]); n > most) {
+        most = n;
+        a = s.top[i];
+        b = s.top[j];
+      }
+  ASSERT_GT(most, 0);
+  const double penalty = s.start.reuse_loss;  // per shared call: dominates every additive change
+  auto grouped = [&](const TemporalCandidate& c) {
+    return s.additive(c) + penalty * shared_calls(c, a, b);
+  };
+  // Moves are tried in order of their additive change, and those that touch a or b come late: a
+  // budget that reaches them.
+  PlanRefineOptions o;
+  o.max_evaluations = 2000;
+  o.per_round = 16;
+  const PlanRefineResult r = refine_plan(
+      s.layout, s.latency, s.menus, s.start, s.run_ms, s.start.predicted_ms,
+      [&](const std::vector<TemporalCandidate>& cs) {
+        std::vector<double> l;
+        for (const auto& c : cs) l.push_back(grouped(c));
+        return l;
+      },
+      o);
+  ASSERT_FALSE(r.moves.empty());
+  EXPECT_LT(r.loss, r.start_loss);
+  EXPECT_LT(shared_calls(r.candidate, a, b), most);
+  EXPECT_DOUBLE_EQ(r.loss, grouped(r.candidate));  // the result is the plan that scored it
+  EXPECT_DOUBLE_EQ(r.moves.back().loss, r.loss);
+  for (size_t i = 1; i < r.moves.size(); ++i) EXPECT_LT(r.moves[i].loss, r.moves[i - 1].loss);
+  EXPECT_LE(r.candidate.predicted_ms, s.start.predicted_ms + 1e-9);  // as fast as the start
+  EXPECT_LE(r.evaluations, o.max_evaluations);
+  // Its fields agree with the search's model of the same plan, and it is a valid cache plan.
+  const TemporalCandidate p = predict_plan(s.layout, s.latency, s.temporal, r.candidate.reuse);
+  EXPECT_NEAR(r.candidate.predicted_ms, p.predicted_ms, 1e-9);
+  EXPECT_NEAR(r.candidate.reuse_loss, p.reuse_loss, 1e-12 + 1e-9 * p.reuse_loss);
+  EXPECT_EQ(r.candidate.reuses, p.reuses);
+  EXPECT_NO_THROW(candidate_plan(r.candidate, s.spec, kCalls, "ddim").check(s.spec, kCalls));
+}
+
+TEST(PlanRefine, StopsAtTheEvaluationLimit) {
+  const Instance s;
+  PlanRefineOptions o;
+  o.max_evaluations = 3;
+  o.per_round = 2;
+  int scored = 0;
+  const PlanRefineResult r = refine_plan(
+      s.layout, s.latency, s.menus, s.start, s.run_ms, s.start.predicted_ms,
+      [&](const std::vector<TemporalCandidate>& cs) {
+        scored += int(cs.size());
+        // Any change scores better: every batch improves, so only the limit stops it.
+        std::vector<double> l;
+        for (const auto& c : cs) l.push_back(c.reuse == s.start.reuse ? 1.0 : 1.0 / (2 + scored));
+        return l;
+      },
+      o);
+  EXPECT_EQ(r.evaluations, 3);
+  EXPECT_EQ(scored, 3);
+  EXPECT_FALSE(r.moves.empty());
+}
+
+TEST(PlanRefine, RefusesPlansItCannotDescribeAndBudgetsTheyMiss) {
+  const Instance s;
+  auto none = [](const std::vector<TemporalCandidate>& cs) {
+    return std::vector<double>(cs.size(), 0.0);
+  };
+  // A unit without a menu (kept out of the search).
+  std::string reused;
+  for (const auto& call : s.start.reuse)
+    if (!call.empty()) reused = call.front();
+  ASSERT_FALSE(reused.empty());
+  std::vector<ReuseMenu> fewer;
+  for (const auto& m : s.menus)
+    if (m.unit != reused) fewer.push_back(m);
+  try {
+    refine_plan(s.layout, s.latency, fewer, s.start, s.run_ms, s.start.predicted_ms, none);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(reused), std::string::npos) << e.what();
+  }
+  try {
+    refine_plan(s.layout, s.latency, s.menus, s.start, s.run_ms, s.start.predicted_ms - 2, none);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("over the budget"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace asdm
