@@ -15,12 +15,29 @@ namespace {
 
 const double kInf = std::numeric_limits<double>::infinity();
 
-// A plan as the reuses of each unit that has a menu: its count and its calls.
+// A plan as the reuses of each unit that has a menu: its count, its calls and their one-step costs.
 struct State {
   std::vector<int> count;
   std::vector<std::vector<int>> calls;
+  std::vector<std::vector<double>> costs;
   bool operator<(const State& o) const { return calls < o.calls; }
 };
+
+// The interaction prior: the errors of units reused at one call add up as vectors with a common
+// correlation rho, so a plan's grouped loss is about its additive loss plus rho times
+// cross(plan) = sum over calls of (sum_u sqrt(cost_u))^2 - sum_u cost_u. rho is fitted to the
+// last plan scored, and moves are tried in the order of their change under this model.
+double cross(const State& s, int calls) {
+  std::vector<double> root(size_t(calls), 0.0), sum(size_t(calls), 0.0);
+  for (size_t i = 0; i < s.calls.size(); ++i)
+    for (size_t k = 0; k < s.calls[i].size(); ++k) {
+      root[size_t(s.calls[i][k])] += std::sqrt(std::max(0.0, s.costs[i][k]));
+      sum[size_t(s.calls[i][k])] += s.costs[i][k];
+    }
+  double x = 0;
+  for (int c = 0; c < calls; ++c) x += root[size_t(c)] * root[size_t(c)] - sum[size_t(c)];
+  return x;
+}
 
 }  // namespace
 
@@ -39,7 +56,8 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
     index[m.unit] = items.size();
     items.push_back(&m);
   }
-  State current{std::vector<int>(items.size(), 0), std::vector<std::vector<int>>(items.size())};
+  State current{std::vector<int>(items.size(), 0), std::vector<std::vector<int>>(items.size()),
+                std::vector<std::vector<double>>(items.size())};
   for (int c = 0; c < C; ++c)
     for (const auto& id : start.reuse[c]) {
       if (!index.count(id)) fail("the plan reuses {}, which the search has no reuse menu for", id);
@@ -47,6 +65,15 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
       ++current.count[i];
       current.calls[i].push_back(c);
     }
+  // Per-call costs from the menu where the start took its calls from it, else its mean.
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ReuseMenu& m = *items[i];
+    const int j = current.count[i];
+    current.costs[i] = size_t(j) < m.costs.size() && m.calls[j] == current.calls[i] &&
+                               m.costs[j].size() == size_t(j)
+                           ? m.costs[j]
+                           : std::vector<double>(size_t(j), j > 0 ? m.loss[j] / j : 0.0);
+  }
   const double forward_ms = C * latency.predict_ms(start.removed);
   auto predicted_ms = [&](const State& s) {
     double saved = 0;
@@ -93,14 +120,25 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
   evaluate({current});
   r.start_loss = r.loss = cache.at(current);
   const double shift_ms = o.move_fraction * run_ms;
+  auto additive = [&](const State& s) {
+    double a = 0;
+    for (size_t i = 0; i < items.size(); ++i) a += items[i]->loss[s.count[i]];
+    return a;
+  };
+  auto fit_rho = [&](const State& s, double grouped) {
+    const double x = cross(s, C);
+    return o.interaction_prior && x > 0 ? std::max(0.0, (grouped - additive(s)) / x) : 0.0;
+  };
+  double rho = fit_rho(current, r.loss);
 
   while (r.evaluations < o.max_evaluations) {
     struct Move {
       size_t fewer, more;
       State next;
-      double additive;
+      double change;  // additive, plus the interaction prior's
     };
     std::vector<Move> moves;
+    const double cross_now = rho > 0 ? cross(current, C) : 0.0;
     for (size_t u = 0; u < items.size(); ++u) {
       const ReuseMenu& mu = *items[u];
       if (current.count[u] == 0 || mu.ms <= 0) continue;
@@ -110,6 +148,7 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
       State base = current;
       base.count[u] = ju;
       base.calls[u] = mu.calls[ju];
+      base.costs[u] = mu.costs[ju];
       const double over = predicted_ms(base) - budget_ms;  // > 0: time another unit must save
       for (size_t v = 0; v < items.size(); ++v) {
         const ReuseMenu& mv = *items[v];
@@ -120,14 +159,16 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
         State next = base;
         next.count[v] = jv;
         next.calls[v] = mv.calls[jv];
+        next.costs[v] = mv.costs[jv];
         if (predicted_ms(next) > budget_ms + slack) continue;
-        const double additive =
-            mu.loss[ju] + mv.loss[jv] - mu.loss[current.count[u]] - mv.loss[current.count[v]];
-        moves.push_back({u, v, std::move(next), additive});
+        const double change = mu.loss[ju] + mv.loss[jv] - mu.loss[current.count[u]] -
+                              mv.loss[current.count[v]] +
+                              (rho > 0 ? rho * (cross(next, C) - cross_now) : 0.0);
+        moves.push_back({u, v, std::move(next), change});
       }
     }
     std::stable_sort(moves.begin(), moves.end(),
-                     [](const Move& a, const Move& b) { return a.additive < b.additive; });
+                     [](const Move& a, const Move& b) { return a.change < b.change; });
     const Move* best = nullptr;
     double best_loss = r.loss;
     size_t at = 0;
@@ -156,6 +197,7 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
     if (!best) break;
     current = best->next;
     r.loss = best_loss;
+    rho = fit_rho(current, r.loss);
     r.moves.push_back({items[best->fewer]->unit, items[best->more]->unit,
                        current.count[best->fewer], current.count[best->more], best_loss});
   }

@@ -4,9 +4,10 @@
 // one-step costs; units reused at the same calls interact. Starting from a candidate, a move takes
 // some reuses from one unit (down to a shorter entry of its menu, pruner/temporal_search.h's
 // ReuseMenu) and gives another unit the fewest more that keep the run within the budget; moves are
-// tried in order of their additive change, `per_round` scored together, and the best that
-// improves the grouped loss (analysis/plan_scoring.h, measured by the caller) is taken, greedily,
-// until none does or the evaluations are spent. Removals stay as they are.
+// tried in order of their additive change (plus an interaction prior, PlanRefineOptions),
+// `per_round` scored together, and the best that improves the grouped loss
+// (analysis/plan_scoring.h, measured by the caller) is taken, greedily, until none does or the
+// evaluations are spent. Removals stay as they are.
 #include <functional>
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@ struct PlanRefineOptions {
   // The time one move shifts from one unit to another: this fraction of the teacher's run (at
   // least one reuse).
   double move_fraction = 0.01;
+  // Order the moves by their additive change plus an interaction prior fitted to the last plan
+  // scored (the errors of units reused at one call correlate); false: by the additive change only.
+  bool interaction_prior = true;
 };
 
 struct PlanMove {

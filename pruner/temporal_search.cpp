@@ -54,6 +54,7 @@ ReuseMenu best_plans(const TemporalUnit& u, int C, int G) {
   p.unit = u.id;
   p.loss.assign(J, kInf);
   p.calls.assign(J, {});
+  p.costs.assign(J, {});
   for (int j = 0; j < C; ++j) {
     int best_g = -1;
     for (int g = 0; g <= G; ++g)
@@ -68,11 +69,13 @@ ReuseMenu best_plans(const TemporalUnit& u, int C, int G) {
         g = from_gap[at(c, 0, jj)];
       } else {
         p.calls[j].push_back(c);
+        p.costs[j].push_back(cost_at(u, c, g));
         --g;
         --jj;
       }
     }
     std::reverse(p.calls[j].begin(), p.calls[j].end());
+    std::reverse(p.costs[j].begin(), p.costs[j].end());
   }
   return p;
 }

@@ -73,10 +73,11 @@ TemporalSearchResult temporal_search(const UNetLayout& layout, const LatencyMode
 // temporal.json's.
 struct ReuseMenu {
   std::string unit;
-  double ms = 0;                        // saved per reuse
-  std::vector<double> loss;             // [j], j = 0..calls-1
-  std::vector<std::vector<int>> calls;  // [j]: the reused calls, ascending
-  int max_reuses() const;               // the largest j with a finite loss
+  double ms = 0;                           // saved per reuse
+  std::vector<double> loss;                // [j], j = 0..calls-1
+  std::vector<std::vector<int>> calls;     // [j]: the reused calls, ascending
+  std::vector<std::vector<double>> costs;  // [j]: each reused call's one-step cost, as calls[j]
+  int max_reuses() const;                  // the largest j with a finite loss
 };
 std::vector<ReuseMenu> reuse_menus(const UNetLayout& layout, const LatencyModel& latency,
                                    const TemporalArtifact& temporal,

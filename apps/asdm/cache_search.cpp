@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
 
 struct SearchCli {
   CacheSearchOptions search;
-  std::string output, refine_prompts, refine_embeddings, refine_metric = "eps";
+  std::string output, refine_prompts, refine_embeddings, refine_metric = "eps",
+                                                         refine_order = "interactions";
   bool measure = false;
   int threads = 0;
   BenchOptions bench;
@@ -38,6 +39,7 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   const fs::path dir = o.output;
   const RunContext ctx = make_run_context(argv, "cpu");
+  o.search.refine.interaction_prior = o.refine_order == "interactions";
   PlanScoringFactory scoring;
   if (!o.refine_prompts.empty() || !o.refine_embeddings.empty())
     scoring = [&](const std::string& model, const TemporalSettings& settings) {
@@ -173,6 +175,11 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "Time one refinement move shifts between two units (fraction of the run)")
       ->capture_default_str()
       ->check(CLI::Range(1e-6, 0.5));
+  sub->add_option("--refine-order", o->refine_order,
+                  "Order of the refinement's moves: by additive change plus an interaction prior "
+                  "fitted to the last plan scored, or by additive change only")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"interactions", "additive"}));
   sub->add_flag("--measure", o->measure,
                 "Time the teacher and every plan in one interleaved asdm bench (plans that "
                 "remove units on their students, built training-free)");
