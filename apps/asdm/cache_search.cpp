@@ -93,12 +93,11 @@ costing temporal.json's one-step cost at its call and staleness (asdm ablate --t
 for each --baseline-intervals as baselines on the same axes, and OUT/cache_search.json; --measure
 times the teacher and every plan in one interleaved asdm bench (OUT/bench.json; a plan that removes
 units on its student, built training-free in OUT/pN.student), with quality when --quality-prompts
-and --classifier are given. --refine-prompts (or
---refine-embeddings) scores every plan whole on those prompts (--refine-metric eps: the search's
-scale with every reuse and removal applied together along the teacher's trajectories; ssim: 1 -
-SSIM of final samples) and refines the first --refine-candidates plans: reuses move from one unit
-to another while the grouped loss falls, at the same predicted time; a plan that changed is
-written as pNr beside its start.)";
+and --classifier are given. --refine-prompts (or --refine-embeddings) scores every plan whole on
+those prompts (--refine-metric eps: the search's scale with every reuse and removal applied
+together along the teacher's trajectories; ssim: 1 - SSIM of final samples) and refines the first
+--refine-candidates plans: reuses move from one unit to another while the grouped loss falls, at
+the same predicted time; a plan that changed is written as pNr beside its start.)";
 
 }  // namespace
 
