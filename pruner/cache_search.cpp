@@ -174,6 +174,7 @@ CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
   const ArchSpec spec = load_arch(locate_model(o.model));
   const UNetLayout layout = spec.student_layout();
   const LatencyModel latency(profile, layout);
+  if (const std::string w = latency.consistency_warning(); !w.empty() && note) note(w);
   std::map<std::string, double> scores;
   if (!o.importance.empty()) {
     scores = read_importance_scores(o.importance, o.metric).units;

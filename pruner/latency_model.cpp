@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "model/unet_layout.h"
 
@@ -25,6 +27,20 @@ LatencyModel::LatencyModel(const ProfileLatency& profile, const UNetLayout& layo
          missing.empty() || extra.empty() ? "" : "; ",
          extra.empty() ? "" : "units the model lacks: " + join_limited(extra, 3));
   if (!(teacher_ms_ > 0)) fail("{}: the forward time is not positive", profile.path);
+  double ms = 0;
+  for (const auto& u : layout.units)
+    if (u.parent.empty()) ms += profile.units.at(u.id).inclusive_ms;
+  unit_share_ = ms / teacher_ms_;
+}
+
+std::string LatencyModel::consistency_warning() const {
+  const double share = unit_share_;
+  if (share >= 0.25 && share <= 1.2) return "";
+  return fmt::format(
+      "warning: in {} the units add up to {:.0f}% of the forward's {:.2f} ms, so the "
+      "forward and the units were probably timed under different load (a busy machine?): "
+      "predicted speed-ups will be off; profile again, with more --runs",
+      profile_.path, 100 * share, teacher_ms_);
 }
 
 double LatencyModel::saved_ms(const std::string& unit) const {

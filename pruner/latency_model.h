@@ -23,9 +23,16 @@ class LatencyModel {
     return teacher_ms_ - saved_ms(removed);
   }
   double saved_ms(const std::string& unit) const;
+  // The top-level units' times over the forward's (the profile's coverage): below 1 by the glue
+  // between units; far below,
+  // or above 1, when the forward and the units were timed under different load.
+  double unit_share() const { return unit_share_; }
+  // A warning for a profile whose units and forward disagree (share outside 0.25..1.2; see
+  // unit_share), "" otherwise.
+  std::string consistency_warning() const;
 
  private:
-  double teacher_ms_ = 0;
+  double teacher_ms_ = 0, unit_share_ = 0;
   ProfileLatency profile_;
 };
 

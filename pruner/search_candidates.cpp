@@ -76,6 +76,7 @@ void load_inputs(Context& cx) {
                                  cx.model, cx.teacher.edits.size()));
   cx.layout = cx.teacher.student_layout();
   cx.latency = std::make_unique<LatencyModel>(cx.profile, cx.layout);
+  if (const std::string w = cx.latency->consistency_warning(); !w.empty()) say(cx.progress, w);
   cx.po.resolution = cx.profile.input.resolution;
   cx.po.batch = cx.profile.input.batch;
   cx.po.text_tokens = cx.profile.input.text_tokens;

@@ -248,6 +248,24 @@ TEST(Search, KeepsACrossAttentionInEveryBlockAndHonoursLists) {
   EXPECT_LE(free.candidates.front().predicted_loss, r.candidates.front().predicted_loss);
 }
 
+// A profile whose units and forward were timed under different load says so.
+TEST(Search, APredictorOnAnInconsistentProfileWarns) {
+  const UNetLayout layout = tiny_layout();
+  ProfileLatency p = synthetic_profile(layout, 3);
+  const LatencyModel ok(p, layout);
+  EXPECT_GT(ok.unit_share(), 0.9);
+  EXPECT_LT(ok.unit_share(), 1.0);
+  EXPECT_EQ(ok.consistency_warning(), "");
+  const double units = ok.unit_share() * p.forward_ms;
+  p.forward_ms = units / 0.1;  // the forward's runs slowed by a busy machine, the units' not
+  const std::string w = LatencyModel(p, layout).consistency_warning();
+  EXPECT_EQ(w.rfind("warning: in synthetic.json the units add up to 10% of the forward's ", 0), 0u)
+      << w;
+  p.forward_ms = units / 1.5;
+  EXPECT_NE(LatencyModel(p, layout).consistency_warning().find("add up to 150%"),
+            std::string::npos);
+}
+
 TEST(Search, BadInputGivesClearErrors) {
   const UNetLayout layout = tiny_layout();
   const ProfileLatency p = synthetic_profile(layout, 3);
