@@ -137,16 +137,9 @@ TeacherPass teacher_pass(const AblationSubject& s, const AblationOptions& o, boo
   for (int i : tp.steps) tp.timesteps.push_back(ts[i]);
   tp.states.resize(tp.steps.size());
   tp.eps.resize(tp.steps.size());
-  const int n = s.num_prompts();
-  for (int b0 = 0; b0 < n; b0 += o.batch) {
-    std::vector<int> idx;
-    std::vector<at::Tensor> noise;
-    for (int i = b0; i < std::min(n, b0 + o.batch); ++i) {
-      idx.push_back(i);
-      noise.push_back(prompt_noise(s.sample_shape(), o.seed, i));
-    }
+  for (const std::vector<int>& idx : prompt_batches(s.num_prompts(), o.batch)) {
     tp.batches.push_back(idx);
-    tp.noise.push_back(torch::cat(noise).to(s.device()));
+    tp.noise.push_back(batch_noise(s, o.seed, idx));
     const Denoiser model = denoiser(s, idx, o.sampler.guidance, nullptr);
     int step = 0;
     std::unique_ptr<BranchCache> cache;

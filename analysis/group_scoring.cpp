@@ -10,14 +10,22 @@
 
 namespace asdm {
 
+std::shared_ptr<AblationSubject> load_scoring_subject(const std::string& model,
+                                                      const std::string& prompts,
+                                                      const std::string& embeddings,
+                                                      int latent_side) {
+  return std::make_shared<AblationSubject>(
+      prompts.empty() ? load_embeddings_subject(model, embeddings)
+      : is_sd_pipeline_path(model)
+          ? load_sd_subject(model, prompts, {}, "cpu", "float32", 0, latent_side)
+          : load_proxy_subject(model, prompts));
+}
+
 GroupLoss make_group_loss(const std::string& model, const std::string& prompts,
                           const std::string& embeddings, const ImportanceScores& importance,
                           const std::function<void(const std::string&)>& note) {
-  auto subject = std::make_shared<AblationSubject>(
-      prompts.empty()              ? load_embeddings_subject(model, embeddings)
-      : is_sd_pipeline_path(model) ? load_sd_subject(model, prompts, {}, "cpu", "float32", 0,
-                                                     importance.settings.latent_side)
-                                   : load_proxy_subject(model, prompts));
+  const auto subject =
+      load_scoring_subject(model, prompts, embeddings, importance.settings.latent_side);
   const ImportanceRunSettings& st = importance.settings;
   if (note && subject->prompts_sha256() != st.prompts_sha256)
     note(

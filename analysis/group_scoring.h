@@ -2,6 +2,7 @@
 // Grouped tier-1 scores on an importance run's scale, for asdm search: the refinement re-scores
 // removal sets as groups, and GRI variants are scored like removals. Light header.
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,7 +10,16 @@
 
 namespace asdm {
 
+class AblationSubject;
 struct ImportanceScores;
+
+// The teacher `model` on scoring prompts — a prompt file (an SD pipeline's, its latents
+// `latent_side` square, or a proxy pipeline's) or a safetensors of text embeddings — on the CPU in
+// float32, as the grouped scores here and of cache plans (plan_scoring.h) take it.
+std::shared_ptr<AblationSubject> load_scoring_subject(const std::string& model,
+                                                      const std::string& prompts,
+                                                      const std::string& embeddings,
+                                                      int latent_side);
 
 // Scores the teacher with `edits` applied and `removed` bypassed (pruner/search_candidates.h's
 // GroupLossFn).

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "analysis/group_scoring.h"
 #include "analysis/sample_metrics.h"
 #include "analysis/sampling.h"
 #include "analysis/subject.h"
@@ -44,11 +45,7 @@ struct PlanScorer::Impl {
   std::vector<double> times;
   std::vector<at::Tensor> finals;
 
-  at::Tensor noise(const std::vector<int>& idx) const {
-    std::vector<at::Tensor> v;
-    for (int i : idx) v.push_back(prompt_noise(s.sample_shape(), o.seed, i));
-    return torch::cat(v).to(s.device());
-  }
+  at::Tensor noise(const std::vector<int>& idx) const { return batch_noise(s, o.seed, idx); }
 };
 
 PlanScorer::PlanScorer(const AblationSubject& subject, const PlanScoreOptions& options)
@@ -62,12 +59,7 @@ PlanScorer::PlanScorer(const AblationSubject& subject, const PlanScoreOptions& o
   m.so = sampler_for(subject, options.sampler);
   validate(m.so, subject.scheduler().schedule);
   m.calls = model_calls(m.so);
-  const int n = subject.num_prompts();
-  for (int b0 = 0; b0 < n; b0 += options.batch) {
-    std::vector<int> idx;
-    for (int i = b0; i < std::min(n, b0 + options.batch); ++i) idx.push_back(i);
-    m.batches.push_back(idx);
-  }
+  m.batches = prompt_batches(subject.num_prompts(), options.batch);
   torch::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
   for (const auto& idx : m.batches) {
@@ -145,11 +137,7 @@ PlanLosses make_plan_losses(const std::string& model, const std::string& prompts
                             const std::string& metric,
                             const std::function<void(const std::string&)>& note) {
   const int latent_side = st.sample_shape.size() >= 2 ? int(st.sample_shape[1]) : 0;
-  auto subject = std::make_shared<AblationSubject>(
-      prompts.empty() ? load_embeddings_subject(model, embeddings)
-      : is_sd_pipeline_path(model)
-          ? load_sd_subject(model, prompts, {}, "cpu", "float32", 0, latent_side)
-          : load_proxy_subject(model, prompts));
+  const auto subject = load_scoring_subject(model, prompts, embeddings, latent_side);
   if (note && subject->prompts_sha256() != st.prompts_sha256)
     note(fmt::format(
         "warning: the scoring prompts are not the temporal run's ({} prompts here, {} there)",

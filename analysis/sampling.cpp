@@ -1,5 +1,7 @@
 #include "analysis/sampling.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "analysis/importance.h"
@@ -17,6 +19,22 @@ SamplerOptions sampler_for(const AblationSubject& s, const SamplerOptions& sampl
   so.steps_offset = s.scheduler().steps_offset;
   so.final_alpha_one = s.scheduler().final_alpha_one;
   return so;
+}
+
+std::vector<std::vector<int>> prompt_batches(int n, int batch) {
+  std::vector<std::vector<int>> out;
+  for (int b0 = 0; b0 < n; b0 += batch) {
+    std::vector<int> idx;
+    for (int i = b0; i < std::min(n, b0 + batch); ++i) idx.push_back(i);
+    out.push_back(idx);
+  }
+  return out;
+}
+
+at::Tensor batch_noise(const AblationSubject& s, uint64_t seed, const std::vector<int>& prompts) {
+  std::vector<at::Tensor> v;
+  for (int i : prompts) v.push_back(prompt_noise(s.sample_shape(), seed, i));
+  return torch::cat(v).to(s.device());
 }
 
 Denoiser denoiser(const AblationSubject& s, const std::vector<int>& prompts, double guidance,

@@ -37,6 +37,13 @@ class Bypass : public UnitObserver {
   std::set<std::string> units_;
 };
 
+// Prompt indices 0..n-1 in batches of `batch` (the last may be shorter).
+std::vector<std::vector<int>> prompt_batches(int n, int batch);
+// The initial noise of these prompts, [prompts, ...] on the subject's device: prompt_noise(seed, i)
+// each, so it does not depend on how prompts are batched.
+at::Tensor batch_noise(const AblationSubject& subject, uint64_t seed,
+                       const std::vector<int>& prompts);
+
 Denoiser denoiser(const AblationSubject& subject, const std::vector<int>& prompts, double guidance,
                   UnitObserver* observer);
 

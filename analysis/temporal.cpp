@@ -139,11 +139,7 @@ class TemporalRun {
              join_limited(missing, 4));
     }
     n = s.num_prompts();
-    for (int b0 = 0; b0 < n; b0 += o.batch) {
-      std::vector<int> idx;
-      for (int i = b0; i < std::min(n, b0 + o.batch); ++i) idx.push_back(i);
-      batches.push_back(idx);
-    }
+    batches = prompt_batches(n, o.batch);
     finals.resize(batches.size());
   }
 
@@ -327,11 +323,7 @@ class TemporalRun {
   std::vector<at::Tensor> raw_;
   const at::Tensor& previous_branch(size_t i) const { return raw_[i]; }
 
-  at::Tensor noise(const std::vector<int>& idx) const {
-    std::vector<at::Tensor> v;
-    for (int i : idx) v.push_back(prompt_noise(s.sample_shape(), o.seed, i));
-    return torch::cat(v).to(s.device());
-  }
+  at::Tensor noise(const std::vector<int>& idx) const { return batch_noise(s, o.seed, idx); }
 
   // ---- the teacher's final samples (tier 2 and the fingerprint) ----
   void teacher_finals() {

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/unet_layout.h"
 #include "pruner/latency_model.h"
+#include "pruner/local_search.h"
 
 namespace asdm {
 namespace {
@@ -169,32 +170,12 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
     }
     std::stable_sort(moves.begin(), moves.end(),
                      [](const Move& a, const Move& b) { return a.change < b.change; });
-    const Move* best = nullptr;
     double best_loss = r.loss;
-    size_t at = 0;
-    while (at < moves.size() && !best) {
-      std::vector<size_t> batch;
-      std::vector<State> states;
-      size_t scan = at;
-      for (; scan < moves.size(); ++scan) {
-        if (!cache.count(moves[scan].next)) {
-          if (int(states.size()) >= std::min(o.per_round, o.max_evaluations - r.evaluations)) break;
-          states.push_back(moves[scan].next);
-        }
-        batch.push_back(scan);
-      }
-      if (batch.empty()) break;  // the evaluation budget is spent
-      evaluate(states);
-      for (size_t i : batch) {
-        const double l = cache.at(moves[i].next);
-        if (l < best_loss) {
-          best_loss = l;
-          best = &moves[i];
-        }
-      }
-      at = scan;
-    }
-    if (!best) break;
+    const std::ptrdiff_t found = first_improving(
+        moves.size(), [&](size_t i) -> const State& { return moves[i].next; }, cache, o.per_round,
+        [&] { return o.max_evaluations - r.evaluations; }, evaluate, best_loss);
+    if (found < 0) break;
+    const Move* best = &moves[size_t(found)];
     current = best->next;
     r.loss = best_loss;
     rho = fit_rho(current, r.loss);

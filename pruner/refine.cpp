@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "model/unet_layout.h"
 #include "pruner/latency_model.h"
+#include "pruner/local_search.h"
 
 namespace asdm {
 
@@ -80,6 +81,7 @@ RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
     struct Swap {
       std::string out, in;
       double additive;
+      std::vector<std::string> removed;  // the set after the swap, forward order
     };
     std::vector<Swap> swaps;
     for (const auto& out : current) {
@@ -89,46 +91,20 @@ RefineResult refine(const UNetLayout& layout, const LatencyModel& latency,
         std::set<std::string> next = current;
         next.erase(out);
         next.insert(in);
-        if (feasible(next)) swaps.push_back({out, in, scores.at(in) - scores.at(out)});
+        if (feasible(next))
+          swaps.push_back({out, in, scores.at(in) - scores.at(out), ordered(next)});
       }
     }
     std::stable_sort(swaps.begin(), swaps.end(),
                      [](const Swap& a, const Swap& b) { return a.additive < b.additive; });
-    const Swap* best = nullptr;
+    // Batches of untried swaps, in order, until one improves or the budget is spent.
     double best_loss = r.loss;
-    // Batches of untried swaps, in order, until one improves or the budget is spent; swaps whose
-    // set is already scored count at once.
-    size_t at = 0;
-    while (at < swaps.size() && !best) {
-      std::vector<size_t> batch;
-      std::vector<std::vector<std::string>> sets;
-      size_t scan = at;
-      for (; scan < swaps.size(); ++scan) {
-        std::set<std::string> next = current;
-        next.erase(swaps[scan].out);
-        next.insert(swaps[scan].in);
-        const auto key = ordered(next);
-        if (!cache.count(key)) {
-          if (int(sets.size()) >= std::min(ro.per_round, ro.max_evaluations - r.evaluations)) break;
-          sets.push_back(key);
-        }
-        batch.push_back(scan);
-      }
-      if (batch.empty()) break;  // the evaluation budget is spent
-      evaluate(sets);
-      for (size_t i : batch) {
-        std::set<std::string> next = current;
-        next.erase(swaps[i].out);
-        next.insert(swaps[i].in);
-        const double l = cache.at(ordered(next));
-        if (l < best_loss) {
-          best_loss = l;
-          best = &swaps[i];
-        }
-      }
-      at = scan;
-    }
-    if (!best) break;
+    const std::ptrdiff_t found = first_improving(
+        swaps.size(), [&](size_t i) -> const std::vector<std::string>& { return swaps[i].removed; },
+        cache, ro.per_round, [&] { return ro.max_evaluations - r.evaluations; }, evaluate,
+        best_loss);
+    if (found < 0) break;
+    const Swap* best = &swaps[size_t(found)];
     current.erase(best->out);
     current.insert(best->in);
     r.loss = best_loss;

@@ -103,6 +103,16 @@ struct Count : UnitObserver {
   void on_enter(const UnitInfo&) override { ++entered; }
 };
 
+// Calls 0 and 1 of the cache's plan on the same input, each counting the units it entered.
+std::pair<torch::Tensor, torch::Tensor> two_calls(const Tiny& m, BranchCache& cache,
+                                                  const torch::Tensor& x, Count& first,
+                                                  Count& second) {
+  torch::NoGradGuard ng;
+  BranchCacheGuard g(&cache);
+  torch::Tensor a = m.unet->forward(x, m.t, m.ehs, {}, &first);
+  return {a, m.unet->forward(x, m.t, m.ehs, {}, &second)};
+}
+
 TEST(BranchCache, SkippingTheDeepPartRightAfterRunningItOnTheSameInputEqualsRunningIt) {
   Tiny m;
   const CachePlan p = CachePlan::uniform_skip(m.spec, 1, 2, 2);
@@ -110,13 +120,7 @@ TEST(BranchCache, SkippingTheDeepPartRightAfterRunningItOnTheSameInputEqualsRunn
   BranchCache cache(p);
   const torch::Tensor x = torch::randn({2, 4, 16, 16});
   Count full, skipped;
-  torch::Tensor computed, reused;
-  {
-    torch::NoGradGuard ng;
-    BranchCacheGuard g(&cache);
-    computed = m.unet->forward(x, m.t, m.ehs, {}, &full);
-    reused = m.unet->forward(x, m.t, m.ehs, {}, &skipped);
-  }
+  const auto [computed, reused] = two_calls(m, cache, x, full, skipped);
   EXPECT_TRUE(torch::equal(computed, reused));
   EXPECT_TRUE(torch::equal(computed, m.run(x)));
   // The skip call ran only the level-0 blocks and the fixed parts.
@@ -156,13 +160,7 @@ TEST(BranchCache, SkippingInsideABlockRightAfterRunningItEqualsRunningIt) {
     p.check(m.spec, 2);
     BranchCache cache(p);
     Count full, skipped;
-    torch::Tensor computed, reused;
-    {
-      torch::NoGradGuard ng;
-      BranchCacheGuard g(&cache);
-      computed = m.unet->forward(x, m.t, m.ehs, {}, &full);
-      reused = m.unet->forward(x, m.t, m.ehs, {}, &skipped);
-    }
+    const auto [computed, reused] = two_calls(m, cache, x, full, skipped);
     EXPECT_TRUE(torch::equal(computed, reused)) << k;
     EXPECT_TRUE(torch::equal(computed, m.run(x))) << k;
     int expected = 0;
