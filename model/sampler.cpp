@@ -211,7 +211,115 @@ at::Tensor pndm(const Denoiser& model, at::Tensor x, const NoiseSchedule& s,
   return x;
 }
 
+constexpr int64_t kRowWidth = 8;
+
 }  // namespace
+
+bool has_tensor_step(const SamplerOptions& o) {
+  return o.sampler == "ddim" || o.sampler == "euler" || o.sampler == "dpm++2m";
+}
+
+// Each row: [t, then the sampler's numbers, in the order the step below reads them]. They are the
+// same doubles the eager samplers above compute, so the step's float32 arithmetic is theirs.
+at::Tensor step_table(const NoiseSchedule& s, const SamplerOptions& o) {
+  validate(o, s);
+  if (!has_tensor_step(o))
+    fail("the {} sampler has no tensor step (ddim, euler and dpm++2m have)", o.sampler);
+  std::vector<std::vector<double>> rows;
+  if (o.sampler == "ddim") {
+    const auto ts = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
+    const int ratio = s.train_steps() / o.steps;
+    const double final_a = o.final_alpha_one ? 1.0 : s.alphas_cumprod[0];
+    for (int i = 0; i < o.steps; ++i) {
+      const double t = ts[i], prev = t - ratio;
+      const double a = s.alpha_bar(t), a_prev = prev >= 0 ? s.alpha_bar(prev) : final_a;
+      rows.push_back({t, std::sqrt(a), std::sqrt(1 - a), std::sqrt(a_prev), std::sqrt(1 - a_prev)});
+    }
+  } else if (o.sampler == "euler") {
+    const auto ts = sampling_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
+    const auto sig = sigmas_to_zero(s, ts);
+    for (int i = 0; i < o.steps; ++i) {
+      const double sg = sig[i];
+      rows.push_back({ts[i], 1 / std::sqrt(sg * sg + 1), sg, sig[i + 1] - sg,
+                      -sg / std::sqrt(sg * sg + 1), sg * sg + 1});
+    }
+  } else {
+    const auto ts = dpm_timesteps(s.train_steps(), o.steps, o.spacing, o.steps_offset);
+    const auto sig = sigmas_to_zero(s, ts);
+    double prev_lambda = 0;
+    for (int i = 0; i < o.steps; ++i) {
+      const double a_s = 1 / std::sqrt(sig[i] * sig[i] + 1), s_s = sig[i] * a_s;
+      const double a_t = 1 / std::sqrt(sig[i + 1] * sig[i + 1] + 1), s_t = sig[i + 1] * a_t;
+      const double ab = a_s * a_s, lambda_s = std::log(a_s) - std::log(s_s);
+      // x = A x - B x0 - D (C (x0 - prev x0)): the last step (A, B, C, D) = (0, -1, 0, 0) gives x0,
+      // the first (C = D = 0) the first-order step, bit for bit.
+      double A = 0, B = -1, C = 0, D = 0;
+      if (s_t != 0) {
+        const double h = std::log(a_t) - std::log(s_t) - lambda_s, phi = std::exp(-h) - 1;
+        A = s_t / s_s;
+        B = a_t * phi;
+        if (i > 0) {
+          C = 1.0 / ((lambda_s - prev_lambda) / h);
+          D = 0.5 * (a_t * phi);
+        }
+      }
+      rows.push_back({ts[i], std::sqrt(ab), std::sqrt(1 - ab), A, B, C, D});
+      prev_lambda = lambda_s;
+    }
+  }
+  at::Tensor table = torch::zeros({int64_t(rows.size()), kRowWidth}, torch::kFloat64);
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (size_t k = 0; k < rows[i].size(); ++k) table[int64_t(i)][int64_t(k)] = rows[i][k];
+  return table;
+}
+
+TensorStep tensor_step(const SamplerOptions& o, TensorDenoiser model) {
+  if (!has_tensor_step(o))
+    fail("the {} sampler has no tensor step (ddim, euler and dpm++2m have)", o.sampler);
+  const bool eps = o.prediction == Prediction::kEpsilon;
+  const std::string sampler = o.sampler;
+  return [model = std::move(model), eps, sampler](const at::Tensor& x, const at::Tensor& prev,
+                                                  const at::Tensor& row) {
+    auto c = [&row](int64_t k) { return row.select(0, k); };  // 0-dim: takes x's dtype
+    const at::Tensor t = row.narrow(0, 0, 1);
+    if (sampler == "euler") {
+      const at::Tensor sg = c(2);
+      const at::Tensor out = model(x * c(1), t).to(x.scalar_type());
+      const at::Tensor x0 = eps ? x - sg * out : out * c(4) + x / c(5);
+      const at::Tensor d = (x - x0) / sg;
+      return std::pair<at::Tensor, at::Tensor>{x + d * c(3), x0};
+    }
+    const at::Tensor out = model(x, t).to(x.scalar_type());
+    const at::Tensor sa = c(1), sb = c(2);
+    const at::Tensor x0 = eps ? (x - sb * out) / sa : sa * x - sb * out;
+    if (sampler == "ddim") {
+      const at::Tensor e = eps ? out : sa * out + sb * x;
+      return std::pair<at::Tensor, at::Tensor>{c(3) * x0 + c(4) * e, x0};
+    }
+    const at::Tensor d1 = c(5) * (x0 - prev);
+    return std::pair<at::Tensor, at::Tensor>{c(3) * x - c(4) * x0 - c(6) * d1, x0};
+  };
+}
+
+at::Tensor sample_stepwise(const TensorStep& step, const at::Tensor& noise, const NoiseSchedule& s,
+                           const SamplerOptions& o, const std::function<void(int, int)>& done) {
+  const at::Tensor rows = step_table(s, o);
+  const at::Tensor table = rows.to(noise.device());
+  at::Tensor x = noise;
+  if (o.sampler == "euler") {
+    const double smax = s.sigma(rows[0][0].item<double>());
+    x = x * (o.spacing == "leading" ? std::sqrt(smax * smax + 1) : smax);
+  }
+  at::Tensor prev = torch::zeros_like(x);
+  const int n = int(table.size(0));
+  for (int i = 0; i < n; ++i) {
+    auto [next, x0] = step(x, prev, table[i]);
+    x = std::move(next);
+    prev = std::move(x0);
+    if (done) done(i + 1, n);
+  }
+  return x;
+}
 
 at::Tensor sample(const Denoiser& model, const at::Tensor& noise, const NoiseSchedule& s,
                   const SamplerOptions& o, const std::function<void(int, int)>& done) {

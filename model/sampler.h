@@ -57,6 +57,33 @@ std::pair<at::Tensor, at::Tensor> x0_and_epsilon(const at::Tensor& x, const at::
 // same noise however prompts are batched or sharded.
 at::Tensor prompt_noise(const std::vector<int64_t>& shape, uint64_t seed, uint64_t index);
 
+// The whole denoising step as one function of tensors (issue 21: a CUDA graph captures it once and
+// replays it at every step). The sampler's own arithmetic, with every number that changes from step
+// to step (the timestep, the schedule's coefficients) read from that step's row of a float64 table
+// on the device, so the captured work is the same at every step; DPM-Solver++'s first-order first
+// and last steps are its second-order formula with coefficients that make it exactly those.
+// DDIM, Euler and DPM-Solver++ 2M; PNDM's first two calls differ in form (no tensor step).
+//
+// The model as such a step calls it: the raw output for x at the timestep `t` (a one-element
+// float64 tensor on x's device).
+using TensorDenoiser = std::function<at::Tensor(const at::Tensor& x, const at::Tensor& t)>;
+// One step: the sample x, the previous step's data prediction (DPM-Solver++; zeros before the first
+// step and for the other samplers) and the step's row -> the next sample and this step's data
+// prediction.
+using TensorStep = std::function<std::pair<at::Tensor, at::Tensor>(
+    const at::Tensor& x, const at::Tensor& prev_x0, const at::Tensor& row)>;
+bool has_tensor_step(const SamplerOptions& options);
+// Throws asdm::Error for a sampler without one (naming those that have).
+TensorStep tensor_step(const SamplerOptions& options, TensorDenoiser model);
+// The rows of a run: [model_calls(options), 8], float64, CPU (row[0] is the timestep).
+at::Tensor step_table(const NoiseSchedule& schedule, const SamplerOptions& options);
+// sample() with each step through `step` (tensor_step's, or a graph of it). With the same model,
+// equal to sample() bit for bit on the CPU (tested); on CUDA within rounding (a division by a host
+// scalar is a multiplication by its reciprocal there).
+at::Tensor sample_stepwise(const TensorStep& step, const at::Tensor& noise,
+                           const NoiseSchedule& schedule, const SamplerOptions& options,
+                           const std::function<void(int, int)>& step_done = {});
+
 // "ddim", "euler", "dpm++2m", "pndm".
 const std::vector<std::string>& sampler_names();
 // Model calls a run of `steps` steps makes (PNDM: steps + 1).

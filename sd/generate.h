@@ -29,7 +29,8 @@ struct GenerateStageOptions {
   // A cache plan (model/cache_plan.h, issue 23): units reuse their branch output across the
   // sampler's model calls as the plan says; checked against the UNet and the sampler's calls.
   std::string cache_plan;
-  // CUDA graphs for the UNet steps (GenerateOptions::graphs); CUDA only, not with a cache plan.
+  // CUDA graphs for the denoising steps (GenerateOptions::graphs); CUDA only, not with a cache
+  // plan.
   bool graphs = false;
 };
 

@@ -1,5 +1,6 @@
 #include "sd/sd_pipeline.h"
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/ranges.h>
@@ -379,51 +380,105 @@ Tensor SdPipeline::denoise(const PromptEmbeddings& e, const Tensor& noise, const
   }
   const Tensor context = cfg ? torch::cat({e.uncond, e.cond}) : e.cond;
   // One step's model call on the device: the guidance batch, the UNet, the guidance combination.
-  // Its inputs: x, the timesteps, the text states, and SDXL's added conditions.
+  // Its inputs: x, the timesteps (one, or one per row of x), the text states, and SDXL's added
+  // conditions.
   const double guidance = so.guidance;
-  auto call = [&m, cfg, guidance](const std::vector<Tensor>& v) {
-    const Tensor& x = v[0];
+  auto unet_call = [&m, cfg, guidance](const Tensor& x, const Tensor& t, const Tensor& ctx,
+                                       const Tensor* extra) {
     const Tensor in = cfg ? torch::cat({x, x}) : x;
+    const Tensor tb = t.expand({x.size(0)}).contiguous();
     AddedConditions added;
-    if (v.size() > 3) {
-      added.text_embeds = &v[3];
-      added.time_ids = &v[4];
+    if (extra) {
+      added.text_embeds = &extra[0];
+      added.time_ids = &extra[1];
     }
     Tensor out =
-        m.unet->forward(in, cfg ? torch::cat({v[1], v[1]}) : v[1], v[2], added).to(torch::kFloat32);
+        m.unet->forward(in, cfg ? torch::cat({tb, tb}) : tb, ctx, added).to(torch::kFloat32);
     if (cfg) {
       auto parts = out.chunk(2, 0);
       out = parts[0] + guidance * (parts[1] - parts[0]);
     }
     return out;
   };
+  auto extra_of = [](const std::vector<Tensor>& v, size_t first) {
+    return v.size() > first ? &v[first] : nullptr;
+  };
+  std::vector<Tensor> conditions = {context};
+  if (text_embeds.defined()) conditions.insert(conditions.end(), {text_embeds, time_ids});
+  const auto to_device = [&m](const Tensor& x) { return x.to(torch::Device(m.device)); };
+  // With graphs, the whole step when the sampler has a tensor step (model/sampler.h: the UNet call
+  // and the sampler's arithmetic in one graph; inputs x, the previous data prediction, the step's
+  // row, the conditions), else the model call alone.
+  const bool whole_step = o.graphs && has_tensor_step(so);
   GraphedFunction* graphed = nullptr;
   if (o.graphs) {
-    std::vector<int64_t> key = {m.unet_generation, cfg, B, H, W, context.size(1), context.size(2)};
+    std::vector<int64_t> key = {
+        m.unet_generation,     cfg, B, H, W, context.size(1), context.size(2), whole_step,
+        int64_t(so.prediction)};
+    const auto& names = sampler_names();
+    key.push_back(std::find(names.begin(), names.end(), so.sampler) - names.begin());
     auto& g = m.step_graph;
     if (!g.fn || g.key != key || g.guidance != guidance) {
-      g.fn = std::make_unique<GraphedFunction>(m.device, call, "generate --graphs");
+      GraphedFunction::Fn fn;
+      if (whole_step) {
+        fn = [unet_call, extra_of, so](const std::vector<Tensor>& v) {
+          const TensorStep step = tensor_step(so, [&](const Tensor& x, const Tensor& t) {
+            return unet_call(x, t, v[3], extra_of(v, 4));
+          });
+          auto [next, x0] = step(v[0], v[1], v[2]);
+          return torch::cat({next, x0});
+        };
+      } else {
+        fn = [unet_call, extra_of](const std::vector<Tensor>& v) {
+          return unet_call(v[0], v[1], v[2], extra_of(v, 3));
+        };
+      }
+      g.fn = std::make_unique<GraphedFunction>(m.device, fn, "generate --graphs");
       g.key = key;
       g.guidance = guidance;
     }
     graphed = g.fn.get();
   }
-  auto model = [&](const Tensor& x, double t) {
-    torch::NoGradGuard no_grad;
-    if (hook) hook(PipelineStage::kUnet, true);
-    std::vector<Tensor> in = {x.to(torch::Device(m.device)), Tensor(), context};
-    in[1] = torch::full({x.size(0)}, t,
-                        torch::TensorOptions().dtype(torch::kFloat64).device(in[0].device()));
-    if (text_embeds.defined()) in.insert(in.end(), {text_embeds, time_ids});
-    Tensor out = graphed ? (*graphed)(in) : call(in);
-    if (hook) hook(PipelineStage::kUnet, false);
-    return out;
-  };
   if (noise.dim() != 4 || noise.size(0) != B)
     fail("noise must be [{}, channels, height, width], got {}", B,
          shape_string(noise.sizes().vec()));
-  return sample(model, noise.to(torch::Device(m.device), torch::kFloat32), m.scheduler.schedule, so,
-                step_done);
+  torch::NoGradGuard no_grad;
+  const Tensor x_T = to_device(noise).to(torch::kFloat32);
+  if (whole_step) {
+    auto step = [&](const Tensor& x, const Tensor& prev, const Tensor& row) {
+      if (hook) hook(PipelineStage::kUnet, true);
+      std::vector<Tensor> in = {x, prev, row};
+      in.insert(in.end(), conditions.begin(), conditions.end());
+      const Tensor both = (*graphed)(in);
+      if (hook) hook(PipelineStage::kUnet, false);
+      return std::pair<Tensor, Tensor>{both.narrow(0, 0, B), both.narrow(0, B, B)};
+    };
+    return sample_stepwise(step, x_T, m.scheduler.schedule, so, step_done);
+  }
+  if (!graphed && has_tensor_step(so)) {
+    // Eager, the same tensor step the graph captures (bit for bit the sampler's arithmetic on the
+    // CPU), its model call alone timed as the UNet stage.
+    const TensorStep step = tensor_step(so, [&](const Tensor& x, const Tensor& t) {
+      if (hook) hook(PipelineStage::kUnet, true);
+      Tensor out = unet_call(x, t, context, extra_of(conditions, 1));
+      if (hook) hook(PipelineStage::kUnet, false);
+      return out;
+    });
+    return sample_stepwise(step, x_T, m.scheduler.schedule, so, step_done);
+  }
+  auto model = [&](const Tensor& x, double t) {
+    if (hook) hook(PipelineStage::kUnet, true);
+    std::vector<Tensor> in = {
+        x,
+        torch::full({x.size(0)}, t,
+                    torch::TensorOptions().dtype(torch::kFloat64).device(x.device())),
+        context};
+    in.insert(in.end(), conditions.begin() + 1, conditions.end());
+    Tensor out = graphed ? (*graphed)(in) : unet_call(in[0], in[1], in[2], extra_of(in, 3));
+    if (hook) hook(PipelineStage::kUnet, false);
+    return out;
+  };
+  return sample(model, x_T, m.scheduler.schedule, so, step_done);
 }
 
 Tensor SdPipeline::decode(const Tensor& latents, const StageHook& hook) const {

@@ -41,8 +41,9 @@ struct GenerateOptions {
   uint64_t seed = 0;  // image i starts from prompt_noise(latent shape, seed, noise_offset + i)
   uint64_t noise_offset = 0;  // so that a prompt list sampled in batches gets the noise of one call
   int clip_skip = 0;          // text encoder layers to skip (diffusers' clip_skip)
-  // CUDA graphs: each step's model call (the guidance batch, the UNet, the guidance combination)
-  // replayed from one graph captured at the first step; the sampler's arithmetic runs eagerly.
+  // CUDA graphs: each denoising step (the guidance batch, the UNet, the guidance combination and
+  // the sampler's arithmetic: model/sampler.h's tensor step) replayed from one graph captured at
+  // the first step; PNDM, whose first calls differ in form, replays the model call alone.
   bool graphs = false;
 };
 

@@ -99,8 +99,9 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
                   "sampler's calls as the plan says");
   add_device_options(sub, o->gen.device, o->gen.dtype);
   sub->add_flag("--graphs", o->gen.graphs,
-                "CUDA graphs: each step's UNet call (guidance batch included) replayed from one "
-                "graph captured at the first step, as deployed (CUDA only; not with --cache-plan)");
+                "CUDA graphs: each whole denoising step (guidance batch, UNet, sampler arithmetic; "
+                "PNDM: the UNet call) replayed from one graph captured at the first step, as "
+                "deployed (CUDA only; not with --cache-plan)");
   sub->add_option("--threads", o->threads, "intra-op CPU threads (0: libtorch's default)")
       ->capture_default_str();
   sub->add_option("-o,--output", o->gen.output, "PNG to write")->capture_default_str();

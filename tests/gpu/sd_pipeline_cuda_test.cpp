@@ -26,13 +26,25 @@ TEST_F(CudaPipeline, ImagesMatchTheCpuAndStagesAreTimed) {
   EXPECT_LE((gpu - cpu).abs().max().item<double>(), 1e-3);
   const auto half = SdPipeline::load(dir, "cuda", "float16")->generate(o).images;
   EXPECT_LE((half - cpu).abs().mean().item<double>(), 0.02);
-  // CUDA graphs: the step's model call replayed gives the eager images (fp32), and the graph is
-  // kept for a second call with the same shapes.
+  // CUDA graphs: the whole step (Euler's arithmetic included) replayed gives the eager images
+  // (fp32), and the graph is kept for a second call with the same shapes.
   const auto pipe = SdPipeline::load(dir, "cuda");
   GenerateOptions g = o;
   g.graphs = true;
   EXPECT_LE((pipe->generate(g).images - gpu).abs().max().item<double>(), 1e-5);
   EXPECT_LE((pipe->generate(g).images - gpu).abs().max().item<double>(), 1e-5);
+  // The other samplers' whole steps (DPM-Solver++'s first- and second-order steps in one graph),
+  // and PNDM's model call alone; each against its own eager run, latents within 1e-6 relative.
+  for (const char* sampler : {"ddim", "dpm++2m", "pndm"}) {
+    GenerateOptions eager = o;
+    eager.sampler = sampler;
+    g.sampler = sampler;
+    const auto want = pipe->generate(eager).latents;
+    const auto got = pipe->generate(g).latents;
+    EXPECT_LE((got - want).abs().max().item<double>(),
+              1e-6 * want.abs().max().item<double>() + 1e-7)
+        << sampler;
+  }
   PipelineProfileOptions po;
   po.generate = o;
   po.runs = 2;

@@ -94,6 +94,46 @@ TEST(Sampler, EverySamplerSamplesASinglePointBackToIt) {
   EXPECT_LT(err, std::sqrt(1 - 0.99915) * noise.abs().max().item<double>() * 1.01);
 }
 
+// The step CUDA graphs capture (model/sampler.h's tensor step: per-step numbers from a device
+// table) is the sampler's own arithmetic: float32 samples equal sample()'s bit for bit on the CPU,
+// every sampler that has one, both predictions, every spacing, a nonlinear model.
+TEST(Sampler, TheTensorStepIsTheSamplersOwn) {
+  torch::manual_seed(1);
+  const NoiseSchedule s = NoiseSchedule::make();
+  const auto noise = torch::randn({2, 3, 4, 4});
+  const Denoiser eager = [](const at::Tensor& x, double t) {
+    return torch::tanh(x * 0.7 + t / 1000) - 0.1 * x;
+  };
+  const TensorDenoiser graphable = [](const at::Tensor& x, const at::Tensor& t) {
+    EXPECT_EQ(t.numel(), 1);
+    return torch::tanh(x * 0.7 + t.item<double>() / 1000) - 0.1 * x;
+  };
+  for (Prediction p : {Prediction::kEpsilon, Prediction::kV}) {
+    for (const std::string& sampler : sampler_names()) {
+      for (const char* spacing : {"leading", "trailing", "linspace"}) {
+        SamplerOptions o;
+        o.sampler = sampler;
+        o.prediction = p;
+        o.spacing = spacing;
+        o.steps = 7;
+        if (sampler == "pndm") {
+          EXPECT_FALSE(has_tensor_step(o));
+          EXPECT_EQ(test::error_of([&] { tensor_step(o, graphable); }),
+                    "the pndm sampler has no tensor step (ddim, euler and dpm++2m have)");
+          continue;
+        }
+        ASSERT_TRUE(has_tensor_step(o));
+        int steps = 0;
+        const auto want = sample(eager, noise, s, o);
+        const auto got =
+            sample_stepwise(tensor_step(o, graphable), noise, s, o, [&](int i, int) { steps = i; });
+        EXPECT_EQ(steps, o.steps);
+        EXPECT_TRUE(torch::equal(got, want)) << sampler << " " << spacing << " " << to_string(p);
+      }
+    }
+  }
+}
+
 TEST(Sampler, GuidanceDoublesTheBatchAndExtrapolates) {
   std::vector<int64_t> batches;
   ConditionalModel model = [&](const at::Tensor& x, double, const at::Tensor& cond) {
