@@ -3,7 +3,8 @@
 // global batch, and so does gradient accumulation; a rank killed with SIGKILL stops the job with a
 // line naming it, and --resume with one or two ranks continues to the uninterrupted weights; ranks
 // that disagree, a WORLD_SIZE without MASTER_ADDR and a taken port are one line each, with the
-// checkpoint left as it was. Two ranks of asdm ablate write the one process's importance.json, and
+// checkpoint left as it was; two torchrun agents as two nodes (c10d rendezvous on loopback) run the
+// same job. Two ranks of asdm ablate write the one process's importance.json, and
 // two ranks of asdm search refine as one process does.
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -176,6 +177,30 @@ TEST(DistributedIncubate, TorchrunLaunchesTheSameJob) {
   for (const auto& a : s.incubate(out, 8)) cmd += " " + quote(a);
   cmd += " > " + quote((s.proxy.dir / "torchrun.log").string()) + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_text_file(s.proxy.dir / "torchrun.log");
+  EXPECT_LE(relative_difference(out, s.one_rank_run()), 1e-5);
+  EXPECT_EQ(read_incubation_log(out / "incubation.jsonl").front().ranks, 2);
+}
+
+TEST(DistributedIncubate, TwoTorchrunNodesRendezvousAsOneJob) {
+  // Several machines as torchrun runs them, on loopback: one agent per "node" (--nnodes 2, one
+  // process each, so LOCAL_RANK is 0 on both), meeting through c10d rendezvous; the ranks come
+  // from the rendezvous, not from the command line.
+  const fs::path torchrun = test::python().parent_path() / "torchrun";
+  ASSERT_TRUE(fs::exists(torchrun)) << "no torchrun beside " << test::python();
+  const Job s = setup("distributed_cli_nodes");
+  const fs::path out = s.proxy.dir / "nodes";
+  std::string node = fmt::format(
+      "OMP_NUM_THREADS=1 {} --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint "
+      "127.0.0.1:{} --rdzv-id asdm-test --no-python {}",
+      quote(torchrun.string()), free_port(), quote(test::asdm_exe().string()));
+  for (const auto& a : s.incubate(out, 8)) node += " " + quote(a);
+  const fs::path log0 = s.proxy.dir / "node0.log", log1 = s.proxy.dir / "node1.log";
+  const std::string cmd = fmt::format(
+      "{} > {} 2>&1 & first=$!; {} > {} 2>&1; second=$?; wait $first; exit $(( $? | "
+      "second ))",
+      node, quote(log0.string()), node, quote(log1.string()));
+  ASSERT_EQ(std::system(("bash -c " + quote(cmd)).c_str()), 0)
+      << read_text_file(log0) << read_text_file(log1);
   EXPECT_LE(relative_difference(out, s.one_rank_run()), 1e-5);
   EXPECT_EQ(read_incubation_log(out / "incubation.jsonl").front().ranks, 2);
 }
