@@ -30,6 +30,7 @@
 #include "profiler/pipeline_profile.h"
 #include "profiler/profile.h"
 #include "proxy/classifier.h"
+#include "proxy/frechet.h"
 #include "proxy/metrics.h"
 #include "proxy/pipeline.h"
 #include "sd/clip_tokenizer.h"
@@ -66,6 +67,7 @@ std::vector<QualityResult> compare_quality(
     const std::function<void(int, int)>& progress, const std::vector<const CachePlan*>& plans) {
   std::vector<QualityResult> out;
   at::Tensor reference;
+  std::vector<double> reference_features;  // with a classifier: the first model's
   for (size_t k = 0; k < pipelines.size(); ++k) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto p = proxy::ProxyPipeline::load(pipelines[k]);
@@ -85,6 +87,13 @@ std::vector<QualityResult> compare_quality(
       q.mean_accuracy = r.mean_accuracy;
       q.all_correct = r.all_correct;
       q.fid = r.fid;
+      std::vector<double> f = proxy::classifier_features(*classifier, images);
+      if (k == 0)
+        reference_features = std::move(f);
+      else if (images.size() >= 2)
+        q.proxy_fid_vs_reference =
+            proxy::frechet_distance(f, int(images.size()), reference_features, int(out[0].samples),
+                                    proxy::AttributeClassifier::kFeatureDim);
     } else {
       SamplerOptions so = sampler;
       so.prediction = p.prediction;

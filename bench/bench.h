@@ -41,8 +41,9 @@ BenchResult bench_to_file(const std::vector<std::pair<std::string, std::filesyst
                           BenchOptions options, const std::filesystem::path& out, bool samples,
                           const RunContext& context);
 
-// Quality of proxy pipelines on the same prompts and noise: with a classifier, attribute accuracy
-// and proxy FID; always PSNR and SSIM of each model's images against the first model's. Shared by
+// Quality of proxy pipelines on the same prompts and noise: with a classifier, attribute accuracy,
+// proxy FID, and the proxy FID against the first model's images; always PSNR and SSIM of each
+// model's images against the first model's. Shared by
 // asdm bench and asdm incubate's final eval. `images_out`, when given, receives each model's
 // images.
 std::vector<QualityResult> compare_quality(

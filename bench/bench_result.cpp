@@ -1,6 +1,7 @@
 #include "bench/bench_result.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -132,22 +133,29 @@ void BenchResult::write(const std::filesystem::path& path) const {
 }
 
 std::string bench_table(const BenchResult& r) {
-  std::string out =
-      fmt::format("{:<16} {:>11} {:>8} {:>12} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}\n",
-                  "model", "UNet ms", "speedup", "pipeline ms", "speedup", "peak mem", "params",
-                  "GMACs", "mean acc", "FID", "PSNR", "SSIM");
+  std::string out = fmt::format(
+      "{:<16} {:>11} {:>8} {:>12} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} "
+      "{:>7}\n",
+      "model", "UNet ms", "speedup", "pipeline ms", "speedup", "peak mem", "params", "GMACs",
+      "mean acc", "FID", "FID ref", "PSNR", "SSIM");
   for (const auto& m : r.models) {
     const auto& q = m.quality;
     const bool reference = &m == &r.models[0];
+    // Against the first model's images: the proxy FID (classifier features), or for Stable
+    // Diffusion pipelines benched with --inception the FID.
+    const double vs_ref = !q                                         ? NAN
+                          : std::isfinite(q->proxy_fid_vs_reference) ? q->proxy_fid_vs_reference
+                                                                     : q->fid_vs_reference;
     out += fmt::format(
         "{:<16} {:11.2f} {:7.1f}% {:>12} {:>8} {:8.1f} M {:8.2f} M {:9.3f} {:>9} {:>8} {:>8} "
-        "{:>7}\n",
+        "{:>8} {:>7}\n",
         m.name, m.unet_ms.median, 100 * m.unet_speedup,
         m.pipeline ? fmt::format("{:.1f}", m.pipeline->total_ms.median) : "-",
         m.pipeline ? fmt::format("{:.1f}%", 100 * m.pipeline_speedup) : "-",
         m.unet_peak_bytes / 1048576.0, m.params / 1e6, m.macs / 1e9,
         q && q->classified ? fmt::format("{:.3f}", q->mean_accuracy) : "-",
         q && q->classified ? fmt::format("{:.1f}", q->fid) : "-",
+        std::isfinite(vs_ref) ? fmt::format("{:.2f}", vs_ref) : "-",
         q && !reference ? fmt::format("{:.2f}", q->psnr_db) : "-",
         q && !reference ? fmt::format("{:.3f}", q->ssim) : "-");
   }

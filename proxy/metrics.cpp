@@ -13,10 +13,8 @@
 
 namespace asdm::proxy {
 
-namespace {
-
-std::vector<double> features(const AttributeClassifier& c,
-                             const std::vector<std::vector<uint8_t>>& images) {
+std::vector<double> classifier_features(const AttributeClassifier& c,
+                                        const std::vector<std::vector<uint8_t>>& images) {
   torch::InferenceMode guard;
   std::vector<double> f;
   for (size_t s = 0; s < images.size(); s += 256) {
@@ -27,8 +25,6 @@ std::vector<double> features(const AttributeClassifier& c,
   }
   return f;
 }
-
-}  // namespace
 
 EvalResult score_images(const AttributeClassifier& c,
                         const std::vector<std::vector<uint8_t>>& images,
@@ -67,7 +63,7 @@ EvalResult score_images(const AttributeClassifier& c,
   r.mean_accuracy = sum / 3;
   r.all_correct = double(all) / r.n;
   if (r.n >= 2)
-    r.fid = frechet_distance(features(c, images), r.n, features(c, real), r.n,
+    r.fid = frechet_distance(classifier_features(c, images), r.n, classifier_features(c, real), r.n,
                              AttributeClassifier::kFeatureDim);
   r.images = images;
   return r;

@@ -37,6 +37,11 @@ struct EvalResult {
   std::vector<std::vector<uint8_t>> images;
 };
 
+// The classifier's penultimate features of images, row-major [n, AttributeClassifier::kFeatureDim]
+// (what the proxy FID compares).
+std::vector<double> classifier_features(const AttributeClassifier& classifier,
+                                        const std::vector<std::vector<uint8_t>>& images);
+
 // Scores given images against their prompts (single-object captions of the classifier's world).
 EvalResult score_images(const AttributeClassifier& classifier,
                         const std::vector<std::vector<uint8_t>>& images,

@@ -24,6 +24,12 @@ nlohmann::json to_json(const QualityResult& q, const std::string& reference) {
     j["proxy_fid_note"] =
         "Fréchet distance of attribute-classifier features (dim 128), generated vs clean renders "
         "of the same prompts, n = samples";
+    if (std::isfinite(q.proxy_fid_vs_reference)) {
+      j["proxy_fid_vs_" + reference] = q.proxy_fid_vs_reference;
+      j["proxy_fid_vs_" + reference + "_note"] =
+          "Fréchet distance of attribute-classifier features (dim 128), generated vs the " +
+          reference + " model's samples from the same prompts and noise, n = samples";
+    }
   }
   return j;
 }
@@ -45,6 +51,8 @@ QualityResult quality_from_json(const nlohmann::json& j, const std::string& refe
     q.mean_accuracy = j.at("mean_attribute_accuracy").get<double>();
     q.all_correct = j.at("all_attributes_correct").get<double>();
     q.fid = j.at("proxy_fid").get<double>();
+    if (j.contains("proxy_fid_vs_" + reference))
+      q.proxy_fid_vs_reference = j.at("proxy_fid_vs_" + reference).get<double>();
   }
   return q;
 }

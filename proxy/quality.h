@@ -16,6 +16,10 @@ struct QualityResult {
   std::map<std::string, double> accuracy;  // per attribute (with a classifier)
   double mean_accuracy = 0, all_correct = 0, fid = 0;
   bool classified = false;
+  // With a classifier: the proxy FID of the images against the reference model's images from the
+  // same prompts and noise (not against clean renders): how far the sample distribution moved from
+  // the reference's. NaN for the reference itself and without a classifier.
+  double proxy_fid_vs_reference = std::numeric_limits<double>::quiet_NaN();
   double psnr_db = 0, ssim = 0;  // mean over samples, against the reference's images
   double seconds = 0;            // sampling and scoring
   // Stable Diffusion pipelines with asdm bench --clip / --inception (eval/): torchmetrics' CLIP

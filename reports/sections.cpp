@@ -544,18 +544,28 @@ Section bench_section(const Artifact& a, const BenchResult& d, Context& cx) {
       cx.files->headline.push_back(line);
     }
   }
-  // Stable Diffusion pipelines benched with --clip / --inception (eval/): two more columns.
-  bool has_clip = false, has_fid = false;
+  // Proxy pipelines with a classifier: the proxy FID against the first model's images; Stable
+  // Diffusion pipelines benched with --clip / --inception (eval/): two more columns.
+  bool has_clip = false, has_fid = false, has_pfid = false;
   for (const auto& m : models)
     if (m.quality) {
       has_clip |= std::isfinite(m.quality->clip_score);
       has_fid |= std::isfinite(m.quality->fid_vs_reference);
+      has_pfid |= std::isfinite(m.quality->proxy_fid_vs_reference);
     }
+  if (has_pfid) {
+    quality.header.push_back(models.empty() ? "proxy FID vs ref"
+                                            : "proxy FID vs " + models[0].name);
+    csv.header.push_back("proxy_fid_vs_reference");
+  }
   if (has_clip) quality.header.push_back("CLIP score");
   if (has_fid) quality.header.push_back(models.empty() ? "FID vs ref" : "FID vs " + models[0].name);
   size_t row = 0;
-  for (const auto& m : models) {
+  for (size_t k = 0; k < models.size(); ++k) {
+    const auto& m = models[k];
+    if (has_pfid) csv.rows[k].push_back(raw(m.quality ? m.quality->proxy_fid_vs_reference : kNaN));
     if (!m.quality) continue;
+    if (has_pfid) quality.rows[row].push_back(fmt_num(m.quality->proxy_fid_vs_reference, 4));
     if (has_clip) quality.rows[row].push_back(fmt_num(m.quality->clip_score, 4));
     if (has_fid)
       quality.rows[row].push_back(fmt_num(m.quality->fid_vs_reference, 4) +
@@ -635,10 +645,15 @@ Section incubation_section(const Artifact& a, const IncubationRecord& d, Context
              "psnr_vs_teacher_db", "ssim_vs_teacher"},
             {}};
     // A Stable Diffusion student's eval with --clip / --inception: two more columns.
-    bool has_clip = false, has_fid = false;
+    bool has_clip = false, has_fid = false, has_pfid = false;
     for (const auto& [name, q] : *d.eval) {
       has_clip |= std::isfinite(q.clip_score);
       has_fid |= std::isfinite(q.fid_vs_reference);
+      has_pfid |= std::isfinite(q.proxy_fid_vs_reference);
+    }
+    if (has_pfid) {
+      t.header.push_back("proxy FID vs teacher");
+      csv.header.push_back("proxy_fid_vs_teacher");
     }
     if (has_clip) {
       t.header.push_back("CLIP score");
@@ -653,6 +668,10 @@ Section incubation_section(const Artifact& a, const IncubationRecord& d, Context
                         fmt_num(fid_of(q), 4), fmt_fixed(q.psnr_db, 2), fmt_fixed(q.ssim, 4)});
       csv.rows.push_back({name, raw(accuracy_of(q)), raw(all_correct_of(q)), raw(fid_of(q)),
                           raw(q.psnr_db), raw(q.ssim)});
+      if (has_pfid) {
+        t.rows.back().push_back(fmt_num(q.proxy_fid_vs_reference, 4));
+        csv.rows.back().push_back(raw(q.proxy_fid_vs_reference));
+      }
       if (has_clip) {
         t.rows.back().push_back(fmt_num(q.clip_score, 4));
         csv.rows.back().push_back(raw(q.clip_score));

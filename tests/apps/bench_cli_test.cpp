@@ -100,6 +100,8 @@ TEST(DemoCli, QuickChainEndToEndAndKeptOnARerun) {
   EXPECT_EQ(bench["models"][3]["cache_plan"], (out / "plans" / "p1.plan.json").string());
   EXPECT_EQ(bench["models"][0]["name"], "teacher");
   EXPECT_TRUE(bench["models"][2]["quality"].contains("mean_attribute_accuracy"));
+  EXPECT_GE(bench["models"][2]["quality"]["proxy_fid_vs_reference"].get<double>(), 0);
+  EXPECT_FALSE(bench["models"][0]["quality"].contains("proxy_fid_vs_reference"));
   EXPECT_NE(r.err.find("[12/12] write the report"), std::string::npos) << r.err;
 
   // A re-run keeps every stage whose output exists and writes the report again.

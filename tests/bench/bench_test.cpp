@@ -1,5 +1,7 @@
 #include "bench/bench.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,9 @@
 #include "model/checkpoint.h"
 #include "model/unet.h"
 #include "profiler/cost_model.h"
+#include "proxy/classifier.h"
+#include "proxy/quality.h"
+#include "proxy/world.h"
 #include "tests/incubation/fixtures.h"
 #include "tests/tiny_pipeline.h"
 
@@ -184,6 +189,21 @@ TEST(CompareQuality, APipelineAgainstItselfIsIdentical) {
   EXPECT_EQ(q[1].psnr_db, kPsnrCapDb);
   EXPECT_NEAR(q[1].ssim, 1.0, 1e-12);
   EXPECT_LT(q[2].ssim, 1.0);
+  EXPECT_TRUE(std::isnan(q[1].proxy_fid_vs_reference));  // no classifier
+  // With a classifier, the proxy FID against the first model's images too: none for the first,
+  // zero for the same pipeline again, more for the student; kept in the JSON.
+  proxy::AttributeClassifier c(proxy::world_spec("test"));
+  proxy::AttributeClassifier::TrainOptions to;
+  to.steps = 5;
+  c.train(to, 10);
+  const auto eight = proxy::prompt_set(proxy::world_spec("test"), 1001, 8);
+  const auto qc = compare_quality({s.teacher, s.teacher, s.student}, eight, &c, so, 0);
+  EXPECT_TRUE(std::isnan(qc[0].proxy_fid_vs_reference));
+  EXPECT_NEAR(qc[1].proxy_fid_vs_reference, 0, 1e-7);  // the matrix square root's rounding
+  EXPECT_GT(qc[2].proxy_fid_vs_reference, 1e-5) << qc[1].proxy_fid_vs_reference;
+  EXPECT_FALSE(to_json(qc[0]).contains("proxy_fid_vs_reference"));
+  EXPECT_EQ(quality_from_json(to_json(qc[2], "teacher"), "teacher").proxy_fid_vs_reference,
+            qc[2].proxy_fid_vs_reference);
 }
 
 }  // namespace
