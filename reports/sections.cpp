@@ -537,7 +537,11 @@ Section bench_section(const Artifact& a, const BenchResult& d, Context& cx) {
       if (q && q0 && q->classified)
         line += fmt::format("; mean attribute accuracy {} (reference {}), proxy FID {} ({})",
                             fmt_fixed(accuracy_of(*q), 3), fmt_fixed(accuracy_of(*q0), 3),
-                            fmt_num(fid_of(*q), 4), fmt_num(fid_of(*q0), 4));
+                            fmt_num(fid_of(*q), 4), fmt_num(fid_of(*q0), 4)) +
+                (std::isfinite(q->proxy_fid_vs_reference)
+                     ? fmt::format(", proxy FID vs {} {}", models[0].name,
+                                   fmt_num(q->proxy_fid_vs_reference, 3))
+                     : std::string());
       else if (q)  // no classifier (real pipelines): closeness to the reference's images
         line += fmt::format("; images against {}'s: PSNR {} dB, SSIM {}", models[0].name,
                             fmt_num(q->psnr_db, 4), fmt_fixed(q->ssim, 3));
@@ -796,7 +800,7 @@ std::optional<Section> quality_latency_section(const std::vector<Artifact>& all,
   }
   // The bench's own quality pass (proxy pipelines): every model, students and cache plans (the
   // searched ones and DeepCache's) on the same axes.
-  std::vector<Point> proxy_fid, accuracy, psnr;
+  std::vector<Point> proxy_fid, accuracy, psnr, fid_vs_first;
   for (size_t i = 0; i < bench->models.size(); ++i) {
     const ModelBench& m = bench->models[i];
     if (!m.pipeline || !m.quality || !m.quality->classified) continue;
@@ -808,6 +812,8 @@ std::optional<Section> quality_latency_section(const std::vector<Artifact>& all,
     accuracy.push_back({ms, accuracy_of(*m.quality), m.name, group, i == 0});
     if (i > 0 && std::isfinite(m.quality->psnr_db))
       psnr.push_back({ms, m.quality->psnr_db, m.name, group, false});
+    if (i > 0 && std::isfinite(m.quality->proxy_fid_vs_reference))
+      fid_vs_first.push_back({ms, m.quality->proxy_fid_vs_reference, m.name, group, false});
   }
   if (t.rows.empty() && proxy_fid.size() < 2) return std::nullopt;
   Section s("Quality against latency", "bench.json and eval.json");
@@ -826,13 +832,18 @@ std::optional<Section> quality_latency_section(const std::vector<Artifact>& all,
   if (proxy_fid.size() >= 2) {
     s.para(fmt::format(
         "The bench's quality pass against its pipeline time, every model on the same axes "
-        "(students, cache plans, DeepCache's uniform policy; {} is the reference, drawn larger). "
-        "PSNR is against {}'s samples from the same noise: fidelity to it.",
-        bench->models[0].name, bench->models[0].name));
+        "(students, cache plans, DeepCache's uniform policy; {0} is the reference, drawn larger). "
+        "The proxy FID is against clean renders of the prompts; the proxy FID vs {0} and PSNR are "
+        "against {0}'s samples from the same prompts and noise: fidelity to it.",
+        bench->models[0].name));
     s.chart(scatter_chart("Mean attribute accuracy against pipeline latency", accuracy, {},
                           {"pipeline (ms)"}, {"mean attribute accuracy"}));
     s.chart(scatter_chart("Proxy FID against pipeline latency", proxy_fid, {}, {"pipeline (ms)"},
                           {"proxy FID"}));
+    if (fid_vs_first.size() >= 2)
+      s.chart(scatter_chart("Proxy FID vs " + bench->models[0].name + " against pipeline latency",
+                            fid_vs_first, {}, {"pipeline (ms)"},
+                            {"proxy FID vs " + bench->models[0].name}));
     if (psnr.size() >= 2)
       s.chart(scatter_chart("PSNR against pipeline latency", psnr, {}, {"pipeline (ms)"},
                             {"PSNR vs " + bench->models[0].name + " (dB)"}));
