@@ -162,7 +162,7 @@ std::string bench_table(const BenchResult& r) {
   if (r.options.graphs)
     out += "UNet ms: replays of each model's CUDA graph (--graphs)" +
            std::string(r.models.size() && r.models[0].kind == "sd_pipeline"
-                           ? "; pipeline ms: each step's model call replayed from a graph\n"
+                           ? "; pipeline ms: each denoising step replayed from a graph\n"
                            : "\n");
   return out;
 }

@@ -46,7 +46,7 @@ struct SdPipeline::Impl {
   std::unique_ptr<Vae> vae;
   SchedulerConfig scheduler;
   std::string device = "cpu", dtype = "float32";
-  // GenerateOptions::graphs: the step's model call as a CUDA graph, kept across generate calls
+  // GenerateOptions::graphs: each denoising step as a CUDA graph, kept across generate calls
   // while the UNet (its generation: replace_unet counts), the input shapes and the guidance scale
   // stay the same, as a deployed pipeline keeps its graph.
   int unet_generation = 0;

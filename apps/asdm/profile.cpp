@@ -153,10 +153,11 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--trace", o->trace,
                   "Also write a Chrome trace-event JSON (Perfetto, chrome://tracing)");
-  sub->add_flag("--graphs", o->profile.graphs,
-                "CUDA graphs: capture the forward once and replay it, as deployed; units are timed "
-                "by CUDA events inside the graph (the backend defaults to cuda-events). With "
-                "--pipeline: each step's UNet call replayed from one graph");
+  sub->add_flag(
+      "--graphs", o->profile.graphs,
+      "CUDA graphs: capture the forward once and replay it, as deployed; units are timed "
+      "by CUDA events inside the graph (the backend defaults to cuda-events). With "
+      "--pipeline: each denoising step (UNet call and sampler arithmetic) replayed from one graph");
   sub->add_flag("--pipeline", o->pipeline,
                 "Profile the whole pipeline of a pipeline folder, split by stage");
   sub->add_option(
