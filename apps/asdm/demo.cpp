@@ -3,8 +3,10 @@
 // report. Each stage is the library call its asdm command makes, printed as that command
 // (apps/asdm/demo.h), so the demo's artifacts are the ones the commands make; a stage whose
 // output already exists is kept, so an interrupted demo continues where it stopped.
+#include <cmath>
 #include <cstdio>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "apps/asdm/commands.h"
@@ -44,15 +46,21 @@ fs::path kept_assets() {
 
 // The headline numbers, from bench.json.
 void print_headline(const BenchResult& bench) {
-  std::printf("%-20s %12s %10s %14s %10s %9s %12s %9s\n", "", "UNet ms", "UNet", "pipeline ms",
-              "pipeline", "mean acc", "all correct", "FID");
+  std::printf("%-20s %12s %10s %14s %10s %9s %12s %9s %15s\n", "", "UNet ms", "UNet", "pipeline ms",
+              "pipeline", "mean acc", "all correct", "FID", "FID vs teacher");
   for (const auto& m : bench.models) {
     const QualityResult q = m.quality.value_or(QualityResult{});
-    std::printf("%-20s %12.1f %9.1f%% %14.1f %9.1f%% %9.3f %12.3f %9.1f\n", m.name.c_str(),
+    const std::string vs = std::isfinite(q.proxy_fid_vs_reference)
+                               ? fmt::format("{:.2f}", q.proxy_fid_vs_reference)
+                               : "-";
+    std::printf("%-20s %12.1f %9.1f%% %14.1f %9.1f%% %9.3f %12.3f %9.1f %15s\n", m.name.c_str(),
                 m.unet_ms.median, 100 * m.unet_speedup,
                 m.pipeline ? m.pipeline->total_ms.median : 0.0, 100 * m.pipeline_speedup,
-                q.mean_accuracy, q.all_correct, q.fid);
+                q.mean_accuracy, q.all_correct, q.fid, vs.c_str());
   }
+  std::printf(
+      "\n(FID: the proxy FID against clean renders of the prompts; FID vs teacher: against the "
+      "teacher's samples from the same noise)");
   std::printf(
       "\n(speed-ups: 1 - median / the teacher's median (%.1f ms), interleaved runs on this "
       "machine)\n",
