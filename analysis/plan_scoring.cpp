@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "analysis/group_scoring.h"
 #include "analysis/sample_metrics.h"
@@ -12,6 +13,7 @@
 #include "analysis/subject.h"
 #include "analysis/temporal_record.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "model/branch_cache.h"
 #include "model/unet.h"
 
@@ -142,9 +144,6 @@ PlanLosses make_plan_losses(const std::string& model, const std::string& prompts
     note(fmt::format(
         "warning: the scoring prompts are not the temporal run's ({} prompts here, {} there)",
         subject->num_prompts(), st.prompts));
-  if (note)
-    note(fmt::format("plan scoring ({}): teacher pass over {} prompts", metric,
-                     subject->num_prompts()));
   PlanScoreOptions o;
   o.metric = metric;
   o.sampler.sampler = st.sampler;
@@ -152,15 +151,43 @@ PlanLosses make_plan_losses(const std::string& model, const std::string& prompts
   o.sampler.guidance = st.guidance;
   o.seed = st.seed;
   o.batch = std::max(1, st.batch);
-  auto scorer = std::make_shared<PlanScorer>(*subject, o);
-  if (scorer->calls() != st.calls)
-    fail("the scoring model's sampler makes {} calls, temporal.json's run {}", scorer->calls(),
-         st.calls);
-  return [subject, scorer](const std::vector<CachePlan>& plans) {
+  if (o.sampler.guidance != 1.0 && !subject->has_unconditional())  // PlanScorer's checks, now
+    fail("guidance {} needs unconditional inputs (negative embeddings), or use guidance 1",
+         o.sampler.guidance);
+  if (model_calls(o.sampler) != st.calls)
+    fail("the scoring model's sampler makes {} calls, temporal.json's run {}",
+         model_calls(o.sampler), st.calls);
+  auto scorer = std::make_shared<std::shared_ptr<PlanScorer>>();  // made at the first plan
+  return [subject, scorer, o, note](const std::vector<CachePlan>& plans) {
+    if (!*scorer) {
+      if (note)
+        note(fmt::format("plan scoring ({}): teacher pass over {} prompts", o.metric,
+                         subject->num_prompts()));
+      *scorer = std::make_shared<PlanScorer>(*subject, o);
+    }
     std::vector<double> out;
-    for (const auto& p : plans) out.push_back(scorer->score(p));
+    for (const auto& p : plans) out.push_back((*scorer)->score(p));
     return out;
   };
+}
+
+std::string plan_scoring_identity(const std::string& model, const std::string& prompts,
+                                  const std::string& embeddings, const TemporalSettings& st,
+                                  const std::string& metric) {
+  auto file = [](const std::string& path) {
+    return path.empty() ? nlohmann::json(nullptr)
+                        : nlohmann::json{{"path", path}, {"sha256", sha256_file(path)}};
+  };
+  return nlohmann::json{{"metric", metric},
+                        {"model", model},
+                        {"prompts", file(prompts)},
+                        {"embeddings", file(embeddings)},
+                        {"sampler", st.sampler},
+                        {"steps", st.steps},
+                        {"guidance", st.guidance},
+                        {"seed", st.seed},
+                        {"sample_shape", st.sample_shape}}
+      .dump();
 }
 
 }  // namespace asdm

@@ -58,11 +58,19 @@ using PlanLosses = std::function<std::vector<double>(const std::vector<CachePlan
 
 // The teacher `model` on the scoring prompts — a prompt file (an SD or proxy pipeline's) or a
 // safetensors of text embeddings — with temporal.json's sampler, guidance, seed, batch and latent
-// size; runs the teacher pass now. `note` hears a warning when the prompts are not the temporal
-// run's, and the start of the teacher pass.
+// size. Loads the model and prompts now; the teacher pass runs at the first plan scored (none when
+// every score comes from a kept file). `note` hears a warning when the prompts are not the
+// temporal run's, and the start of the teacher pass.
 PlanLosses make_plan_losses(const std::string& model, const std::string& prompts,
                             const std::string& embeddings, const TemporalSettings& settings,
                             const std::string& metric,
                             const std::function<void(const std::string&)>& note = {});
+
+// What make_plan_losses' scores depend on besides the plan, as one JSON text (PlanScoring::
+// identity in pruner/cache_search.h): the metric, the model's path, the prompt or embeddings
+// file's path and SHA-256, and the run's sampler, steps, guidance, seed and sample shape.
+std::string plan_scoring_identity(const std::string& model, const std::string& prompts,
+                                  const std::string& embeddings, const TemporalSettings& settings,
+                                  const std::string& metric);
 
 }  // namespace asdm

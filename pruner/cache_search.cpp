@@ -9,13 +9,93 @@
 
 #include "analysis/importance_io.h"
 #include "analysis/temporal_record.h"
+#include "core/artifact.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "model/model_files.h"
 #include "profiler/profile_io.h"
 #include "pruner/latency_model.h"
 
 namespace asdm {
 namespace {
+
+// Grouped scores kept in a file as they are computed (PlanScoring::identity), keyed by the plan's
+// content (the model, its calls, reuses and skips; not its name or policy text).
+class ScoreMemo {
+ public:
+  ScoreMemo(std::filesystem::path file, std::string identity,
+            const std::function<void(const std::string&)>& note)
+      : file_(std::move(file)), identity_(std::move(identity)) {
+    if (identity_.empty() || !std::filesystem::exists(file_)) return;
+    std::string why;
+    try {
+      const nlohmann::json j = read_json_file(file_);
+      if (j.value("identity", std::string()) == identity_)
+        scores_ = j.at("scores").get<std::map<std::string, double>>();
+      else
+        why = "holds scores of other settings (model, prompts, metric or sampler)";
+    } catch (const std::exception& e) {
+      why = std::string("is unreadable (") + e.what() + ")";
+    }
+    if (!why.empty() && note) note(fmt::format("{} {}: scoring afresh", file_.string(), why));
+  }
+
+  static std::string key(const CachePlan& p) {
+    nlohmann::json j = {{"model", to_json(p.model)}, {"calls", p.calls}, {"reuse", p.reuse}};
+    if (p.skip_level != 0)
+      j.update({{"skip_level", p.skip_level}, {"skip_layers", p.skip_layers}, {"skip", p.skip}});
+    return sha256_hex(j.dump());
+  }
+
+  // The plans' losses: those kept from the file, the rest from `compute` (in one call), kept.
+  std::vector<double> losses(
+      const std::vector<CachePlan>& plans,
+      const std::function<std::vector<double>(const std::vector<CachePlan>&)>& compute) {
+    std::vector<double> out(plans.size());
+    std::vector<CachePlan> todo;
+    std::vector<size_t> where;
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < plans.size(); ++i) {
+      keys.push_back(key(plans[i]));
+      const auto it = scores_.find(keys.back());
+      if (it != scores_.end()) {
+        out[i] = it->second;
+        ++kept_;
+      } else {
+        todo.push_back(plans[i]);
+        where.push_back(i);
+      }
+    }
+    if (todo.empty()) return out;
+    const std::vector<double> l = compute(todo);
+    ASDM_CHECK(l.size() == todo.size(), "{} scores for {} plans", l.size(), todo.size());
+    for (size_t k = 0; k < l.size(); ++k) {
+      out[where[k]] = l[k];
+      scores_[keys[where[k]]] = l[k];
+    }
+    computed_ += int(l.size());
+    if (!identity_.empty()) {
+      std::filesystem::create_directories(file_.parent_path());
+      write_json_atomic(file_,
+                        {{"artifact", "grouped_scores"},
+                         {"identity", identity_},
+                         {"note",
+                          "grouped losses of cache plans, keyed by the SHA-256 of the plan's "
+                          "model, calls, reuses and skips; reused by asdm cache-plan search "
+                          "into this folder with the same identity"},
+                         {"scores", scores_}});
+    }
+    return out;
+  }
+  int computed() const { return computed_; }
+  int kept() const { return kept_; }
+
+ private:
+  std::filesystem::path file_;
+  std::string identity_;
+  std::map<std::string, double> scores_;
+  int computed_ = 0, kept_ = 0;
+};
 
 struct Baseline {
   TemporalCandidate predicted;
@@ -80,9 +160,9 @@ std::vector<Baseline> baselines(const CacheSearchOptions& o, const ArchSpec& spe
 // Every candidate and baseline gets its grouped loss; the first o.refine_candidates candidates are
 // refined, a refined plan that differs going in right after its start.
 std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const PlanScoring& sc,
-                                             const ArchSpec& spec, const UNetLayout& layout,
-                                             const LatencyModel& latency, const TemporalArtifact& t,
-                                             TemporalSearchResult& r,
+                                             ScoreMemo& memo, const ArchSpec& spec,
+                                             const UNetLayout& layout, const LatencyModel& latency,
+                                             const TemporalArtifact& t, TemporalSearchResult& r,
                                              std::vector<TemporalCandidate>& base,
                                              const std::vector<Baseline>& base_plans,
                                              const std::function<void(const std::string&)>& note) {
@@ -114,7 +194,7 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
         [&](const std::vector<TemporalCandidate>& batch) {
           std::vector<CachePlan> plans;
           for (const auto& b : batch) plans.push_back(plan_of(b));
-          const std::vector<double> l = sc.losses(plans);
+          const std::vector<double> l = memo.losses(plans, sc.losses);
           for (size_t k = 0; k < l.size(); ++k)
             say(fmt::format("refining {}: grouped score {}/{}: {:.4g} ({:.1f}% predicted)", c.name,
                             ++done, o.refine.max_evaluations, l[k],
@@ -153,7 +233,7 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
   }
   if (!plans.empty()) {
     say(fmt::format("scoring {} more plans whole ({})", plans.size(), sc.metric));
-    const std::vector<double> l = sc.losses(plans);
+    const std::vector<double> l = memo.losses(plans, sc.losses);
     for (size_t k = 0; k < l.size(); ++k) targets[k]->grouped_loss = l[k];
   }
   r.candidates = cands;
@@ -186,11 +266,19 @@ CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
   for (const auto& b : base_plans) base.push_back(b.predicted);
   std::vector<PlanRefinement> refinements;
   std::string grouped_metric, grouped_definition;
+  int computed = 0, kept = 0;
   if (scoring) {
     const PlanScoring sc = scoring(o.model, t.settings);
     grouped_metric = sc.metric;
     grouped_definition = sc.definition;
-    refinements = refine_and_score(o, sc, spec, layout, latency, t, r, base, base_plans, note);
+    ScoreMemo memo(out / kGroupedScoresFile, sc.identity, note);
+    refinements =
+        refine_and_score(o, sc, memo, spec, layout, latency, t, r, base, base_plans, note);
+    computed = memo.computed();
+    kept = memo.kept();
+    if (kept > 0 && note)
+      note(fmt::format("{} grouped score(s) taken from {}, {} computed", kept,
+                       (out / kGroupedScoresFile).string(), computed));
   }
 
   std::filesystem::create_directories(out);
@@ -230,7 +318,7 @@ CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
   doc["temporal"] = o.temporal;
   doc["profile"] = o.profile;
   write_json_atomic(out / "cache_search.json", doc);
-  CacheSearchOutput result{o.model, r, base, {}, refinements};
+  CacheSearchOutput result{o.model, r, base, {}, refinements, computed, kept};
   for (const auto& c : r.candidates) result.plans.push_back(out / (c.name + ".plan.json"));
   for (const auto& c : base) result.plans.push_back(out / (c.name + ".plan.json"));
   return result;

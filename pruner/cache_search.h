@@ -21,6 +21,12 @@ struct TemporalSettings;
 struct PlanScoring {
   std::string metric, definition;
   std::function<std::vector<double>(const std::vector<CachePlan>& plans)> losses;
+  // What a score depends on besides the plan (a JSON text: metric, model, prompts and their
+  // SHA-256, the run's settings). With it, scores are kept in <out>/grouped_scores.json as they
+  // are computed, and a later search into the same folder with the same identity takes them from
+  // there, so a search killed during its refinement continues where it stopped (the search itself
+  // is deterministic: it asks for the same plans again). Empty: not kept.
+  std::string identity;
 };
 // Makes the scoring for the model searched, with temporal.json's run settings.
 using PlanScoringFactory =
@@ -56,12 +62,16 @@ struct PlanRefinement {
   std::vector<PlanMove> moves;
 };
 
+// The grouped scores kept for a search's folder (PlanScoring::identity).
+inline constexpr const char* kGroupedScoresFile = "grouped_scores.json";
+
 struct CacheSearchOutput {
   std::string model;
   TemporalSearchResult result;
   std::vector<TemporalCandidate> baselines;  // predicted, named deepcache-[skip-]lL-kN
   std::vector<std::filesystem::path> plans;  // every plan written: candidates, then baselines
   std::vector<PlanRefinement> refinements;
+  int scores_computed = 0, scores_kept = 0;  // grouped scores: computed now, taken from the file
 };
 
 // Throws asdm::Error for unreadable inputs, a profile or temporal.json of another model, or an

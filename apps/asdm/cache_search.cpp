@@ -45,7 +45,9 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
     scoring = [&](const std::string& model, const TemporalSettings& settings) {
       return PlanScoring{o.refine_metric, plan_metric_definition(o.refine_metric),
                          make_plan_losses(model, o.refine_prompts, o.refine_embeddings, settings,
-                                          o.refine_metric, note)};
+                                          o.refine_metric, note),
+                         plan_scoring_identity(model, o.refine_prompts, o.refine_embeddings,
+                                               settings, o.refine_metric)};
     };
   const CacheSearchOutput res = search_cache_plans(o.search, dir, ctx, scoring, note);
   const TemporalSearchResult& r = res.result;

@@ -202,6 +202,27 @@ TEST(CachePlanCli, TemporalAnalysisFeedsTheSearch) {
     EXPECT_EQ(rdoc.at("candidates")[1].at("refined_from"), "p1");
     EXPECT_EQ(rdoc.at("candidates")[1].at("grouped_loss"), ref.at("loss"));
   }
+  // The grouped scores are kept as they are computed: the same search again into the folder (a
+  // search killed during its refinement, run again) scores nothing and finds the same plans.
+  ASSERT_TRUE(fs::exists(refined / "grouped_scores.json"));
+  const Result again = search(refined, refine);
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.err.find("grouped score(s) taken from " +
+                           (refined / "grouped_scores.json").string() + ", 0 computed"),
+            std::string::npos)
+      << again.err;
+  EXPECT_EQ(again.err.find("teacher pass"), std::string::npos) << again.err;
+  auto without_header = [](nlohmann::json j) {
+    for (const char* k : {"created", "argv"}) j.erase(k);
+    return j;
+  };
+  EXPECT_EQ(without_header(read_json_file(refined / "cache_search.json")), without_header(rdoc));
+  // Other scoring settings (here the metric) do not take them.
+  std::vector<std::string> ssim = refine;
+  ssim.insert(ssim.end(), {"--refine-metric", "ssim"});
+  const Result other = search(refined, ssim);
+  ASSERT_EQ(other.rc, 0) << other.err;
+  EXPECT_NE(other.err.find("holds scores of other settings"), std::string::npos) << other.err;
 
   const Result far = asdm({"cache-plan", "search", "--temporal", temporal, "--profile", profile,
                            "--model", teacher, "--target-speedup", "0.9", "-o", out.string()});
