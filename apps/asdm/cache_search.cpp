@@ -99,7 +99,8 @@ and --classifier are given. --refine-prompts (or --refine-embeddings) scores eve
 those prompts (--refine-metric eps: the search's scale with every reuse and removal applied
 together along the teacher's trajectories; ssim: 1 - SSIM of final samples) and refines the first
 --refine-candidates plans: reuses move from one unit to another while the grouped loss falls, at
-the same predicted time; a plan that changed is written as pNr beside its start.)";
+the same predicted time; a plan that changed is written as pNr beside its start. Its scores are
+kept in OUT/grouped_scores.json: the same command again (after a kill) takes them from there.)";
 
 }  // namespace
 
