@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -30,9 +31,10 @@ class ScoreMemo {
     std::string why;
     try {
       const nlohmann::json j = read_json_file(file_);
-      if (j.value("identity", std::string()) == identity_)
+      if (j.value("identity", std::string()) == identity_) {
         scores_ = j.at("scores").get<std::map<std::string, double>>();
-      else
+        for (const auto& [k, v] : scores_) loaded_.insert(k);
+      } else
         why = "holds scores of other settings (model, prompts, metric or sampler)";
     } catch (const std::exception& e) {
       why = std::string("is unreadable (") + e.what() + ")";
@@ -58,9 +60,9 @@ class ScoreMemo {
     for (size_t i = 0; i < plans.size(); ++i) {
       keys.push_back(key(plans[i]));
       const auto it = scores_.find(keys.back());
-      if (it != scores_.end()) {
+      if (it != scores_.end()) {  // from the file, or a plan asked for twice in this run
         out[i] = it->second;
-        ++kept_;
+        kept_ += loaded_.count(keys.back()) > 0;
       } else {
         todo.push_back(plans[i]);
         where.push_back(i);
@@ -94,6 +96,7 @@ class ScoreMemo {
   std::filesystem::path file_;
   std::string identity_;
   std::map<std::string, double> scores_;
+  std::set<std::string> loaded_;  // the keys the file had
   int computed_ = 0, kept_ = 0;
 };
 
