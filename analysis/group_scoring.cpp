@@ -32,7 +32,6 @@ GroupLoss make_group_loss(const std::string& model, const std::string& prompts,
         fmt::format("warning: the scoring prompts are not the importance run's ({} prompts here, "
                     "{} there)",
                     subject->num_prompts(), st.prompts));
-  if (note) note(fmt::format("scoring: teacher pass over {} prompts", subject->num_prompts()));
   AblationOptions ao;
   ao.timesteps = st.timesteps;
   ao.sampler.sampler = st.sampler;
@@ -40,11 +39,15 @@ GroupLoss make_group_loss(const std::string& model, const std::string& prompts,
   ao.sampler.guidance = st.guidance;
   ao.seed = st.seed;
   ao.batch = st.batch;
-  auto scorer = std::make_shared<GroupScorer>(*subject, ao);
-  return
-      [subject, scorer](const std::vector<Edit>& edits, const std::vector<std::string>& removed) {
-        return scorer->score(edits.empty() ? *subject : subject->with_edits(edits), removed);
-      };
+  auto scorer = std::make_shared<std::shared_ptr<GroupScorer>>();  // made at the first score
+  return [subject, scorer, ao, note](const std::vector<Edit>& edits,
+                                     const std::vector<std::string>& removed) {
+    if (!*scorer) {
+      if (note) note(fmt::format("scoring: teacher pass over {} prompts", subject->num_prompts()));
+      *scorer = std::make_shared<GroupScorer>(*subject, ao);
+    }
+    return (*scorer)->score(edits.empty() ? *subject : subject->with_edits(edits), removed);
+  };
 }
 
 }  // namespace asdm

@@ -28,7 +28,8 @@ using GroupLoss =
 
 // The teacher `model` on the scoring prompts — a prompt file (`prompts`: an SD pipeline's or a
 // proxy pipeline's) or a safetensors of text embeddings (`embeddings`) — with the importance run's
-// sampler, timesteps, seed and batch; runs the teacher pass now. `note` hears a warning when the
+// sampler, timesteps, seed and batch. Loads the model and prompts now; the teacher pass runs at the
+// first score (none when every score comes from a kept file). `note` hears a warning when the
 // prompts are not the importance run's, and the start of the teacher pass.
 GroupLoss make_group_loss(const std::string& model, const std::string& prompts,
                           const std::string& embeddings, const ImportanceScores& importance,

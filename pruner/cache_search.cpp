@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 #include "analysis/temporal_record.h"
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/score_memo.h"
 #include "core/sha256.h"
 #include "model/model_files.h"
 #include "profiler/profile_io.h"
@@ -20,85 +20,26 @@
 namespace asdm {
 namespace {
 
-// Grouped scores kept in a file as they are computed (PlanScoring::identity), keyed by the plan's
-// content (the model, its calls, reuses and skips; not its name or policy text).
-class ScoreMemo {
- public:
-  ScoreMemo(std::filesystem::path file, std::string identity,
-            const std::function<void(const std::string&)>& note)
-      : file_(std::move(file)), identity_(std::move(identity)) {
-    if (identity_.empty() || !std::filesystem::exists(file_)) return;
-    std::string why;
-    try {
-      const nlohmann::json j = read_json_file(file_);
-      if (j.value("identity", std::string()) == identity_) {
-        scores_ = j.at("scores").get<std::map<std::string, double>>();
-        for (const auto& [k, v] : scores_) loaded_.insert(k);
-      } else
-        why = "holds scores of other settings (model, prompts, metric or sampler)";
-    } catch (const std::exception& e) {
-      why = std::string("is unreadable (") + e.what() + ")";
-    }
-    if (!why.empty() && note) note(fmt::format("{} {}: scoring afresh", file_.string(), why));
-  }
+// A plan's key in the kept scores: its content (the model, its calls, reuses and skips; not its
+// name or policy text).
+std::string plan_key(const CachePlan& p) {
+  nlohmann::json j = {{"model", to_json(p.model)}, {"calls", p.calls}, {"reuse", p.reuse}};
+  if (p.skip_level != 0)
+    j.update({{"skip_level", p.skip_level}, {"skip_layers", p.skip_layers}, {"skip", p.skip}});
+  return sha256_hex(j.dump());
+}
 
-  static std::string key(const CachePlan& p) {
-    nlohmann::json j = {{"model", to_json(p.model)}, {"calls", p.calls}, {"reuse", p.reuse}};
-    if (p.skip_level != 0)
-      j.update({{"skip_level", p.skip_level}, {"skip_layers", p.skip_layers}, {"skip", p.skip}});
-    return sha256_hex(j.dump());
-  }
-
-  // The plans' losses: those kept from the file, the rest from `compute` (in one call), kept.
-  std::vector<double> losses(
-      const std::vector<CachePlan>& plans,
-      const std::function<std::vector<double>(const std::vector<CachePlan>&)>& compute) {
-    std::vector<double> out(plans.size());
+// The plans' grouped losses through the kept scores.
+std::vector<double> plan_losses(ScoreMemo& memo, const PlanScoring& sc,
+                                const std::vector<CachePlan>& plans) {
+  std::vector<std::string> keys;
+  for (const auto& p : plans) keys.push_back(plan_key(p));
+  return memo.scores(keys, [&](const std::vector<size_t>& missing) {
     std::vector<CachePlan> todo;
-    std::vector<size_t> where;
-    std::vector<std::string> keys;
-    for (size_t i = 0; i < plans.size(); ++i) {
-      keys.push_back(key(plans[i]));
-      const auto it = scores_.find(keys.back());
-      if (it != scores_.end()) {  // from the file, or a plan asked for twice in this run
-        out[i] = it->second;
-        kept_ += loaded_.count(keys.back()) > 0;
-      } else {
-        todo.push_back(plans[i]);
-        where.push_back(i);
-      }
-    }
-    if (todo.empty()) return out;
-    const std::vector<double> l = compute(todo);
-    ASDM_CHECK(l.size() == todo.size(), "{} scores for {} plans", l.size(), todo.size());
-    for (size_t k = 0; k < l.size(); ++k) {
-      out[where[k]] = l[k];
-      scores_[keys[where[k]]] = l[k];
-    }
-    computed_ += int(l.size());
-    if (!identity_.empty()) {
-      std::filesystem::create_directories(file_.parent_path());
-      write_json_atomic(file_,
-                        {{"artifact", "grouped_scores"},
-                         {"identity", identity_},
-                         {"note",
-                          "grouped losses of cache plans, keyed by the SHA-256 of the plan's "
-                          "model, calls, reuses and skips; reused by asdm cache-plan search "
-                          "into this folder with the same identity"},
-                         {"scores", scores_}});
-    }
-    return out;
-  }
-  int computed() const { return computed_; }
-  int kept() const { return kept_; }
-
- private:
-  std::filesystem::path file_;
-  std::string identity_;
-  std::map<std::string, double> scores_;
-  std::set<std::string> loaded_;  // the keys the file had
-  int computed_ = 0, kept_ = 0;
-};
+    for (size_t i : missing) todo.push_back(plans[i]);
+    return sc.losses(todo);
+  });
+}
 
 struct Baseline {
   TemporalCandidate predicted;
@@ -197,7 +138,7 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
         [&](const std::vector<TemporalCandidate>& batch) {
           std::vector<CachePlan> plans;
           for (const auto& b : batch) plans.push_back(plan_of(b));
-          const std::vector<double> l = memo.losses(plans, sc.losses);
+          const std::vector<double> l = plan_losses(memo, sc, plans);
           for (size_t k = 0; k < l.size(); ++k)
             say(fmt::format("refining {}: grouped score {}/{}: {:.4g} ({:.1f}% predicted)", c.name,
                             ++done, o.refine.max_evaluations, l[k],
@@ -236,7 +177,7 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
   }
   if (!plans.empty()) {
     say(fmt::format("scoring {} more plans whole ({})", plans.size(), sc.metric));
-    const std::vector<double> l = memo.losses(plans, sc.losses);
+    const std::vector<double> l = plan_losses(memo, sc, plans);
     for (size_t k = 0; k < l.size(); ++k) targets[k]->grouped_loss = l[k];
   }
   r.candidates = cands;
@@ -274,7 +215,8 @@ CacheSearchOutput search_cache_plans(const CacheSearchOptions& options,
     const PlanScoring sc = scoring(o.model, t.settings);
     grouped_metric = sc.metric;
     grouped_definition = sc.definition;
-    ScoreMemo memo(out / kGroupedScoresFile, sc.identity, note);
+    ScoreMemo memo(sc.identity.empty() ? std::filesystem::path() : out / kGroupedScoresFile,
+                   sc.identity, "grouped losses of cache plans, keyed by the plan's SHA-256", note);
     refinements =
         refine_and_score(o, sc, memo, spec, layout, latency, t, r, base, base_plans, note);
     computed = memo.computed();

@@ -8,9 +8,12 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include "analysis/importance_io.h"
 #include "core/error.h"
+#include "core/score_memo.h"
+#include "core/sha256.h"
 #include "model/checkpoint.h"
 #include "model/cuda_graph.h"
 #include "model/model_files.h"
@@ -39,6 +42,7 @@ struct Context {
   const SearchProgress& progress;
   GroupLossFn scorer;
   GroupLossSpread spread;
+  std::unique_ptr<ScoreMemo> memo;  // with a scorer: the grouped scores, kept
   ProfileLatency profile;
   ImportanceScores importance;
   std::string model;
@@ -48,6 +52,27 @@ struct Context {
   ProfileOptions po;
   InputShape ci;
   std::map<std::string, ReplacementCost> timed;
+
+  // Grouped scores of the removal sets `sets`, each with `edits` applied, through the kept scores;
+  // `compute` scores those not kept.
+  using SetScores =
+      std::function<std::vector<double>(const std::vector<std::vector<std::string>>&)>;
+  std::vector<double> grouped(const std::vector<Edit>& edits,
+                              const std::vector<std::vector<std::string>>& sets,
+                              const SetScores& compute) {
+    nlohmann::json e = nlohmann::json::array();
+    for (const auto& x : edits) e.push_back({int(x.op), x.unit, x.window, x.pool});
+    std::vector<std::string> keys;
+    for (auto set : sets) {
+      std::sort(set.begin(), set.end());
+      keys.push_back(sha256_hex(nlohmann::json{{"edits", e}, {"removed", set}}.dump()));
+    }
+    return memo->scores(keys, [&](const std::vector<size_t>& missing) {
+      std::vector<std::vector<std::string>> todo;
+      for (size_t i : missing) todo.push_back(sets[i]);
+      return compute(todo);
+    });
+  }
 
   // A replacement edit's measured cost on top of a removal set, timed once per key.
   const ReplacementCost& cost_of(const ArchSpec& removal, const Edit& e, const std::string& key) {
@@ -109,7 +134,9 @@ std::vector<GriScoreEntry> score_gri(Context& cx, SearchOptions& so) {
   if (!cx.gri_scored()) return scores;
   for (const auto& e : gri_edits(cx.teacher, cx.ci, o.gri_window, o.gri_pool, o.gri_min_tokens)) {
     const ReplacementCost& cost = cx.cost_of(cx.teacher, e, gri_key(e));
-    const double loss = cx.scorer({e}, {});
+    const double loss = cx.grouped(
+        {e}, std::vector<std::vector<std::string>>(1),
+        [&](const auto& sets) { return std::vector<double>{cx.scorer({e}, sets.at(0))}; })[0];
     const bool faster = cost.extra_ms() < 0;
     if (faster) so.gri[e.unit] = {-cost.extra_ms(), loss};
     scores.push_back({e.unit, e.window, e.pool, -cost.extra_ms(), loss, faster});
@@ -144,12 +171,12 @@ Refinement refine_first(Context& cx, SearchOptions so, SearchResult& r) {
       refine(cx.layout, *cx.latency, cx.importance.units, so, first.removed,
              (1 - so.target_speedup) * cx.latency->teacher_ms() + gri_saved,
              GroupedLosses([&](const std::vector<std::vector<std::string>>& sets) {
-               std::vector<double> losses;
-               if (cx.spread) {
-                 losses = cx.spread(cx.scorer, gri, sets);
-               } else {
-                 for (const auto& set : sets) losses.push_back(cx.scorer(gri, set));
-               }
+               const std::vector<double> losses = cx.grouped(gri, sets, [&](const auto& todo) {
+                 if (cx.spread) return cx.spread(cx.scorer, gri, todo);
+                 std::vector<double> l;
+                 for (const auto& set : todo) l.push_back(cx.scorer(gri, set));
+                 return l;
+               });
                for (size_t i = 0; i < sets.size(); ++i)
                  say(cx.progress, fmt::format("refinement: grouped score {}/{}: {:.4g} ({} units)",
                                               ++done, o.refine_evals, losses[i], sets[i].size()));
@@ -376,7 +403,24 @@ CandidateSet search_candidates(const CandidateSearchOptions& options,
   Context cx(options, progress);
   cx.spread = spread;
   load_inputs(cx);
-  if (make_scorer) cx.scorer = make_scorer(cx.model, cx.importance);
+  if (make_scorer) {
+    cx.scorer = make_scorer(cx.model, cx.importance);
+    const ImportanceRunSettings& st = cx.importance.settings;
+    const std::string identity = options.scoring_inputs.empty()
+                                     ? std::string()
+                                     : nlohmann::json{{"inputs", options.scoring_inputs},
+                                                      {"model", cx.model},
+                                                      {"timesteps", st.timesteps},
+                                                      {"sampler", st.sampler},
+                                                      {"steps", st.steps},
+                                                      {"guidance", st.guidance},
+                                                      {"seed", st.seed},
+                                                      {"latent_side", st.latent_side}}
+                                           .dump();
+    cx.memo = std::make_unique<ScoreMemo>(identity.empty() ? "" : options.scores_file, identity,
+                                          "grouped tier-1 scores of removal sets (asdm search)",
+                                          progress.note);
+  }
   SearchOptions so = options.search;
   std::vector<GriScoreEntry> gri_scores = score_gri(cx, so);
   // Replacement blocks change the time the removal-only front predicts: search further along the
@@ -385,6 +429,9 @@ CandidateSet search_candidates(const CandidateSearchOptions& options,
   SearchResult r = search(cx.layout, *cx.latency, cx.importance.units, so);
   std::optional<Refinement> refinement;
   if (cx.scorer) refinement = refine_first(cx, so, r);
+  if (cx.memo && cx.memo->kept() > 0)
+    say(progress, fmt::format("{} grouped score(s) taken from {}, {} computed", cx.memo->kept(),
+                              cx.memo->file().string(), cx.memo->computed()));
   const std::vector<Built> built = add_replacements(cx, r);
   const auto random_sets = random_removal_sets(cx.layout, options.validate);
   std::vector<Summary> measured;

@@ -32,6 +32,11 @@ struct CandidateSearchOptions {
   bool graphs = false;
   // Where --measure and --validate time the forwards (random weights, converted once built).
   std::string device = "cpu", dtype = "float32";
+  // Grouped scores (GRI's and the refinement's) kept in this file as they are computed
+  // (core/score_memo.h), so that the same search again — after a kill — takes them from there;
+  // `scoring_inputs` names what the scorer reads besides the model and the importance run (the
+  // prompt or embeddings file and its SHA-256). Empty: not kept.
+  std::string scores_file, scoring_inputs;
 };
 
 // Scores the teacher with `edits` applied and `removed` bypassed, on the importance run's tier-1

@@ -3,6 +3,7 @@
 // pruner/search_ranks.h spreads the refinement's grouped scores over the ranks).
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 #include <CLI/CLI.hpp>
 
@@ -13,6 +14,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "model/runtime.h"
 #include "pruner/search_candidates.h"
 #include "pruner/search_ranks.h"
@@ -35,6 +37,14 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   so.clme = std::find(o.allow.begin(), o.allow.end(), "clme") != o.allow.end();
   so.gri = std::find(o.allow.begin(), o.allow.end(), "gri") != o.allow.end();
   GroupLossFactory scorer;
+  if (!o.refine_prompts.empty() || !o.refine_embeddings.empty()) {
+    // Grouped scores kept beside the output (candidates.json -> candidates.grouped_scores.json).
+    const std::string input = o.refine_prompts.empty() ? o.refine_embeddings : o.refine_prompts;
+    so.scores_file = std::filesystem::path(o.output).replace_extension(".grouped_scores.json");
+    so.scoring_inputs =
+        fmt::format("{} {} sha256 {}", o.refine_prompts.empty() ? "embeddings" : "prompts", input,
+                    sha256_file(input));
+  }
   if (!o.refine_prompts.empty() || !o.refine_embeddings.empty())
     scorer = [&](const std::string& model, const ImportanceScores& importance) -> GroupLossFn {
       return make_group_loss(model, o.refine_prompts, o.refine_embeddings, importance, note);
@@ -59,7 +69,9 @@ programming over latency saved); every block with cross-attention keeps at least
 unless --allow-no-cross-attention. Writes candidates along the Pareto front, from the target up in
 steps of --step, each with its ArchSpec, params and MACs; --measure times them all against the
 teacher in interleaved forwards on this machine and reports the predictor's error. --refine-prompts
-(or --refine-embeddings) re-scores the first candidate as a group and, with --allow gri, scores GRI.)";
+(or --refine-embeddings) re-scores the first candidate as a group and, with --allow gri, scores GRI;
+those scores are kept in OUTPUT's .grouped_scores.json: the same command again (after a kill) takes
+them from there.)";
 
 constexpr const char* kAllowHelp =
     R"(Replacement blocks in the candidates (comma-separated): clme (every removed ResBlock's kernels

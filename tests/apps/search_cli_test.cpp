@@ -193,6 +193,46 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   }
   EXPECT_NE(qj.at("predicted_loss").get<std::string>().find("GRI units' scores"),
             std::string::npos);
+
+  // The grouped scores (GRI's and the refinement's) are kept beside the output as they are
+  // computed: the same search again scores nothing and finds the same scores (the replacement
+  // blocks' timings are measured again).
+  const fs::path kept = s.proxy.dir / "candidates-gri-scored.grouped_scores.json";
+  ASSERT_TRUE(fs::exists(kept));
+  std::vector<std::string> again_args = {"search",
+                                         "--profile",
+                                         s.profile.string(),
+                                         "--importance",
+                                         s.importance.string(),
+                                         "--target-speedup",
+                                         "0.2",
+                                         "--max-candidates",
+                                         "3",
+                                         "--allow",
+                                         "gri",
+                                         "--gri-window",
+                                         "4",
+                                         "--gri-min-tokens",
+                                         "64",
+                                         "--refine-prompts",
+                                         s.proxy.prompts.string(),
+                                         "--refine-evals",
+                                         "1",
+                                         "--threads",
+                                         "1",
+                                         "-o",
+                                         scored.string()};
+  const Result again = asdm(again_args);
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.err.find("grouped score(s) taken from " + kept.string() + ", 0 computed"),
+            std::string::npos)
+      << again.err;
+  EXPECT_EQ(again.err.find("teacher pass"), std::string::npos) << again.err;
+  const auto aj = read_json_file(scored);
+  EXPECT_EQ(aj.at("refinement"), qj.at("refinement"));
+  ASSERT_EQ(aj.at("gri_scores").size(), qj.at("gri_scores").size());
+  for (size_t i = 0; i < qj.at("gri_scores").size(); ++i)
+    EXPECT_EQ(aj.at("gri_scores")[i].at("score"), qj.at("gri_scores")[i].at("score"));
 }
 
 TEST(SearchCli, BadInputIsOneLine) {
