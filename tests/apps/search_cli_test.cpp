@@ -143,30 +143,32 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   // search; a candidate's GRI units are GRI edits of its ArchSpec, never also removed, and their
   // scores are part of its predicted loss.
   const fs::path scored = s.proxy.dir / "candidates-gri-scored.json";
-  const Result q = asdm({"-q",
-                         "search",
-                         "--profile",
-                         s.profile.string(),
-                         "--importance",
-                         s.importance.string(),
-                         "--target-speedup",
-                         "0.2",
-                         "--max-candidates",
-                         "3",
-                         "--allow",
-                         "gri",
-                         "--gri-window",
-                         "4",
-                         "--gri-min-tokens",
-                         "64",
-                         "--refine-prompts",
-                         s.proxy.prompts.string(),
-                         "--refine-evals",
-                         "1",
-                         "--threads",
-                         "1",
-                         "-o",
-                         scored.string()});
+  const std::vector<std::string> gri_scored = {"search",
+                                               "--profile",
+                                               s.profile.string(),
+                                               "--importance",
+                                               s.importance.string(),
+                                               "--target-speedup",
+                                               "0.2",
+                                               "--max-candidates",
+                                               "3",
+                                               "--allow",
+                                               "gri",
+                                               "--gri-window",
+                                               "4",
+                                               "--gri-min-tokens",
+                                               "64",
+                                               "--refine-prompts",
+                                               s.proxy.prompts.string(),
+                                               "--refine-evals",
+                                               "1",
+                                               "--threads",
+                                               "1",
+                                               "-o",
+                                               scored.string()};
+  std::vector<std::string> quiet = {"-q"};
+  quiet.insert(quiet.end(), gri_scored.begin(), gri_scored.end());
+  const Result q = asdm(quiet);
   ASSERT_EQ(q.rc, 0) << q.err;
   const auto qj = read_json_file(scored);
   std::map<std::string, double> gri_score;
@@ -199,30 +201,7 @@ TEST(SearchCli, CandidatesMeetTheTargetAndAreMeasured) {
   // blocks' timings are measured again).
   const fs::path kept = s.proxy.dir / "candidates-gri-scored.grouped_scores.json";
   ASSERT_TRUE(fs::exists(kept));
-  std::vector<std::string> again_args = {"search",
-                                         "--profile",
-                                         s.profile.string(),
-                                         "--importance",
-                                         s.importance.string(),
-                                         "--target-speedup",
-                                         "0.2",
-                                         "--max-candidates",
-                                         "3",
-                                         "--allow",
-                                         "gri",
-                                         "--gri-window",
-                                         "4",
-                                         "--gri-min-tokens",
-                                         "64",
-                                         "--refine-prompts",
-                                         s.proxy.prompts.string(),
-                                         "--refine-evals",
-                                         "1",
-                                         "--threads",
-                                         "1",
-                                         "-o",
-                                         scored.string()};
-  const Result again = asdm(again_args);
+  const Result again = asdm(gri_scored);
   ASSERT_EQ(again.rc, 0) << again.err;
   EXPECT_NE(again.err.find("grouped score(s) taken from " + kept.string() + ", 0 computed"),
             std::string::npos)
