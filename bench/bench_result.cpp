@@ -147,9 +147,10 @@ std::string bench_table(const BenchResult& r) {
                           : std::isfinite(q->proxy_fid_vs_reference) ? q->proxy_fid_vs_reference
                                                                      : q->fid_vs_reference;
     out += fmt::format(
-        "{:<16} {:11.2f} {:7.1f}% {:>12} {:>8} {:8.1f} M {:8.2f} M {:9.3f} {:>9} {:>8} {:>8} "
+        "{:<16} {:11.2f} {:>8} {:>12} {:>8} {:8.1f} M {:8.2f} M {:9.3f} {:>9} {:>8} {:>8} "
         "{:>8} {:>7}\n",
-        m.name, m.unet_ms.median, 100 * m.unet_speedup,
+        m.name, m.unet_ms.median,
+        m.cache_plan.empty() ? fmt::format("{:.1f}%", 100 * m.unet_speedup) : "(plain)",
         m.pipeline ? fmt::format("{:.1f}", m.pipeline->total_ms.median) : "-",
         m.pipeline ? fmt::format("{:.1f}%", 100 * m.pipeline_speedup) : "-",
         m.unet_peak_bytes / 1048576.0, m.params / 1e6, m.macs / 1e9,
@@ -159,6 +160,13 @@ std::string bench_table(const BenchResult& r) {
         q && !reference ? fmt::format("{:.2f}", q->psnr_db) : "-",
         q && !reference ? fmt::format("{:.3f}", q->ssim) : "-");
   }
+  for (const auto& m : r.models)
+    if (!m.cache_plan.empty()) {
+      out +=
+          "(plain): a model with a cache plan times its UNet's plain forward; the plan acts across "
+          "a sampling run (pipeline ms)\n";
+      break;
+    }
   if (r.options.graphs)
     out += "UNet ms: replays of each model's CUDA graph (--graphs)" +
            std::string(r.models.size() && r.models[0].kind == "sd_pipeline"

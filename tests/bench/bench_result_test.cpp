@@ -61,6 +61,12 @@ TEST(BenchResult, EveryFieldSurvivesARoundTrip) {
   const std::string table = bench_table(back);
   EXPECT_NE(table.find("teacher"), std::string::npos) << table;
   EXPECT_NE(table.find("student"), std::string::npos) << table;
+  EXPECT_EQ(table.find("(plain)"), std::string::npos) << table;
+  // A model sampled with a cache plan: its UNet forward is the plain one, and the table says so.
+  BenchResult planned = back;
+  planned.models[1].cache_plan = "p1.plan.json";
+  EXPECT_NE(bench_table(planned).find("(plain): a model with a cache plan times"),
+            std::string::npos);
 }
 
 }  // namespace
