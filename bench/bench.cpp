@@ -146,6 +146,7 @@ void run_sd_passes(SdPipeline& sd, const std::vector<std::pair<std::string, fs::
   lo.device = o.device;
   lo.dtype = o.dtype;
   lo.allow_random_weights = true;
+  lo.channels_last = o.channels_last;
   std::vector<std::unique_ptr<UNet>> unets;
   for (const auto& [name, path] : models) unets.push_back(load_unet(path, lo));
   // Runs f with model k's UNet in the pipeline.
@@ -321,6 +322,8 @@ class BenchRun {
       pipes.push_back(is_proxy_pipeline(path)
                           ? std::make_unique<proxy::ProxyPipeline>(proxy::ProxyPipeline::load(path))
                           : nullptr);
+    for (auto& p : pipes)
+      if (p) p->unet->set_channels_last(o.channels_last);
     // Cache plans, checked against their model and the sampler's model calls.
     plans.resize(models.size());
     for (const auto& [name, file] : o.cache_plans) {
@@ -381,6 +384,7 @@ class BenchRun {
     lo.device = o.device;
     lo.dtype = o.dtype;
     lo.allow_random_weights = true;
+    lo.channels_last = o.channels_last;
     for (size_t k = 0; k < models.size(); ++k) {
       const auto& [name, path] = models[k];
       const ArchSpec spec = load_arch(locate_model(path));

@@ -19,6 +19,7 @@ nlohmann::json to_json(const BenchResult& r) {
       {"runs", o.runs},
       {"warmup", o.warmup},
       {"unet_cuda_graphs", o.graphs},
+      {"unet_channels_last", o.channels_last},
       {"pipeline_batch", o.pipeline_batch},
       {"pipeline_runs", o.pipeline_runs},
       {"pipeline_device", o.sd_pipeline.empty() && !has_sd ? std::string("cpu") : o.device},
@@ -82,6 +83,7 @@ BenchResult BenchResult::from_json(const nlohmann::json& j, const std::string& s
     o.runs = st.at("runs").get<int>();
     o.warmup = st.at("warmup").get<int>();
     o.graphs = st.value("unet_cuda_graphs", false);
+    o.channels_last = st.value("unet_channels_last", false);
     o.pipeline_batch = st.at("pipeline_batch").get<int>();
     o.pipeline_runs = st.at("pipeline_runs").get<int>();
     o.sd_pipeline = st.value("sd_pipeline", std::string());
@@ -167,6 +169,8 @@ std::string bench_table(const BenchResult& r) {
           "a sampling run (pipeline ms)\n";
       break;
     }
+  if (r.options.channels_last)
+    out += "every UNet in channels-last (NHWC) memory (--channels-last)\n";
   if (r.options.graphs)
     out += "UNet ms: replays of each model's CUDA graph (--graphs)" +
            std::string(r.models.size() && r.models[0].kind == "sd_pipeline"

@@ -27,14 +27,15 @@ struct BenchOptions {
   int resolution = 0;   // image side; 0: a proxy pipeline's own, else the UNet's sample_size x 8
   int batch = 1;        // UNet forward batch
   int text_tokens = 0;  // 0: a proxy pipeline's max_tokens, else 77
-  int runs = 10, warmup = 2;  // interleaved UNet rounds
-  bool graphs = false;        // UNet forwards replayed from CUDA graphs (CUDA only)
-  int pipeline_batch = 1;     // images per pipeline call
-  int pipeline_runs = 5;      // interleaved pipeline rounds (after one warm-up round); 0 = none
-  SamplerOptions sampler;     // steps, sampler, guidance for the pipeline and quality
-  int quality_prompts = 100;  // 0 = no quality pass
-  std::string prompts_file;   // quality prompts; "" = the world's validation set
-  std::string classifier;     // attribute classifier folder ("" = PSNR/SSIM only)
+  int runs = 10, warmup = 2;   // interleaved UNet rounds
+  bool graphs = false;         // UNet forwards replayed from CUDA graphs (CUDA only)
+  bool channels_last = false;  // every UNet in channels-last memory (UNet::set_channels_last)
+  int pipeline_batch = 1;      // images per pipeline call
+  int pipeline_runs = 5;       // interleaved pipeline rounds (after one warm-up round); 0 = none
+  SamplerOptions sampler;      // steps, sampler, guidance for the pipeline and quality
+  int quality_prompts = 100;   // 0 = no quality pass
+  std::string prompts_file;    // quality prompts; "" = the world's validation set
+  std::string classifier;      // attribute classifier folder ("" = PSNR/SSIM only)
   uint64_t seed = 0;
   std::filesystem::path samples_dir;  // sample grids (first 16 prompts) go here; "" = none
   // Model name -> cache_plan.json (model/cache_plan.h): that proxy pipeline samples with the plan

@@ -9,7 +9,7 @@ drifts affects both; the ratio of medians asdm / diffusers is printed (< 1: asdm
 usage: .venv/bin/python bench/compare_diffusers.py [--config configs/sd15.json] [--latent 32]
            [--batch 2] [--threads 2] [--runs 10] [--rounds 2] [--bench build/asdm_unet_bench]
            [--also OTHER_asdm_unet_bench] [--device cuda] [--dtype fp16] [--graphs]
-           [--compile default,max-autotune]
+           [--compile default,max-autotune] [--channels-last]
 
 --also times another asdm_unet_bench (e.g. one built from an earlier commit) in the same rounds
 (D A O D A O ...), so a change to asdm is measured against its baseline and diffusers at once.
@@ -20,6 +20,10 @@ rounds, so compile time is not timed); --graphs adds asdm replaying a CUDA graph
 (ASDM_BENCH_GRAPHS=1). Every variant is timed in the same interleaved rounds, forwards end with a
 device synchronisation, and ratios are against diffusers eager. The GPU machine has no package
 registry: carry diffusers' wheel (scripts/pack-gpu-python.sh) and put it on PYTHONPATH.
+
+--channels-last adds both sides in NHWC memory (issue 21's fast path): diffusers with
+model.to(memory_format=torch.channels_last) and a channels-last sample, asdm with
+ASDM_BENCH_CHANNELS_LAST=1 (and, with --graphs, its graph replay in NHWC too).
 """
 import argparse
 import hashlib
@@ -67,6 +71,7 @@ def main():
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
     ap.add_argument("--graphs", action="store_true", help="also time asdm replaying a CUDA graph")
     ap.add_argument("--compile", default="", help="also diffusers + torch.compile in these modes, comma-separated")
+    ap.add_argument("--channels-last", action="store_true", help="also both sides in channels-last (NHWC) memory")
     a = ap.parse_args()
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
     cuda = a.device.startswith("cuda")
@@ -113,20 +118,21 @@ def main():
         if cuda:
             torch.cuda.synchronize()
 
-    def diffusers_runs(n, m=model):
+    def diffusers_runs(n, m=model, sample=dev_inputs["sample"]):
         out = []
         with torch.no_grad():
-            m(dev_inputs["sample"], dev_inputs["timestep"], dev_inputs["encoder_hidden_states"], added_cond_kwargs=added)  # warm-up
+            m(sample, dev_inputs["timestep"], dev_inputs["encoder_hidden_states"], added_cond_kwargs=added)  # warm-up
             for _ in range(n):
                 sync()
                 t0 = time.perf_counter()
-                m(dev_inputs["sample"], dev_inputs["timestep"], dev_inputs["encoder_hidden_states"], added_cond_kwargs=added)
+                m(sample, dev_inputs["timestep"], dev_inputs["encoder_hidden_states"], added_cond_kwargs=added)
                 sync()
                 out.append((time.perf_counter() - t0) * 1e3)
         return out
 
-    def asdm_runs(n, bench=a.bench, graphs=False, extra_env=()):
-        env = dict(os.environ, **dict(kv.split("=", 1) for kv in extra_env))
+    def asdm_runs(n, bench=a.bench, graphs=False, extra_env=(), channels_last=False):
+        env = dict(os.environ, ASDM_BENCH_CHANNELS_LAST="1" if channels_last else "0")
+        env.update(dict(kv.split("=", 1) for kv in extra_env))
         env.update(ASDM_BENCH_MODEL=model_dir, ASDM_BENCH_INPUTS=inputs_path,
                    ASDM_BENCH_THREADS=str(a.threads), ASDM_BENCH_REPETITIONS=str(n),
                    ASDM_BENCH_DEVICE=a.device, ASDM_BENCH_DTYPE={"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[a.dtype],
@@ -149,9 +155,19 @@ def main():
         diffusers_runs(2, compiled)
         print(f"  compiled and warmed up in {time.perf_counter() - t0:.0f} s", flush=True)
         variants.append((f"compile-{mode}", lambda n, c=compiled: diffusers_runs(n, c)))
+    if a.channels_last:
+        # A second model in NHWC: the first one stays as the reference (the same weights).
+        model_cl = UNet2DConditionModel.from_pretrained(model_dir).eval().to(a.device, dtype)
+        model_cl = model_cl.to(memory_format=torch.channels_last)
+        sample_cl = dev_inputs["sample"].contiguous(memory_format=torch.channels_last)
+        variants.append(("diffusers-nhwc", lambda n: diffusers_runs(n, model_cl, sample_cl)))
     variants.append(("asdm", lambda n: asdm_runs(n)))
+    if a.channels_last:
+        variants.append(("asdm-nhwc", lambda n: asdm_runs(n, channels_last=True)))
     if a.graphs:
         variants.append(("asdm-graphs", lambda n: asdm_runs(n, graphs=True)))
+        if a.channels_last:
+            variants.append(("asdm-graphs-nhwc", lambda n: asdm_runs(n, graphs=True, channels_last=True)))
     if a.also or a.also_env:
         variants.append(("also", lambda n: asdm_runs(n, a.also or a.bench, extra_env=a.also_env)))
 

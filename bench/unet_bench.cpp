@@ -13,7 +13,8 @@
 //       times a saved model on saved inputs (what bench/compare_diffusers.py uses)
 // Environment: ASDM_BENCH_THREADS (default 2), ASDM_BENCH_REPETITIONS (default 10),
 // ASDM_BENCH_DEVICE (cpu | cuda, default cpu), ASDM_BENCH_DTYPE (float32 | float16 | bfloat16),
-// ASDM_BENCH_GRAPHS=1 (CUDA: the forwards are replays of one CUDA graph, model/cuda_graph.h).
+// ASDM_BENCH_GRAPHS=1 (CUDA: the forwards are replays of one CUDA graph, model/cuda_graph.h),
+// ASDM_BENCH_CHANNELS_LAST=1 (NHWC weights and activations: UNet::set_channels_last).
 // On CUDA each timed forward ends with a device synchronisation.
 #include <algorithm>
 #include <cstdlib>
@@ -64,6 +65,7 @@ struct Case {
     const std::string device = env_str("ASDM_BENCH_DEVICE", "cpu");
     asdm::ensure_device(device);
     unet->to(device, env_str("ASDM_BENCH_DTYPE", "float32"));
+    unet->set_channels_last(env_int("ASDM_BENCH_CHANNELS_LAST", 0) != 0);
     cuda = device.rfind("cuda", 0) == 0;
     const auto dev = torch::Device(device);
     for (auto* t : {&sample, &timestep, &ehs, &text_embeds, &time_ids})

@@ -131,6 +131,7 @@ std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) 
     load_weights(*unet, files.weights);
   }
   unet->to(opts.device, opts.dtype);
+  if (opts.channels_last) unet->set_channels_last(true);
   return unet;
 }
 

@@ -16,6 +16,8 @@ struct LoadOptions {
   std::string dtype = "float32";
   // A bare config (no weights) builds a randomly initialised UNet instead of failing.
   bool allow_random_weights = false;
+  // Channels-last (NHWC) weights and activations (UNet::set_channels_last; issue 21's fast path).
+  bool channels_last = false;
 };
 
 // Loads a model from a folder or config (see locate_model) with strict key matching.

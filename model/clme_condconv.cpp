@@ -34,7 +34,7 @@ at::Tensor clme_conv(const at::Tensor& x, const at::Tensor& route, const at::Ten
       torch::cat({x.mean({2, 3}), route.to(x.scalar_type()).expand({B, route.size(1)})}, 1);
   const at::Tensor c =
       clme_coefficients(torch::nn::functional::linear(z, router_weight, router_bias));  // [B, E]
-  const at::Tensor K = torch::stack(kernels).view({E, -1});  // [E, Cout*Cin*k*k]
+  const at::Tensor K = torch::stack(kernels).reshape({E, -1});  // [E, Cout*Cin*k*k]
   return conv3x3_per_sample(x, c.matmul(K).view({B, cout, cin, k, k}),
                             c.matmul(torch::stack(biases)));
 }

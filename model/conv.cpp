@@ -37,6 +37,10 @@ bool use_gemm(const at::Tensor& x) {
 }  // namespace
 
 Conv3x3Path conv3x3_path(const at::Tensor& x, const at::Tensor& w) {
+  // NHWC activations (UNet::set_channels_last) go to the library's convolution, which takes them
+  // as they are; the GEMM and Winograd paths were measured, and are written, for NCHW.
+  if (!x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast))
+    return Conv3x3Path::kDirect;
   if (use_winograd(x, w)) return Conv3x3Path::kWinograd;
   return use_gemm(x) ? Conv3x3Path::kGemm : Conv3x3Path::kDirect;
 }

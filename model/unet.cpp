@@ -389,12 +389,13 @@ struct Transformer2DImpl : nn::Module {
       }
     }
     if (!linear_proj) {
-      h = proj_out_conv->forward(h.reshape({B, H, W, C}).permute({0, 3, 1, 2}).contiguous());
+      h = proj_out_conv->forward(
+          h.reshape({B, H, W, C}).permute({0, 3, 1, 2}).contiguous(x.suggest_memory_format()));
       ctx.emit(unit_id::child(path, "proj_out"), h);
     } else {
       h = proj_out_lin->forward(h);
       ctx.emit(unit_id::child(path, "proj_out"), h);
-      h = h.reshape({B, H, W, C}).permute({0, 3, 1, 2}).contiguous();
+      h = h.reshape({B, H, W, C}).permute({0, 3, 1, 2}).contiguous(x.suggest_memory_format());
     }
     return h + x;
   }
@@ -419,7 +420,7 @@ struct Upsample2DImpl : nn::Module {
     Tensor h = x;
     const auto dt = h.scalar_type();
     if (dt == torch::kBFloat16) h = h.to(torch::kFloat32);  // nearest upsampling lacks bf16 kernels
-    h = at::upsample_nearest2d(h.contiguous(), size);
+    h = at::upsample_nearest2d(h.contiguous(h.suggest_memory_format()), size);
     if (dt == torch::kBFloat16) h = h.to(dt);
     return conv3x3(conv_, h);
   }
@@ -596,7 +597,10 @@ struct UNet::Impl {
     Ctx ctx{obs, obs && obs->wants_tensors(), obs && obs->wants_attention_maps(),
             recompute_enabled() && torch::GradMode::is_enabled(), active_branch_cache()};
     if (ctx.cache) ctx.cache->begin_forward();
-    Tensor x = sample_in.to(dtype);
+    // Channels-last weights (UNet::set_channels_last): the activations follow from the input.
+    const bool nhwc = channels_last();
+    Tensor x =
+        nhwc ? sample_in.to(dtype).contiguous(at::MemoryFormat::ChannelsLast) : sample_in.to(dtype);
     const Tensor ehs = ehs_in.to(dtype);
     if (c.center_input_sample) x = 2 * x - 1.0;
 
@@ -740,7 +744,12 @@ struct UNet::Impl {
     h = run_unit(
         ctx, *u_conv_out, false, [&] { return conv_out->forward(torch::silu(h)); },
         [] { return Tensor(); });
-    return h;
+    return nhwc ? h.contiguous() : h;
+  }
+
+  bool channels_last() const {
+    const Tensor& w = conv_in->weight;
+    return !w.is_contiguous() && w.is_contiguous(at::MemoryFormat::ChannelsLast);
   }
 };
 
@@ -767,6 +776,15 @@ int64_t UNet::num_parameters() const {
 void UNet::to(const std::string& device, const std::string& dtype) {
   move_module(*impl_->root, device, dtype);
 }
+
+void UNet::set_channels_last(bool on) {
+  torch::NoGradGuard no_grad;
+  const auto format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  for (auto& p : impl_->root->parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(format));
+}
+
+bool UNet::channels_last() const { return impl_->channels_last(); }
 
 std::string UNet::device() const { return impl_->conv_in->weight.device().str(); }
 std::string UNet::dtype() const {

@@ -55,6 +55,13 @@ class UNet {
   std::string device() const;
   std::string dtype() const;
 
+  // Channels-last (NHWC) memory for the convolutions' weights and every 4-D activation (issue
+  // 21's fast path; cuDNN and oneDNN run NHWC convolutions natively). The forward's output is
+  // returned in the usual layout; the numbers are the same within float rounding. Call after `to`
+  // or loading weights (both keep the layout they find), before capturing a CUDA graph.
+  void set_channels_last(bool on);
+  bool channels_last() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/unet.h"
 #include "profiler/cuda_runtime.h"
 
 namespace asdm {
@@ -66,6 +67,7 @@ PipelineProfile profile_pipeline(const SdPipeline& pipe, const PipelineProfileOp
   p.steps = so.steps;
   p.guidance = so.guidance;
   p.graphs = o.generate.graphs;
+  p.unet_channels_last = pipe.unet().channels_last();
   p.unet_calls = model_calls(so);
 
   std::vector<double> total, text, unet, vae, calls, other;
@@ -106,6 +108,7 @@ nlohmann::json to_json(const PipelineProfile& p) {
           {"unet_calls", p.unet_calls},
           {"guidance", p.guidance},
           {"cuda_graphs", p.graphs},
+          {"unet_channels_last", p.unet_channels_last},
           {"total_ms", to_json(p.total_ms)},
           {"stages",
            {{"text_encoder", stage(p.text_encoder_ms)},
@@ -127,6 +130,7 @@ PipelineProfile pipeline_profile_from_json(const nlohmann::json& j) {
   p.unet_calls = j.at("unet_calls").get<int>();
   p.guidance = j.at("guidance").get<double>();
   p.graphs = j.value("cuda_graphs", false);
+  p.unet_channels_last = j.value("unet_channels_last", false);
   p.total_ms = summary_from_json(j.at("total_ms"));
   const auto& st = j.at("stages");
   p.text_encoder_ms = summary_from_json(st.at("text_encoder").at("ms"));

@@ -27,6 +27,7 @@ struct PipelineProfile {
   int height = 0, width = 0, batch = 0, steps = 0, unet_calls = 0;
   double guidance = 1;
   bool graphs = false;  // each denoising step replayed from a CUDA graph (PNDM: its UNet call)
+  bool unet_channels_last = false;  // the UNet in channels-last memory (UNet::set_channels_last)
   // Per run: the whole generate() call, and inside it each stage's total.
   Summary total_ms, text_encoder_ms, unet_ms, vae_ms;
   Summary unet_call_ms;  // every UNet call of every timed run

@@ -408,6 +408,7 @@ ProfileReport profile_unet(const UNet& unet, const ProfileOptions& o) {
   else
     measure_forwards(latency, cuda, timed, r, ms);
   r.graphs = o.graphs;
+  r.channels_last = unet.channels_last();
   summarise(unet, latency, latent, res, max_batch, ms, r);
   r.requested_backend = o.backend;
   if (both && cuda) {

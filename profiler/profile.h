@@ -75,6 +75,7 @@ struct ProfileReport {
   int unet_batch = 0;     // the UNet's batch (twice the images with guidance in a sampler loop)
   int sampler_steps = 0;  // 0: single forwards
   bool graphs = false;    // forwards replayed from CUDA graphs (ProfileOptions::graphs)
+  bool channels_last = false;  // the UNet ran in channels-last memory (UNet::set_channels_last)
   double guidance = 1;
   std::string sampler;
   std::vector<UnitProfile> units;  // forward order

@@ -66,6 +66,7 @@ nlohmann::json to_json(const ProfileReport& r) {
   if (!r.backend_detail.empty()) j["backend_detail"] = r.backend_detail;
   if (!r.attention_kernels.empty()) j["attention_kernels"] = r.attention_kernels;
   if (!r.kernel_backend.empty()) j["kernel_backend"] = r.kernel_backend;
+  if (r.channels_last) j["memory_format"] = "channels_last";
   if (r.has_kernels())
     j["device_activity"] = {{"device_ms", to_json(r.device_ms)},
                             {"activities_per_forward", r.activities},
@@ -92,6 +93,7 @@ ProfileReport profile_report_from_json(const nlohmann::json& j) {
     r.guidance = m.at("guidance").get<double>();
   }
   if (j.contains("mode")) r.graphs = j.at("mode").value("cuda_graphs", false);
+  r.channels_last = j.value("memory_format", std::string()) == "channels_last";
   r.forward_ms = summary_from_json(j.at("forward_ms"));
   r.unobserved_ms = summary_from_json(j.at("unobserved_forward_ms"));
   r.coverage = j.value("coverage", 0.0);
@@ -167,6 +169,7 @@ ProfileLatency read_profile_latency(const std::filesystem::path& path) {
   p.input = a.report.input;
   p.sampler_loop = a.report.sampler_steps > 0;
   p.graphs = a.report.graphs;
+  p.channels_last = a.report.channels_last;
   for (const auto& u : a.report.units)
     p.units[u.id] = {u.inclusive_ms.median, u.exclusive_ms.median, u.parent};
   if (p.units.empty()) fail("{}: a profile.json without units", path.string());
@@ -205,6 +208,7 @@ std::string profile_table(const ProfileReport& r) {
         "{} records dropped\n",
         r.device_ms.median, r.activities, r.unattributed, r.dropped);
   if (!r.backend_detail.empty()) out += r.backend_detail + "\n";
+  if (r.channels_last) out += "memory: channels-last (NHWC) weights and activations\n";
   if (!r.attention_kernels.empty()) out += "attention (SDPA): " + r.attention_kernels + "\n";
   return out;
 }

@@ -19,10 +19,11 @@ struct UnitLatency {
 
 struct ProfileLatency {
   std::string path, backend, device, model;
-  double forward_ms = 0;      // median of the unobserved forwards
-  InputShape input;           // the profiled input
-  bool sampler_loop = false;  // forward_ms timed whole sampler loops
-  bool graphs = false;        // forwards replayed from CUDA graphs (asdm profile --graphs)
+  double forward_ms = 0;       // median of the unobserved forwards
+  InputShape input;            // the profiled input
+  bool sampler_loop = false;   // forward_ms timed whole sampler loops
+  bool graphs = false;         // forwards replayed from CUDA graphs (asdm profile --graphs)
+  bool channels_last = false;  // the UNet ran in channels-last memory (--channels-last)
   std::map<std::string, UnitLatency> units;
 };
 

@@ -10,9 +10,9 @@
 namespace asdm {
 
 // Throws asdm::Error for a model that cannot be loaded or an input it cannot take (checked before
-// loading).
+// loading). `channels_last`: the UNet runs in NHWC memory (UNet::set_channels_last).
 ProfileArtifact profile_model(const std::string& model, const ProfileOptions& options,
                               const std::string& device, const std::string& dtype,
-                              const RunContext& context);
+                              const RunContext& context, bool channels_last = false);
 
 }  // namespace asdm

@@ -281,6 +281,7 @@ std::vector<Summary> measure(Context& cx, const std::vector<Built>& built,
   auto add = [&](const ArchSpec& spec) {  // one at a time: a float32 CPU copy lives only briefly
     unets.push_back(std::make_unique<UNet>(spec));
     unets.back()->to(cx.o.device, cx.o.dtype);
+    unets.back()->set_channels_last(cx.profile.channels_last);  // measured as it was profiled
   };
   add(cx.teacher);
   for (const auto& b : built) add(b.spec);

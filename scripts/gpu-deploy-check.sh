@@ -9,11 +9,14 @@
 # There, on SD 1.5 with random weights (speed does not depend on their values), fp16, 512x512:
 #   1. bench/compare_diffusers.py, one interleaved run per batch (2 and 8): diffusers eager (SDPA),
 #      diffusers + torch.compile (COMPILE_B2, default "default,max-autotune"; COMPILE_B8, default
-#      "default": each mode compiles again per shape), asdm eager and asdm replaying a CUDA graph;
-#   2. asdm profile of the teacher eager and --graphs (unit times inside the graph, coverage, the
-#      SDPA kernels);
-#   3. asdm bench of the teacher and a BK-SDM-Small student (asdm build --preset small), eager and
-#      --graphs: UNet speed-up both ways, and the 25-step pipeline's time per image with graphs.
+#      "default": each mode compiles again per shape), asdm eager and asdm replaying a CUDA graph,
+#      and each side again in channels-last memory (--channels-last: diffusers-nhwc, asdm-nhwc,
+#      asdm-graphs-nhwc);
+#   2. asdm profile of the teacher eager, --graphs and --channels-last (unit times inside the
+#      graph, coverage, the SDPA kernels);
+#   3. asdm bench of the teacher and a BK-SDM-Small student (asdm build --preset small), eager,
+#      --graphs and --graphs --channels-last: UNet speed-up each way, and the 25-step pipeline's
+#      time per image with graphs.
 # Everything goes to $OUT (deploy.log, compare-b2/b8.json, profiles, bench JSONs). The same script
 # runs on a CPU at toy scale, without --graphs and --compile:
 #   DEVICE=cpu CONFIG=configs/tiny.json RES=64 LATENT=8 ASDM=build/asdm BENCH=build/asdm_unet_bench \
@@ -54,31 +57,33 @@ graphs=(); [[ $DEVICE == cpu ]] || graphs=(--graphs)
 step "asdm against diffusers, batch 2"
 compile=(); [[ $DEVICE == cpu || -z $COMPILE_B2 ]] || compile=(--compile "$COMPILE_B2")
 $PY bench/compare_diffusers.py --config "$CONFIG" --latent "$LATENT" --batch 2 --device "$DEVICE" \
-  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --runs 40 --rounds 4 --bench "$bench" \
+  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --channels-last --runs 40 --rounds 4 --bench "$bench" \
   --workdir "$W/cache" --json "$out/compare-b2.json" || status=1
 step "asdm against diffusers, batch 8"
 compile=(); [[ $DEVICE == cpu || -z $COMPILE_B8 ]] || compile=(--compile "$COMPILE_B8")
 $PY bench/compare_diffusers.py --config "$CONFIG" --latent "$LATENT" --batch 8 --device "$DEVICE" \
-  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --runs 24 --rounds 3 --bench "$bench" \
+  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --channels-last --runs 24 --rounds 3 --bench "$bench" \
   --workdir "$W/cache" --json "$out/compare-b8.json" || status=1
 
-step "profiles of the teacher, eager and with graphs"
+step "profiles of the teacher: eager, with graphs, in channels-last"
 backend=(); [[ $DEVICE == cpu ]] || backend=(--backend cuda-events)
-for mode in eager graphs; do
+for mode in eager graphs nhwc; do
   extra=(); [[ $mode == graphs ]] && extra=("${graphs[@]}")
+  [[ $mode == nhwc ]] && extra=(--channels-last)
   [[ $mode == graphs && ${#graphs[@]} == 0 ]] && continue
   $asdm profile --model "$CONFIG" --device "$DEVICE" "${gpu[@]}" --resolution "$RES" --batch 2 --runs 20 \
     --warmup 5 "${backend[@]}" "${extra[@]}" -o "$out/profile-$mode.json" > "$out/profile-$mode.txt" 2>&1 || status=1
-  grep -E "backend; forward|CUDA graphs|attention \(SDPA\)" "$out/profile-$mode.txt"
+  grep -E "backend; forward|CUDA graphs|attention \(SDPA\)|channels-last" "$out/profile-$mode.txt"
 done
 
 step "a random SD 1.5 pipeline and its BK-SDM-Small student"
 rm -rf "$W/teacher" "$W/student"
 $asdm -q init --config "$CONFIG" -o "$W/teacher" --seed 0 &&
   $asdm -q build --teacher "$W/teacher" --preset small -o "$W/student" || exit 1
-for mode in eager graphs; do
-  extra=(); [[ $mode == graphs ]] && extra=("${graphs[@]}")
-  [[ $mode == graphs && ${#graphs[@]} == 0 ]] && continue
+for mode in eager graphs graphs-nhwc; do
+  extra=(); [[ $mode == graphs* ]] && extra=("${graphs[@]}")
+  [[ $mode == *nhwc ]] && extra+=(--channels-last)
+  [[ $mode == graphs* && ${#graphs[@]} == 0 ]] && continue
   step "bench teacher and student, $mode"
   $asdm bench --models "teacher=$W/teacher,student=$W/student" --device "$DEVICE" "${gpu[@]}" --batch 2 \
     --resolution "$RES" --runs 30 --pipeline-runs 3 --quality-prompts 0 "${extra[@]}" --no-samples \

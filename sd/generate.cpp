@@ -36,6 +36,7 @@ nlohmann::json GenerateRecord::to_json() const {
   // --pipeline for measured stage times).
   j["stage_ms"] = stage_ms;
   if (graphs) j["cuda_graphs"] = true;
+  if (channels_last) j["unet_channels_last"] = true;
   if (!cache_plan.empty()) {
     j["cache_plan"] = cache_plan;
     j["cache_peak_bytes"] = cache_peak_bytes;
@@ -86,6 +87,7 @@ GenerateRun generate_images(const GenerateStageOptions& o, const RunContext& con
     lo.dtype = o.dtype;
     pipe->replace_unet(load_unet(o.unet, lo));
   }
+  pipe->unet().set_channels_last(o.channels_last);
   const SamplerOptions so = pipe->sampler_options(g);  // fail on sampler settings before any work
   const auto [h, w] = pipe->image_size(g);
   std::optional<BranchCache> cache;
@@ -125,6 +127,7 @@ GenerateRun generate_images(const GenerateStageOptions& o, const RunContext& con
   rec.unet = o.unet;
   rec.cache_plan = o.cache_plan;
   rec.graphs = o.graphs;
+  rec.channels_last = o.channels_last;
   rec.cache_peak_bytes = cache ? cache->peak_bytes() : 0;
   rec.prompts = g.prompts;
   rec.negative_prompts = g.negative_prompts;

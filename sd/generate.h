@@ -32,6 +32,7 @@ struct GenerateStageOptions {
   // CUDA graphs for the denoising steps (GenerateOptions::graphs); CUDA only, not with a cache
   // plan.
   bool graphs = false;
+  bool channels_last = false;  // the UNet in channels-last memory (UNet::set_channels_last)
 };
 
 // <stem>.json: what was generated, how, and host-clock stage times of this one run.
@@ -51,6 +52,7 @@ struct GenerateRecord {
   std::string cache_plan;        // "" = none
   int64_t cache_peak_bytes = 0;  // the most branch memory the plan kept at once
   bool graphs = false;
+  bool channels_last = false;
 
   nlohmann::json to_json() const;
   void write(const std::filesystem::path& path) const;

@@ -98,6 +98,9 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
                   "cache_plan.json (asdm cache-plan): units reuse their branch output across the "
                   "sampler's calls as the plan says");
   add_device_options(sub, o->gen.device, o->gen.dtype);
+  sub->add_flag("--channels-last", o->gen.channels_last,
+                "Run the UNet in channels-last (NHWC) memory (the same images within float "
+                "rounding; on this project's 2-core CPU it measured no faster)");
   sub->add_flag("--graphs", o->gen.graphs,
                 "CUDA graphs: each whole denoising step (guidance batch, UNet, sampler arithmetic; "
                 "PNDM: the UNet call) replayed from one graph captured at the first step, as "

@@ -26,6 +26,7 @@ struct ProfileCliOptions {
   std::string model, output, trace, config;
   std::string device = "cpu", dtype = "fp32";
   int threads = 0;
+  bool channels_last = false;
   ProfileOptions profile;
   // --pipeline: the whole text-to-image pipeline, split by stage.
   bool pipeline = false;
@@ -38,6 +39,7 @@ void run_pipeline_profile(const ProfileCliOptions& o, const std::vector<std::str
   if (!o.trace.empty())
     fail("--trace is for UNet profiles; a --pipeline profile has no per-unit trace");
   auto pipe = SdPipeline::load(o.model, o.device, o.dtype, o.config);
+  pipe->unet().set_channels_last(o.channels_last);
   PipelineProfileOptions po;
   po.runs = o.runs_given ? o.profile.runs : 3;
   po.warmup = o.warmup_given ? o.profile.warmup : 1;
@@ -69,8 +71,8 @@ void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
   if (o.profile.graphs) require_graphs(o.device);
   if (o.pipeline) return run_pipeline_profile(o, argv);
   o.profile.progress = count_progress("profiling: forward");
-  const ProfileArtifact a =
-      profile_model(o.model, o.profile, o.device, o.dtype, make_run_context(argv, o.device));
+  const ProfileArtifact a = profile_model(o.model, o.profile, o.device, o.dtype,
+                                          make_run_context(argv, o.device), o.channels_last);
   if (!a.report.fallback_note.empty()) log::warn("{}", a.report.fallback_note);
   a.write(o.output);
   if (!o.trace.empty()) write_chrome_trace(a.report, o.trace);
@@ -158,6 +160,11 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       "CUDA graphs: capture the forward once and replay it, as deployed; units are timed "
       "by CUDA events inside the graph (the backend defaults to cuda-events). With "
       "--pipeline: each denoising step (UNet call and sampler arithmetic) replayed from one graph");
+  sub->add_flag("--channels-last", o->channels_last,
+                "Run the UNet in channels-last (NHWC) memory, recorded in the profile (asdm search "
+                "--measure then measures its candidates the same way). On this project's 2-core "
+                "CPU it measured no faster (README, 'Speed as deployed'); cuDNN's fp16 "
+                "convolutions are NHWC-native");
   sub->add_flag("--pipeline", o->pipeline,
                 "Profile the whole pipeline of a pipeline folder, split by stage");
   sub->add_option(

@@ -33,6 +33,28 @@ TEST(GenerateCli, WritesImagesAndTheirRecord) {
   EXPECT_GT(j["stage_ms"]["unet"].get<double>(), 0);
 }
 
+// --channels-last runs the UNet in NHWC memory: the same latents within float rounding, and the
+// record says so.
+TEST(GenerateCli, ChannelsLastGivesTheSameLatents) {
+  const auto dir = tiny_pipeline("generate_cli_nhwc");
+  TensorMap latents;
+  for (const bool nhwc : {false, true}) {
+    const std::string stem = nhwc ? "nhwc" : "nchw";
+    std::vector<std::string> args = {"generate",  "--model", (dir / "pipe").string(),
+                                     "--prompt",  "a cat",   "--steps",
+                                     "3",         "--seed",  "5",
+                                     "--tensors", "-o",      (dir / (stem + ".png")).string()};
+    if (nhwc) args.push_back("--channels-last");
+    const auto r = asdm(args);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    latents[stem] = read_tensors(dir / (stem + ".safetensors")).at("latents");
+    EXPECT_EQ(read_json_file(dir / (stem + ".json")).value("unet_channels_last", false), nhwc);
+  }
+  const double scale = latents["nchw"].abs().max().item<double>();
+  EXPECT_GT(scale, 0);
+  EXPECT_LE((latents["nhwc"] - latents["nchw"]).abs().max().item<double>(), 1e-5 * scale);
+}
+
 TEST(GenerateCli, ProfilePipelineReportsEachStage) {
   const auto dir = tiny_pipeline("profile_pipeline_cli");
   const auto r = asdm({"profile", "--model", (dir / "pipe").string(), "--pipeline", "--steps", "2",

@@ -1,7 +1,7 @@
 // CUDA graphs (model/cuda_graph.h) on a device (skipped without one): a replay equals the eager
-// forward for the teacher and for removal, CLME and GRI students, in fp32 and fp16, also after new
-// values are copied into the static inputs; a profile with --graphs times every unit inside the
-// graph and covers the replay; interleaved timing replays graphs.
+// forward for the teacher and for removal, CLME and GRI students, in fp32 and fp16, NCHW and
+// channels-last, also after new values are copied into the static inputs; a profile with --graphs
+// times every unit inside the graph and covers the replay; interleaved timing replays graphs.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -47,37 +47,38 @@ std::vector<std::pair<std::string, ArchSpec>> models() {
 }
 
 TEST_F(CudaGraphs, ReplayEqualsTheEagerForward) {
-  for (const char* dtype : {"fp32", "fp16"}) {
-    const bool fp32 = std::string(dtype) == "fp32";
-    for (const auto& [name, spec] : models()) {
-      SCOPED_TRACE(std::string(name) + " " + dtype);
-      torch::manual_seed(0);
-      UNet unet(spec);
-      unet.to("cuda", dtype);
-      torch::InferenceMode guard;
-      const auto opts = torch::TensorOptions()
-                            .device(torch::kCUDA)
-                            .dtype(fp32 ? torch::kFloat32 : torch::kFloat16);
-      // 64x64 pixels: 8x8 latents, whose first level the GRI window of 4 divides.
-      at::Tensor x = torch::randn({2, 4, 8, 8}, opts), h = torch::randn({2, 7, 32}, opts);
-      at::Tensor t = torch::tensor({3, 900}, torch::TensorOptions().device(torch::kCUDA));
-      at::Tensor out;
-      CudaGraph graph("cuda");
-      graph.capture([&] { out = unet.forward(x, t, h); });
-      for (int round = 0; round < 2; ++round) {
-        const at::Tensor eager = unet.forward(x, t, h).to(torch::kFloat32);
-        graph.replay();
-        torch::cuda::synchronize();
-        const double scale = eager.abs().max().item<double>();
-        const double diff = (out.to(torch::kFloat32) - eager).abs().max().item<double>();
-        EXPECT_LE(diff, (fp32 ? 1e-6 : 2e-3) * scale) << "round " << round;
-        // New values in the static inputs: the next replay follows them.
-        x.copy_(torch::randn_like(x));
-        h.copy_(torch::randn_like(h));
-        t.copy_(torch::tensor({500, 20}, t.options()));
+  for (const char* dtype : {"fp32", "fp16"})
+    for (const bool nhwc : {false, true})
+      for (const auto& [name, spec] : models()) {
+        const bool fp32 = std::string(dtype) == "fp32";
+        SCOPED_TRACE(std::string(name) + " " + dtype + (nhwc ? " channels-last" : ""));
+        torch::manual_seed(0);
+        UNet unet(spec);
+        unet.to("cuda", dtype);
+        unet.set_channels_last(nhwc);
+        torch::InferenceMode guard;
+        const auto opts = torch::TensorOptions()
+                              .device(torch::kCUDA)
+                              .dtype(fp32 ? torch::kFloat32 : torch::kFloat16);
+        // 64x64 pixels: 8x8 latents, whose first level the GRI window of 4 divides.
+        at::Tensor x = torch::randn({2, 4, 8, 8}, opts), h = torch::randn({2, 7, 32}, opts);
+        at::Tensor t = torch::tensor({3, 900}, torch::TensorOptions().device(torch::kCUDA));
+        at::Tensor out;
+        CudaGraph graph("cuda");
+        graph.capture([&] { out = unet.forward(x, t, h); });
+        for (int round = 0; round < 2; ++round) {
+          const at::Tensor eager = unet.forward(x, t, h).to(torch::kFloat32);
+          graph.replay();
+          torch::cuda::synchronize();
+          const double scale = eager.abs().max().item<double>();
+          const double diff = (out.to(torch::kFloat32) - eager).abs().max().item<double>();
+          EXPECT_LE(diff, (fp32 ? 1e-6 : 2e-3) * scale) << "round " << round;
+          // New values in the static inputs: the next replay follows them.
+          x.copy_(torch::randn_like(x));
+          h.copy_(torch::randn_like(h));
+          t.copy_(torch::tensor({500, 20}, t.options()));
+        }
       }
-    }
-  }
 }
 
 TEST_F(CudaGraphs, ProfileTimesEveryUnitInsideTheGraph) {

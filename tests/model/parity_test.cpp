@@ -12,8 +12,9 @@
 namespace asdm {
 namespace {
 
-TEST(Parity, ReproducesTheDiffusersFixture) {
+void expect_fixture_reproduced(bool channels_last) {
   auto unet = load_unet(test::fixture_dir());
+  unet->set_channels_last(channels_last);
   const TensorMap io = read_tensors(test::fixture_dir() / "io.safetensors");
   ActivationCapture cap;
   TensorMap& acts = cap.tensors();
@@ -34,6 +35,11 @@ TEST(Parity, ReproducesTheDiffusersFixture) {
   }
   EXPECT_EQ(compared, 80);
 }
+
+TEST(Parity, ReproducesTheDiffusersFixture) { expect_fixture_reproduced(false); }
+
+// Issue 21's fast path: NHWC weights and activations, every captured tensor within the tolerance.
+TEST(Parity, ReproducesTheDiffusersFixtureChannelsLast) { expect_fixture_reproduced(true); }
 
 }  // namespace
 }  // namespace asdm

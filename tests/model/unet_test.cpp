@@ -159,6 +159,61 @@ TEST(UNet, EveryRemovableUnitRemovedStillRuns) {
   }
 }
 
+// Counts the 4-D unit outputs of a forward, and those in channels-last memory.
+struct LayoutObserver : UnitObserver {
+  int maps = 0, nhwc = 0;
+  void on_exit(const UnitInfo&, const at::Tensor& t) override {
+    if (!t.defined() || t.dim() != 4 || t.size(1) == 1) return;
+    ++maps;
+    nhwc += !t.is_contiguous() && t.is_contiguous(at::MemoryFormat::ChannelsLast);
+  }
+};
+
+// Channels-last (issue 21's fast path): the same forward within float rounding for the teacher and
+// for removal, CLME and GRI students, with NHWC weights and activations (every unit's output) and
+// the output in the usual layout.
+TEST(UNet, ChannelsLastGivesTheSameForward) {
+  const UNetConfig cfg = tiny(2);
+  const ArchSpec teacher = arch_from_config(cfg);
+  ArchSpec removal = teacher;
+  for (const char* u : {"down_blocks.1.resnets.1", "mid_block.attentions.0",
+                        "up_blocks.1.attentions.0.transformer_blocks.1"})
+    removal.edits.push_back(Edit::remove(u));
+  ArchSpec clme = removal;
+  clme.edits.push_back(Edit::clme("down_blocks.1.resnets.0", {"down_blocks.1.resnets.1"}));
+  ArchSpec gri = teacher;
+  gri.edits.push_back(Edit::gri("down_blocks.0.attentions.0", 4, 2));
+  const Inputs in = inputs();
+  for (const auto& [name, spec] : {std::pair<const char*, const ArchSpec*>{"teacher", &teacher},
+                                   {"removal", &removal},
+                                   {"clme", &clme},
+                                   {"gri", &gri}}) {
+    torch::manual_seed(11);
+    UNet u(*spec);
+    {
+      torch::NoGradGuard ng;  // routers start at zero; random ones make the experts mix
+      for (auto& p : u.module().named_parameters(true))
+        if (p.key().find("router") != std::string::npos) p.value().normal_(0, 0.5);
+    }
+    const torch::Tensor plain = run(u, in);
+    EXPECT_FALSE(u.channels_last()) << name;
+    u.set_channels_last(true);
+    EXPECT_TRUE(u.channels_last()) << name;
+    const auto w = u.module().named_parameters(true)["conv_in.weight"];
+    EXPECT_TRUE(w.is_contiguous(at::MemoryFormat::ChannelsLast) && !w.is_contiguous()) << name;
+    LayoutObserver layout;
+    const torch::Tensor nhwc = run(u, in, &layout);
+    EXPECT_TRUE(nhwc.is_contiguous()) << name;
+    EXPECT_GT(layout.maps, 10) << name;
+    EXPECT_EQ(layout.nhwc, layout.maps) << name;
+    const double scale = plain.abs().max().item<double>();
+    EXPECT_LE((nhwc - plain).abs().max().item<double>(), 1e-5 * scale) << name;
+    u.set_channels_last(false);
+    EXPECT_FALSE(u.channels_last()) << name;
+    EXPECT_TRUE(torch::equal(run(u, in), plain)) << name;
+  }
+}
+
 TEST(UNet, OddLatentSizesFollowTheSkipShapes) {
   UNet u(arch_from_config(tiny()));
   torch::NoGradGuard ng;

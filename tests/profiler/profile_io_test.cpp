@@ -33,6 +33,32 @@ TEST(ProfileArtifact, ARealProfileSurvivesARoundTrip) {
   EXPECT_NE(profile_table(back.report).find("timer backend"), std::string::npos);
 }
 
+// A profile of a channels-last UNet says so (profile.json's memory_format, the table, the latency
+// view asdm search reads, which then measures its candidates the same way); an eager NCHW one
+// writes nothing.
+TEST(ProfileArtifact, AChannelsLastProfileSaysSo) {
+  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
+  ProfileOptions o;
+  o.resolution = 64;
+  o.runs = 1;
+  o.warmup = 0;
+  ProfileArtifact a;
+  a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, test::run_context({}, "test CPU"));
+  a.model = "tiny";
+  a.report = profile_unet(u, o);
+  EXPECT_FALSE(a.report.channels_last);
+  EXPECT_EQ(a.to_json().dump().find("memory_format"), std::string::npos);
+  u.set_channels_last(true);
+  a.report = profile_unet(u, o);
+  EXPECT_TRUE(a.report.channels_last);
+  const auto path = test::scratch_dir("profile_io_nhwc") / "profile.json";
+  a.write(path);
+  EXPECT_NE(read_text_file(path).find("\"memory_format\": \"channels_last\""), std::string::npos);
+  EXPECT_TRUE(ProfileArtifact::read(path).report.channels_last);
+  EXPECT_TRUE(read_profile_latency(path).channels_last);
+  EXPECT_NE(profile_table(a.report).find("channels-last (NHWC)"), std::string::npos);
+}
+
 TEST(ProfileArtifact, CuptiAndSamplerLoopFieldsSurvive) {
   ProfileArtifact a;
   a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, {});
