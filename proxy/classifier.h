@@ -3,16 +3,15 @@
 // images that predicts each attribute of a single-object image (shape, colour, position). Its
 // predictions score generated images against their captions (attribute accuracy, our analogue of
 // the CLIP score) and its penultimate features give the proxy FID.
+#include <array>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <vector>
 
-#include "proxy/world.h"
+#include <ATen/core/Tensor.h>  // Output holds tensors by value
 
-namespace at {
-class Tensor;
-}
+#include "proxy/world.h"
 
 namespace asdm::proxy {
 
