@@ -163,7 +163,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_flag("--channels-last", o->channels_last,
                 "Run the UNet in channels-last (NHWC) memory, recorded in the profile (asdm search "
                 "--measure then measures its candidates the same way). On this project's 2-core "
-                "CPU it measured no faster (README, 'Speed as deployed'); cuDNN's fp16 "
+                "CPU it measured no faster (README, 'Channels-last memory'); cuDNN's fp16 "
                 "convolutions are NHWC-native");
   sub->add_flag("--pipeline", o->pipeline,
                 "Profile the whole pipeline of a pipeline folder, split by stage");
