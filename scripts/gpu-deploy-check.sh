@@ -66,14 +66,17 @@ $PY bench/compare_diffusers.py --config "$CONFIG" --latent "$LATENT" --batch 8 -
   --workdir "$W/cache" --json "$out/compare-b8.json" || status=1
 
 step "profiles of the teacher: eager, with graphs, in channels-last"
-backend=(); [[ $DEVICE == cpu ]] || backend=(--backend cuda-events)
 for mode in eager graphs nhwc; do
+  # Eager and channels-last with the kernel view too (a CUPTI pass after the events): which kernels
+  # NHWC changes, and the layout copies it adds (libtorch's CUDA GroupNorm reads NCHW).
+  backend=(); [[ $DEVICE == cpu ]] || backend=(--backend cuda-events,cupti)
+  [[ $mode == graphs ]] && backend=(--backend cuda-events)
   extra=(); [[ $mode == graphs ]] && extra=("${graphs[@]}")
   [[ $mode == nhwc ]] && extra=(--channels-last)
   [[ $mode == graphs && ${#graphs[@]} == 0 ]] && continue
   $asdm profile --model "$CONFIG" --device "$DEVICE" "${gpu[@]}" --resolution "$RES" --batch 2 --runs 20 \
     --warmup 5 "${backend[@]}" "${extra[@]}" -o "$out/profile-$mode.json" > "$out/profile-$mode.txt" 2>&1 || status=1
-  grep -E "backend; forward|CUDA graphs|attention \(SDPA\)|channels-last" "$out/profile-$mode.txt"
+  grep -E "backend; forward|CUDA graphs|attention \(SDPA\)|channels-last|device activity" "$out/profile-$mode.txt"
 done
 
 step "a random SD 1.5 pipeline and its BK-SDM-Small student"
