@@ -35,9 +35,9 @@ std::vector<double> plan_losses(ScoreMemo& memo, const PlanScoring& sc,
   std::vector<std::string> keys;
   for (const auto& p : plans) keys.push_back(plan_key(p));
   return memo.scores(keys, [&](const std::vector<size_t>& missing) {
-    std::vector<CachePlan> todo;
-    for (size_t i : missing) todo.push_back(plans[i]);
-    return sc.losses(todo);
+    std::vector<CachePlan> unscored;
+    for (size_t i : missing) unscored.push_back(plans[i]);
+    return sc.losses(unscored);
   });
 }
 

@@ -68,9 +68,9 @@ struct Context {
       keys.push_back(sha256_hex(nlohmann::json{{"edits", e}, {"removed", set}}.dump()));
     }
     return memo->scores(keys, [&](const std::vector<size_t>& missing) {
-      std::vector<std::vector<std::string>> todo;
-      for (size_t i : missing) todo.push_back(sets[i]);
-      return compute(todo);
+      std::vector<std::vector<std::string>> unscored;
+      for (size_t i : missing) unscored.push_back(sets[i]);
+      return compute(unscored);
     });
   }
 
@@ -171,10 +171,10 @@ Refinement refine_first(Context& cx, SearchOptions so, SearchResult& r) {
       refine(cx.layout, *cx.latency, cx.importance.units, so, first.removed,
              (1 - so.target_speedup) * cx.latency->teacher_ms() + gri_saved,
              GroupedLosses([&](const std::vector<std::vector<std::string>>& sets) {
-               const std::vector<double> losses = cx.grouped(gri, sets, [&](const auto& todo) {
-                 if (cx.spread) return cx.spread(cx.scorer, gri, todo);
+               const std::vector<double> losses = cx.grouped(gri, sets, [&](const auto& unscored) {
+                 if (cx.spread) return cx.spread(cx.scorer, gri, unscored);
                  std::vector<double> l;
-                 for (const auto& set : todo) l.push_back(cx.scorer(gri, set));
+                 for (const auto& set : unscored) l.push_back(cx.scorer(gri, set));
                  return l;
                });
                for (size_t i = 0; i < sets.size(); ++i)
