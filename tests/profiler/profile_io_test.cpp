@@ -12,16 +12,23 @@
 namespace asdm {
 namespace {
 
-TEST(ProfileArtifact, ARealProfileSurvivesARoundTrip) {
-  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
+// profile.json of a real profile of `u` (the tiny config at 64x64, no warm-up), header stamped.
+ProfileArtifact profile_artifact(const UNet& u, int runs) {
   ProfileOptions o;
   o.resolution = 64;
-  o.runs = 2;
+  o.runs = runs;
   o.warmup = 0;
   ProfileArtifact a;
   a.report = profile_unet(u, o);
   a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, test::run_context({}, "test CPU"));
   a.model = "tiny";
+  return a;
+}
+
+UNet tiny_unet() { return UNet(arch_from_config(load_unet_config(test::config_path("tiny")))); }
+
+TEST(ProfileArtifact, ARealProfileSurvivesARoundTrip) {
+  const ProfileArtifact a = profile_artifact(tiny_unet(), 2);
   const auto path = test::scratch_dir("profile_io") / "profile.json";
   a.write(path);
   const ProfileArtifact back = ProfileArtifact::read(path);
@@ -37,19 +44,12 @@ TEST(ProfileArtifact, ARealProfileSurvivesARoundTrip) {
 // view asdm search reads, which then measures its candidates the same way); an eager NCHW one
 // writes nothing.
 TEST(ProfileArtifact, AChannelsLastProfileSaysSo) {
-  UNet u(arch_from_config(load_unet_config(test::config_path("tiny"))));
-  ProfileOptions o;
-  o.resolution = 64;
-  o.runs = 1;
-  o.warmup = 0;
-  ProfileArtifact a;
-  a.header = ArtifactHeader::make(a.kArtifact, a.kSchemaVersion, test::run_context({}, "test CPU"));
-  a.model = "tiny";
-  a.report = profile_unet(u, o);
+  UNet u = tiny_unet();
+  ProfileArtifact a = profile_artifact(u, 1);
   EXPECT_FALSE(a.report.channels_last);
   EXPECT_EQ(a.to_json().dump().find("memory_format"), std::string::npos);
   u.set_channels_last(true);
-  a.report = profile_unet(u, o);
+  a = profile_artifact(u, 1);
   EXPECT_TRUE(a.report.channels_last);
   const auto path = test::scratch_dir("profile_io_nhwc") / "profile.json";
   a.write(path);
