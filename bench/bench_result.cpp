@@ -179,4 +179,28 @@ std::string bench_table(const BenchResult& r) {
   return out;
 }
 
+std::string headline_table(const BenchResult& r) {
+  std::string out = fmt::format("{:<20} {:>12} {:>10} {:>14} {:>10} {:>9} {:>12} {:>9} {:>15}\n",
+                                "", "UNet ms", "UNet", "pipeline ms", "pipeline", "mean acc",
+                                "all correct", "FID", "FID vs teacher");
+  for (const auto& m : r.models) {
+    const QualityResult q = m.quality.value_or(QualityResult{});
+    const std::string vs = std::isfinite(q.proxy_fid_vs_reference)
+                               ? fmt::format("{:.2f}", q.proxy_fid_vs_reference)
+                               : "-";
+    out += fmt::format(
+        "{:<20} {:12.1f} {:9.1f}% {:14.1f} {:9.1f}% {:9.3f} {:12.3f} {:9.1f} {:>15}\n", m.name,
+        m.unet_ms.median, 100 * m.unet_speedup, m.pipeline ? m.pipeline->total_ms.median : 0.0,
+        100 * m.pipeline_speedup, q.mean_accuracy, q.all_correct, q.fid, vs);
+  }
+  out +=
+      "\n(FID: the proxy FID against clean renders of the prompts; FID vs teacher: against the "
+      "teacher's samples from the same noise)";
+  out += fmt::format(
+      "\n(speed-ups: 1 - median / the teacher's median ({:.1f} ms), interleaved runs on this "
+      "machine)\n",
+      r.models.at(0).unet_ms.median);
+  return out;
+}
+
 }  // namespace asdm

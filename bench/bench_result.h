@@ -101,4 +101,9 @@ nlohmann::json to_json(const BenchResult& r);
 // params, MACs and quality (PSNR/SSIM against the first model).
 std::string bench_table(const BenchResult& r);
 
+// The headline asdm demo prints from bench.json: per model UNet and pipeline time with speed-ups,
+// mean attribute accuracy, all-correct share, proxy FID and the proxy FID against the first
+// model's samples, and what the FIDs and speed-ups are measured against.
+std::string headline_table(const BenchResult& r);
+
 }  // namespace asdm

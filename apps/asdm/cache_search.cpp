@@ -4,7 +4,6 @@
 // (pruner/temporal_search.h). --measure times them all in one interleaved asdm bench.
 #include <cstdio>
 #include <filesystem>
-#include <utility>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -15,10 +14,10 @@
 #include "apps/asdm/commands.h"
 #include "apps/asdm/progress.h"
 #include "bench/bench.h"
+#include "bench/plan_bench.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "model/runtime.h"
-#include "pruner/build_student.h"
 #include "pruner/cache_search.h"
 
 namespace asdm::cli {
@@ -55,32 +54,8 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   log::info("wrote {} plans and cache_search.json to {}", res.plans.size(), o.output);
   if (!o.measure) return;
 
-  // One interleaved bench: the model, then every plan on it; a plan that removes units runs on its
-  // student, built training-free into OUT/pN.student (asdm build --arch pN.arch.json).
-  std::vector<std::pair<std::string, fs::path>> models{{"no-plan", res.model}};
-  for (const std::vector<TemporalCandidate>* list : {&r.candidates, &res.baselines})
-    for (const auto& c : *list) {
-      fs::path model = res.model;
-      if (!c.removed.empty()) {
-        BuildOptions b;
-        b.teacher = res.model;
-        b.arch = (dir / (c.name + ".arch.json")).string();
-        b.output = (dir / (c.name + ".student")).string();
-        log::info("{} removes {} units: building its student in {}", c.name, c.removed.size(),
-                  b.output);
-        model = build_student(b, ctx).dir;
-      }
-      models.push_back({c.name, model});
-      o.bench.cache_plans[c.name] = (dir / (c.name + ".plan.json")).string();
-    }
-  const TemporalArtifact t = TemporalArtifact::read(o.search.temporal);
-  o.bench.sampler.steps = t.settings.steps;
-  o.bench.sampler.sampler = t.settings.sampler;
-  o.bench.sampler.guidance = t.settings.guidance;
-  o.bench.runs = 1;
-  o.bench.warmup = 0;
-  o.bench.progress = bench_progress(models.size(), o.bench);
-  const BenchResult b = bench_to_file(models, o.bench, dir / "bench.json", false, ctx);
+  o.bench.progress = bench_progress(cache_plan_bench_models(res), o.bench);
+  const BenchResult b = bench_cache_plans(res, dir, o.search.temporal, o.bench, ctx, note);
   std::fputs(bench_table(b).c_str(), stdout);
   log::info("wrote {}", (dir / "bench.json").string());
 }

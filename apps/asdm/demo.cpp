@@ -3,7 +3,6 @@
 // report. Each stage is the library call its asdm command makes, printed as that command
 // (apps/asdm/demo.h), so the demo's artifacts are the ones the commands make; a stage whose
 // output already exists is kept, so an interrupted demo continues where it stopped.
-#include <cmath>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -42,29 +41,6 @@ fs::path kept_assets() {
     if (fs::exists(root / "assets/proxy-default/teacher/proxy.json"))
       return root / "assets/proxy-default";
   return {};
-}
-
-// The headline numbers, from bench.json.
-void print_headline(const BenchResult& bench) {
-  std::printf("%-20s %12s %10s %14s %10s %9s %12s %9s %15s\n", "", "UNet ms", "UNet", "pipeline ms",
-              "pipeline", "mean acc", "all correct", "FID", "FID vs teacher");
-  for (const auto& m : bench.models) {
-    const QualityResult q = m.quality.value_or(QualityResult{});
-    const std::string vs = std::isfinite(q.proxy_fid_vs_reference)
-                               ? fmt::format("{:.2f}", q.proxy_fid_vs_reference)
-                               : "-";
-    std::printf("%-20s %12.1f %9.1f%% %14.1f %9.1f%% %9.3f %12.3f %9.1f %15s\n", m.name.c_str(),
-                m.unet_ms.median, 100 * m.unet_speedup,
-                m.pipeline ? m.pipeline->total_ms.median : 0.0, 100 * m.pipeline_speedup,
-                q.mean_accuracy, q.all_correct, q.fid, vs.c_str());
-  }
-  std::printf(
-      "\n(FID: the proxy FID against clean renders of the prompts; FID vs teacher: against the "
-      "teacher's samples from the same noise)");
-  std::printf(
-      "\n(speed-ups: 1 - median / the teacher's median (%.1f ms), interleaved runs on this "
-      "machine)\n",
-      bench.models.at(0).unet_ms.median);
 }
 
 void run_demo(const DemoCli& o) {
@@ -157,7 +133,7 @@ void run_demo(const DemoCli& o) {
       "\nasdm demo finished (this run: %s).\nreport: %s\n\n",
       hms(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()).c_str(),
       (out / "report" / "report.html").string().c_str());
-  print_headline(BenchResult::read(path("bench.json")));
+  std::fputs(headline_table(BenchResult::read(path("bench.json"))).c_str(), stdout);
 }
 
 constexpr const char* kHelp =

@@ -69,5 +69,30 @@ TEST(BenchResult, EveryFieldSurvivesARoundTrip) {
             std::string::npos);
 }
 
+// asdm demo's headline: a row per model with its times and quality, and the teacher's UNet time
+// the speed-ups are against.
+TEST(BenchResult, HeadlineTableHasARowPerModel) {
+  BenchResult r;
+  ModelBench t;
+  t.name = "teacher";
+  t.unet_ms = some_summary(10);
+  QualityResult q;
+  q.mean_accuracy = 0.993;
+  q.fid = 275;
+  t.quality = q;
+  ModelBench s = t;
+  s.name = "student";
+  s.unet_ms = some_summary(8);
+  s.unet_speedup = 0.2;
+  s.quality->proxy_fid_vs_reference = 1.92;
+  r.models = {t, s};
+  const std::string h = headline_table(r);
+  EXPECT_NE(h.find("FID vs teacher"), std::string::npos) << h;
+  EXPECT_NE(h.find("teacher                      10.0       0.0%"), std::string::npos) << h;
+  EXPECT_NE(h.find("student                       8.0      20.0%"), std::string::npos) << h;
+  EXPECT_NE(h.find("   0.993        0.000     275.0            1.92\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("the teacher's median (10.0 ms)"), std::string::npos) << h;
+}
+
 }  // namespace
 }  // namespace asdm
