@@ -17,8 +17,8 @@
 #   GPU_CHECK_EXPERIMENTS=1  also CUPTI recording every API call, and none (kernel tracing alone)
 #   GPU_CHECK_ONLY=profiles  stop after the profiles;  GPU_TEST_FILTER  a gtest filter for the tests
 #   PROFILE_RUNS=N           the profiles' runs (20)
-# Everything lands under $OUT (default: out/): gpu-check.log, the three profiles, the CUPTI trace,
-# and results.tar.gz with the rest.
+# $OUT (default: out/) gets gpu-check.log and results.tar.gz with everything else, weights aside (the
+# device returns at most 8 files: scripts/gpu-out.sh), packed again after every step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == --prebuilt ]]; then
@@ -29,11 +29,13 @@ if [[ ${1:-} == --prebuilt ]]; then
   du -sh .gpu-prebuilt; exit 0
 fi
 out=${OUT:-out}
-mkdir -p "$out/all"
-all=$out/all
+mkdir -p "$out"
 exec > >(tee "$out/gpu-check.log") 2>&1
+source scripts/gpu-out.sh  # from here $out is a staging folder, packed into $OUT/results.tar.gz
+all=$out/all
+mkdir -p "$all"
 start=$(date +%s)
-elapsed() { echo "[$(( $(date +%s) - start )) s]"; }
+elapsed() { pack; echo "[$(( $(date +%s) - start )) s]"; }
 deps=$PWD/.gpu-deps
 shared=$PWD/.gpu-shared
 [[ -d $shared/fixtures ]] || shared=$(cd .. && pwd)/shared
@@ -115,7 +117,6 @@ done
 
 if [[ ${GPU_CHECK_ONLY:-} == profiles ]]; then  # the profiler's checks alone (to spend less device time)
   echo "== done (profiles only) $(elapsed), status $status"
-  tar -C "$out" -czf "$out/results.tar.gz" all && rm -rf "$all"
   exit $status
 fi
 
@@ -166,5 +167,4 @@ for dt in float16 float32; do
     --benchmark_out_format=json 2>&1 | grep -E "_median|rror" || status=1
 done
 echo "== done $(elapsed), status $status"
-tar -C "$out" -czf "$out/results.tar.gz" all && rm -rf "$all"
 exit $status

@@ -16,8 +16,10 @@
 #      graph, coverage, the SDPA kernels);
 #   3. asdm bench of the teacher and a BK-SDM-Small student (asdm build --preset small), eager,
 #      --graphs and --graphs --channels-last: UNet speed-up each way, and the 25-step pipeline's
-#      time per image with graphs.
-# Everything goes to $OUT (deploy.log, compare-b2/b8.json, profiles, bench JSONs). The same script
+#      time per image with graphs;
+#   4. while time is left, bench/op_shares.py: diffusers' forward by operator, NCHW and NHWC.
+# $OUT gets deploy.log, compare-b2/b8.json and results.tar.gz (everything: the comparisons, profiles,
+# bench JSONs and logs; scripts/gpu-out.sh, since the device returns at most 8 files). The same script
 # runs on a CPU at toy scale, without --graphs and --compile:
 #   DEVICE=cpu CONFIG=configs/tiny.json RES=64 LATENT=8 ASDM=build/asdm BENCH=build/asdm_unet_bench \
 #     bash scripts/gpu-deploy-check.sh
@@ -26,11 +28,12 @@ cd "$(dirname "$0")/.."
 out=${OUT:-out}
 mkdir -p "$out"
 exec > >(tee "$out/deploy.log") 2>&1
+source scripts/gpu-out.sh  # from here $out is a staging folder, packed into $OUT/results.tar.gz
 CONFIG=${CONFIG:-configs/sd15.json} RES=${RES:-512} LATENT=${LATENT:-64} DEVICE=${DEVICE:-cuda}
 W=${W:-/tmp/asdm-deploy} PY=${PY:-$(command -v python3)}
 COMPILE_B2=${COMPILE_B2:-default,max-autotune} COMPILE_B8=${COMPILE_B8:-default}
 start=$(date +%s)
-step() { echo "== $* ($(($(date +%s) - start)) s)"; }
+step() { pack; echo "== $* ($(($(date +%s) - start)) s)"; }
 deps=$PWD/.gpu-deps
 torch_lib=$($PY -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu:$torch_lib:${LD_LIBRARY_PATH:-}"
@@ -93,5 +96,19 @@ for mode in eager graphs graphs-nhwc; do
     -o "$out/bench-$mode.json" > "$out/bench-$mode.txt" 2>&1 || status=1
   tail -4 "$out/bench-$mode.txt"
 done
+# Operator shares of diffusers' forward (bench/op_shares.py): what fusing GroupNorm + SiLU or GEGLU
+# could save at most on this card, NCHW and NHWC (the GroupNorm layout copies show under 'copy').
+if (( $(date +%s) - start < ${OPS_BEFORE_S:-420} )); then
+  for mode in nchw nhwc; do
+    step "operator shares, diffusers, batch 2, $mode"
+    cl=(); [[ $mode == nhwc ]] && cl=(--channels-last)
+    $PY bench/op_shares.py --config "$CONFIG" --latent "$LATENT" --batch 2 --device "$DEVICE" "${gpu[@]}" \
+      "${cl[@]}" --runs 5 --json "$out/op-shares-$mode.json" > "$out/op-shares-$mode.txt" 2>&1 || status=1
+    sed -n '/^group/,$p' "$out/op-shares-$mode.txt"
+  done
+else
+  step "no time left for the operator shares (OPS_BEFORE_S=${OPS_BEFORE_S:-420} s)"
+fi
+show "$out/compare-b2.json" "$out/compare-b8.json"
 step "done, status $status"
 exit $status

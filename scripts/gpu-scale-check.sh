@@ -14,13 +14,15 @@
 #   task + output loss only (the baseline's loss) with and without checkpointing
 # and the same student trained by diffusers + PyTorch (bench/train_diffusers.py: task + output
 # loss, AdamW, bf16 autocast) with and without gradient checkpointing. samples/s (median of the
-# steps after the first two) and peak memory go to $OUT/scale.tsv. The same script runs on a CPU
+# steps after the first two) and peak memory go to $OUT/scale.tsv; each run's log and
+# incubation.jsonl to $OUT/results.tar.gz (scripts/gpu-out.sh). The same script runs on a CPU
 # at toy scale: DEVICE=cpu CONFIG=configs/tiny.json RES=64 ASDM=build/asdm bash scripts/gpu-scale-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out}
 mkdir -p "$out"
 exec > >(tee "$out/gpu-scale-check.log") 2>&1
+source scripts/gpu-out.sh  # from here $out is a staging folder, packed into $OUT/results.tar.gz
 CONFIG=${CONFIG:-configs/sd15.json} RES=${RES:-512} BATCH=${BATCH:-8} STEPS=${STEPS:-8}
 DEVICE=${DEVICE:-cuda} W=${W:-/tmp/asdm-scale} PY=${PY:-$(command -v python3)}
 start=$(date +%s)
@@ -44,7 +46,7 @@ if [[ -d .gpu-python ]] && ! $PY -c 'import diffusers' 2> /dev/null; then
     .gpu-python/*.whl && export PYTHONPATH=/tmp/asdm-site${PYTHONPATH:+:$PYTHONPATH}
 fi
 rm -rf "$W" && mkdir -p "$W/images"
-step() { echo "== $* ($(( $(date +%s) - start )) s)"; }
+step() { pack; echo "== $* ($(( $(date +%s) - start )) s)"; }
 step init; $asdm -q init --config "$CONFIG" -o "$W/teacher" --seed 0 || exit 1
 step build; $asdm -q build --teacher "$W/teacher" --preset base -o "$W/student" || exit 1
 step "training set"
@@ -75,7 +77,7 @@ print("asdm\t%s\t%.2f\t%.0f" % (sys.argv[2], statistics.median(l["samples_per_s"
                               max(l["peak_bytes"] for l in lines) / 2**20))
 PY
   grep -m1 "examples per step" "$W/$name.log" || true
-  cp "$W/$name/incubation.jsonl" "$out/$name.jsonl"
+  cp "$W/$name/incubation.jsonl" "$out/$name.jsonl"; cp "$W/$name.log" "$out/"
 }
 incubate plain
 incubate checkpointing --activation-checkpointing
@@ -92,9 +94,11 @@ if $PY -c 'import diffusers' 2> /dev/null; then
       --batch "$BATCH" --steps "$STEPS" --device "$DEVICE" "${ampflag[@]}" $gc > "$W/diffusers$gc.json" || continue
     $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); print("diffusers\ttask-output%s\t%.2f\t%.0f" % ("-checkpointing" if r["gradient_checkpointing"] else "", r["samples_per_s"], r["peak_bytes"] / 2**20))' \
       "$W/diffusers$gc.json" >> "$out/scale.tsv"
+    cp "$W/diffusers$gc.json" "$out/"
   done
 else
   echo "no diffusers here (scripts/pack-gpu-python.sh makes .gpu-python): no baseline"
 fi
+show "$out/scale.tsv"
 step done
 column -t "$out/scale.tsv" 2> /dev/null || cat "$out/scale.tsv"

@@ -10,12 +10,14 @@
 # (samples/s, peak memory); bench of teacher and student (UNet, and the 25-step pipeline split into
 # text encoder, UNet x steps and VAE); report. Then, while time is left (SDXL_BUDGET_S, default 150 s
 # before the call's end), SDXL at 1024x1024: init, profile and bench. Everything small comes back
-# under $OUT (weights stay behind): the stage timings, logs, artifacts and the report.
+# in $OUT/results.tar.gz (weights stay behind; scripts/gpu-out.sh): the stage timings, logs,
+# artifacts and the report; $OUT also gets the log and SD 1.5's timings.tsv.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out}
 mkdir -p "$out"
 exec > >(tee "$out/gpu-sd-chain.log") 2>&1
+source scripts/gpu-out.sh  # from here $out is a staging folder, packed into $OUT/results.tar.gz
 start=$(date +%s)
 deps=$PWD/.gpu-deps
 py=$(command -v python3)
@@ -41,18 +43,23 @@ keep() {  # the small outputs of a chain folder
   cp "$w"/incubated/incubation.json* "$w"/incubated/*.jsonl "$dst"/ 2>/dev/null
   true
 }
+# The chain is one long command: snapshot its small outputs every minute, so that a kill at the
+# call's limit still brings back the stages that finished.
+(while sleep 60; do keep /tmp/sd15 "$out/sd15"; pack; done) &
+snapshots=$!
 W=/tmp/sd15 ASDM=$asdm CONFIG=configs/sd15.json DEVICE=cuda DTYPE=fp16 BACKEND=cuda-events RES=512 \
   BATCH=2 PROMPTS=8 K=4 ABLATE_STEPS=25 GUIDANCE=7.5 TARGETS="0.22 0.35" MEASURE=1 INC_STEPS=20 \
   INC_BATCH=8 INC_IMAGES=8 BENCH_RUNS=20 PIPE_STEPS=25 PIPE_RUNS=3 QUALITY=4 PROFILE_RUNS=30 \
   CHECK_STEPS=25 AMP=1 scripts/sd-chain.sh
 rc=$?
+kill $snapshots 2> /dev/null; wait $snapshots 2> /dev/null
 for b in 8; do
   $asdm -q profile --model /tmp/sd15/teacher --resolution 512 --batch $b --device cuda --dtype fp16 \
     --backend cuda-events --runs 30 -o /tmp/sd15/profile-b$b.json > /tmp/sd15/profile-b$b.log 2>&1
 done
 $asdm -q profile --model /tmp/sd15/teacher --resolution 512 --batch 2 --device cuda --dtype fp16 \
   --backend cupti --runs 20 -o /tmp/sd15/profile-cupti.json > /tmp/sd15/profile-cupti.log 2>&1
-keep /tmp/sd15 "$out/sd15"
+keep /tmp/sd15 "$out/sd15"; pack; show "$out/sd15/timings.tsv"
 echo "== SD 1.5 chain: rc $rc, $(( $(date +%s) - start )) s"
 budget=${SDXL_BUDGET_S:-150}
 if (( $(date +%s) - start < 590 - budget )); then
