@@ -11,23 +11,33 @@
 # text encoder, UNet x steps and VAE); report. Then, while time is left (SDXL_BUDGET_S, default 150 s
 # before the call's end), SDXL at 1024x1024: init, profile and bench. Everything small comes back
 # in $OUT/results.tar.gz (weights stay behind; scripts/gpu-out.sh): the stage timings, logs,
-# artifacts and the report; $OUT also gets the log and SD 1.5's timings.tsv.
+# artifacts and the report; $OUT also gets the log and SD 1.5's timings.tsv. The same script runs on
+# a CPU at toy scale (every stage, the CUPTI profile aside; 15 s here):
+#   DEVICE=cpu CONFIG=configs/tiny.json RES=64 XL_CONFIG=configs/tiny.json XL_RES=64 ASDM=build/asdm \
+#     PY=.venv/bin/python bash scripts/gpu-sd-chain.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out}
 mkdir -p "$out"
 exec > >(tee "$out/gpu-sd-chain.log") 2>&1
 source scripts/gpu-out.sh  # from here $out is a staging folder, packed into $OUT/results.tar.gz
+DEVICE=${DEVICE:-cuda} CONFIG=${CONFIG:-configs/sd15.json} RES=${RES:-512}
+XL_CONFIG=${XL_CONFIG:-configs/sdxl.json} XL_RES=${XL_RES:-1024} LIMIT_S=${LIMIT_S:-590}
+if [[ $DEVICE == cpu ]]; then
+  DTYPE=${DTYPE:-fp32} BACKEND=${BACKEND:-timer} AMP=${AMP:-0}
+else
+  DTYPE=${DTYPE:-fp16} BACKEND=${BACKEND:-cuda-events} AMP=${AMP:-1}
+fi
 start=$(date +%s)
 deps=$PWD/.gpu-deps
-py=$(command -v python3)
+py=${PY:-$(command -v python3)}
 torch_lib=$($py -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH="$deps/lib/x86_64-linux-gnu:$torch_lib:${LD_LIBRARY_PATH:-}"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+[[ $DEVICE == cpu ]] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 echo "cpus: $(nproc)"
-asdm=.gpu-prebuilt/asdm
+asdm=${ASDM:-.gpu-prebuilt/asdm}
 if ! $asdm --version > /dev/null 2>&1; then
-  echo "no runnable .gpu-prebuilt/asdm: building (takes most of the call)"
+  echo "no runnable $asdm: building (takes most of the call)"
   torch_prefix=$($py -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DASDM_BUILD_TESTS=OFF \
     -DCMAKE_PREFIX_PATH="$deps;$torch_prefix" -DTorch_DIR="$torch_prefix/Torch" > "$out/configure.log" 2>&1 &&
@@ -47,29 +57,31 @@ keep() {  # the small outputs of a chain folder
 # call's limit still brings back the stages that finished.
 (while sleep 60; do keep /tmp/sd15 "$out/sd15"; pack; done) &
 snapshots=$!
-W=/tmp/sd15 ASDM=$asdm CONFIG=configs/sd15.json DEVICE=cuda DTYPE=fp16 BACKEND=cuda-events RES=512 \
+W=/tmp/sd15 ASDM=$asdm CONFIG=$CONFIG DEVICE=$DEVICE DTYPE=$DTYPE BACKEND=$BACKEND RES=$RES \
   BATCH=2 PROMPTS=8 K=4 ABLATE_STEPS=25 GUIDANCE=7.5 TARGETS="0.22 0.35" MEASURE=1 INC_STEPS=20 \
   INC_BATCH=8 INC_IMAGES=8 BENCH_RUNS=20 PIPE_STEPS=25 PIPE_RUNS=3 QUALITY=4 PROFILE_RUNS=30 \
-  CHECK_STEPS=25 AMP=1 scripts/sd-chain.sh
+  CHECK_STEPS=25 AMP=$AMP scripts/sd-chain.sh
 rc=$?
 kill $snapshots 2> /dev/null; wait $snapshots 2> /dev/null
-for b in 8; do
-  $asdm -q profile --model /tmp/sd15/teacher --resolution 512 --batch $b --device cuda --dtype fp16 \
-    --backend cuda-events --runs 30 -o /tmp/sd15/profile-b$b.json > /tmp/sd15/profile-b$b.log 2>&1
-done
-$asdm -q profile --model /tmp/sd15/teacher --resolution 512 --batch 2 --device cuda --dtype fp16 \
+dev=(--device "$DEVICE" --dtype "$DTYPE")
+$asdm -q profile --model /tmp/sd15/teacher --resolution "$RES" --batch 8 "${dev[@]}" \
+  --backend "$BACKEND" --runs 30 -o /tmp/sd15/profile-b8.json > /tmp/sd15/profile-b8.log 2>&1
+[[ $DEVICE == cpu ]] || $asdm -q profile --model /tmp/sd15/teacher --resolution "$RES" --batch 2 "${dev[@]}" \
   --backend cupti --runs 20 -o /tmp/sd15/profile-cupti.json > /tmp/sd15/profile-cupti.log 2>&1
 keep /tmp/sd15 "$out/sd15"; pack; show "$out/sd15/timings.tsv"
 echo "== SD 1.5 chain: rc $rc, $(( $(date +%s) - start )) s"
 budget=${SDXL_BUDGET_S:-150}
-if (( $(date +%s) - start < 590 - budget )); then
+if (( $(date +%s) - start < LIMIT_S - budget )); then
   W=/tmp/sdxl && rm -rf $W && mkdir -p $W
-  $asdm -q init --config configs/sdxl.json -o $W/teacher --dtype fp16 > $W/init.log 2>&1 &&
-  $asdm -q profile --model $W/teacher --resolution 1024 --batch 2 --device cuda --dtype fp16 \
-    --backend cuda-events --runs 20 -o $W/profile.json > $W/profile.log 2>&1 &&
-  $asdm -q bench --models teacher=$W/teacher --device cuda --dtype fp16 --resolution 1024 --batch 2 \
-    --runs 10 --steps 25 --guidance 5 --pipeline-runs 1 --quality-prompts 0 -o $W/bench.json > $W/bench.log 2>&1
+  $asdm -q init --config "$XL_CONFIG" -o $W/teacher --dtype "$DTYPE" > $W/init.log 2>&1 &&
+  $asdm -q profile --model $W/teacher --resolution "$XL_RES" --batch 2 "${dev[@]}" \
+    --backend "$BACKEND" --runs 20 -o $W/profile.json > $W/profile.log 2>&1 &&
+  $asdm -q bench --models teacher=$W/teacher "${dev[@]}" --resolution "$XL_RES" --batch 2 \
+    --runs 10 --steps 25 --guidance 5 --pipeline-runs 1 --quality-prompts 0 -o $W/bench.json > $W/bench.log 2>&1 ||
+    echo "SDXL: a stage failed (logs in results.tar.gz, sdxl/)"
   keep $W "$out/sdxl"
   echo "== SDXL: $(( $(date +%s) - start )) s"
+else
+  echo "== no time left for SDXL (SDXL_BUDGET_S=$budget before the ${LIMIT_S} s limit)"
 fi
 exit $rc
