@@ -23,6 +23,7 @@ exec > >(tee "$out/gpu-sd-chain.log") 2>&1
 source scripts/gpu-out.sh  # from here $out is a staging folder, packed into $OUT/results.tar.gz
 DEVICE=${DEVICE:-cuda} CONFIG=${CONFIG:-configs/sd15.json} RES=${RES:-512}
 XL_CONFIG=${XL_CONFIG:-configs/sdxl.json} XL_RES=${XL_RES:-1024} LIMIT_S=${LIMIT_S:-590}
+WORK=${WORK:-/tmp}  # the chains' folders: $WORK/sd15, $WORK/sdxl (weights included; not returned)
 if [[ $DEVICE == cpu ]]; then
   DTYPE=${DTYPE:-fp32} BACKEND=${BACKEND:-timer} AMP=${AMP:-0}
 else
@@ -55,24 +56,24 @@ keep() {  # the small outputs of a chain folder
 }
 # The chain is one long command: snapshot its small outputs every minute, so that a kill at the
 # call's limit still brings back the stages that finished.
-(while sleep 60; do keep /tmp/sd15 "$out/sd15"; pack; done) &
+(while sleep 60; do keep $WORK/sd15 "$out/sd15"; pack; done) &
 snapshots=$!
-W=/tmp/sd15 ASDM=$asdm CONFIG=$CONFIG DEVICE=$DEVICE DTYPE=$DTYPE BACKEND=$BACKEND RES=$RES \
+W=$WORK/sd15 ASDM=$asdm CONFIG=$CONFIG DEVICE=$DEVICE DTYPE=$DTYPE BACKEND=$BACKEND RES=$RES \
   BATCH=2 PROMPTS=8 K=4 ABLATE_STEPS=25 GUIDANCE=7.5 TARGETS="0.22 0.35" MEASURE=1 INC_STEPS=20 \
   INC_BATCH=8 INC_IMAGES=8 BENCH_RUNS=20 PIPE_STEPS=25 PIPE_RUNS=3 QUALITY=4 PROFILE_RUNS=30 \
   CHECK_STEPS=25 AMP=$AMP scripts/sd-chain.sh
 rc=$?
 kill $snapshots 2> /dev/null; wait $snapshots 2> /dev/null
 dev=(--device "$DEVICE" --dtype "$DTYPE")
-$asdm -q profile --model /tmp/sd15/teacher --resolution "$RES" --batch 8 "${dev[@]}" \
-  --backend "$BACKEND" --runs 30 -o /tmp/sd15/profile-b8.json > /tmp/sd15/profile-b8.log 2>&1
-[[ $DEVICE == cpu ]] || $asdm -q profile --model /tmp/sd15/teacher --resolution "$RES" --batch 2 "${dev[@]}" \
-  --backend cupti --runs 20 -o /tmp/sd15/profile-cupti.json > /tmp/sd15/profile-cupti.log 2>&1
-keep /tmp/sd15 "$out/sd15"; pack; show "$out/sd15/timings.tsv"
+$asdm -q profile --model $WORK/sd15/teacher --resolution "$RES" --batch 8 "${dev[@]}" \
+  --backend "$BACKEND" --runs 30 -o $WORK/sd15/profile-b8.json > $WORK/sd15/profile-b8.log 2>&1
+[[ $DEVICE == cpu ]] || $asdm -q profile --model $WORK/sd15/teacher --resolution "$RES" --batch 2 "${dev[@]}" \
+  --backend cupti --runs 20 -o $WORK/sd15/profile-cupti.json > $WORK/sd15/profile-cupti.log 2>&1
+keep $WORK/sd15 "$out/sd15"; pack; show "$out/sd15/timings.tsv"
 echo "== SD 1.5 chain: rc $rc, $(( $(date +%s) - start )) s"
 budget=${SDXL_BUDGET_S:-150}
 if (( $(date +%s) - start < LIMIT_S - budget )); then
-  W=/tmp/sdxl && rm -rf $W && mkdir -p $W
+  W=$WORK/sdxl && rm -rf $W && mkdir -p $W
   $asdm -q init --config "$XL_CONFIG" -o $W/teacher --dtype "$DTYPE" > $W/init.log 2>&1 &&
   $asdm -q profile --model $W/teacher --resolution "$XL_RES" --batch 2 "${dev[@]}" \
     --backend "$BACKEND" --runs 20 -o $W/profile.json > $W/profile.log 2>&1 &&
