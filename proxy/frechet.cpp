@@ -28,8 +28,8 @@ Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& s) {
 
 }  // namespace
 
-double frechet_distance(const std::vector<double>& a, int n_a, const std::vector<double>& b,
-                        int n_b, int dim) {
+FrechetTerms frechet_terms(const std::vector<double>& a, int n_a, const std::vector<double>& b,
+                           int n_b, int dim) {
   Eigen::VectorXd m1, m2;
   Eigen::MatrixXd s1, s2;
   moments(a, n_a, dim, m1, s1);
@@ -39,7 +39,17 @@ double frechet_distance(const std::vector<double>& a, int n_a, const std::vector
   inner = 0.5 * (inner + inner.transpose());  // symmetric up to rounding
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(inner, Eigen::EigenvaluesOnly);
   const double tr_sqrt = es.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
-  return (m1 - m2).squaredNorm() + s1.trace() + s2.trace() - 2 * tr_sqrt;
+  FrechetTerms t;
+  t.mean = (m1 - m2).squaredNorm();
+  t.spread_a = s1.trace();
+  t.spread_b = s2.trace();
+  t.covariance = t.spread_a + t.spread_b - 2 * tr_sqrt;
+  return t;
+}
+
+double frechet_distance(const std::vector<double>& a, int n_a, const std::vector<double>& b,
+                        int n_b, int dim) {
+  return frechet_terms(a, n_a, b, n_b, dim).total();
 }
 
 }  // namespace asdm::proxy

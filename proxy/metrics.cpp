@@ -62,9 +62,11 @@ EvalResult score_images(const AttributeClassifier& c,
   }
   r.mean_accuracy = sum / 3;
   r.all_correct = double(all) / r.n;
-  if (r.n >= 2)
-    r.fid = frechet_distance(classifier_features(c, images), r.n, classifier_features(c, real), r.n,
-                             AttributeClassifier::kFeatureDim);
+  if (r.n >= 2) {
+    r.fid_terms = frechet_terms(classifier_features(c, images), r.n, classifier_features(c, real),
+                                r.n, AttributeClassifier::kFeatureDim);
+    r.fid = r.fid_terms.total();
+  }
   r.images = images;
   return r;
 }
@@ -97,6 +99,11 @@ nlohmann::json to_json(const EvalResult& r) {
       {"proxy_fid_note",
        "Fréchet distance of attribute-classifier features (dim 128), generated vs clean renders "
        "of the same prompts, n = samples"},
+      {"proxy_fid_terms",
+       {{"mean", r.fid_terms.mean},
+        {"covariance", r.fid_terms.covariance},
+        {"spread_samples", r.fid_terms.spread_a},
+        {"spread_renders", r.fid_terms.spread_b}}},
       {"seconds", r.seconds}};
 }
 

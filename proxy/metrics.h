@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "model/sampler.h"
+#include "proxy/frechet.h"
 
 namespace asdm {
 class UnitObserver;
@@ -33,6 +34,7 @@ struct EvalResult {
   int n = 0;
   std::map<std::string, double> accuracy;  // shape, colour, position
   double mean_accuracy = 0, all_correct = 0, fid = 0;
+  FrechetTerms fid_terms;  // fid's mean and covariance terms; spread_a: the samples', b: renders'
   double seconds = 0;
   std::vector<std::vector<uint8_t>> images;
 };

@@ -104,6 +104,10 @@ void run_eval(const EvalCli& o, const std::vector<std::string>& argv) {
       "%.3f  (%.0f s)\n",
       r.n, r.accuracy.at("shape"), r.accuracy.at("colour"), r.accuracy.at("position"),
       r.mean_accuracy, r.all_correct, r.fid, r.seconds);
+  std::printf(
+      "proxy FID = mean term %.3f + covariance term %.3f; feature spread tr(S): samples %.1f, "
+      "renders %.1f\n",
+      r.fid_terms.mean, r.fid_terms.covariance, r.fid_terms.spread_a, r.fid_terms.spread_b);
 }
 
 }  // namespace

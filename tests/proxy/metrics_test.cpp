@@ -41,6 +41,24 @@ TEST(Frechet, MatchesTheClosedFormForDiagonalGaussians) {
   for (size_t i = 0; i < b.size(); i += dim) b[i] += 3;
   EXPECT_NEAR(frechet_distance(a, 500, a, 500, dim), 0, 1e-8);
   EXPECT_NEAR(frechet_distance(a, 500, b, 500, dim), 9, 1e-8);
+  // The terms: a shift is all mean term. Doubling every feature makes the spread (the variances'
+  // sum) 4x and the covariance term tr(S + 4S - 2 (4 S^2)^1/2) = tr(S), the original spread.
+  const FrechetTerms shifted = frechet_terms(a, 500, b, 500, dim);
+  EXPECT_NEAR(shifted.mean, 9, 1e-8);
+  EXPECT_NEAR(shifted.covariance, 0, 1e-8);
+  auto wide = a;
+  for (double& v : wide) v *= 2;
+  const FrechetTerms t = frechet_terms(a, 500, wide, 500, dim);
+  EXPECT_NEAR(t.spread_b, 4 * t.spread_a, 1e-8 * t.spread_b);
+  EXPECT_NEAR(t.covariance, t.spread_a, 1e-8 * t.spread_a);
+  EXPECT_NEAR(t.total(), frechet_distance(a, 500, wide, 500, dim), 1e-12);
+  double mean_sq = 0;  // doubling moves the mean from mu to 2 mu: mean term |mu|^2
+  for (int d = 0; d < dim; ++d) {
+    double mu = 0;
+    for (int i = 0; i < 500; ++i) mu += a[size_t(i) * dim + d] / 500;
+    mean_sq += mu * mu;
+  }
+  EXPECT_NEAR(t.mean, mean_sq, 1e-8);
   EXPECT_EQ(test::error_of([&] { frechet_distance(a, 1, a, 500, dim); }),
             "the Fréchet distance needs at least 2 samples per set (got 1)");
 }
