@@ -23,6 +23,7 @@
 #include "core/unit_id.h"
 #include "model/branch_cache.h"
 #include "model/cache_plan.h"
+#include "model/prefix_replay.h"
 #include "model/unet.h"
 
 namespace asdm {
@@ -210,6 +211,53 @@ Tier1Result tier1(const AblationSubject& s, const AblationOptions& o, const Teac
   const uint64_t seed = string_seed(e.id, o.seed);
   return {bootstrap_mean(nmse, seed, o.bootstrap), bootstrap_mean(cosine, seed + 1, o.bootstrap),
           per_t, nmse, cosine};
+}
+
+// tier1() of several entries at once, with the same numbers: at each kept state the teacher's
+// forward is recorded, then each entry's forward replays the units before its first bypassed one.
+std::vector<Tier1Result> tier1_many(const AblationSubject& s, const AblationOptions& o,
+                                    const TeacherPass& tp, const std::vector<const Entry*>& es) {
+  const int n = s.num_prompts(), K = static_cast<int>(tp.steps.size());
+  const size_t E = es.size();
+  std::vector<std::vector<double>> nmse(E, std::vector<double>(n, 0.0)), cosine = nmse;
+  std::vector<std::vector<TimestepScore>> per_t(E);
+  PrefixReplay replay;
+  for (int k = 0; k < K; ++k) {
+    std::vector<double> sn(E, 0.0), sc(E, 0.0);
+    for (size_t b = 0; b < tp.batches.size(); ++b) {
+      const at::Tensor& x = tp.states[k][b];
+      replay.record();
+      denoiser(s, tp.batches[b], o.sampler.guidance, &replay)(x, tp.timesteps[k]);
+      for (size_t e = 0; e < E; ++e) {
+        Bypass bypass(es[e]->units);
+        ObserverChain chain;
+        chain.add(&replay);
+        chain.add(&bypass);
+        replay.replay_before(es[e]->units);
+        const at::Tensor eps = epsilon(
+            s, x, denoiser(s, tp.batches[b], o.sampler.guidance, &chain)(x, tp.timesteps[k]),
+            tp.timesteps[k]);
+        const auto m = normalised_mse(eps, tp.eps[k][b]),
+                   c = cosine_similarities(eps, tp.eps[k][b]);
+        for (size_t r = 0; r < m.size(); ++r) {
+          const int i = tp.batches[b][r];
+          nmse[e][i] += m[r] / K;
+          cosine[e][i] += c[r] / K;
+          sn[e] += m[r];
+          sc[e] += c[r];
+        }
+      }
+    }
+    for (size_t e = 0; e < E; ++e)
+      per_t[e].push_back({tp.steps[k], tp.timesteps[k], sn[e] / n, sc[e] / n});
+  }
+  std::vector<Tier1Result> out;
+  for (size_t e = 0; e < E; ++e) {
+    const uint64_t seed = string_seed(es[e]->id, o.seed);
+    out.push_back({bootstrap_mean(nmse[e], seed, o.bootstrap),
+                   bootstrap_mean(cosine[e], seed + 1, o.bootstrap), per_t[e], nmse[e], cosine[e]});
+  }
+  return out;
 }
 
 Tier2Result tier2(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
@@ -640,20 +688,44 @@ class AblationRun {
   // ---- score every item ----
   void score() {
     finished = resumed;
-    for (const auto& w : first) run_item(w);
+    run_items(first);
     if (top_now) {
       std::map<std::string, double> scores;
       for (size_t i : mine)
         if (plan[i].kind != "group") scores[plan[i].id] = done.at(plan[i].id).tier1->nmse.mean;
       for (size_t i : top_units(scores, "this run")) second.push_back({i, 2});
-      for (const auto& w : second) run_item(w);
+      run_items(second);
     }
   }
 
-  void run_item(const WorkItem& w) {
-    const Entry& e = plan[w.entry];
-    if (has(w.entry, w.tier)) return;
-    const auto start = std::chrono::steady_clock::now();
+  // Items in order; runs of pending tier-1 items go through tier1_many, `prefix_chunk` at a time,
+  // each result written (and reported) as if it had been scored alone.
+  void run_items(const std::vector<WorkItem>& items) {
+    for (size_t i = 0; i < items.size();) {
+      std::vector<WorkItem> chunk;
+      while (i < items.size() && items[i].tier == 1 && o.prefix_chunk > 1 &&
+             int(chunk.size()) < o.prefix_chunk) {
+        if (!has(items[i].entry, 1)) chunk.push_back(items[i]);
+        ++i;
+      }
+      if (chunk.size() == 1)
+        run_item(chunk[0]);  // a recorded forward would cost more than it saves
+      if (chunk.size() <= 1) {
+        if (chunk.empty() && i < items.size()) run_item(items[i++]);
+        continue;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      std::vector<const Entry*> entries;
+      for (const auto& w : chunk) entries.push_back(&plan[w.entry]);
+      std::vector<Tier1Result> results = tier1_many(s, o, tp, entries);
+      const double each =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+          chunk.size();
+      for (size_t c = 0; c < chunk.size(); ++c) record(chunk[c], std::move(results[c]), each);
+    }
+  }
+
+  ImportanceResult& result_of(const Entry& e) {
     ImportanceResult& r = done[e.id];
     if (r.id.empty()) {
       r.id = e.id;
@@ -661,6 +733,25 @@ class AblationRun {
       r.kind = e.kind;
       if (o.profile) r.latency_saved_ms = saved_ms(s.unet().layout(), e, *o.profile);
     }
+    return r;
+  }
+
+  void record(const WorkItem& w, Tier1Result t1, double seconds) {
+    const Entry& e = plan[w.entry];
+    ImportanceResult& r = result_of(e);
+    r.tier1 = std::move(t1);
+    if (r.latency_saved_ms) r.tier1_per_ms = r.tier1->nmse.mean / *r.latency_saved_ms;
+    r.seconds["tier1"] = seconds;
+    ++finished;
+    write(false);
+    if (progress) progress({finished, total, resumed, e.id, "tier1", elapsed()});
+  }
+
+  void run_item(const WorkItem& w) {
+    const Entry& e = plan[w.entry];
+    if (has(w.entry, w.tier)) return;
+    const auto start = std::chrono::steady_clock::now();
+    ImportanceResult& r = result_of(e);
     const char* key = w.tier == 1 ? "tier1" : "tier2";
     if (w.tier == 1) {
       r.tier1 = tier1(s, o, tp, e);

@@ -55,6 +55,12 @@ struct AblationOptions {
   // that run. Checked against the model and the sampler's calls.
   std::optional<CachePlan> cache_plan;
   std::string cache_plan_path;
+  // Tier 1 scores up to this many pending entries together, state by state: the teacher's forward
+  // at a kept state is recorded once, and each entry's forward replays the units that finish
+  // before its first bypassed unit (model/prefix_replay.h), computing only the rest. The same
+  // numbers as one entry at a time (1), in about half the work; a killed run loses at most the
+  // chunk in progress (results are still written entry by entry).
+  int prefix_chunk = 16;
 };
 
 struct AblationProgress {

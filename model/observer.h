@@ -21,6 +21,10 @@ class UnitObserver {
   // Asked once per call, after on_enter: true runs only the unit's shortcut (removable units only;
   // ignored for others). A unit removed by the ArchSpec always runs its shortcut.
   virtual bool bypass(const UnitInfo& unit) { return false; }
+  // Asked once per call, after on_enter and before bypass: a tensor returned is the unit's output
+  // and the unit does not run (units nested in it are not entered). For replaying the part of a
+  // forward whose inputs are known to be unchanged (model/prefix_replay.h); not under a cache plan.
+  virtual const at::Tensor* replay(const UnitInfo& unit) { return nullptr; }
   // Called after the unit ran, with its output.
   virtual void on_exit(const UnitInfo& unit, const at::Tensor& output) {}
   // Named intermediate tensors (block outputs, skip tensors, transformer internals; the naming of
@@ -39,6 +43,11 @@ class ObserverChain : public UnitObserver {
   void add(UnitObserver* o) { chain_.push_back(o); }
   void on_enter(const UnitInfo& u) override {
     for (auto* o : chain_) o->on_enter(u);
+  }
+  const at::Tensor* replay(const UnitInfo& u) override {
+    for (auto* o : chain_)
+      if (const at::Tensor* t = o->replay(u)) return t;
+    return nullptr;
   }
   bool bypass(const UnitInfo& u) override {
     bool b = false;

@@ -71,8 +71,13 @@ Tensor run_unit(const Ctx& ctx, const UnitInfo& u, bool removed, Full&& full, Sh
   };
   if (!ctx.obs) return removed ? shortcut() : compute();
   ctx.obs->on_enter(u);
-  const bool bypass = u.removable() && (removed || ctx.obs->bypass(u));
-  Tensor out = bypass ? shortcut() : compute();
+  Tensor out;
+  if (const Tensor* kept = ctx.obs->replay(u)) {
+    out = *kept;
+  } else {
+    const bool bypass = u.removable() && (removed || ctx.obs->bypass(u));
+    out = bypass ? shortcut() : compute();
+  }
   ctx.obs->on_exit(u, out);
   ctx.emit(u.id, out);
   return out;

@@ -27,9 +27,8 @@ struct AblateCli {
   SubjectSource source;
   std::string output;
   AblationInputs inputs;
-  int threads = 0;
+  int threads = 0, rows = 0, max_gap = 4;
   bool resume = false, temporal = false;
-  int rows = 0, max_gap = 4;
   std::vector<int> intervals{2, 3, 5};
   AblationOptions ablation;
 };
@@ -64,10 +63,8 @@ void run_ablate(AblateCli o, const std::vector<std::string>& argv) {
                                            ablation_progress(subject, o.ablation));
   if (!doc) return;  // rank 0 merged the ranks' shards and prints
   std::fputs(importance_table(*doc, o.rows).c_str(), stdout);
-  if (job->world() > 1)
-    log::info("wrote {} ({} ranks' shards merged)", o.output, job->world());
-  else
-    log::info("wrote {}", o.output);
+  log::info("wrote {}{}", o.output,
+            job->world() > 1 ? fmt::format(" ({} ranks' shards merged)", job->world()) : "");
 }
 
 constexpr const char* kHelp =
@@ -75,7 +72,8 @@ constexpr const char* kHelp =
 bypassed (it keeps only its shortcut), on validation prompts.
   tier 1  the teacher samples each prompt once; at K of its states (timesteps spread over the
           trajectory) the bypassed model's epsilon is compared with the teacher's: normalised MSE
-          (the score) and cosine. K forwards per prompt per unit: cheap; ranks units.
+          (the score) and cosine. K forwards per prompt per unit, each from the unit on (the
+          teacher's units before it are replayed): cheap; ranks units.
   tier 2  the bypassed model samples from the same noise; its final samples against the teacher's:
           1 - SSIM (the score) and PSNR, and on the proxy world attribute accuracy and proxy FID.
 Scores are means over prompts with bootstrap 95% intervals; with --profile, the latency each removal
@@ -140,6 +138,11 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
                   "Noise seed (prompt i's noise depends on (seed, i) only)")
       ->capture_default_str();
   sub->add_option("--batch", o->ablation.batch, "Prompts per forward")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--prefix-chunk", o->ablation.prefix_chunk,
+                  "Tier 1: units scored together, each replaying the teacher's forward up to it "
+                  "(1: one at a time; the same scores)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--bootstrap", o->ablation.bootstrap, "Bootstrap resamples for the 95% intervals")

@@ -134,6 +134,31 @@ TEST(Ablation, SameSeedSameFile) {
             test::without_run_details(read_json_file(f.dir / "c.json")).at("results"));
 }
 
+// Tier 1 scored in chunks, replaying the teacher's forward up to each unit, writes the file of
+// units scored one at a time: every score, interval and per-prompt value equal.
+TEST(Ablation, ChunksReplayingTheTeachersPrefixGiveTheOneByOneFile) {
+  torch::set_num_threads(1);
+  const auto f = test::make_proxy_fixture("ablation_prefix_chunks");
+  AblationOptions o = test::small_options();
+  o.units = {"down_blocks.0.resnets.0", "down_blocks.1.attentions.1", "mid_block.attentions.0",
+             "mid_block.resnets.1",     "up_blocks.1.resnets.2",      "up_blocks.3.attentions.0"};
+  o.groups = {{"up_blocks.1.resnets.2", "down_blocks.1.attentions.1"}};
+  o.sampler.guidance = 3.0;  // the guidance batch is one forward too
+  const auto s = load_proxy_subject(f.pipeline, f.prompts);
+  o.prefix_chunk = 1;
+  const auto one = run_ablation(s, o, context(), f.dir / "one.json", false).to_json();
+  o.prefix_chunk = 4;  // chunks of 4 and 3
+  std::vector<std::string> order;
+  const auto chunked =
+      run_ablation(s, o, context(), f.dir / "chunked.json", false, [&](const AblationProgress& p) {
+        if (!p.id.empty()) order.push_back(p.id);
+      }).to_json();
+  EXPECT_EQ(test::without_run_details(chunked), test::without_run_details(one));
+  EXPECT_EQ(order.size(), 7u);  // every unit reported, one by one
+  EXPECT_GT(result(one, "mid_block.attentions.0").at("tier1").at("nmse").at("mean").get<double>(),
+            0);
+}
+
 TEST(Ablation, ResumeAfterAnInterruptionGivesTheSameFile) {
   torch::set_num_threads(1);
   const auto f = test::make_proxy_fixture("ablation_resume");
