@@ -32,6 +32,8 @@ source scripts/gpu-out.sh  # from here $out is a staging folder, packed into $OU
 CONFIG=${CONFIG:-configs/sd15.json} RES=${RES:-512} LATENT=${LATENT:-64} DEVICE=${DEVICE:-cuda}
 W=${W:-/tmp/asdm-deploy} PY=${PY:-$(command -v python3)}
 COMPILE_B2=${COMPILE_B2:-default,max-autotune} COMPILE_B8=${COMPILE_B8:-default}
+# QUICK=1 (the CPU toy check in CI): every timing loop at its shortest.
+if [[ ${QUICK:-0} == 1 ]]; then r2=(4 2) r8=(2 1) pr=3 br=3 pp=1 opr=1; else r2=(40 4) r8=(24 3) pr=20 br=30 pp=3 opr=5; fi
 start=$(date +%s)
 step() { pack; echo "== $* ($(($(date +%s) - start)) s)"; }
 deps=$PWD/.gpu-deps
@@ -60,12 +62,12 @@ graphs=(); [[ $DEVICE == cpu ]] || graphs=(--graphs)
 step "asdm against diffusers, batch 2"
 compile=(); [[ $DEVICE == cpu || -z $COMPILE_B2 ]] || compile=(--compile "$COMPILE_B2")
 $PY bench/compare_diffusers.py --config "$CONFIG" --latent "$LATENT" --batch 2 --device "$DEVICE" \
-  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --channels-last --runs 40 --rounds 4 --bench "$bench" \
+  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --channels-last --runs "${r2[0]}" --rounds "${r2[1]}" --bench "$bench" \
   --workdir "$W/cache" --json "$out/compare-b2.json" || status=1
 step "asdm against diffusers, batch 8"
 compile=(); [[ $DEVICE == cpu || -z $COMPILE_B8 ]] || compile=(--compile "$COMPILE_B8")
 $PY bench/compare_diffusers.py --config "$CONFIG" --latent "$LATENT" --batch 8 --device "$DEVICE" \
-  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --channels-last --runs 24 --rounds 3 --bench "$bench" \
+  "${gpu[@]}" "${graphs[@]}" "${compile[@]}" --channels-last --runs "${r8[0]}" --rounds "${r8[1]}" --bench "$bench" \
   --workdir "$W/cache" --json "$out/compare-b8.json" || status=1
 
 step "profiles of the teacher: eager, with graphs, in channels-last"
@@ -77,7 +79,7 @@ for mode in eager graphs nhwc; do
   extra=(); [[ $mode == graphs ]] && extra=("${graphs[@]}")
   [[ $mode == nhwc ]] && extra=(--channels-last)
   [[ $mode == graphs && ${#graphs[@]} == 0 ]] && continue
-  $asdm profile --model "$CONFIG" --device "$DEVICE" "${gpu[@]}" --resolution "$RES" --batch 2 --runs 20 \
+  $asdm profile --model "$CONFIG" --device "$DEVICE" "${gpu[@]}" --resolution "$RES" --batch 2 --runs "$pr" \
     --warmup 5 "${backend[@]}" "${extra[@]}" -o "$out/profile-$mode.json" > "$out/profile-$mode.txt" 2>&1 || status=1
   grep -E "backend; forward|CUDA graphs|attention \(SDPA\)|channels-last|device activity" "$out/profile-$mode.txt"
 done
@@ -92,7 +94,7 @@ for mode in eager graphs graphs-nhwc; do
   [[ $mode == graphs* && ${#graphs[@]} == 0 ]] && continue
   step "bench teacher and student, $mode"
   $asdm bench --models "teacher=$W/teacher,student=$W/student" --device "$DEVICE" "${gpu[@]}" --batch 2 \
-    --resolution "$RES" --runs 30 --pipeline-runs 3 --quality-prompts 0 "${extra[@]}" --no-samples \
+    --resolution "$RES" --runs "$br" --pipeline-runs "$pp" --quality-prompts 0 "${extra[@]}" --no-samples \
     -o "$out/bench-$mode.json" > "$out/bench-$mode.txt" 2>&1 || status=1
   tail -4 "$out/bench-$mode.txt"
 done
@@ -103,7 +105,7 @@ if (( $(date +%s) - start < ${OPS_BEFORE_S:-420} )); then
     step "operator shares, diffusers, batch 2, $mode"
     cl=(); [[ $mode == nhwc ]] && cl=(--channels-last)
     $PY bench/op_shares.py --config "$CONFIG" --latent "$LATENT" --batch 2 --device "$DEVICE" "${gpu[@]}" \
-      "${cl[@]}" --runs 5 --json "$out/op-shares-$mode.json" > "$out/op-shares-$mode.txt" 2>&1 || status=1
+      "${cl[@]}" --runs "$opr" --json "$out/op-shares-$mode.json" > "$out/op-shares-$mode.txt" 2>&1 || status=1
     sed -n '/^group/,$p' "$out/op-shares-$mode.txt"
   done
 else

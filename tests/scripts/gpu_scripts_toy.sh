@@ -35,10 +35,10 @@ run() {  # NAME SCRIPT ENV...
   fi
 }
 toy=(DEVICE=cpu CONFIG=configs/tiny.json RES=64 ASDM="$build/asdm" PY="$py")
-run deploy gpu-deploy-check.sh "${toy[@]}" LATENT=8 BENCH="$build/asdm_unet_bench" W="$scratch/deploy-work"
+run deploy gpu-deploy-check.sh "${toy[@]}" QUICK=1 LATENT=8 BENCH="$build/asdm_unet_bench" W="$scratch/deploy-work"
 check_out deploy "$scratch/deploy-out" compare-b2.json compare-b8.json profile-eager.json profile-nhwc.json \
   bench-eager.json op-shares-nchw.json op-shares-nhwc.json
-run scale gpu-scale-check.sh "${toy[@]}" W="$scratch/scale-work"
+run scale gpu-scale-check.sh "${toy[@]}" STEPS=3 W="$scratch/scale-work"
 check_out scale "$scratch/scale-out" scale.tsv plain.jsonl checkpointing.jsonl lean.jsonl
 [[ $(wc -l < "$scratch/scale-out/scale.tsv") -ge 8 ]] || { echo "FAIL scale: scale.tsv has too few rows"; fail=1; }
 run chain gpu-sd-chain.sh "${toy[@]}" XL_CONFIG=configs/tiny.json XL_RES=64 WORK="$scratch/chain-work"
