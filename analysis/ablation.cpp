@@ -457,6 +457,33 @@ struct GroupScorer::Impl {
   const AblationSubject& subject;
   AblationOptions options;
   TeacherPass pass;
+  // The teacher's recorded forward at every kept state, for the subject's own scores (made at the
+  // first; none with prefix_chunk 1 or when they would hold more than kReplayBytes).
+  std::vector<std::vector<std::unique_ptr<PrefixReplay>>> replays;
+  bool replays_tried = false;
+  static constexpr int64_t kReplayBytes = int64_t(2) << 30;
+
+  void record() {
+    replays_tried = true;
+    if (options.prefix_chunk <= 1) return;
+    int64_t bytes = 0;
+    replays.resize(pass.steps.size());
+    for (size_t k = 0; k < pass.steps.size(); ++k)
+      for (size_t b = 0; b < pass.batches.size(); ++b) {
+        auto r = std::make_unique<PrefixReplay>();
+        r->record();
+        denoiser(subject, pass.batches[b], options.sampler.guidance, r.get())(pass.states[k][b],
+                                                                              pass.timesteps[k]);
+        bytes += r->bytes();
+        if (bytes > kReplayBytes) {
+          log::debug("group scores without replay: the recorded forwards would exceed {} MiB",
+                     kReplayBytes >> 20);
+          replays.clear();
+          return;
+        }
+        replays[k].push_back(std::move(r));
+      }
+  }
 };
 
 GroupScorer::GroupScorer(const AblationSubject& s, const AblationOptions& o)
@@ -480,14 +507,25 @@ double GroupScorer::score(const AblationSubject& s, const std::vector<std::strin
   ASDM_CHECK(s.num_prompts() == impl_->subject.num_prompts(), "a model scored on other prompts");
   for (const auto& id : units) removable_unit(s.unet().layout(), id);
   Bypass bypass(units);
+  // The teacher's own units before the first bypassed one are replayed (another model, e.g. one
+  // with GRI edits, differs before it: computed whole).
+  const bool own = &s == &impl_->subject && !units.empty();
+  if (own && !impl_->replays_tried) impl_->record();
+  const bool replay = own && !impl_->replays.empty();
   double total = 0;
   int n = 0;
   for (size_t k = 0; k < tp.steps.size(); ++k)
     for (size_t b = 0; b < tp.batches.size(); ++b) {
       const at::Tensor& x = tp.states[k][b];
+      ObserverChain chain;
+      if (replay) {
+        impl_->replays[k][b]->replay_before(units);
+        chain.add(impl_->replays[k][b].get());
+      }
+      chain.add(&bypass);
       const at::Tensor eps = epsilon(
           s, x,
-          denoiser(s, tp.batches[b], impl_->options.sampler.guidance, &bypass)(x, tp.timesteps[k]),
+          denoiser(s, tp.batches[b], impl_->options.sampler.guidance, &chain)(x, tp.timesteps[k]),
           tp.timesteps[k]);
       for (double m : normalised_mse(eps, tp.eps[k][b])) {
         total += m;

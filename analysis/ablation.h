@@ -72,7 +72,9 @@ struct AblationProgress {
 
 // Tier-1 score (mean nMSE of epsilon over prompts and the K kept states) of any set of units
 // bypassed together, against one teacher pass: what the search's refinement re-scores removal sets
-// with. Settings as run_ablation's (timesteps, sampler, seed, batch).
+// with. Settings as run_ablation's (timesteps, sampler, seed, batch). Scores of the subject itself
+// replay its recorded forward up to the first bypassed unit (prefix_chunk > 1, and when the
+// recordings of every kept state fit in 2 GiB), with the same numbers.
 class GroupScorer {
  public:
   GroupScorer(const AblationSubject& subject,

@@ -41,6 +41,13 @@ void PrefixReplay::on_exit(const UnitInfo& unit, const at::Tensor& output) {
   if (recording_) exit_[unit.id] = std::make_unique<Recorded>(Recorded{events_++, output});
 }
 
+int64_t PrefixReplay::bytes() const {
+  int64_t n = 0;
+  for (const auto& [id, r] : exit_)
+    if (r->output.defined()) n += r->output.numel() * int64_t(r->output.element_size());
+  return n;
+}
+
 const at::Tensor* PrefixReplay::replay(const UnitInfo& unit) {
   if (recording_ || cut_ < 0) return nullptr;
   const auto it = exit_.find(unit.id);

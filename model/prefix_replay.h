@@ -14,6 +14,7 @@
 //
 // The recorded outputs are held (not copied) until the next record(): one forward's unit outputs.
 // Inputs must be the recorded ones (same tensors or equal values): nothing checks this.
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,8 @@ class PrefixReplay : public UnitObserver {
   void replay_before(const std::vector<std::string>& bypassed);
   // Units replayed since the last replay_before.
   int replayed() const { return replayed_; }
+  // Bytes of the recorded outputs.
+  int64_t bytes() const;
 
   void on_enter(const UnitInfo& unit) override;
   void on_exit(const UnitInfo& unit, const at::Tensor& output) override;

@@ -36,6 +36,14 @@ TEST(GroupScorer, ScoresVariantsOfTheTeacher) {
   const AblationSubject gri = s.with_edits({Edit::gri(unit, 4, 2)});
   EXPECT_GT(scorer.score(gri), 1e-9);
   EXPECT_NEAR(scorer.score(gri, {unit}), scorer.score({unit}), 1e-12);
+  // The subject's own scores replay the teacher's prefix: the numbers of plain forwards.
+  AblationOptions plain_options = test::small_options();
+  plain_options.prefix_chunk = 1;
+  const GroupScorer plain(s, plain_options);
+  for (const std::vector<std::string>& g : {std::vector<std::string>{unit},
+                                            {"up_blocks.2.resnets.1"},
+                                            {"mid_block.resnets.0", "down_blocks.1.resnets.0"}})
+    EXPECT_EQ(scorer.score(g), plain.score(g)) << g[0];
 }
 
 namespace fs = std::filesystem;
