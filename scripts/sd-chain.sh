@@ -33,7 +33,9 @@ stage() {
   local timer=(/usr/bin/time -f '%M' -o "$W/$name.rss")
   [[ -x /usr/bin/time ]] || { timer=(); echo 0 > "$W/$name.rss"; }  # no GNU time: no memory column
   if ! "${timer[@]}" "$ASDM" "$@" > "$W/$name.log" 2>&1; then
-    tail -20 "$W/$name.log"; echo "stage $name failed" >&2; exit 1
+    tail -20 "$W/$name.log"; echo "stage $name failed" >&2
+    [[ ${optional:-0} == 1 ]] && return 1
+    exit 1
   fi
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   printf '%s\t%d.%d\t%d\n' "$name" $((ms / 1000)) $((ms % 1000 / 100)) $(( $(tail -1 "$W/$name.rss") / 1024 )) >> "$timings"
@@ -62,13 +64,16 @@ stage ablate ablate --model "$W/teacher" --prompts "$W/ablate-prompts.txt" --res
   --steps "$ABLATE_STEPS" --guidance "$GUIDANCE" --batch "$PROMPTS" --profile "$W/profile.json" \
   --bootstrap 200 "${dev[@]}" "${threads[@]}" -o "$W/importance.json"
 cands=()
+first=${TARGETS%% *}
 for t in $TARGETS; do
   measure=(); [[ $MEASURE == 0 ]] || measure=(--measure --runs 10 --warmup 2 "${dev[@]}" "${threads[@]}")
-  stage "search-$t" search --profile "$W/profile.json" --importance "$W/importance.json" \
-    --target-speedup "$t" "${measure[@]}" -o "$W/candidates-$t.json"
+  # The first target's candidates are built; a later target that fails (e.g. out of reach on this
+  # profile) is left out and the chain goes on.
+  opt=1; [[ $t == "$first" ]] && opt=0
+  optional=$opt stage "search-$t" search --profile "$W/profile.json" --importance "$W/importance.json" \
+    --target-speedup "$t" "${measure[@]}" -o "$W/candidates-$t.json" || continue
   cands+=("$W/candidates-$t.json")
 done
-first=${TARGETS%% *}
 stage build build --teacher "$W/teacher" --candidates "$W/candidates-$first.json" --pick 1 -o "$W/student"
 
 # A training set: the teacher's own images of the prompts, encoded.
