@@ -18,6 +18,7 @@
 #include "core/sha256.h"
 #include "model/branch_cache.h"
 #include "model/cache_plan.h"
+#include "model/prefix_replay.h"
 #include "model/unet.h"
 
 namespace asdm {
@@ -243,7 +244,10 @@ class TemporalRun {
       const std::vector<int>& idx = batches[b];
       if (idx.back() < doc.prompts_done) continue;
       const int64_t B = static_cast<int64_t>(idx.size());
-      const Denoiser model = denoiser(s, idx, o.sampler.guidance, nullptr);
+      // Units before the probed one see the teacher's inputs: the probes replay them.
+      PrefixReplay replay;
+      const Denoiser model =
+          denoiser(s, idx, o.sampler.guidance, o.prefix_replay ? &replay : nullptr);
       BranchCache rec(record);
       rec.also_keep({units.begin(), units.end()});
       std::vector<std::deque<at::Tensor>> history(units.size());  // newest first
@@ -254,6 +258,7 @@ class TemporalRun {
         at::Tensor teacher_out;
         {
           BranchCacheGuard g(&rec);
+          replay.record();
           teacher_out = model(x, t);
         }
         const at::Tensor eps = epsilon(s, x, teacher_out, t);
@@ -271,6 +276,7 @@ class TemporalRun {
             BranchCache probe(probes[i]);
             probe.seek(call - 1);
             probe.keep(units[i], previous_branch(i));
+            replay.replay_before({units[i]});
             at::Tensor reused;
             {
               BranchCacheGuard g(&probe);
@@ -428,6 +434,7 @@ TemporalOptions temporal_options(const AblationOptions& a, int max_gap,
   t.intervals = intervals;
   t.units = a.units;
   t.profile = a.profile;
+  t.prefix_replay = a.prefix_chunk > 1;
   return t;
 }
 

@@ -37,11 +37,15 @@ struct TemporalOptions {
   std::vector<int> intervals = {2, 3, 5};  // tier 2
   std::vector<std::string> units;          // empty: every top-level removable unit the model keeps
   std::optional<ProfileLatency> profile;
+  // Tier 1's reuse probes replay the teacher's forward of the same call up to the probed unit
+  // (model/prefix_replay.h): the same numbers in about half the work (false: computed whole).
+  bool prefix_replay = true;
 };
 
 // The analysis with an ablation's settings: tier, sampler, seed, batch, bootstrap, units and
-// profile from `ablation`, max_gap and intervals as given. asdm::Error for the ablation options it
-// has no use for (shards, groups, top, rank-from, a cache plan), before any work.
+// profile from `ablation` (and prefix_replay from its prefix_chunk > 1), max_gap and intervals as
+// given. asdm::Error for the ablation options it has no use for (shards, groups, top, rank-from, a
+// cache plan), before any work.
 TemporalOptions temporal_options(const AblationOptions& ablation, int max_gap,
                                  const std::vector<int>& intervals);
 

@@ -90,10 +90,10 @@ guidance; metadata 'prompts': a JSON list of the N prompts).
 --temporal scores reuse instead of removal (temporal.json): per unit, how much its branch output
 changes between the sampler's model calls along the teacher's trajectories, and what reusing it
 costs. Tier 1: the one-step cost (epsilon nMSE at the teacher's state with the unit reusing the
-previous call's branch) at every call, one extra forward per unit per call; tier 2: the unit alone
-on DeepCache's uniform policy at each of --intervals, 1 - SSIM and quality of final samples. With
---profile (taken at the sampling batch, guidance rows included), reuse cost per ms saved; asdm
-cache-plan search turns the file into cache plans under a budget.)";
+previous call's branch) at every call, one extra forward per unit per call (from the unit on);
+tier 2: the unit alone on DeepCache's uniform policy at each of --intervals, 1 - SSIM and quality
+of final samples. With --profile (taken at the sampling batch, guidance rows included), reuse cost
+per ms saved; asdm cache-plan search turns the file into cache plans under a budget.)";
 
 }  // namespace
 
@@ -141,8 +141,8 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--prefix-chunk", o->ablation.prefix_chunk,
-                  "Tier 1: units scored together, each replaying the teacher's forward up to it "
-                  "(1: one at a time; the same scores)")
+                  "Tier 1: units scored together, replaying the teacher's forward up to each "
+                  "(1: no replay, here or in --temporal's probes; the same scores)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--bootstrap", o->ablation.bootstrap, "Bootstrap resamples for the 95% intervals")

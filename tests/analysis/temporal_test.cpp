@@ -86,6 +86,30 @@ TEST(Temporal, AZeroedBranchNeverChangesAndCostsNothingToReuse) {
   for (const auto& id : {res, attn, live}) EXPECT_NE(table.find(id), std::string::npos) << table;
 }
 
+// The reuse probes replay the teacher's forward up to the probed unit: the numbers of probes
+// computed whole, for units early, in the middle and late in the forward.
+TEST(Temporal, ProbesReplayingTheTeachersPrefixGiveTheWholeForwardsNumbers) {
+  torch::set_num_threads(1);
+  const auto f = test::make_proxy_fixture("temporal_prefix_replay");
+  TemporalOptions o = small_temporal();
+  o.sampler.guidance = 3.0;
+  o.units = {"down_blocks.0.resnets.1", "mid_block.attentions.0", "up_blocks.2.attentions.1",
+             "up_blocks.3.resnets.2"};
+  const auto s = load_proxy_subject(f.pipeline, f.prompts);
+  o.prefix_replay = false;
+  const TemporalArtifact whole = run_temporal(s, o, context(), f.dir / "whole.json", false);
+  o.prefix_replay = true;
+  const TemporalArtifact replayed = run_temporal(s, o, context(), f.dir / "replayed.json", false);
+  ASSERT_EQ(whole.units.size(), 4u);
+  ASSERT_EQ(replayed.units.size(), 4u);
+  for (size_t i = 0; i < whole.units.size(); ++i) {
+    const auto &a = whole.units[i], &b = replayed.units[i];
+    EXPECT_EQ(a.per_prompt_reuse, b.per_prompt_reuse) << a.id;
+    EXPECT_EQ(a.per_prompt_change, b.per_prompt_change) << a.id;
+    EXPECT_GT(a.reuse_cost.mean, 0) << a.id;
+  }
+}
+
 TEST(Temporal, ResumeAfterAnInterruptionGivesTheSameResults) {
   torch::set_num_threads(1);
   const auto f = test::make_proxy_fixture("temporal_resume");
