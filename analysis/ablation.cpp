@@ -184,39 +184,12 @@ TeacherPass teacher_pass(const AblationSubject& s, const AblationOptions& o, boo
 
 // ---- scoring ----------------------------------------------------------------------------------
 
-Tier1Result tier1(const AblationSubject& s, const AblationOptions& o, const TeacherPass& tp,
-                  const Entry& e) {
-  Bypass bypass(e.units);
-  const int n = s.num_prompts(), K = static_cast<int>(tp.steps.size());
-  std::vector<double> nmse(n, 0.0), cosine(n, 0.0);
-  std::vector<TimestepScore> per_t;
-  for (int k = 0; k < K; ++k) {
-    double sn = 0, sc = 0;
-    for (size_t b = 0; b < tp.batches.size(); ++b) {
-      const at::Tensor& x = tp.states[k][b];
-      const at::Tensor eps =
-          epsilon(s, x, denoiser(s, tp.batches[b], o.sampler.guidance, &bypass)(x, tp.timesteps[k]),
-                  tp.timesteps[k]);
-      const auto m = normalised_mse(eps, tp.eps[k][b]), c = cosine_similarities(eps, tp.eps[k][b]);
-      for (size_t r = 0; r < m.size(); ++r) {
-        const int i = tp.batches[b][r];
-        nmse[i] += m[r] / K;
-        cosine[i] += c[r] / K;
-        sn += m[r];
-        sc += c[r];
-      }
-    }
-    per_t.push_back({tp.steps[k], tp.timesteps[k], sn / n, sc / n});
-  }
-  const uint64_t seed = string_seed(e.id, o.seed);
-  return {bootstrap_mean(nmse, seed, o.bootstrap), bootstrap_mean(cosine, seed + 1, o.bootstrap),
-          per_t, nmse, cosine};
-}
-
-// tier1() of several entries at once, with the same numbers: at each kept state the teacher's
-// forward is recorded, then each entry's forward replays the units before its first bypassed one.
-std::vector<Tier1Result> tier1_many(const AblationSubject& s, const AblationOptions& o,
-                                    const TeacherPass& tp, const std::vector<const Entry*>& es) {
+// Tier 1 of these entries, state by state. With `replay`, the teacher's forward at each state is
+// recorded first and each entry's forward replays the units before its first bypassed one: the
+// same numbers, computed from there on (worth it for two entries or more).
+std::vector<Tier1Result> tier1(const AblationSubject& s, const AblationOptions& o,
+                               const TeacherPass& tp, const std::vector<const Entry*>& es,
+                               bool replay_prefix) {
   const int n = s.num_prompts(), K = static_cast<int>(tp.steps.size());
   const size_t E = es.size();
   std::vector<std::vector<double>> nmse(E, std::vector<double>(n, 0.0)), cosine = nmse;
@@ -226,14 +199,18 @@ std::vector<Tier1Result> tier1_many(const AblationSubject& s, const AblationOpti
     std::vector<double> sn(E, 0.0), sc(E, 0.0);
     for (size_t b = 0; b < tp.batches.size(); ++b) {
       const at::Tensor& x = tp.states[k][b];
-      replay.record();
-      denoiser(s, tp.batches[b], o.sampler.guidance, &replay)(x, tp.timesteps[k]);
+      if (replay_prefix) {
+        replay.record();
+        denoiser(s, tp.batches[b], o.sampler.guidance, &replay)(x, tp.timesteps[k]);
+      }
       for (size_t e = 0; e < E; ++e) {
         Bypass bypass(es[e]->units);
         ObserverChain chain;
-        chain.add(&replay);
+        if (replay_prefix) {
+          chain.add(&replay);
+          replay.replay_before(es[e]->units);
+        }
         chain.add(&bypass);
-        replay.replay_before(es[e]->units);
         const at::Tensor eps = epsilon(
             s, x, denoiser(s, tp.batches[b], o.sampler.guidance, &chain)(x, tp.timesteps[k]),
             tp.timesteps[k]);
@@ -736,7 +713,7 @@ class AblationRun {
     }
   }
 
-  // Items in order; runs of pending tier-1 items go through tier1_many, `prefix_chunk` at a time,
+  // Items in order; runs of pending tier-1 items are scored `prefix_chunk` at a time with replay,
   // each result written (and reported) as if it had been scored alone.
   void run_items(const std::vector<WorkItem>& items) {
     for (size_t i = 0; i < items.size();) {
@@ -746,16 +723,18 @@ class AblationRun {
         if (!has(items[i].entry, 1)) chunk.push_back(items[i]);
         ++i;
       }
-      if (chunk.size() == 1)
-        run_item(chunk[0]);  // a recorded forward would cost more than it saves
-      if (chunk.size() <= 1) {
-        if (chunk.empty() && i < items.size()) run_item(items[i++]);
+      if (chunk.empty()) {
+        if (i < items.size()) run_item(items[i++]);
+        continue;
+      }
+      if (chunk.size() == 1) {  // a recorded forward would cost more than it saves
+        run_item(chunk[0]);
         continue;
       }
       const auto start = std::chrono::steady_clock::now();
       std::vector<const Entry*> entries;
       for (const auto& w : chunk) entries.push_back(&plan[w.entry]);
-      std::vector<Tier1Result> results = tier1_many(s, o, tp, entries);
+      std::vector<Tier1Result> results = tier1(s, o, tp, entries, true);
       const double each =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
           chunk.size();
@@ -792,7 +771,7 @@ class AblationRun {
     ImportanceResult& r = result_of(e);
     const char* key = w.tier == 1 ? "tier1" : "tier2";
     if (w.tier == 1) {
-      r.tier1 = tier1(s, o, tp, e);
+      r.tier1 = tier1(s, o, tp, {&e}, false)[0];
       if (r.latency_saved_ms) r.tier1_per_ms = r.tier1->nmse.mean / *r.latency_saved_ms;
     } else {
       r.tier2 = tier2(s, o, tp, e);

@@ -35,6 +35,7 @@ import sys
 import time
 
 import torch
+from unet_args import ROOT, add_unet_args
 from diffusers import UNet2DConditionModel
 from safetensors.torch import save_file
 
@@ -53,19 +54,14 @@ def summary(name, ms):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--config", default=os.path.join(root, "configs", "sd15.json"))
-    ap.add_argument("--latent", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--tokens", type=int, default=77)
-    ap.add_argument("--threads", type=int, default=2)
+    add_unet_args(ap)
     ap.add_argument("--runs", type=int, default=10, help="timed forwards per side in all")
     ap.add_argument("--rounds", type=int, default=2, help="alternations (runs are split over them)")
-    ap.add_argument("--bench", default=os.path.join(root, "build", "asdm_unet_bench"))
+    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "asdm_unet_bench"))
     ap.add_argument("--also", help="another asdm_unet_bench timed in the same rounds")
     ap.add_argument("--also-env", action="append", default=[], metavar="VAR=VALUE",
                     help="run --also (default: --bench itself) with this environment variable, e.g. ASDM_WINOGRAD=0")
-    ap.add_argument("--workdir", default=os.path.join(root, "build", "bench-cache"))
+    ap.add_argument("--workdir", default=os.path.join(ROOT, "build", "bench-cache"))
     ap.add_argument("--json", help="write the numbers to this file")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])

@@ -32,6 +32,7 @@ import sys
 import warnings
 
 import torch
+from unet_args import ROOT, add_unet_args
 from torch.autograd import DeviceType
 from diffusers import UNet2DConditionModel
 from diffusers.utils import logging as diffusers_logging
@@ -58,12 +59,7 @@ def group_of(name):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--config", default=os.path.join(root, "configs", "sd15.json"))
-    ap.add_argument("--latent", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--tokens", type=int, default=77)
-    ap.add_argument("--threads", type=int, default=2)
+    add_unet_args(ap)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
     ap.add_argument("--channels-last", action="store_true")
