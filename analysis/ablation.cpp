@@ -654,7 +654,9 @@ class AblationRun {
     }
   }
 
-  // ---- work: (entry, tier) items; with `top` and no rank-from, tier 2 waits for every tier 1 ----
+  // ---- work: (entry, tier) items, every tier 1 before any tier 2 (tier 1 is cheap, gives the
+  // whole ranking early, and runs in replayed chunks); with `top` and no rank-from, tier 2 is
+  // chosen from the tier-1 scores ----
   void plan_work() {
     t0 = std::chrono::steady_clock::now();
     top_now = o.top > 0 && o.rank_from.empty();
@@ -662,8 +664,9 @@ class AblationRun {
     for (size_t i : mine) {
       (plan[i].kind == "group" ? groups : singles) += 1;
       if (wants(o.tier, 1)) first.push_back({i, 1});
-      if (wants(o.tier, 2) && o.top == 0) first.push_back({i, 2});
     }
+    if (wants(o.tier, 2) && o.top == 0)
+      for (size_t i : mine) first.push_back({i, 2});
     if (o.top > 0 && !top_now)
       for (size_t i : top_units(o.rank_from, o.rank_from_path)) first.push_back({i, 2});
     total = static_cast<int>(first.size()) + (top_now ? std::min(o.top, singles) + groups : 0);

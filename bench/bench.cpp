@@ -95,9 +95,7 @@ std::vector<QualityResult> compare_quality(
             proxy::frechet_distance(f, int(images.size()), reference_features, int(out[0].samples),
                                     proxy::AttributeClassifier::kFeatureDim);
     } else {
-      SamplerOptions so = sampler;
-      so.prediction = p.prediction;
-      images = p.generate(prompts, seed, so);
+      images = p.generate(prompts, seed, sampler);
     }
     q.samples = static_cast<int>(images.size());
     // PSNR/SSIM in image space ([-1, 1], peak-to-peak 2) against the first model's images.

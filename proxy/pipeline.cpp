@@ -126,10 +126,10 @@ void ProxyPipeline::save(const std::filesystem::path& dir, const std::string& dt
                      {"beta_start", 0.00085},
                      {"beta_end", 0.012},
                      {"prediction_type", to_string(prediction)},
-                     {"steps_offset", 1},
-                     {"set_alpha_to_one", false},
+                     {"steps_offset", steps_offset},
+                     {"set_alpha_to_one", final_alpha_one},
                      {"clip_sample", false},
-                     {"timestep_spacing", "leading"}});
+                     {"timestep_spacing", spacing}});
   write_json_atomic(dir / "proxy.json",
                     {{"world", world_json(world)}, {"space_to_depth", space_to_depth}});
   write_json_atomic(dir / "model_index.json", {{"_class_name", "AsdmProxyPipeline"},
@@ -156,6 +156,9 @@ ProxyPipeline ProxyPipeline::load(const std::filesystem::path& dir) {
   const SchedulerConfig sc = read_scheduler_config(dir / "scheduler" / "scheduler_config.json");
   p.prediction = sc.prediction;
   p.schedule = sc.schedule;
+  p.spacing = sc.spacing;
+  p.steps_offset = sc.steps_offset;
+  p.final_alpha_one = sc.final_alpha_one;
   return p;
 }
 
@@ -207,6 +210,15 @@ at::Tensor ProxyPipeline::predict(const at::Tensor& x, double t, const at::Tenso
   return unet->forward(x, torch::full({x.size(0)}, t), hidden, added, observer);
 }
 
+SamplerOptions ProxyPipeline::sampler_options(const SamplerOptions& options) const {
+  SamplerOptions o = options;
+  o.prediction = prediction;
+  o.spacing = spacing;
+  o.steps_offset = steps_offset;
+  o.final_alpha_one = final_alpha_one;
+  return o;
+}
+
 std::vector<std::vector<uint8_t>> ProxyPipeline::generate(
     const std::vector<std::string>& captions, uint64_t seed, const SamplerOptions& options,
     UnitObserver* observer, uint64_t first_index, GenerateTimes* times) const {
@@ -227,8 +239,7 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(
   ConditionalModel model = [&](const at::Tensor& x, double t, const at::Tensor& cond) {
     return predict(x, t, cond.slice(1, 0, T), cond.select(1, T), observer);
   };
-  SamplerOptions o = options;
-  o.prediction = prediction;
+  const SamplerOptions o = sampler_options(options);
   const at::Tensor cond = pack(hidden, pooled), uncond = pack(uh, up);
   const auto t1 = Clock::now();
   const at::Tensor x =

@@ -33,6 +33,11 @@ struct ProxyPipeline {
   std::unique_ptr<UNet> unet;
   NoiseSchedule schedule = NoiseSchedule::make();
   Prediction prediction = Prediction::kV;
+  // The sampler's timestep grid from scheduler_config.json (diffusers' timestep_spacing,
+  // steps_offset, set_alpha_to_one); SD 1.x's DDIM settings unless the folder says otherwise.
+  std::string spacing = "leading";
+  int steps_offset = 1;
+  bool final_alpha_one = false;
   int space_to_depth = 2;
 
   // A fresh (randomly initialised) pipeline with the world's teacher architecture.
@@ -51,6 +56,8 @@ struct ProxyPipeline {
   // The UNet's output for latents x at timestep t under the captions' conditioning.
   at::Tensor predict(const at::Tensor& x, double t, const at::Tensor& hidden,
                      const at::Tensor& pooled, UnitObserver* observer = nullptr) const;
+  // `options` with this pipeline's prediction and timestep grid (what generate() samples with).
+  SamplerOptions sampler_options(const SamplerOptions& options) const;
   // Samples images for captions; caption k's noise is a function of (seed, first_index + k) only,
   // so a prompt gets the same noise however prompts are batched. `times`, when given, receives
   // the split of the call's time.

@@ -48,13 +48,21 @@ TEST(AblateCli, KilledAndResumedGivesTheUninterruptedFile) {
   // The same run in the background, killed with SIGKILL once a few units are written.
   const pid_t pid = spawn_asdm(with(args, {"-o", killed.string()}));
   ASSERT_GE(pid, 0);
+  // Every unit's tier 1 comes first; the kill lands among the tier-2 runs.
+  auto with_tier2 = [](const nlohmann::json& doc) {
+    size_t n = 0;
+    for (const auto& r : doc.at("results")) n += r.contains("tier2");
+    return n;
+  };
   ASSERT_TRUE(kill_when(pid, [&] {
-    return fs::exists(killed) && read_json_file(killed).at("results").size() >= 5;
+    return fs::exists(killed) && with_tier2(read_json_file(killed)) >= 3;
   })) << "the run finished before it could be killed";
   const auto partial = read_json_file(killed);
   EXPECT_FALSE(partial.at("complete"));
-  EXPECT_GE(partial.at("results").size(), 5u);
-  EXPECT_LT(partial.at("results").size(), 11u);
+  EXPECT_EQ(partial.at("results").size(), 11u);
+  for (const auto& r : partial.at("results")) EXPECT_TRUE(r.contains("tier1")) << r.at("id");
+  EXPECT_GE(with_tier2(partial), 3u);
+  EXPECT_LT(with_tier2(partial), 11u);
   // Without --resume the partial file is kept.
   const std::string before = read_text_file(killed);
   expect_error(asdm(with(args, {"-o", killed.string()})),

@@ -47,9 +47,11 @@ void expect_same(const Grads& a, const Grads& b) {
   for (const auto& [k, ga] : a.grads) {
     ASSERT_TRUE(b.grads.count(k)) << k;
     const torch::Tensor& gb = b.grads.at(k);
-    // Relative to the gradient's norm: recomputation sums some gradients in another order.
+    // Relative to the gradient's norm: recomputation sums some gradients in another order, a few
+    // float32 ulps apart per sum (1.009e-6 for one LayerNorm bias on an AMD EPYC whose kernels
+    // take another vector path; a wrong recomputation is off by order 1).
     const double scale = std::max(ga.norm().item<double>(), 1e-12);
-    EXPECT_LE((ga - gb).norm().item<double>() / scale, 1e-6) << k;
+    EXPECT_LE((ga - gb).norm().item<double>() / scale, 1e-5) << k;
   }
 }
 
