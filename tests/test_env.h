@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "asdm_test_paths.h"
 #include "core/artifact.h"
+#include "tests/test_paths.h"
 
 namespace asdm::test {
 
@@ -19,16 +19,18 @@ inline std::filesystem::path env_path(const char* name, const char* configured) 
   return std::filesystem::path(v && *v ? v : configured);
 }
 inline std::filesystem::path source_dir() {
-  return env_path("ASDM_SOURCE_DIR", ASDM_TEST_SOURCE_DIR);
+  return env_path("ASDM_SOURCE_DIR", configured_paths().source_dir);
 }
 inline std::filesystem::path binary_dir() {
-  return env_path("ASDM_BINARY_DIR", ASDM_TEST_BINARY_DIR);
+  return env_path("ASDM_BINARY_DIR", configured_paths().binary_dir);
 }
 inline std::filesystem::path shared_dir() {
-  return env_path("ASDM_SHARED_DIR", ASDM_TEST_SHARED_DIR);
+  return env_path("ASDM_SHARED_DIR", configured_paths().shared_dir);
 }
-inline std::filesystem::path python() { return env_path("ASDM_PYTHON", ASDM_TEST_PYTHON); }
-inline std::filesystem::path asdm_exe() { return env_path("ASDM_EXE", ASDM_TEST_EXE); }
+inline std::filesystem::path python() { return env_path("ASDM_PYTHON", configured_paths().python); }
+inline std::filesystem::path asdm_exe() {
+  return env_path("ASDM_EXE", configured_paths().asdm_exe);
+}
 inline std::filesystem::path fixture_dir() {
   return shared_dir() / "fixtures" / "diffusers" / "unet_tiny";
 }

@@ -143,7 +143,7 @@ TEST_F(EvalReference, FidMatchesEachPackageAndNpzStatisticsGoBothWays) {
   write_fid_stats(dir / "a.npz", a);
   write_fid_stats(dir / "b.npz", b);
   const std::string cmd =
-      std::string(ASDM_TEST_PYTHON) +
+      test::python().string() +
       " -c \"import numpy as np, sys; from pytorch_fid.fid_score import "
       "calculate_frechet_distance as f; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); "
       "print(float(f(a['mu'], a['sigma'], b['mu'], b['sigma'])))\" " +

@@ -20,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path chromium() { return test::env_path("ASDM_CHROMIUM", ASDM_TEST_CHROMIUM); }
+fs::path chromium() { return test::env_path("ASDM_CHROMIUM", test::configured_paths().chromium); }
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
