@@ -76,11 +76,7 @@ AblationSubject load_proxy_subject(const std::filesystem::path& dir,
   impl->device = device;
   const int s = p.space_to_depth, lat = p.world.image_size / s;
   impl->sample_shape = {3 * s * s, lat, lat};
-  impl->scheduler.schedule = p.schedule;
-  impl->scheduler.prediction = p.prediction;
-  impl->scheduler.spacing = p.spacing;
-  impl->scheduler.steps_offset = p.steps_offset;
-  impl->scheduler.final_alpha_one = p.final_alpha_one;
+  impl->scheduler = p.scheduler;
   impl->default_guidance = 1.0;
   impl->to_output = [s](const at::Tensor& x) {
     return torch::pixel_shuffle(x.detach().to(torch::kCPU, torch::kFloat32), s).clamp(-1, 1);

@@ -13,12 +13,7 @@
 namespace asdm {
 
 SamplerOptions sampler_for(const AblationSubject& s, const SamplerOptions& sampler) {
-  SamplerOptions so = sampler;
-  so.prediction = s.scheduler().prediction;
-  so.spacing = s.scheduler().spacing;
-  so.steps_offset = s.scheduler().steps_offset;
-  so.final_alpha_one = s.scheduler().final_alpha_one;
-  return so;
+  return with_scheduler(sampler, s.scheduler());
 }
 
 std::vector<std::vector<int>> prompt_batches(int n, int batch) {

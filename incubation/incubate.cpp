@@ -282,8 +282,8 @@ class Run {
             "text embeddings)",
             teacher_path.string());
       tpipe = proxy::ProxyPipeline::load(teacher_path);
-      noise = tpipe->schedule;
-      prediction = tpipe->prediction;
+      noise = tpipe->scheduler.schedule;
+      prediction = tpipe->scheduler.prediction;
       data = proxy_data(*tpipe, o.seed, o.cond_drop);
       teacher = std::move(tpipe->unet);
     } else {

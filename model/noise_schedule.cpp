@@ -24,6 +24,9 @@ NoiseSchedule NoiseSchedule::make(const std::string& kind, int n, double b0, dou
   if (!(b0 > 0 && b1 > b0 && b1 < 1))
     fail("beta range must satisfy 0 < start < end < 1 (got {}, {})", b0, b1);
   NoiseSchedule s;
+  s.kind = kind;
+  s.beta_start = b0;
+  s.beta_end = b1;
   for (int i = 0; i < n; ++i) {
     const double f = double(i) / (n - 1);
     if (kind == "scaled_linear") {

@@ -15,6 +15,10 @@ std::string to_string(Prediction p);
 struct NoiseSchedule {
   std::vector<double> betas;
   std::vector<double> alphas_cumprod;  // alpha-bar_t, t = 0 .. T-1
+  // The recipe make() built it from, what a scheduler_config.json says (beta_schedule, beta_start,
+  // beta_end; num_train_timesteps is train_steps()).
+  std::string kind;
+  double beta_start = 0, beta_end = 0;
   int train_steps() const { return static_cast<int>(betas.size()); }
   // alpha-bar for a (possibly fractional) timestep, linearly interpolated; t < 0 gives 1.
   double alpha_bar(double t) const;

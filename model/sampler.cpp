@@ -33,6 +33,14 @@ int model_calls(const SamplerOptions& o) {
   return o.sampler == "pndm" && o.steps >= 2 ? o.steps + 1 : o.steps;
 }
 
+SamplerOptions with_scheduler(SamplerOptions o, const SchedulerConfig& sc) {
+  o.prediction = sc.prediction;
+  o.spacing = sc.spacing;
+  o.steps_offset = sc.steps_offset;
+  o.final_alpha_one = sc.final_alpha_one;
+  return o;
+}
+
 void validate(const SamplerOptions& o, const NoiseSchedule& s) {
   const auto& names = sampler_names();
   if (std::find(names.begin(), names.end(), o.sampler) == names.end())

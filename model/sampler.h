@@ -29,6 +29,10 @@ struct SamplerOptions {
   bool final_alpha_one = false;  // DDIM's set_alpha_to_one (SD: false)
 };
 
+// `options` with the scheduler config's prediction type and timestep grid (spacing, steps_offset,
+// set_alpha_to_one): what a pipeline or an ablation subject samples with.
+SamplerOptions with_scheduler(SamplerOptions options, const SchedulerConfig& scheduler);
+
 // The model's raw output (epsilon or v) for a batch x at timestep t.
 using Denoiser = std::function<at::Tensor(const at::Tensor& x, double t)>;
 // A conditional model: output for x at t under text conditioning `cond` ([B, tokens, dim]).

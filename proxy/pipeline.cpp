@@ -90,6 +90,13 @@ ClipTextConfig text_config(const WorldSpec& w, int vocab) {
 
 }  // namespace
 
+SchedulerConfig ProxyPipeline::default_scheduler() {
+  SchedulerConfig c;
+  c.prediction = Prediction::kV;
+  c.sampler = "ddim";
+  return c;
+}
+
 ProxyPipeline ProxyPipeline::create(const WorldSpec& world, uint64_t seed) {
   torch::manual_seed(seed);
   ProxyPipeline p;
@@ -121,15 +128,15 @@ void ProxyPipeline::save(const std::filesystem::path& dir, const std::string& dt
   std::filesystem::create_directories(dir / "scheduler");
   write_json_atomic(dir / "scheduler" / "scheduler_config.json",
                     {{"_class_name", "DDIMScheduler"},
-                     {"num_train_timesteps", schedule.train_steps()},
-                     {"beta_schedule", "scaled_linear"},
-                     {"beta_start", 0.00085},
-                     {"beta_end", 0.012},
-                     {"prediction_type", to_string(prediction)},
-                     {"steps_offset", steps_offset},
-                     {"set_alpha_to_one", final_alpha_one},
+                     {"num_train_timesteps", scheduler.schedule.train_steps()},
+                     {"beta_schedule", scheduler.schedule.kind},
+                     {"beta_start", scheduler.schedule.beta_start},
+                     {"beta_end", scheduler.schedule.beta_end},
+                     {"prediction_type", to_string(scheduler.prediction)},
+                     {"steps_offset", scheduler.steps_offset},
+                     {"set_alpha_to_one", scheduler.final_alpha_one},
                      {"clip_sample", false},
-                     {"timestep_spacing", spacing}});
+                     {"timestep_spacing", scheduler.spacing}});
   write_json_atomic(dir / "proxy.json",
                     {{"world", world_json(world)}, {"space_to_depth", space_to_depth}});
   write_json_atomic(dir / "model_index.json", {{"_class_name", "AsdmProxyPipeline"},
@@ -153,12 +160,7 @@ ProxyPipeline ProxyPipeline::load(const std::filesystem::path& dir) {
     fail("{}: the text encoder has {} tokens, the world's vocabulary {}", dir.string(),
          p.text_encoder->config().vocab_size, p.tokenizer->vocab_size());
   p.unet = load_unet(dir / "unet");
-  const SchedulerConfig sc = read_scheduler_config(dir / "scheduler" / "scheduler_config.json");
-  p.prediction = sc.prediction;
-  p.schedule = sc.schedule;
-  p.spacing = sc.spacing;
-  p.steps_offset = sc.steps_offset;
-  p.final_alpha_one = sc.final_alpha_one;
+  p.scheduler = read_scheduler_config(dir / "scheduler" / "scheduler_config.json");
   return p;
 }
 
@@ -211,12 +213,7 @@ at::Tensor ProxyPipeline::predict(const at::Tensor& x, double t, const at::Tenso
 }
 
 SamplerOptions ProxyPipeline::sampler_options(const SamplerOptions& options) const {
-  SamplerOptions o = options;
-  o.prediction = prediction;
-  o.spacing = spacing;
-  o.steps_offset = steps_offset;
-  o.final_alpha_one = final_alpha_one;
-  return o;
+  return with_scheduler(options, scheduler);
 }
 
 std::vector<std::vector<uint8_t>> ProxyPipeline::generate(
@@ -243,7 +240,7 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(
   const at::Tensor cond = pack(hidden, pooled), uncond = pack(uh, up);
   const auto t1 = Clock::now();
   const at::Tensor x =
-      sample(guided(model, cond, uncond, o.guidance), torch::cat(noise), schedule, o);
+      sample(guided(model, cond, uncond, o.guidance), torch::cat(noise), scheduler.schedule, o);
   const auto t2 = Clock::now();
   auto images = to_images(x);
   if (times) {

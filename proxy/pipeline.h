@@ -31,15 +31,13 @@ struct ProxyPipeline {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ClipTextModel> text_encoder;
   std::unique_ptr<UNet> unet;
-  NoiseSchedule schedule = NoiseSchedule::make();
-  Prediction prediction = Prediction::kV;
-  // The sampler's timestep grid from scheduler_config.json (diffusers' timestep_spacing,
-  // steps_offset, set_alpha_to_one); SD 1.x's DDIM settings unless the folder says otherwise.
-  std::string spacing = "leading";
-  int steps_offset = 1;
-  bool final_alpha_one = false;
+  // scheduler/scheduler_config.json: the noise schedule, the prediction type (v) and the DDIM
+  // timestep grid (SD 1.x's unless the folder says otherwise); save() writes it back.
+  SchedulerConfig scheduler = default_scheduler();
   int space_to_depth = 2;
 
+  // What a new proxy pipeline samples with: DDIM on SD's schedule, v-prediction, SD 1.x's grid.
+  static SchedulerConfig default_scheduler();
   // A fresh (randomly initialised) pipeline with the world's teacher architecture.
   static ProxyPipeline create(const WorldSpec& world, uint64_t seed);
   // Loads a saved folder (strict weights); a UNet folder of another architecture (a pruned student)

@@ -85,7 +85,7 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume,
     fail("nothing to resume in {} (no checkpoint/state.json)", out.string());
 
   ProxyPipeline p = ProxyPipeline::create(world, o.seed);
-  p.prediction = prediction;
+  p.scheduler.prediction = prediction;
   auto params = parameters(p);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   if (resume) {
@@ -109,7 +109,8 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume,
     fs::remove(log_path);
   std::ofstream log_file(log_path, std::ios::app);
 
-  const auto ab = torch::tensor(p.schedule.alphas_cumprod, torch::kFloat64).to(torch::kFloat32);
+  const auto ab =
+      torch::tensor(p.scheduler.schedule.alphas_cumprod, torch::kFloat64).to(torch::kFloat32);
   p.unet->module().train();
   p.text_encoder->module().train();
   const auto t0 = std::chrono::steady_clock::now();
@@ -129,7 +130,8 @@ int train_proxy(const fs::path& out, const TrainOptions& o, bool resume,
     }
     const at::Tensor x0 = p.to_latent(images);
     const at::Tensor noise = torch::randn(x0.sizes(), gen, x0.options());
-    const at::Tensor t = torch::randint(0, p.schedule.train_steps(), {o.batch}, gen, torch::kInt64);
+    const at::Tensor t =
+        torch::randint(0, p.scheduler.schedule.train_steps(), {o.batch}, gen, torch::kInt64);
     const at::Tensor a = ab.index({t}).view({-1, 1, 1, 1});
     const at::Tensor xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
     const at::Tensor target =

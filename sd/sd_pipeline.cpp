@@ -334,7 +334,7 @@ PromptEmbeddings SdPipeline::encode_prompts(const std::vector<std::string>& prom
 
 SamplerOptions SdPipeline::sampler_options(const GenerateOptions& o) const {
   const auto& sc = impl_->scheduler;
-  SamplerOptions s;
+  SamplerOptions s = with_scheduler({}, sc);
   s.sampler = o.sampler;
   if (s.sampler.empty()) {
     if (!sc.sampler_error.empty())
@@ -343,10 +343,6 @@ SamplerOptions SdPipeline::sampler_options(const GenerateOptions& o) const {
   }
   s.steps = o.steps;
   s.guidance = o.guidance;
-  s.prediction = sc.prediction;
-  s.spacing = sc.spacing;
-  s.steps_offset = sc.steps_offset;
-  s.final_alpha_one = sc.final_alpha_one;
   validate(s, sc.schedule);
   return s;
 }
