@@ -212,10 +212,6 @@ at::Tensor ProxyPipeline::predict(const at::Tensor& x, double t, const at::Tenso
   return unet->forward(x, torch::full({x.size(0)}, t), hidden, added, observer);
 }
 
-SamplerOptions ProxyPipeline::sampler_options(const SamplerOptions& options) const {
-  return with_scheduler(options, scheduler);
-}
-
 std::vector<std::vector<uint8_t>> ProxyPipeline::generate(
     const std::vector<std::string>& captions, uint64_t seed, const SamplerOptions& options,
     UnitObserver* observer, uint64_t first_index, GenerateTimes* times) const {
@@ -236,7 +232,7 @@ std::vector<std::vector<uint8_t>> ProxyPipeline::generate(
   ConditionalModel model = [&](const at::Tensor& x, double t, const at::Tensor& cond) {
     return predict(x, t, cond.slice(1, 0, T), cond.select(1, T), observer);
   };
-  const SamplerOptions o = sampler_options(options);
+  const SamplerOptions o = with_scheduler(options, scheduler);
   const at::Tensor cond = pack(hidden, pooled), uncond = pack(uh, up);
   const auto t1 = Clock::now();
   const at::Tensor x =

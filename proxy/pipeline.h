@@ -54,11 +54,10 @@ struct ProxyPipeline {
   // The UNet's output for latents x at timestep t under the captions' conditioning.
   at::Tensor predict(const at::Tensor& x, double t, const at::Tensor& hidden,
                      const at::Tensor& pooled, UnitObserver* observer = nullptr) const;
-  // `options` with this pipeline's prediction and timestep grid (what generate() samples with).
-  SamplerOptions sampler_options(const SamplerOptions& options) const;
-  // Samples images for captions; caption k's noise is a function of (seed, first_index + k) only,
-  // so a prompt gets the same noise however prompts are batched. `times`, when given, receives
-  // the split of the call's time.
+  // Samples images for captions with `options` under this pipeline's scheduler (with_scheduler in
+  // model/sampler.h: its prediction type and timestep grid); caption k's noise is a function of
+  // (seed, first_index + k) only, so a prompt gets the same noise however prompts are batched.
+  // `times`, when given, receives the split of the call's time.
   std::vector<std::vector<uint8_t>> generate(const std::vector<std::string>& captions,
                                              uint64_t seed, const SamplerOptions& options,
                                              UnitObserver* observer = nullptr,

@@ -42,7 +42,7 @@ TEST(ProxyPipeline, SamplesOnTheTimestepGridItsSchedulerConfigNames) {
 
   SamplerOptions so;
   so.steps = 3;
-  const SamplerOptions applied = trailing.sampler_options(so);
+  const SamplerOptions applied = with_scheduler(so, trailing.scheduler);
   EXPECT_EQ(applied.spacing, "trailing");
   EXPECT_EQ(applied.steps_offset, 0);
   EXPECT_TRUE(applied.final_alpha_one);
