@@ -7,18 +7,21 @@
 #include "analysis/ablation.h"
 #include "analysis/importance_io.h"
 #include "analysis/subject.h"
+#include "core/error.h"
 
 namespace asdm {
 
 std::shared_ptr<AblationSubject> load_scoring_subject(const std::string& model,
                                                       const std::string& prompts,
                                                       const std::string& embeddings,
-                                                      int latent_side) {
+                                                      int latent_side, const std::string& clip) {
+  const bool sd = !prompts.empty() && is_sd_pipeline_path(model);
+  if (!clip.empty() && !sd)
+    fail("a CLIP model scores Stable Diffusion pipelines with prompts; {} is not one", model);
   return std::make_shared<AblationSubject>(
       prompts.empty() ? load_embeddings_subject(model, embeddings)
-      : is_sd_pipeline_path(model)
-          ? load_sd_subject(model, prompts, {}, "cpu", "float32", 0, latent_side)
-          : load_proxy_subject(model, prompts));
+      : sd            ? load_sd_subject(model, prompts, {}, "cpu", "float32", 0, latent_side, clip)
+                      : load_proxy_subject(model, prompts));
 }
 
 GroupLoss make_group_loss(const std::string& model, const std::string& prompts,

@@ -15,11 +15,13 @@ struct ImportanceScores;
 
 // The teacher `model` on scoring prompts — a prompt file (an SD pipeline's, its latents
 // `latent_side` square, or a proxy pipeline's) or a safetensors of text embeddings — on the CPU in
-// float32, as the grouped scores here and of cache plans (plan_scoring.h) take it.
+// float32, as the grouped scores here and of cache plans (plan_scoring.h) take it. `clip`: a CLIP
+// folder for an SD pipeline's CLIP score (an error for the other kinds).
 std::shared_ptr<AblationSubject> load_scoring_subject(const std::string& model,
                                                       const std::string& prompts,
                                                       const std::string& embeddings,
-                                                      int latent_side);
+                                                      int latent_side,
+                                                      const std::string& clip = "");
 
 // Scores the teacher with `edits` applied and `removed` bypassed (pruner/search_candidates.h's
 // GroupLossFn).

@@ -11,6 +11,12 @@
 //    MSE against the teacher's, mean over prompts.
 //  - "ssim" (tier 2): the model samples with the plan from each prompt's noise; 1 - SSIM of the
 //    final samples against the teacher's, mean over prompts.
+//  - "fid" (tier 2, proxy pipelines with a classifier): the same samples' proxy FID against clean
+//    renders of the prompts (proxy/metrics.h), all prompts together. Not relative to the teacher:
+//    a plan that reuses nothing scores the teacher's own proxy FID, and lower is better.
+//  - "clip" (tier 2, SD pipelines loaded with a CLIP model): the teacher's mean CLIP score of the
+//    same samples against their prompts minus the plan's (a drop; negative when the plan scores
+//    higher).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,7 +32,7 @@ class AblationSubject;
 struct TemporalSettings;
 
 struct PlanScoreOptions {
-  std::string metric = "eps";  // "eps" | "ssim"
+  std::string metric = "eps";  // "eps" | "ssim" | "fid" | "clip"
   SamplerOptions sampler;      // name, steps, guidance
   uint64_t seed = 0;           // noise of prompt i: prompt_noise(seed, i)
   int batch = 16;
@@ -43,10 +49,13 @@ class PlanScorer {
   ~PlanScorer();
   // The plan's score: its reuses (and skip calls) applied, and the units its model removes
   // bypassed. asdm::Error when the plan is not for this subject's model (CachePlan::check, with
-  // removals allowed) or has another number of calls. A plan that reuses nothing scores 0.
+  // removals allowed) or has another number of calls. A plan that reuses nothing scores 0 ("eps",
+  // "ssim", "clip") or the teacher's proxy FID ("fid").
   double score(const CachePlan& plan) const;
   int calls() const;
   double teacher_seconds() const;
+  // The teacher's own proxy FID ("fid") or CLIP score ("clip"); NaN for the other metrics.
+  double teacher_quality() const;
 
  private:
   struct Impl;
@@ -58,19 +67,22 @@ using PlanLosses = std::function<std::vector<double>(const std::vector<CachePlan
 
 // The teacher `model` on the scoring prompts — a prompt file (an SD or proxy pipeline's) or a
 // safetensors of text embeddings — with temporal.json's sampler, guidance, seed, batch and latent
-// size. Loads the model and prompts now; the teacher pass runs at the first plan scored (none when
-// every score comes from a kept file). `note` hears a warning when the prompts are not the
-// temporal run's, and the start of the teacher pass.
+// size; `clip` a CLIP folder (eval/clip_scorer.h) for an SD pipeline's "clip" metric. Loads the
+// model and prompts now; the teacher pass runs at the first plan scored (none when every score
+// comes from a kept file). `note` hears a warning when the prompts are not the temporal run's, and
+// the start of the teacher pass.
 PlanLosses make_plan_losses(const std::string& model, const std::string& prompts,
                             const std::string& embeddings, const TemporalSettings& settings,
                             const std::string& metric,
-                            const std::function<void(const std::string&)>& note = {});
+                            const std::function<void(const std::string&)>& note = {},
+                            const std::string& clip = "");
 
 // What make_plan_losses' scores depend on besides the plan, as one JSON text (PlanScoring::
 // identity in pruner/cache_search.h): the metric, the model's path, the prompt or embeddings
-// file's path and SHA-256, and the run's sampler, steps, guidance, seed and sample shape.
+// file's path and SHA-256, the CLIP folder, and the run's sampler, steps, guidance, seed and
+// sample shape.
 std::string plan_scoring_identity(const std::string& model, const std::string& prompts,
                                   const std::string& embeddings, const TemporalSettings& settings,
-                                  const std::string& metric);
+                                  const std::string& metric, const std::string& clip = "");
 
 }  // namespace asdm

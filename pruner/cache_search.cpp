@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -119,14 +121,9 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
   const std::vector<ReuseMenu> menus =
       reuse_menus(layout, latency, t, o.search.keep, o.search.max_gap);
   std::vector<PlanRefinement> out;
-  std::vector<TemporalCandidate> cands;
-  const int refine_n = std::min<int>(o.refine_candidates, int(r.candidates.size()));
-  for (int i = 0; i < int(r.candidates.size()); ++i) {
-    TemporalCandidate c = r.candidates[i];
-    if (i >= refine_n) {
-      cands.push_back(c);
-      continue;
-    }
+  // Refines c at its own predicted time: c gets its grouped loss, and a plan that improved on it
+  // is returned (named c.name + "r").
+  auto refine = [&](TemporalCandidate& c) -> std::optional<TemporalCandidate> {
     PlanRefinement f;
     f.from = c.name;
     f.metric = sc.metric;
@@ -151,17 +148,46 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
     f.evaluations = rr.evaluations;
     f.moves = rr.moves;
     c.grouped_loss = rr.start_loss;
-    cands.push_back(c);
+    std::optional<TemporalCandidate> result;
     if (!rr.moves.empty()) {
       TemporalCandidate refined = rr.candidate;
       refined.name = f.name = c.name + "r";
       refined.refined_from = c.name;
       refined.grouped_loss = rr.loss;
-      cands.push_back(refined);
+      result = refined;
     }
     say(fmt::format("refined {}: grouped loss {:.4g} -> {:.4g} after {} scores, {} move(s)", c.name,
                     rr.start_loss, rr.loss, rr.evaluations, rr.moves.size()));
     out.push_back(f);
+    return result;
+  };
+  std::vector<TemporalCandidate> cands;
+  const int refine_n = std::min<int>(o.refine_candidates, int(r.candidates.size()));
+  for (int i = 0; i < int(r.candidates.size()); ++i) {
+    TemporalCandidate c = r.candidates[i];
+    const auto refined = i < refine_n ? refine(c) : std::nullopt;
+    cands.push_back(c);
+    if (refined) cands.push_back(*refined);
+  }
+  // The unit-reuse baselines as starts too: a better plan found from one is a searched candidate.
+  if (o.refine_baselines) {
+    std::set<std::string> with_menu;
+    for (const auto& m : menus) with_menu.insert(m.unit);
+    for (auto& b : base) {
+      bool unit_form = false, covered = true;
+      for (const auto& call : b.reuse)
+        for (const auto& id : call) {
+          unit_form = true;
+          covered = covered && with_menu.count(id) > 0;
+        }
+      if (!unit_form) continue;  // the skip-branch form: no reuses to move
+      if (!covered) {
+        say(fmt::format("not refining {}: it reuses units kept out of the search (--keep)",
+                        b.name));
+        continue;
+      }
+      if (const auto refined = refine(b)) cands.push_back(*refined);
+    }
   }
   // The rest, scored whole: unrefined candidates and every baseline.
   std::vector<CachePlan> plans;
@@ -171,10 +197,11 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
       plans.push_back(plan_of(c));
       targets.push_back(&c);
     }
-  for (size_t k = 0; k < base.size(); ++k) {
-    plans.push_back(base_plans[k].plan);
-    targets.push_back(&base[k]);
-  }
+  for (size_t k = 0; k < base.size(); ++k)
+    if (std::isnan(base[k].grouped_loss)) {
+      plans.push_back(base_plans[k].plan);
+      targets.push_back(&base[k]);
+    }
   if (!plans.empty()) {
     say(fmt::format("scoring {} more plans whole ({})", plans.size(), sc.metric));
     const std::vector<double> l = plan_losses(memo, sc, plans);

@@ -51,6 +51,9 @@ struct CacheSearchOptions {
   // `refine_candidates` candidates are refined (pruner/plan_refine.h); a refined plan that differs
   // is written beside its start as pNr.
   int refine_candidates = 1;
+  // Also refine each unit-reuse baseline at its own predicted time; a plan that improved on it is
+  // a candidate named like it plus "r" (deepcache-l1-k3r), refined_from naming the baseline.
+  bool refine_baselines = false;
   PlanRefineOptions refine;
 };
 

@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 struct SearchCli {
   CacheSearchOptions search;
-  std::string output, refine_prompts, refine_embeddings, refine_metric = "eps",
-                                                         refine_order = "interactions";
+  std::string output, refine_prompts, refine_embeddings, refine_clip, refine_metric = "eps",
+                                                                      refine_order = "interactions";
   bool measure = false;
   int threads = 0;
   BenchOptions bench;
@@ -38,15 +38,19 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   const fs::path dir = o.output;
   const RunContext ctx = make_run_context(argv, "cpu");
-  o.search.refine.interaction_prior = o.refine_order == "interactions";
+  // The prior is fitted to losses that add up like epsilon's error; not to FID or CLIP scores.
+  o.search.refine.interaction_prior =
+      o.refine_order == "interactions" && o.refine_metric != "fid" && o.refine_metric != "clip";
+  if ((o.refine_metric == "clip") != !o.refine_clip.empty())
+    fail("--refine-metric clip and --refine-clip go together (a CLIP model scores the samples)");
   PlanScoringFactory scoring;
   if (!o.refine_prompts.empty() || !o.refine_embeddings.empty())
     scoring = [&](const std::string& model, const TemporalSettings& settings) {
       return PlanScoring{o.refine_metric, plan_metric_definition(o.refine_metric),
                          make_plan_losses(model, o.refine_prompts, o.refine_embeddings, settings,
-                                          o.refine_metric, note),
+                                          o.refine_metric, note, o.refine_clip),
                          plan_scoring_identity(model, o.refine_prompts, o.refine_embeddings,
-                                               settings, o.refine_metric)};
+                                               settings, o.refine_metric, o.refine_clip)};
     };
   const CacheSearchOutput res = search_cache_plans(o.search, dir, ctx, scoring, note);
   const TemporalSearchResult& r = res.result;
@@ -72,9 +76,13 @@ times the teacher and every plan in one interleaved asdm bench (OUT/bench.json; 
 units on its student, built training-free in OUT/pN.student), with quality when --quality-prompts
 and --classifier are given. --refine-prompts (or --refine-embeddings) scores every plan whole on
 those prompts (--refine-metric eps: the search's scale with every reuse and removal applied
-together along the teacher's trajectories; ssim: 1 - SSIM of final samples) and refines the first
---refine-candidates plans: reuses move from one unit to another while the grouped loss falls, at
-the same predicted time; a plan that changed is written as pNr beside its start. Its scores are
+together along the teacher's trajectories; ssim: 1 - SSIM of final samples; fid: their proxy FID
+against renders of the prompts, for proxy pipelines with a classifier beside them; clip: the drop
+of their CLIP score, for SD pipelines with --refine-clip) and refines the
+first --refine-candidates plans: reuses move from one unit to another while the grouped loss falls,
+at the same predicted time; a plan that changed is written as pNr beside its start
+(--refine-baselines: DeepCache's unit-reuse baselines are refined too, as deepcache-lL-kNr). Use
+refine prompts other than the ones you evaluate on: the refinement fits them. Its scores are
 kept in OUT/grouped_scores.json: the same command again (after a kill) takes them from there.)";
 
 }  // namespace
@@ -136,14 +144,22 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "As --refine-prompts for any UNet: a safetensors of text embeddings")
       ->check(CLI::ExistingFile)
       ->excludes("--refine-prompts");
-  sub->add_option("--refine-metric", o->refine_metric,
-                  "Grouped loss: eps (tier 1, the search's scale) or ssim (final samples)")
+  sub->add_option(
+         "--refine-metric", o->refine_metric,
+         "Grouped loss: eps (tier 1, the search's scale), ssim (final samples against the "
+         "teacher's), fid (their proxy FID against renders; proxy pipelines) or clip (their "
+         "CLIP score's drop; SD pipelines, with --refine-clip)")
       ->capture_default_str()
       ->check(CLI::IsMember(plan_metrics()));
   sub->add_option("--refine-candidates", o->search.refine_candidates,
                   "Plans refined, from the first (the others are only scored)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--refine-clip", o->refine_clip,
+                  "CLIP folder (as asdm eval --clip) for --refine-metric clip")
+      ->check(CLI::ExistingDirectory);
+  sub->add_flag("--refine-baselines", o->search.refine_baselines,
+                "Also refine DeepCache's unit-reuse baselines, each at its predicted time");
   sub->add_option("--refine-evals", o->search.refine.max_evaluations,
                   "Most grouped scores per refined plan, its start's included")
       ->capture_default_str()
@@ -152,9 +168,10 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "Time one refinement move shifts between two units (fraction of the run)")
       ->capture_default_str()
       ->check(CLI::Range(1e-6, 0.5));
-  sub->add_option("--refine-order", o->refine_order,
-                  "Order of the refinement's moves: by additive change plus an interaction prior "
-                  "fitted to the last plan scored, or by additive change only")
+  sub->add_option(
+         "--refine-order", o->refine_order,
+         "Order of the refinement's moves: by additive change plus an interaction prior "
+         "fitted to the last plan scored, or by additive change only (always, for fid and clip)")
       ->capture_default_str()
       ->check(CLI::IsMember({"interactions", "additive"}));
   sub->add_flag("--measure", o->measure,

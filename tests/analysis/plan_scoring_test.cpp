@@ -1,8 +1,10 @@
 // Grouped scores of whole cache plans: a plan that reuses nothing (or reuses and removes only
-// zeroed branches) scores exactly 0 in both metrics, one reuse alone scores what temporal.json
-// measured for it (the search's scale), units reused together are not their sum, and plans for
-// another model or sampler are refused.
+// zeroed branches) scores exactly 0 against the teacher (eps, ssim) or the teacher's own proxy FID
+// (fid), one reuse alone scores what temporal.json measured for it (the search's scale), units
+// reused together are not their sum, and plans for another model or sampler are refused.
 #include "analysis/plan_scoring.h"
+
+#include <cmath>
 
 #include <gtest/gtest.h>
 
@@ -10,6 +12,7 @@
 #include "analysis/temporal.h"
 #include "core/error.h"
 #include "model/unet.h"
+#include "proxy/classifier.h"
 #include "tests/analysis/fixtures.h"
 
 namespace asdm {
@@ -57,6 +60,34 @@ TEST(PlanScoring, NothingReusedAndZeroedBranchesScoreZero) {
     EXPECT_GT(scorer.score(removal), 0.0) << metric;
     EXPECT_GT(scorer.score(plan_for(s, {{}, {kLive}, {kLive}, {}, {kLive}})), 0.0) << metric;
   }
+}
+
+TEST(PlanScoring, FidScoresTheTeachersProxyFidWhenNothingChanges) {
+  torch::set_num_threads(1);
+  const auto f = fixture();
+  // Without a classifier beside the pipeline there is no proxy FID to score.
+  const auto bare = load_proxy_subject(f.pipeline, f.prompts);
+  try {
+    PlanScorer(bare, options("fid"));
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("attribute classifier"), std::string::npos) << e.what();
+  }
+  proxy::AttributeClassifier c(proxy::world_spec("test"));
+  proxy::AttributeClassifier::TrainOptions to;
+  to.steps = 5;
+  c.train(to, 10);
+  c.save(f.dir / "classifier");
+  const auto s = load_proxy_subject(f.pipeline, f.prompts);
+  const PlanScorer scorer(s, options("fid"));
+  const double teacher = scorer.teacher_quality();
+  EXPECT_GT(teacher, 0.0);
+  EXPECT_EQ(scorer.score(plan_for(s, {{}, {}, {}, {}, {}})), teacher);
+  EXPECT_EQ(scorer.score(plan_for(s, {{}, {kZero}, {kZero}, {}, {kZero}})), teacher);
+  const double live = scorer.score(plan_for(s, {{}, {kLive}, {kLive}, {}, {kLive}}));
+  EXPECT_GT(live, 0.0);
+  EXPECT_NE(live, teacher);
+  EXPECT_TRUE(std::isnan(PlanScorer(s, options("eps")).teacher_quality()));
 }
 
 TEST(PlanScoring, OneReuseScoresTheTemporalRunsOneStepCost) {
@@ -113,7 +144,7 @@ TEST(PlanScoring, PlansForAnotherModelOrSamplerAreRefused) {
   CachePlan gri = plan_for(s, {{}, {}, {}, {}, {}});
   gri.model.edits.push_back(Edit::gri("mid_block.attentions.0", 4, 0));
   EXPECT_NE(message(gri).find("other than removals"), std::string::npos);
-  EXPECT_THROW(PlanScorer(s, options("fid")), Error);
+  EXPECT_THROW(PlanScorer(s, options("lpips")), Error);
 }
 
 }  // namespace

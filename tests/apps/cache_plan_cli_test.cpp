@@ -224,6 +224,37 @@ TEST(CachePlanCli, TemporalAnalysisFeedsTheSearch) {
   ASSERT_EQ(other.rc, 0) << other.err;
   EXPECT_NE(other.err.find("holds scores of other settings"), std::string::npos) << other.err;
 
+  // Scored by the proxy FID of final samples (the teacher's classifier is beside it), with
+  // DeepCache's unit-reuse baseline refined too: its score is the refinement's start, and a plan
+  // that improved on it is a candidate named after it.
+  const fs::path by_fid = dir / "fid";
+  std::vector<std::string> fid = low;
+  fid.insert(fid.end(), {"--refine-prompts", prompts.string(), "--refine-metric", "fid",
+                         "--refine-baselines", "--refine-evals", "3"});
+  const Result rf = search(by_fid, fid);
+  ASSERT_EQ(rf.rc, 0) << rf.err;
+  EXPECT_NE(rf.err.find("plan scoring (fid): the teacher's proxy FID is "), std::string::npos)
+      << rf.err;
+  EXPECT_NE(rf.err.find("refining deepcache-l2-k2: grouped score 1/3"), std::string::npos)
+      << rf.err;
+  const auto fdoc = read_json_file(by_fid / "cache_search.json");
+  EXPECT_EQ(fdoc.at("grouped_loss").at("metric"), "fid");
+  ASSERT_EQ(fdoc.at("refinements").size(), 2u);
+  const auto& fref = fdoc.at("refinements")[1];
+  EXPECT_EQ(fref.at("from"), "deepcache-l2-k2");
+  EXPECT_LE(fref.at("loss").get<double>(), fref.at("start_loss").get<double>());
+  EXPECT_EQ(fdoc.at("baselines")[0].at("name"), "deepcache-l2-k2");
+  EXPECT_EQ(fdoc.at("baselines")[0].at("grouped_loss"), fref.at("start_loss"));
+  for (const char* list : {"candidates", "baselines"})
+    for (const auto& c : fdoc.at(list)) EXPECT_GT(c.at("grouped_loss").get<double>(), 0.0);
+  if (!fref.at("name").is_null()) {
+    const auto& last = fdoc.at("candidates").back();
+    EXPECT_EQ(last.at("name"), "deepcache-l2-k2r");
+    EXPECT_EQ(last.at("refined_from"), "deepcache-l2-k2");
+    EXPECT_EQ(last.at("grouped_loss"), fref.at("loss"));
+    EXPECT_TRUE(fs::exists(by_fid / "deepcache-l2-k2r.plan.json"));
+  }
+
   const Result far = asdm({"cache-plan", "search", "--temporal", temporal, "--profile", profile,
                            "--model", teacher, "--target-speedup", "0.9", "-o", out.string()});
   EXPECT_EQ(far.rc, 1);

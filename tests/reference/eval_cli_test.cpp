@@ -318,6 +318,80 @@ TEST(EvalCli, CachePlansApplyToGenerateAndEvalGenerate) {
             read_json_file(dir / "eval-plain" / "eval.json")["metrics"]["clip_score"]["value"]);
 }
 
+TEST(EvalCli, CachePlanSearchRefinesOnTheClipScore) {
+  const auto dir = test::scratch_dir("eval-cli-cache-search-clip");
+  test::write_tiny_pipeline(dir / "pipe");
+  const std::string pipe = (dir / "pipe").string(), prompts = (dir / "prompts.txt").string(),
+                    temporal = (dir / "temporal.json").string(),
+                    profile = (dir / "profile.json").string();
+  write_file_atomic(prompts, "the red\na cat\nof the\n");
+  Result r = asdm({"-q", "ablate", "--temporal", "--model", pipe, "--prompts", prompts, "--steps",
+                   "4", "--batch", "3", "--intervals", "2", "--units",
+                   "down_blocks.0.attentions.0,mid_block.attentions.0,up_blocks.0.resnets.0",
+                   "--threads", "1", "-o", temporal});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = asdm({"-q", "profile", "--model", pipe, "--batch", "2", "--runs", "2", "--warmup", "1", "-o",
+            profile});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto search = [&](const std::string& out, const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {"cache-plan",
+                                  "search",
+                                  "--temporal",
+                                  temporal,
+                                  "--profile",
+                                  profile,
+                                  "--model",
+                                  pipe,
+                                  "--target-speedup",
+                                  "0.002",
+                                  "--max-candidates",
+                                  "1",
+                                  "--step",
+                                  "0.001",
+                                  "--baseline-level",
+                                  "1",
+                                  "--baseline-intervals",
+                                  "2",
+                                  "--refine-prompts",
+                                  prompts,
+                                  "--refine-evals",
+                                  "3",
+                                  "--refine-baselines",
+                                  "--threads",
+                                  "1",
+                                  "-o",
+                                  (dir / out).string()};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return asdm(a);
+  };
+  // Every plan scored by the drop of its samples' CLIP score from the teacher's, p1 and DeepCache's
+  // unit-reuse baseline refined by it.
+  r = search("plans", {"--refine-metric", "clip", "--refine-clip", (ref_dir() / "clip").string()});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("plan scoring (clip): the teacher's CLIP score is "), std::string::npos)
+      << r.err;
+  const auto doc = read_json_file(dir / "plans" / "cache_search.json");
+  EXPECT_EQ(doc.at("grouped_loss").at("metric"), "clip");
+  for (const char* list : {"candidates", "baselines"})
+    for (const auto& c : doc.at(list)) EXPECT_TRUE(c.at("grouped_loss").is_number()) << c.dump();
+  ASSERT_EQ(doc.at("refinements").size(), 2u);
+  const auto& from_baseline = doc.at("refinements")[1];
+  EXPECT_EQ(from_baseline.at("from"), "deepcache-l1-k2");
+  EXPECT_EQ(doc.at("baselines")[0].at("grouped_loss"), from_baseline.at("start_loss"));
+  EXPECT_LE(from_baseline.at("loss").get<double>(), from_baseline.at("start_loss").get<double>());
+  // The metric and the CLIP model go together, and FID needs the proxy world's classifier.
+  expect_error(search("x", {"--refine-metric", "clip"}),
+               "--refine-metric clip and --refine-clip go together (a CLIP model scores the "
+               "samples)");
+  r = search("y", {"--refine-metric", "fid"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("asdm: error: the fid plan metric needs a proxy pipeline with its "
+                       "attribute classifier"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("refining"), std::string::npos) << r.err;  // before any plan is scored
+}
+
 TEST(EvalCli, TwoTorchrunRanksShareTheBatchesAndRankZeroWritesTheOneProcessFile) {
   const fs::path torchrun = test::python().parent_path() / "torchrun";  // the torch wheel's
   ASSERT_TRUE(fs::exists(torchrun)) << "no torchrun beside " << test::python();
