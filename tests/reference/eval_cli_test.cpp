@@ -373,7 +373,12 @@ TEST(EvalCli, CachePlanSearchRefinesOnTheClipScore) {
   const auto doc = read_json_file(dir / "plans" / "cache_search.json");
   EXPECT_EQ(doc.at("grouped_loss").at("metric"), "clip");
   for (const char* list : {"candidates", "baselines"})
-    for (const auto& c : doc.at(list)) EXPECT_TRUE(c.at("grouped_loss").is_number()) << c.dump();
+    for (const auto& c : doc.at(list)) {
+      EXPECT_TRUE(c.at("grouped_loss").is_number()) << c.dump();
+      // A two-run profile of this tiny model has its units add up to more than its forward (up to
+      // 152% seen); the skip branch's predicted time stays positive all the same.
+      EXPECT_LT(c.at("predicted_speedup").get<double>(), 1.0) << c.dump();
+    }
   ASSERT_EQ(doc.at("refinements").size(), 2u);
   const auto& from_baseline = doc.at("refinements")[1];
   EXPECT_EQ(from_baseline.at("from"), "deepcache-l1-k2");
