@@ -4,7 +4,10 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "model/unet_layout.h"
@@ -40,6 +43,77 @@ double cross(const State& s, int calls) {
   return x;
 }
 
+// The one-step costs of reusing a unit at `calls` (ascending), computed at every other call: each
+// reuse's branch is as old as the run of reuses it ends. Empty when the pattern is not allowed (a
+// reuse at call 0, a run longer than the menu's max gap, an unmeasured cost).
+std::optional<std::vector<double>> pattern_costs(const ReuseMenu& m,
+                                                 const std::vector<int>& calls) {
+  std::vector<double> out;
+  int gap = 0, prev = -2;
+  for (int c : calls) {
+    gap = c == prev + 1 ? gap + 1 : 1;
+    prev = c;
+    if (c <= 0 || size_t(c) >= m.cost_at.size() || size_t(gap) > m.cost_at[size_t(c)].size())
+      return std::nullopt;
+    const double v = m.cost_at[size_t(c)][size_t(gap) - 1];
+    if (v == kInf) return std::nullopt;
+    out.push_back(v);
+  }
+  return out;
+}
+
+double total(const std::vector<double>& v) {
+  double t = 0;
+  for (double x : v) t += x;
+  return t;
+}
+
+// A unit's pattern with `n` reuses fewer: each time the one whose removal lowers its loss most.
+// Dropping a reuse is always allowed (the next ones get fresher branches).
+std::pair<std::vector<int>, std::vector<double>> drop_reuses(const ReuseMenu& m,
+                                                             std::vector<int> calls, int n) {
+  for (int k = 0; k < n && !calls.empty(); ++k) {
+    size_t best = 0;
+    double best_loss = kInf;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      std::vector<int> c = calls;
+      c.erase(c.begin() + std::ptrdiff_t(i));
+      const auto costs = pattern_costs(m, c);
+      if (costs && total(*costs) < best_loss) {
+        best_loss = total(*costs);
+        best = i;
+      }
+    }
+    calls.erase(calls.begin() + std::ptrdiff_t(best));
+  }
+  return {calls, pattern_costs(m, calls).value_or(std::vector<double>{})};
+}
+
+// A unit's pattern with `n` more reuses, each time the allowed call that adds the least loss;
+// nothing when fewer than n can be added.
+std::optional<std::pair<std::vector<int>, std::vector<double>>> add_reuses(const ReuseMenu& m,
+                                                                           std::vector<int> calls,
+                                                                           int n) {
+  const int C = static_cast<int>(m.cost_at.size());
+  for (int k = 0; k < n; ++k) {
+    std::vector<int> best;
+    double best_loss = kInf;
+    for (int c = 1; c < C; ++c) {
+      if (std::binary_search(calls.begin(), calls.end(), c)) continue;
+      std::vector<int> next = calls;
+      next.insert(std::upper_bound(next.begin(), next.end(), c), c);
+      const auto costs = pattern_costs(m, next);
+      if (costs && total(*costs) < best_loss) {
+        best_loss = total(*costs);
+        best = std::move(next);
+      }
+    }
+    if (best.empty()) return std::nullopt;
+    calls = std::move(best);
+  }
+  return std::make_pair(calls, *pattern_costs(m, calls));
+}
+
 }  // namespace
 
 PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& latency,
@@ -66,15 +140,24 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
       ++current.count[i];
       current.calls[i].push_back(c);
     }
-  // Per-call costs from the menu where the start took its calls from it, else its mean.
+  // Per-call costs from the menu where the start took its calls from it, else of its own pattern
+  // (else the menu's mean).
   for (size_t i = 0; i < items.size(); ++i) {
     const ReuseMenu& m = *items[i];
     const int j = current.count[i];
+    const auto own = pattern_costs(m, current.calls[i]);
     current.costs[i] = size_t(j) < m.costs.size() && m.calls[j] == current.calls[i] &&
                                m.costs[j].size() == size_t(j)
                            ? m.costs[j]
-                           : std::vector<double>(size_t(j), j > 0 ? m.loss[j] / j : 0.0);
+                       : own ? *own
+                             : std::vector<double>(size_t(j), j > 0 ? m.loss[j] / j : 0.0);
   }
+  // A unit's additive loss: its menu's where it has the menu's calls, else its pattern's.
+  auto unit_loss = [&](const State& s, size_t i) {
+    const ReuseMenu& m = *items[i];
+    const int j = s.count[i];
+    return m.calls[size_t(j)] == s.calls[i] ? m.loss[size_t(j)] : total(s.costs[i]);
+  };
   const double forward_ms = C * latency.predict_ms(start.removed);
   auto predicted_ms = [&](const State& s) {
     double saved = 0;
@@ -94,7 +177,7 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
     for (size_t i = 0; i < items.size(); ++i) {
       for (int call : s.calls[i]) c.reuse[call].push_back(items[i]->unit);
       c.reuses += s.count[i];
-      c.reuse_loss += items[i]->loss[s.count[i]];
+      c.reuse_loss += unit_loss(s, i);
     }
     c.predicted_ms = predicted_ms(s);
     c.predicted_speedup = 1 - c.predicted_ms / run_ms;
@@ -123,7 +206,7 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
   const double shift_ms = o.move_fraction * run_ms;
   auto additive = [&](const State& s) {
     double a = 0;
-    for (size_t i = 0; i < items.size(); ++i) a += items[i]->loss[s.count[i]];
+    for (size_t i = 0; i < items.size(); ++i) a += unit_loss(s, i);
     return a;
   };
   auto fit_rho = [&](const State& s, double grouped) {
@@ -145,25 +228,36 @@ PlanRefineResult refine_plan(const UNetLayout& layout, const LatencyModel& laten
       if (current.count[u] == 0 || mu.ms <= 0) continue;
       const int d = std::max(1, static_cast<int>(std::ceil(shift_ms / mu.ms - 1e-9)));
       const int ju = std::max(0, current.count[u] - d);
-      if (mu.loss[ju] == kInf) continue;
+      if (o.local_moves ? !pattern_costs(mu, current.calls[u]) : mu.loss[ju] == kInf) continue;
       State base = current;
       base.count[u] = ju;
-      base.calls[u] = mu.calls[ju];
-      base.costs[u] = mu.costs[ju];
+      if (o.local_moves) {
+        std::tie(base.calls[u], base.costs[u]) =
+            drop_reuses(mu, current.calls[u], current.count[u] - ju);
+      } else {
+        base.calls[u] = mu.calls[ju];
+        base.costs[u] = mu.costs[ju];
+      }
       const double over = predicted_ms(base) - budget_ms;  // > 0: time another unit must save
       for (size_t v = 0; v < items.size(); ++v) {
         const ReuseMenu& mv = *items[v];
         if (v == u || mv.ms <= 0) continue;
         const int need = std::max(1, static_cast<int>(std::ceil(over / mv.ms - 1e-9)));
         const int jv = current.count[v] + need;
-        if (jv > mv.max_reuses() || mv.loss[jv] == kInf) continue;
         State next = base;
         next.count[v] = jv;
-        next.calls[v] = mv.calls[jv];
-        next.costs[v] = mv.costs[jv];
+        if (o.local_moves) {
+          auto added = add_reuses(mv, current.calls[v], need);
+          if (!added) continue;
+          std::tie(next.calls[v], next.costs[v]) = std::move(*added);
+        } else {
+          if (jv > mv.max_reuses() || mv.loss[jv] == kInf) continue;
+          next.calls[v] = mv.calls[jv];
+          next.costs[v] = mv.costs[jv];
+        }
         if (predicted_ms(next) > budget_ms + slack) continue;
-        const double change = mu.loss[ju] + mv.loss[jv] - mu.loss[current.count[u]] -
-                              mv.loss[current.count[v]] +
+        const double change = unit_loss(next, u) + unit_loss(next, v) - unit_loss(current, u) -
+                              unit_loss(current, v) +
                               (rho > 0 ? rho * (cross(next, C) - cross_now) : 0.0);
         moves.push_back({u, v, std::move(next), change});
       }

@@ -3,7 +3,8 @@
 // counterpart of pruner/refine.h for plans. The search's loss adds up the (unit, call) reuses'
 // one-step costs; units reused at the same calls interact. Starting from a candidate, a move takes
 // some reuses from one unit (down to a shorter entry of its menu, pruner/temporal_search.h's
-// ReuseMenu) and gives another unit the fewest more that keep the run within the budget; moves are
+// ReuseMenu, or with local moves out of its present pattern) and gives another unit the fewest
+// more that keep the run within the budget; moves are
 // tried in order of their additive change (plus an interaction prior, PlanRefineOptions),
 // `per_round` scored together, and the best that improves the grouped loss
 // (analysis/plan_scoring.h, measured by the caller) is taken, greedily, until none does or the
@@ -25,6 +26,11 @@ struct PlanRefineOptions {
   // Order the moves by their additive change plus an interaction prior fitted to the last plan
   // scored (the errors of units reused at one call correlate); false: by the additive change only.
   bool interaction_prior = true;
+  // Local moves: the unit reused less drops the reuses of its present pattern whose removal saves
+  // the most additive loss, the other one adds the cheapest calls its present pattern allows,
+  // one at a time; every other call of both stays as it was. Otherwise (the default) each takes
+  // its menu's calls for its new count, which redraws its whole pattern.
+  bool local_moves = false;
 };
 
 struct PlanMove {

@@ -52,6 +52,9 @@ ReuseMenu best_plans(const TemporalUnit& u, int C, int G) {
       }
   ReuseMenu p;
   p.unit = u.id;
+  p.cost_at.assign(J, std::vector<double>(size_t(G), kInf));
+  for (int c = 1; c < C; ++c)
+    for (int g = 1; g <= std::min(G, c); ++g) p.cost_at[c][g - 1] = cost_at(u, c, g);
   p.loss.assign(J, kInf);
   p.calls.assign(J, {});
   p.costs.assign(J, {});

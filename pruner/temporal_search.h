@@ -77,7 +77,10 @@ struct ReuseMenu {
   std::vector<double> loss;                // [j], j = 0..calls-1
   std::vector<std::vector<int>> calls;     // [j]: the reused calls, ascending
   std::vector<std::vector<double>> costs;  // [j]: each reused call's one-step cost, as calls[j]
-  int max_reuses() const;                  // the largest j with a finite loss
+  // [call][gap - 1], gap 1..max_gap: the one-step cost of a reuse at that call of a branch gap
+  // calls old (infinite where not measured); for patterns other than the menu's.
+  std::vector<std::vector<double>> cost_at;
+  int max_reuses() const;  // the largest j with a finite loss
 };
 std::vector<ReuseMenu> reuse_menus(const UNetLayout& layout, const LatencyModel& latency,
                                    const TemporalArtifact& temporal,

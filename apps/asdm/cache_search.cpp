@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 struct SearchCli {
   CacheSearchOptions search;
-  std::string output, refine_prompts, refine_embeddings, refine_clip, refine_metric = "eps",
-                                                                      refine_order = "interactions";
+  std::string output, refine_prompts, refine_embeddings, refine_clip,
+      refine_metric = "eps", refine_order = "interactions", refine_moves = "menu";
   bool measure = false;
   int threads = 0;
   BenchOptions bench;
@@ -38,6 +38,7 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   set_threads(o.threads);
   const fs::path dir = o.output;
   const RunContext ctx = make_run_context(argv, "cpu");
+  o.search.refine.local_moves = o.refine_moves == "local";
   // The prior is fitted to losses that add up like epsilon's error; not to FID or CLIP scores.
   o.search.refine.interaction_prior =
       o.refine_order == "interactions" && o.refine_metric != "fid" && o.refine_metric != "clip";
@@ -77,13 +78,12 @@ units on its student, built training-free in OUT/pN.student), with quality when 
 and --classifier are given. --refine-prompts (or --refine-embeddings) scores every plan whole on
 those prompts (--refine-metric eps: the search's scale with every reuse and removal applied
 together along the teacher's trajectories; ssim: 1 - SSIM of final samples; fid: their proxy FID
-against renders of the prompts, for proxy pipelines with a classifier beside them; clip: the drop
-of their CLIP score, for SD pipelines with --refine-clip) and refines the
-first --refine-candidates plans: reuses move from one unit to another while the grouped loss falls,
-at the same predicted time; a plan that changed is written as pNr beside its start
-(--refine-baselines: DeepCache's unit-reuse baselines are refined too, as deepcache-lL-kNr). Use
-refine prompts other than the ones you evaluate on: the refinement fits them. Its scores are
-kept in OUT/grouped_scores.json: the same command again (after a kill) takes them from there.)";
+against renders, proxy pipelines with a classifier beside them; clip: the drop of their CLIP
+score, SD pipelines with --refine-clip) and refines the first --refine-candidates plans (and with
+--refine-baselines DeepCache's unit-reuse ones, as deepcache-lL-kNr): reuses move between units
+while the grouped loss falls, at the same predicted time; a changed plan is written as pNr. Refine
+on prompts other than those you evaluate on: it fits them. Scores are kept in
+OUT/grouped_scores.json: the same command again (after a kill) takes them from there.)";
 
 }  // namespace
 
@@ -168,6 +168,11 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "Time one refinement move shifts between two units (fraction of the run)")
       ->capture_default_str()
       ->check(CLI::Range(1e-6, 0.5));
+  sub->add_option("--refine-moves", o->refine_moves,
+                  "A move's two units take their menus' calls for their new counts, or keep their "
+                  "patterns and drop or add single calls (local)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"menu", "local"}));
   sub->add_option(
          "--refine-order", o->refine_order,
          "Order of the refinement's moves: by additive change plus an interaction prior "

@@ -1,6 +1,6 @@
 // The refinement of searched cache plans with grouped scores: no move where the additive model is
-// exact, reuses taken apart where two units interact (within the start's time), the evaluation
-// limit, and the plans and budgets it refuses.
+// exact, reuses taken apart where two units interact (within the start's time), local moves that
+// keep each unit's pattern, the evaluation limit, and the plans and budgets it refuses.
 #include "pruner/plan_refine.h"
 
 #include <algorithm>
@@ -176,6 +176,68 @@ TEST(PlanRefine, TheInteractionPriorFindsCorrelatedErrorsSooner) {
   EXPECT_FALSE(prior.moves.empty());
   EXPECT_LT(prior.loss, prior.start_loss);
   EXPECT_LT(prior.loss, plain.loss);
+}
+
+// The calls at which `unit` is reused.
+std::set<int> calls_of(const TemporalCandidate& c, const std::string& unit) {
+  std::set<int> out;
+  for (size_t k = 0; k < c.reuse.size(); ++k)
+    if (std::count(c.reuse[k].begin(), c.reuse[k].end(), unit)) out.insert(int(k));
+  return out;
+}
+
+// From a plan that is not the search's (DeepCache's every-other-call pattern on every unit), one
+// move: a local move drops calls from one unit's pattern and adds calls to another's, every other
+// call of every unit as it was; a menu move redraws both units' patterns as their menus'.
+TEST(PlanRefine, LocalMovesKeepEachPatternButTheCallsTheyMove) {
+  const Instance s;
+  std::vector<std::vector<std::string>> reuse(kCalls);
+  for (int c = 1; c < kCalls; c += 2) reuse[c] = s.top;
+  const TemporalCandidate start = predict_plan(s.layout, s.latency, s.temporal, reuse);
+  auto exact = [&](const std::vector<TemporalCandidate>& cs) {
+    std::vector<double> l;
+    for (const auto& c : cs) l.push_back(s.additive(c));
+    return l;
+  };
+  PlanRefineOptions o;
+  o.max_evaluations = 2;  // the start and the first move in additive order
+  o.per_round = 1;
+  o.interaction_prior = false;
+  o.local_moves = true;
+  const PlanRefineResult local =
+      refine_plan(s.layout, s.latency, s.menus, start, s.run_ms, start.predicted_ms, exact, o);
+  EXPECT_NEAR(local.start_loss, start.reuse_loss, 1e-12 * start.reuse_loss);  // exact start costs
+  ASSERT_EQ(local.moves.size(), 1u);  // the loss is exactly additive: the best change improves
+  const PlanMove& m = local.moves[0];
+  EXPECT_LT(m.loss, local.start_loss);
+  for (const auto& id : s.top) {
+    const std::set<int> before = calls_of(start, id), after = calls_of(local.candidate, id);
+    if (id == m.fewer) {
+      EXPECT_LT(after.size(), before.size());
+      EXPECT_TRUE(std::includes(before.begin(), before.end(), after.begin(), after.end())) << id;
+    } else if (id == m.more) {
+      EXPECT_GT(after.size(), before.size());
+      EXPECT_TRUE(std::includes(after.begin(), after.end(), before.begin(), before.end())) << id;
+    } else {
+      EXPECT_EQ(after, before) << id;
+    }
+  }
+  EXPECT_LE(local.candidate.predicted_ms, start.predicted_ms + 1e-9);
+  const TemporalCandidate p = predict_plan(s.layout, s.latency, s.temporal, local.candidate.reuse);
+  EXPECT_NEAR(local.candidate.reuse_loss, p.reuse_loss, 1e-12 + 1e-9 * p.reuse_loss);
+  EXPECT_NO_THROW(candidate_plan(local.candidate, s.spec, kCalls, "ddim").check(s.spec, kCalls));
+
+  o.local_moves = false;
+  const PlanRefineResult menu =
+      refine_plan(s.layout, s.latency, s.menus, start, s.run_ms, start.predicted_ms, exact, o);
+  ASSERT_EQ(menu.moves.size(), 1u);
+  EXPECT_NE(menu.candidate.reuse, local.candidate.reuse);
+  for (const auto& mm : s.menus)
+    if (mm.unit == menu.moves[0].fewer || mm.unit == menu.moves[0].more) {
+      const std::set<int> after = calls_of(menu.candidate, mm.unit);
+      const auto& want = mm.calls[after.size()];
+      EXPECT_EQ(after, std::set<int>(want.begin(), want.end())) << mm.unit;
+    }
 }
 
 TEST(PlanRefine, StopsAtTheEvaluationLimit) {
