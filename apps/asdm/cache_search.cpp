@@ -6,7 +6,6 @@
 #include <filesystem>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "analysis/plan_scoring.h"
 #include "analysis/temporal_record.h"
@@ -39,13 +38,15 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   const fs::path dir = o.output;
   const RunContext ctx = make_run_context(argv, "cpu");
   o.search.refine.local_moves = o.refine_moves == "local";
-  // The prior is fitted to losses that add up like epsilon's error; not to FID or CLIP scores.
-  o.search.refine.interaction_prior =
+  o.search.refine.interaction_prior =  // fitted to losses that add up like epsilon's error
       o.refine_order == "interactions" && o.refine_metric != "fid" && o.refine_metric != "clip";
   if ((o.refine_metric == "clip") != !o.refine_clip.empty())
     fail("--refine-metric clip and --refine-clip go together (a CLIP model scores the samples)");
+  const bool scored = !o.refine_prompts.empty() || !o.refine_embeddings.empty();
+  if (!scored && (!o.refine_clip.empty() || o.search.refine_baselines))
+    fail("--refine-clip and --refine-baselines need --refine-prompts or --refine-embeddings");
   PlanScoringFactory scoring;
-  if (!o.refine_prompts.empty() || !o.refine_embeddings.empty())
+  if (scored)
     scoring = [&](const std::string& model, const TemporalSettings& settings) {
       return PlanScoring{o.refine_metric, plan_metric_definition(o.refine_metric),
                          make_plan_losses(model, o.refine_prompts, o.refine_embeddings, settings,
@@ -67,23 +68,22 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
 
 constexpr const char* kHelp =
     R"(Search cache plans under a budget on the whole sampling run: predicted time <= (1 - target) x the
-teacher's (calls x its forward, from profile.json; take the profile at the sampling batch, guidance
-rows included). Loss: the sum over the run's calls of epsilon's nMSE against the teacher's, a reuse
-costing temporal.json's one-step cost at its call and staleness (asdm ablate --temporal), a removal
-(with --importance) calls x its tier-1 score. Exact for these additive costs. Writes OUT/pN.plan.json
-(and pN.arch.json for removals: asdm build --arch), DeepCache's uniform policy at --baseline-level
-for each --baseline-intervals as baselines on the same axes, and OUT/cache_search.json; --measure
-times the teacher and every plan in one interleaved asdm bench (OUT/bench.json; a plan that removes
-units on its student, built training-free in OUT/pN.student), with quality when --quality-prompts
-and --classifier are given. --refine-prompts (or --refine-embeddings) scores every plan whole on
-those prompts (--refine-metric eps: the search's scale with every reuse and removal applied
-together along the teacher's trajectories; ssim: 1 - SSIM of final samples; fid: their proxy FID
-against renders, proxy pipelines with a classifier beside them; clip: the drop of their CLIP
-score, SD pipelines with --refine-clip) and refines the first --refine-candidates plans (and with
---refine-baselines DeepCache's unit-reuse ones, as deepcache-lL-kNr): reuses move between units
-while the grouped loss falls, at the same predicted time; a changed plan is written as pNr. Refine
-on prompts other than those you evaluate on: it fits them. Scores are kept in
-OUT/grouped_scores.json: the same command again (after a kill) takes them from there.)";
+teacher's (calls x its forward in profile.json, profiled at the sampling batch, guidance rows
+included). Loss: epsilon's nMSE against the teacher's summed over the run's calls, a reuse costing
+temporal.json's one-step cost at its call and staleness (asdm ablate --temporal), a removal
+(--importance) calls x its tier-1 score; exact for these additive costs. Writes OUT/pN.plan.json
+(pN.arch.json for removals: asdm build --arch), DeepCache's uniform policy (--baseline-level,
+--baseline-intervals) as baselines on the same axes, and OUT/cache_search.json; --measure times the
+teacher and every plan in one interleaved asdm bench (OUT/bench.json; a plan that removes units on
+its student, built training-free in OUT/pN.student; quality with --quality-prompts and
+--classifier). --refine-prompts (or --refine-embeddings) scores every plan whole on those prompts
+(--refine-metric eps: the search's scale, the whole plan applied along the teacher's trajectories;
+ssim: 1 - SSIM of final samples; fid: their proxy FID against renders, proxy pipelines with a
+classifier beside them; clip: the drop of their CLIP score, SD pipelines with --refine-clip) and
+refines the first --refine-candidates plans (--refine-baselines: DeepCache's unit-reuse ones too, as
+deepcache-lL-kNr): reuses move between units while the grouped loss falls, at the same predicted
+time; a changed plan is written as pNr. Refine on other prompts than you evaluate on: it fits them.
+Scores are kept in OUT/grouped_scores.json; the same command again resumes from them.)";
 
 }  // namespace
 

@@ -255,6 +255,10 @@ TEST(CachePlanCli, TemporalAnalysisFeedsTheSearch) {
     EXPECT_TRUE(fs::exists(by_fid / "deepcache-l2-k2r.plan.json"));
   }
 
+  // Refinement options without the prompts to score on: one line, before any search.
+  expect_error(search(dir / "x", {"--refine-baselines"}),
+               "--refine-clip and --refine-baselines need --refine-prompts or --refine-embeddings");
+
   const Result far = asdm({"cache-plan", "search", "--temporal", temporal, "--profile", profile,
                            "--model", teacher, "--target-speedup", "0.9", "-o", out.string()});
   EXPECT_EQ(far.rc, 1);
