@@ -42,9 +42,11 @@ std::string plan_metric_definition(const std::string& metric) {
   fail("unknown plan metric '{}' (known: eps, ssim, fid, clip)", metric);
 }
 
-namespace {
+bool plan_metric_scores_quality(const std::string& metric) {
+  return metric == "fid" || metric == "clip";
+}
 
-bool scores_quality(const std::string& metric) { return metric == "fid" || metric == "clip"; }
+namespace {
 
 // A subject without the quality metric `metric` scores.
 [[noreturn]] void refuse_subject(const std::string& metric, const AblationSubject& s) {
@@ -71,7 +73,7 @@ struct PlanScorer::Impl {
   std::vector<at::Tensor> finals;
 
   at::Tensor noise(const std::vector<int>& idx) const { return batch_noise(s, o.seed, idx); }
-  bool whole() const { return scores_quality(o.metric); }
+  bool whole() const { return plan_metric_scores_quality(o.metric); }
   // The proxy FID ("fid") or mean CLIP score ("clip") of final samples, one tensor per batch, for
   // every prompt.
   double quality(const std::vector<at::Tensor>& samples) const {
@@ -79,10 +81,9 @@ struct PlanScorer::Impl {
     for (int i = 0; i < s.num_prompts(); ++i) all[size_t(i)] = i;
     const std::string key = o.metric == "fid" ? "proxy_fid" : "clip_score";
     const auto q = s.quality(torch::cat(samples), all, o.seed);
-    if (!q.count(key)) refuse();
+    if (!q.count(key)) refuse_subject(o.metric, s);
     return q.at(key);
   }
-  [[noreturn]] void refuse() const { refuse_subject(o.metric, s); }
 };
 
 PlanScorer::PlanScorer(const AblationSubject& subject, const PlanScoreOptions& options)
@@ -90,7 +91,7 @@ PlanScorer::PlanScorer(const AblationSubject& subject, const PlanScoreOptions& o
   Impl& m = *impl_;
   plan_metric_definition(options.metric);  // unknown metrics: the error
   if (options.batch < 1) fail("batch must be at least 1 (got {})", options.batch);
-  if (m.whole() && !subject.has_quality()) m.refuse();
+  if (m.whole() && !subject.has_quality()) refuse_subject(options.metric, subject);
   if (options.metric == "fid" && subject.num_prompts() < 2)
     fail("the fid plan metric needs at least 2 prompts (got {})", subject.num_prompts());
   if (options.sampler.guidance != 1.0 && !subject.has_unconditional())
@@ -198,7 +199,7 @@ PlanLosses make_plan_losses(const std::string& model, const std::string& prompts
   o.sampler.guidance = st.guidance;
   o.seed = st.seed;
   o.batch = std::max(1, st.batch);
-  if (scores_quality(metric) && !subject->has_quality())  // PlanScorer's checks, now
+  if (plan_metric_scores_quality(metric) && !subject->has_quality())  // PlanScorer's checks, now
     refuse_subject(metric, *subject);
   if (o.sampler.guidance != 1.0 && !subject->has_unconditional())
     fail("guidance {} needs unconditional inputs (negative embeddings), or use guidance 1",
@@ -213,7 +214,7 @@ PlanLosses make_plan_losses(const std::string& model, const std::string& prompts
         note(fmt::format("plan scoring ({}): teacher pass over {} prompts", o.metric,
                          subject->num_prompts()));
       *scorer = std::make_shared<PlanScorer>(*subject, o);
-      if (note && scores_quality(o.metric))
+      if (note && plan_metric_scores_quality(o.metric))
         note(fmt::format("plan scoring ({}): the teacher's {} is {:.4g}", o.metric,
                          o.metric == "fid" ? "proxy FID" : "CLIP score",
                          (*scorer)->teacher_quality()));

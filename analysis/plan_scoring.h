@@ -40,6 +40,9 @@ struct PlanScoreOptions {
 
 const std::vector<std::string>& plan_metrics();
 std::string plan_metric_definition(const std::string& metric);
+// Whether the metric scores the samples' quality ("fid", "clip") rather than their distance from
+// the teacher's; such losses do not add up over reuses like epsilon's error.
+bool plan_metric_scores_quality(const std::string& metric);
 
 class PlanScorer {
  public:

@@ -124,6 +124,8 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
   const std::vector<ReuseMenu> menus =
       reuse_menus(layout, latency, t, o.search.keep, o.search.max_gap);
   std::vector<PlanRefinement> out;
+  PlanRefineOptions refine_options = o.refine;
+  refine_options.interaction_prior = o.refine.interaction_prior && sc.additive;
   // Refines c at its own predicted time: c gets its grouped loss, and a plan that improved on it
   // is returned (named c.name + "r").
   auto refine = [&](TemporalCandidate& c) -> std::optional<TemporalCandidate> {
@@ -145,7 +147,7 @@ std::vector<PlanRefinement> refine_and_score(const CacheSearchOptions& o, const 
                             100 * batch[k].predicted_speedup));
           return l;
         },
-        o.refine);
+        refine_options);
     f.start_loss = rr.start_loss;
     f.loss = rr.loss;
     f.evaluations = rr.evaluations;

@@ -27,6 +27,9 @@ struct PlanScoring {
   // there, so a search killed during its refinement continues where it stopped (the search itself
   // is deterministic: it asks for the same plans again). Empty: not kept.
   std::string identity;
+  // Whether the losses add up over reuses like epsilon's error, as the refinement's interaction
+  // prior (PlanRefineOptions::interaction_prior) assumes; off, moves go in additive order.
+  bool additive = true;
 };
 // Makes the scoring for the model searched, with temporal.json's run settings.
 using PlanScoringFactory =

@@ -38,8 +38,7 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   const fs::path dir = o.output;
   const RunContext ctx = make_run_context(argv, "cpu");
   o.search.refine.local_moves = o.refine_moves == "local";
-  o.search.refine.interaction_prior =  // fitted to losses that add up like epsilon's error
-      o.refine_order == "interactions" && o.refine_metric != "fid" && o.refine_metric != "clip";
+  o.search.refine.interaction_prior = o.refine_order == "interactions";
   if ((o.refine_metric == "clip") != !o.refine_clip.empty())
     fail("--refine-metric clip and --refine-clip go together (a CLIP model scores the samples)");
   const bool scored = !o.refine_prompts.empty() || !o.refine_embeddings.empty();
@@ -52,7 +51,8 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
                          make_plan_losses(model, o.refine_prompts, o.refine_embeddings, settings,
                                           o.refine_metric, note, o.refine_clip),
                          plan_scoring_identity(model, o.refine_prompts, o.refine_embeddings,
-                                               settings, o.refine_metric, o.refine_clip)};
+                                               settings, o.refine_metric, o.refine_clip),
+                         !plan_metric_scores_quality(o.refine_metric)};
     };
   const CacheSearchOutput res = search_cache_plans(o.search, dir, ctx, scoring, note);
   const TemporalSearchResult& r = res.result;
