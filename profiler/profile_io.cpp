@@ -176,6 +176,23 @@ ProfileLatency read_profile_latency(const std::filesystem::path& path) {
   return p;
 }
 
+double unit_share(const ProfileReport& r) {
+  if (r.sampler_steps > 0 || !(r.unobserved_ms.median > 0)) return 0;
+  double ms = 0;
+  for (const auto& u : r.units)
+    if (u.parent.empty()) ms += u.inclusive_ms.median;
+  return ms / r.unobserved_ms.median;
+}
+
+std::string unit_share_warning(const std::string& where, double share, double forward_ms) {
+  if (share >= kMinUnitShare && share <= kMaxUnitShare) return "";
+  return fmt::format(
+      "warning: in {} the units add up to {:.0f}% of the forward's {:.2f} ms, so the "
+      "forward and the units were probably timed under different load (a busy machine?): "
+      "predicted speed-ups will be off; profile again when the machine is quieter",
+      where, 100 * share, forward_ms);
+}
+
 std::string profile_table(const ProfileReport& r) {
   std::vector<const UnitProfile*> rows;
   for (const auto& u : r.units) rows.push_back(&u);
@@ -211,6 +228,10 @@ std::string profile_table(const ProfileReport& r) {
   if (!r.backend_detail.empty()) out += r.backend_detail + "\n";
   if (r.channels_last) out += "memory: channels-last (NHWC) weights and activations\n";
   if (!r.attention_kernels.empty()) out += "attention (SDPA): " + r.attention_kernels + "\n";
+  if (r.sampler_steps == 0 && !r.units.empty())
+    if (const auto w = unit_share_warning("this profile", unit_share(r), r.unobserved_ms.median);
+        !w.empty())
+      out += w + "\n";
   return out;
 }
 

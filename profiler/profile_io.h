@@ -47,8 +47,21 @@ struct ProfileArtifact {
 ProfileReport profile_report_from_json(const nlohmann::json& j);
 
 // The table asdm profile prints: units by self time (share, ms per GMAC), then the forward's
-// median, overhead and coverage, and the CUPTI device activity where measured.
+// median, overhead and coverage, and the CUPTI device activity where measured; the unit-share
+// warning last when the units do not add up to the forward.
 std::string profile_table(const ProfileReport& r);
+
+// Whether a profile's unit times and its forward time were measured under the same load: the
+// top-level units' median inclusive times over the unobserved forwards' median (near 1 on a quiet
+// machine: the units cover the forward). A machine busy with other work stalls some unit in each
+// forward, a different one each time, so the forward's median counts the stalls and the units'
+// medians leave them out: the share falls (6% was seen under a parallel CTest). 0 for a
+// sampler-loop profile (its forward is a whole loop) or one without a positive forward.
+double unit_share(const ProfileReport& r);
+constexpr double kMinUnitShare = 0.25, kMaxUnitShare = 1.2;  // outside: the times disagree
+// "" when `share` is within [kMinUnitShare, kMaxUnitShare]; otherwise the warning that predicted
+// speed-ups will be off, naming `where` ("in <where> the units add up to ...").
+std::string unit_share_warning(const std::string& where, double share, double forward_ms);
 
 // Throws asdm::Error naming the file when it is not a complete profile.json.
 ProfileLatency read_profile_latency(const std::filesystem::path& path);

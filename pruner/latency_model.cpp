@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include <fmt/format.h>
-
 #include "core/error.h"
 #include "model/unet_layout.h"
 
@@ -34,13 +32,7 @@ LatencyModel::LatencyModel(const ProfileLatency& profile, const UNetLayout& layo
 }
 
 std::string LatencyModel::consistency_warning() const {
-  const double share = unit_share_;
-  if (share >= 0.25 && share <= 1.2) return "";
-  return fmt::format(
-      "warning: in {} the units add up to {:.0f}% of the forward's {:.2f} ms, so the "
-      "forward and the units were probably timed under different load (a busy machine?): "
-      "predicted speed-ups will be off; profile again, with more --runs",
-      profile_.path, 100 * share, teacher_ms_);
+  return unit_share_warning(profile_.path, unit_share_, teacher_ms_);
 }
 
 double LatencyModel::saved_ms(const std::string& unit) const {

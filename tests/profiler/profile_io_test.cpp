@@ -84,5 +84,47 @@ TEST(ProfileArtifact, CuptiAndSamplerLoopFieldsSurvive) {
             "p.json is not a profile.json (make one with asdm profile)");
 }
 
+// A report whose top-level units' medians are `ms` each and whose unobserved forward is `forward`;
+// the last unit is a child (a TransformerBlock inside its Transformer2D), counted in its parent.
+ProfileReport shares(const std::vector<double>& ms, double forward) {
+  ProfileReport r;
+  r.backend = "timer";
+  r.unobserved_ms.median = r.forward_ms.median = forward;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    UnitProfile u;
+    u.id = "unit" + std::to_string(i);
+    u.inclusive_ms.median = u.exclusive_ms.median = ms[i];
+    r.units.push_back(u);
+  }
+  UnitProfile child;
+  child.id = "unit0.block";
+  child.parent = "unit0";
+  child.inclusive_ms.median = 100;
+  r.units.push_back(child);
+  return r;
+}
+
+TEST(ProfileArtifact, UnitShareWarnsWhenTheUnitsMissTheForward) {
+  // Quiet: the units cover 96% of the forward; the table says nothing more.
+  const ProfileReport quiet = shares({4, 5.6}, 10);
+  EXPECT_DOUBLE_EQ(unit_share(quiet), 0.96);
+  EXPECT_EQ(unit_share_warning("p.json", 0.96, 10), "");
+  EXPECT_EQ(profile_table(quiet).find("warning:"), std::string::npos);
+  // Busy: a stall somewhere in every forward (CI's 191 ms forward against units of 11 ms).
+  const ProfileReport busy = shares({5, 6.5}, 191.31);
+  EXPECT_NEAR(unit_share(busy), 0.0601, 1e-4);
+  EXPECT_NE(profile_table(busy).find("warning: in this profile the units add up to 6% of the "
+                                     "forward's 191.31 ms"),
+            std::string::npos)
+      << profile_table(busy);
+  EXPECT_NE(unit_share_warning("p.json", 1.5, 10).find("in p.json the units add up to 150%"),
+            std::string::npos);
+  // Sampler loops time whole loops against per-call units: no share, no warning.
+  ProfileReport loop = busy;
+  loop.sampler_steps = 4;
+  EXPECT_EQ(unit_share(loop), 0);
+  EXPECT_EQ(profile_table(loop).find("warning:"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace asdm
