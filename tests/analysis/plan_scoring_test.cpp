@@ -38,15 +38,16 @@ CachePlan plan_for(const AblationSubject& s, std::vector<std::vector<std::string
   return p;
 }
 
-test::ProxyFixture fixture() {
-  return test::make_proxy_fixture("plan_scoring", [](UNet& u) {
+// Each test its own folder: CTest runs them at once, and one adds a classifier beside the pipeline.
+test::ProxyFixture fixture(const std::string& name) {
+  return test::make_proxy_fixture("plan_scoring_" + name, [](UNet& u) {
     test::scale_parameters(u, {kZero + ".conv2.weight", kZero + ".conv2.bias"}, 0.0);
   });
 }
 
 TEST(PlanScoring, NothingReusedAndZeroedBranchesScoreZero) {
   torch::set_num_threads(1);
-  const auto f = fixture();
+  const auto f = fixture("zero");
   const auto s = load_proxy_subject(f.pipeline, f.prompts);
   for (const std::string metric : {"eps", "ssim"}) {
     const PlanScorer scorer(s, options(metric));
@@ -64,7 +65,7 @@ TEST(PlanScoring, NothingReusedAndZeroedBranchesScoreZero) {
 
 TEST(PlanScoring, FidScoresTheTeachersProxyFidWhenNothingChanges) {
   torch::set_num_threads(1);
-  const auto f = fixture();
+  const auto f = fixture("fid");
   // Without a classifier beside the pipeline there is no proxy FID to score.
   const auto bare = load_proxy_subject(f.pipeline, f.prompts);
   try {
@@ -92,7 +93,7 @@ TEST(PlanScoring, FidScoresTheTeachersProxyFidWhenNothingChanges) {
 
 TEST(PlanScoring, OneReuseScoresTheTemporalRunsOneStepCost) {
   torch::set_num_threads(1);
-  const auto f = fixture();
+  const auto f = fixture("one_reuse");
   const auto s = load_proxy_subject(f.pipeline, f.prompts);
   TemporalOptions t;
   t.sampler.steps = 5;
@@ -127,7 +128,7 @@ TEST(PlanScoring, OneReuseScoresTheTemporalRunsOneStepCost) {
 
 TEST(PlanScoring, PlansForAnotherModelOrSamplerAreRefused) {
   torch::set_num_threads(1);
-  const auto f = fixture();
+  const auto f = fixture("refused");
   const auto s = load_proxy_subject(f.pipeline, f.prompts);
   const PlanScorer scorer(s, options("eps"));
   auto message = [&](const CachePlan& p) {

@@ -10,8 +10,9 @@
 namespace asdm {
 namespace {
 
-ClipTokenizer tiny() {
-  const auto dir = test::scratch_dir("tokenizer-tiny");
+// Each test its own folder: CTest runs them at once.
+ClipTokenizer tiny(const std::string& name) {
+  const auto dir = test::scratch_dir("tokenizer-tiny-" + name);
   test::write_tiny_tokenizer(dir);
   return ClipTokenizer::load(dir);
 }
@@ -26,7 +27,7 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 TEST(ClipTokenizer, MergesByRankWithTheEndOfWordMarker) {
-  const auto tok = tiny();
+  const auto tok = tiny("a");
   EXPECT_EQ(tok.tokens("The RED  cat"),
             (std::vector<std::string>{"the</w>", "red</w>", "c", "a", "t</w>"}));
   EXPECT_EQ(tok.tokens("a, of!"), (std::vector<std::string>{"a</w>", ",</w>", "of</w>", "!</w>"}));
@@ -35,7 +36,7 @@ TEST(ClipTokenizer, MergesByRankWithTheEndOfWordMarker) {
 }
 
 TEST(ClipTokenizer, PadsAndTruncatesToTheModelLength) {
-  const auto tok = tiny();
+  const auto tok = tiny("b");
   const auto ids = tok.encode_padded("the red");
   ASSERT_EQ(ids.size(), 77u);
   EXPECT_EQ(ids[0], tok.bos_id());
@@ -53,7 +54,7 @@ TEST(ClipTokenizer, PadsAndTruncatesToTheModelLength) {
 }
 
 TEST(ClipTokenizer, SpecialTokensInTextAndUnknownCharacters) {
-  const auto tok = tiny();
+  const auto tok = tiny("c");
   const auto ids = tok.encode("a<|endoftext|>the");
   ASSERT_EQ(ids.size(), 3u);
   EXPECT_EQ(ids[1], tok.eos_id());
