@@ -62,13 +62,42 @@ void copy_prefixed(torch::nn::Module& dst, const torch::nn::Module& src,
     if (p.key().rfind(prefix, 0) == 0) p.value().copy_(sp[p.key()]);
 }
 
+// The weights under `prefix` (a module phase's: the only ones it trains).
+TensorMap prefixed_tensors(const torch::nn::Module& module, const std::string& prefix) {
+  TensorMap t;
+  for (auto& [k, v] : module_tensors(module))
+    if (k.rfind(prefix, 0) == 0) t.emplace(k, v);
+  return t;
+}
+
+// Loads the weights under `prefix` from `t` (a checkpoint's phase weights; one written before
+// only these were kept holds the whole model, whose other weights are the teacher's and skipped).
+void load_prefixed(torch::nn::Module& module, const TensorMap& t, const std::string& prefix,
+                   const std::string& what) {
+  torch::NoGradGuard ng;
+  std::vector<std::string> problems;
+  for (auto& p : module.named_parameters(true)) {
+    if (p.key().rfind(prefix, 0) != 0) continue;
+    const auto it = t.find(p.key());
+    if (it == t.end())
+      problems.push_back("missing " + p.key());
+    else if (it->second.sizes() != p.value().sizes())
+      problems.push_back(fmt::format("{} has another shape", p.key()));
+    else
+      p.value().copy_(it->second);
+  }
+  if (!problems.empty()) fail("{} do not match: {}", what, join_limited(problems, 8));
+}
+
 void save_checkpoint(const fs::path& out, const CheckpointState& state, const UNet& student,
-                     const UNet* phase_model, torch::optim::AdamW* opt, const TensorMap* ema) {
+                     const UNet* phase_model, const std::string& phase_prefix,
+                     torch::optim::AdamW* opt, const TensorMap* ema) {
   const fs::path tmp = out / "checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   write_tensors(tmp / "student.safetensors", module_tensors(student.module()));
-  if (phase_model) write_tensors(tmp / "phase.safetensors", module_tensors(phase_model->module()));
+  if (phase_model)
+    write_tensors(tmp / "phase.safetensors", prefixed_tensors(phase_model->module(), phase_prefix));
   if (opt) torch::save(*opt, (tmp / "optimizer.pt").string());
   if (ema && !ema->empty()) write_tensors(tmp / "ema.safetensors", *ema);
   state.write(tmp / "state.json");
@@ -403,10 +432,18 @@ class Run {
       ArchSpec hs = tspec;
       for (const auto& e : sspec.edits)
         if (unit_id::is_under(e.unit, ph.name)) hs.edits.push_back(e);
-      hybrid = std::make_unique<UNet>(hs);
-      inherit_weights(*hybrid, tfiles.weights);
-      hybrid->to(o.device, "float32");
       prefix = ph.name + ".";
+      hybrid = std::make_unique<UNet>(hs);
+      hybrid->to(o.device, "float32");
+      // Outside its module the hybrid is the teacher (its edits are all inside) and is not trained:
+      // it takes the teacher's tensors there, with no second copy and no read of the teacher's
+      // files. A teacher held in another dtype (--teacher-dtype) cannot lend them: then the
+      // hybrid's own float32 copy, from the files.
+      if (!share_parameters(hybrid->module(), teacher->module(), prefix).empty()) {
+        hybrid = std::make_unique<UNet>(hs);
+        inherit_weights(*hybrid, tfiles.weights);
+        hybrid->to(o.device, "float32");
+      }
       copy_prefixed(hybrid->module(), student->module(), prefix);
       model = hybrid.get();
     }
@@ -430,8 +467,8 @@ class Run {
       step0 = start_step;
       try {
         if (!assembly)
-          load_module_tensors(model->module(), read_tensors(ckpt / "phase.safetensors"),
-                              "checkpoint phase weights");
+          load_prefixed(model->module(), read_tensors(ckpt / "phase.safetensors"), prefix,
+                        "checkpoint phase weights");
         torch::load(opt, (ckpt / "optimizer.pt").string());
         if (use_ema) ema = read_tensors(ckpt / "ema.safetensors");
       } catch (const std::exception& e) {
@@ -460,7 +497,7 @@ class Run {
     auto write_state = [&](int phase_index, int phase_step, bool with_phase) {
       if (!group->leader()) return;
       const CheckpointState st{global, phase_index, phase_step, total, student_sha, opts};
-      save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr,
+      save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr, prefix,
                       with_phase ? &opt : nullptr, with_phase && use_ema ? &ema : nullptr);
     };
 

@@ -38,4 +38,21 @@ void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const st
   if (!problems.empty()) fail("{} do not match: {}", what, join_limited(problems, 8));
 }
 
+std::vector<std::string> share_parameters(torch::nn::Module& module,
+                                          const torch::nn::Module& source,
+                                          const std::string& except) {
+  const auto from = source.named_parameters(true);
+  std::vector<std::string> own;
+  for (auto& p : module.named_parameters(true)) {
+    if (!except.empty() && p.key().rfind(except, 0) == 0) continue;
+    const at::Tensor* t = from.find(p.key());
+    if (!t || t->sizes() != p.value().sizes() || t->dtype() != p.value().dtype() ||
+        t->device() != p.value().device())
+      own.push_back(p.key());
+    else
+      p.value().set_data(*t);
+  }
+  return own;
+}
+
 }  // namespace asdm

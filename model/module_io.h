@@ -3,6 +3,7 @@
 // encoder, the attribute classifier, training checkpoints). The UNet's own loading, with dtype
 // conversion and inheritance, is model/checkpoint.h.
 #include <string>
+#include <vector>
 
 #include "model/tensor_io.h"
 
@@ -20,5 +21,15 @@ TensorMap module_tensors(const torch::nn::Module& module, const std::string& pre
 // containing `ignore`, when not empty, are allowed extras, e.g. transformers' position_ids).
 void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const std::string& what,
                          const std::string& prefix = "", const std::string& ignore = "");
+
+// Points every parameter of `module` whose name does not start with `except` at `source`'s tensor
+// of the same name, where shape, dtype and device agree: a model built from a frozen one with a few
+// modules changed takes the rest from it, with no second copy. The names must mean the same
+// weights in both (outside `except`, `module` is `source`'s structure). Call before `module` runs
+// (a cache keyed on a weight, as Winograd's, would not see the change); neither model may write to
+// the shared tensors afterwards. Returns the names outside `except` that keep their own tensor.
+std::vector<std::string> share_parameters(torch::nn::Module& module,
+                                          const torch::nn::Module& source,
+                                          const std::string& except = "");
 
 }  // namespace asdm

@@ -93,14 +93,21 @@ TEST(Incubate, StoppedAndResumedEndsWithTheUninterruptedWeights) {
   const auto s = test::make_incubation_setup("incubate_resume");
   IncubateOptions o = small();
   o.ema = 0.9;
+  o.checkpoint_every = 1;  // every step: a stop mid-module keeps that module's weights
   incubate(s.teacher, s.student, s.schedule, s.dir / "whole", o, false);
-  for (int stop : {3, 8}) {  // mid-module (resumes from the phase start at 2), mid-assembly (from
-                             // 8: optimizer and EMA)
+  for (int stop : {3, 8}) {  // mid-module (resumes at 3: the module's weights and optimizer),
+                             // mid-assembly (at 8: optimizer and EMA)
     const fs::path part = s.dir / fmt::format("part{}", stop);
     IncubateOptions first = o;
     first.stop_after = stop;
     const IncubateResult a = incubate(s.teacher, s.student, s.schedule, part, first, false);
     EXPECT_FALSE(a.complete);
+    if (stop == 3) {  // mid-module: the checkpoint keeps that module's weights, and only those
+      const std::string module = read_log(part / "incubation.jsonl").back().at("phase");
+      const TensorMap phase = read_tensors(part / "checkpoint" / "phase.safetensors");
+      EXPECT_FALSE(phase.empty());
+      for (const auto& [k, v] : phase) EXPECT_EQ(k.rfind(module + ".", 0), 0u) << k;
+    }
     const IncubateResult b = incubate(s.teacher, s.student, s.schedule, part, o, true);
     EXPECT_TRUE(b.complete);
     const TensorMap x =
