@@ -83,8 +83,10 @@ void run_profile(ProfileCliOptions o, const std::vector<std::string>& argv) {
 constexpr const char* kHelp =
     R"(Measure every unit's latency in a UNet forward: warm-up, then --runs observed forwards alternated
 with as many unobserved ones timed the same way, so the profile reports its own overhead. Self time
-excludes nested units; coverage is the time attributed to units over the whole forward. A bare
-config runs with random weights (latency does not depend on them).
+excludes nested units; coverage is the time attributed to units over the whole forward. A warning
+follows the table when the units' medians add up to under 25% or over 120% of the forward's: a busy
+machine stalls some unit in each forward, so the medians disagree; profile again when it is quiet.
+A bare config runs with random weights (latency does not depend on them).
 Backends:
   timer        steady clock at unit boundaries. On CUDA it synchronises the device at every
                boundary, which is intrusive (it stops the CPU from running ahead of the GPU).
