@@ -33,7 +33,9 @@ struct SearchCli {
   BenchOptions bench;
 };
 
-void run_search(SearchCli o, const std::vector<std::string>& argv) {
+// `refine_given`: the --refine-* options given on the command line.
+void run_search(SearchCli o, const std::vector<std::string>& argv,
+                const std::vector<std::string>& refine_given) {
   set_threads(o.threads);
   const fs::path dir = o.output;
   const RunContext ctx = make_run_context(argv, "cpu");
@@ -42,8 +44,8 @@ void run_search(SearchCli o, const std::vector<std::string>& argv) {
   if ((o.refine_metric == "clip") != !o.refine_clip.empty())
     fail("--refine-metric clip and --refine-clip go together (a CLIP model scores the samples)");
   const bool scored = !o.refine_prompts.empty() || !o.refine_embeddings.empty();
-  if (!scored && (!o.refine_clip.empty() || o.search.refine_baselines))
-    fail("--refine-clip and --refine-baselines need --refine-prompts or --refine-embeddings");
+  if (!scored && !refine_given.empty())
+    fail("{}: only with --refine-prompts or --refine-embeddings", join_limited(refine_given));
   PlanScoringFactory scoring;
   if (scored)
     scoring = [&](const std::string& model, const TemporalSettings& settings) {
@@ -76,14 +78,13 @@ temporal.json's one-step cost at its call and staleness (asdm ablate --temporal)
 --baseline-intervals) as baselines on the same axes, and OUT/cache_search.json; --measure times the
 teacher and every plan in one interleaved asdm bench (OUT/bench.json; a plan that removes units on
 its student, built training-free in OUT/pN.student; quality with --quality-prompts and
---classifier). --refine-prompts (or --refine-embeddings) scores every plan whole on those prompts
-(--refine-metric eps: the search's scale, the whole plan applied along the teacher's trajectories;
-ssim: 1 - SSIM of final samples; fid: their proxy FID against renders, proxy pipelines with a
-classifier beside them; clip: the drop of their CLIP score, SD pipelines with --refine-clip) and
-refines the first --refine-candidates plans (--refine-baselines: DeepCache's unit-reuse ones too, as
-deepcache-lL-kNr): reuses move between units while the grouped loss falls, at the same predicted
-time; a changed plan is written as pNr. Refine on other prompts than you evaluate on: it fits them.
-Scores are kept in OUT/grouped_scores.json; the same command again resumes from them.)";
+--classifier). --refine-prompts (or --refine-embeddings; every other --refine-* option needs one)
+scores every plan whole on those prompts (--refine-metric; eps applies the whole plan along the
+teacher's trajectories, on the search's scale) and refines the first --refine-candidates plans
+(--refine-baselines: DeepCache's unit-reuse ones too, as deepcache-lL-kNr): reuses move between
+units while the grouped loss falls, at the same predicted time; a changed plan is written as pNr.
+Refine on other prompts than you evaluate on: it fits them. Scores are kept in
+OUT/grouped_scores.json; the same command again resumes from them.)";
 
 }  // namespace
 
@@ -118,8 +119,7 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "max gap)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--keep", o->search.search.keep,
-                  "Units never reused or removed (comma-separated)")
+  sub->add_option("--keep", o->search.search.keep, "Units never reused or removed (a,b,...)")
       ->delimiter(',');
   sub->add_option("--bins", o->search.search.bins, "Time resolution: the teacher's run / bins")
       ->capture_default_str()
@@ -190,11 +190,10 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--classifier", o->bench.classifier,
                   "--measure: proxy attribute classifier (accuracy and proxy FID)");
-  sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")
-      ->capture_default_str();
+  add_threads_option(sub, o->threads);
   sub->add_option("-o,--output", o->output, "Folder for the plans and cache_search.json")
       ->required();
-  sub->callback([o, argv] { run_search(*o, argv); });
+  sub->callback([o, argv, sub] { run_search(*o, argv, given_options(sub, "--refine-")); });
 }
 
 }  // namespace asdm::cli

@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <unistd.h>
 
@@ -48,6 +49,21 @@ inline void add_device_options(CLI::App* sub, std::string& device, std::string& 
   sub->add_option("--dtype", dtype, dtype_help)
       ->capture_default_str()
       ->check(CLI::IsMember(dtype_names()));
+}
+
+// The options of `sub` whose names start with `prefix` that were given on the command line (not
+// left at their defaults).
+inline std::vector<std::string> given_options(const CLI::App* sub, const std::string& prefix) {
+  std::vector<std::string> given;
+  for (const CLI::Option* opt : sub->get_options())
+    if (opt->get_name().rfind(prefix, 0) == 0 && opt->count() > 0) given.push_back(opt->get_name());
+  return given;
+}
+
+// --threads as the commands that run networks on the CPU take it.
+inline void add_threads_option(CLI::App* sub, int& threads) {
+  sub->add_option("--threads", threads, "Intra-op CPU threads (0: libtorch's default)")
+      ->capture_default_str();
 }
 
 }  // namespace asdm::cli

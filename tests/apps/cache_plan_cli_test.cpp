@@ -257,7 +257,10 @@ TEST(CachePlanCli, TemporalAnalysisFeedsTheSearch) {
 
   // Refinement options without the prompts to score on: one line, before any search.
   expect_error(search(dir / "x", {"--refine-baselines"}),
-               "--refine-clip and --refine-baselines need --refine-prompts or --refine-embeddings");
+               "--refine-baselines: only with --refine-prompts or --refine-embeddings");
+  expect_error(
+      search(dir / "x", {"--refine-moves", "local", "--refine-metric", "ssim"}),
+      "--refine-metric, --refine-moves: only with --refine-prompts or --refine-embeddings");
 
   const Result far = asdm({"cache-plan", "search", "--temporal", temporal, "--profile", profile,
                            "--model", teacher, "--target-speedup", "0.9", "-o", out.string()});
