@@ -147,8 +147,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
                   "models in");
   sub->add_option("--sd-config", o->bench.sd_config,
                   "Pipeline folder with the configs of a single-file --sd-pipeline");
-  sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")
-      ->capture_default_str();
+  add_threads_option(sub, o->threads);
   sub->add_flag("--no-samples", o->no_samples, "Do not write sample grids");
   sub->callback([o, argv] { run_bench_cli(*o, argv); });
 }

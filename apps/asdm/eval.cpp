@@ -88,8 +88,7 @@ void add_common(CLI::App* sub, EvalCli& o) {
   sub->add_option("--shard", o.shard,
                   "i/n: compute batches i, i+n, ... only; 'asdm eval merge' joins the folders");
   add_device_options(sub, e.device, e.dtype);
-  sub->add_option("--threads", o.threads, "intra-op CPU threads (0: libtorch's default)")
-      ->capture_default_str();
+  add_threads_option(sub, o.threads);
 }
 
 constexpr const char* kHelp =
@@ -184,8 +183,7 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
   stats->add_option("-o,--output", *stats_out, ".npz to write (mu, sigma, n)")->required();
   add_device_options(stats, so->device, so->dtype);
   auto stats_threads = std::make_shared<int>(0);
-  stats->add_option("--threads", *stats_threads, "intra-op CPU threads (0: libtorch's default)")
-      ->capture_default_str();
+  add_threads_option(stats, *stats_threads);
   stats->callback([so, stats_out, stats_threads] {
     set_threads(*stats_threads);
     ensure_device(so->device);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -84,8 +85,7 @@ void add_forward(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_flag("--capture", o->capture, "Also write every unit's and block's output");
   sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "float32, float16 or bfloat16")->capture_default_str();
-  sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")
-      ->capture_default_str();
+  add_threads_option(sub, o->threads);
   sub->callback([o, argv] { run_forward(*o); });
 }
 

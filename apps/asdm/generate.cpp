@@ -105,8 +105,7 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
                 "CUDA graphs: each whole denoising step (guidance batch, UNet, sampler arithmetic; "
                 "PNDM: the UNet call) replayed from one graph captured at the first step, as "
                 "deployed (CUDA only; not with --cache-plan)");
-  sub->add_option("--threads", o->threads, "intra-op CPU threads (0: libtorch's default)")
-      ->capture_default_str();
+  add_threads_option(sub, o->threads);
   sub->add_option("-o,--output", o->gen.output, "PNG to write")->capture_default_str();
   sub->callback([o, argv] { run_generate(*o, argv); });
 }

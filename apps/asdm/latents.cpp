@@ -68,8 +68,7 @@ void add_latents(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   add_device_options(sub, o->device, o->dtype);
-  sub->add_option("--threads", o->threads, "intra-op CPU threads (0: libtorch's default)")
-      ->capture_default_str();
+  add_threads_option(sub, o->threads);
   sub->add_option("-o,--output", o->output, "latents.safetensors to write")->required();
   sub->callback([o] { run_latents(*o); });
   (void)argv;
