@@ -62,42 +62,23 @@ void copy_prefixed(torch::nn::Module& dst, const torch::nn::Module& src,
     if (p.key().rfind(prefix, 0) == 0) p.value().copy_(sp[p.key()]);
 }
 
-// The weights under `prefix` (a module phase's: the only ones it trains).
-TensorMap prefixed_tensors(const torch::nn::Module& module, const std::string& prefix) {
-  TensorMap t;
-  for (auto& [k, v] : module_tensors(module))
-    if (k.rfind(prefix, 0) == 0) t.emplace(k, v);
-  return t;
-}
-
-// Loads the weights under `prefix` from `t` (a checkpoint's phase weights; one written before
-// only these were kept holds the whole model, whose other weights are the teacher's and skipped).
-void load_prefixed(torch::nn::Module& module, const TensorMap& t, const std::string& prefix,
-                   const std::string& what) {
-  torch::NoGradGuard ng;
-  std::vector<std::string> problems;
-  for (auto& p : module.named_parameters(true)) {
-    if (p.key().rfind(prefix, 0) != 0) continue;
-    const auto it = t.find(p.key());
-    if (it == t.end())
-      problems.push_back("missing " + p.key());
-    else if (it->second.sizes() != p.value().sizes())
-      problems.push_back(fmt::format("{} has another shape", p.key()));
-    else
-      p.value().copy_(it->second);
-  }
-  if (!problems.empty()) fail("{} do not match: {}", what, join_limited(problems, 8));
+// A module phase's block inside `model`: the module named as its weights' keys begin.
+torch::nn::Module& block_of(const UNet& model, const std::string& block) {
+  const auto modules = model.module().named_modules();
+  ASDM_CHECK(modules.contains(block), "the model has no module {}", block);
+  return *modules[block];
 }
 
 void save_checkpoint(const fs::path& out, const CheckpointState& state, const UNet& student,
-                     const UNet* phase_model, const std::string& phase_prefix,
+                     const UNet* phase_model, const std::string& phase_block,
                      torch::optim::AdamW* opt, const TensorMap* ema) {
   const fs::path tmp = out / "checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   write_tensors(tmp / "student.safetensors", module_tensors(student.module()));
   if (phase_model)
-    write_tensors(tmp / "phase.safetensors", prefixed_tensors(phase_model->module(), phase_prefix));
+    write_tensors(tmp / "phase.safetensors",
+                  module_tensors(block_of(*phase_model, phase_block), phase_block + "."));
   if (opt) torch::save(*opt, (tmp / "optimizer.pt").string());
   if (ema && !ema->empty()) write_tensors(tmp / "ema.safetensors", *ema);
   state.write(tmp / "state.json");
@@ -467,8 +448,8 @@ class Run {
       step0 = start_step;
       try {
         if (!assembly)
-          load_prefixed(model->module(), read_tensors(ckpt / "phase.safetensors"), prefix,
-                        "checkpoint phase weights");
+          load_module_tensors(block_of(*model, ph.name), read_tensors(ckpt / "phase.safetensors"),
+                              "checkpoint phase weights", prefix);
         torch::load(opt, (ckpt / "optimizer.pt").string());
         if (use_ema) ema = read_tensors(ckpt / "ema.safetensors");
       } catch (const std::exception& e) {
@@ -497,7 +478,7 @@ class Run {
     auto write_state = [&](int phase_index, int phase_step, bool with_phase) {
       if (!group->leader()) return;
       const CheckpointState st{global, phase_index, phase_step, total, student_sha, opts};
-      save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr, prefix,
+      save_checkpoint(out, st, *student, with_phase && !assembly ? model : nullptr, ph.name,
                       with_phase ? &opt : nullptr, with_phase && use_ema ? &ema : nullptr);
     };
 
