@@ -119,16 +119,16 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--resolution", o->source.resolution,
                   "Stable Diffusion pipelines: image side in pixels (default: the UNet's "
                   "sample_size x the VAE's factor); profile and ablate at the same size")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--tier", o->ablation.tier, "1, 2 or both")
       ->capture_default_str()
       ->check(CLI::IsMember({"1", "2", "both"}));
   sub->add_option("--timesteps", o->ablation.timesteps, "Tier 1: states kept per prompt (K)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--steps", o->ablation.sampler.steps, "Sampler steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--guidance", o->ablation.sampler.guidance,
                   "Classifier-free guidance scale (default: 1 for proxy pipelines, 7.5 otherwise)");
   sub->add_option("--sampler", o->ablation.sampler.sampler, "ddim, euler, dpm++2m or pndm")
@@ -139,15 +139,15 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--batch", o->ablation.batch, "Prompts per forward")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--prefix-chunk", o->ablation.prefix_chunk,
                   "Tier 1: units scored together, replaying the teacher's forward up to each "
                   "(1: no replay, here or in --temporal's probes; the same scores)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--bootstrap", o->ablation.bootstrap, "Bootstrap resamples for the 95% intervals")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--units", o->inputs.units,
                   "Only these units (comma-separated ids; default: every removable unit)")
       ->delimiter(',');
@@ -160,7 +160,7 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--top", o->ablation.top,
                   "Tier 2 only on the N units with the highest tier-1 scores (with --tier both; or "
                   "--tier 2 --rank-from)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--rank-from", o->inputs.rank_from,
                   "importance.json whose tier-1 scores pick the --top units");
   sub->add_option("--profile", o->inputs.profile,
@@ -177,7 +177,7 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--max-gap", o->max_gap,
                   "--temporal: relative change measured over gaps of 1..N calls")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--intervals", o->intervals,
                   "--temporal tier 2: DeepCache intervals per unit (comma-separated)")
       ->delimiter(',')

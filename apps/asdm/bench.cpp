@@ -89,13 +89,13 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--batch", o->bench.batch, "UNet forward batch")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--text-tokens", o->bench.text_tokens,
                   "Text tokens of the UNet input (0: the pipeline's, else 77)")
       ->capture_default_str();
   sub->add_option("--runs", o->bench.runs, "Interleaved UNet rounds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_flag("--graphs", o->bench.graphs,
                 "CUDA graphs: each UNet's forward captured once and replayed in the UNet rounds, "
                 "as deployed (CUDA devices only)");
@@ -104,7 +104,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
                 "2-core CPU it measured no faster; cuDNN's fp16 convolutions are NHWC-native)");
   sub->add_option("--warmup", o->bench.warmup, "Warm-up rounds")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--steps", o->bench.sampler.steps,
                   "Sampler steps of the pipeline and quality runs")
       ->capture_default_str();
@@ -116,15 +116,15 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--pipeline-batch", o->bench.pipeline_batch, "Images per pipeline run")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--pipeline-runs", o->bench.pipeline_runs,
                   "Interleaved pipeline rounds after one warm-up round (0: none)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--quality-prompts", o->bench.quality_prompts,
                   "Validation prompts for the quality pass (0: none)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--prompts", o->bench.prompts_file,
                   "Prompt file for the quality pass instead (one per line)");
   sub->add_option("--classifier", o->bench.classifier,

@@ -101,7 +101,7 @@ void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv) {
                   "Or DeepCache's skip-branch form: nothing at this resolution level or below "
                   "runs on the calls between (its down, mid and up blocks), the first up block "
                   "above takes the hidden state kept from the last full call")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   uni->add_option("--skip-layers", o->skip_layers,
                   "With --skip-level L: the branch inside the blocks at level L - 1: their down "
                   "block runs only its first K layers and their up block its last K + 1 on the "
@@ -113,10 +113,10 @@ void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv) {
                   "--skip-layers b / 3 + 1")
       ->excludes("--skip-level")
       ->excludes("--skip-layers")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   uni->add_option("--interval", o->interval, "Compute every N-th call (DeepCache: 2, 3, 5)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   uni->add_option("--steps", o->sampler.steps, "Sampler steps")->capture_default_str();
   uni->add_option("--sampler", o->sampler.sampler,
                   "ddim, euler, dpm++2m or pndm (PNDM makes "

@@ -111,19 +111,19 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--max-candidates", o->search.search.max_candidates, "Plans to emit")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--step", o->search.search.candidate_step, "Speed-up between successive plans")
       ->capture_default_str();
   sub->add_option("--max-gap", o->search.search.max_gap,
                   "Calls a branch may be reused before it is computed again (0: temporal.json's "
                   "max gap)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--keep", o->search.search.keep, "Units never reused or removed (a,b,...)")
       ->delimiter(',');
   sub->add_option("--bins", o->search.search.bins, "Time resolution: the teacher's run / bins")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--baseline-level", o->search.baseline_level,
                   "DeepCache baselines: the units at this resolution level and below")
       ->capture_default_str();
@@ -154,7 +154,7 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
   sub->add_option("--refine-candidates", o->search.refine_candidates,
                   "Plans refined, from the first (the others are only scored)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--refine-clip", o->refine_clip,
                   "CLIP folder (as asdm eval --clip) for --refine-metric clip")
       ->check(CLI::ExistingDirectory);
@@ -163,7 +163,7 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
   sub->add_option("--refine-evals", o->search.refine.max_evaluations,
                   "Most grouped scores per refined plan, its start's included")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--refine-shift", o->search.refine.move_fraction,
                   "Time one refinement move shifts between two units (fraction of the run)")
       ->capture_default_str()
@@ -184,7 +184,7 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                 "remove units on their students, built training-free)");
   sub->add_option("--pipeline-runs", o->bench.pipeline_runs, "--measure: interleaved rounds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--quality-prompts", o->bench.quality_prompts,
                   "--measure: prompts for the quality pass (0: none)")
       ->capture_default_str();

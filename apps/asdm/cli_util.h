@@ -2,8 +2,10 @@
 // Small helpers shared by the subcommands: progress lines, common options.
 #include <cstdio>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -59,6 +61,29 @@ inline std::vector<std::string> given_options(const CLI::App* sub, const std::st
     if (opt->get_name().rfind(prefix, 0) == 0 && opt->count() > 0) given.push_back(opt->get_name());
   return given;
 }
+
+// Number checks with messages a user can act on. CLI11's PositiveNumber and NonNegativeNumber
+// print their range with DBL_MAX written out in full (over 300 digits), and say "not in range"
+// for a value that is not a number at all. Same help tags (POSITIVE, NONNEGATIVE) as theirs.
+inline CLI::Validator number_at_least(double low, bool inclusive, std::string tag) {
+  return CLI::Validator(
+      [low, inclusive](std::string& text) -> std::string {
+        double value = 0;
+        std::size_t used = 0;
+        try {
+          value = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size()) return fmt::format("'{}' is not a number", text);
+        if (inclusive ? value >= low : value > low) return {};
+        return fmt::format("must be {} {}, got {}", inclusive ? "at least" : "greater than", low,
+                           text);
+      },
+      std::move(tag));
+}
+inline const CLI::Validator kPositive = number_at_least(0, false, "POSITIVE");
+inline const CLI::Validator kNonNegative = number_at_least(0, true, "NONNEGATIVE");
 
 // --threads as the commands that run networks on the CPU take it.
 inline void add_threads_option(CLI::App* sub, int& threads) {

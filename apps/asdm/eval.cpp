@@ -82,9 +82,7 @@ void add_common(CLI::App* sub, EvalCli& o) {
   sub->add_option("-o,--out", e.out,
                   "work folder: features/ (per batch, for resuming), eval.json, stats.npz")
       ->capture_default_str();
-  sub->add_option("--batch", e.batch, "images per batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  sub->add_option("--batch", e.batch, "images per batch")->capture_default_str()->check(kPositive);
   sub->add_option("--shard", o.shard,
                   "i/n: compute batches i, i+n, ... only; 'asdm eval merge' joins the folders");
   add_device_options(sub, e.device, e.dtype);
@@ -139,7 +137,7 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
                   "them (Pillow bicubic; 0: as generated). The BK-SDM protocol: 512 px images "
                   "scored at 256")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   gen->add_option("--cache-plan", go->eval.cache_plan,
                   "cache_plan.json (asdm cache-plan): the sampler reuses units' branch outputs "
                   "across its calls as the plan says (temporal redundancy)");

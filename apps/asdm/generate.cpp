@@ -73,7 +73,7 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(CLI::Range(1, 1000));
   sub->add_option("--guidance", o->gen.guidance, "classifier-free guidance scale (<= 1: none)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--seed", o->gen.seed, "noise seed")->capture_default_str();
   sub->add_flag("--tensors", o->gen.tensors,
                 "also write <stem>.safetensors: the images as float32 [B,3,H,W] in [0,1] and the "
@@ -84,15 +84,15 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(CLI::IsMember(sampler_names()));
   sub->add_option("--resolution", o->resolution,
                   "image side in pixels (default: the UNet's sample_size x 8)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--height", o->gen.height, "image height (overrides --resolution)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--width", o->gen.width, "image width (overrides --resolution)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--clip-skip", o->gen.clip_skip,
                   "text encoder layers to skip (diffusers' clip_skip)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--unet", o->gen.unet, "a student UNet folder to use instead of the pipeline's");
   sub->add_option("--cache-plan", o->gen.cache_plan,
                   "cache_plan.json (asdm cache-plan): units reuse their branch output across the "

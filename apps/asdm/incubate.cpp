@@ -109,7 +109,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--steps", o->inc.total_steps,
                   "Total steps, every phase scaled to it (0: the schedule's)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_flag("--one-shot", o->inc.one_shot,
                 "No module phases: the assembled student for the whole budget");
   sub->add_option("--batch", o->inc.batch,
@@ -119,7 +119,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
                   "Micro-batches per step and rank (gradient accumulation: same result, less "
                   "memory)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_flag("--activation-checkpointing", o->inc.recompute,
                 "Recompute each unit's activations in backward instead of keeping them (less "
                 "memory, one more forward; same gradients)");
@@ -140,7 +140,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
                   "asdm latents makes one from images with captions");
   sub->add_option("--checkpoint-every", o->inc.checkpoint_every, "Steps between checkpoints")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--seed", o->inc.seed, "Seed of data, noise and timesteps")
       ->capture_default_str();
   sub->add_option("--device", o->inc.device, "cpu or cuda")->capture_default_str();

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "model/runtime.h"
 #include "profiler/inspect.h"
@@ -41,17 +42,17 @@ void add_inspect(CLI::App& app, const std::vector<std::string>& argv) {
       ->required();
   sub->add_option("--resolution", o->inspect.resolution,
                   "Image side in pixels (default: sample_size x --vae-scale)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--vae-scale", o->inspect.vae_scale, "Pixels per latent cell")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--batch", o->inspect.batch, "Batch size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--text-tokens", o->inspect.text_tokens,
                   "Text tokens (encoder_hidden_states length)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--json", o->json_out,
                   "Write inspect.json to FILE ('-': stdout, table suppressed)");
   sub->callback([o, argv] { run_inspect(*o, argv); });

@@ -63,10 +63,10 @@ void add_latents(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--images", o->images, "folder of images with <stem>.txt captions")->required();
   sub->add_option("--resolution", o->resolution,
                   "image side (default: the UNet's sample_size x the VAE's factor)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--batch", o->batch, "images per VAE batch")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   add_device_options(sub, o->device, o->dtype);
   add_threads_option(sub, o->threads);
   sub->add_option("-o,--output", o->output, "latents.safetensors to write")->required();

@@ -126,25 +126,25 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   add_device_options(sub, o->device, o->dtype);
   sub->add_option("--resolution", o->profile.resolution,
                   "Image side in pixels (default: sample_size x 8)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--batch", o->profile.batch, "Batch size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--text-tokens", o->profile.text_tokens, "Text tokens")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--runs", o->profile.runs, "Timed forwards")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--warmup", o->profile.warmup, "Untimed warm-up forwards")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--sampler-steps", o->profile.sampler_steps,
                   "Sampler-loop mode: time K denoising steps per run as a pipeline runs them (0: "
                   "single forwards);\n"
                   "unit times are then per UNet call")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option(
          "--guidance", o->profile.guidance,
          "Sampler-loop mode: classifier-free guidance scale (not 1: the UNet batch is doubled)")
@@ -174,7 +174,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
       "--pipeline with a single-file checkpoint as --model: the pipeline folder with its configs");
   sub->add_option("--steps", o->steps, "--pipeline: denoising steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--prompt", o->prompts,
                   "--pipeline: prompt (repeat for a batch; default: one SD prompt)");
   sub->add_option("--seed", o->profile.seed, "Seed of the inputs / initial noise")

@@ -81,16 +81,16 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(CLI::IsMember({"default", "test"}));
   train->add_option("--steps", t->train.steps, "Training steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   train->add_option("--batch", t->train.batch, "Batch size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   train->add_option("--lr", t->train.lr, "Peak learning rate (AdamW)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   train->add_option("--warmup", t->train.warmup, "Linear warm-up steps")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   train
       ->add_option("--cond-drop", t->train.cond_drop,
                    "Fraction of captions dropped (unconditional branch)")
@@ -105,7 +105,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   train->add_option("--checkpoint-every", t->train.checkpoint_every, "Steps between checkpoints")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   train->add_option("--stop-after", t->train.stop_after,
                     "Stop after this step as if interrupted (for testing --resume)");
   train->add_flag("--resume", t->resume, "Continue the run in --out from its checkpoint");
@@ -123,9 +123,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
       "prompts", "Write a prompt set of distinct single-object captions, one per line");
   prompts->add_option("--world", *pw, "default or test")->capture_default_str();
   prompts->add_option("--seed", *seed, "Seed (validation 1001, test 2002)")->capture_default_str();
-  prompts->add_option("--count", *count, "Captions")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  prompts->add_option("--count", *count, "Captions")->capture_default_str()->check(kPositive);
   prompts->add_option("-o,--output", *out, "File to write")->required();
   prompts->callback([pw, seed, count, out] {
     std::string text;
@@ -143,7 +141,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   tc->add_option("--out", c->out, "Output folder")->required();
   tc->add_option("--steps", c->train.steps, "Training steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   tc->add_option("--seed", c->train.seed, "Seed")->capture_default_str();
   tc->add_option("--threads", c->threads, "Intra-op CPU threads (0: libtorch's default)")
       ->capture_default_str();

@@ -127,7 +127,7 @@ void add_proxy_eval(CLI::App& proxy, const std::vector<std::string>& argv) {
   ev->add_option("--prompts", e->prompts, "Prompts file, one per line");
   ev->add_option("--steps", e->eval.sampler.steps, "Sampling steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   ev->add_option("--guidance", e->eval.sampler.guidance, "Classifier-free guidance scale")
       ->capture_default_str();
   ev->add_option("--sampler", e->eval.sampler.sampler, "ddim, euler, dpm++2m or pndm")
@@ -138,7 +138,7 @@ void add_proxy_eval(CLI::App& proxy, const std::vector<std::string>& argv) {
       ->delimiter(',');
   ev->add_option("--remove-every", e->remove_every,
                  "Evaluate with every k-th removable top-level unit removed (3: a third of them)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   ev->add_option(
         "--cache-plan", e->cache_plan,
         "Sample with a cache plan (asdm cache-plan): units reuse their branch across steps")

@@ -104,7 +104,7 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--max-candidates", s.search.max_candidates, "Candidates to emit")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--step", s.search.candidate_step, "Speedup between successive candidates")
       ->capture_default_str();
   sub->add_option("--keep", s.search.keep, "Units never removed (comma-separated)")->delimiter(',');
@@ -134,7 +134,7 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
       ->excludes("--refine-prompts");
   sub->add_option("--refine-evals", s.refine_evals, "Most grouped scores the refinement computes")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_flag("--allow-no-cross-attention", o->allow_no_cross_attention,
                 "Let a block lose all its attention units");
   sub->add_flag("--measure", s.measure,
@@ -143,16 +143,16 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
                   "Also time N random removal sets with the candidates and report the predictor's "
                   "error on them")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_flag("--graphs", s.graphs,
                 "--measure, --validate: replay CUDA graphs, as the profile did (implied by a "
                 "profile taken with asdm profile --graphs)");
   sub->add_option("--runs", s.runs, "--measure: timed rounds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   sub->add_option("--warmup", s.warmup, "--measure: warm-up rounds")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_option("--threads", o->threads,
                   "--measure: intra-op CPU threads (0: libtorch's default)")
       ->capture_default_str();

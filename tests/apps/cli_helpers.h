@@ -1,5 +1,6 @@
 #pragma once
 // Running the built asdm binary from tests: exit code, stdout and stderr.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,12 +57,17 @@ inline Result asdm(const std::vector<std::string>& args) {
   return r;
 }
 
-// Starts asdm with `args` in the background (output inherited) and returns its pid.
-inline pid_t spawn_asdm(const std::vector<std::string>& args) {
+// Starts asdm with `args` in the background and returns its pid. Its stdout goes to `stdout_to`
+// when given (stderr is inherited).
+inline pid_t spawn_asdm(const std::vector<std::string>& args, const std::string& stdout_to = {}) {
   std::vector<std::string> argv = {test::asdm_exe().string()};
   argv.insert(argv.end(), args.begin(), args.end());
   const pid_t pid = ::fork();
   if (pid == 0) {
+    if (!stdout_to.empty()) {
+      const int fd = ::open(stdout_to.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || ::dup2(fd, 1) < 0) ::_exit(126);
+    }
     std::vector<char*> c;
     for (auto& a : argv) c.push_back(a.data());
     c.push_back(nullptr);

@@ -165,6 +165,17 @@ TEST(Cli, ProfileBadInputsGiveOneLine) {
   EXPECT_EQ(backend.err,
             "asdm: error: --backend: nvtx not in {timer,cuda-events,cupti,cuda-events,cupti} (see "
             "--help)\n");
+  // Number checks: one short line (CLI11's own printed DBL_MAX's 300 digits, and "not in range"
+  // for a word).
+  const Result zero = asdm({"profile", "--model", cfg, "-o", out, "--runs", "0"});
+  EXPECT_EQ(zero.rc, 2);
+  EXPECT_EQ(zero.err, "asdm: error: --runs: must be greater than 0, got 0 (see --help)\n");
+  const Result word = asdm({"profile", "--model", cfg, "-o", out, "--runs", "many"});
+  EXPECT_EQ(word.err, "asdm: error: --runs: 'many' is not a number (see --help)\n");
+  const Result tail = asdm({"profile", "--model", cfg, "-o", out, "--batch", "2x"});
+  EXPECT_EQ(tail.err, "asdm: error: --batch: '2x' is not a number (see --help)\n");
+  const Result negative = asdm({"profile", "--model", cfg, "-o", out, "--warmup", "-1"});
+  EXPECT_EQ(negative.err, "asdm: error: --warmup: must be at least 0, got -1 (see --help)\n");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -237,10 +248,17 @@ TEST(Cli, ProxyTrainClassifierAndEval) {
 
 // inspect reads only the config: on SDXL (2.6 G parameters) it must not allocate weights.
 TEST(Cli, InspectSdxlAllocatesNoWeights) {
-  const Result r = asdm({"inspect", "--model", test::config_path("sdxl").string(), "--json", "-"});
-  ASSERT_EQ(r.rc, 0) << r.err;
+  // The child's own peak (wait4), not RUSAGE_CHILDREN's: that is the largest of every child this
+  // process has reaped, so it failed whenever the suite ran in one process after a bigger command.
+  const auto json = test::scratch_dir("cli_inspect_sdxl") / "inspect.json";
+  const pid_t pid = spawn_asdm({"--quiet", "inspect", "--model", test::config_path("sdxl").string(),
+                                "--json", json.string()},
+                               "/dev/null");
+  int status = 0;
   rusage ru{};
-  getrusage(RUSAGE_CHILDREN, &ru);  // ctest runs each test in its own process: only this child
+  ASSERT_EQ(::wait4(pid, &status, 0, &ru), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(read_json_file(json)["totals"]["params"], 2'567'463'684);
   EXPECT_LT(ru.ru_maxrss, 300 * 1024) << "peak RSS " << ru.ru_maxrss << " kB";
 }
 
