@@ -1,5 +1,6 @@
 #include "eval/npz.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <regex>
@@ -12,6 +13,7 @@
 namespace asdm {
 
 int64_t NpyArray::numel() const {
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;  // whatever the rest
   int64_t n = 1;
   for (auto s : shape) n *= s;
   return n;
@@ -41,6 +43,9 @@ T read_le(const std::string& b, size_t at) {
   std::memcpy(&v, b.data() + at, sizeof(T));  // x86-64 and aarch64 are little-endian
   return v;
 }
+
+// True when the `n` bytes at `at` lie inside a buffer of `size` bytes (no overflow on any input).
+bool inside(uint64_t at, uint64_t n, size_t size) { return at <= size && n <= size - at; }
 
 template <typename T>
 void put_le(std::string& b, T v) {
@@ -76,8 +81,17 @@ NpyArray parse_npy(const std::string& b, const std::string& source) {
   NpyArray a;
   const std::string dims = m[1];
   const std::regex number(R"(\d+)");
-  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it)
-    a.shape.push_back(std::stoll(it->str()));
+  int64_t n = 1;
+  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it) {
+    const std::string digits = it->str();
+    if (digits.size() > 15) fail("{}: .npy shape dimension {} is too large", source, digits);
+    a.shape.push_back(std::stoll(digits));
+    // The product is checked against the data below: held at 2^53 so that it cannot overflow
+    // (any count that large is past the file's end; a later 0 still makes it 0).
+    constexpr int64_t kCap = int64_t{1} << 53;
+    const int64_t d = a.shape.back();
+    n = d != 0 && n > kCap / d ? kCap : n * d;
+  }
   size_t item = 0;
   if (descr == "<f8" || descr == "<i8")
     item = 8;
@@ -86,9 +100,8 @@ NpyArray parse_npy(const std::string& b, const std::string& source) {
   else
     fail("{}: dtype '{}' is not supported (little-endian f4, f8, i4, i8 are)", source, descr);
   a.integer = descr[1] == 'i';
-  const int64_t n = a.numel();
   const size_t data_at = start + header_len;
-  if (b.size() - data_at < static_cast<size_t>(n) * item)
+  if (static_cast<uint64_t>(n) > (b.size() - data_at) / item)
     fail("{}: {} elements of {} expected but the data holds {} bytes", source, n, descr,
          b.size() - data_at);
   a.data.resize(n);
@@ -141,8 +154,11 @@ std::string encode_npy(const NpyArray& a) {
 }
 
 std::vector<std::pair<std::string, std::string>> read_zip(const std::filesystem::path& path) {
-  const std::string z = read_text_file(path);
-  const std::string src = path.string();
+  return parse_zip(read_text_file(path), path.string());
+}
+
+std::vector<std::pair<std::string, std::string>> parse_zip(const std::string& z,
+                                                           const std::string& src) {
   // The end-of-central-directory record: the last "PK\5\6" within the final 64 KiB + 22 bytes.
   size_t eocd = std::string::npos;
   for (size_t i = z.size() >= 22 ? z.size() - 22 : 0;; --i) {
@@ -160,15 +176,15 @@ std::vector<std::pair<std::string, std::string>> read_zip(const std::filesystem:
     if (eocd < 20 || z.compare(eocd - 20, 4, "PK\x06\x07") != 0)
       fail("{}: ZIP64 directory locator missing", src);
     const uint64_t rec = read_le<uint64_t>(z, eocd - 20 + 8);
-    if (rec + 56 > z.size() || z.compare(rec, 4, "PK\x06\x06") != 0)
+    if (!inside(rec, 56, z.size()) || z.compare(rec, 4, "PK\x06\x06") != 0)
       fail("{}: ZIP64 directory record missing", src);
     entries = read_le<uint64_t>(z, rec + 32);
     cd = read_le<uint64_t>(z, rec + 48);
   }
   std::vector<std::pair<std::string, std::string>> out;
-  size_t at = cd;
+  uint64_t at = cd;
   for (uint64_t e = 0; e < entries; ++e) {
-    if (at + 46 > z.size() || z.compare(at, 4, "PK\x01\x02") != 0)
+    if (!inside(at, 46, z.size()) || z.compare(at, 4, "PK\x01\x02") != 0)
       fail("{}: zip directory entry {} is damaged", src, e);
     const uint16_t method = read_le<uint16_t>(z, at + 10);
     const uint32_t crc = read_le<uint32_t>(z, at + 16);
@@ -177,28 +193,42 @@ std::vector<std::pair<std::string, std::string>> read_zip(const std::filesystem:
                    extra_len = read_le<uint16_t>(z, at + 30),
                    comment_len = read_le<uint16_t>(z, at + 32);
     uint64_t local = read_le<uint32_t>(z, at + 42);
+    if (!inside(at + 46, uint64_t{name_len} + extra_len + comment_len, z.size()))
+      fail("{}: zip directory entry {} is damaged", src, e);
     const std::string name = z.substr(at + 46, name_len);
-    for (size_t x = at + 46 + name_len; x + 4 <= at + 46 + name_len + extra_len;) {
+    const uint64_t extra_end = at + 46 + name_len + extra_len;
+    for (uint64_t x = at + 46 + name_len; x + 4 <= extra_end;) {
       const uint16_t id = read_le<uint16_t>(z, x), len = read_le<uint16_t>(z, x + 2);
+      if (x + 4 + len > extra_end) fail("{}: member '{}' has a damaged extra field", src, name);
       if (id == 1) {  // ZIP64: the fields whose 32-bit value is 0xFFFFFFFF, in this order
-        size_t f = x + 4;
-        if (usize == 0xFFFFFFFFu) usize = read_le<uint64_t>(z, f), f += 8;
-        if (csize == 0xFFFFFFFFu) csize = read_le<uint64_t>(z, f), f += 8;
-        if (local == 0xFFFFFFFFu) local = read_le<uint64_t>(z, f);
+        uint64_t f = x + 4;
+        auto field = [&](uint64_t& v) {
+          if (v != 0xFFFFFFFFu) return;
+          if (f + 8 > x + 4 + len) fail("{}: member '{}' has a short ZIP64 field", src, name);
+          v = read_le<uint64_t>(z, f);
+          f += 8;
+        };
+        field(usize);
+        field(csize);
+        field(local);
       }
       x += 4 + len;
     }
     at += 46 + name_len + extra_len + comment_len;
-    if (local + 30 > z.size() || z.compare(local, 4, "PK\x03\x04") != 0)
+    if (!inside(local, 30, z.size()) || z.compare(local, 4, "PK\x03\x04") != 0)
       fail("{}: member '{}' has no local header", src, name);
-    const size_t data =
+    const uint64_t data =
         local + 30 + read_le<uint16_t>(z, local + 26) + read_le<uint16_t>(z, local + 28);
-    if (data + csize > z.size()) fail("{}: member '{}' is truncated", src, name);
+    if (!inside(data, csize, z.size())) fail("{}: member '{}' is truncated", src, name);
     std::string bytes;
     if (method == 0) {
       bytes = z.substr(data, csize);
     } else if (method == 8) {
       if (usize > (1ull << 31)) fail("{}: member '{}' is over 2 GiB", src, name);
+      // Deflate expands at most 1032-fold: a larger claimed size is a damaged (or hostile) entry,
+      // refused before its buffer is allocated.
+      if (usize > csize * 1032 + 64)
+        fail("{}: member '{}' does not inflate (the file is damaged)", src, name);
       bytes.resize(usize);
       // Raw deflate (zip members carry no zlib header): zlib with a negative window size.
       // (stb_image's inflater refuses some valid streams numpy's zlib writes.)

@@ -32,6 +32,9 @@ void write_npz(const std::filesystem::path& path, const std::map<std::string, Np
 // The members of a zip archive (stored or deflated), in directory order, CRC-checked. Throws
 // asdm::Error naming the file.
 std::vector<std::pair<std::string, std::string>> read_zip(const std::filesystem::path& path);
+// The same for a zip archive's bytes; `source` names it in messages.
+std::vector<std::pair<std::string, std::string>> parse_zip(const std::string& bytes,
+                                                           const std::string& source);
 
 uint32_t crc32(const void* data, size_t size, uint32_t crc = 0);
 

@@ -1,5 +1,6 @@
 #include "eval/state_dict.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -39,7 +40,7 @@ struct Value {
   bool is_tuple = false;
 };
 
-ValuePtr make(auto x) {
+ValuePtr new_value(auto x) {
   auto p = std::make_shared<Value>();
   p->v = std::move(x);
   return p;
@@ -59,12 +60,23 @@ c10::ScalarType storage_dtype(const std::string& name) {
 
 class Unpickler {
  public:
-  // storage(key, dtype, numel) returns the storage's tensor.
+  // storage(key, dtype, numel) returns the storage's tensor. Reads the pickles in `data` one
+  // after another (load).
   Unpickler(const std::string& data, std::string source,
             std::function<at::Tensor(const StorageRef&)> storage)
       : d_(data), src_(std::move(source)), storage_(std::move(storage)) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // A pickle can make a container hold itself (through the memo): those cycles of shared
+  // pointers are broken here, so the values loaded must not be used after the Unpickler.
+  ~Unpickler() {
+    for (const auto& v : made_) v->v = std::monostate{};
+  }
 
+  // The next pickle's object (the stack and memo start empty for each).
   ValuePtr load() {
+    stack_.clear();
+    memo_.clear();
     while (true) {
       const uint8_t op = u8();
       switch (op) {
@@ -233,6 +245,11 @@ class Unpickler {
   size_t position() const { return pos_; }
 
  private:
+  ValuePtr make(auto x) {
+    made_.push_back(new_value(std::move(x)));
+    return made_.back();
+  }
+
   uint8_t u8() {
     if (pos_ >= d_.size()) fail("{}: the pickle ends early", src_);
     return static_cast<uint8_t>(d_[pos_++]);
@@ -315,6 +332,7 @@ class Unpickler {
     const auto* type = std::get_if<Global>(&t[1]->v);
     if (!type) fail("{}: malformed storage reference", src_);
     StorageRef ref{storage_dtype(type->name), str(t[2]), integer(t[4])};
+    if (ref.numel < 0) fail("{}: storage {} has a negative size", src_, ref.key);
     auto it = storages_.find(ref.key);
     if (it == storages_.end()) it = storages_.emplace(ref.key, storage_(ref)).first;
     return make(it->second);
@@ -332,12 +350,24 @@ class Unpickler {
       if (!storage) fail("{}: a tensor without storage", src_);
       const auto size = ints(a[2]), stride = ints(a[3]);
       const int64_t offset = integer(a[1]);
-      int64_t last = offset;
-      for (size_t i = 0; i < size.size(); ++i)
-        if (size[i] > 0) last += (size[i] - 1) * stride[i];
-      if (last >= storage->numel() && !size.empty() &&
-          std::all_of(size.begin(), size.end(), [](int64_t s) { return s > 0; }))
-        fail("{}: a tensor reaches past its storage", src_);
+      if (size.size() != stride.size())
+        fail("{}: a tensor has {} sizes but {} strides", src_, size.size(), stride.size());
+      const auto negative = [](int64_t x) { return x < 0; };
+      if (offset < 0 || std::any_of(size.begin(), size.end(), negative) ||
+          std::any_of(stride.begin(), stride.end(), negative))
+        fail("{}: a tensor has a negative size, stride or storage offset", src_);
+      // The last element's index, overflow-checked; an empty tensor reaches nothing.
+      if (std::find(size.begin(), size.end(), 0) == size.end()) {
+        int64_t last = offset, step = 0;
+        bool overflow = false;
+        for (size_t i = 0; i < size.size(); ++i)
+          overflow = overflow || __builtin_mul_overflow(size[i] - 1, stride[i], &step) ||
+                     __builtin_add_overflow(last, step, &last);
+        if (overflow || last >= storage->numel())
+          fail("{}: a tensor reaches past its storage", src_);
+      } else if (offset > storage->numel()) {
+        fail("{}: a tensor starts past its storage", src_);
+      }
       return make(storage->as_strided(size, stride, offset));
     }
     if (name == "torch._utils._rebuild_parameter" && !a.empty()) return a[0];
@@ -351,25 +381,30 @@ class Unpickler {
   std::vector<ValuePtr> stack_;
   std::map<size_t, ValuePtr> memo_;
   std::map<std::string, at::Tensor> storages_;
+  std::vector<ValuePtr> made_;
 };
 
 at::Tensor storage_from_bytes(const char* data, size_t size, const StorageRef& ref,
                               const std::string& source) {
-  const size_t need = static_cast<size_t>(ref.numel) * c10::elementSize(ref.dtype);
-  if (size < need) fail("{}: storage {} holds {} bytes, {} expected", source, ref.key, size, need);
+  const size_t item = c10::elementSize(ref.dtype);
+  if (static_cast<uint64_t>(ref.numel) > size / item)  // numel >= 0 (persistent)
+    fail("{}: storage {} holds {} bytes, {} elements of {} expected", source, ref.key, size,
+         ref.numel, item);
+  const size_t need = static_cast<size_t>(ref.numel) * item;
   at::Tensor t = torch::empty({ref.numel}, torch::TensorOptions().dtype(ref.dtype));
   std::memcpy(t.data_ptr(), data, need);
   return t;
 }
 
-TensorMap to_state_dict(const ValuePtr& root, const std::string& source) {
+TensorMap to_state_dict(const ValuePtr& root, const std::string& source, int depth = 0) {
   const auto* d = std::get_if<std::vector<std::pair<ValuePtr, ValuePtr>>>(&root->v);
-  if (d) {  // a {"state_dict": {...}} wrapper (training checkpoints)
+  if (d && depth < 4) {  // a {"state_dict": {...}} wrapper (training checkpoints); a pickle can
+                         // make one hold itself, hence the depth
     for (const auto& [k, v] : *d) {
       const auto* key = std::get_if<std::string>(&k->v);
       if (key && *key == "state_dict" &&
           std::holds_alternative<std::vector<std::pair<ValuePtr, ValuePtr>>>(v->v))
-        return to_state_dict(v, source);
+        return to_state_dict(v, source, depth + 1);
     }
   }
   if (!d) fail("'{}' does not hold a state dict (a dict of tensors)", source);
@@ -386,11 +421,10 @@ TensorMap to_state_dict(const ValuePtr& root, const std::string& source) {
 }
 
 // torch.save's zip format: <root>/data.pkl and <root>/data/<key> per storage.
-TensorMap read_zip_state_dict(const std::filesystem::path& path) {
-  const std::string source = path.string();
+TensorMap read_zip_state_dict(const std::string& file, const std::string& source) {
   std::map<std::string, std::string> members;
   std::string pkl;
-  for (auto& [name, bytes] : read_zip(path)) {
+  for (auto& [name, bytes] : parse_zip(file, source)) {
     const auto slash = name.find('/');
     const std::string rel = slash == std::string::npos ? name : name.substr(slash + 1);
     if (rel == "data.pkl") pkl = bytes;
@@ -408,26 +442,24 @@ TensorMap read_zip_state_dict(const std::filesystem::path& path) {
 // The legacy format (torch < 1.6): pickles of the magic number, the protocol version and system
 // info, the object itself, the list of storage keys; then each storage as an int64 element count
 // and its bytes, in that list's order.
-TensorMap read_legacy_state_dict(const std::filesystem::path& path) {
-  const std::string source = path.string();
-  const std::string data = read_text_file(path);
+TensorMap read_legacy_state_dict(const std::string& data, const std::string& source) {
   std::map<std::string, StorageRef> wanted;
   std::map<std::string, at::Tensor> placeholders;
   // Storages come after the pickles: parse first with empty placeholders, fill them in after.
   auto storage = [&](const StorageRef& ref) {
+    // The file must hold the storage's bytes: refused before allocating what a damaged count asks.
+    if (static_cast<uint64_t>(ref.numel) > data.size() / c10::elementSize(ref.dtype))
+      fail("'{}': storage {} is truncated or of the wrong size", source, ref.key);
     wanted[ref.key] = ref;
     auto t = torch::empty({ref.numel}, torch::TensorOptions().dtype(ref.dtype));
     placeholders[ref.key] = t;
     return t;
   };
-  size_t offset = 0;
+  Unpickler u(data, source, storage);
   ValuePtr root;
   std::vector<std::string> keys;
   for (int i = 0; i < 5; ++i) {
-    const std::string chunk = data.substr(offset);
-    Unpickler u(chunk, source, storage);
     const ValuePtr v = u.load();
-    offset += u.position();
     if (i == 0) {  // 0x1950a86a20f9469cfc6c, little-endian
       const auto* magic = std::get_if<std::string>(&v->v);
       if (!magic || *magic != std::string("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10))
@@ -446,6 +478,7 @@ TensorMap read_legacy_state_dict(const std::filesystem::path& path) {
         if (const auto* s = std::get_if<std::string>(&k->v)) keys.push_back(*s);
     }
   }
+  size_t offset = u.position();
   for (const auto& key : keys) {
     const auto ref = wanted.find(key);
     if (ref == wanted.end()) fail("'{}': storage {} is listed but not used", source, key);
@@ -472,9 +505,16 @@ TensorMap read_state_dict(const std::filesystem::path& path) {
     head.resize(std::fread(head.data(), 1, 4, f));
     std::fclose(f);
   }
-  if (head.rfind("PK", 0) == 0) return read_zip_state_dict(path);
-  if (!head.empty() && static_cast<uint8_t>(head[0]) == 0x80) return read_legacy_state_dict(path);
+  if (head.rfind("PK", 0) == 0 || (!head.empty() && static_cast<uint8_t>(head[0]) == 0x80))
+    return parse_torch_save(read_text_file(path), path.string());
   return read_tensors(path);  // safetensors (its own errors name the file)
+}
+
+TensorMap parse_torch_save(const std::string& bytes, const std::string& source) {
+  if (bytes.rfind("PK", 0) == 0) return read_zip_state_dict(bytes, source);
+  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) == 0x80)
+    return read_legacy_state_dict(bytes, source);
+  fail("'{}' is not a torch.save file (neither its zip nor its legacy format)", source);
 }
 
 }  // namespace asdm

@@ -50,6 +50,55 @@ TEST(Npz, DamagedFilesAreNamedErrors) {
             std::string::npos);
 }
 
+// Cases scripts/fuzz.sh found (fuzz/npz_fuzz.cpp): each must be asdm's one-line error naming the
+// file, never a read past the buffer or another exception.
+std::string npy_with_header(const std::string& header, const std::string& data = "") {
+  std::string b = "\x93NUMPY\x01";
+  b += '\0';
+  b += static_cast<char>(header.size() & 0xFF);
+  b += static_cast<char>(header.size() >> 8);
+  return b + header + data;
+}
+
+TEST(Npz, HostileSizesAreNamedErrors) {
+  // A directory entry whose extra field runs past the end of the file (read out of bounds before).
+  const auto dir = test::scratch_dir("npz-hostile");
+  write_npz(dir / "ok.npz", {{"a", {{2}, {1, 2}}}});
+  const std::string ok = read_text_file(dir / "ok.npz");
+  std::string extra = ok;
+  const size_t cd = extra.find("PK\x01\x02");
+  extra[cd + 30] = '\xff';
+  extra[cd + 31] = '\x7f';
+  EXPECT_NE(test::error_of([&] { parse_zip(extra, "x.npz"); })
+                .find("x.npz: zip directory entry 0 "
+                      "is damaged"),
+            std::string::npos);
+  // A ZIP64 extra field too short for the sizes it stands for.
+  std::string zip64 = ok;
+  for (int i = 20; i < 28; ++i) zip64[cd + i] = '\xff';  // both sizes: "see the ZIP64 field"
+  EXPECT_NE(test::error_of([&] { parse_zip(zip64, "x.npz"); }).find("member 'a.npy'"),
+            std::string::npos);
+  // Shapes whose element count overflows, or is beyond any file.
+  EXPECT_NE(test::error_of([&] {
+              parse_npy(npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': "
+                                        "(99999999999999999999,), }"),
+                        "big.npy");
+            }).find("big.npy: .npy shape dimension 99999999999999999999 is too large"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              parse_npy(npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': "
+                                        "(4294967296, 4294967296, 4294967296), }"),
+                        "wide.npy");
+            }).find("wide.npy: 9007199254740992 elements of <f8 expected"),
+            std::string::npos);
+  // A zero dimension makes an empty array whatever the others are.
+  const auto empty = parse_npy(
+      npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (999999999999, 0), }"),
+      "empty.npy");
+  EXPECT_EQ(empty.numel(), 0);
+  EXPECT_TRUE(empty.data.empty());
+}
+
 TEST(Npz, Crc32IsZipsCrc) {
   EXPECT_EQ(crc32("123456789", 9), 0xCBF43926u);  // the standard check value
 }
