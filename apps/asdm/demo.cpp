@@ -138,16 +138,17 @@ void run_demo(const DemoCli& o) {
 }
 
 constexpr const char* kHelp =
-    R"(The whole chain on the proxy world, on a CPU: the kept proxy teacher (assets/proxy-default; trained
-when missing), profile, ablation (tier 1), search at the target with measured candidates, build of the
-candidate with the least predicted loss among those measured at least 3 points past the target (a
-margin for this CPU's run-to-run spread), a brief one-shot incubation, the student's temporal analysis and a cache plan searched on it,
-bench of teacher, built and incubated student and student + plan (interleaved latency, quality),
-and report.html. Each stage runs in this process
-through the library call its asdm command makes, and is printed as that command; what the command
-prints goes to <out>/logs/. Stages whose outputs exist are kept, so an interrupted demo continues
-where it stopped (delete --out to start over). About 5 minutes on 2 cores; --quick trains a teacher
-of the tiny test world from scratch and runs the chain in about 2.)";
+    R"(The whole chain on the proxy world, on a CPU: the kept proxy teacher (assets/proxy-default;
+trained when missing), its profile and ablation (tier 1), a search at --target-speedup with measured
+candidates, the build of the candidate with the least predicted loss among those measured at least
+3 points past the target (a margin for a CPU's run-to-run spread), a brief one-shot incubation, the
+student's temporal analysis and a cache plan searched on it, a bench of the teacher, the built and
+incubated student and the student with its plan (interleaved latency, quality), and report.html.
+Each stage runs in this process through the library call its asdm command makes, and is printed as
+that command; what the command prints goes to <out>/logs/. Stages whose outputs exist are kept, so
+an interrupted demo continues where it stopped (delete --out to start over). About 2 minutes on 2
+cores with the kept teacher (training one takes about 20 more); --quick trains a teacher of the
+tiny test world from scratch and runs the chain in about 1.)";
 
 }  // namespace
 
@@ -156,7 +157,7 @@ void add_demo(CLI::App& app, const std::vector<std::string>& argv) {
   auto* sub = app.add_subcommand("demo", kHelp);
   sub->add_option("--out", o->out, "Output folder")->capture_default_str();
   sub->add_flag("--quick", o->quick,
-                "The tiny test world, trained from scratch: the chain in about 2 minutes");
+                "The tiny test world, trained from scratch: the chain in about 1 minute");
   sub->add_option("--teacher", o->teacher, "A proxy teacher to use instead of the kept one");
   sub->add_option("--classifier", o->classifier, "Its attribute classifier");
   sub->add_option("--target-speedup", o->target, "UNet speed-up the search aims at")
