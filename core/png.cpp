@@ -5,6 +5,16 @@
 #include <stb/stb_image_write.h>
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO
+// The formats image folders hold (eval/images.cpp lists these extensions) and no others: stb
+// sniffs the bytes, so without this a .png holding a PSD, PIC, HDR or GIF stream would run that
+// decoder, the least used and least tested ones. Sides over 16384 (stb's default is 2^24) are
+// refused before their pixels are allocated: a damaged header cannot ask for gigabytes.
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_TGA
+#define STBI_ONLY_PNM
+#define STBI_MAX_DIMENSIONS (1 << 14)
 #include <stb/stb_image.h>
 
 #include "core/artifact.h"
@@ -30,6 +40,7 @@ void write_png(const std::filesystem::path& path, const uint8_t* rgb, int width,
 
 std::vector<uint8_t> read_image_rgb(const std::filesystem::path& path, int* width, int* height) {
   const std::string bytes = read_text_file(path);
+  if (bytes.size() > size_t{1} << 31) fail("image '{}' is over 2 GiB", path.string());
   int w = 0, h = 0, channels = 0;
   stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                       int(bytes.size()), &w, &h, &channels, 3);

@@ -1,6 +1,7 @@
 #pragma once
 // PNG encoding of 8-bit RGB pixels (stb_image_write), for sample grids and generated images, and
-// image decoding (stb_image: PNG, JPEG, BMP, ...) for training sets.
+// image decoding (stb_image: PNG, JPEG, BMP, TGA, PPM/PGM; sides up to 16384) for training sets
+// and image folders.
 #include <cstdint>
 #include <filesystem>
 #include <string>
