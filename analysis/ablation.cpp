@@ -464,7 +464,7 @@ struct GroupScorer::Impl {
 };
 
 GroupScorer::GroupScorer(const AblationSubject& s, const AblationOptions& o)
-    : impl_(new Impl{s, o, {}}) {
+    : impl_(new Impl{s, o, {}, {}}) {
   torch::InferenceMode guard;
   validate(sampler_for(s, o.sampler), s.scheduler().schedule);
   impl_->pass = teacher_pass(s, impl_->options, false);

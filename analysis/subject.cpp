@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/subject_impl.h"
+#include "core/artifact.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/prompts.h"
@@ -211,7 +212,7 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model,
       impl->prompts = nlohmann::json::parse(meta.at("prompts")).get<std::vector<std::string>>();
     } catch (const nlohmann::json::exception& e) {
       fail("{}: metadata 'prompts' must be a JSON list of strings ({})", embeddings.string(),
-           e.what());
+           json_error_text(e.what()));
     }
     if (int64_t(impl->prompts.size()) != n)
       fail("{}: metadata lists {} prompts for {} embeddings", embeddings.string(),

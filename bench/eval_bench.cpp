@@ -3,8 +3,8 @@
 // and a CLIP image tower (torchmetrics' preprocessing and embeddings). Each repetition is one
 // batch.
 //
-//   ASDM_BENCH_INCEPTION=w.pth ASDM_BENCH_CLIP=clip/ ASDM_BENCH_IMAGES=batch.safetensors \
-//     build/asdm_eval_bench
+//   export ASDM_BENCH_INCEPTION=w.pth ASDM_BENCH_CLIP=clip/ ASDM_BENCH_IMAGES=batch.safetensors
+//   build/asdm_eval_bench
 // ASDM_BENCH_IMAGES holds "images" [B, 3, H, W] uint8 (bench/compare_metrics.py writes it and the
 // weights, and times torch-fidelity, pytorch-fid and torchmetrics interleaved with this binary).
 // Without ASDM_BENCH_INCEPTION the Inception has random weights; without ASDM_BENCH_CLIP its case

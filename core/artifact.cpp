@@ -96,10 +96,18 @@ void parse_artifact_fields(std::string_view type, std::string_view source,
   try {
     parse();
   } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();
-    if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    fail("{}: not a valid {}.json: {}", source, type, what);
+    fail("{}: not a valid {}.json: {}", source, type, json_error_text(e.what()));
   }
+}
+
+std::string json_error_text(std::string_view what) {
+  std::string text(what);
+  if (text.rfind("[json.exception.", 0) == 0)
+    if (const auto p = text.find("] "); p != std::string::npos) text = text.substr(p + 2);
+  if (text.rfind("(/", 0) == 0)
+    if (const auto p = text.find(") "); p != std::string::npos)
+      text = "at " + text.substr(1, p - 1) + ": " + text.substr(p + 2);
+  return text;
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content) {

@@ -46,8 +46,12 @@ struct ArtifactHeader {
                                   std::string_view made_by);
 };
 
+// nlohmann-json's message without its "[json.exception.type_error.302] " tag, the place it names
+// (JSON_DIAGNOSTICS) first: "at /model/edits/0/op: type must be string, but is number".
+std::string json_error_text(std::string_view what);
+
 // Runs `parse` (a typed artifact's field reading), turning a missing field or a field of the wrong
-// type into asdm::Error: "<source>: not a valid <type> artifact: <what nlohmann said>".
+// type into asdm::Error: "<source>: not a valid <type>.json: <json_error_text>".
 void parse_artifact_fields(std::string_view type, std::string_view source,
                            const std::function<void()>& parse);
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/artifact.h"
 #include "core/error.h"
 
 namespace asdm {
@@ -149,7 +150,7 @@ CachePlan CachePlan::from_json(const nlohmann::json& j, const std::string& sourc
     p.skip_layers = j.value("skip_layers", -1);
     if (j.contains("skip")) p.skip = j.at("skip").get<std::vector<bool>>();
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: {}", source, e.what());
+    fail("{}: {}", source, json_error_text(e.what()));
   }
   return p;
 }

@@ -142,7 +142,7 @@ SchedulerConfig read_scheduler_config(const std::string& path) {
                        c.steps_offset);  // validates the spacing
     map_scheduler_class(j, c);
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: {}", path, e.what());
+    fail("{}: {}", path, json_error_text(e.what()));
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }

@@ -40,7 +40,7 @@ WorldSpec world_from_json(const nlohmann::json& j) {
     w.two_object_rate = j.at("two_object_rate");
     w.max_tokens = j.at("max_tokens");
   } catch (const nlohmann::json::exception& e) {
-    fail("proxy.json: the world description is incomplete ({})", e.what());
+    fail("proxy.json: the world description is incomplete ({})", json_error_text(e.what()));
   }
   return w;
 }

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/asdm/commands.h"
+#include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const std::exception& e) {
     // Libtorch and internal errors: still one line, with what we know.
-    std::string what = e.what();
+    std::string what = asdm::json_error_text(e.what());  // a JSON error some reader let through
     if (auto nl = what.find('\n'); nl != std::string::npos) what = what.substr(0, nl);
     std::fprintf(stderr, "asdm: error: %s\n", what.c_str());
     return 2;

@@ -90,6 +90,23 @@ TEST(ArtifactHeader, RoundTripsAndChecksTypeAndVersion) {
                                     [&] { nlohmann::json::object().at("teacher"); });
             }),
             "c.json: not a valid candidates.json: key 'teacher' not found");
+  // With JSON_DIAGNOSTICS (set for every target) the message says where in the file.
+  const auto j = nlohmann::json::parse(R"({"candidates": [{"units": ["a", 3]}], "model": {}})");
+  EXPECT_EQ(test::error_of([&] {
+              parse_artifact_fields("candidates", "c.json", [&] {
+                j.at("candidates").at(0).at("units").get<std::vector<std::string>>();
+              });
+            }),
+            "c.json: not a valid candidates.json: at /candidates/0/units/1: type must be string, "
+            "but is number");
+  EXPECT_EQ(test::error_of([&] {
+              parse_artifact_fields("candidates", "c.json", [&] { j.at("model").at("edits"); });
+            }),
+            "c.json: not a valid candidates.json: at /model: key 'edits' not found");
+  EXPECT_EQ(json_error_text("[json.exception.type_error.302] (/calls) type must be number, but "
+                            "is string"),
+            "at /calls: type must be number, but is string");
+  EXPECT_EQ(json_error_text("not from nlohmann (x) y"), "not from nlohmann (x) y");
 }
 
 }  // namespace

@@ -87,7 +87,7 @@ TEST(CandidateSet, ReadersSayWhatIsWrong) {
   j = full_set().to_json();
   j["candidates"][0].erase("predicted_ms");
   EXPECT_EQ(test::error_of([&] { CandidateSet::from_json(j, "x.json"); }),
-            "x.json: not a valid candidates.json: key 'predicted_ms' not found");
+            "x.json: not a valid candidates.json: at /candidates/0: key 'predicted_ms' not found");
   const CandidateSet s = full_set();
   EXPECT_EQ(&s.pick("c2", "x.json"), &s.candidates[1]);
   EXPECT_EQ(&s.pick("1", "x.json"), &s.candidates[0]);
