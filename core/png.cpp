@@ -40,7 +40,7 @@ void write_png(const std::filesystem::path& path, const uint8_t* rgb, int width,
 
 std::vector<uint8_t> read_image_rgb(const std::filesystem::path& path, int* width, int* height) {
   const std::string bytes = read_text_file(path);
-  if (bytes.size() > size_t{1} << 31) fail("image '{}' is over 2 GiB", path.string());
+  if (bytes.size() >= size_t{1} << 31) fail("image '{}' is 2 GiB or more", path.string());
   int w = 0, h = 0, channels = 0;
   stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                       int(bytes.size()), &w, &h, &channels, 3);

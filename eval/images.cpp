@@ -48,6 +48,8 @@ std::pair<int, int> check_same_size(const std::vector<fs::path>& files) {
         bytes.resize(static_cast<size_t>(f.gcount()));
       } else {
         bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        if (bytes.size() >= size_t{1} << 31)  // stb takes an int
+          fail("image '{}' is 2 GiB or more", files[i].string());
       }
       ok = stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                  static_cast<int>(bytes.size()), &w, &h, &c) != 0;

@@ -18,18 +18,20 @@ command -v clang++ >/dev/null || { echo "clang++ not found (apt-get install clan
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
   fuzz/safetensors_fuzz.cpp model/safetensors.cpp core/error.cpp -lfmt -o "$out/safetensors_fuzz"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  fuzz/clip_tokenizer_fuzz.cpp sd/clip_tokenizer.cpp sd/unicode.cpp core/error.cpp core/artifact.cpp -lfmt \
+  fuzz/clip_tokenizer_fuzz.cpp sd/clip_tokenizer.cpp sd/unicode.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp -lfmt \
   -o "$out/clip_tokenizer_fuzz"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  fuzz/npz_fuzz.cpp eval/npz.cpp core/error.cpp core/artifact.cpp -lfmt -lz -o "$out/npz_fuzz"
+  fuzz/npz_fuzz.cpp eval/npz.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp -lfmt -lz -o "$out/npz_fuzz"
 py=${ASDM_PYTHON:-.venv/bin/python}
-torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2> /dev/null || true)
+torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2> /dev/null ||
+  true)
 if [[ -n $torch_dir ]]; then
   # FMT_HEADER_ONLY: libtorch's own fmt headers, as the CMake build uses them.
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -fno-sanitize=vptr -DFMT_HEADER_ONLY=1 -I. -isystem "$torch_dir/include" \
-    -isystem "$torch_dir/include/torch/csrc/api/include" fuzz/state_dict_fuzz.cpp eval/state_dict.cpp \
-    eval/npz.cpp model/tensor_io.cpp model/safetensors.cpp core/error.cpp core/artifact.cpp \
+    -isystem "$torch_dir/include/torch/csrc/api/include" \
+    fuzz/state_dict_fuzz.cpp eval/state_dict.cpp eval/npz.cpp model/tensor_io.cpp \
+    model/safetensors.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp \
     -L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -lc10 -lz -o "$out/state_dict_fuzz"
   mkdir -p "$out/corpus-pt"
   "$py" - "$out/corpus-pt" <<'PY'
