@@ -3,12 +3,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "core/artifact.h"
+#include "core/error.h"
 #include "tests/test_paths.h"
 
 namespace asdm::test {
@@ -38,7 +40,6 @@ inline std::filesystem::path config_path(const std::string& name) {
   return source_dir() / "configs" / (name + ".json");
 }
 
-// A fresh folder under the build tree for one test.
 // A run context for artifacts made in tests (the other fields empty).
 inline RunContext run_context(std::vector<std::string> argv = {}, std::string device_name = "") {
   RunContext c;
@@ -47,6 +48,7 @@ inline RunContext run_context(std::vector<std::string> argv = {}, std::string de
   return c;
 }
 
+// A fresh folder under the build tree for one test.
 inline std::filesystem::path scratch_dir(const std::string& name) {
   auto d = binary_dir() / "test-scratch" / name;
   std::filesystem::remove_all(d);
@@ -55,12 +57,17 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
 }
 
 // Runs `fn` and returns the asdm::Error message it throws ("" when it does not throw).
+// Any other exception (a c10::Error, nlohmann's, std::out_of_range) is what a user must never
+// see in place of our one line: it fails the test, and its text comes back marked.
 template <class Fn>
 std::string error_of(Fn&& fn) {
   try {
     fn();
-  } catch (const std::exception& e) {
+  } catch (const Error& e) {
     return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not an asdm::Error (" << typeid(e).name() << "): " << e.what();
+    return std::string("(not an asdm::Error) ") + e.what();
   }
   return "";
 }

@@ -131,14 +131,7 @@ TEST(PlanScoring, PlansForAnotherModelOrSamplerAreRefused) {
   const auto f = fixture("refused");
   const auto s = load_proxy_subject(f.pipeline, f.prompts);
   const PlanScorer scorer(s, options("eps"));
-  auto message = [&](const CachePlan& p) {
-    try {
-      scorer.score(p);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto message = [&](const CachePlan& p) { return test::error_of([&] { scorer.score(p); }); };
   EXPECT_NE(message(plan_for(s, {{}, {}, {}})).find("covers 3 model calls"), std::string::npos);
   EXPECT_NE(message(plan_for(s, {{}, {"mid_block.resnets.7"}, {}, {}, {}})).find("does not have"),
             std::string::npos);

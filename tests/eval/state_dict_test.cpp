@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "tests/test_env.h"
 
 namespace asdm {
 namespace {
@@ -55,17 +56,6 @@ std::string legacy(const std::string& object, const std::vector<float>& storage)
 
 std::string dict_of(const std::string& value) { return "}" + str("w") + value + "s"; }
 
-// The message of the asdm::Error `fn` throws; any other exception fails the test.
-template <typename Fn>
-std::string asdm_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(StateDict, LegacyPicklesGiveStridedTensors) {
   const auto t = parse_torch_save(legacy(dict_of(tensor(4, 1, {2}, {2})), {1, 2, 3, 4}), "x.pt");
   ASSERT_EQ(t.count("w"), 1u);
@@ -74,7 +64,7 @@ TEST(StateDict, LegacyPicklesGiveStridedTensors) {
 
 TEST(StateDict, HostileTensorsAreNamedErrors) {
   auto error = [](const std::string& object, std::vector<float> storage = {1, 2, 3, 4}) {
-    return asdm_error([&] { parse_torch_save(legacy(object, storage), "x.pt"); });
+    return test::error_of([&] { parse_torch_save(legacy(object, storage), "x.pt"); });
   };
   // Found by the fuzzer: sizes and strides of different lengths were read past the strides' end.
   EXPECT_EQ(error(dict_of(tensor(4, 0, {2, 2}, {1}))), "x.pt: a tensor has 2 sizes but 1 strides");
@@ -99,15 +89,15 @@ TEST(StateDict, ADictHoldingItselfEnds) {
   using namespace std::string_literals;  // the memo index 0 is a NUL byte
   const std::string self = "}q\0"s + str("state_dict") + "h\0s"s;
   const std::string wrapped = "}" + str("state_dict") + dict_of(tensor(4, 0, {4}, {1})) + "s";
-  EXPECT_EQ(asdm_error([&] { parse_torch_save(legacy(self, {}), "x.pt"); }),
+  EXPECT_EQ(test::error_of([&] { parse_torch_save(legacy(self, {}), "x.pt"); }),
             "'x.pt' holds no tensors");
   EXPECT_EQ(parse_torch_save(legacy(wrapped, {1, 2, 3, 4}), "x.pt").at("w").numel(), 4);
 }
 
 TEST(StateDict, OtherBytesAreNotATorchSaveFile) {
-  EXPECT_EQ(asdm_error([] { parse_torch_save("hello", "x.pt"); }),
+  EXPECT_EQ(test::error_of([] { parse_torch_save("hello", "x.pt"); }),
             "'x.pt' is not a torch.save file (neither its zip nor its legacy format)");
-  EXPECT_EQ(asdm_error([] { parse_torch_save("\x80\x02K\x01.", "x.pt"); }),
+  EXPECT_EQ(test::error_of([] { parse_torch_save("\x80\x02K\x01.", "x.pt"); }),
             "'x.pt' is neither safetensors nor a torch.save file");
 }
 

@@ -28,13 +28,8 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-std::string error_of(const fs::path& p) {
-  try {
-    read_artifact(p);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
+std::string read_error(const fs::path& p) {
+  return test::error_of([&] { read_artifact(p); });
 }
 
 TEST(Base64, Rfc4648Vectors) {
@@ -59,27 +54,27 @@ TEST(ReadArtifact, RefusesWhatItCannotRead) {
 
   auto v2 = good;
   v2["schema_version"] = 2;
-  EXPECT_EQ(error_of(write("v2.json", v2)), (d / "v2.json").string() +
-                                                ": a profile artifact of schema version 2; this "
-                                                "asdm reads profile version 1 (use the asdm "
-                                                "that wrote it, or re-run that step)");
+  EXPECT_EQ(read_error(write("v2.json", v2)), (d / "v2.json").string() +
+                                                  ": a profile artifact of schema version 2; this "
+                                                  "asdm reads profile version 1 (use the asdm "
+                                                  "that wrote it, or re-run that step)");
   auto no_type = good;
   no_type.erase("artifact");
-  EXPECT_EQ(error_of(write("nt.json", no_type)),
+  EXPECT_EQ(read_error(write("nt.json", no_type)),
             (d / "nt.json").string() + ": not an asdm artifact (no \"artifact\" field)");
   auto no_commit = good;
   no_commit.erase("git_commit");
-  EXPECT_EQ(error_of(write("nc.json", no_commit)),
+  EXPECT_EQ(read_error(write("nc.json", no_commit)),
             (d / "nc.json").string() +
                 ": the profile artifact has no \"git_commit\" (every asdm artifact carries it)");
   auto schedule = good;
   schedule["artifact"] = "schedule";
-  EXPECT_EQ(error_of(write("s.json", schedule)),
+  EXPECT_EQ(read_error(write("s.json", schedule)),
             (d / "s.json").string() +
                 ": asdm report does not read schedule artifacts; it reads bench, candidates, "
                 "eval, importance, incubation, inspect, profile, temporal");
   std::ofstream(d / "bad.json") << "{\"artifact\": ";
-  EXPECT_NE(error_of(d / "bad.json").find((d / "bad.json").string()), std::string::npos);
+  EXPECT_NE(read_error(d / "bad.json").find((d / "bad.json").string()), std::string::npos);
 }
 
 TEST(WriteReport, EverySectionChartTableAndCsv) {

@@ -17,15 +17,6 @@ ClipTokenizer tiny(const std::string& name) {
   return ClipTokenizer::load(dir);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(ClipTokenizer, MergesByRankWithTheEndOfWordMarker) {
   const auto tok = tiny("a");
   EXPECT_EQ(tok.tokens("The RED  cat"),
@@ -60,36 +51,37 @@ TEST(ClipTokenizer, SpecialTokensInTextAndUnknownCharacters) {
   EXPECT_EQ(ids[1], tok.eos_id());
   // The tiny vocabulary has no bytes above 0x7e: each byte of U+00E9 is unknown.
   EXPECT_EQ(tok.encode("\xC3\xA9"), (std::vector<int>{tok.eos_id(), tok.eos_id()}));
-  EXPECT_NE(error_of([&] { tok.encode("bad \xFF byte"); }).find("not valid UTF-8"),
+  EXPECT_NE(test::error_of([&] { tok.encode("bad \xFF byte"); }).find("not valid UTF-8"),
             std::string::npos);
 }
 
 TEST(ClipTokenizer, BadFilesSayWhatIsWrong) {
   const auto dir = test::scratch_dir("tokenizer-bad");
-  EXPECT_NE(error_of([&] { ClipTokenizer::load(dir / "absent"); }).find("does not exist"),
+  EXPECT_NE(test::error_of([&] { ClipTokenizer::load(dir / "absent"); }).find("does not exist"),
             std::string::npos);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test::error_of([&] {
               ClipTokenizer::load(dir);
             }).find("neither vocab.json + merges.txt nor tokenizer.json"),
             std::string::npos);
   test::write_tiny_tokenizer(dir);
   write_file_atomic(dir / "vocab.json", "{not json");
-  EXPECT_NE(error_of([&] { ClipTokenizer::load(dir); }).find("is not valid JSON"),
+  EXPECT_NE(test::error_of([&] { ClipTokenizer::load(dir); }).find("is not valid JSON"),
             std::string::npos);
   test::write_tiny_tokenizer(dir);
   write_file_atomic(dir / "merges.txt", "#version: 0.2\nt h\nthree parts here\n");
-  EXPECT_NE(error_of([&] { ClipTokenizer::load(dir); }).find("merge rule 2 is 'three parts here'"),
-            std::string::npos);
+  EXPECT_NE(
+      test::error_of([&] { ClipTokenizer::load(dir); }).find("merge rule 2 is 'three parts here'"),
+      std::string::npos);
   test::write_tiny_tokenizer(dir);
   write_json_atomic(dir / "tokenizer_config.json", {{"pad_token", "<pad>"}});
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test::error_of([&] {
               ClipTokenizer::load(dir);
             }).find("padding token '<pad>' is not in the tokenizer"),
             std::string::npos);
   test::write_tiny_tokenizer(dir);
   std::filesystem::remove(dir / "vocab.json");
   write_file_atomic(dir / "tokenizer.json", "[1, 2]");
-  EXPECT_NE(error_of([&] { ClipTokenizer::load(dir); }).find("has no 'model' object"),
+  EXPECT_NE(test::error_of([&] { ClipTokenizer::load(dir); }).find("has no 'model' object"),
             std::string::npos);
 }
 

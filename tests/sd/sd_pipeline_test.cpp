@@ -18,12 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string load_error(const fs::path& dir) {
-  try {
-    SdPipeline::load(dir);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of([&] { SdPipeline::load(dir); });
 }
 
 class SdPipelineTest : public ::testing::Test {

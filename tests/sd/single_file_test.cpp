@@ -107,12 +107,7 @@ TEST(SingleFile, FamiliesAndBadFiles) {
   write_tensors(dir / "flux.safetensors",
                 {{"double_blocks.0.img_attn.qkv.weight", torch::zeros({2, 2})}});
   auto error = [&](const std::filesystem::path& model, const std::filesystem::path& config) {
-    try {
-      SdPipeline::load(model, "cpu", "float32", config);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
+    return test::error_of([&] { SdPipeline::load(model, "cpu", "float32", config); });
   };
   EXPECT_NE(error(dir / "flux.safetensors", {}).find("pass --config"), std::string::npos);
   EXPECT_NE(error(dir / "flux.safetensors", dir / "pipe")
