@@ -11,6 +11,7 @@
 #include "analysis/json_numbers.h"
 #include "analysis/settings_json.h"
 #include "core/error.h"
+#include "core/suggest.h"
 
 namespace asdm {
 namespace {
@@ -119,6 +120,8 @@ const TemporalUnit& TemporalArtifact::unit(const std::string& id) const {
     if (u.id == id) return u;
   std::vector<std::string> ids;
   for (const auto& u : units) ids.push_back(u.id);
+  if (const std::string guess = did_you_mean_id(id, ids); !guess.empty())
+    fail("temporal.json has no unit '{}'{}", id, guess);
   fail("temporal.json has no unit '{}'; it has {}", id, join_limited(ids, 8));
 }
 

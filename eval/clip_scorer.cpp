@@ -9,6 +9,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/json_int.h"
 #include "core/sha256.h"
 #include "eval/pil_resize.h"
 #include "eval/state_dict.h"
@@ -79,10 +80,13 @@ struct VisionTower {
   }
 };
 
-int json_int(const nlohmann::json& j, const char* key, int fallback) {
+// A size from a CLIP config (open_clip's or transformers'), `fallback` where the file is silent.
+int config_size(const fs::path& file, const nlohmann::json& j, const char* key, int fallback) {
   if (!j.contains(key)) return fallback;
-  if (!j[key].is_number_integer()) fail("CLIP config field '{}' must be an integer", key);
-  return j[key].get<int>();
+  const auto v = json_int(j[key], 1);
+  if (!v)
+    fail("{}: field '{}' must be a positive integer, got {}", file.string(), key, j[key].dump());
+  return *v;
 }
 
 // open_clip's names -> transformers' names (attention's packed in_proj split into q, k, v; the
@@ -215,31 +219,35 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
   TensorMap tensors;
   if (fs::exists(dir / "open_clip_config.json")) {
     m.flavour = "open_clip";
-    const auto j = read_json_file(dir / "open_clip_config.json");
+    const fs::path file = dir / "open_clip_config.json";
+    const auto j = read_json_file(file);
     const auto& mc = j.contains("model_cfg") ? j["model_cfg"] : j;
     if (!mc.contains("vision_cfg") || !mc.contains("text_cfg") || !mc.contains("embed_dim"))
-      fail("{}: model_cfg needs embed_dim, vision_cfg and text_cfg",
-           (dir / "open_clip_config.json").string());
+      fail("{}: model_cfg needs embed_dim, vision_cfg and text_cfg", file.string());
     const auto& v = mc["vision_cfg"];
     const auto& t = mc["text_cfg"];
     if (v.contains("timm_model_name") || (v.contains("layers") && !v["layers"].is_number_integer()))
       fail("{}: only ViT image towers are supported (this one is a ResNet or a timm model)",
            dir.string());
     const bool quick = mc.value("quick_gelu", false);
-    vc.hidden_size = json_int(v, "width", 768);
-    vc.layers = json_int(v, "layers", 12);
-    vc.heads = vc.hidden_size / json_int(v, "head_width", 64);
+    vc.hidden_size = config_size(file, v, "width", 768);
+    vc.layers = config_size(file, v, "layers", 12);
+    const int head_width = config_size(file, v, "head_width", 64);
+    if (vc.hidden_size % head_width != 0)
+      fail("{}: vision width {} is not divisible by head_width {}", file.string(), vc.hidden_size,
+           head_width);
+    vc.heads = vc.hidden_size / head_width;
     vc.intermediate_size = static_cast<int>(vc.hidden_size * v.value("mlp_ratio", 4.0));
-    vc.patch_size = json_int(v, "patch_size", 16);
-    vc.image_size = json_int(v, "image_size", 224);
-    vc.projection_dim = json_int(mc, "embed_dim", 512);
+    vc.patch_size = config_size(file, v, "patch_size", 16);
+    vc.image_size = config_size(file, v, "image_size", 224);
+    vc.projection_dim = config_size(file, mc, "embed_dim", 512);
     vc.quick_gelu = quick;
-    tc.vocab_size = json_int(t, "vocab_size", 49408);
-    tc.hidden_size = json_int(t, "width", 512);
-    tc.num_attention_heads = json_int(t, "heads", 8);
-    tc.num_hidden_layers = json_int(t, "layers", 12);
+    tc.vocab_size = config_size(file, t, "vocab_size", 49408);
+    tc.hidden_size = config_size(file, t, "width", 512);
+    tc.num_attention_heads = config_size(file, t, "heads", 8);
+    tc.num_hidden_layers = config_size(file, t, "layers", 12);
     tc.intermediate_size = static_cast<int>(tc.hidden_size * t.value("mlp_ratio", 4.0));
-    tc.max_position_embeddings = json_int(t, "context_length", 77);
+    tc.max_position_embeddings = config_size(file, t, "context_length", 77);
     tc.hidden_act = quick ? "quick_gelu" : "gelu";
     tc.eos_token_id = 2;  // pool at the highest id (the end token), as open_clip's "argmax"
     tc.projection_dim = vc.projection_dim;
@@ -272,36 +280,36 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
     tensors = open_clip_to_transformers(read_state_dict(weights));
   } else if (fs::exists(dir / "config.json")) {
     m.flavour = "transformers";
-    const auto j = read_json_file(dir / "config.json");
+    const fs::path file = dir / "config.json";
+    const auto j = read_json_file(file);
     if (!j.contains("vision_config") || !j.contains("text_config"))
-      fail("{} is not a CLIPModel config (no vision_config/text_config)",
-           (dir / "config.json").string());
+      fail("{} is not a CLIPModel config (no vision_config/text_config)", file.string());
     const auto& v = j["vision_config"];
-    vc.hidden_size = json_int(v, "hidden_size", 768);
-    vc.intermediate_size = json_int(v, "intermediate_size", 3072);
-    vc.layers = json_int(v, "num_hidden_layers", 12);
-    vc.heads = json_int(v, "num_attention_heads", 12);
-    vc.image_size = json_int(v, "image_size", 224);
-    vc.patch_size = json_int(v, "patch_size", 32);
+    vc.hidden_size = config_size(file, v, "hidden_size", 768);
+    vc.intermediate_size = config_size(file, v, "intermediate_size", 3072);
+    vc.layers = config_size(file, v, "num_hidden_layers", 12);
+    vc.heads = config_size(file, v, "num_attention_heads", 12);
+    vc.image_size = config_size(file, v, "image_size", 224);
+    vc.patch_size = config_size(file, v, "patch_size", 32);
     vc.eps = v.value("layer_norm_eps", 1e-5);
     const std::string act = v.value("hidden_act", "quick_gelu");
     if (act != "quick_gelu" && act != "gelu")
       fail("{}: vision hidden_act '{}' is not supported (quick_gelu, gelu)", dir.string(), act);
     vc.quick_gelu = act == "quick_gelu";
-    vc.projection_dim = json_int(j, "projection_dim", 512);
+    vc.projection_dim = config_size(file, j, "projection_dim", 512);
     tc = parse_clip_text_config(j["text_config"]);
     tc.projection_dim = vc.projection_dim;
-    if (fs::exists(dir / "preprocessor_config.json")) {
-      const auto p = read_json_file(dir / "preprocessor_config.json");
+    if (const fs::path pre = dir / "preprocessor_config.json"; fs::exists(pre)) {
+      const auto p = read_json_file(pre);
       if (p.contains("size"))
-        m.resize_to = p["size"].is_object() ? json_int(p["size"], "shortest_edge", 224)
-                                            : p["size"].get<int>();
+        m.resize_to = p["size"].is_object() ? config_size(pre, p["size"], "shortest_edge", 224)
+                                            : config_size(pre, p, "size", 224);
       if (p.contains("crop_size")) {
         if (p["crop_size"].is_object()) {
-          m.crop_h = json_int(p["crop_size"], "height", 224);
-          m.crop_w = json_int(p["crop_size"], "width", 224);
+          m.crop_h = config_size(pre, p["crop_size"], "height", 224);
+          m.crop_w = config_size(pre, p["crop_size"], "width", 224);
         } else {
-          m.crop_h = m.crop_w = p["crop_size"].get<int>();
+          m.crop_h = m.crop_w = config_size(pre, p, "crop_size", 224);
         }
       }
       m.do_resize = p.value("do_resize", true);
@@ -310,8 +318,7 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
       if (p.contains("image_std")) m.std = p["image_std"].get<std::vector<float>>();
       const int resample = p.value("resample", 3);
       if (resample != 2 && resample != 3)
-        fail("{}: resample {} is not supported (2 bilinear, 3 bicubic)",
-             (dir / "preprocessor_config.json").string(), resample);
+        fail("{}: resample {} is not supported (2 bilinear, 3 bicubic)", pre.string(), resample);
       m.bicubic = resample == 3;
     }
     weights = dir / "model.safetensors";
@@ -330,6 +337,9 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
   if (vc.image_size % vc.patch_size != 0 || vc.hidden_size % vc.heads != 0)
     fail("{}: image_size {} / patch_size {} / width {} / heads {} do not divide", dir.string(),
          vc.image_size, vc.patch_size, vc.hidden_size, vc.heads);
+  if (tc.hidden_size % tc.num_attention_heads != 0)
+    fail("{}: text width {} is not divisible by its {} heads", dir.string(), tc.hidden_size,
+         tc.num_attention_heads);
   if (m.mean.size() != 3 || m.std.size() != 3)
     fail("{}: image mean and std must have 3 values", dir.string());
   m.vision = std::make_unique<VisionTower>(vc);

@@ -9,6 +9,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/json_int.h"
 
 namespace asdm {
 namespace {
@@ -361,9 +362,9 @@ ArchSpec arch_spec_from_json(const json& j) {
   for (const auto& je : edits) {
     const std::string op = je.value("op", "");
     auto need_int = [&](const char* f) {
-      if (!je.contains(f) || !je[f].is_number_integer())
-        fail("edit {} needs an integer '{}': {}", op, f, je.dump());
-      return je[f].get<int>();
+      const auto v = je.contains(f) ? json_int(je[f]) : std::nullopt;
+      if (!v) fail("edit {} needs an integer '{}': {}", op, f, je.dump());
+      return *v;
     };
     if (op == "remove") {
       if (!je.contains("unit") || !je["unit"].is_string())

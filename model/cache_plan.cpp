@@ -7,6 +7,8 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/json_int.h"
+#include "core/suggest.h"
 
 namespace asdm {
 
@@ -76,7 +78,9 @@ void CachePlan::check(const ArchSpec& m, int n) const {
   for (int c = 0; c < calls; ++c) {
     for (const auto& id : reuse[c]) {
       const UnitInfo* u = layout.find(id);
-      if (!u) fail("the cache plan reuses {}, which the model does not have", id);
+      if (!u)
+        fail("the cache plan reuses {}, which the model does not have{}", id,
+             did_you_mean_id(id, layout.ids()));
       if (!u->removable())
         fail(
             "the cache plan reuses {}, which has no shortcut and branch (not a resnet, attention "
@@ -143,7 +147,9 @@ CachePlan CachePlan::from_json(const nlohmann::json& j, const std::string& sourc
   p.header = ArtifactHeader::from_json(j, kArtifact, kSchemaVersion, source, kMadeBy);
   try {
     p.model = arch_spec_from_json(j.at("model"));
-    p.calls = j.at("calls").get<int>();
+    const auto calls = json_int(j.at("calls"), 1);
+    if (!calls) fail("{}: 'calls' must be a positive integer, got {}", source, j["calls"].dump());
+    p.calls = *calls;
     p.reuse = j.at("reuse").get<std::vector<std::vector<std::string>>>();
     p.policy = j.value("policy", std::string());
     p.skip_level = j.value("skip_level", 0);

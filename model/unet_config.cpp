@@ -1,12 +1,15 @@
 #include "model/unet_config.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/json_int.h"
 #include "core/log.h"
 
 namespace asdm {
@@ -61,13 +64,36 @@ const std::set<std::string> kInertFields = {"dropout", "addition_embed_type_num_
 
 std::string show(const json& v) { return v.dump(); }
 
-int get_int(const json& j, const char* field, int def) {
+// Sizes a config may give. Far above any released UNet (SD 1.5 and SDXL: 1280 channels, 2 ResNets
+// and up to 10 transformer layers a block, sample size 128), they refuse a damaged or hostile
+// config before it builds a layout of 10^8 layers (minutes of `asdm inspect`).
+constexpr int kMaxWidth = 16384;  // channels, attention heads, embedding dims
+constexpr int kMaxLayers = 1024;  // ResNets or transformer layers in one block
+constexpr int kMaxSampleSize = 8192;
+
+// `v` as an int: an integer, or a float with an integral value, that an int holds.
+int as_int(const json& v, const char* field) {
+  if (v.is_number_integer()) {
+    if (const auto i = json_int(v)) return *i;
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (d != std::floor(d)) fail("config field '{}' must be an integer, got {}", field, show(v));
+    if (d >= std::numeric_limits<int>::min() && d <= std::numeric_limits<int>::max())
+      return static_cast<int>(d);
+  } else {
+    fail("config field '{}' must be an integer, got {}", field, show(v));
+  }
+  fail("config field '{}' = {} is out of range", field, show(v));
+}
+
+// An int field within [low, high].
+int get_int(const json& j, const char* field, int def, int low = std::numeric_limits<int>::min(),
+            int high = std::numeric_limits<int>::max()) {
   if (!j.contains(field) || j[field].is_null()) return def;
-  const json& v = j[field];
-  if (v.is_number_integer()) return v.get<int>();
-  if (v.is_number_float() && v.get<double>() == static_cast<int>(v.get<double>()))
-    return static_cast<int>(v.get<double>());
-  fail("config field '{}' must be an integer, got {}", field, show(v));
+  const int v = as_int(j[field], field);
+  if (v < low) fail("config field '{}' = {} must be at least {}", field, v, low);
+  if (v > high) fail("config field '{}' = {} must be at most {}", field, v, high);
+  return v;
 }
 
 double get_double(const json& j, const char* field, double def) {
@@ -105,7 +131,7 @@ std::vector<std::string> get_strings(const json& j, const char* field) {
 
 // An int or a list of ints with one entry per stage.
 std::vector<int> per_stage_ints(const json& j, const char* field, int stages, int def,
-                                int min_value) {
+                                int min_value, int max_value) {
   std::vector<int> out;
   if (!j.contains(field) || j[field].is_null()) {
     out.assign(stages, def);
@@ -113,7 +139,7 @@ std::vector<int> per_stage_ints(const json& j, const char* field, int stages, in
     for (const auto& v : j[field]) {
       if (!v.is_number_integer())
         fail("config field '{}' must hold integers, got {}", field, show(v));
-      out.push_back(v.get<int>());
+      out.push_back(as_int(v, field));
     }
     if (static_cast<int>(out.size()) != stages)
       fail("config field '{}' has {} entries but the UNet has {} stages", field, out.size(),
@@ -121,9 +147,12 @@ std::vector<int> per_stage_ints(const json& j, const char* field, int stages, in
   } else {
     out.assign(stages, get_int(j, field, def));
   }
-  for (int v : out)
+  for (int v : out) {
     if (v < min_value)
       fail("config field '{}' has value {}; it must be at least {}", field, v, min_value);
+    if (v > max_value)
+      fail("config field '{}' has value {}; it must be at most {}", field, v, max_value);
+  }
   return out;
 }
 
@@ -197,9 +226,9 @@ UNetConfig parse_unet_config(const json& j) {
   }
 
   UNetConfig c;
-  c.in_channels = get_int(j, "in_channels", 4);
-  c.out_channels = get_int(j, "out_channels", 4);
-  c.sample_size = get_int(j, "sample_size", 64);
+  c.in_channels = get_int(j, "in_channels", 4, 1, kMaxWidth);
+  c.out_channels = get_int(j, "out_channels", 4, 1, kMaxWidth);
+  c.sample_size = get_int(j, "sample_size", 64, 1, kMaxSampleSize);
   c.center_input_sample = get_bool(j, "center_input_sample", false);
 
   c.down_block_types = get_strings(j, "down_block_types");
@@ -234,16 +263,17 @@ UNetConfig parse_unet_config(const json& j) {
   }
 
   if (!j.contains("block_out_channels")) fail("config field 'block_out_channels' is missing");
-  c.block_out_channels = per_stage_ints(j, "block_out_channels", n, 0, 1);
-  c.layers_per_block = per_stage_ints(j, "layers_per_block", n, 2, 1);
+  c.block_out_channels = per_stage_ints(j, "block_out_channels", n, 0, 1, kMaxWidth);
+  c.layers_per_block = per_stage_ints(j, "layers_per_block", n, 2, 1, kMaxLayers);
 
   // diffusers: num_attention_heads = num_attention_heads or attention_head_dim, and the value is
   // used as the head count (the per-head width is channels / heads).
   const bool has_heads = j.contains("num_attention_heads") && !j["num_attention_heads"].is_null();
-  c.num_attention_heads =
-      per_stage_ints(j, has_heads ? "num_attention_heads" : "attention_head_dim", n, 8, 1);
-  c.cross_attention_dim = per_stage_ints(j, "cross_attention_dim", n, 1280, 1);
-  c.transformer_layers_per_block = per_stage_ints(j, "transformer_layers_per_block", n, 1, 1);
+  c.num_attention_heads = per_stage_ints(
+      j, has_heads ? "num_attention_heads" : "attention_head_dim", n, 8, 1, kMaxWidth);
+  c.cross_attention_dim = per_stage_ints(j, "cross_attention_dim", n, 1280, 1, kMaxWidth);
+  c.transformer_layers_per_block =
+      per_stage_ints(j, "transformer_layers_per_block", n, 1, 1, kMaxLayers);
   if (j.contains("reverse_transformer_layers_per_block") &&
       !j["reverse_transformer_layers_per_block"].is_null()) {
     const json& r = j["reverse_transformer_layers_per_block"];
@@ -254,17 +284,23 @@ UNetConfig parse_unet_config(const json& j) {
           n, show(r));
     for (const auto& v : r) {
       // diffusers allows a list per up block (one entry per layer); we need one count per block.
+      const char* field = "reverse_transformer_layers_per_block";
+      int layers = 0;
       if (v.is_number_integer()) {
-        c.reverse_transformer_layers_per_block.push_back(v.get<int>());
-      } else if (v.is_array() && !v.empty() &&
+        layers = as_int(v, field);
+      } else if (v.is_array() && !v.empty() && v[0].is_number_integer() &&
                  std::all_of(v.begin(), v.end(), [&](const json& x) { return x == v[0]; })) {
-        c.reverse_transformer_layers_per_block.push_back(v[0].get<int>());
+        layers = as_int(v[0], field);
       } else {
         fail(
             "config field 'reverse_transformer_layers_per_block' entry {} is not supported (asdm "
             "implements one layer count per block)",
             show(v));
       }
+      if (layers < 1 || layers > kMaxLayers)
+        fail("config field '{}' has value {}; it must be between 1 and {}", field, layers,
+             kMaxLayers);
+      c.reverse_transformer_layers_per_block.push_back(layers);
     }
   }
 
@@ -287,7 +323,7 @@ UNetConfig parse_unet_config(const json& j) {
     fail(
         "config field 'norm_num_groups' = null is not supported (asdm implements group-normalised "
         "UNets)");
-  c.norm_num_groups = get_int(j, "norm_num_groups", 32);
+  c.norm_num_groups = get_int(j, "norm_num_groups", 32, 1, kMaxWidth);
   c.norm_eps = get_double(j, "norm_eps", 1e-5);
   c.act_fn = get_string(j, "act_fn", "silu");
   if (c.act_fn != "silu")
@@ -304,7 +340,7 @@ UNetConfig parse_unet_config(const json& j) {
         "config field 'resnet_time_scale_shift' = \"{}\" is not supported (asdm implements "
         "\"default\", \"scale_shift\")",
         c.resnet_time_scale_shift);
-  c.time_embedding_dim = get_int(j, "time_embedding_dim", 0);
+  c.time_embedding_dim = get_int(j, "time_embedding_dim", 0, 0, kMaxWidth);
 
   c.addition_embed_type = get_string(j, "addition_embed_type", "");
   if (!c.addition_embed_type.empty() && c.addition_embed_type != "text_time")
@@ -312,14 +348,15 @@ UNetConfig parse_unet_config(const json& j) {
         "config field 'addition_embed_type' = \"{}\" is not supported (asdm implements null, "
         "\"text_time\")",
         c.addition_embed_type);
-  c.addition_time_embed_dim = get_int(j, "addition_time_embed_dim", 0);
-  c.projection_class_embeddings_input_dim = get_int(j, "projection_class_embeddings_input_dim", 0);
+  c.addition_time_embed_dim = get_int(j, "addition_time_embed_dim", 0, 0, kMaxWidth);
+  c.projection_class_embeddings_input_dim =
+      get_int(j, "projection_class_embeddings_input_dim", 0, 0, kMaxWidth);
   if (c.addition_embed_type == "text_time" &&
       (c.addition_time_embed_dim <= 0 || c.projection_class_embeddings_input_dim <= 0))
     fail(
         "addition_embed_type \"text_time\" needs positive 'addition_time_embed_dim' and "
         "'projection_class_embeddings_input_dim'");
-  c.time_cond_proj_dim = get_int(j, "time_cond_proj_dim", 0);
+  c.time_cond_proj_dim = get_int(j, "time_cond_proj_dim", 0, 0, kMaxWidth);
   c.class_embed_type = get_string(j, "class_embed_type", "");
   if (!c.class_embed_type.empty() && c.class_embed_type != "projection")
     fail(

@@ -1,6 +1,7 @@
 #include "model/unet_layout.h"
 
 #include "core/error.h"
+#include "core/suggest.h"
 
 namespace asdm {
 
@@ -12,7 +13,10 @@ const UnitInfo* UNetLayout::find(const std::string& id) const {
 
 const UnitInfo& UNetLayout::at(const std::string& id) const {
   if (const auto* u = find(id)) return *u;
-  fail("unit '{}' not found; known: {}", id, join_limited(ids()));
+  const std::vector<std::string> known = ids();
+  if (const std::string guess = did_you_mean_id(id, known); !guess.empty())
+    fail("unit '{}' not found{}", id, guess);
+  fail("unit '{}' not found; known: {}", id, join_limited(known));
 }
 
 std::vector<std::string> UNetLayout::ids(bool removable_only) const {

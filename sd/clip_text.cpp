@@ -7,6 +7,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/json_int.h"
 #include "model/module_io.h"
 #include "sd/clip_layer.h"
 
@@ -22,9 +23,10 @@ ClipTextConfig parse_clip_text_config(const nlohmann::json& j) {
   ClipTextConfig c;
   auto get = [&](const char* key, int& v) {
     if (!j.contains(key)) return;
-    if (!j[key].is_number_integer() || j[key].get<int>() <= 0)
+    const auto i = json_int(j[key], 1);
+    if (!i)
       fail("text encoder config field '{}' must be a positive integer, got {}", key, j[key].dump());
-    v = j[key].get<int>();
+    v = *i;
   };
   get("vocab_size", c.vocab_size);
   get("hidden_size", c.hidden_size);
@@ -32,15 +34,30 @@ ClipTextConfig parse_clip_text_config(const nlohmann::json& j) {
   get("num_hidden_layers", c.num_hidden_layers);
   get("num_attention_heads", c.num_attention_heads);
   get("max_position_embeddings", c.max_position_embeddings);
-  if (j.contains("hidden_act")) c.hidden_act = j["hidden_act"].get<std::string>();
+  if (j.contains("hidden_act")) {
+    if (!j["hidden_act"].is_string())
+      fail("text encoder config field 'hidden_act' must be a string, got {}",
+           j["hidden_act"].dump());
+    c.hidden_act = j["hidden_act"].get<std::string>();
+  }
   if (c.hidden_act != "quick_gelu" && c.hidden_act != "gelu")
     fail(
         "text encoder config field 'hidden_act' = \"{}\" is not supported (asdm implements "
         "quick_gelu, gelu)",
         c.hidden_act);
-  if (j.contains("layer_norm_eps")) c.layer_norm_eps = j["layer_norm_eps"].get<double>();
-  if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer())
-    c.eos_token_id = j["eos_token_id"].get<int>();
+  if (j.contains("layer_norm_eps")) {
+    if (!j["layer_norm_eps"].is_number() || j["layer_norm_eps"].get<double>() < 0)
+      fail("text encoder config field 'layer_norm_eps' must be a number >= 0, got {}",
+           j["layer_norm_eps"].dump());
+    c.layer_norm_eps = j["layer_norm_eps"].get<double>();
+  }
+  if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) {
+    const auto eos = json_int(j["eos_token_id"], 0);
+    if (!eos)
+      fail("text encoder config field 'eos_token_id' must be a token id, got {}",
+           j["eos_token_id"].dump());
+    c.eos_token_id = *eos;
+  }
   bool with_projection = false;
   if (j.contains("architectures") && j["architectures"].is_array())
     for (const auto& a : j["architectures"]) with_projection |= a == "CLIPTextModelWithProjection";

@@ -5,6 +5,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/json_int.h"
 #include "model/module_io.h"
 #include "model/runtime.h"
 
@@ -18,9 +19,9 @@ VaeConfig parse_vae_config(const nlohmann::json& j) {
   VaeConfig c;
   auto get_int = [&](const char* key, int& v) {
     if (!j.contains(key)) return;
-    if (!j[key].is_number_integer() || j[key].get<int>() <= 0)
-      fail("VAE config field '{}' must be a positive integer, got {}", key, j[key].dump());
-    v = j[key].get<int>();
+    const auto i = json_int(j[key], 1);
+    if (!i) fail("VAE config field '{}' must be a positive integer, got {}", key, j[key].dump());
+    v = *i;
   };
   auto get_bool = [&](const char* key, bool& v) {
     if (!j.contains(key)) return;
@@ -43,9 +44,10 @@ VaeConfig parse_vae_config(const nlohmann::json& j) {
       fail("VAE config field 'block_out_channels' must be a non-empty list");
     c.block_out_channels.clear();
     for (const auto& v : b) {
-      if (!v.is_number_integer() || v.get<int>() <= 0)
+      const auto i = json_int(v, 1);
+      if (!i)
         fail("VAE config field 'block_out_channels' must hold positive integers, got {}", b.dump());
-      c.block_out_channels.push_back(v.get<int>());
+      c.block_out_channels.push_back(*i);
     }
   }
   for (const auto& [key, want] : {std::pair{"down_block_types", "DownEncoderBlock2D"},

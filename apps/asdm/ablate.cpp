@@ -122,7 +122,7 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(kPositive);
   sub->add_option("--tier", o->ablation.tier, "1, 2 or both")
       ->capture_default_str()
-      ->check(CLI::IsMember({"1", "2", "both"}));
+      ->check(one_of({"1", "2", "both"}));
   sub->add_option("--timesteps", o->ablation.timesteps, "Tier 1: states kept per prompt (K)")
       ->capture_default_str()
       ->check(kPositive);
@@ -133,7 +133,7 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
                   "Classifier-free guidance scale (default: 1 for proxy pipelines, 7.5 otherwise)");
   sub->add_option("--sampler", o->ablation.sampler.sampler, "ddim, euler, dpm++2m or pndm")
       ->capture_default_str()
-      ->check(CLI::IsMember(sampler_names()));
+      ->check(one_of(sampler_names()));
   sub->add_option("--seed", o->ablation.seed,
                   "Noise seed (prompt i's noise depends on (seed, i) only)")
       ->capture_default_str();

@@ -83,7 +83,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--dtype", o->bench.dtype, "fp32, fp16 or bf16 (UNet timing)")
       ->capture_default_str()
-      ->check(CLI::IsMember(dtype_names()));
+      ->check(one_of(dtype_names()));
   sub->add_option("--resolution", o->bench.resolution,
                   "Image side in pixels (0: a proxy pipeline's, else the UNet's sample size x 8)")
       ->capture_default_str();
@@ -110,7 +110,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--sampler", o->bench.sampler.sampler, "ddim, euler, dpm++2m or pndm")
       ->capture_default_str()
-      ->check(CLI::IsMember(sampler_names()));
+      ->check(one_of(sampler_names()));
   sub->add_option("--guidance", o->bench.sampler.guidance,
                   "Classifier-free guidance scale (1: none)")
       ->capture_default_str();
@@ -138,7 +138,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
                   "--fid-dims)");
   sub->add_option("--fid-dims", o->bench.fid_dims, "Inception feature layer for bench's FID")
       ->capture_default_str()
-      ->check(CLI::IsMember({64, 192, 768, 2048}));
+      ->check(one_of({"64", "192", "768", "2048"}));
   sub->add_option("--seed", o->bench.seed, "Seed of inputs and sampling noise")
       ->capture_default_str();
   sub->add_option("--sd-pipeline", o->bench.sd_pipeline,

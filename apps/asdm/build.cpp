@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/log.h"
 #include "export/stock_form.h"
@@ -60,13 +61,13 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
                   "\"edits\": [...]} (DESIGN.md §4)")
       ->check(CLI::ExistingFile);
   sub->add_option("--preset", o->preset, "BK-SDM preset: base, small or tiny")
-      ->check(CLI::IsMember(bk_sdm_preset_names()));
+      ->check(one_of(bk_sdm_preset_names()));
   sub->add_flag("--clme", o->clme,
                 "Add CLME-CondConvs: removed ResBlocks' kernels as experts of a surviving sibling");
   sub->add_option(
          "--dtype", o->dtype,
          "Weights: float32, float16 or bfloat16 (default: the teacher's values in float32)")
-      ->check(CLI::IsMember(dtype_names()));
+      ->check(one_of(dtype_names()));
   sub->add_option(
          "--budget-hours", o->schedule.budget_hours,
          "schedule.json: compute budget in hours of the training device (0: use the step counts)")

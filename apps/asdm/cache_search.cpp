@@ -105,7 +105,7 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
       ->check(CLI::ExistingFile);
   sub->add_option("--metric", o->search.metric, "--importance: tier1 (the loss's scale)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"tier1"}));
+      ->check(one_of({"tier1"}));
   sub->add_option("--target-speedup", o->search.search.target_speedup,
                   "Fraction of the sampling run's time to remove")
       ->capture_default_str();
@@ -150,7 +150,7 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
          "teacher's), fid (their proxy FID against renders; proxy pipelines) or clip (their "
          "CLIP score's drop; SD pipelines, with --refine-clip)")
       ->capture_default_str()
-      ->check(CLI::IsMember(plan_metrics()));
+      ->check(one_of(plan_metrics()));
   sub->add_option("--refine-candidates", o->search.refine_candidates,
                   "Plans refined, from the first (the others are only scored)")
       ->capture_default_str()
@@ -172,13 +172,13 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "A move's two units take their menus' calls for their new counts, or keep their "
                   "patterns and drop or add single calls (local)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"menu", "local"}));
+      ->check(one_of({"menu", "local"}));
   sub->add_option(
          "--refine-order", o->refine_order,
          "Order of the refinement's moves: by additive change plus an interaction prior "
          "fitted to the last plan scored, or by additive change only (always, for fid and clip)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"interactions", "additive"}));
+      ->check(one_of({"interactions", "additive"}));
   sub->add_flag("--measure", o->measure,
                 "Time the teacher and every plan in one interleaved asdm bench (plans that "
                 "remove units on their students, built training-free)");

@@ -1,5 +1,6 @@
 #pragma once
 // Small helpers shared by the subcommands: progress lines, common options.
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <stdexcept>
@@ -15,6 +16,7 @@
 
 #include "core/dtype.h"
 #include "core/log.h"
+#include "core/suggest.h"
 
 namespace asdm::cli {
 
@@ -44,13 +46,31 @@ inline void note(const std::string& message) {
     log::info("{}", message);
 }
 
+// A choice among `names`. CLI11's IsMember answers "nvtx not in {timer,cuda-events,cupti,
+// cuda-events,cupti}", where a name holding a comma reads as two; this one quotes each name and
+// names the likely typo: "'eulr' is not one of 'ddim', 'euler', ...; did you mean 'euler'?".
+inline CLI::Validator one_of(std::vector<std::string> names) {
+  std::string tag = "{";
+  for (std::size_t i = 0; i < names.size(); ++i) tag += (i ? "|" : "") + names[i];
+  tag += "}";
+  return CLI::Validator(
+      [names = std::move(names)](std::string& text) -> std::string {
+        if (std::find(names.begin(), names.end(), text) != names.end()) return {};
+        std::string message = fmt::format("'{}' is not one of ", text);
+        for (std::size_t i = 0; i < names.size(); ++i)
+          message += fmt::format("{}'{}'", i ? ", " : "", names[i]);
+        return message + did_you_mean(text, names);
+      },
+      std::move(tag));
+}
+
 // --device and --dtype, as every command that runs a network on a chosen device takes them.
 inline void add_device_options(CLI::App* sub, std::string& device, std::string& dtype,
                                const std::string& dtype_help = "fp32, fp16 or bf16") {
   sub->add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", dtype, dtype_help)
       ->capture_default_str()
-      ->check(CLI::IsMember(dtype_names()));
+      ->check(one_of(dtype_names()));
 }
 
 // The options of `sub` whose names start with `prefix` that were given on the command line (not

@@ -63,10 +63,10 @@ void add_common(CLI::App* sub, EvalCli& o) {
   sub->add_option("--fid-mode", e.fid_mode,
                   "pytorch-fid (default), clean (clean-fid) or torch-fidelity preprocessing")
       ->capture_default_str()
-      ->check(CLI::IsMember({"pytorch-fid", "clean", "torch-fidelity"}));
+      ->check(one_of({"pytorch-fid", "clean", "torch-fidelity"}));
   sub->add_option("--fid-dims", e.fid_dims, "Inception feature layer: 64, 192, 768 or 2048")
       ->capture_default_str()
-      ->check(CLI::IsMember({64, 192, 768, 2048}));
+      ->check(one_of({"64", "192", "768", "2048"}));
   sub->add_flag("!--no-is", e.inception_score, "skip the Inception Score");
   sub->add_option("--ref-stats", e.ref_stats,
                   "FID reference statistics: an .npz with mu and sigma (pytorch-fid's layout; "
@@ -173,10 +173,10 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
   stats->add_option("--inception", so->inception, "FID Inception-v3 weights")->required();
   stats->add_option("--fid-mode", so->fid_mode, "pytorch-fid, clean or torch-fidelity")
       ->capture_default_str()
-      ->check(CLI::IsMember({"pytorch-fid", "clean", "torch-fidelity"}));
+      ->check(one_of({"pytorch-fid", "clean", "torch-fidelity"}));
   stats->add_option("--fid-dims", so->fid_dims, "64, 192, 768 or 2048")
       ->capture_default_str()
-      ->check(CLI::IsMember({64, 192, 768, 2048}));
+      ->check(one_of({"64", "192", "768", "2048"}));
   stats->add_option("--batch", so->batch, "images per batch")->capture_default_str();
   stats->add_option("-o,--output", *stats_out, ".npz to write (mu, sigma, n)")->required();
   add_device_options(stats, so->device, so->dtype);

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/log.h"
 #include "export/student_export.h"
@@ -42,7 +43,7 @@ void add_export(CLI::App& app, const std::vector<std::string>& argv) {
       ->required();
   sub->add_option("--format", o->format, "diffusers or single-file")
       ->required()
-      ->check(CLI::IsMember(export_format_names()));
+      ->check(one_of(export_format_names()));
   sub->add_option("-o,--output", o->output,
                   "New folder (diffusers) or .safetensors file (single-file)")
       ->required();

@@ -81,7 +81,7 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option(
          "--scheduler", o->gen.sampler,
          "ddim, euler, dpm++2m or pndm (default: the class in scheduler/scheduler_config.json)")
-      ->check(CLI::IsMember(sampler_names()));
+      ->check(one_of(sampler_names()));
   sub->add_option("--resolution", o->resolution,
                   "image side in pixels (default: the UNet's sample_size x 8)")
       ->check(kPositive);

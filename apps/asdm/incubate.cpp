@@ -126,7 +126,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--lr", o->inc.lr, "Learning rate (0: the schedule's)")->capture_default_str();
   sub->add_option("--lr-schedule", o->inc.lr_schedule,
                   "constant or cosine (default: the schedule's)")
-      ->check(CLI::IsMember({"constant", "cosine"}));
+      ->check(one_of({"constant", "cosine"}));
   sub->add_option("--weights", o->weights,
                   "Loss weights, e.g. output=0,feature=0,semantic=0 (default: the schedule's)")
       ->delimiter(',');

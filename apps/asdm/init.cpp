@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/dtype.h"
 #include "core/log.h"
@@ -48,7 +49,7 @@ void add_init(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("-o,--output", o->output, "Pipeline folder to write (new)")->required();
   sub->add_option("--seed", o->seed, "Weights seed")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "Stored weights: float32, float16 or bfloat16")
-      ->check(CLI::IsMember(dtype_names()));
+      ->check(one_of(dtype_names()));
   sub->add_option("--check", o->check_steps,
                   "Guided sampling steps of the finiteness check (0: none)")
       ->capture_default_str();
@@ -56,7 +57,7 @@ void add_init(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--check-dtype", o->check_dtype, "dtype of the check")
       ->capture_default_str()
-      ->check(CLI::IsMember(dtype_names()));
+      ->check(one_of(dtype_names()));
   sub->callback([o] { run_init(*o); });
   (void)argv;
 }

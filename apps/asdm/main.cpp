@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/asdm/commands.h"
+#include "apps/asdm/parse_error.h"
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::fprintf(stderr, "asdm: error: %s (see --help)\n", e.what());
+    std::fprintf(stderr, "asdm: error: %s (see --help)\n",
+                 asdm::cli::parse_error_text(app, e).c_str());
     return 2;
   } catch (const asdm::Error& e) {
     std::fprintf(stderr, "asdm: error: %s\n", e.what());

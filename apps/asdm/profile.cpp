@@ -122,7 +122,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--backend", o->profile.backend,
                   "Latency backend: timer, cuda-events, cupti, or cuda-events,cupti (both views)")
       ->capture_default_str()
-      ->check(CLI::IsMember(profile_backend_names()));
+      ->check(one_of(profile_backend_names()));
   add_device_options(sub, o->device, o->dtype);
   sub->add_option("--resolution", o->profile.resolution,
                   "Image side in pixels (default: sample_size x 8)")
@@ -152,7 +152,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--sampler", o->profile.sampler,
                   "Sampler-loop mode: ddim, euler, dpm++2m or pndm")
       ->capture_default_str()
-      ->check(CLI::IsMember(sampler_names()));
+      ->check(one_of(sampler_names()));
   sub->add_option("--threads", o->threads, "Intra-op CPU threads (0: libtorch's default)")
       ->capture_default_str();
   sub->add_option("--trace", o->trace,

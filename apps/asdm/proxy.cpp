@@ -78,7 +78,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   train->add_option("--out", t->out, "Output folder")->required();
   train->add_option("--world", t->train.world, "default or test")
       ->capture_default_str()
-      ->check(CLI::IsMember({"default", "test"}));
+      ->check(one_of({"default", "test"}));
   train->add_option("--steps", t->train.steps, "Training steps")
       ->capture_default_str()
       ->check(kPositive);
@@ -98,7 +98,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--prediction", t->train.prediction, "v_prediction or epsilon")
       ->capture_default_str()
-      ->check(CLI::IsMember({"v_prediction", "epsilon"}));
+      ->check(one_of({"v_prediction", "epsilon"}));
   train
       ->add_option("--seed", t->train.seed,
                    "Seed of the data stream, the initialisation and the noise")
@@ -155,7 +155,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   ex->add_option("--out", *ex_out, "Output folder")->required();
   ex->add_option("--dtype", *ex_dtype, "UNet weights: float32, float16 or bfloat16")
       ->capture_default_str()
-      ->check(CLI::IsMember(dtype_names()));
+      ->check(one_of(dtype_names()));
   ex->callback([ex_model, ex_out, ex_dtype] {
     proxy::ProxyPipeline::load(*ex_model).save(*ex_out, *ex_dtype);
     log::info("wrote {}", *ex_out);

@@ -132,7 +132,7 @@ void add_proxy_eval(CLI::App& proxy, const std::vector<std::string>& argv) {
       ->capture_default_str();
   ev->add_option("--sampler", e->eval.sampler.sampler, "ddim, euler, dpm++2m or pndm")
       ->capture_default_str()
-      ->check(CLI::IsMember(sampler_names()));
+      ->check(one_of(sampler_names()));
   ev->add_option("--seed", e->eval.seed, "Noise seed")->capture_default_str();
   ev->add_option("--remove", e->remove, "Evaluate with these units removed (ids, comma-separated)")
       ->delimiter(',');

@@ -98,7 +98,7 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
                   "Importance score: tier1 (nMSE), tier2 (1 - SSIM) or clip (tier 2's CLIP-score "
                   "drop: asdm ablate --tier 2 --clip)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"tier1", "tier2", "clip"}));
+      ->check(one_of({"tier1", "tier2", "clip"}));
   sub->add_option("--target-speedup", s.search.target_speedup,
                   "Fraction of UNet latency to remove (A-SDM: 0.22)")
       ->capture_default_str();
@@ -110,9 +110,7 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--keep", s.search.keep, "Units never removed (comma-separated)")->delimiter(',');
   sub->add_option("--remove", s.search.remove, "Units always removed (comma-separated)")
       ->delimiter(',');
-  sub->add_option("--allow", o->allow, kAllowHelp)
-      ->delimiter(',')
-      ->check(CLI::IsMember({"clme", "gri"}));
+  sub->add_option("--allow", o->allow, kAllowHelp)->delimiter(',')->check(one_of({"clme", "gri"}));
   sub->add_option("--gri-window", s.gri_window, "--allow gri: window side in tokens")
       ->capture_default_str();
   sub->add_option("--gri-pool", s.gri_pool,
@@ -160,7 +158,7 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--dtype", s.dtype, "--measure, --validate: float32, float16 or bfloat16")
       ->capture_default_str()
-      ->check(CLI::IsMember(dtype_names()));
+      ->check(one_of(dtype_names()));
   sub->add_option("-o,--output", o->output, "candidates.json to write")->required();
   sub->callback([o, argv] { run_search(*o, argv); });
 }

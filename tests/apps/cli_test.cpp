@@ -163,7 +163,13 @@ TEST(Cli, ProfileBadInputsGiveOneLine) {
   const Result backend = asdm({"profile", "--model", cfg, "-o", out, "--backend", "nvtx"});
   EXPECT_EQ(backend.rc, 2);
   EXPECT_EQ(backend.err,
-            "asdm: error: --backend: nvtx not in {timer,cuda-events,cupti,cuda-events,cupti} (see "
+            "asdm: error: --backend: 'nvtx' is not one of 'timer', 'cuda-events', 'cupti', "
+            "'cuda-events,cupti' (see --help)\n");
+  // A typo is named before what it left missing (CLI11 said "A subcommand is required").
+  const Result typo = asdm({"profil", "--model", cfg});
+  EXPECT_EQ(typo.rc, 2);
+  EXPECT_EQ(typo.err,
+            "asdm: error: 'profil' is not a command of 'asdm'; did you mean 'profile'? (see "
             "--help)\n");
   // Number checks: one short line (CLI11's own printed DBL_MAX's 300 digits, and "not in range"
   // for a word).
@@ -243,7 +249,8 @@ TEST(Cli, ProxyTrainClassifierAndEval) {
       cls + " is not a proxy pipeline folder (no proxy.json; make one with 'asdm proxy train')");
   const Result bad = asdm({"proxy", "train", "--world", "mnist", "--out", model});
   EXPECT_EQ(bad.rc, 2);
-  EXPECT_NE(bad.err.find("--world: mnist not in {default,test}"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--world: 'mnist' is not one of 'default', 'test' ("), std::string::npos)
+      << bad.err;
 }
 
 // inspect reads only the config: on SDXL (2.6 G parameters) it must not allocate weights.

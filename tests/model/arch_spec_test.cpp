@@ -59,6 +59,9 @@ TEST(ArchSpec, ErrorsNameTheEditOrUnit) {
   s.edits = {Edit::remove("down_blocks.9.resnets.0")};
   EXPECT_EQ(test::error_of([&] { s.removed_units(); }).substr(0, 68),
             "unit 'down_blocks.9.resnets.0' not found; known: time_embedding, con");
+  s.edits = {Edit::remove("down_blocks.1.resnet.0")};  // a typo, not a wrong index: one guess
+  EXPECT_EQ(test::error_of([&] { s.removed_units(); }),
+            "unit 'down_blocks.1.resnet.0' not found; did you mean 'down_blocks.1.resnets.0'?");
   s.edits = {Edit::remove("down_blocks.0.downsamplers.0")};
   EXPECT_EQ(test::error_of([&] { s.removed_units(); }),
             "unit 'down_blocks.0.downsamplers.0' is a downsample and cannot be removed (removable "
@@ -76,6 +79,11 @@ TEST(ArchSpec, ErrorsNameTheEditOrUnit) {
   j["edits"] = {{{"op", "drop_layer"}, {"stage", 1}}};
   EXPECT_EQ(test::error_of([&] { arch_spec_from_json(j); }),
             "edit drop_layer needs an integer 'index': {\"op\":\"drop_layer\",\"stage\":1}");
+  // 2^32 + 1 is no index (nlohmann's get<int> read it as 1).
+  j["edits"] = {{{"op", "drop_layer"}, {"stage", 1}, {"index", 4294967297LL}}};
+  EXPECT_EQ(test::error_of([&] { arch_spec_from_json(j); }),
+            "edit drop_layer needs an integer 'index': "
+            "{\"index\":4294967297,\"op\":\"drop_layer\",\"stage\":1}");
 }
 
 }  // namespace

@@ -38,6 +38,11 @@ TEST(CachePlan, RoundTripsThroughJson) {
               CachePlan::from_json(nlohmann::json{{"artifact", "bench"}}, "x.json");
             }).rfind("x.json is not a cache_plan.json", 0),
             0u);
+  // 2^32 + 5 was read as 5, and the plan passed its check against 5 calls.
+  nlohmann::json wide = p.to_json();
+  wide["calls"] = 4294967301LL;
+  EXPECT_EQ(test::error_of([&] { CachePlan::from_json(wide, "x.json"); }),
+            "x.json: 'calls' must be a positive integer, got 4294967301");
 }
 
 TEST(CachePlan, MismatchesAreOneLine) {

@@ -114,7 +114,24 @@ INSTANTIATE_TEST_SUITE_P(
                   "config field 'time_embedding_type' = \"fourier\" is not supported (asdm "
                   "implements \"positional\")"},
         BadConfig{"block_out_channels", json::value_t::discarded,
-                  "config field 'block_out_channels' is missing"}));
+                  "config field 'block_out_channels' is missing"},
+        // Sizes: a zero that divided by zero (SIGFPE), negatives that were taken, values an int
+        // does not hold that were cut to their low bits (2^32 + 2 read as 2), and sizes that
+        // built a layout for minutes.
+        BadConfig{"norm_num_groups", 0, "config field 'norm_num_groups' = 0 must be at least 1"},
+        BadConfig{"in_channels", -3, "config field 'in_channels' = -3 must be at least 1"},
+        BadConfig{"sample_size", 1.5, "config field 'sample_size' must be an integer, got 1.5"},
+        BadConfig{"layers_per_block", 4294967298LL,
+                  "config field 'layers_per_block' = 4294967298 is out of range"},
+        BadConfig{"layers_per_block", 100000000,
+                  "config field 'layers_per_block' has value 100000000; it must be at most 1024"},
+        BadConfig{"block_out_channels",
+                  {320, 640, 1280, 1099511627776LL},
+                  "config field 'block_out_channels' = 1099511627776 is out of range"},
+        BadConfig{"reverse_transformer_layers_per_block",
+                  {{0, 0}, 1, 1, 1},
+                  "config field 'reverse_transformer_layers_per_block' has value 0; it must be "
+                  "between 1 and 1024"}));
 
 TEST(UNetConfig, MismatchedDownAndUpBlocks) {
   json j = sd15();

@@ -20,13 +20,8 @@ VaeConfig tiny() {
   return c;
 }
 
-std::string error_of(const nlohmann::json& j) {
-  try {
-    parse_vae_config(j);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+std::string config_error(const nlohmann::json& j) {
+  return test::error_of([&] { parse_vae_config(j); });
 }
 
 TEST(Vae, DecodesAndEncodesAtTheDownscaleFactor) {
@@ -71,15 +66,21 @@ TEST(Vae, SaveLoadRoundTripsAndConfigErrorsNameTheField) {
   torch::InferenceMode guard;
   const auto z = torch::randn({1, 4, 2, 2});
   EXPECT_TRUE(torch::equal(vae.decode(z), back->decode(z)));
-  EXPECT_NE(error_of({{"act_fn", "gelu"}}).find("act_fn"), std::string::npos);
-  EXPECT_NE(error_of({{"block_out_channels", {8, 16}},
-                      {"down_block_types", {"DownBlock2D", "DownBlock2D"}}})
+  EXPECT_NE(config_error({{"act_fn", "gelu"}}).find("act_fn"), std::string::npos);
+  EXPECT_NE(config_error({{"block_out_channels", {8, 16}},
+                          {"down_block_types", {"DownBlock2D", "DownBlock2D"}}})
                 .find("DownEncoderBlock2D"),
             std::string::npos);
-  EXPECT_NE(error_of({{"latents_mean", {0.1, 0.2}}}).find("latents_mean"), std::string::npos);
-  EXPECT_NE(error_of({{"block_out_channels", {10}}, {"norm_num_groups", 4}}).find("not divisible"),
-            std::string::npos);
-  EXPECT_NE(error_of({{"scaling_factor", -1}}).find("scaling_factor"), std::string::npos);
+  EXPECT_NE(config_error({{"latents_mean", {0.1, 0.2}}}).find("latents_mean"), std::string::npos);
+  EXPECT_NE(
+      config_error({{"block_out_channels", {10}}, {"norm_num_groups", 4}}).find("not divisible"),
+      std::string::npos);
+  EXPECT_NE(config_error({{"scaling_factor", -1}}).find("scaling_factor"), std::string::npos);
+  // 2^32 + 4 was read as 4 (nlohmann's get<int> keeps the low 32 bits).
+  EXPECT_EQ(config_error({{"norm_num_groups", 4294967300LL}}),
+            "VAE config field 'norm_num_groups' must be a positive integer, got 4294967300");
+  EXPECT_EQ(config_error({{"block_out_channels", {8, -16}}}),
+            "VAE config field 'block_out_channels' must hold positive integers, got [8,-16]");
 }
 
 }  // namespace
