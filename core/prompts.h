@@ -1,6 +1,7 @@
 #pragma once
-// Prompt files: one prompt per line (trailing spaces and CR dropped, blank lines skipped). Used by
-// every stage that takes --prompts (proxy eval, generate, ablation subjects, bench, incubation).
+// Prompt files: one prompt per line (trailing spaces and CR dropped, blank lines skipped, a UTF-8
+// byte-order mark dropped). Used by every stage that takes --prompts (proxy eval, generate,
+// ablation subjects, bench, incubation).
 #include <string>
 #include <vector>
 
