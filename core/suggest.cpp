@@ -46,6 +46,13 @@ std::string closest_name(std::string_view text, const std::vector<std::string>& 
   return best;
 }
 
+std::string quoted_list(const std::vector<std::string>& names) {
+  std::string list;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    list += fmt::format("{}'{}'", i ? ", " : "", names[i]);
+  return list;
+}
+
 std::string did_you_mean(std::string_view text, const std::vector<std::string>& names) {
   const std::string guess = closest_name(text, names);
   return guess.empty() ? "" : fmt::format("; did you mean '{}'?", guess);

@@ -12,6 +12,9 @@ namespace asdm {
 // count one); never all of them. The first of equally close names wins.
 std::string closest_name(std::string_view text, const std::vector<std::string>& names);
 
+// The names quoted and listed: "'a', 'b', 'c'".
+std::string quoted_list(const std::vector<std::string>& names);
+
 // "; did you mean 'x'?" with closest_name's answer, or "" when there is none.
 std::string did_you_mean(std::string_view text, const std::vector<std::string>& names);
 

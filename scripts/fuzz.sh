@@ -18,7 +18,7 @@ command -v clang++ >/dev/null || { echo "clang++ not found (apt-get install clan
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
   fuzz/safetensors_fuzz.cpp model/safetensors.cpp core/error.cpp -lfmt -o "$out/safetensors_fuzz"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  fuzz/clip_tokenizer_fuzz.cpp sd/clip_tokenizer.cpp sd/unicode.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp -lfmt \
+  fuzz/clip_tokenizer_fuzz.cpp sd/clip_tokenizer.cpp sd/unicode.cpp core/error.cpp core/artifact.cpp core/json_int.cpp fuzz/version_stub.cpp -lfmt \
   -o "$out/clip_tokenizer_fuzz"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
   fuzz/npz_fuzz.cpp eval/npz.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp -lfmt -lz -o "$out/npz_fuzz"

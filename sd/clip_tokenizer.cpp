@@ -9,6 +9,7 @@
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/json_int.h"
 #include "sd/unicode.h"
 
 namespace asdm {
@@ -61,10 +62,11 @@ std::unordered_map<std::string, int> parse_vocab(const nlohmann::json& j, const 
     fail("'{}': the vocabulary must be a non-empty object of token -> id", file.string());
   std::unordered_map<std::string, int> vocab;
   for (const auto& [token, id] : j.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT_MAX)
+    const auto value = json_int(id, 0);
+    if (!value)
       fail("'{}': token '{}' has id {}, not a non-negative integer", file.string(), token,
            id.dump());
-    vocab.emplace(token, id.get<int>());
+    vocab.emplace(token, *value);
   }
   return vocab;
 }

@@ -56,10 +56,8 @@ inline CLI::Validator one_of(std::vector<std::string> names) {
   return CLI::Validator(
       [names = std::move(names)](std::string& text) -> std::string {
         if (std::find(names.begin(), names.end(), text) != names.end()) return {};
-        std::string message = fmt::format("'{}' is not one of ", text);
-        for (std::size_t i = 0; i < names.size(); ++i)
-          message += fmt::format("{}'{}'", i ? ", " : "", names[i]);
-        return message + did_you_mean(text, names);
+        return fmt::format("'{}' is not one of {}{}", text, quoted_list(names),
+                           did_you_mean(text, names));
       },
       std::move(tag));
 }

@@ -64,10 +64,7 @@ inline std::string parse_error_text(const CLI::App& root, const CLI::ParseError&
     }
     if (at->get_subcommands().empty()) {
       if (!commands.empty() && e.get_name() == "RequiredError") {  // nothing after the command
-        std::string list;
-        for (std::size_t i = 0; i < commands.size(); ++i)
-          list += fmt::format("{}'{}'", i ? ", " : "", commands[i]);
-        return fmt::format("'{}' needs a command: {}", path, list);
+        return fmt::format("'{}' needs a command: {}", path, quoted_list(commands));
       }
       return e.what();
     }
