@@ -13,6 +13,7 @@
 #include "core/sha256.h"
 #include "eval/pil_resize.h"
 #include "eval/state_dict.h"
+#include "model/model_files.h"
 #include "model/module_io.h"
 #include "model/runtime.h"
 #include "sd/clip_layer.h"
@@ -216,6 +217,7 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
   VisionConfig vc;
   ClipTextConfig tc;
   fs::path weights;
+  std::vector<fs::path> shards;
   TensorMap tensors;
   if (fs::exists(dir / "open_clip_config.json")) {
     m.flavour = "open_clip";
@@ -321,13 +323,15 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
         fail("{}: resample {} is not supported (2 bilinear, 3 bicubic)", pre.string(), resample);
       m.bicubic = resample == 3;
     }
-    weights = dir / "model.safetensors";
-    if (!fs::exists(weights))
+    const auto files = component_weights(dir, "model");
+    if (files.empty())
       fail(
           "CLIP folder '{}' has no model.safetensors (a transformers CLIPModel saved with "
           "save_pretrained)",
           dir.string());
-    tensors = read_tensors(weights);
+    weights = files.front();
+    shards = files;
+    tensors = read_tensors(files);
   } else {
     fail(
         "'{}' is neither a transformers CLIPModel folder (config.json) nor an OpenCLIP folder "
@@ -348,7 +352,13 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
   m.vision->root->eval();
   m.tokenizer =
       std::make_unique<ClipTokenizer>(ClipTokenizer::load(find_tokenizer(dir, tokenizer_dir)));
-  m.sha256 = sha256_file(weights);
+  if (shards.size() <= 1) {
+    m.sha256 = sha256_file(weights);
+  } else {  // a sharded checkpoint: one digest of its shards' digests, in name order
+    std::string digests;
+    for (const auto& f : shards) digests += sha256_file(f) + "\n";
+    m.sha256 = sha256_hex(digests);
+  }
   return s;
 }
 

@@ -33,7 +33,7 @@ class ClipScorer {
   ~ClipScorer();
 
   const std::string& flavour() const;  // "transformers" | "open_clip"
-  const std::string& sha256() const;   // of the weights file
+  const std::string& sha256() const;   // of the weights file (of its shards' digests when sharded)
   const std::string& name() const;     // the folder's name, for eval.json
   int image_size() const;
   void to(const std::string& device, const std::string& dtype);

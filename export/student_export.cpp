@@ -47,8 +47,10 @@ ExportResult export_student(const ExportOptions& o) {
   if (std::find(names.begin(), names.end(), o.format) == names.end())
     fail("unknown export format '{}' (known: {})", o.format, join_limited(names));
   const ModelFiles files = locate_model(o.student);
-  if (files.dir.empty() || files.weights.empty())
-    fail("{} is not a student folder with weights (asdm build writes one)", o.student);
+  const std::string not_student =
+      fmt::format("{} is not a student folder with weights (asdm build writes one)", o.student);
+  if (files.dir.empty()) fail("{}", not_student);
+  require_weights(files, not_student);
   const ArchSpec spec = load_arch(files);
   try {
     load_unet(files.dir);  // strict: every tensor present, none extra, every shape right

@@ -181,8 +181,8 @@ class Run {
     schedule = Schedule::read(schedule_path);
     tfiles = locate_model(teacher_path);
     sfiles = locate_model(student_path);
-    if (tfiles.weights.empty()) fail("the teacher {} has no weights", teacher_path.string());
-    if (sfiles.weights.empty()) fail("the student {} has no weights", student_path.string());
+    require_weights(tfiles, fmt::format("the teacher {} has no weights", teacher_path.string()));
+    require_weights(sfiles, fmt::format("the student {} has no weights", student_path.string()));
     tspec = load_arch(tfiles);
     sspec = load_arch(sfiles);
     // A student that is a stock diffusers config (BK-SDM presets: drop_* edits only) records how it

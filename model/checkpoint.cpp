@@ -123,9 +123,11 @@ std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) 
   const ModelFiles files = locate_model(model);
   auto unet = std::make_unique<UNet>(load_arch(files));
   if (files.weights.empty()) {
+    if (!files.weights_problem.empty()) fail("{}", files.weights_problem);
     if (!opts.allow_random_weights)
-      fail("model '{}' has no weights (expected {} or {} beside config.json)", model.string(),
-           kWeightsFileName, kWeightsIndexFileName);
+      fail("model '{}' has no weights (expected {} or {}{} beside config.json)", model.string(),
+           kWeightsFileName, kWeightsIndexFileName,
+           weights_variant().empty() ? "" : ", or their '" + weights_variant() + "' variant");
     log::info("model '{}' has no weights: using random initialisation", model.string());
   } else {
     load_weights(*unet, files.weights);

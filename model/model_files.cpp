@@ -1,15 +1,119 @@
 #include "model/model_files.h"
 
+#include <cctype>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/suggest.h"
 
 namespace asdm {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+std::string& variant_setting() {
+  static std::string v;
+  return v;
+}
+
+// The shards a safetensors index lists, each a file of the same folder.
+std::vector<fs::path> index_shards(const fs::path& index) {
+  const auto idx = read_json_file(index);
+  if (!idx.is_object() || !idx.contains("weight_map") || !idx["weight_map"].is_object())
+    fail("{}: no 'weight_map' object", index.string());
+  std::set<std::string> shards;
+  for (const auto& [key, file] : idx["weight_map"].items()) {
+    if (!file.is_string())
+      fail("{}: weight_map entry '{}' is not a file name", index.string(), key);
+    shards.insert(file.get<std::string>());
+  }
+  if (shards.empty()) fail("{}: its weight_map is empty", index.string());
+  std::vector<fs::path> out;
+  for (const auto& s : shards) {
+    if (s.empty() || fs::path(s).has_parent_path())
+      fail("{}: shard name '{}' must be a file name in the same folder", index.string(), s);
+    if (!fs::exists(index.parent_path() / s)) fail("{}: shard '{}' is missing", index.string(), s);
+    out.push_back(index.parent_path() / s);
+  }
+  return out;
+}
+
+// `<stem>.safetensors`, else the shards of `<stem>.safetensors.index.json`; with `variant`, the
+// names diffusers' _add_variant gives them. Empty when neither is there.
+std::vector<fs::path> weights_named(const fs::path& dir, const std::string& stem,
+                                    const std::string& variant) {
+  const std::string v = variant.empty() ? "" : "." + variant;
+  if (const fs::path f = dir / (stem + v + ".safetensors"); fs::is_regular_file(f)) return {f};
+  if (const fs::path i = dir / (stem + ".safetensors.index" + v + ".json"); fs::is_regular_file(i))
+    return index_shards(i);
+  return {};
+}
+
+// The variants a folder holds weights of: V in `<stem>.V.safetensors`,
+// `<stem>.V-00001-of-00002.safetensors` and `<stem>.safetensors.index.V.json`.
+std::vector<std::string> variants_in(const fs::path& dir, const std::string& stem) {
+  std::set<std::string> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string index = stem + ".safetensors.index.";
+    std::string v;
+    if (name.rfind(index, 0) == 0 && name.size() > index.size() + 5 &&
+        name.compare(name.size() - 5, 5, ".json") == 0) {
+      v = name.substr(index.size(), name.size() - index.size() - 5);
+    } else if (name.rfind(stem + ".", 0) == 0 && name.size() > stem.size() + 13 &&
+               name.compare(name.size() - 12, 12, ".safetensors") == 0) {
+      v = name.substr(stem.size() + 1, name.size() - stem.size() - 13);
+      if (const auto shard = v.find("-0"); shard != std::string::npos && shard > 0)
+        v = v.substr(0, shard);  // fp16-00001-of-00002
+    }
+    if (!v.empty() && v.find('.') == std::string::npos) found.insert(v);
+  }
+  return {found.begin(), found.end()};
+}
+
+}  // namespace
+
+void set_weights_variant(const std::string& variant) {
+  for (char c : variant)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      fail("weights variant '{}' may hold only letters, digits, '_' and '-' (like fp16, non_ema)",
+           variant);
+  variant_setting() = variant;
+}
+
+const std::string& weights_variant() { return variant_setting(); }
+
+std::vector<fs::path> component_weights(const fs::path& dir, const std::string& stem) {
+  const std::string& variant = weights_variant();
+  if (!variant.empty()) {
+    if (auto files = weights_named(dir, stem, variant); !files.empty()) return files;
+  }
+  auto files = weights_named(dir, stem, "");
+  const auto variants = variants_in(dir, stem);
+  if (!files.empty()) {
+    if (!variant.empty())
+      log::info("'{}' has no '{}' variant of its weights: reading {}", dir.string(), variant,
+                files.front().filename().string());
+    return files;
+  }
+  if (!variants.empty()) {
+    if (variant.empty())
+      fail(
+          "'{}' has no {}.safetensors, only the weights variant{} {}: pick one with `asdm "
+          "--variant {} ...`",
+          dir.string(), stem, variants.size() == 1 ? "" : "s", quoted_list(variants),
+          variants.front());
+    fail("'{}' has no '{}' variant of its weights (nor {}.safetensors); it has {}{}", dir.string(),
+         variant, stem, quoted_list(variants), did_you_mean(variant, variants));
+  }
+  return {};
+}
 
 ModelFiles locate_model(const fs::path& path) {
   std::error_code ec;
@@ -30,34 +134,25 @@ ModelFiles locate_model(const fs::path& path) {
   m.dir = dir;
   m.config = dir / "config.json";
   if (fs::exists(dir / kArchFileName)) m.arch = dir / kArchFileName;
-  if (fs::exists(dir / kWeightsFileName)) {
-    m.weights.push_back(dir / kWeightsFileName);
-  } else if (fs::exists(dir / kWeightsIndexFileName)) {
-    const auto idx = read_json_file(dir / kWeightsIndexFileName);
-    if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
-      fail("{}: no 'weight_map' object", (dir / kWeightsIndexFileName).string());
-    std::set<std::string> shards;
-    for (const auto& [key, file] : idx["weight_map"].items()) {
-      if (!file.is_string())
-        fail("{}: weight_map entry '{}' is not a file name", (dir / kWeightsIndexFileName).string(),
-             key);
-      shards.insert(file.get<std::string>());
-    }
-    for (const auto& s : shards) {
-      if (fs::path(s).has_parent_path() || s.empty())
-        fail("{}: shard name '{}' must be a file name in the same folder",
-             (dir / kWeightsIndexFileName).string(), s);
-      if (!fs::exists(dir / s))
-        fail("{}: shard '{}' is missing", (dir / kWeightsIndexFileName).string(), s);
-      m.weights.push_back(dir / s);
-    }
-  } else if (fs::exists(dir / "diffusion_pytorch_model.bin")) {
+  try {
+    m.weights = component_weights(dir, "diffusion_pytorch_model");
+  } catch (const Error& e) {
+    m.weights_problem = e.what();
+  }
+  if (m.weights.empty() && m.weights_problem.empty() &&
+      fs::exists(dir / "diffusion_pytorch_model.bin")) {
     fail(
         "'{}' holds only a pickled diffusion_pytorch_model.bin; asdm reads safetensors (convert "
         "with diffusers' save_pretrained(safe_serialization=True))",
         dir.string());
   }
   return m;
+}
+
+const std::vector<fs::path>& require_weights(const ModelFiles& files, const std::string& none) {
+  if (!files.weights.empty()) return files.weights;
+  if (!files.weights_problem.empty()) fail("{}", files.weights_problem);
+  fail("{}", none);
 }
 
 ArchSpec load_arch(const ModelFiles& files) {

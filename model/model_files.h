@@ -1,7 +1,8 @@
 #pragma once
 // Finding a model on disk (torch-free): a diffusers UNet folder (config.json +
-// diffusion_pytorch_model.safetensors, or sharded with its .index.json), a pipeline folder with a
-// unet/ subfolder, a bare config.json, or an asdm student folder (asdm_arch.json beside them).
+// diffusion_pytorch_model.safetensors, or sharded with its .index.json, or a variant of either),
+// a pipeline folder with a unet/ subfolder, a bare config.json, or an asdm student folder
+// (asdm_arch.json beside them); and the weight files of any diffusers or transformers component.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,10 +21,33 @@ struct ModelFiles {
   std::filesystem::path config;                // config.json
   std::filesystem::path arch;                  // asdm_arch.json, "" when absent
   std::vector<std::filesystem::path> weights;  // safetensors files, empty for a bare config
+  // Why `weights` is empty although the folder has weight files ("" otherwise): only variants
+  // that --variant did not pick, or a broken shard index. Said when weights are needed, so that
+  // commands reading only the config (inspect, the cost model) still run.
+  std::string weights_problem;
 };
 
 // Throws asdm::Error saying what was looked for when nothing fits.
 ModelFiles locate_model(const std::filesystem::path& path);
+
+// The weights variant this process reads (`asdm --variant`, diffusers' `variant=`): "fp16" picks
+// `diffusion_pytorch_model.fp16.safetensors` over `diffusion_pytorch_model.safetensors` in every
+// component folder that has it. "" (the default) reads the plain files. Throws asdm::Error for a
+// name that could not be part of such a file name.
+void set_weights_variant(const std::string& variant);
+const std::string& weights_variant();
+
+// The safetensors weights of one component folder, saved by diffusers or transformers under `stem`
+// ("diffusion_pytorch_model", "model"): `<stem>.safetensors`, or the shards that
+// `<stem>.safetensors.index.json` lists. With a variant V, `<stem>.V.safetensors` or
+// `<stem>.safetensors.index.V.json` first, and the plain files where the folder has no V (as
+// diffusers does, with a line saying so). Empty when the folder has none of them. A folder that
+// holds only other variants is an asdm::Error naming them and `--variant`.
+std::vector<std::filesystem::path> component_weights(const std::filesystem::path& dir,
+                                                     const std::string& stem);
+// `files.weights`, or an asdm::Error: its weights_problem when there is one, else `none`.
+const std::vector<std::filesystem::path>& require_weights(const ModelFiles& files,
+                                                          const std::string& none);
 // The architecture: asdm_arch.json when present, else config.json with no edits.
 ArchSpec load_arch(const ModelFiles& files);
 

@@ -56,6 +56,21 @@ TensorMap read_tensors(const std::filesystem::path& path) {
   return out;
 }
 
+TensorMap read_tensors(const std::vector<std::filesystem::path>& paths) {
+  TensorMap out;
+  std::map<std::string, std::filesystem::path> from;
+  for (const auto& path : paths) {
+    SafetensorsFile f(path);
+    for (const auto& e : f.header().tensors) {
+      if (const auto [it, fresh] = from.emplace(e.name, path); !fresh)
+        fail("tensor '{}' appears in two shards ({} and {})", e.name, it->second.string(),
+             path.string());
+      out[e.name] = read_tensor(f, e);
+    }
+  }
+  return out;
+}
+
 void write_tensors(const std::filesystem::path& path, const TensorMap& tensors,
                    const std::map<std::string, std::string>& metadata) {
   std::vector<at::Tensor> keep;

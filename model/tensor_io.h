@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -19,6 +20,9 @@ std::string shape_string(const std::vector<int64_t>& shape);
 // cannot hold here (F8, U16/U32/U64).
 at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& entry);
 TensorMap read_tensors(const std::filesystem::path& path);
+// The tensors of several files (the shards of one checkpoint); a name in two of them is an
+// asdm::Error naming both.
+TensorMap read_tensors(const std::vector<std::filesystem::path>& paths);
 // Writes contiguous CPU copies of the tensors (F32/F16/BF16/F64/I64/I32/I16/I8/U8/BOOL).
 void write_tensors(const std::filesystem::path& path, const TensorMap& tensors,
                    const std::map<std::string, std::string>& metadata = {{"format", "pt"}});

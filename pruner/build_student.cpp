@@ -97,7 +97,7 @@ Student build_student(const BuildOptions& o, const RunContext& context) {
   if (int(!o.candidates.empty()) + int(!o.preset.empty()) + int(!o.arch.empty()) != 1)
     fail("give one of --candidates (with --pick), --preset or --arch");
   const ModelFiles files = locate_model(o.teacher);
-  if (files.weights.empty()) fail("the teacher {} has no weights to inherit", o.teacher);
+  require_weights(files, fmt::format("the teacher {} has no weights to inherit", o.teacher));
   const ArchSpec teacher = load_arch(files);
   std::optional<CandidateSet> set;
   if (!o.candidates.empty()) set = CandidateSet::read(o.candidates);

@@ -8,6 +8,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/json_int.h"
+#include "model/model_files.h"
 #include "model/module_io.h"
 #include "sd/clip_layer.h"
 
@@ -176,7 +177,11 @@ void ClipTextModel::save(const std::filesystem::path& dir) const {
 std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& dir) {
   auto m =
       std::make_unique<ClipTextModel>(parse_clip_text_config(read_json_file(dir / "config.json")));
-  TensorMap tensors = read_tensors(dir / "model.safetensors");
+  const auto files = component_weights(dir, "model");
+  if (files.empty())
+    fail("text encoder folder '{}' has no model.safetensors (asdm reads safetensors weights)",
+         dir.string());
+  TensorMap tensors = read_tensors(files);
   // transformers 5 saves CLIPTextModel without its "text_model." prefix (4 and the hub's SD
   // checkpoints keep it; CLIPTextModelWithProjection keeps it in both).
   if (!tensors.empty() && std::none_of(tensors.begin(), tensors.end(), [](const auto& kv) {
@@ -187,9 +192,8 @@ std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& 
       prefixed.emplace(k.rfind("text_projection.", 0) == 0 ? k : "text_model." + k, v);
     tensors = std::move(prefixed);
   }
-  load_module_tensors(*m->impl_->root, tensors,
-                      "text encoder weights " + (dir / "model.safetensors").string(), "",
-                      "position_ids");
+  load_module_tensors(*m->impl_->root, tensors, "text encoder weights " + files.front().string(),
+                      "", "position_ids");
   return m;
 }
 

@@ -12,6 +12,7 @@
 #include "core/png.h"
 #include "model/checkpoint.h"
 #include "model/cuda_graph.h"
+#include "model/model_files.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
@@ -211,9 +212,6 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
     m.unet->to(device, dtype);
   } else {
     for (const auto& enc : encoders) {
-      if (!fs::exists(dir / enc / "model.safetensors"))
-        fail("pipeline folder '{}' has no {}/model.safetensors (asdm reads safetensors weights)",
-             dir.string(), enc);
       m.encoders.push_back(ClipTextModel::load(dir / enc));
       move_module(m.encoders.back()->module(), device, dtype);
     }

@@ -6,6 +6,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/json_int.h"
+#include "model/model_files.h"
 #include "model/module_io.h"
 #include "model/runtime.h"
 
@@ -322,11 +323,12 @@ std::unique_ptr<Vae> Vae::load(const std::filesystem::path& dir) {
   } catch (const Error& e) {
     fail("'{}': {}", config_path.string(), e.what());
   }
-  const auto weights = dir / "diffusion_pytorch_model.safetensors";
-  if (!std::filesystem::exists(weights))
+  const auto weights = component_weights(dir, "diffusion_pytorch_model");
+  if (weights.empty())
     fail("VAE folder '{}' has no diffusion_pytorch_model.safetensors", dir.string());
   auto vae = std::make_unique<Vae>(c);
-  load_module_tensors(*vae->impl_->root, read_tensors(weights), "VAE weights " + weights.string());
+  load_module_tensors(*vae->impl_->root, read_tensors(weights),
+                      "VAE weights " + weights.front().string());
   return vae;
 }
 

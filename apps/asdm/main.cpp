@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "model/model_files.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
@@ -24,9 +25,16 @@ int main(int argc, char** argv) {
   bool quiet = false, verbose = false;
   app.add_flag("-q,--quiet", quiet, "Print only errors");
   app.add_flag("-v,--verbose", verbose, "Print debug messages");
+  std::string variant;
+  app.add_option("--variant", variant,
+                 "Read a weights variant where a folder has one, as diffusers' variant= does: with "
+                 "fp16, diffusion_pytorch_model.fp16.safetensors and model.fp16.safetensors (or "
+                 "their sharded index) over the plain files; the plain files where there is none")
+      ->type_name("NAME");
   app.parse_complete_callback([&] {
     if (quiet) asdm::log::set_level(asdm::log::Level::kError);
     if (verbose) asdm::log::set_level(asdm::log::Level::kDebug);
+    asdm::set_weights_variant(variant);
   });
   asdm::cli::add_inspect(app, args);
   asdm::cli::add_forward(app, args);

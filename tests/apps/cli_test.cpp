@@ -71,6 +71,42 @@ TEST(Cli, ForwardCaptureReproducesTheFixture) {
   EXPECT_EQ(compared, 80);
 }
 
+// A UNet folder holding only diffusers' fp16-named weights (variant="fp16"): read with `asdm
+// --variant fp16`, the same numbers as the plain folder; without it, one line saying what to pass.
+TEST(Cli, VariantWeightsNeedTheVariantOption) {
+  const auto dir = test::scratch_dir("cli_variant");
+  const auto fx = test::fixture_dir();
+  const auto unet = dir / "unet";
+  fs::create_directories(unet);
+  fs::copy_file(fx / "config.json", unet / "config.json");
+  fs::copy_file(fx / kWeightsFileName, unet / "diffusion_pytorch_model.fp16.safetensors");
+  auto forward = [&](const fs::path& model, const std::string& out,
+                     std::vector<std::string> root = {}) {
+    std::vector<std::string> args = std::move(root);
+    args.insert(args.end(), {"forward", "--model", model.string(), "--inputs",
+                             (fx / "io.safetensors").string(), "-o", (dir / out).string()});
+    return asdm(args);
+  };
+  expect_error(forward(unet, "a.safetensors"),
+               "'" + unet.string() +
+                   "' has no diffusion_pytorch_model.safetensors, only the weights variant "
+                   "'fp16': pick one with `asdm --variant fp16 ...`");
+  // Commands that read only the config do not need the choice.
+  EXPECT_EQ(asdm({"inspect", "--model", unet.string()}).rc, 0);
+  const Result after = asdm({"forward", "--model", unet.string(), "--variant", "fp16"});
+  EXPECT_EQ(after.rc, 2);
+  EXPECT_EQ(after.err,
+            "asdm: error: --variant is an option of 'asdm' itself: put it before 'forward' (see "
+            "--help)\n");
+  expect_error(forward(unet, "a.safetensors", {"--variant", "fp16/x"}),
+               "weights variant 'fp16/x' may hold only letters, digits, '_' and '-' (like fp16, "
+               "non_ema)");
+  ASSERT_EQ(forward(unet, "a.safetensors", {"--variant", "fp16"}).rc, 0);
+  ASSERT_EQ(forward(fx, "b.safetensors").rc, 0);
+  EXPECT_TRUE(torch::equal(read_tensors(dir / "a.safetensors").at("out_sample"),
+                           read_tensors(dir / "b.safetensors").at("out_sample")));
+}
+
 TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
   const auto dir = test::scratch_dir("cli_errors");
   const auto fx = test::fixture_dir();

@@ -1,5 +1,6 @@
 #include "model/checkpoint.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -87,6 +88,94 @@ TEST(Checkpoint, ShardedFoldersLoad) {
                     {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
   auto b = load_unet(dir);
   EXPECT_TRUE(torch::equal(run(a), run(*b)));
+}
+
+// `asdm --variant` for the length of a test (the setting is the process's).
+struct ScopedVariant {
+  explicit ScopedVariant(const std::string& v) { set_weights_variant(v); }
+  ~ScopedVariant() { set_weights_variant(""); }
+};
+
+// Two parameter sets of the tiny UNet: `a` as diffusers writes it with variant="fp16" in shards
+// (diffusion_pytorch_model.fp16-0000N-of-00002.safetensors and
+// diffusion_pytorch_model.safetensors.index.fp16.json), `b` as the plain file beside it.
+TEST(Checkpoint, VariantsAreReadAsDiffusersNamesThem) {
+  torch::manual_seed(11);
+  UNet a(tiny());
+  torch::manual_seed(12);
+  UNet b(tiny());
+  const auto dir = test::scratch_dir("ckpt_variant");
+  write_json_atomic(dir / "config.json", to_diffusers_json(a.spec().student_config()));
+  TensorMap s1, s2;
+  nlohmann::json wm;
+  for (const auto& p : a.module().named_parameters(true)) {
+    const bool first = p.key().rfind("down_blocks", 0) == 0;
+    const std::string shard =
+        fmt::format("diffusion_pytorch_model.fp16-0000{}-of-00002.safetensors", first ? 1 : 2);
+    (first ? s1 : s2)[p.key()] = p.value();
+    wm[p.key()] = shard;
+  }
+  write_tensors(dir / "diffusion_pytorch_model.fp16-00001-of-00002.safetensors", s1);
+  write_tensors(dir / "diffusion_pytorch_model.fp16-00002-of-00002.safetensors", s2);
+  write_json_atomic(dir / "diffusion_pytorch_model.safetensors.index.fp16.json",
+                    {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
+  // Only the variant there: without --variant, one line naming it (diffusers fails here too).
+  EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
+            "'" + dir.string() +
+                "' has no diffusion_pytorch_model.safetensors, only the weights variant 'fp16': "
+                "pick one with `asdm --variant fp16 ...`");
+  {
+    ScopedVariant fp16("fp16");
+    EXPECT_TRUE(torch::equal(run(a), run(*load_unet(dir))));
+  }
+  {
+    ScopedVariant ema("ema");  // a variant the folder lacks, and no plain file to fall back on
+    EXPECT_EQ(
+        test::error_of([&] { load_unet(dir); }),
+        "'" + dir.string() +
+            "' has no 'ema' variant of its weights (nor diffusion_pytorch_model.safetensors); "
+            "it has 'fp16'");
+  }
+  {
+    ScopedVariant typo("fp61");
+    EXPECT_NE(test::error_of([&] { load_unet(dir); }).find("; did you mean 'fp16'?"),
+              std::string::npos);
+  }
+  // With the plain file beside it: the plain one by default and for a variant the folder lacks
+  // (as diffusers falls back), the variant when asked for.
+  write_tensors(dir / kWeightsFileName, [&] {
+    TensorMap t;
+    for (const auto& p : b.module().named_parameters(true)) t[p.key()] = p.value();
+    return t;
+  }());
+  EXPECT_TRUE(torch::equal(run(b), run(*load_unet(dir))));
+  {
+    ScopedVariant fp16("fp16");
+    EXPECT_TRUE(torch::equal(run(a), run(*load_unet(dir))));
+  }
+  {
+    ScopedVariant ema("ema");
+    EXPECT_TRUE(torch::equal(run(b), run(*load_unet(dir))));
+  }
+  EXPECT_EQ(test::error_of([] { set_weights_variant("../fp16"); }),
+            "weights variant '../fp16' may hold only letters, digits, '_' and '-' (like fp16, "
+            "non_ema)");
+  EXPECT_EQ(weights_variant(), "");
+}
+
+TEST(Checkpoint, ShardsAreReadTogetherAndNoTensorTwice) {
+  const auto dir = test::scratch_dir("ckpt_shard_twice");
+  write_tensors(dir / "a.safetensors", {{"x", torch::ones({2})}, {"y", torch::zeros({1})}});
+  write_tensors(dir / "b.safetensors", {{"z", torch::ones({3})}});
+  write_tensors(dir / "c.safetensors", {{"y", torch::ones({1})}});
+  const TensorMap t = read_tensors(std::vector{dir / "a.safetensors", dir / "b.safetensors"});
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_TRUE(torch::equal(t.at("z"), torch::ones({3})));
+  EXPECT_EQ(test::error_of([&] {
+              read_tensors(std::vector{dir / "a.safetensors", dir / "c.safetensors"});
+            }),
+            "tensor 'y' appears in two shards (" + (dir / "a.safetensors").string() + " and " +
+                (dir / "c.safetensors").string() + ")");
 }
 
 TEST(Checkpoint, MismatchesAreListedInOneMessage) {

@@ -196,6 +196,20 @@ TEST_F(EvalReference, ClipScoreMatchesTorchmetricsAndOpenClip) {
   }
 }
 
+// The same CLIPModel as transformers saves it in shards (model-0000N-of-0000M.safetensors and
+// model.safetensors.index.json): the same embeddings; its identity digests every shard.
+TEST_F(EvalReference, ShardedClipFolderGivesTheSameEmbeddings) {
+  torch::InferenceMode guard;
+  const auto whole = ClipScorer::load(ref_dir() / "clip");
+  const auto sharded = ClipScorer::load(ref_dir() / "clip_sharded");
+  const auto a = read_images(files("a", 4));
+  EXPECT_TRUE(torch::equal(sharded->image_embeddings(a), whole->image_embeddings(a)));
+  EXPECT_TRUE(
+      torch::equal(sharded->text_embeddings(captions(4)), whole->text_embeddings(captions(4))));
+  EXPECT_EQ(sharded->sha256().size(), 64u);
+  EXPECT_NE(sharded->sha256(), whole->sha256());
+}
+
 TEST_F(EvalReference, CmmdMatchesTheReferenceFormula) {
   torch::InferenceMode guard;
   const auto scorer = ClipScorer::load(ref_dir() / "clip");

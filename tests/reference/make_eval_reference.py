@@ -11,6 +11,7 @@ OUT_DIR/eval/
   inception.pth, inception_legacy.pth, inception.safetensors   the FID Inception-v3 state dict
                                   (torch.save zip and pre-1.6 formats, and safetensors)
   clip/                           a tiny transformers CLIPModel folder (real CLIP BPE from open_clip)
+  clip_sharded/                   the same model saved by transformers in shards (max_shard_size)
   open_clip/                      a tiny OpenCLIP ViT folder (open_clip_config.json + safetensors + BPE)
   pytorch_fid_a64.npz             pytorch-fid's own statistics of a/ at dims 64 (save_fid_stats)
   features.safetensors            per-image features/embeddings from each package
@@ -224,6 +225,12 @@ def main():
     tok = CLIPTokenizer(os.path.join(clip_dir, "vocab.json"), os.path.join(clip_dir, "merges.txt"))
     tok.save_pretrained(clip_dir)
     CLIPImageProcessor().save_pretrained(clip_dir)
+    # The same model as transformers shards it (large CLIPs such as ViT-bigG come this way).
+    sharded_dir = os.path.join(out, "clip_sharded")
+    shutil.copytree(clip_dir, sharded_dir, ignore=shutil.ignore_patterns("model.safetensors"))
+    clip.save_pretrained(sharded_dir, max_shard_size="200KB")
+    assert os.path.exists(os.path.join(sharded_dir, "model.safetensors.index.json"))
+    assert not os.path.exists(os.path.join(sharded_dir, "model.safetensors"))
     processor = CLIPProcessor.from_pretrained(clip_dir)
     clip_imgs = [torch.from_numpy(np.asarray(Image.open(f).convert("RGB")).copy()).permute(2, 0, 1)
                  for f in files_a[:CLIP_PAIRS // 2] + files_b[:CLIP_PAIRS // 2]]

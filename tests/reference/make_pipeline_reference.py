@@ -14,6 +14,9 @@ OUT_DIR/pipeline/
   vae/ + vae_io.safetensors     AutoencoderKL: decode(latents / scaling_factor), encode(image).mean
   sd/, sdxl/ + *_io.safetensors tiny StableDiffusionPipeline (PNDM) and StableDiffusionXLPipeline
                                 (Euler) folders, their noise and output images (output_type="np")
+  sd_fp16_sharded/, sdxl_fp16_sharded/  the same pipelines saved with variant="fp16" and
+                                max_shard_size="100KB" (every component sharded, variant file names),
+                                read back by diffusers' from_pretrained(variant="fp16") to the same images
   sd.safetensors, sdxl.safetensors  the same pipelines as original single-file checkpoints (LDM / SGM
                                 key names: model.diffusion_model., first_stage_model.,
                                 cond_stage_model.transformer. / conditioner.embedders.N.), written by
@@ -27,6 +30,7 @@ import os
 import shutil
 import sys
 
+import numpy as np
 import torch
 from diffusers import (AutoencoderKL, EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline,
                        StableDiffusionXLPipeline, UNet2DConditionModel)
@@ -171,6 +175,18 @@ SD_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012
                     steps_offset=1)
 
 
+def save_sharded_variant(pipe, path, run):
+    """The pipeline as diffusers writes a variant in shards (`variant="fp16"`: the weights stay
+    float32, the variant is only the file names), checked by loading it back with diffusers'
+    variant= and getting the same images."""
+    pipe.save_pretrained(path, safe_serialization=True, variant="fp16", max_shard_size="100KB")
+    for part, stem in (("unet", "diffusion_pytorch_model"), ("text_encoder", "model"), ("vae", "diffusion_pytorch_model")):
+        index = os.path.join(path, part, stem + ".safetensors.index.fp16.json")
+        assert os.path.exists(index), f"{index}: expected a sharded fp16 variant"
+    back = type(pipe).from_pretrained(path, variant="fp16")
+    assert np.array_equal(run(back), run(pipe)), f"{path}: the variant gives other images"
+
+
 def pipelines(out, tok_dirs):
     prompts = ["a photo of an astronaut riding a horse", "Hello, world!!"]
     gen = torch.Generator().manual_seed(11)
@@ -187,9 +203,14 @@ def pipelines(out, tok_dirs):
         scheduler=PNDMScheduler(skip_prk_steps=True, set_alpha_to_one=False, **SD_SCHEDULER),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(os.path.join(out, "sd"), safe_serialization=True)
-    with torch.no_grad():
-        img = pipe(prompts, num_inference_steps=4, guidance_scale=7.5, latents=noise.clone(),
-                   negative_prompt=["", "blurry"], output_type="np").images
+
+    @torch.no_grad()
+    def run_sd(p):
+        return p(prompts, num_inference_steps=4, guidance_scale=7.5, latents=noise.clone(),
+                 negative_prompt=["", "blurry"], output_type="np").images
+
+    img = run_sd(pipe)
+    save_sharded_variant(pipe, os.path.join(out, "sd_fp16_sharded"), run_sd)
     save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
               os.path.join(out, "sd_io.safetensors"))
     to_single_file(pipe, os.path.join(out, "sd.safetensors"))
@@ -212,8 +233,13 @@ def pipelines(out, tok_dirs):
         tokenizer_2=CLIPTokenizer.from_pretrained(tok_dirs["bang"]), unet=unet,
         scheduler=EulerDiscreteScheduler(timestep_spacing="leading", **SD_SCHEDULER))
     pipe.save_pretrained(os.path.join(out, "sdxl"), safe_serialization=True)
-    with torch.no_grad():
-        img = pipe(prompts, num_inference_steps=4, guidance_scale=5.0, latents=noise.clone(), output_type="np").images
+
+    @torch.no_grad()
+    def run_sdxl(p):
+        return p(prompts, num_inference_steps=4, guidance_scale=5.0, latents=noise.clone(), output_type="np").images
+
+    img = run_sdxl(pipe)
+    save_sharded_variant(pipe, os.path.join(out, "sdxl_fp16_sharded"), run_sdxl)
     save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
               os.path.join(out, "sdxl_io.safetensors"))
     to_single_file(pipe, os.path.join(out, "sdxl.safetensors"))

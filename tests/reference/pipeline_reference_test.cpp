@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
+#include "model/model_files.h"
 #include "model/tensor_io.h"
 #include "sd/clip_text.h"
 #include "sd/clip_tokenizer.h"
@@ -114,6 +115,33 @@ TEST_P(PipelineReference, SingleFileCheckpointGivesTheFoldersImages) {
   const auto a = single->generate(o, ref.at("noise"));
   EXPECT_TRUE(torch::equal(a.images, folder->generate(o, ref.at("noise")).images));
   EXPECT_LE((a.images - ref.at("images")).abs().max().item<double>(), 1e-3);
+}
+
+// The same pipelines as diffusers saves a variant in shards (save_pretrained(variant="fp16",
+// max_shard_size="100KB"): every component's weights in fp16-named shards with their
+// *.safetensors.index.fp16.json). `asdm --variant fp16` reads them to the folder's images; without
+// it, one line naming the variant.
+TEST_P(PipelineReference, ShardedVariantFolderGivesTheFoldersImages) {
+  const std::filesystem::path dir = ref_dir() / (GetParam() + "_fp16_sharded");
+  EXPECT_EQ(test::error_of([&] { SdPipeline::load(dir); }),
+            "'" + (dir / "text_encoder").string() +
+                "' has no model.safetensors, only the weights variant 'fp16': pick one with `asdm "
+                "--variant fp16 ...`");
+  struct ScopedVariant {
+    ScopedVariant() { set_weights_variant("fp16"); }
+    ~ScopedVariant() { set_weights_variant(""); }
+  } fp16;
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const auto folder = SdPipeline::load(ref_dir() / GetParam());
+  const auto sharded = SdPipeline::load(dir);
+  GenerateOptions o;
+  o.prompts = {"a photo of an astronaut riding a horse", "Hello, world!!"};
+  o.steps = 4;
+  o.guidance = GetParam() == "sd" ? 7.5 : 5.0;
+  if (GetParam() == "sd") o.negative_prompts = {"", "blurry"};
+  torch::InferenceMode guard;
+  EXPECT_TRUE(torch::equal(sharded->generate(o, ref.at("noise")).images,
+                           folder->generate(o, ref.at("noise")).images));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, PipelineReference, ::testing::Values("sd", "sdxl"),
