@@ -1,6 +1,7 @@
 #include "model/model_files.h"
 
 #include <cctype>
+#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -77,6 +78,20 @@ std::vector<std::string> variants_in(const fs::path& dir, const std::string& ste
   return {found.begin(), found.end()};
 }
 
+// Whether the file starts with bytes no JSON text has (safetensors' length, torch.save's zip or
+// pickle): a weights file given where a config was expected.
+bool binary_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  in.read(head, sizeof head);
+  if (in.gcount() > 0 && static_cast<unsigned char>(head[0]) == 0x80) return true;  // a pickle
+  for (std::streamsize i = 0; i < in.gcount(); ++i) {
+    const auto c = static_cast<unsigned char>(head[i]);
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void set_weights_variant(const std::string& variant) {
@@ -120,10 +135,17 @@ ModelFiles locate_model(const fs::path& path) {
   if (!fs::exists(path, ec)) fail("model '{}' does not exist", path.string());
   ModelFiles m;
   if (fs::is_regular_file(path, ec)) {
-    if (path.filename() == kArchFileName)
+    if (path.filename() == kArchFileName) {
       m.arch = path;
-    else
+    } else {
+      if (binary_file(path))
+        fail(
+            "'{}' is a weights file, not a UNet config.json: give the folder that holds the config "
+            "and weights (a diffusers UNet or pipeline folder); a single-file checkpoint is read "
+            "by generate, latents, ablate, eval and profile --pipeline, with --config FOLDER",
+            path.string());
       m.config = path;
+    }
     return m;
   }
   fs::path dir = path;

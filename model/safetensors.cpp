@@ -126,6 +126,17 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::stri
     fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)",
          source, size);
   const uint64_t n = read_u64_le(bytes);
+  // torch.save's zip (PyTorch >= 1.6) or its legacy pickle, read as a header length, is out of
+  // bounds: a .ckpt/.pt/.bin renamed or mistaken for safetensors.
+  const bool torch_save = (bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4) ||
+                          (bytes[0] == 0x80 && bytes[1] >= 2 && bytes[1] <= 5);
+  if (torch_save && (n > kMaxSafetensorsHeaderBytes || n > size - 8))
+    fail(
+        "{}: this is a torch.save (pickle) file, not safetensors; asdm reads safetensors only "
+        "(convert a Stable Diffusion .ckpt with diffusers: "
+        "StableDiffusionPipeline.from_single_file(path).save_pretrained(folder), and give asdm the "
+        "folder)",
+        source);
   if (n > kMaxSafetensorsHeaderBytes)
     fail("{}: safetensors header length {} exceeds the limit of {} bytes", source, n,
          kMaxSafetensorsHeaderBytes);

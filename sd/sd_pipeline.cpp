@@ -111,12 +111,14 @@ void fill_from_single_file(torch::nn::Module& module, const std::string& compone
 std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::string& device,
                                              const std::string& dtype, const fs::path& config) {
   const bool single = fs::is_regular_file(model);
-  if (single && config.empty())
+  if (single && config.empty()) {
+    SafetensorsFile readable(model);  // a file asdm cannot read (a .ckpt) says so first
     fail(
         "'{}' is a single-file checkpoint, which carries no configs or tokenizer: pass --config "
         "with a diffusers "
         "pipeline folder of the same family (only its configs and tokenizer are read)",
         model.string());
+  }
   if (!single && !config.empty())
     fail("--config is for single-file checkpoints; '{}' is a pipeline folder with its own configs",
          model.string());

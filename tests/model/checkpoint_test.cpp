@@ -211,6 +211,25 @@ TEST(Checkpoint, MissingFilesAndFoldersSayWhatWasExpected) {
   EXPECT_NE(load_unet(dir, random), nullptr);
 }
 
+// A weights file where a config or folder was expected: one line saying what to give instead
+// (it was "is not valid JSON (at byte 1)").
+TEST(Checkpoint, AWeightsFileGivenAsTheModelSaysWhatItIs) {
+  const auto dir = make_checkpoint("ckpt_weights_as_model", tiny());
+  const std::string said =
+      "' is a weights file, not a UNet config.json: give the folder that holds the config and "
+      "weights (a diffusers UNet or pipeline folder); a single-file checkpoint is read by "
+      "generate, latents, ablate, eval and profile --pipeline, with --config FOLDER";
+  EXPECT_EQ(test::error_of([&] { locate_model(dir / kWeightsFileName); }),
+            "'" + (dir / kWeightsFileName).string() + said);
+  // torch.save's zip and legacy pickle, as a .ckpt holds them.
+  for (const char* head : {"PK\x03\x04\x14xxxxxxxxxxxxxxxx", "\x80\x02\x8axxxxxxxxxxxxxxxx"}) {
+    write_file_atomic(dir / "model.ckpt", head);
+    EXPECT_EQ(test::error_of([&] { locate_model(dir / "model.ckpt"); }),
+              "'" + (dir / "model.ckpt").string() + said);
+  }
+  EXPECT_EQ(locate_model(dir / "config.json").config, dir / "config.json");
+}
+
 TEST(Checkpoint, PipelineFoldersResolveToTheirUnet) {
   const auto ckpt = make_checkpoint("ckpt_pipe_src", tiny());
   const auto pipe = test::scratch_dir("ckpt_pipeline");

@@ -116,7 +116,21 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"bad_offsets", image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8),
                 "f.safetensors: tensor 'a' needs 'data_offsets' as two non-negative integers"},
         BadFile{"metadata_not_string", image(R"({"__metadata__":{"n":1}})", 0),
-                "f.safetensors: '__metadata__' entry 'n' must be a string, got 1"}),
+                "f.safetensors: '__metadata__' entry 'n' must be a string, got 1"},
+        // torch.save's zip (a local file header: PK 3 4, version 20) and its legacy pickle
+        // (protocol 2, the magic number as a LONG1): what a .ckpt holds.
+        BadFile{"torch_save_zip",
+                {'P', 'K', 3, 4, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                "f.safetensors: this is a torch.save (pickle) file, not safetensors; asdm reads "
+                "safetensors only (convert a Stable Diffusion .ckpt with diffusers: "
+                "StableDiffusionPipeline.from_single_file(path).save_pretrained(folder), and give "
+                "asdm the folder)"},
+        BadFile{"torch_save_legacy",
+                {0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19},
+                "f.safetensors: this is a torch.save (pickle) file, not safetensors; asdm reads "
+                "safetensors only (convert a Stable Diffusion .ckpt with diffusers: "
+                "StableDiffusionPipeline.from_single_file(path).save_pretrained(folder), and give "
+                "asdm the folder)"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Safetensors, WriterOutputParsesAndPadsTheHeader) {
