@@ -87,35 +87,78 @@ std::vector<double> sampling_timesteps(int n, int steps, const std::string& spac
 
 namespace {
 
-// The sampler for a diffusers scheduler class, checking the settings asdm's samplers assume.
-void map_scheduler_class(const nlohmann::json& j, SchedulerConfig& c) {
+// The values a diffusers scheduler class takes for keys its config file lacks (the defaults of its
+// __init__, which ConfigMixin fills in: a config saved by an old diffusers, or written by hand,
+// may lack timestep_spacing, clip_sample or skip_prk_steps). Configs with no class take SD's.
+struct ClassDefaults {
+  const char* beta_schedule = "scaled_linear";
+  double beta_start = 0.00085, beta_end = 0.012;
+  const char* spacing = "leading";
+  int steps_offset = 1;
+  bool set_alpha_to_one = false, clip_sample = false, skip_prk_steps = true;
+};
+
+ClassDefaults class_defaults(const std::string& cls) {
+  ClassDefaults d;
+  if (cls != "DDIMScheduler" && cls != "EulerDiscreteScheduler" &&
+      cls != "DPMSolverMultistepScheduler" && cls != "PNDMScheduler")
+    return d;
+  d.beta_schedule = "linear";
+  d.beta_start = 0.0001;
+  d.beta_end = 0.02;
+  d.steps_offset = 0;
+  d.spacing = cls == "DDIMScheduler" || cls == "PNDMScheduler" ? "leading" : "linspace";
+  d.set_alpha_to_one = cls == "DDIMScheduler";
+  d.clip_sample = cls == "DDIMScheduler";
+  d.skip_prk_steps = false;
+  return d;
+}
+
+// The sampler for a diffusers scheduler class, checking the settings asdm's samplers assume
+// (a key the file lacks has the class's default).
+void map_scheduler_class(const nlohmann::json& j, const ClassDefaults& d, SchedulerConfig& c) {
   const std::string cls = j.value("_class_name", "");
   if (cls.empty()) return;
-  auto require = [&](const char* key, const nlohmann::json& want) {
-    if (j.contains(key) && !j[key].is_null() && j[key] != want && c.sampler_error.empty())
-      c.sampler_error =
-          fmt::format("{} with {} = {} is not implemented (asdm's sampler assumes {})", cls, key,
-                      j[key].dump(), want.dump());
+  auto require = [&](const char* key, const nlohmann::json& want,
+                     const nlohmann::json& fallback = nullptr) {
+    const nlohmann::json got = j.contains(key) && !j[key].is_null() ? j[key] : fallback;
+    if (got.is_null() || got == want || !c.sampler_error.empty()) return;
+    std::string shown = got.dump();
+    if (shown.size() > 40) shown = shown.substr(0, 36) + " ...";
+    c.sampler_error =
+        fmt::format("{} with {} = {}{} is not implemented (asdm's sampler assumes {})", cls, key,
+                    shown, j.contains(key) ? "" : " (its default)", want.dump());
   };
+  require("trained_betas", nullptr);
+  if (cls != "PNDMScheduler") require("rescale_betas_zero_snr", false);
   if (cls == "DDIMScheduler") {
     c.sampler = "ddim";
-    require("clip_sample", false);
+    require("clip_sample", false, d.clip_sample);
     require("thresholding", false);
   } else if (cls == "EulerDiscreteScheduler") {
     c.sampler = "euler";
     require("use_karras_sigmas", false);
+    require("use_exponential_sigmas", false);
+    require("use_beta_sigmas", false);
     require("interpolation_type", "linear");
+    require("timestep_type", "discrete");
+    require("final_sigmas_type", "zero");
   } else if (cls == "DPMSolverMultistepScheduler") {
     c.sampler = "dpm++2m";
     require("algorithm_type", "dpmsolver++");
     require("solver_order", 2);
     require("solver_type", "midpoint");
     require("use_karras_sigmas", false);
+    require("use_exponential_sigmas", false);
+    require("use_beta_sigmas", false);
+    require("use_lu_lambdas", false);
+    require("use_flow_sigmas", false);
     require("final_sigmas_type", "zero");
     require("thresholding", false);
+    require("variance_type", nullptr);
   } else if (cls == "PNDMScheduler") {
     c.sampler = "pndm";
-    require("skip_prk_steps", true);
+    require("skip_prk_steps", true, d.skip_prk_steps);
   } else {
     c.sampler_error = fmt::format(
         "scheduler {} is not implemented (asdm implements DDIMScheduler, EulerDiscreteScheduler, "
@@ -131,16 +174,18 @@ SchedulerConfig read_scheduler_config(const std::string& path) {
   const nlohmann::json j = read_json_file(path);
   SchedulerConfig c;
   try {
-    c.schedule = NoiseSchedule::make(j.value("beta_schedule", "scaled_linear"),
-                                     j.value("num_train_timesteps", 1000),
-                                     j.value("beta_start", 0.00085), j.value("beta_end", 0.012));
+    if (!j.is_object()) fail("a scheduler config must be a JSON object");
+    const ClassDefaults d = class_defaults(j.value("_class_name", ""));
+    c.schedule = NoiseSchedule::make(
+        j.value("beta_schedule", d.beta_schedule), j.value("num_train_timesteps", 1000),
+        j.value("beta_start", d.beta_start), j.value("beta_end", d.beta_end));
     c.prediction = parse_prediction(j.value("prediction_type", "epsilon"));
-    c.spacing = j.value("timestep_spacing", "leading");
-    c.steps_offset = j.value("steps_offset", 1);
-    c.final_alpha_one = j.value("set_alpha_to_one", false);
+    c.spacing = j.value("timestep_spacing", d.spacing);
+    c.steps_offset = j.value("steps_offset", d.steps_offset);
+    c.final_alpha_one = j.value("set_alpha_to_one", d.set_alpha_to_one);
     sampling_timesteps(c.schedule.train_steps(), 1, c.spacing,
                        c.steps_offset);  // validates the spacing
-    map_scheduler_class(j, c);
+    map_scheduler_class(j, d, c);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: {}", path, json_error_text(e.what()));
   } catch (const Error& e) {

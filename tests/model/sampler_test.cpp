@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
+#include "core/artifact.h"
+#include "model/noise_schedule.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -32,6 +35,74 @@ TEST(NoiseSchedule, TimestepGridsMatchDiffusers) {
   EXPECT_EQ(sampling_timesteps(1000, 4, "trailing", 0), (std::vector<double>{999, 749, 499, 249}));
   EXPECT_EQ(sampling_timesteps(1000, 3, "linspace", 0), (std::vector<double>{999, 499.5, 0}));
   EXPECT_EQ(sampling_timesteps(1000, 4, "leading", 1), (std::vector<double>{751, 501, 251, 1}));
+}
+
+// A scheduler_config.json lacking keys (saved by an old diffusers, or written by hand): diffusers
+// fills them from the class's __init__ defaults, so asdm does too (values printed by diffusers
+// 0.42.1's <Class>.from_config({"_class_name": ...}); before, asdm took SD's values for every
+// class: an Euler config without timestep_spacing sampled on "leading" instead of "linspace").
+SchedulerConfig scheduler_from(const nlohmann::json& j) {
+  const auto dir = test::scratch_dir("scheduler_defaults");
+  write_json_atomic(dir / "scheduler_config.json", j);
+  return read_scheduler_config((dir / "scheduler_config.json").string());
+}
+
+TEST(SchedulerConfig, MissingKeysTakeTheClassDefaultsAsInDiffusers) {
+  const SchedulerConfig euler = scheduler_from({{"_class_name", "EulerDiscreteScheduler"}});
+  EXPECT_EQ(euler.sampler, "euler");
+  EXPECT_EQ(euler.schedule.kind, "linear");
+  EXPECT_DOUBLE_EQ(euler.schedule.beta_start, 0.0001);
+  EXPECT_DOUBLE_EQ(euler.schedule.beta_end, 0.02);
+  EXPECT_EQ(euler.spacing, "linspace");
+  EXPECT_EQ(euler.steps_offset, 0);
+  // diffusers' timesteps for 5 steps: [999.0, 749.25, 499.5, 249.75, 0.0]
+  EXPECT_EQ(sampling_timesteps(1000, 5, euler.spacing, euler.steps_offset),
+            (std::vector<double>{999, 749.25, 499.5, 249.75, 0}));
+  const SchedulerConfig dpm = scheduler_from({{"_class_name", "DPMSolverMultistepScheduler"}});
+  EXPECT_EQ(dpm.sampler, "dpm++2m");
+  EXPECT_EQ(dpm.spacing, "linspace");
+  // DDIM clips the predicted sample unless told not to; PNDM runs Runge-Kutta steps unless told
+  // to skip them: neither is implemented, so a config without those keys is refused.
+  const SchedulerConfig ddim = scheduler_from({{"_class_name", "DDIMScheduler"}});
+  EXPECT_EQ(ddim.sampler, "");
+  EXPECT_EQ(ddim.sampler_error,
+            "DDIMScheduler with clip_sample = true (its default) is not implemented (asdm's "
+            "sampler assumes false)");
+  EXPECT_TRUE(ddim.final_alpha_one);
+  EXPECT_EQ(ddim.spacing, "leading");
+  EXPECT_EQ(ddim.steps_offset, 0);
+  EXPECT_EQ(scheduler_from({{"_class_name", "DDIMScheduler"}, {"clip_sample", false}}).sampler,
+            "ddim");
+  EXPECT_EQ(scheduler_from({{"_class_name", "PNDMScheduler"}}).sampler_error,
+            "PNDMScheduler with skip_prk_steps = false (its default) is not implemented (asdm's "
+            "sampler assumes true)");
+  // No class: Stable Diffusion's values, as before.
+  const SchedulerConfig none = scheduler_from(nlohmann::json::object());
+  EXPECT_EQ(none.schedule.kind, "scaled_linear");
+  EXPECT_EQ(none.spacing, "leading");
+  EXPECT_EQ(none.steps_offset, 1);
+}
+
+TEST(SchedulerConfig, SettingsThatChangeTheScheduleAreRefused) {
+  nlohmann::json euler = {{"_class_name", "EulerDiscreteScheduler"}};
+  euler["rescale_betas_zero_snr"] = true;
+  EXPECT_EQ(scheduler_from(euler).sampler_error,
+            "EulerDiscreteScheduler with rescale_betas_zero_snr = true is not implemented (asdm's "
+            "sampler assumes false)");
+  euler["rescale_betas_zero_snr"] = false;
+  euler["trained_betas"] = std::vector<double>(1000, 0.001);
+  EXPECT_EQ(scheduler_from(euler).sampler_error,
+            "EulerDiscreteScheduler with trained_betas = [0.001,0.001,0.001,0.001,0.001,0.001 ... "
+            "is not implemented (asdm's sampler assumes null)");
+  euler["trained_betas"] = nullptr;  // as diffusers saves it
+  EXPECT_EQ(scheduler_from(euler).sampler, "euler");
+  euler["timestep_type"] = "continuous";
+  EXPECT_NE(scheduler_from(euler).sampler_error.find("timestep_type"), std::string::npos);
+  nlohmann::json dpm = {{"_class_name", "DPMSolverMultistepScheduler"}, {"use_lu_lambdas", true}};
+  EXPECT_NE(scheduler_from(dpm).sampler_error.find("use_lu_lambdas = true"), std::string::npos);
+  dpm = {{"_class_name", "DPMSolverMultistepScheduler"}, {"variance_type", "learned_range"}};
+  EXPECT_NE(scheduler_from(dpm).sampler_error.find("variance_type = \"learned_range\""),
+            std::string::npos);
 }
 
 TEST(NoiseSchedule, BadArgumentsAreOneLine) {
