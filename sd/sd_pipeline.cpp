@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
+#include "core/dtype.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/png.h"
 #include "model/checkpoint.h"
 #include "model/cuda_graph.h"
@@ -223,7 +225,14 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
     m.unet = load_unet(dir / "unet", lo);
     m.vae = Vae::load(dir / "vae");
   }
-  m.vae->to(device, dtype);
+  // SDXL's VAE overflows in float16 (black or NaN images): diffusers' SDXL pipelines decode in
+  // float32 when the VAE's config says force_upcast (its default), and so does asdm.
+  const bool upcast = m.family == PipelineFamily::kSdxl && parse_dtype(dtype) == DType::kFloat16 &&
+                      m.vae->config().force_upcast;
+  m.vae->to(device, upcast ? "float32" : dtype);
+  if (upcast)
+    log::info(
+        "the VAE runs in float32 (its config's force_upcast, as in diffusers' SDXL pipeline)");
   const fs::path sched = dir / "scheduler" / "scheduler_config.json";
   if (!fs::exists(sched))
     fail("pipeline folder '{}' has no scheduler/scheduler_config.json", dir.string());

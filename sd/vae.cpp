@@ -39,6 +39,7 @@ VaeConfig parse_vae_config(const nlohmann::json& j) {
   get_bool("use_quant_conv", c.use_quant_conv);
   get_bool("use_post_quant_conv", c.use_post_quant_conv);
   get_bool("mid_block_add_attention", c.mid_block_add_attention);
+  get_bool("force_upcast", c.force_upcast);
   if (j.contains("block_out_channels")) {
     const auto& b = j["block_out_channels"];
     if (!b.is_array() || b.empty())
@@ -104,7 +105,8 @@ nlohmann::json to_json(const VaeConfig& c) {
                       {"scaling_factor", c.scaling_factor},
                       {"use_quant_conv", c.use_quant_conv},
                       {"use_post_quant_conv", c.use_post_quant_conv},
-                      {"mid_block_add_attention", c.mid_block_add_attention}};
+                      {"mid_block_add_attention", c.mid_block_add_attention},
+                      {"force_upcast", c.force_upcast}};
   j["shift_factor"] = c.shift_factor ? nlohmann::json(*c.shift_factor) : nlohmann::json(nullptr);
   return j;
 }

@@ -32,6 +32,9 @@ struct VaeConfig {
   bool use_post_quant_conv = true;
   bool mid_block_add_attention = true;
   int sample_size = 512;
+  // A float16 SDXL pipeline runs this VAE in float32 (diffusers' SDXL pipelines upcast it: SDXL's
+  // VAE overflows in float16). AutoencoderKL's default; fp16-safe VAEs set it false.
+  bool force_upcast = true;
 };
 // Throws asdm::Error naming the field (only silu, DownEncoderBlock2D and UpDecoderBlock2D exist).
 VaeConfig parse_vae_config(const nlohmann::json& j);

@@ -1,6 +1,5 @@
 #include "model/checkpoint.h"
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -70,22 +69,28 @@ TEST(Checkpoint, StudentWithRemovedUnitsRoundTripsThroughAsdmArch) {
   EXPECT_FALSE(u->layout().mid.has_value());
 }
 
+// `u`'s config and its parameters in two shards (down_blocks in `shard1`) with their `index`, as
+// diffusers writes a sharded checkpoint.
+void write_sharded(const UNet& u, const fs::path& dir, const std::string& shard1,
+                   const std::string& shard2, const std::string& index) {
+  write_json_atomic(dir / "config.json", to_diffusers_json(u.spec().student_config()));
+  TensorMap s1, s2;
+  nlohmann::json wm;
+  for (const auto& p : u.module().named_parameters(true)) {
+    const bool first = p.key().rfind("down_blocks", 0) == 0;
+    (first ? s1 : s2)[p.key()] = p.value();
+    wm[p.key()] = first ? shard1 : shard2;
+  }
+  write_tensors(dir / shard1, s1);
+  write_tensors(dir / shard2, s2);
+  write_json_atomic(dir / index, {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
+}
+
 TEST(Checkpoint, ShardedFoldersLoad) {
   torch::manual_seed(11);
   UNet a(tiny());
   const auto dir = test::scratch_dir("ckpt_sharded");
-  write_json_atomic(dir / "config.json", to_diffusers_json(a.spec().student_config()));
-  TensorMap s1, s2;
-  nlohmann::json wm;
-  for (const auto& p : a.module().named_parameters(true)) {
-    const bool first = p.key().rfind("down_blocks", 0) == 0;
-    (first ? s1 : s2)[p.key()] = p.value();
-    wm[p.key()] = first ? "part-1.safetensors" : "part-2.safetensors";
-  }
-  write_tensors(dir / "part-1.safetensors", s1);
-  write_tensors(dir / "part-2.safetensors", s2);
-  write_json_atomic(dir / kWeightsIndexFileName,
-                    {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
+  write_sharded(a, dir, "part-1.safetensors", "part-2.safetensors", kWeightsIndexFileName);
   auto b = load_unet(dir);
   EXPECT_TRUE(torch::equal(run(a), run(*b)));
 }
@@ -105,20 +110,9 @@ TEST(Checkpoint, VariantsAreReadAsDiffusersNamesThem) {
   torch::manual_seed(12);
   UNet b(tiny());
   const auto dir = test::scratch_dir("ckpt_variant");
-  write_json_atomic(dir / "config.json", to_diffusers_json(a.spec().student_config()));
-  TensorMap s1, s2;
-  nlohmann::json wm;
-  for (const auto& p : a.module().named_parameters(true)) {
-    const bool first = p.key().rfind("down_blocks", 0) == 0;
-    const std::string shard =
-        fmt::format("diffusion_pytorch_model.fp16-0000{}-of-00002.safetensors", first ? 1 : 2);
-    (first ? s1 : s2)[p.key()] = p.value();
-    wm[p.key()] = shard;
-  }
-  write_tensors(dir / "diffusion_pytorch_model.fp16-00001-of-00002.safetensors", s1);
-  write_tensors(dir / "diffusion_pytorch_model.fp16-00002-of-00002.safetensors", s2);
-  write_json_atomic(dir / "diffusion_pytorch_model.safetensors.index.fp16.json",
-                    {{"metadata", {{"total_size", 0}}}, {"weight_map", wm}});
+  write_sharded(a, dir, "diffusion_pytorch_model.fp16-00001-of-00002.safetensors",
+                "diffusion_pytorch_model.fp16-00002-of-00002.safetensors",
+                "diffusion_pytorch_model.safetensors.index.fp16.json");
   // Only the variant there: without --variant, one line naming it (diffusers fails here too).
   EXPECT_EQ(test::error_of([&] { load_unet(dir); }),
             "'" + dir.string() +

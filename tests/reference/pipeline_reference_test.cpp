@@ -2,6 +2,7 @@
 // (tests/reference/make_pipeline_reference.py, run by CTest first): tokenizer ids exactly, text
 // encoders and the VAE within 1e-4 + 1e-4 * max|ref|, whole tiny SD and SDXL pipelines' images
 // within 1e-3.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -76,18 +77,20 @@ TEST(VaeReference, DecoderAndEncoderMatch) {
 
 class PipelineReference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(PipelineReference, ImagesMatchTheDiffusersPipeline) {
-  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
-  const auto pipe = SdPipeline::load(ref_dir() / GetParam());
+// The settings make_pipeline_reference.py sampled each family's images with.
+GenerateOptions reference_options(const std::string& family) {
   GenerateOptions o;
   o.prompts = {"a photo of an astronaut riding a horse", "Hello, world!!"};
   o.steps = 4;
-  if (GetParam() == "sd") {
-    o.guidance = 7.5;
-    o.negative_prompts = {"", "blurry"};
-  } else {
-    o.guidance = 5.0;
-  }
+  o.guidance = family == "sd" ? 7.5 : 5.0;
+  if (family == "sd") o.negative_prompts = {"", "blurry"};
+  return o;
+}
+
+TEST_P(PipelineReference, ImagesMatchTheDiffusersPipeline) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const auto pipe = SdPipeline::load(ref_dir() / GetParam());
+  const GenerateOptions o = reference_options(GetParam());
   torch::InferenceMode guard;
   const auto result = pipe->generate(o, ref.at("noise"));
   const at::Tensor want = ref.at("images");
@@ -106,11 +109,7 @@ TEST_P(PipelineReference, SingleFileCheckpointGivesTheFoldersImages) {
   const auto folder = SdPipeline::load(ref_dir() / GetParam());
   const auto single = SdPipeline::load(ref_dir() / (GetParam() + ".safetensors"), "cpu", "float32",
                                        ref_dir() / GetParam());
-  GenerateOptions o;
-  o.prompts = {"a photo of an astronaut riding a horse", "Hello, world!!"};
-  o.steps = 4;
-  o.guidance = GetParam() == "sd" ? 7.5 : 5.0;
-  if (GetParam() == "sd") o.negative_prompts = {"", "blurry"};
+  const GenerateOptions o = reference_options(GetParam());
   torch::InferenceMode guard;
   const auto a = single->generate(o, ref.at("noise"));
   EXPECT_TRUE(torch::equal(a.images, folder->generate(o, ref.at("noise")).images));
@@ -124,9 +123,9 @@ TEST_P(PipelineReference, SingleFileCheckpointGivesTheFoldersImages) {
 TEST_P(PipelineReference, ShardedVariantFolderGivesTheFoldersImages) {
   const std::filesystem::path dir = ref_dir() / (GetParam() + "_fp16_sharded");
   EXPECT_EQ(test::error_of([&] { SdPipeline::load(dir); }),
-            "'" + (dir / "text_encoder").string() +
-                "' has no model.safetensors, only the weights variant 'fp16': pick one with `asdm "
-                "--variant fp16 ...`");
+            fmt::format("'{}' has no model.safetensors, only the weights variant 'fp16': pick one "
+                        "with `asdm --variant fp16 ...`",
+                        (dir / "text_encoder").string()));
   struct ScopedVariant {
     ScopedVariant() { set_weights_variant("fp16"); }
     ~ScopedVariant() { set_weights_variant(""); }
@@ -134,14 +133,33 @@ TEST_P(PipelineReference, ShardedVariantFolderGivesTheFoldersImages) {
   const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
   const auto folder = SdPipeline::load(ref_dir() / GetParam());
   const auto sharded = SdPipeline::load(dir);
-  GenerateOptions o;
-  o.prompts = {"a photo of an astronaut riding a horse", "Hello, world!!"};
-  o.steps = 4;
-  o.guidance = GetParam() == "sd" ? 7.5 : 5.0;
-  if (GetParam() == "sd") o.negative_prompts = {"", "blurry"};
+  const GenerateOptions o = reference_options(GetParam());
   torch::InferenceMode guard;
   EXPECT_TRUE(torch::equal(sharded->generate(o, ref.at("noise")).images,
                            folder->generate(o, ref.at("noise")).images));
+}
+
+// SDXL's VAE overflows in float16: a float16 SDXL pipeline keeps its VAE in float32 when the VAE's
+// config says force_upcast (what diffusers writes by default), as diffusers' SDXL pipeline upcasts
+// it before decoding; SD 1.x pipelines do not upcast (diffusers' do not either), nor does bfloat16.
+TEST(PipelineDtypes, Float16SdxlPipelinesKeepTheirVaeInFloat32) {
+  auto vae_dtype = [](const std::filesystem::path& dir, const std::string& dtype) {
+    const auto p = SdPipeline::load(dir, "cpu", dtype);
+    return p->vae().module().parameters().front().scalar_type();
+  };
+  ASSERT_TRUE(
+      read_json_file(ref_dir() / "sdxl" / "vae" / "config.json").value("force_upcast", false));
+  EXPECT_EQ(vae_dtype(ref_dir() / "sdxl", "float16"), torch::kFloat32);
+  EXPECT_EQ(vae_dtype(ref_dir() / "sdxl", "bfloat16"), torch::kBFloat16);
+  EXPECT_EQ(vae_dtype(ref_dir() / "sd", "float16"), torch::kFloat16);
+  const auto dir = test::scratch_dir("pipeline-fp16-vae");
+  std::filesystem::copy(
+      ref_dir() / "sdxl", dir,
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  auto config = read_json_file(dir / "vae" / "config.json");
+  config["force_upcast"] = false;  // an fp16-safe VAE (madebyollin's sdxl-vae-fp16-fix says so)
+  write_json_atomic(dir / "vae" / "config.json", config);
+  EXPECT_EQ(vae_dtype(dir, "float16"), torch::kFloat16);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, PipelineReference, ::testing::Values("sd", "sdxl"),
