@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 #include "core/dtype.h"
 #include "core/log.h"
 #include "core/suggest.h"
+#include "model/hub_cache.h"
 
 namespace asdm::cli {
 
@@ -107,6 +109,36 @@ inline const CLI::Validator kNonNegative = number_at_least(0, true, "NONNEGATIVE
 inline void add_threads_option(CLI::App* sub, int& threads) {
   sub->add_option("--threads", threads, "Intra-op CPU threads (0: libtorch's default)")
       ->capture_default_str();
+}
+
+// The model options of every command (--model, --teacher, --student, --unet, --config, --clip,
+// --sd-pipeline, and the paths of bench's --models NAME=PATH) also take a Hugging Face Hub id in
+// the local cache ("org/name", "org/name/unet") or a repository's cache folder, read as its
+// snapshot (model/hub_cache.h). A path that exists is itself.
+inline void resolve_hub_ids(CLI::App& app) {
+  static const std::set<std::string> kModelOptions = {"model",  "teacher", "student",    "unet",
+                                                      "config", "clip",    "sd-pipeline"};
+  const CLI::Validator path(
+      [](std::string& v) {
+        if (std::string s = hub_snapshot(v); !s.empty()) v = std::move(s);
+        return std::string();
+      },
+      "", "");
+  const CLI::Validator named_path(
+      [](std::string& v) {
+        const auto eq = v.find('=');
+        const std::string p = eq == std::string::npos ? v : v.substr(eq + 1);
+        if (std::string s = hub_snapshot(p); !s.empty())
+          v = (eq == std::string::npos ? "" : v.substr(0, eq + 1)) + s;
+        return std::string();
+      },
+      "", "");
+  for (CLI::Option* opt : app.get_options())
+    for (const auto& name : opt->get_lnames()) {
+      if (kModelOptions.count(name)) opt->transform(path);
+      if (name == "models") opt->transform(named_path);
+    }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) resolve_hub_ids(*sub);
 }
 
 }  // namespace asdm::cli

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "apps/asdm/parse_error.h"
 #include "core/artifact.h"
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_cache_plan(app, args);
   asdm::cli::add_eval(app, args);
   asdm::cli::add_demo(app, args);
+  asdm::cli::resolve_hub_ids(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

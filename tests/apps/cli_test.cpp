@@ -88,9 +88,9 @@ TEST(Cli, VariantWeightsNeedTheVariantOption) {
     return asdm(args);
   };
   expect_error(forward(unet, "a.safetensors"),
-               "'" + unet.string() +
-                   "' has no diffusion_pytorch_model.safetensors, only the weights variant "
-                   "'fp16': pick one with `asdm --variant fp16 ...`");
+               fmt::format("'{}' has no diffusion_pytorch_model.safetensors, only the weights "
+                           "variant 'fp16': pick one with `asdm --variant fp16 ...`",
+                           unet.string()));
   // Commands that read only the config do not need the choice.
   EXPECT_EQ(asdm({"inspect", "--model", unet.string()}).rc, 0);
   const Result after = asdm({"forward", "--model", unet.string(), "--variant", "fp16"});
@@ -105,6 +105,32 @@ TEST(Cli, VariantWeightsNeedTheVariantOption) {
   ASSERT_EQ(forward(fx, "b.safetensors").rc, 0);
   EXPECT_TRUE(torch::equal(read_tensors(dir / "a.safetensors").at("out_sample"),
                            read_tensors(dir / "b.safetensors").at("out_sample")));
+}
+
+// A model in the Hugging Face Hub's cache (what from_pretrained("org/name") downloaded), named by
+// its repository id as diffusers takes it, or by its cache folder: the snapshot refs/main names.
+TEST(Cli, HubIdsInTheLocalCacheNameTheirSnapshot) {
+  const auto cache = test::scratch_dir("cli_hub_cache");
+  const auto snapshot = cache / "models--org--tiny-unet" / "snapshots" / "0123abcd";
+  fs::create_directories(snapshot);
+  fs::copy_file(test::fixture_dir() / "config.json", snapshot / "config.json");
+  write_file_atomic(cache / "models--org--tiny-unet" / "refs" / "main", "0123abcd");
+  ::setenv("HF_HUB_CACHE", cache.c_str(), 1);
+  const Result by_id = asdm({"inspect", "--model", "org/tiny-unet"});
+  const Result by_folder =
+      asdm({"inspect", "--model", (cache / "models--org--tiny-unet").string()});
+  const Result direct = asdm({"inspect", "--model", snapshot.string()});
+  const Result missing = asdm({"inspect", "--model", "org/not-cached"});
+  ::unsetenv("HF_HUB_CACHE");
+  ASSERT_EQ(by_id.rc, 0) << by_id.err;
+  ASSERT_EQ(by_folder.rc, 0) << by_folder.err;
+  ASSERT_EQ(direct.rc, 0) << direct.err;
+  EXPECT_EQ(by_id.out, direct.out);
+  EXPECT_EQ(by_folder.out, direct.out);
+  EXPECT_NE(by_id.err.find("'org/tiny-unet' is in the Hugging Face cache: " + snapshot.string()),
+            std::string::npos)
+      << by_id.err;
+  expect_error(missing, "model 'org/not-cached' does not exist");
 }
 
 TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
