@@ -121,8 +121,12 @@ void map_scheduler_class(const nlohmann::json& j, const ClassDefaults& d, Schedu
   if (cls.empty()) return;
   auto require = [&](const char* key, const nlohmann::json& want,
                      const nlohmann::json& fallback = nullptr) {
-    const nlohmann::json got = j.contains(key) && !j[key].is_null() ? j[key] : fallback;
-    if (got.is_null() || got == want || !c.sampler_error.empty()) return;
+    nlohmann::json got = j.contains(key) ? j[key] : fallback;
+    if (got.is_null()) {  // None: falsy where diffusers tests a flag, else its default
+      if (!want.is_boolean() || !want.get<bool>()) return;
+      got = false;
+    }
+    if (got == want || !c.sampler_error.empty()) return;
     std::string shown = got.dump();
     if (shown.size() > 40) shown = shown.substr(0, 36) + " ...";
     c.sampler_error =

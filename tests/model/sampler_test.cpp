@@ -73,6 +73,12 @@ TEST(SchedulerConfig, MissingKeysTakeTheClassDefaultsAsInDiffusers) {
   EXPECT_EQ(ddim.steps_offset, 0);
   EXPECT_EQ(scheduler_from({{"_class_name", "DDIMScheduler"}, {"clip_sample", false}}).sampler,
             "ddim");
+  // null, as a hand-edited file may say, is None to diffusers: falsy.
+  EXPECT_EQ(scheduler_from({{"_class_name", "DDIMScheduler"}, {"clip_sample", nullptr}}).sampler,
+            "ddim");
+  EXPECT_NE(scheduler_from({{"_class_name", "PNDMScheduler"}, {"skip_prk_steps", nullptr}})
+                .sampler_error.find("skip_prk_steps = false"),
+            std::string::npos);
   EXPECT_EQ(scheduler_from({{"_class_name", "PNDMScheduler"}}).sampler_error,
             "PNDMScheduler with skip_prk_steps = false (its default) is not implemented (asdm's "
             "sampler assumes true)");
