@@ -23,20 +23,22 @@ int main(int argc, char** argv) {
       "needed."};
   app.set_version_flag("--version", std::string(asdm::version()) + " (" + asdm::git_commit() + ")");
   app.require_subcommand(1);
-  bool quiet = false, verbose = false;
-  app.add_flag("-q,--quiet", quiet, "Print only errors");
-  app.add_flag("-v,--verbose", verbose, "Print debug messages");
+  // The log level takes effect where the flag stands, so that messages while the command line is
+  // read (a Hugging Face cache id resolved) already follow it.
+  app.add_flag_callback(
+         "-q,--quiet", [] { asdm::log::set_level(asdm::log::Level::kError); }, "Print only errors")
+      ->trigger_on_parse();
+  app.add_flag_callback(
+         "-v,--verbose", [] { asdm::log::set_level(asdm::log::Level::kDebug); },
+         "Print debug messages")
+      ->trigger_on_parse();
   std::string variant;
   app.add_option("--variant", variant,
                  "Read a weights variant where a folder has one, as diffusers' variant= does: with "
                  "fp16, diffusion_pytorch_model.fp16.safetensors and model.fp16.safetensors (or "
                  "their sharded index) over the plain files; the plain files where there is none")
       ->type_name("NAME");
-  app.parse_complete_callback([&] {
-    if (quiet) asdm::log::set_level(asdm::log::Level::kError);
-    if (verbose) asdm::log::set_level(asdm::log::Level::kDebug);
-    asdm::set_weights_variant(variant);
-  });
+  app.parse_complete_callback([&] { asdm::set_weights_variant(variant); });
   asdm::cli::add_inspect(app, args);
   asdm::cli::add_forward(app, args);
   asdm::cli::add_generate(app, args);

@@ -121,6 +121,7 @@ TEST(Cli, HubIdsInTheLocalCacheNameTheirSnapshot) {
       asdm({"inspect", "--model", (cache / "models--org--tiny-unet").string()});
   const Result direct = asdm({"inspect", "--model", snapshot.string()});
   const Result missing = asdm({"inspect", "--model", "org/not-cached"});
+  const Result quiet = asdm({"-q", "inspect", "--model", "org/tiny-unet"});
   ::unsetenv("HF_HUB_CACHE");
   ASSERT_EQ(by_id.rc, 0) << by_id.err;
   ASSERT_EQ(by_folder.rc, 0) << by_folder.err;
@@ -131,6 +132,9 @@ TEST(Cli, HubIdsInTheLocalCacheNameTheirSnapshot) {
             std::string::npos)
       << by_id.err;
   expect_error(missing, "model 'org/not-cached' does not exist");
+  // -q holds while the command line is read, where the id is resolved.
+  EXPECT_EQ(quiet.rc, 0);
+  EXPECT_EQ(quiet.err, "");
 }
 
 TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
