@@ -216,8 +216,7 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
     m.name = fs::absolute(dir).lexically_normal().parent_path().filename().string();
   VisionConfig vc;
   ClipTextConfig tc;
-  fs::path weights;
-  std::vector<fs::path> shards;
+  std::vector<fs::path> weights;  // one file, or a transformers checkpoint's shards
   TensorMap tensors;
   if (fs::exists(dir / "open_clip_config.json")) {
     m.flavour = "open_clip";
@@ -271,7 +270,7 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
     m.resize_to = m.crop_h = m.crop_w = vc.image_size;
     for (const char* f : {"open_clip_model.safetensors", "open_clip_pytorch_model.bin"})
       if (fs::exists(dir / f)) {
-        weights = dir / f;
+        weights = {dir / f};
         break;
       }
     if (weights.empty())
@@ -279,7 +278,7 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
           "OpenCLIP folder '{}' has neither open_clip_model.safetensors nor "
           "open_clip_pytorch_model.bin",
           dir.string());
-    tensors = open_clip_to_transformers(read_state_dict(weights));
+    tensors = open_clip_to_transformers(read_state_dict(weights.front()));
   } else if (fs::exists(dir / "config.json")) {
     m.flavour = "transformers";
     const fs::path file = dir / "config.json";
@@ -323,15 +322,13 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
         fail("{}: resample {} is not supported (2 bilinear, 3 bicubic)", pre.string(), resample);
       m.bicubic = resample == 3;
     }
-    const auto files = component_weights(dir, "model");
-    if (files.empty())
+    weights = component_weights(dir, "model");
+    if (weights.empty())
       fail(
           "CLIP folder '{}' has no model.safetensors (a transformers CLIPModel saved with "
           "save_pretrained)",
           dir.string());
-    weights = files.front();
-    shards = files;
-    tensors = read_tensors(files);
+    tensors = read_tensors(weights);
   } else {
     fail(
         "'{}' is neither a transformers CLIPModel folder (config.json) nor an OpenCLIP folder "
@@ -348,15 +345,15 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
     fail("{}: image mean and std must have 3 values", dir.string());
   m.vision = std::make_unique<VisionTower>(vc);
   m.text = std::make_unique<ClipTextModel>(tc);
-  m.load_weights(tensors, "CLIP weights " + weights.string());
+  m.load_weights(tensors, "CLIP weights " + weights.front().string());
   m.vision->root->eval();
   m.tokenizer =
       std::make_unique<ClipTokenizer>(ClipTokenizer::load(find_tokenizer(dir, tokenizer_dir)));
-  if (shards.size() <= 1) {
-    m.sha256 = sha256_file(weights);
+  if (weights.size() == 1) {
+    m.sha256 = sha256_file(weights.front());
   } else {  // a sharded checkpoint: one digest of its shards' digests, in name order
     std::string digests;
-    for (const auto& f : shards) digests += sha256_file(f) + "\n";
+    for (const auto& f : weights) digests += sha256_file(f) + "\n";
     m.sha256 = sha256_hex(digests);
   }
   return s;
