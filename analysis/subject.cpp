@@ -1,5 +1,7 @@
 #include "analysis/subject.h"
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "analysis/subject_impl.h"
@@ -232,7 +234,9 @@ bool is_sd_pipeline_path(const std::filesystem::path& model) {
   // asdm's proxy pipelines carry a model_index.json too (class AsdmProxyPipeline) and a proxy.json.
   return (std::filesystem::exists(model / "model_index.json") &&
           !std::filesystem::exists(model / "proxy.json")) ||
-         (std::filesystem::is_regular_file(model) && model.extension() == ".safetensors");
+         (std::filesystem::is_regular_file(model) &&
+          std::set<std::string>{".safetensors", ".ckpt", ".pt", ".pth", ".bin"}.count(
+              model.extension().string()));
 }
 
 AblationSubject load_sd_subject(const std::filesystem::path& pipeline,

@@ -105,7 +105,7 @@ AblationSubject load_sd_subject(const std::filesystem::path& pipeline,
                                 const std::string& dtype = "float32", int resolution = 0,
                                 int latent_side = 0, const std::filesystem::path& clip = {});
 // Whether `model` is a diffusers pipeline folder (model_index.json, not an asdm proxy pipeline) or
-// a single .safetensors file.
+// a single-file checkpoint (.safetensors, or torch.save's .ckpt/.pt/.pth/.bin).
 bool is_sd_pipeline_path(const std::filesystem::path& model);
 
 // Where a subject comes from, as asdm ablate takes it: a proxy or SD pipeline with a prompt file,

@@ -325,8 +325,8 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
     weights = component_weights(dir, "model");
     if (weights.empty())
       fail(
-          "CLIP folder '{}' has no model.safetensors (a transformers CLIPModel saved with "
-          "save_pretrained)",
+          "CLIP folder '{}' has no model.safetensors nor pytorch_model.bin (a transformers "
+          "CLIPModel saved with save_pretrained)",
           dir.string());
     tensors = read_tensors(weights);
   } else {

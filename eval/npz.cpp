@@ -1,12 +1,12 @@
 #include "eval/npz.h"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <regex>
 
 #include "core/artifact.h"
 #include "core/error.h"
+#include "core/zip.h"
 
 #include <zlib.h>
 
@@ -19,22 +19,6 @@ int64_t NpyArray::numel() const {
   return n;
 }
 
-uint32_t crc32(const void* data, size_t size, uint32_t crc) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  const auto* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
-
 namespace {
 
 template <typename T>
@@ -43,9 +27,6 @@ T read_le(const std::string& b, size_t at) {
   std::memcpy(&v, b.data() + at, sizeof(T));  // x86-64 and aarch64 are little-endian
   return v;
 }
-
-// True when the `n` bytes at `at` lie inside a buffer of `size` bytes (no overflow on any input).
-bool inside(uint64_t at, uint64_t n, size_t size) { return at <= size && n <= size - at; }
 
 template <typename T>
 void put_le(std::string& b, T v) {
@@ -159,94 +140,36 @@ std::vector<std::pair<std::string, std::string>> read_zip(const std::filesystem:
 
 std::vector<std::pair<std::string, std::string>> parse_zip(const std::string& z,
                                                            const std::string& src) {
-  // The end-of-central-directory record: the last "PK\5\6" within the final 64 KiB + 22 bytes.
-  size_t eocd = std::string::npos;
-  for (size_t i = z.size() >= 22 ? z.size() - 22 : 0;; --i) {
-    if (z.compare(i, 4, "PK\x05\x06") == 0) {
-      eocd = i;
-      break;
-    }
-    if (i == 0 || z.size() - i > 65557) break;
-  }
-  if (z.size() < 22 || eocd == std::string::npos)
-    fail("{} is not a zip archive (no zip directory)", src);
-  uint64_t entries = read_le<uint16_t>(z, eocd + 10);
-  uint64_t cd = read_le<uint32_t>(z, eocd + 16);
-  if (cd == 0xFFFFFFFFu || entries == 0xFFFF) {  // ZIP64 end record via its locator
-    if (eocd < 20 || z.compare(eocd - 20, 4, "PK\x06\x07") != 0)
-      fail("{}: ZIP64 directory locator missing", src);
-    const uint64_t rec = read_le<uint64_t>(z, eocd - 20 + 8);
-    if (!inside(rec, 56, z.size()) || z.compare(rec, 4, "PK\x06\x06") != 0)
-      fail("{}: ZIP64 directory record missing", src);
-    entries = read_le<uint64_t>(z, rec + 32);
-    cd = read_le<uint64_t>(z, rec + 48);
-  }
   std::vector<std::pair<std::string, std::string>> out;
-  uint64_t at = cd;
-  for (uint64_t e = 0; e < entries; ++e) {
-    if (!inside(at, 46, z.size()) || z.compare(at, 4, "PK\x01\x02") != 0)
-      fail("{}: zip directory entry {} is damaged", src, e);
-    const uint16_t method = read_le<uint16_t>(z, at + 10);
-    const uint32_t crc = read_le<uint32_t>(z, at + 16);
-    uint64_t csize = read_le<uint32_t>(z, at + 20), usize = read_le<uint32_t>(z, at + 24);
-    const uint16_t name_len = read_le<uint16_t>(z, at + 28),
-                   extra_len = read_le<uint16_t>(z, at + 30),
-                   comment_len = read_le<uint16_t>(z, at + 32);
-    uint64_t local = read_le<uint32_t>(z, at + 42);
-    if (!inside(at + 46, uint64_t{name_len} + extra_len + comment_len, z.size()))
-      fail("{}: zip directory entry {} is damaged", src, e);
-    const std::string name = z.substr(at + 46, name_len);
-    const uint64_t extra_end = at + 46 + name_len + extra_len;
-    for (uint64_t x = at + 46 + name_len; x + 4 <= extra_end;) {
-      const uint16_t id = read_le<uint16_t>(z, x), len = read_le<uint16_t>(z, x + 2);
-      if (x + 4 + len > extra_end) fail("{}: member '{}' has a damaged extra field", src, name);
-      if (id == 1) {  // ZIP64: the fields whose 32-bit value is 0xFFFFFFFF, in this order
-        uint64_t f = x + 4;
-        auto field = [&](uint64_t& v) {
-          if (v != 0xFFFFFFFFu) return;
-          if (f + 8 > x + 4 + len) fail("{}: member '{}' has a short ZIP64 field", src, name);
-          v = read_le<uint64_t>(z, f);
-          f += 8;
-        };
-        field(usize);
-        field(csize);
-        field(local);
-      }
-      x += 4 + len;
-    }
-    at += 46 + name_len + extra_len + comment_len;
-    if (!inside(local, 30, z.size()) || z.compare(local, 4, "PK\x03\x04") != 0)
-      fail("{}: member '{}' has no local header", src, name);
-    const uint64_t data =
-        local + 30 + read_le<uint16_t>(z, local + 26) + read_le<uint16_t>(z, local + 28);
-    if (!inside(data, csize, z.size())) fail("{}: member '{}' is truncated", src, name);
+  for (const ZipEntry& e : zip_directory(z, src)) {
+    const std::string& name = e.name;
     std::string bytes;
-    if (method == 0) {
-      bytes = z.substr(data, csize);
-    } else if (method == 8) {
-      if (usize > (1ull << 31)) fail("{}: member '{}' is over 2 GiB", src, name);
+    if (e.method == 0) {
+      bytes = z.substr(e.data_offset, e.compressed_size);
+    } else if (e.method == 8) {
+      if (e.size > (1ull << 31)) fail("{}: member '{}' is over 2 GiB", src, name);
       // Deflate expands at most 1032-fold: a larger claimed size is a damaged (or hostile) entry,
       // refused before its buffer is allocated.
-      if (usize > csize * 1032 + 64)
+      if (e.size > e.compressed_size * 1032 + 64)
         fail("{}: member '{}' does not inflate (the file is damaged)", src, name);
-      bytes.resize(usize);
+      bytes.resize(e.size);
       // Raw deflate (zip members carry no zlib header): zlib with a negative window size.
       // (stb_image's inflater refuses some valid streams numpy's zlib writes.)
       z_stream s{};
       if (inflateInit2(&s, -MAX_WBITS) != Z_OK) fail("{}: zlib cannot start", src);
-      s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(z.data() + data));
-      s.avail_in = static_cast<uInt>(csize);
+      s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(z.data() + e.data_offset));
+      s.avail_in = static_cast<uInt>(e.compressed_size);
       s.next_out = reinterpret_cast<Bytef*>(bytes.data());
-      s.avail_out = static_cast<uInt>(usize);
+      s.avail_out = static_cast<uInt>(e.size);
       const int rc = inflate(&s, Z_FINISH);
       const uint64_t produced = s.total_out;
       inflateEnd(&s);
-      if (rc != Z_STREAM_END || produced != usize)
+      if (rc != Z_STREAM_END || produced != e.size)
         fail("{}: member '{}' does not inflate (the file is damaged)", src, name);
     } else {
-      fail("{}: member '{}' uses zip method {} (stored and deflate are read)", src, name, method);
+      fail("{}: member '{}' uses zip method {} (stored and deflate are read)", src, name, e.method);
     }
-    if (crc32(bytes.data(), bytes.size()) != crc)
+    if (crc32(bytes.data(), bytes.size()) != e.crc)
       fail("{}: member '{}' fails its CRC-32 check (the file is damaged)", src, name);
     out.emplace_back(name, std::move(bytes));
   }

@@ -36,6 +36,4 @@ std::vector<std::pair<std::string, std::string>> read_zip(const std::filesystem:
 std::vector<std::pair<std::string, std::string>> parse_zip(const std::string& bytes,
                                                            const std::string& source);
 
-uint32_t crc32(const void* data, size_t size, uint32_t crc = 0);
-
 }  // namespace asdm

@@ -1,7 +1,7 @@
 #pragma once
-// Weights files of the reference packages: a torch.save state dict (zip format, .pth/.pt/.bin;
-// a {"state_dict": ...} wrapper is unwrapped) or safetensors, as name -> CPU tensor. The legacy
-// (pre-1.6) torch.save format is refused with the one-line conversion command.
+// Weights files of the reference packages: a torch.save state dict (zip or legacy format,
+// .pth/.pt/.bin; a {"state_dict": ...} wrapper is unwrapped; model/torch_save.h) or safetensors,
+// as name -> CPU tensor.
 #include <filesystem>
 #include <string>
 

@@ -1,8 +1,8 @@
-// libFuzzer target for the torch.save reader (eval/state_dict.h): the zip format's data.pkl and
-// storages, and the legacy format, through asdm's restricted pickle machine. Any byte string must
-// either give tensors or raise asdm::Error; never crash, read out of bounds, throw anything else
-// (a c10::Error from libtorch included) or ask for memory the file cannot back. Built and run by
-// scripts/fuzz.sh (against the .venv's libtorch).
+// libFuzzer target for the torch.save reader (eval/state_dict.h over model/torch_save.h): the zip
+// format's data.pkl and storages, and the legacy format, through asdm's pickle machine. Any byte
+// string must either give tensors or raise asdm::Error; never crash, read out of bounds, throw
+// anything else (a c10::Error from libtorch included) or ask for memory the file cannot back. Built
+// and run by scripts/fuzz.sh (against the .venv's libtorch).
 #include <cstddef>
 #include <cstdint>
 #include <string>

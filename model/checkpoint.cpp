@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
+#include "model/weights_file.h"
 
 namespace asdm {
 namespace {
@@ -23,34 +24,33 @@ std::string shape_str(at::IntArrayRef s) { return shape_string(s.vec()); }
 std::string shape_str(const std::vector<int64_t>& s) { return shape_string(s); }
 
 struct Source {
-  const SafetensorsFile* file;
-  const TensorEntry* entry;
+  const WeightsFile* file;
+  std::vector<int64_t> shape;
 };
 
-// Copies `src` into `dst` (dtype and device converted).
-void assign(at::Tensor& dst, const Source& src) {
+// Copies the tensor `name` of `src` into `dst` (dtype and device converted).
+void assign(at::Tensor& dst, const std::string& name, const Source& src) {
   torch::NoGradGuard ng;
-  dst.copy_(read_tensor(*src.file, *src.entry));
+  dst.copy_(src.file->read(name));
 }
 
 std::string describe_list(const std::vector<std::string>& v) { return join_limited(v, 6); }
 
 // key -> source over all files; a key in two shards is an error.
-std::map<std::string, Source> index_files(
-    const std::vector<std::unique_ptr<SafetensorsFile>>& files) {
+std::map<std::string, Source> index_files(const std::vector<std::unique_ptr<WeightsFile>>& files) {
   std::map<std::string, Source> out;
   for (const auto& f : files) {
-    for (const auto& e : f->header().tensors) {
-      if (!out.emplace(e.name, Source{f.get(), &e}).second)
-        fail("checkpoint key '{}' appears in two shards (second: {})", e.name, f->path().string());
+    for (const auto& name : f->names()) {
+      if (!out.emplace(name, Source{f.get(), f->shape(name)}).second)
+        fail("checkpoint key '{}' appears in two shards (second: {})", name, f->path().string());
     }
   }
   return out;
 }
 
-std::vector<std::unique_ptr<SafetensorsFile>> open_all(const std::vector<fs::path>& paths) {
-  std::vector<std::unique_ptr<SafetensorsFile>> files;
-  for (const auto& p : paths) files.push_back(std::make_unique<SafetensorsFile>(p));
+std::vector<std::unique_ptr<WeightsFile>> open_all(const std::vector<fs::path>& paths) {
+  std::vector<std::unique_ptr<WeightsFile>> files;
+  for (const auto& p : paths) files.push_back(open_weights_file(p));
   return files;
 }
 
@@ -66,9 +66,9 @@ void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
     auto it = sources.find(item.key());
     if (it == sources.end()) {
       missing.push_back(item.key());
-    } else if (it->second.entry->shape != item.value().sizes().vec()) {
+    } else if (it->second.shape != item.value().sizes().vec()) {
       mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", item.key(),
-                                       shape_str(it->second.entry->shape),
+                                       shape_str(it->second.shape),
                                        shape_str(item.value().sizes())));
     }
   }
@@ -87,7 +87,7 @@ void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
     fail("checkpoint {} does not match the model: {}", paths.front().parent_path().string(),
          fmt::join(parts, "; "));
   }
-  for (auto& item : params) assign(item.value(), sources.at(item.key()));
+  for (auto& item : params) assign(item.value(), item.key(), sources.at(item.key()));
 }
 
 void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) {
@@ -99,12 +99,12 @@ void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) 
     const std::string tk = student.spec().teacher_key(item.key());
     if (tk.empty()) continue;  // a new tensor (a CLME router): keeps its initialisation
     auto it = sources.find(tk);
-    if (it == sources.end() || it->second.entry->shape != item.value().sizes().vec()) {
+    if (it == sources.end() || it->second.shape != item.value().sizes().vec()) {
       missing.push_back(tk == item.key() ? tk
                                          : fmt::format("{} (from teacher {})", item.key(), tk));
       continue;
     }
-    assign(item.value(), it->second);
+    assign(item.value(), tk, it->second);
   }
   if (!missing.empty())
     fail("the teacher checkpoint has no tensor of the right shape for {} student key(s): {}",

@@ -44,36 +44,47 @@ std::vector<fs::path> index_shards(const fs::path& index) {
   return out;
 }
 
-// `<stem>.safetensors`, else the shards of `<stem>.safetensors.index.json`; with `variant`, the
-// names diffusers' _add_variant gives them. Empty when neither is there.
+// The file names diffusers and transformers save a component's weights under: safetensors first,
+// then the torch.save form older repositories hold (transformers names it pytorch_model.bin where
+// its safetensors file is model.safetensors).
+std::vector<std::pair<std::string, std::string>> weight_names(const std::string& stem) {
+  return {{stem, ".safetensors"}, {stem == "model" ? "pytorch_model" : stem, ".bin"}};
+}
+
+// `<stem>.safetensors`, else the shards of `<stem>.safetensors.index.json`, else the same as
+// .bin; with `variant`, the names diffusers' _add_variant gives them. Empty when none is there.
 std::vector<fs::path> weights_named(const fs::path& dir, const std::string& stem,
                                     const std::string& variant) {
   const std::string v = variant.empty() ? "" : "." + variant;
-  if (const fs::path f = dir / (stem + v + ".safetensors"); fs::is_regular_file(f)) return {f};
-  if (const fs::path i = dir / (stem + ".safetensors.index" + v + ".json"); fs::is_regular_file(i))
-    return index_shards(i);
+  for (const auto& [name, ext] : weight_names(stem)) {
+    if (const fs::path f = dir / (name + v + ext); fs::is_regular_file(f)) return {f};
+    if (const fs::path i = dir / (name + ext + ".index" + v + ".json"); fs::is_regular_file(i))
+      return index_shards(i);
+  }
   return {};
 }
 
 // The variants a folder holds weights of: V in `<stem>.V.safetensors`,
-// `<stem>.V-00001-of-00002.safetensors` and `<stem>.safetensors.index.V.json`.
+// `<stem>.V-00001-of-00002.safetensors` and `<stem>.safetensors.index.V.json` (and the same .bin).
 std::vector<std::string> variants_in(const fs::path& dir, const std::string& stem) {
   std::set<std::string> found;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    const std::string index = stem + ".safetensors.index.";
-    std::string v;
-    if (name.rfind(index, 0) == 0 && name.size() > index.size() + 5 &&
-        name.compare(name.size() - 5, 5, ".json") == 0) {
-      v = name.substr(index.size(), name.size() - index.size() - 5);
-    } else if (name.rfind(stem + ".", 0) == 0 && name.size() > stem.size() + 13 &&
-               name.compare(name.size() - 12, 12, ".safetensors") == 0) {
-      v = name.substr(stem.size() + 1, name.size() - stem.size() - 13);
-      if (const auto shard = v.find("-0"); shard != std::string::npos && shard > 0)
-        v = v.substr(0, shard);  // fp16-00001-of-00002
+    for (const auto& [base, ext] : weight_names(stem)) {
+      const std::string index = base + ext + ".index.";
+      std::string v;
+      if (name.rfind(index, 0) == 0 && name.size() > index.size() + 5 &&
+          name.compare(name.size() - 5, 5, ".json") == 0) {
+        v = name.substr(index.size(), name.size() - index.size() - 5);
+      } else if (name.rfind(base + ".", 0) == 0 && name.size() > base.size() + 1 + ext.size() &&
+                 name.compare(name.size() - ext.size(), ext.size(), ext) == 0) {
+        v = name.substr(base.size() + 1, name.size() - base.size() - 1 - ext.size());
+        if (const auto shard = v.find("-0"); shard != std::string::npos && shard > 0)
+          v = v.substr(0, shard);  // fp16-00001-of-00002
+      }
+      if (!v.empty() && v.find('.') == std::string::npos) found.insert(v);
     }
-    if (!v.empty() && v.find('.') == std::string::npos) found.insert(v);
   }
   return {found.begin(), found.end()};
 }
@@ -160,13 +171,6 @@ ModelFiles locate_model(const fs::path& path) {
     m.weights = component_weights(dir, "diffusion_pytorch_model");
   } catch (const Error& e) {
     m.weights_problem = e.what();
-  }
-  if (m.weights.empty() && m.weights_problem.empty() &&
-      fs::exists(dir / "diffusion_pytorch_model.bin")) {
-    fail(
-        "'{}' holds only a pickled diffusion_pytorch_model.bin; asdm reads safetensors (convert "
-        "with diffusers' save_pretrained(safe_serialization=True))",
-        dir.string());
   }
   return m;
 }

@@ -37,12 +37,14 @@ ModelFiles locate_model(const std::filesystem::path& path);
 void set_weights_variant(const std::string& variant);
 const std::string& weights_variant();
 
-// The safetensors weights of one component folder, saved by diffusers or transformers under `stem`
+// The weights of one component folder, saved by diffusers or transformers under `stem`
 // ("diffusion_pytorch_model", "model"): `<stem>.safetensors`, or the shards that
-// `<stem>.safetensors.index.json` lists. With a variant V, `<stem>.V.safetensors` or
-// `<stem>.safetensors.index.V.json` first, and the plain files where the folder has no V (as
-// diffusers does, with a line saying so). Empty when the folder has none of them. A folder that
-// holds only other variants is an asdm::Error naming them and `--variant`.
+// `<stem>.safetensors.index.json` lists; else the torch.save files older repositories hold
+// (`<stem>.bin`, transformers' `pytorch_model.bin`, or their `.bin.index.json` shards), as
+// diffusers and transformers fall back to them. With a variant V, `<stem>.V.safetensors` (and
+// the rest with V) first, and the plain files where the folder has no V (as diffusers does, with
+// a line saying so). Empty when the folder has none of them. A folder that holds only other
+// variants is an asdm::Error naming them and `--variant`.
 std::vector<std::filesystem::path> component_weights(const std::filesystem::path& dir,
                                                      const std::string& stem);
 // `files.weights`, or an asdm::Error: its weights_problem when there is one, else `none`.

@@ -1,8 +1,5 @@
 #include "model/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,10 +129,8 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::stri
                           (bytes[0] == 0x80 && bytes[1] >= 2 && bytes[1] <= 5);
   if (torch_save && (n > kMaxSafetensorsHeaderBytes || n > size - 8))
     fail(
-        "{}: this is a torch.save (pickle) file, not safetensors; asdm reads safetensors only "
-        "(convert a Stable Diffusion .ckpt with diffusers: "
-        "StableDiffusionPipeline.from_single_file(path).save_pretrained(folder), and give asdm the "
-        "folder)",
+        "{}: this is a torch.save (pickle) file; this input must be safetensors (convert it in "
+        "Python: safetensors.torch.save_file(torch.load(path), new_path))",
         source);
   if (n > kMaxSafetensorsHeaderBytes)
     fail("{}: safetensors header length {} exceeds the limit of {} bytes", source, n,
@@ -232,42 +227,14 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::stri
   return h;
 }
 
-SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path) {
-  const std::string p = path.string();
-  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open '{}': {}", p, std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("'{}' is not a regular file", p);
-  }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ < 8) {
-    ::close(fd);
-    fail("{}: truncated safetensors file ({} bytes; it must start with an 8-byte header length)", p,
-         size_);
-  }
-  map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map_ == MAP_FAILED) {
-    map_ = nullptr;
-    fail("cannot map '{}' into memory: {}", p, std::strerror(errno));
-  }
-  try {
-    header_ = parse_safetensors(static_cast<const uint8_t*>(map_), size_, p);
-  } catch (...) {
-    ::munmap(map_, size_);
-    map_ = nullptr;
-    throw;
-  }
+SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path), file_(path) {
+  header_ = parse_safetensors(file_.data(), file_.size(), path.string());
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(map_, size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 const uint8_t* SafetensorsFile::data(const TensorEntry& e) const {
-  return static_cast<const uint8_t*>(map_) + header_.data_offset + e.begin;
+  return file_.data() + header_.data_offset + e.begin;
 }
 
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorView>& tensors,

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/mapped_file.h"
+
 namespace asdm {
 
 // Element types of the safetensors format (its own names: "F32", "BF16", ...); the dtypes asdm
@@ -79,8 +81,7 @@ class SafetensorsFile {
 
  private:
   std::filesystem::path path_;
-  void* map_ = nullptr;
-  size_t size_ = 0;
+  MappedFile file_;
   SafetensorsHeader header_;
 };
 

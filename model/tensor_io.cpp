@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "model/weights_file.h"
 
 namespace asdm {
 
@@ -50,22 +51,19 @@ at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& e) {
 }
 
 TensorMap read_tensors(const std::filesystem::path& path) {
-  SafetensorsFile f(path);
-  TensorMap out;
-  for (const auto& e : f.header().tensors) out[e.name] = read_tensor(f, e);
-  return out;
+  return open_weights_file(path)->read_all();
 }
 
 TensorMap read_tensors(const std::vector<std::filesystem::path>& paths) {
   TensorMap out;
   std::map<std::string, std::filesystem::path> from;
   for (const auto& path : paths) {
-    SafetensorsFile f(path);
-    for (const auto& e : f.header().tensors) {
-      if (const auto [it, fresh] = from.emplace(e.name, path); !fresh)
-        fail("tensor '{}' appears in two shards ({} and {})", e.name, it->second.string(),
+    const auto f = open_weights_file(path);
+    for (const auto& name : f->names()) {
+      if (const auto [it, fresh] = from.emplace(name, path); !fresh)
+        fail("tensor '{}' appears in two shards ({} and {})", name, it->second.string(),
              path.string());
-      out[e.name] = read_tensor(f, e);
+      out[name] = f->read(name);
     }
   }
   return out;

@@ -19,6 +19,7 @@ std::string shape_string(const std::vector<int64_t>& shape);
 // A CPU copy of one tensor of the file, in the file's dtype. Throws asdm::Error for dtypes libtorch
 // cannot hold here (F8, U16/U32/U64).
 at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& entry);
+// Every tensor of a safetensors or torch.save file (model/weights_file.h).
 TensorMap read_tensors(const std::filesystem::path& path);
 // The tensors of several files (the shards of one checkpoint); a name in two of them is an
 // asdm::Error naming both.

@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for SECONDS: the safetensors
 # parser, CLIP's tokenizer (UTF-8 decoding, NFC, the pre-tokenizer, BPE), the .npz/.npy reader
 # (zip directory, ZIP64, deflate; FID statistics files from other tools) and the torch.save reader
-# (its restricted pickle machine, both formats; weights files such as pytorch-fid's Inception) on
+# (its pickle machine, both formats; weights files such as pytorch-fid's Inception, training
+# checkpoints with objects of other classes) on
 # arbitrary bytes. The last links libtorch: it is built when $ASDM_PYTHON (default .venv/bin/python)
 # imports torch, and skipped with a line otherwise.
 #   scripts/fuzz.sh [SECONDS=60] [BUILD_DIR=build-fuzz]
@@ -16,12 +17,12 @@ out=${2:-build-fuzz}
 mkdir -p "$out/corpus"
 command -v clang++ >/dev/null || { echo "clang++ not found (apt-get install clang libclang-rt-dev)" >&2; exit 1; }
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  fuzz/safetensors_fuzz.cpp model/safetensors.cpp core/error.cpp -lfmt -o "$out/safetensors_fuzz"
+  fuzz/safetensors_fuzz.cpp model/safetensors.cpp core/mapped_file.cpp core/error.cpp -lfmt -o "$out/safetensors_fuzz"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
   fuzz/clip_tokenizer_fuzz.cpp sd/clip_tokenizer.cpp sd/unicode.cpp core/error.cpp core/artifact.cpp core/json_int.cpp fuzz/version_stub.cpp -lfmt \
   -o "$out/clip_tokenizer_fuzz"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  fuzz/npz_fuzz.cpp eval/npz.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp -lfmt -lz -o "$out/npz_fuzz"
+  fuzz/npz_fuzz.cpp eval/npz.cpp core/zip.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp -lfmt -lz -o "$out/npz_fuzz"
 py=${ASDM_PYTHON:-.venv/bin/python}
 torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2> /dev/null ||
   true)
@@ -30,8 +31,9 @@ if [[ -n $torch_dir ]]; then
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -fno-sanitize=vptr -DFMT_HEADER_ONLY=1 -I. -isystem "$torch_dir/include" \
     -isystem "$torch_dir/include/torch/csrc/api/include" \
-    fuzz/state_dict_fuzz.cpp eval/state_dict.cpp eval/npz.cpp model/tensor_io.cpp \
-    model/safetensors.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp \
+    fuzz/state_dict_fuzz.cpp eval/state_dict.cpp model/torch_save.cpp model/weights_file.cpp \
+    model/tensor_io.cpp model/safetensors.cpp core/zip.cpp core/mapped_file.cpp core/error.cpp \
+    core/artifact.cpp fuzz/version_stub.cpp \
     -L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -lc10 -lz -o "$out/state_dict_fuzz"
   mkdir -p "$out/corpus-pt"
   "$py" - "$out/corpus-pt" <<'PY'
@@ -48,6 +50,13 @@ sd = {"view": base[2:5], "bf": torch.ones(2, dtype=torch.bfloat16), "i": torch.t
 torch.save({"state_dict": sd, "epoch": 1}, os.path.join(d, "wrapped.pt"))
 torch.save(sd, os.path.join(d, "mixed_legacy.pt"), _use_new_zipfile_serialization=False)
 torch.save(collections.OrderedDict(w=torch.nn.Parameter(torch.zeros(1))), os.path.join(d, "param.pt"))
+# A training checkpoint's other objects: a class as a dict key, an instance, a set.
+class Callback:
+    pass
+cb = Callback()
+cb.groups = {1, 2}
+torch.save({"state_dict": sd, "callbacks": {Callback: {"score": torch.tensor(0.5)}}, "cb": cb},
+           os.path.join(d, "lightning.pt"))
 PY
 else
   echo "state_dict_fuzz skipped: $py does not import torch"

@@ -179,7 +179,7 @@ std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& 
       std::make_unique<ClipTextModel>(parse_clip_text_config(read_json_file(dir / "config.json")));
   const auto files = component_weights(dir, "model");
   if (files.empty())
-    fail("text encoder folder '{}' has no model.safetensors (asdm reads safetensors weights)",
+    fail("text encoder folder '{}' has no weights (model.safetensors, nor pytorch_model.bin)",
          dir.string());
   TensorMap tensors = read_tensors(files);
   // transformers 5 saves CLIPTextModel without its "text_model." prefix (4 and the hub's SD

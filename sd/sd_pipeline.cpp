@@ -18,6 +18,7 @@
 #include "model/runtime.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
+#include "model/weights_file.h"
 #include "sd/clip_text.h"
 #include "sd/clip_tokenizer.h"
 #include "sd/single_file.h"
@@ -70,7 +71,7 @@ namespace {
 // Strict for the UNet and VAE (every tensor under their prefixes used, shapes equal); text
 // encoders may leave tensors unused (SD 2.x's 24th OpenCLIP layer, logit_scale, position_ids).
 void fill_from_single_file(torch::nn::Module& module, const std::string& component,
-                           const SingleFileLayout& layout, const SafetensorsFile& file,
+                           const SingleFileLayout& layout, const WeightsFile& file,
                            std::set<std::string>& used) {
   std::vector<std::string> problems;
   torch::NoGradGuard no_grad;
@@ -78,13 +79,12 @@ void fill_from_single_file(torch::nn::Module& module, const std::string& compone
     const std::string& name = item.key();
     Tensor& param = item.value();
     const LdmSource src = ldm_source(component, name, layout);
-    const TensorEntry* e = file.header().find(src.key);
-    if (!e) {
+    if (!file.contains(src.key)) {
       problems.push_back("missing " + src.key);
       continue;
     }
     used.insert(src.key);
-    Tensor t = read_tensor(file, *e);
+    Tensor t = file.read(src.key);
     if (src.chunk >= 0) {
       if (t.dim() < 1 || t.size(0) % 3) {
         problems.push_back(fmt::format("{} {} is not three fused projections", src.key,
@@ -114,7 +114,7 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
                                              const std::string& dtype, const fs::path& config) {
   const bool single = fs::is_regular_file(model);
   if (single && config.empty()) {
-    SafetensorsFile readable(model);  // a file asdm cannot read (a .ckpt) says so first
+    open_weights_file(model);  // a file asdm cannot read says so first
     fail(
         "'{}' is a single-file checkpoint, which carries no configs or tokenizer: pass --config "
         "with a diffusers "
@@ -125,12 +125,12 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
     fail("--config is for single-file checkpoints; '{}' is a pipeline folder with its own configs",
          model.string());
   // A single file's family first: a file asdm cannot read is the first thing to say.
-  std::unique_ptr<SafetensorsFile> file;
+  std::unique_ptr<WeightsFile> file;
   std::vector<std::string> keys;
   SingleFileLayout layout;
   if (single) {
-    file = std::make_unique<SafetensorsFile>(model);
-    for (const auto& e : file->header().tensors) keys.push_back(e.name);
+    file = open_weights_file(model);
+    keys = file->names();
     layout.family = detect_single_file_family(keys);
   }
   const fs::path dir = single ? config : model;

@@ -327,7 +327,7 @@ std::unique_ptr<Vae> Vae::load(const std::filesystem::path& dir) {
   }
   const auto weights = component_weights(dir, "diffusion_pytorch_model");
   if (weights.empty())
-    fail("VAE folder '{}' has no diffusion_pytorch_model.safetensors", dir.string());
+    fail("VAE folder '{}' has no diffusion_pytorch_model.safetensors (nor .bin)", dir.string());
   auto vae = std::make_unique<Vae>(c);
   load_module_tensors(*vae->impl_->root, read_tensors(weights),
                       "VAE weights " + weights.front().string());

@@ -56,9 +56,8 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<GenerateCli>();
   auto* sub = app.add_subcommand("generate", kHelp);
   sub->add_option("--model", o->gen.model,
-                  "diffusers pipeline folder, or an original single-file checkpoint (.safetensors: "
-                  "SD 1.x, 2.x, "
-                  "SDXL) with --config")
+                  "diffusers pipeline folder, or an original single-file checkpoint (.safetensors "
+                  "or torch.save's .ckpt: SD 1.x, 2.x, SDXL) with --config")
       ->required();
   sub->add_option("--config", o->gen.config,
                   "for a single-file --model: a pipeline folder of the same family whose configs, "

@@ -18,9 +18,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   CLI::App app{
       "asdm: find and remove redundancy in Stable-Diffusion-family UNets (A-SDM).\n"
-      "Models are diffusers UNet folders (config.json + diffusion_pytorch_model.safetensors),\n"
-      "pipeline folders with a unet/ subfolder, or a bare config.json where no weights are "
-      "needed."};
+      "Models are diffusers UNet folders (config.json + diffusion_pytorch_model.safetensors or\n"
+      ".bin), pipeline folders with a unet/ subfolder, original single-file checkpoints\n"
+      "(.safetensors or .ckpt, with --config FOLDER where a command reads pipelines), or a\n"
+      "bare config.json where no weights are needed."};
   app.set_version_flag("--version", std::string(asdm::version()) + " (" + asdm::git_commit() + ")");
   app.require_subcommand(1);
   // The log level takes effect where the flag stands, so that messages while the command line is

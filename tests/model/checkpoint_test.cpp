@@ -1,10 +1,12 @@
 #include "model/checkpoint.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
+#include "model/model_files.h"
 #include "model/tensor_io.h"
 #include "tests/test_env.h"
 
@@ -155,6 +157,37 @@ TEST(Checkpoint, VariantsAreReadAsDiffusersNamesThem) {
             "weights variant '../fp16' may hold only letters, digits, '_' and '-' (like fp16, "
             "non_ema)");
   EXPECT_EQ(weights_variant(), "");
+}
+
+// Older repositories hold torch.save weights: diffusers' <stem>.bin and transformers'
+// pytorch_model.bin (for model.safetensors), sharded or with a variant; safetensors win where both
+// are there. (The .bin files' contents are read in tests/reference, from files torch wrote.)
+TEST(Checkpoint, TorchSaveWeightsAreFoundWhereDiffusersLooks) {
+  const auto dir = test::scratch_dir("ckpt_bin_names");
+  auto touch = [&](const std::string& name) { write_file_atomic(dir / name, "x"); };
+  touch("pytorch_model.bin");
+  EXPECT_EQ(component_weights(dir, "model"), std::vector<fs::path>{dir / "pytorch_model.bin"});
+  touch("model.safetensors");
+  EXPECT_EQ(component_weights(dir, "model"), std::vector<fs::path>{dir / "model.safetensors"});
+  touch("diffusion_pytorch_model.fp16.bin");
+  EXPECT_EQ(test::error_of([&] { component_weights(dir, "diffusion_pytorch_model"); }),
+            fmt::format("'{}' has no diffusion_pytorch_model.safetensors, only the weights variant "
+                        "'fp16': pick one with `asdm --variant fp16 ...`",
+                        dir.string()));
+  {
+    ScopedVariant fp16("fp16");
+    EXPECT_EQ(component_weights(dir, "diffusion_pytorch_model"),
+              std::vector<fs::path>{dir / "diffusion_pytorch_model.fp16.bin"});
+  }
+  nlohmann::json index;
+  index["weight_map"]["a"] = "diffusion_pytorch_model-00001-of-00002.bin";
+  index["weight_map"]["b"] = "diffusion_pytorch_model-00002-of-00002.bin";
+  write_json_atomic(dir / "diffusion_pytorch_model.bin.index.json", index);
+  touch("diffusion_pytorch_model-00001-of-00002.bin");
+  touch("diffusion_pytorch_model-00002-of-00002.bin");
+  EXPECT_EQ(component_weights(dir, "diffusion_pytorch_model"),
+            (std::vector<fs::path>{dir / "diffusion_pytorch_model-00001-of-00002.bin",
+                                   dir / "diffusion_pytorch_model-00002-of-00002.bin"}));
 }
 
 TEST(Checkpoint, ShardsAreReadTogetherAndNoTensorTwice) {

@@ -121,16 +121,14 @@ INSTANTIATE_TEST_SUITE_P(
         // (protocol 2, the magic number as a LONG1): what a .ckpt holds.
         BadFile{"torch_save_zip",
                 {'P', 'K', 3, 4, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-                "f.safetensors: this is a torch.save (pickle) file, not safetensors; asdm reads "
-                "safetensors only (convert a Stable Diffusion .ckpt with diffusers: "
-                "StableDiffusionPipeline.from_single_file(path).save_pretrained(folder), and give "
-                "asdm the folder)"},
+                "f.safetensors: this is a torch.save (pickle) file; this input must be "
+                "safetensors (convert it in Python: "
+                "safetensors.torch.save_file(torch.load(path), new_path))"},
         BadFile{"torch_save_legacy",
                 {0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19},
-                "f.safetensors: this is a torch.save (pickle) file, not safetensors; asdm reads "
-                "safetensors only (convert a Stable Diffusion .ckpt with diffusers: "
-                "StableDiffusionPipeline.from_single_file(path).save_pretrained(folder), and give "
-                "asdm the folder)"}),
+                "f.safetensors: this is a torch.save (pickle) file; this input must be "
+                "safetensors (convert it in Python: "
+                "safetensors.torch.save_file(torch.load(path), new_path))"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Safetensors, WriterOutputParsesAndPadsTheHeader) {

@@ -17,16 +17,25 @@ OUT_DIR/pipeline/
   sd_fp16_sharded/, sdxl_fp16_sharded/  the same pipelines saved with variant="fp16" and
                                 max_shard_size="100KB" (every component sharded, variant file names),
                                 read back by diffusers' from_pretrained(variant="fp16") to the same images
+  sd_bin/, sdxl_bin/            the same pipelines with torch.save weights, as older repositories hold
+                                them: sharded diffusion_pytorch_model-*.bin + .bin.index.json, and
+                                the text encoders' pytorch_model.bin; read back by diffusers
   sd.safetensors, sdxl.safetensors  the same pipelines as original single-file checkpoints (LDM / SGM
                                 key names: model.diffusion_model., first_stage_model.,
                                 cond_stage_model.transformer. / conditioner.embedders.N.), written by
                                 to_single_file() below and checked by loading them back with diffusers'
                                 own from_single_file (the tensors must come back identical)
+  sd.ckpt, sdxl.ckpt            the same as torch.save files {"state_dict", "global_step", "epoch"},
+                                read back by diffusers' from_single_file
+  sd_lightning.ckpt, sdxl_lightning.ckpt  full training checkpoints as SD's original releases are:
+                                tensors as views of one shared storage (some transposed), an EMA
+                                copy, optimizer state and a pickled Lightning callback object
 
 usage: make_pipeline_reference.py OUT_DIR
 """
 import json
 import os
+import pickle
 import shutil
 import sys
 
@@ -187,6 +196,25 @@ def save_sharded_variant(pipe, path, run):
     assert np.array_equal(run(back), run(pipe)), f"{path}: the variant gives other images"
 
 
+def save_bin(pipe, path, run):
+    """The pipeline as older repositories hold it: torch.save weights. diffusers writes its models
+    as diffusion_pytorch_model.bin (here sharded, with diffusion_pytorch_model.bin.index.json);
+    transformers 5 writes safetensors only, so the text encoders get the pytorch_model.bin that
+    transformers 4 wrote (torch.save of the state dict). Checked by loading it back with diffusers."""
+    import glob
+    pipe.save_pretrained(path, safe_serialization=False, max_shard_size="100KB")
+    assert os.path.exists(os.path.join(path, "unet", "diffusion_pytorch_model.bin.index.json"))
+    for part in ("text_encoder", "text_encoder_2"):
+        if not hasattr(pipe, part):
+            continue
+        for f in glob.glob(os.path.join(path, part, "model*.safetensors*")):
+            os.remove(f)
+        torch.save(getattr(pipe, part).state_dict(), os.path.join(path, part, "pytorch_model.bin"))
+    assert not glob.glob(os.path.join(path, "*", "*.safetensors*")), "safetensors left in " + path
+    back = type(pipe).from_pretrained(path, use_safetensors=False)
+    assert np.array_equal(run(back), run(pipe)), f"{path}: the .bin folder gives other images"
+
+
 def pipelines(out, tok_dirs):
     prompts = ["a photo of an astronaut riding a horse", "Hello, world!!"]
     gen = torch.Generator().manual_seed(11)
@@ -211,6 +239,7 @@ def pipelines(out, tok_dirs):
 
     img = run_sd(pipe)
     save_sharded_variant(pipe, os.path.join(out, "sd_fp16_sharded"), run_sd)
+    save_bin(pipe, os.path.join(out, "sd_bin"), run_sd)
     save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
               os.path.join(out, "sd_io.safetensors"))
     to_single_file(pipe, os.path.join(out, "sd.safetensors"))
@@ -240,6 +269,7 @@ def pipelines(out, tok_dirs):
 
     img = run_sdxl(pipe)
     save_sharded_variant(pipe, os.path.join(out, "sdxl_fp16_sharded"), run_sdxl)
+    save_bin(pipe, os.path.join(out, "sdxl_bin"), run_sdxl)
     save_file({"noise": noise, "images": torch.from_numpy(img).permute(0, 3, 1, 2).contiguous()},
               os.path.join(out, "sdxl_io.safetensors"))
     to_single_file(pipe, os.path.join(out, "sdxl.safetensors"))
@@ -372,6 +402,67 @@ def to_single_file(pipe, path):
         for k in a:
             assert torch.equal(a[k], b[k]), (name, k)
     print(f"single file: {os.path.basename(path)}, {len(tensors)} tensors, read back by diffusers identically")
+    to_ckpt_files(pipe, tensors, path[: -len(".safetensors")])
+
+
+class FakeModelCheckpoint:
+    """Stands for the Lightning callback pickled into SD's original training checkpoints."""
+
+    def __init__(self):
+        self.monitor, self.best_model_score, self.dirpath = None, torch.tensor(0.25), "/logs/checkpoints"
+
+
+def to_ckpt_files(pipe, tensors, stem):
+    """The same tensors as torch.save (.ckpt) files, in the two forms Stable Diffusion's .ckpt files
+    come in: {"state_dict": ..., "global_step": ...} (what diffusers' from_single_file reads with
+    torch.load(weights_only=True)), and a full training checkpoint: every tensor a view into one
+    shared storage (some transposed), an EMA copy under model_ema., optimizer state, and a Lightning
+    callback object, which weights_only loading refuses."""
+    import types
+    torch.save({"state_dict": tensors, "global_step": 470000, "epoch": 6}, stem + ".ckpt")
+    back = type(pipe).from_single_file(stem + ".ckpt", config=stem, local_files_only=True)
+    assert torch.equal(back.unet.conv_in.weight, pipe.unet.conv_in.weight)
+
+    module = types.ModuleType("pytorch_lightning.callbacks.model_checkpoint")
+    FakeModelCheckpoint.__module__ = module.__name__
+    FakeModelCheckpoint.__qualname__ = FakeModelCheckpoint.__name__ = "ModelCheckpoint"
+    module.ModelCheckpoint = FakeModelCheckpoint
+    for name in ("pytorch_lightning", "pytorch_lightning.callbacks", module.__name__):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    sys.modules[module.__name__] = module
+    names = sorted(tensors)
+    flat = torch.cat([tensors[k].flatten().float() for k in names])
+    views, at = {}, 0
+    for k in names:
+        t = tensors[k]
+        n = t.numel()
+        if t.dim() == 2 and t.shape[0] != t.shape[1]:  # stored transposed: strides (1, rows)
+            flat[at:at + n] = t.t().flatten()
+            views[k] = flat[at:at + n].view(t.shape[1], t.shape[0]).t()
+        else:
+            views[k] = flat[at:at + n].view(t.shape)
+        at += n
+    assert all(torch.equal(views[k], tensors[k]) for k in names)
+    ema = {"model_ema.decay": torch.tensor(0.9999), "model_ema.num_updates": torch.tensor(470000)}
+    ema.update({"model_ema." + k[len("model.diffusion_model."):].replace(".", ""): -v.clone()
+                for k, v in tensors.items() if k.startswith("model.diffusion_model.")})
+    full = {"epoch": 6, "global_step": 470000, "pytorch-lightning_version": "1.4.2",
+            "state_dict": {**views, **ema},
+            "callbacks": {FakeModelCheckpoint: {"best_model_score": torch.tensor(0.25)}},
+            "checkpoint_callback": FakeModelCheckpoint(),
+            "optimizer_states": [{"state": {0: {"exp_avg": torch.randn(8)}},
+                                  "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "params": {0, 1}}]}],
+            "lr_schedulers": [], "hparams": types.SimpleNamespace(base_learning_rate=1e-4)}
+    torch.save(full, stem + "_lightning.ckpt")
+    try:
+        torch.load(stem + "_lightning.ckpt", weights_only=True)
+        raise AssertionError("weights_only loading should refuse the Lightning callback")
+    except pickle.UnpicklingError:
+        pass
+    sd = torch.load(stem + "_lightning.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(sd[k], tensors[k]) for k in names)
+    print(f"torch.save files: {os.path.basename(stem)}.ckpt (read by diffusers' from_single_file), "
+          f"{os.path.basename(stem)}_lightning.ckpt (a full training checkpoint)")
 
 
 def main(out_dir):

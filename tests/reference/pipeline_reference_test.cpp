@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/artifact.h"
+#include "core/zip.h"
 #include "model/model_files.h"
 #include "model/tensor_io.h"
 #include "sd/clip_text.h"
@@ -114,6 +115,50 @@ TEST_P(PipelineReference, SingleFileCheckpointGivesTheFoldersImages) {
   const auto a = single->generate(o, ref.at("noise"));
   EXPECT_TRUE(torch::equal(a.images, folder->generate(o, ref.at("noise")).images));
   EXPECT_LE((a.images - ref.at("images")).abs().max().item<double>(), 1e-3);
+}
+
+// The same single files as torch.save wrote them (make_pipeline_reference.py's to_ckpt_files):
+// {"state_dict", "global_step", "epoch"}, which diffusers' from_single_file reads, and a full
+// training checkpoint (every tensor a view of one shared storage, some transposed; an EMA copy,
+// optimizer state and a pickled Lightning callback, which torch.load(weights_only=True) refuses).
+TEST_P(PipelineReference, TorchSaveCheckpointsGiveTheFoldersImages) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const auto folder = SdPipeline::load(ref_dir() / GetParam());
+  const GenerateOptions o = reference_options(GetParam());
+  torch::InferenceMode guard;
+  const at::Tensor want = folder->generate(o, ref.at("noise")).images;
+  for (const std::string suffix : {".ckpt", "_lightning.ckpt"}) {
+    const auto ckpt = SdPipeline::load(ref_dir() / (GetParam() + suffix), "cpu", "float32",
+                                       ref_dir() / GetParam());
+    EXPECT_TRUE(torch::equal(ckpt->generate(o, ref.at("noise")).images, want)) << suffix;
+  }
+  // Damaged bytes in a tensor the pipeline uses are a CRC error naming the file and the tensor.
+  const auto dir = test::scratch_dir("torch_save_damaged");
+  const auto damaged = dir / "damaged.ckpt";
+  std::string bytes = read_text_file(ref_dir() / (GetParam() + "_lightning.ckpt"));
+  uint64_t at = 0, size = 0;  // the largest member: the storage every state dict tensor views
+  for (const auto& e : zip_directory(bytes, damaged.string()))
+    if (e.size > size) at = e.data_offset, size = e.size;
+  bytes[at + size / 2] ^= 0x40;
+  write_file_atomic(damaged, bytes);
+  const std::string error =
+      test::error_of([&] { SdPipeline::load(damaged, "cpu", "float32", ref_dir() / GetParam()); });
+  EXPECT_EQ(error.rfind(damaged.string() + ": the storage of tensor '", 0), 0u) << error;
+  EXPECT_NE(error.find("' fails its CRC-32 check (the file is damaged)"), std::string::npos)
+      << error;
+}
+
+// The same pipelines with torch.save weights, as older repositories hold them
+// (make_pipeline_reference.py's save_bin): the UNet and VAE in diffusers' sharded .bin files, the
+// text encoders in transformers 4's pytorch_model.bin.
+TEST_P(PipelineReference, TorchSaveWeightsFolderGivesTheFoldersImages) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const auto folder = SdPipeline::load(ref_dir() / GetParam());
+  const auto bin = SdPipeline::load(ref_dir() / (GetParam() + "_bin"));
+  const GenerateOptions o = reference_options(GetParam());
+  torch::InferenceMode guard;
+  EXPECT_TRUE(torch::equal(bin->generate(o, ref.at("noise")).images,
+                           folder->generate(o, ref.at("noise")).images));
 }
 
 // The same pipelines as diffusers saves a variant in shards (save_pretrained(variant="fp16",

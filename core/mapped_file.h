@@ -1,0 +1,28 @@
+#pragma once
+// A whole file mapped read-only into memory: what the weights readers (model/safetensors.h,
+// model/torch_save.h) parse in place, so that a many-GiB checkpoint costs the pages read.
+#include <cstddef>
+#include <filesystem>
+#include <string_view>
+
+namespace asdm {
+
+class MappedFile {
+ public:
+  // Throws asdm::Error naming the file when it cannot be opened, is not a regular file or cannot be
+  // mapped. An empty file maps to no bytes.
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::string_view bytes() const { return {static_cast<const char*>(map_), size_}; }
+  const unsigned char* data() const { return static_cast<const unsigned char*>(map_); }
+  size_t size() const { return size_; }
+
+ private:
+  void* map_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace asdm

@@ -1,0 +1,72 @@
+#include "model/weights_file.h"
+
+#include <cstdio>
+#include <map>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "model/safetensors.h"
+#include "model/torch_save.h"
+
+namespace asdm {
+namespace {
+
+class SafetensorsWeights final : public WeightsFile {
+ public:
+  explicit SafetensorsWeights(const std::filesystem::path& path) : WeightsFile(path), file_(path) {
+    for (const auto& e : file_.header().tensors) {
+      names_.push_back(e.name);
+      index_.emplace(e.name, &e);
+    }
+  }
+  const std::vector<std::string>& names() const override { return names_; }
+  bool contains(const std::string& name) const override { return index_.count(name) > 0; }
+  std::vector<int64_t> shape(const std::string& name) const override { return entry(name).shape; }
+  at::Tensor read(const std::string& name) const override {
+    return read_tensor(file_, entry(name));
+  }
+
+ private:
+  const TensorEntry& entry(const std::string& name) const {
+    const auto it = index_.find(name);
+    if (it == index_.end()) fail("'{}' has no tensor '{}'", path().string(), name);
+    return *it->second;
+  }
+
+  SafetensorsFile file_;
+  std::vector<std::string> names_;
+  std::map<std::string, const TensorEntry*> index_;
+};
+
+}  // namespace
+
+TensorMap WeightsFile::read_all() const {
+  TensorMap out;
+  for (const auto& name : names()) out[name] = read(name);
+  return out;
+}
+
+bool is_torch_save(const uint8_t* head, size_t n, uint64_t file_size) {
+  if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return true;
+  if (n < 2 || head[0] != 0x80 || head[1] < 2 || head[1] > 5) return false;
+  if (n < 8) return true;  // too short for safetensors anyway
+  uint64_t length = 0;
+  for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(head[i]) << (8 * i);
+  return length > kMaxSafetensorsHeaderBytes || length > file_size - 8;
+}
+
+std::unique_ptr<WeightsFile> open_weights_file(const std::filesystem::path& path) {
+  uint8_t head[8] = {};
+  size_t n = 0;
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    n = std::fread(head, 1, sizeof head, f);
+    std::fclose(f);
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && is_torch_save(head, n, size)) return std::make_unique<TorchSaveFile>(path);
+  return std::make_unique<SafetensorsWeights>(path);  // its own errors name the file
+}
+
+}  // namespace asdm
