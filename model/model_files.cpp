@@ -153,7 +153,8 @@ ModelFiles locate_model(const fs::path& path) {
         fail(
             "'{}' is a weights file, not a UNet config.json: give the folder that holds the config "
             "and weights (a diffusers UNet or pipeline folder); a single-file checkpoint is read "
-            "by generate, latents, ablate, eval and profile --pipeline, with --config FOLDER",
+            "by generate, latents, ablate, eval and profile --pipeline, with --config FOLDER, "
+            "and `asdm convert` makes it a pipeline folder for the others",
             path.string());
       m.config = path;
     }

@@ -31,6 +31,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv);
 void add_report(CLI::App& app, const std::vector<std::string>& argv);
 void add_export(CLI::App& app, const std::vector<std::string>& argv);
 void add_init(CLI::App& app, const std::vector<std::string>& argv);
+void add_convert(CLI::App& app, const std::vector<std::string>& argv);
 void add_demo(CLI::App& app, const std::vector<std::string>& argv);
 void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv);
 void add_cache_search(CLI::App& cache_plan,

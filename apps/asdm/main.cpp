@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   asdm::cli::add_report(app, args);
   asdm::cli::add_export(app, args);
   asdm::cli::add_init(app, args);
+  asdm::cli::add_convert(app, args);
   asdm::cli::add_cache_plan(app, args);
   asdm::cli::add_eval(app, args);
   asdm::cli::add_demo(app, args);

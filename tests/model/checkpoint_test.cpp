@@ -245,7 +245,8 @@ TEST(Checkpoint, AWeightsFileGivenAsTheModelSaysWhatItIs) {
   const std::string said =
       "' is a weights file, not a UNet config.json: give the folder that holds the config and "
       "weights (a diffusers UNet or pipeline folder); a single-file checkpoint is read by "
-      "generate, latents, ablate, eval and profile --pipeline, with --config FOLDER";
+      "generate, latents, ablate, eval and profile --pipeline, with --config FOLDER, and `asdm "
+      "convert` makes it a pipeline folder for the others";
   EXPECT_EQ(test::error_of([&] { locate_model(dir / kWeightsFileName); }),
             "'" + (dir / kWeightsFileName).string() + said);
   // torch.save's zip and legacy pickle, as a .ckpt holds them.

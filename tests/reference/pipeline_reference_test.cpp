@@ -14,6 +14,7 @@
 #include "model/tensor_io.h"
 #include "sd/clip_text.h"
 #include "sd/clip_tokenizer.h"
+#include "sd/convert.h"
 #include "sd/sd_pipeline.h"
 #include "sd/vae.h"
 #include "tests/test_env.h"
@@ -146,6 +147,43 @@ TEST_P(PipelineReference, TorchSaveCheckpointsGiveTheFoldersImages) {
   EXPECT_EQ(error.rfind(damaged.string() + ": the storage of tensor '", 0), 0u) << error;
   EXPECT_NE(error.find("' fails its CRC-32 check (the file is damaged)"), std::string::npos)
       << error;
+}
+
+// asdm convert: the single files (safetensors, and the full training .ckpt) as pipeline folders
+// that give the folder's images, with the config folder's files byte for byte. diffusers' reading
+// of the converted folders is checked by convert_check.py.
+TEST_P(PipelineReference, ConvertedSingleFilesAreTheFolder) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const auto folder = SdPipeline::load(ref_dir() / GetParam());
+  const GenerateOptions o = reference_options(GetParam());
+  const auto dir = test::scratch_dir("convert_" + GetParam());
+  torch::InferenceMode guard;
+  const at::Tensor want = folder->generate(o, ref.at("noise")).images;
+  for (const std::string suffix : {".safetensors", "_lightning.ckpt"}) {
+    ConvertOptions c;
+    c.model = ref_dir() / (GetParam() + suffix);
+    c.config = ref_dir() / GetParam();
+    c.output = dir / ("out" + suffix);
+    const ConvertResult r = convert_single_file(c);
+    EXPECT_EQ(r.family, GetParam() == "sd" ? "SD 1.x" : "SDXL");
+    EXPECT_TRUE(torch::equal(SdPipeline::load(c.output)->generate(o, ref.at("noise")).images, want))
+        << suffix;
+    for (const char* f :
+         {"model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
+          "scheduler/scheduler_config.json", "tokenizer/tokenizer.json"})
+      EXPECT_EQ(read_text_file(c.output / f), read_text_file(c.config / f)) << f;
+    EXPECT_EQ(test::error_of([&] { convert_single_file(c); }),
+              fmt::format("{} exists; give a new output folder", c.output.string()));
+  }
+  ConvertOptions c;
+  c.model = ref_dir() / GetParam();
+  c.config = ref_dir() / GetParam();
+  c.output = dir / "from_folder";
+  EXPECT_EQ(test::error_of([&] { convert_single_file(c); }),
+            fmt::format("'{}' is not a single-file checkpoint (a .safetensors or .ckpt file); a "
+                        "pipeline folder needs no converting",
+                        c.model.string()));
+  EXPECT_FALSE(std::filesystem::exists(c.output));
 }
 
 // The same pipelines with torch.save weights, as older repositories hold them
