@@ -1,5 +1,8 @@
 #include "sd/vae.h"
 
+#include <map>
+#include <regex>
+
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -315,6 +318,30 @@ Tensor Vae::encode(const Tensor& images, Tensor* logvar) const {
   return mean * c.scaling_factor;
 }
 
+namespace {
+
+// diffusers before 0.14 named the mid blocks' attention projections query, key, value and
+// proj_attn; checkpoints saved then (SD 1.4's and 1.5's VAE on the Hub among them) still do, and
+// diffusers renames them on load (ModelMixin._fix_state_dict_keys_on_load). So does asdm.
+TensorMap rename_deprecated_attention(TensorMap tensors) {
+  static const std::regex old_name(
+      R"(^((?:encoder|decoder)\.mid_block\.attentions\.\d+)\.(query|key|value|proj_attn)\.(weight|bias)$)");
+  static const std::map<std::string, std::string> now = {
+      {"query", "to_q"}, {"key", "to_k"}, {"value", "to_v"}, {"proj_attn", "to_out.0"}};
+  TensorMap out;
+  for (auto& [name, t] : tensors) {
+    std::smatch m;
+    if (std::regex_match(name, m, old_name) &&
+        !tensors.count(m[1].str() + "." + now.at(m[2].str()) + "." + m[3].str()))
+      out[m[1].str() + "." + now.at(m[2].str()) + "." + m[3].str()] = t;
+    else
+      out[name] = t;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::unique_ptr<Vae> Vae::load(const std::filesystem::path& dir) {
   const auto config_path = dir / "config.json";
   if (!std::filesystem::exists(config_path))
@@ -329,7 +356,7 @@ std::unique_ptr<Vae> Vae::load(const std::filesystem::path& dir) {
   if (weights.empty())
     fail("VAE folder '{}' has no diffusion_pytorch_model.safetensors (nor .bin)", dir.string());
   auto vae = std::make_unique<Vae>(c);
-  load_module_tensors(*vae->impl_->root, read_tensors(weights),
+  load_module_tensors(*vae->impl_->root, rename_deprecated_attention(read_tensors(weights)),
                       "VAE weights " + weights.front().string());
   return vae;
 }

@@ -12,6 +12,7 @@ OUT_DIR/pipeline/
                                 CLIPTextModelWithProjection (gelu, real eos id)
   text_encoders.safetensors     ids, last hidden state, hidden_states[-2], pooled output per model
   vae/ + vae_io.safetensors     AutoencoderKL: decode(latents / scaling_factor), encode(image).mean
+  vae_deprecated/               the same VAE with diffusers < 0.14's attention names, in a .bin
   sd/, sdxl/ + *_io.safetensors tiny StableDiffusionPipeline (PNDM) and StableDiffusionXLPipeline
                                 (Euler) folders, their noise and output images (output_type="np")
   sd_fp16_sharded/, sdxl_fp16_sharded/  the same pipelines saved with variant="fp16" and
@@ -174,6 +175,22 @@ def vae_reference(out):
         mean = vae.encode(image).latent_dist.mean * vae.config.scaling_factor
     save_file({"latents": latents, "decoded": decoded.contiguous(), "image": image, "encoded": mean.contiguous()},
               os.path.join(out, "vae_io.safetensors"))
+    # The same VAE as diffusers before 0.14 saved it (SD 1.4's and 1.5's VAE on the Hub): the mid
+    # blocks' attention as query/key/value/proj_attn, in a .bin; diffusers renames them on load.
+    old = os.path.join(out, "vae_deprecated")
+    os.makedirs(old, exist_ok=True)
+    shutil.copy(os.path.join(out, "vae", "config.json"), old)
+    renames = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+    state = {}
+    for k, v in vae.state_dict().items():
+        for new, dep in renames.items():
+            if ".mid_block.attentions." in k and f".{new}." in k:
+                k = k.replace(f".{new}.", f".{dep}.")
+        state[k] = v
+    assert any(".proj_attn." in k for k in state)
+    torch.save(state, os.path.join(old, "diffusion_pytorch_model.bin"))
+    back = AutoencoderKL.from_pretrained(old)
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), vae.state_dict().values()))
     print(f"vae: decoded {tuple(decoded.shape)}, encoded {tuple(mean.shape)}")
 
 

@@ -77,6 +77,15 @@ TEST(VaeReference, DecoderAndEncoderMatch) {
   expect_close(vae->encode(ref.at("image")), ref.at("encoded"), "encoded mean");
 }
 
+// The same VAE as diffusers before 0.14 saved it (query/key/value/proj_attn in the mid blocks, a
+// .bin): renamed on load as diffusers renames them.
+TEST(VaeReference, DeprecatedAttentionNamesAreRead) {
+  const TensorMap ref = read_tensors(ref_dir() / "vae_io.safetensors");
+  const auto vae = Vae::load(ref_dir() / "vae_deprecated");
+  torch::InferenceMode guard;
+  expect_close(vae->decode(ref.at("latents")), ref.at("decoded"), "decoded");
+}
+
 class PipelineReference : public ::testing::TestWithParam<std::string> {};
 
 // The settings make_pipeline_reference.py sampled each family's images with.
