@@ -16,13 +16,24 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 }
 namespace {
 
-// safetensors dtype <-> libtorch dtype, for the dtypes libtorch holds here (not F8, U16/U32/U64).
+// safetensors dtype <-> libtorch dtype, every one of the format's (F8_E4M3 is float8_e4m3fn, as
+// safetensors' own torch binding maps it). fp8 checkpoints are read and converted on load.
 constexpr std::pair<StorageDType, torch::Dtype> kDTypes[] = {
-    {StorageDType::kBool, torch::kBool},   {StorageDType::kU8, torch::kUInt8},
-    {StorageDType::kI8, torch::kInt8},     {StorageDType::kI16, torch::kInt16},
-    {StorageDType::kF16, torch::kFloat16}, {StorageDType::kBF16, torch::kBFloat16},
-    {StorageDType::kI32, torch::kInt32},   {StorageDType::kF32, torch::kFloat32},
-    {StorageDType::kF64, torch::kFloat64}, {StorageDType::kI64, torch::kInt64},
+    {StorageDType::kBool, torch::kBool},
+    {StorageDType::kU8, torch::kUInt8},
+    {StorageDType::kI8, torch::kInt8},
+    {StorageDType::kF8E5M2, torch::kFloat8_e5m2},
+    {StorageDType::kF8E4M3, torch::kFloat8_e4m3fn},
+    {StorageDType::kI16, torch::kInt16},
+    {StorageDType::kU16, torch::kUInt16},
+    {StorageDType::kF16, torch::kFloat16},
+    {StorageDType::kBF16, torch::kBFloat16},
+    {StorageDType::kI32, torch::kInt32},
+    {StorageDType::kU32, torch::kUInt32},
+    {StorageDType::kF32, torch::kFloat32},
+    {StorageDType::kF64, torch::kFloat64},
+    {StorageDType::kI64, torch::kInt64},
+    {StorageDType::kU64, torch::kUInt64},
 };
 
 std::optional<torch::Dtype> torch_dtype(StorageDType d) {

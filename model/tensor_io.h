@@ -16,8 +16,8 @@ using TensorMap = std::map<std::string, at::Tensor>;
 // "[2, 4, 64, 64]", for messages.
 std::string shape_string(const std::vector<int64_t>& shape);
 
-// A CPU copy of one tensor of the file, in the file's dtype. Throws asdm::Error for dtypes libtorch
-// cannot hold here (F8, U16/U32/U64).
+// A CPU copy of one tensor of the file, in the file's dtype (every safetensors dtype, fp8
+// included).
 at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& entry);
 // Every tensor of a safetensors or torch.save file (model/weights_file.h).
 TensorMap read_tensors(const std::filesystem::path& path);

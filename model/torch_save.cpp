@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <variant>
 
@@ -35,8 +36,9 @@ struct StorageRef {
 // A tensor not yet read: where it lies in which storage.
 struct TensorRef {
   std::string storage;
-  int64_t offset = 0;
+  int64_t offset = 0;  // in elements of dtype
   std::vector<int64_t> size, stride;
+  c10::ScalarType dtype;  // the storage's, but for an untyped storage (_rebuild_tensor_v3)
 };
 // An object of a class asdm does not build (a Lightning callback, a numpy scalar, a device).
 struct Opaque {
@@ -52,15 +54,54 @@ struct Value {
   bool is_tuple = false;
 };
 
-c10::ScalarType storage_dtype(const std::string& name) {
+// Typed storages by class name; torch.storage.UntypedStorage (bytes) holds the dtypes that have no
+// typed storage class (fp8, uint16..64), whose tensors name their dtype (_rebuild_tensor_v3).
+c10::ScalarType storage_dtype(const Global& type) {
   static const std::map<std::string, c10::ScalarType> types = {
-      {"FloatStorage", torch::kFloat32}, {"DoubleStorage", torch::kFloat64},
-      {"HalfStorage", torch::kFloat16},  {"BFloat16Storage", torch::kBFloat16},
-      {"LongStorage", torch::kInt64},    {"IntStorage", torch::kInt32},
-      {"ShortStorage", torch::kInt16},   {"CharStorage", torch::kInt8},
-      {"ByteStorage", torch::kUInt8},    {"BoolStorage", torch::kBool}};
-  const auto it = types.find(name);
-  if (it == types.end()) fail("tensor storage type torch.{} is not supported", name);
+      {"torch.FloatStorage", torch::kFloat32},
+      {"torch.DoubleStorage", torch::kFloat64},
+      {"torch.HalfStorage", torch::kFloat16},
+      {"torch.BFloat16Storage", torch::kBFloat16},
+      {"torch.LongStorage", torch::kInt64},
+      {"torch.IntStorage", torch::kInt32},
+      {"torch.ShortStorage", torch::kInt16},
+      {"torch.CharStorage", torch::kInt8},
+      {"torch.ByteStorage", torch::kUInt8},
+      {"torch.BoolStorage", torch::kBool},
+      {"torch.ComplexFloatStorage", torch::kComplexFloat},
+      {"torch.ComplexDoubleStorage", torch::kComplexDouble},
+      {"torch.storage.UntypedStorage", torch::kUInt8},
+      {"torch.UntypedStorage", torch::kUInt8}};
+  const auto it = types.find(type.module + "." + type.name);
+  if (it == types.end()) fail("tensor storage type {}.{} is not supported", type.module, type.name);
+  return it->second;
+}
+
+// A dtype as pickled (torch.float8_e4m3fn), for _rebuild_tensor_v3.
+std::optional<c10::ScalarType> pickled_dtype(const Global& g) {
+  static const std::map<std::string, c10::ScalarType> types = {
+      {"float32", torch::kFloat32},
+      {"float64", torch::kFloat64},
+      {"float16", torch::kFloat16},
+      {"bfloat16", torch::kBFloat16},
+      {"int64", torch::kInt64},
+      {"int32", torch::kInt32},
+      {"int16", torch::kInt16},
+      {"int8", torch::kInt8},
+      {"uint8", torch::kUInt8},
+      {"bool", torch::kBool},
+      {"uint16", torch::kUInt16},
+      {"uint32", torch::kUInt32},
+      {"uint64", torch::kUInt64},
+      {"complex64", torch::kComplexFloat},
+      {"complex128", torch::kComplexDouble},
+      {"float8_e4m3fn", torch::kFloat8_e4m3fn},
+      {"float8_e5m2", torch::kFloat8_e5m2},
+      {"float8_e4m3fnuz", torch::kFloat8_e4m3fnuz},
+      {"float8_e5m2fnuz", torch::kFloat8_e5m2fnuz}};
+  if (g.module != "torch") return std::nullopt;
+  const auto it = types.find(g.name);
+  if (it == types.end()) return std::nullopt;
   return it->second;
 }
 
@@ -382,7 +423,7 @@ class Unpickler {
       fail("{}: a persistent object that is not a tensor storage", src_);
     const auto* type = std::get_if<Global>(&t[1]->v);
     if (!type) fail("{}: malformed storage reference", src_);
-    StorageRef ref{storage_dtype(type->name), str(t[2]), integer(t[4])};
+    StorageRef ref{storage_dtype(*type), str(t[2]), integer(t[4])};
     if (ref.numel < 0) fail("{}: storage {} has a negative size", src_, ref.key);
     const auto it = storages_.find(ref.key);
     if (it == storages_.end()) {
@@ -394,11 +435,17 @@ class Unpickler {
     return make(ref);
   }
 
-  ValuePtr rebuild_tensor(const List& a) {
+  // (storage, offset, size, stride, ...): offset, sizes and strides in elements of `dtype`, by
+  // default the storage's.
+  ValuePtr rebuild_tensor(const List& a, std::optional<c10::ScalarType> dtype = std::nullopt) {
     const auto* storage = std::get_if<StorageRef>(&a[0]->v);
     if (!storage) fail("{}: a tensor without storage", src_);
-    TensorRef t{storage->key, integer(a[1]), ints(a[2]), ints(a[3])};
-    const auto& [key, offset, size, stride] = t;
+    TensorRef t{storage->key, integer(a[1]), ints(a[2]), ints(a[3]),
+                dtype.value_or(storage->dtype)};
+    const auto& [key, offset, size, stride, type] = t;
+    // The storage's length in the tensor's elements.
+    const int64_t numel = storage->numel * static_cast<int64_t>(c10::elementSize(storage->dtype)) /
+                          static_cast<int64_t>(c10::elementSize(type));
     if (size.size() != stride.size())
       fail("{}: a tensor has {} sizes but {} strides", src_, size.size(), stride.size());
     const auto negative = [](int64_t x) { return x < 0; };
@@ -412,8 +459,8 @@ class Unpickler {
       for (size_t i = 0; i < size.size(); ++i)
         overflow = overflow || __builtin_mul_overflow(size[i] - 1, stride[i], &step) ||
                    __builtin_add_overflow(last, step, &last);
-      if (overflow || last >= storage->numel) fail("{}: a tensor reaches past its storage", src_);
-    } else if (offset > storage->numel) {
+      if (overflow || last >= numel) fail("{}: a tensor reaches past its storage", src_);
+    } else if (offset > numel) {
       fail("{}: a tensor starts past its storage", src_);
     }
     return make(std::move(t));
@@ -429,6 +476,13 @@ class Unpickler {
     if ((name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") &&
         a->size() >= 4)
       return rebuild_tensor(*a);
+    // (storage, offset, size, stride, requires_grad, hooks, dtype, metadata): an untyped storage.
+    if (name == "torch._utils._rebuild_tensor_v3" && a->size() >= 7) {
+      const auto* g = std::get_if<Global>(&(*a)[6]->v);
+      const auto dtype = g ? pickled_dtype(*g) : std::nullopt;
+      if (!dtype) fail("{}: a tensor of dtype {} is not supported", src_, type_name((*a)[6]));
+      return rebuild_tensor(*a, dtype);
+    }
     // Parameters (data, requires_grad, hooks[, state]) are their data.
     if ((name == "torch._utils._rebuild_parameter" ||
          name == "torch._utils._rebuild_parameter_with_state") &&
@@ -635,7 +689,9 @@ at::Tensor TorchSaveFile::read(const std::string& name) const {
   if (it == impl_->tensors.end()) fail("'{}' has no tensor '{}'", impl_->source, name);
   const TensorRef& t = it->second;
   const auto& s = impl_->storages.at(t.storage);
-  const size_t item = c10::elementSize(s.dtype);
+  const size_t item = c10::elementSize(t.dtype);
+  const int64_t numel = s.numel * static_cast<int64_t>(c10::elementSize(s.dtype)) /
+                        static_cast<int64_t>(item);  // in the tensor's elements
   const char* data = impl_->image.data() + s.offset;
   if (!s.checked) {
     if (s.has_crc && crc32(data, s.member_bytes) != s.crc)
@@ -643,14 +699,14 @@ at::Tensor TorchSaveFile::read(const std::string& name) const {
            impl_->source, name);
     s.checked = true;  // once per storage: not thread-safe, like the rest of a WeightsFile
   }
-  const auto options = torch::TensorOptions().dtype(s.dtype);
+  const auto options = torch::TensorOptions().dtype(t.dtype);
   at::Tensor storage;
   if (reinterpret_cast<uintptr_t>(data) % item == 0) {
     // A view of the mapped bytes, only read: the clone below copies what the tensor uses.
-    storage = torch::from_blob(const_cast<char*>(data), {s.numel}, options);
+    storage = torch::from_blob(const_cast<char*>(data), {numel}, options);
   } else {
-    storage = torch::empty({s.numel}, options);
-    std::memcpy(storage.data_ptr(), data, s.numel * item);
+    storage = torch::empty({numel}, options);
+    std::memcpy(storage.data_ptr(), data, numel * item);
   }
   return storage.as_strided(t.size, t.stride, t.offset).clone(at::MemoryFormat::Contiguous);
 }

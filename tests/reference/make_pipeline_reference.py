@@ -26,6 +26,7 @@ OUT_DIR/pipeline/
                                 cond_stage_model.transformer. / conditioner.embedders.N.), written by
                                 to_single_file() below and checked by loading them back with diffusers'
                                 own from_single_file (the tensors must come back identical)
+  sd_fp8.safetensors, ...       the same in float8_e4m3fn, and those values in float32 (_fp8_upcast)
   sd.ckpt, sdxl.ckpt            the same as torch.save files {"state_dict", "global_step", "epoch"},
                                 read back by diffusers' from_single_file
   sd_lightning.ckpt, sdxl_lightning.ckpt  full training checkpoints as SD's original releases are:
@@ -420,6 +421,11 @@ def to_single_file(pipe, path):
             assert torch.equal(a[k], b[k]), (name, k)
     print(f"single file: {os.path.basename(path)}, {len(tensors)} tensors, read back by diffusers identically")
     to_ckpt_files(pipe, tensors, path[: -len(".safetensors")])
+    # fp8 single files as the community ships them (float8_e4m3fn), and the same values in float32.
+    fp8 = {k: v.to(torch.float8_e4m3fn) if v.is_floating_point() else v for k, v in tensors.items()}
+    save_file({k: v.contiguous() for k, v in fp8.items()}, path.replace(".safetensors", "_fp8.safetensors"))
+    save_file({k: (v.float() if v.dtype == torch.float8_e4m3fn else v).contiguous() for k, v in fp8.items()},
+              path.replace(".safetensors", "_fp8_upcast.safetensors"))
 
 
 class FakeModelCheckpoint:

@@ -2,7 +2,7 @@
 """torch.save files as torch writes them, for asdm's torch.save reader (model/torch_save.h): every
 pickle protocol torch.save takes, the legacy format, every dtype asdm holds, views (offsets,
 transposes, stride 0 from expand, 0-d, empty), parameters, a tensor subclass, an OrderedDict with
-_metadata. Each case is OUT_DIR/torch_save/<case>.pt; expected.safetensors holds every tensor under
+_metadata, fp8 and unsigned dtypes (an untyped storage and _rebuild_tensor_v3). Each case is OUT_DIR/torch_save/<case>.pt; expected.safetensors holds every tensor under
 "<case>/<name>".
 
 usage: make_torch_save_cases.py OUT_DIR
@@ -53,7 +53,9 @@ def main(out_dir):
         back = torch.load(os.path.join(out, name + ".pt"), weights_only=False)
         back = back.get("state_dict", back) if isinstance(back, dict) else back
         for k, v in state.items():
-            assert torch.equal(back[k].as_subclass(torch.Tensor), v.as_subclass(torch.Tensor)), (name, k)
+            a, b = back[k].as_subclass(torch.Tensor), v.as_subclass(torch.Tensor)
+            assert a.dtype == b.dtype and torch.equal(a.view(torch.uint8), b.view(torch.uint8)) \
+                if a.dtype.itemsize == 1 else torch.equal(a, b), (name, k)
             expected[f"{name}/{k}"] = v.as_subclass(torch.Tensor).contiguous().clone()
 
     for protocol in (2, 3, 4, 5):
@@ -66,7 +68,15 @@ def main(out_dir):
                                      t=torch.arange(4.0).as_subclass(Tagged))
     case("parameter_subclass", params, params)
     case("wrapped", {"state_dict": plain, "global_step": 7, "hparams": {"lr": 1e-4, "betas": (0.9, 0.99)},
-                     "groups": {1, 2}, "name": b"bytes", "device": torch.device("cpu")}, plain)
+                     "groups": {1, 2}, "name": b"bytes", "device": torch.device("cpu"),
+                     "complex": torch.zeros(2, dtype=torch.complex64)}, plain)
+    # Dtypes without a typed storage class: an untyped storage and _rebuild_tensor_v3.
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 5, generator=g)
+    newer = {"f8_e4m3fn": x.to(torch.float8_e4m3fn), "f8_e5m2": x.to(torch.float8_e5m2)[:, 1:],
+             "u16": torch.arange(6).to(torch.uint16), "u32": torch.arange(4).to(torch.uint32),
+             "u64": torch.arange(3).to(torch.uint64)}
+    case("untyped_storage", newer, newer)
     save_file(expected, os.path.join(out, "expected.safetensors"))
     print(f"torch_save: {len(expected)} tensors in {len(set(k.split('/')[0] for k in expected))} cases")
 

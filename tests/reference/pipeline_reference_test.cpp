@@ -158,6 +158,21 @@ TEST_P(PipelineReference, TorchSaveCheckpointsGiveTheFoldersImages) {
       << error;
 }
 
+// An fp8 single file (float8_e4m3fn, as the community ships SDXL) gives the images of the same
+// values in float32: read, then converted on load.
+TEST_P(PipelineReference, Fp8SingleFileGivesItsValuesImages) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const GenerateOptions o = reference_options(GetParam());
+  torch::InferenceMode guard;
+  auto images = [&](const std::string& file) {
+    return SdPipeline::load(ref_dir() / file, "cpu", "float32", ref_dir() / GetParam())
+        ->generate(o, ref.at("noise"))
+        .images;
+  };
+  EXPECT_TRUE(torch::equal(images(GetParam() + "_fp8.safetensors"),
+                           images(GetParam() + "_fp8_upcast.safetensors")));
+}
+
 // asdm convert: the single files (safetensors, and the full training .ckpt) as pipeline folders
 // that give the folder's images, with the config folder's files byte for byte. diffusers' reading
 // of the converted folders is checked by convert_check.py.
