@@ -210,6 +210,16 @@ TEST_F(EvalReference, ShardedClipFolderGivesTheSameEmbeddings) {
   EXPECT_NE(sharded->sha256(), whole->sha256());
 }
 
+// transformers 4's pytorch_model.bin (older CLIP repositories): the same embeddings.
+TEST_F(EvalReference, TorchSaveClipFolderGivesTheSameEmbeddings) {
+  torch::InferenceMode guard;
+  const auto whole = ClipScorer::load(ref_dir() / "clip");
+  const auto bin = ClipScorer::load(ref_dir() / "clip_bin");
+  const auto a = read_images(files("a", 4));
+  EXPECT_TRUE(torch::equal(bin->image_embeddings(a), whole->image_embeddings(a)));
+  EXPECT_TRUE(torch::equal(bin->text_embeddings(captions(4)), whole->text_embeddings(captions(4))));
+}
+
 TEST_F(EvalReference, CmmdMatchesTheReferenceFormula) {
   torch::InferenceMode guard;
   const auto scorer = ClipScorer::load(ref_dir() / "clip");

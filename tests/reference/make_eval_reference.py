@@ -12,6 +12,7 @@ OUT_DIR/eval/
                                   (torch.save zip and pre-1.6 formats, and safetensors)
   clip/                           a tiny transformers CLIPModel folder (real CLIP BPE from open_clip)
   clip_sharded/                   the same model saved by transformers in shards (max_shard_size)
+  clip_bin/                       the same model as a pytorch_model.bin (torch.save), as transformers 4 saved it
   open_clip/                      a tiny OpenCLIP ViT folder (open_clip_config.json + safetensors + BPE)
   pytorch_fid_a64.npz             pytorch-fid's own statistics of a/ at dims 64 (save_fid_stats)
   features.safetensors            per-image features/embeddings from each package
@@ -231,6 +232,12 @@ def main():
     clip.save_pretrained(sharded_dir, max_shard_size="200KB")
     assert os.path.exists(os.path.join(sharded_dir, "model.safetensors.index.json"))
     assert not os.path.exists(os.path.join(sharded_dir, "model.safetensors"))
+    # The same model as older repositories hold it: transformers 4's pytorch_model.bin (a torch.save
+    # state dict), which transformers 5 still reads.
+    bin_dir = os.path.join(out, "clip_bin")
+    shutil.copytree(clip_dir, bin_dir, ignore=shutil.ignore_patterns("model.safetensors"))
+    torch.save(clip.state_dict(), os.path.join(bin_dir, "pytorch_model.bin"))
+    assert torch.equal(CLIPModel.from_pretrained(bin_dir).text_projection.weight, clip.text_projection.weight)
     processor = CLIPProcessor.from_pretrained(clip_dir)
     clip_imgs = [torch.from_numpy(np.asarray(Image.open(f).convert("RGB")).copy()).permute(2, 0, 1)
                  for f in files_a[:CLIP_PAIRS // 2] + files_b[:CLIP_PAIRS // 2]]
