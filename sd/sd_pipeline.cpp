@@ -72,13 +72,14 @@ namespace {
 // encoders may leave tensors unused (SD 2.x's 24th OpenCLIP layer, logit_scale, position_ids).
 void fill_from_single_file(torch::nn::Module& module, const std::string& component,
                            const SingleFileLayout& layout, const WeightsFile& file,
-                           std::set<std::string>& used) {
+                           std::set<std::string>& used, bool ema = false) {
   std::vector<std::string> problems;
   torch::NoGradGuard no_grad;
   for (auto& item : module.named_parameters()) {
     const std::string& name = item.key();
     Tensor& param = item.value();
-    const LdmSource src = ldm_source(component, name, layout);
+    LdmSource src = ldm_source(component, name, layout);
+    if (ema) src.key = ldm_ema_key(src.key);
     if (!file.contains(src.key)) {
       problems.push_back("missing " + src.key);
       continue;
@@ -194,7 +195,20 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
       fail("--config '{}' has a pruned student UNet; single files hold teachers", dir.string());
     layout.unet = spec.teacher;
     m.unet = std::make_unique<UNet>(spec);
-    fill_from_single_file(m.unet->module(), "unet", layout, *file, used);
+    // A training checkpoint may hold the UNet twice, its EMA copy under model_ema. (diffusers'
+    // rule: over 100 such tensors); the EMA weights are read with `asdm --ema`.
+    const bool ema = single_file_ema();
+    const auto ema_tensors = std::count_if(keys.begin(), keys.end(), [](const std::string& k) {
+      return k.rfind("model_ema.", 0) == 0;
+    });
+    if (ema && ema_tensors <= 100)
+      fail("'{}' holds no EMA copy of its UNet (model_ema.* tensors) for --ema", model.string());
+    if (!ema && ema_tensors > 100)
+      log::info(
+          "'{}' also holds an EMA copy of its UNet (usually better for inference): reading the "
+          "non-EMA weights; `asdm --ema ...` reads the EMA ones",
+          model.string());
+    fill_from_single_file(m.unet->module(), "unet", layout, *file, used, ema);
     VaeConfig vc;
     try {
       vc = parse_vae_config(config_of("vae"));
@@ -206,8 +220,8 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
     fill_from_single_file(m.vae->module(), "vae", layout, *file, used);
     std::vector<std::string> unused;
     for (const auto& k : keys)
-      if (!used.count(k) &&
-          (k.rfind("model.diffusion_model.", 0) == 0 || k.rfind("first_stage_model.", 0) == 0))
+      if (!used.count(k) && ((!ema && k.rfind("model.diffusion_model.", 0) == 0) ||
+                             k.rfind("first_stage_model.", 0) == 0))
         unused.push_back(k);
     if (!unused.empty())
       fail("{} has tensors its --config does not use (a different architecture?): {}",

@@ -188,6 +188,24 @@ SingleFileFamily detect_single_file_family(const std::vector<std::string>& keys)
                      : "; this one has no model.diffusion_model.input_blocks.*");
 }
 
+std::string ldm_ema_key(const std::string& key) {
+  std::string flat;
+  const auto dot = key.find('.');
+  for (const char c : key.substr(dot == std::string::npos ? key.size() : dot + 1))
+    if (c != '.') flat.push_back(c);
+  return "model_ema." + flat;
+}
+
+namespace {
+bool& ema_setting() {
+  static bool ema = false;
+  return ema;
+}
+}  // namespace
+
+void set_single_file_ema(bool ema) { ema_setting() = ema; }
+bool single_file_ema() { return ema_setting(); }
+
 LdmSource ldm_source(const std::string& component, const std::string& key,
                      const SingleFileLayout& layout) {
   const auto family = layout.family;

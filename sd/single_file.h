@@ -39,4 +39,14 @@ struct SingleFileLayout {
 LdmSource ldm_source(const std::string& component, const std::string& key,
                      const SingleFileLayout& layout);
 
+// The EMA copy of a UNet tensor in an original training checkpoint ("sd-v1-4-full-ema.ckpt"):
+// "model.diffusion_model.input_blocks.0.0.weight" ->
+// "model_ema.diffusion_modelinput_blocks00weight" (the LDM EMA module's flattened names; diffusers'
+// extract_ema reads the same).
+std::string ldm_ema_key(const std::string& key);
+// Whether pipelines read a single file's UNet from its EMA copy (`asdm --ema`), process-wide like
+// the weights variant. Off by default, as in diffusers.
+void set_single_file_ema(bool ema);
+bool single_file_ema();
+
 }  // namespace asdm

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "model/model_files.h"
+#include "sd/single_file.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
@@ -39,7 +40,15 @@ int main(int argc, char** argv) {
                  "fp16, diffusion_pytorch_model.fp16.safetensors and model.fp16.safetensors (or "
                  "their sharded index) over the plain files; the plain files where there is none")
       ->type_name("NAME");
-  app.parse_complete_callback([&] { asdm::set_weights_variant(variant); });
+  bool ema = false;
+  app.add_flag(
+      "--ema", ema,
+      "Read a single-file training checkpoint's UNet from its EMA copy (model_ema.*, as in "
+      "sd-v1-4-full-ema.ckpt; diffusers' extract_ema), in every command that reads one");
+  app.parse_complete_callback([&] {
+    asdm::set_weights_variant(variant);
+    asdm::set_single_file_ema(ema);
+  });
   asdm::cli::add_inspect(app, args);
   asdm::cli::add_forward(app, args);
   asdm::cli::add_generate(app, args);

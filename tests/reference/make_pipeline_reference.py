@@ -439,8 +439,9 @@ def to_ckpt_files(pipe, tensors, stem):
     """The same tensors as torch.save (.ckpt) files, in the two forms Stable Diffusion's .ckpt files
     come in: {"state_dict": ..., "global_step": ...} (what diffusers' from_single_file reads with
     torch.load(weights_only=True)), and a full training checkpoint: every tensor a view into one
-    shared storage (some transposed), an EMA copy under model_ema., optimizer state, and a Lightning
-    callback object, which weights_only loading refuses."""
+    shared storage (some transposed), an EMA copy under model_ema. (the UNet's values halved; the
+    same file with those as its main weights is <stem>_ema_as_main.safetensors), optimizer state,
+    and a Lightning callback object, which weights_only loading refuses."""
     import types
     torch.save({"state_dict": tensors, "global_step": 470000, "epoch": 6}, stem + ".ckpt")
     back = type(pipe).from_single_file(stem + ".ckpt", config=stem, local_files_only=True)
@@ -466,9 +467,15 @@ def to_ckpt_files(pipe, tensors, stem):
             views[k] = flat[at:at + n].view(t.shape)
         at += n
     assert all(torch.equal(views[k], tensors[k]) for k in names)
+    # The EMA copy of the UNet under the LDM EMA module's flattened names (other values: half).
+    unet_keys = [k for k in names if k.startswith("model.diffusion_model.")]
     ema = {"model_ema.decay": torch.tensor(0.9999), "model_ema.num_updates": torch.tensor(470000)}
-    ema.update({"model_ema." + k[len("model.diffusion_model."):].replace(".", ""): -v.clone()
-                for k, v in tensors.items() if k.startswith("model.diffusion_model.")})
+    ema.update({"model_ema." + "".join(k.split(".")[1:]): tensors[k] * 0.5 for k in unet_keys})
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+    by_diffusers = convert_ldm_unet_checkpoint({**tensors, **ema}, dict(pipe.unet.config), extract_ema=True)
+    assert torch.equal(by_diffusers["conv_in.weight"], tensors["model.diffusion_model.input_blocks.0.0.weight"] * 0.5)
+    save_file({k: (tensors[k] * 0.5 if k in unet_keys else tensors[k]).contiguous() for k in names},
+              stem + "_ema_as_main.safetensors")
     full = {"epoch": 6, "global_step": 470000, "pytorch-lightning_version": "1.4.2",
             "state_dict": {**views, **ema},
             "callbacks": {FakeModelCheckpoint: {"best_model_score": torch.tensor(0.25)}},

@@ -16,6 +16,7 @@
 #include "sd/clip_tokenizer.h"
 #include "sd/convert.h"
 #include "sd/sd_pipeline.h"
+#include "sd/single_file.h"
 #include "sd/vae.h"
 #include "tests/test_env.h"
 
@@ -156,6 +157,33 @@ TEST_P(PipelineReference, TorchSaveCheckpointsGiveTheFoldersImages) {
   EXPECT_EQ(error.rfind(damaged.string() + ": the storage of tensor '", 0), 0u) << error;
   EXPECT_NE(error.find("' fails its CRC-32 check (the file is damaged)"), std::string::npos)
       << error;
+}
+
+// `asdm --ema`: a training checkpoint's UNet from its EMA copy (model_ema.*, diffusers'
+// extract_ema naming, checked by make_pipeline_reference.py with diffusers' own converter) gives
+// the images of a file holding those values as its main weights; a file without one says so.
+TEST_P(PipelineReference, EmaCopyOfATrainingCheckpointIsReadWithEma) {
+  const TensorMap ref = read_tensors(ref_dir() / (GetParam() + "_io.safetensors"));
+  const GenerateOptions o = reference_options(GetParam());
+  struct ScopedEma {
+    ScopedEma() { set_single_file_ema(true); }
+    ~ScopedEma() { set_single_file_ema(false); }
+  } ema;
+  torch::InferenceMode guard;
+  auto load = [&](const std::string& file) {
+    return SdPipeline::load(ref_dir() / file, "cpu", "float32", ref_dir() / GetParam());
+  };
+  const at::Tensor want = [&] {
+    set_single_file_ema(false);
+    const auto images = load(GetParam() + "_ema_as_main.safetensors")->generate(o, ref.at("noise"));
+    set_single_file_ema(true);
+    return images.images;
+  }();
+  EXPECT_TRUE(torch::equal(
+      load(GetParam() + "_lightning.ckpt")->generate(o, ref.at("noise")).images, want));
+  EXPECT_EQ(test::error_of([&] { load(GetParam() + ".ckpt"); }),
+            fmt::format("'{}' holds no EMA copy of its UNet (model_ema.* tensors) for --ema",
+                        (ref_dir() / (GetParam() + ".ckpt")).string()));
 }
 
 // An fp8 single file (float8_e4m3fn, as the community ships SDXL) gives the images of the same

@@ -85,6 +85,12 @@ TEST(SingleFile, VaeAndTextEncoderKeys) {
             "conditioner.embedders.0.transformer.text_model.final_layer_norm.bias");
 }
 
+TEST(SingleFile, EmaKeysAreTheFlattenedNames) {
+  EXPECT_EQ(ldm_ema_key("model.diffusion_model.input_blocks.0.0.weight"),
+            "model_ema.diffusion_modelinput_blocks00weight");
+  EXPECT_EQ(ldm_ema_key("model.diffusion_model.out.2.bias"), "model_ema.diffusion_modelout2bias");
+}
+
 TEST(SingleFile, FamiliesAndBadFiles) {
   EXPECT_EQ(
       detect_single_file_family({"model.diffusion_model.input_blocks.0.0.weight",
