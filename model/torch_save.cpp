@@ -547,6 +547,11 @@ struct TorchSaveFile::Impl {
 
   void parse();
   void take_state_dict(const ValuePtr& root);
+  const TensorRef& tensor(const std::string& name) const {
+    const auto it = tensors.find(name);
+    if (it == tensors.end()) fail("'{}' has no tensor '{}'", source, name);
+    return it->second;
+  }
 };
 
 void TorchSaveFile::Impl::take_state_dict(const ValuePtr& root) {
@@ -679,15 +684,11 @@ bool TorchSaveFile::contains(const std::string& name) const {
 }
 
 std::vector<int64_t> TorchSaveFile::shape(const std::string& name) const {
-  const auto it = impl_->tensors.find(name);
-  if (it == impl_->tensors.end()) fail("'{}' has no tensor '{}'", impl_->source, name);
-  return it->second.size;
+  return impl_->tensor(name).size;
 }
 
 at::Tensor TorchSaveFile::read(const std::string& name) const {
-  const auto it = impl_->tensors.find(name);
-  if (it == impl_->tensors.end()) fail("'{}' has no tensor '{}'", impl_->source, name);
-  const TensorRef& t = it->second;
+  const TensorRef& t = impl_->tensor(name);
   const auto& s = impl_->storages.at(t.storage);
   const size_t item = c10::elementSize(t.dtype);
   const int64_t numel = s.numel * static_cast<int64_t>(c10::elementSize(s.dtype)) /

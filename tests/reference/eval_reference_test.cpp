@@ -51,6 +51,18 @@ class EvalReference : public ::testing::Test {
     if (n) f.resize(n);
     return f;
   }
+  // The CLIP folder `other` gives the reference folder's image and text embeddings, bit for bit.
+  // Returns it for further checks.
+  static std::unique_ptr<ClipScorer> expect_same_embeddings_as_clip(const std::string& other) {
+    torch::InferenceMode guard;
+    const auto whole = ClipScorer::load(ref_dir() / "clip");
+    auto scorer = ClipScorer::load(ref_dir() / other);
+    const auto a = read_images(files("a", 4));
+    EXPECT_TRUE(torch::equal(scorer->image_embeddings(a), whole->image_embeddings(a)));
+    EXPECT_TRUE(
+        torch::equal(scorer->text_embeddings(captions(4)), whole->text_embeddings(captions(4))));
+    return scorer;
+  }
   static std::vector<std::string> captions(size_t n) {
     std::vector<std::string> out;
     std::string text = read_text_file(ref_dir() / "captions.txt");
@@ -199,25 +211,14 @@ TEST_F(EvalReference, ClipScoreMatchesTorchmetricsAndOpenClip) {
 // The same CLIPModel as transformers saves it in shards (model-0000N-of-0000M.safetensors and
 // model.safetensors.index.json): the same embeddings; its identity digests every shard.
 TEST_F(EvalReference, ShardedClipFolderGivesTheSameEmbeddings) {
-  torch::InferenceMode guard;
-  const auto whole = ClipScorer::load(ref_dir() / "clip");
-  const auto sharded = ClipScorer::load(ref_dir() / "clip_sharded");
-  const auto a = read_images(files("a", 4));
-  EXPECT_TRUE(torch::equal(sharded->image_embeddings(a), whole->image_embeddings(a)));
-  EXPECT_TRUE(
-      torch::equal(sharded->text_embeddings(captions(4)), whole->text_embeddings(captions(4))));
+  const auto sharded = expect_same_embeddings_as_clip("clip_sharded");
   EXPECT_EQ(sharded->sha256().size(), 64u);
-  EXPECT_NE(sharded->sha256(), whole->sha256());
+  EXPECT_NE(sharded->sha256(), ClipScorer::load(ref_dir() / "clip")->sha256());
 }
 
 // transformers 4's pytorch_model.bin (older CLIP repositories): the same embeddings.
 TEST_F(EvalReference, TorchSaveClipFolderGivesTheSameEmbeddings) {
-  torch::InferenceMode guard;
-  const auto whole = ClipScorer::load(ref_dir() / "clip");
-  const auto bin = ClipScorer::load(ref_dir() / "clip_bin");
-  const auto a = read_images(files("a", 4));
-  EXPECT_TRUE(torch::equal(bin->image_embeddings(a), whole->image_embeddings(a)));
-  EXPECT_TRUE(torch::equal(bin->text_embeddings(captions(4)), whole->text_embeddings(captions(4))));
+  expect_same_embeddings_as_clip("clip_bin");
 }
 
 TEST_F(EvalReference, CmmdMatchesTheReferenceFormula) {
