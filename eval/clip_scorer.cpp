@@ -14,6 +14,7 @@
 #include "eval/pil_resize.h"
 #include "eval/state_dict.h"
 #include "model/model_files.h"
+#include "model/module_init.h"
 #include "model/module_io.h"
 #include "model/runtime.h"
 #include "sd/clip_layer.h"
@@ -53,9 +54,10 @@ struct VisionTower {
     const int D = c.hidden_size, grid = c.image_size / c.patch_size;
     patch = emb->register_module(
         "patch_embedding",
-        nn::Conv2d(nn::Conv2dOptions(3, D, c.patch_size).stride(c.patch_size).bias(false)));
+        make_conv2d(nn::Conv2dOptions(3, D, c.patch_size).stride(c.patch_size).bias(false)));
     class_embedding = emb->register_parameter("class_embedding", torch::randn({D}));
-    position = emb->register_module("position_embedding", nn::Embedding(grid * grid + 1, D));
+    position = emb->register_module("position_embedding",
+                                    make_embedding(nn::EmbeddingOptions(grid * grid + 1, D)));
     pre = vm->register_module("pre_layrnorm", nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.eps)));
     auto enc = vm->register_module("encoder", std::make_shared<nn::Module>());
     auto list = enc->register_module("layers", std::make_shared<nn::Module>());
@@ -67,7 +69,7 @@ struct VisionTower {
     post =
         vm->register_module("post_layernorm", nn::LayerNorm(nn::LayerNormOptions({D}).eps(c.eps)));
     projection = root->register_module(
-        "visual_projection", nn::Linear(nn::LinearOptions(D, c.projection_dim).bias(false)));
+        "visual_projection", make_linear(nn::LinearOptions(D, c.projection_dim).bias(false)));
   }
 
   Tensor forward(const Tensor& pixels) {
@@ -343,8 +345,11 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
          tc.num_attention_heads);
   if (m.mean.size() != 3 || m.std.size() != 3)
     fail("{}: image mean and std must have 3 values", dir.string());
-  m.vision = std::make_unique<VisionTower>(vc);
-  m.text = std::make_unique<ClipTextModel>(tc);
+  {
+    SkipInitGuard skip;  // load_weights below fills every parameter
+    m.vision = std::make_unique<VisionTower>(vc);
+    m.text = std::make_unique<ClipTextModel>(tc);
+  }
   m.load_weights(tensors, "CLIP weights " + weights.front().string());
   m.vision->root->eval();
   m.tokenizer =

@@ -11,6 +11,7 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "model/module_init.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
 #include "model/weights_file.h"
@@ -121,7 +122,11 @@ std::vector<InheritedTensor> inheritance_table(const UNet& student) {
 
 std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) {
   const ModelFiles files = locate_model(model);
-  auto unet = std::make_unique<UNet>(load_arch(files));
+  std::unique_ptr<UNet> unet;
+  {
+    SkipInitGuard skip(!files.weights.empty());  // load_weights below fills every parameter
+    unet = std::make_unique<UNet>(load_arch(files));
+  }
   if (files.weights.empty()) {
     if (!files.weights_problem.empty()) fail("{}", files.weights_problem);
     if (!opts.allow_random_weights)

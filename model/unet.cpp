@@ -9,6 +9,7 @@
 #include "model/branch_cache.h"
 #include "model/clme_condconv.h"
 #include "model/conv.h"
+#include "model/module_init.h"
 #include "model/recompute.h"
 #include "model/runtime.h"
 
@@ -23,11 +24,11 @@ namespace nn = torch::nn;
 std::shared_ptr<nn::Module> container() { return std::make_shared<nn::Module>(); }
 
 nn::Conv2d conv(int in, int out, int k, int stride = 1, int pad = -1) {
-  return nn::Conv2d(
+  return make_conv2d(
       nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? (k - 1) / 2 : pad));
 }
 nn::Linear linear(int in, int out, bool bias = true) {
-  return nn::Linear(nn::LinearOptions(in, out).bias(bias));
+  return make_linear(nn::LinearOptions(in, out).bias(bias));
 }
 nn::GroupNorm group_norm(int groups, int ch, double eps) {
   return nn::GroupNorm(nn::GroupNormOptions(groups, ch).eps(eps).affine(true));

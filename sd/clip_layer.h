@@ -5,6 +5,8 @@
 // Internal: it includes <torch/torch.h>, so .cpp files only.
 #include <torch/torch.h>
 
+#include "model/module_init.h"
+
 namespace asdm {
 
 struct ClipEncoderLayer : torch::nn::Module {
@@ -18,14 +20,14 @@ struct ClipEncoderLayer : torch::nn::Module {
       : heads(heads_), quick_gelu(quick_gelu_), causal(causal_) {
     namespace nn = torch::nn;
     auto attn = register_module("self_attn", std::make_shared<nn::Module>());
-    q = attn->register_module("q_proj", nn::Linear(hidden, hidden));
-    k = attn->register_module("k_proj", nn::Linear(hidden, hidden));
-    v = attn->register_module("v_proj", nn::Linear(hidden, hidden));
-    out = attn->register_module("out_proj", nn::Linear(hidden, hidden));
+    q = attn->register_module("q_proj", make_linear(nn::LinearOptions(hidden, hidden)));
+    k = attn->register_module("k_proj", make_linear(nn::LinearOptions(hidden, hidden)));
+    v = attn->register_module("v_proj", make_linear(nn::LinearOptions(hidden, hidden)));
+    out = attn->register_module("out_proj", make_linear(nn::LinearOptions(hidden, hidden)));
     ln1 = register_module("layer_norm1", nn::LayerNorm(nn::LayerNormOptions({hidden}).eps(eps)));
     auto mlp = register_module("mlp", std::make_shared<nn::Module>());
-    fc1 = mlp->register_module("fc1", nn::Linear(hidden, intermediate));
-    fc2 = mlp->register_module("fc2", nn::Linear(intermediate, hidden));
+    fc1 = mlp->register_module("fc1", make_linear(nn::LinearOptions(hidden, intermediate)));
+    fc2 = mlp->register_module("fc2", make_linear(nn::LinearOptions(intermediate, hidden)));
     ln2 = register_module("layer_norm2", nn::LayerNorm(nn::LayerNormOptions({hidden}).eps(eps)));
   }
 

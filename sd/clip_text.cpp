@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/json_int.h"
 #include "model/model_files.h"
+#include "model/module_init.h"
 #include "model/module_io.h"
 #include "sd/clip_layer.h"
 
@@ -102,9 +103,11 @@ struct ClipTextModel::Impl {
     root = std::make_shared<nn::Module>();
     auto tm = root->register_module("text_model", std::make_shared<nn::Module>());
     auto emb = tm->register_module("embeddings", std::make_shared<nn::Module>());
-    token = emb->register_module("token_embedding", nn::Embedding(c.vocab_size, c.hidden_size));
-    position = emb->register_module("position_embedding",
-                                    nn::Embedding(c.max_position_embeddings, c.hidden_size));
+    token = emb->register_module("token_embedding",
+                                 make_embedding(nn::EmbeddingOptions(c.vocab_size, c.hidden_size)));
+    position = emb->register_module(
+        "position_embedding",
+        make_embedding(nn::EmbeddingOptions(c.max_position_embeddings, c.hidden_size)));
     auto enc = tm->register_module("encoder", std::make_shared<nn::Module>());
     auto list = enc->register_module("layers", std::make_shared<nn::Module>());
     for (int i = 0; i < c.num_hidden_layers; ++i)
@@ -118,7 +121,7 @@ struct ClipTextModel::Impl {
     if (c.projection_dim)
       projection = root->register_module(
           "text_projection",
-          nn::Linear(nn::LinearOptions(c.hidden_size, c.projection_dim).bias(false)));
+          make_linear(nn::LinearOptions(c.hidden_size, c.projection_dim).bias(false)));
   }
 };
 
@@ -175,8 +178,12 @@ void ClipTextModel::save(const std::filesystem::path& dir) const {
 }
 
 std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& dir) {
-  auto m =
-      std::make_unique<ClipTextModel>(parse_clip_text_config(read_json_file(dir / "config.json")));
+  const ClipTextConfig config = parse_clip_text_config(read_json_file(dir / "config.json"));
+  std::unique_ptr<ClipTextModel> m;
+  {
+    SkipInitGuard skip;  // the strict load below fills every parameter
+    m = std::make_unique<ClipTextModel>(config);
+  }
   const auto files = component_weights(dir, "model");
   if (files.empty())
     fail("text encoder folder '{}' has no weights (model.safetensors, nor pytorch_model.bin)",

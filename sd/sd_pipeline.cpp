@@ -15,6 +15,7 @@
 #include "model/checkpoint.h"
 #include "model/cuda_graph.h"
 #include "model/model_files.h"
+#include "model/module_init.h"
 #include "model/runtime.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
@@ -183,8 +184,9 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
     std::set<std::string> used;
     for (const auto& enc : encoders) {
       try {
-        m.encoders.push_back(
-            std::make_unique<ClipTextModel>(parse_clip_text_config(config_of(enc))));
+        const ClipTextConfig config = parse_clip_text_config(config_of(enc));
+        SkipInitGuard skip;  // fill_from_single_file fills every parameter or fails
+        m.encoders.push_back(std::make_unique<ClipTextModel>(config));
       } catch (const Error& e) {
         fail("'{}': {}", (dir / enc / "config.json").string(), e.what());
       }
@@ -194,7 +196,10 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
     if (!spec.edits.empty())
       fail("--config '{}' has a pruned student UNet; single files hold teachers", dir.string());
     layout.unet = spec.teacher;
-    m.unet = std::make_unique<UNet>(spec);
+    {
+      SkipInitGuard skip;
+      m.unet = std::make_unique<UNet>(spec);
+    }
     // A training checkpoint may hold the UNet twice, its EMA copy under model_ema. (diffusers'
     // rule: over 100 such tensors); the EMA weights are read with `asdm --ema`.
     const bool ema = single_file_ema();
@@ -216,7 +221,10 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
       fail("'{}': {}", (dir / "vae" / "config.json").string(), e.what());
     }
     layout.vae_stages = int(vc.block_out_channels.size());
-    m.vae = std::make_unique<Vae>(vc);
+    {
+      SkipInitGuard skip;
+      m.vae = std::make_unique<Vae>(vc);
+    }
     fill_from_single_file(m.vae->module(), "vae", layout, *file, used);
     std::vector<std::string> unused;
     for (const auto& k : keys)

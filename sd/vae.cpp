@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/json_int.h"
 #include "model/model_files.h"
+#include "model/module_init.h"
 #include "model/module_io.h"
 #include "model/runtime.h"
 
@@ -119,7 +120,7 @@ namespace {
 constexpr double kEps = 1e-6;  // the VAE's GroupNorm eps everywhere
 
 nn::Conv2d conv(int in, int out, int k, int stride = 1, int pad = -1) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? k / 2 : pad));
+  return make_conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? k / 2 : pad));
 }
 nn::GroupNorm norm(int groups, int ch) {
   return nn::GroupNorm(nn::GroupNormOptions(groups, ch).eps(kEps));
@@ -149,11 +150,11 @@ struct AttentionImpl : nn::Module {
   nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr};
   AttentionImpl(int ch, int groups) {
     group_norm = register_module("group_norm", norm(groups, ch));
-    q = register_module("to_q", nn::Linear(ch, ch));
-    k = register_module("to_k", nn::Linear(ch, ch));
-    v = register_module("to_v", nn::Linear(ch, ch));
+    q = register_module("to_q", make_linear(nn::LinearOptions(ch, ch)));
+    k = register_module("to_k", make_linear(nn::LinearOptions(ch, ch)));
+    v = register_module("to_v", make_linear(nn::LinearOptions(ch, ch)));
     auto to_out = register_module("to_out", std::make_shared<nn::Module>());
-    out = to_out->register_module("0", nn::Linear(ch, ch));
+    out = to_out->register_module("0", make_linear(nn::LinearOptions(ch, ch)));
   }
   Tensor forward(const Tensor& x) {
     const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
@@ -355,7 +356,11 @@ std::unique_ptr<Vae> Vae::load(const std::filesystem::path& dir) {
   const auto weights = component_weights(dir, "diffusion_pytorch_model");
   if (weights.empty())
     fail("VAE folder '{}' has no diffusion_pytorch_model.safetensors (nor .bin)", dir.string());
-  auto vae = std::make_unique<Vae>(c);
+  std::unique_ptr<Vae> vae;
+  {
+    SkipInitGuard skip;  // the strict load below fills every parameter
+    vae = std::make_unique<Vae>(c);
+  }
   load_module_tensors(*vae->impl_->root, rename_deprecated_attention(read_tensors(weights)),
                       "VAE weights " + weights.front().string());
   return vae;
