@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -34,6 +35,18 @@ MappedFile::MappedFile(const std::filesystem::path& path) {
     size_ = size;
   }
   ::close(fd);
+}
+
+unsigned char* MappedFile::make_writable(size_t offset, size_t length) {
+  if (offset > size_ || length > size_ - offset) return nullptr;
+  auto* first = static_cast<unsigned char*>(map_) + offset;
+  if (length == 0) return first;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(first) & ~(page - 1);
+  const auto end = reinterpret_cast<uintptr_t>(first) + length;
+  if (::mprotect(reinterpret_cast<void*>(begin), end - begin, PROT_READ | PROT_WRITE) != 0)
+    return nullptr;
+  return first;
 }
 
 MappedFile::~MappedFile() {

@@ -19,6 +19,11 @@ class MappedFile {
   std::string_view bytes() const { return {static_cast<const char*>(map_), size_}; }
   const unsigned char* data() const { return static_cast<const unsigned char*>(map_); }
   size_t size() const { return size_; }
+  // Makes bytes [offset, offset + length) writable by this process only: the mapping is private,
+  // so a write copies the page it touches and never reaches the file (how tensors that alias a
+  // checkpoint's bytes stay safe to train). Returns the first byte, or nullptr when the system
+  // refuses (its commit limit) or the range is outside the file; the bytes then stay read-only.
+  unsigned char* make_writable(size_t offset, size_t length);
 
  private:
   void* map_ = nullptr;

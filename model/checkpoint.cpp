@@ -35,6 +35,24 @@ void assign(at::Tensor& dst, const std::string& name, const Source& src) {
   dst.copy_(src.file->read(name));
 }
 
+// Makes `dst` the file's tensor itself where it can (a CPU parameter of the file's dtype, a
+// safetensors file: WeightsFile::map), with no copy and no memory of its own until written; else
+// assign(). Only where each file tensor fills one parameter: two parameters made one tensor
+// would be tied.
+void adopt(at::Tensor& dst, const std::string& name, const Source& src) {
+  if (dst.device().is_cpu()) {
+    at::Tensor mapped = src.file->map(name);
+    if (mapped.defined() && mapped.scalar_type() == dst.scalar_type() &&
+        mapped.sizes() == dst.sizes()) {
+      torch::NoGradGuard ng;
+      dst.set_data(mapped);
+      dst.unsafeGetTensorImpl()->bump_version();  // caches keyed on the tensor (Winograd's) see it
+      return;
+    }
+  }
+  assign(dst, name, src);
+}
+
 std::string describe_list(const std::vector<std::string>& v) { return join_limited(v, 6); }
 
 // key -> source over all files; a key in two shards is an error.
@@ -88,7 +106,7 @@ void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
     fail("checkpoint {} does not match the model: {}", paths.front().parent_path().string(),
          fmt::join(parts, "; "));
   }
-  for (auto& item : params) assign(item.value(), item.key(), sources.at(item.key()));
+  for (auto& item : params) adopt(item.value(), item.key(), sources.at(item.key()));
 }
 
 void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) {

@@ -237,6 +237,10 @@ const uint8_t* SafetensorsFile::data(const TensorEntry& e) const {
   return file_.data() + header_.data_offset + e.begin;
 }
 
+uint8_t* SafetensorsFile::writable_data(const TensorEntry& e) {
+  return file_.make_writable(header_.data_offset + e.begin, e.end - e.begin);
+}
+
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorView>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   std::vector<const TensorView*> sorted;

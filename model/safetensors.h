@@ -66,7 +66,8 @@ inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 // Validates a whole file image. `source` names the file in messages.
 SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::string_view source);
 
-// A read-only memory-mapped safetensors file.
+// A memory-mapped safetensors file, read-only but for the tensors writable_data hands out
+// (copy-on-write: the file itself never changes).
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::filesystem::path& path);
@@ -78,6 +79,9 @@ class SafetensorsFile {
   const std::filesystem::path& path() const { return path_; }
   // Pointer to the tensor's first byte (not necessarily aligned).
   const uint8_t* data(const TensorEntry& entry) const;
+  // The same bytes made writable by this process only (MappedFile::make_writable: copy-on-write,
+  // the file never changes), or nullptr when the system refuses.
+  uint8_t* writable_data(const TensorEntry& entry);
 
  private:
   std::filesystem::path path_;

@@ -61,6 +61,17 @@ at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& e) {
   return t;
 }
 
+at::Tensor map_tensor(const std::shared_ptr<SafetensorsFile>& file, const TensorEntry& e) {
+  const auto dt = torch_dtype(e.dtype);
+  if (!dt || e.end <= e.begin) return {};
+  const size_t element = dtype_size(e.dtype);
+  if (reinterpret_cast<uintptr_t>(file->data(e)) % element != 0) return {};
+  uint8_t* bytes = file->writable_data(e);
+  if (!bytes) return {};
+  return torch::from_blob(
+      bytes, e.shape, [keep = file](void*) {}, torch::TensorOptions().dtype(*dt));
+}
+
 TensorMap read_tensors(const std::filesystem::path& path) {
   return open_weights_file(path)->read_all();
 }

@@ -2,6 +2,7 @@
 // safetensors <-> libtorch tensors.
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@ std::string shape_string(const std::vector<int64_t>& shape);
 // A CPU copy of one tensor of the file, in the file's dtype (every safetensors dtype, fp8
 // included).
 at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& entry);
+// The tensor over the file's own bytes, no copy: a CPU tensor in the file's dtype whose memory is
+// the file's mapped pages made copy-on-write (SafetensorsFile::writable_data: writing to it never
+// changes the file), keeping `file` open while it lives. Undefined where that cannot be: a dtype
+// libtorch lacks, bytes not aligned to the element size, an empty tensor, or the system refusing
+// writable pages; read_tensor copies then.
+at::Tensor map_tensor(const std::shared_ptr<SafetensorsFile>& file, const TensorEntry& entry);
 // Every tensor of a safetensors or torch.save file (model/weights_file.h).
 TensorMap read_tensors(const std::filesystem::path& path);
 // The tensors of several files (the shards of one checkpoint); a name in two of them is an

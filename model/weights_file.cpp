@@ -14,8 +14,9 @@ namespace {
 
 class SafetensorsWeights final : public WeightsFile {
  public:
-  explicit SafetensorsWeights(const std::filesystem::path& path) : WeightsFile(path), file_(path) {
-    for (const auto& e : file_.header().tensors) {
+  explicit SafetensorsWeights(const std::filesystem::path& path)
+      : WeightsFile(path), file_(std::make_shared<SafetensorsFile>(path)) {
+    for (const auto& e : file_->header().tensors) {
       names_.push_back(e.name);
       index_.emplace(e.name, &e);
     }
@@ -24,8 +25,9 @@ class SafetensorsWeights final : public WeightsFile {
   bool contains(const std::string& name) const override { return index_.count(name) > 0; }
   std::vector<int64_t> shape(const std::string& name) const override { return entry(name).shape; }
   at::Tensor read(const std::string& name) const override {
-    return read_tensor(file_, entry(name));
+    return read_tensor(*file_, entry(name));
   }
+  at::Tensor map(const std::string& name) const override { return map_tensor(file_, entry(name)); }
 
  private:
   const TensorEntry& entry(const std::string& name) const {
@@ -34,12 +36,14 @@ class SafetensorsWeights final : public WeightsFile {
     return *it->second;
   }
 
-  SafetensorsFile file_;
+  std::shared_ptr<SafetensorsFile> file_;  // shared with the tensors map() hands out
   std::vector<std::string> names_;
   std::map<std::string, const TensorEntry*> index_;
 };
 
 }  // namespace
+
+at::Tensor WeightsFile::map(const std::string&) const { return {}; }
 
 TensorMap WeightsFile::read_all() const {
   TensorMap out;

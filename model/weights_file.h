@@ -27,6 +27,11 @@ class WeightsFile {
   // A contiguous CPU tensor in the file's dtype that owns its memory. Throws asdm::Error for a
   // name the file lacks and for damaged bytes.
   virtual at::Tensor read(const std::string& name) const = 0;
+  // The tensor over the file's own bytes, no copy, where the format allows (safetensors:
+  // model/tensor_io.h's map_tensor; the file stays mapped while the tensor lives, and writing to
+  // it never changes the file); else undefined, and read() copies. For a strict load that makes
+  // each parameter its file's tensor (model/checkpoint.h).
+  virtual at::Tensor map(const std::string& name) const;
   TensorMap read_all() const;
 
  protected:

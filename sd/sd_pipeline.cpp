@@ -86,7 +86,8 @@ void fill_from_single_file(torch::nn::Module& module, const std::string& compone
       continue;
     }
     used.insert(src.key);
-    Tensor t = file.read(src.key);
+    Tensor t = file.map(src.key);  // the file's bytes where it can: one copy, into `param`
+    if (!t.defined()) t = file.read(src.key);
     if (src.chunk >= 0) {
       if (t.dim() < 1 || t.size(0) % 3) {
         problems.push_back(fmt::format("{} {} is not three fused projections", src.key,

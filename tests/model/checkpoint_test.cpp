@@ -43,6 +43,38 @@ TEST(Checkpoint, SaveThenLoadGivesTheSameNetwork) {
   EXPECT_TRUE(torch::equal(run(a), run(*b)));
 }
 
+TEST(Checkpoint, Float32WeightsAreTheFilesOwnBytesAndTrainingThemLeavesTheFileAlone) {
+  torch::manual_seed(11);
+  UNet a(tiny());
+  const auto dir = test::scratch_dir("ckpt_mapped");
+  save_unet(a, dir);
+  auto b = load_unet(dir);
+  // No copy: the parameters lie back to back in one span, as the file stores them.
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  size_t bytes = 0;
+  for (const auto& p : b->module().parameters()) {
+    const auto at = reinterpret_cast<uintptr_t>(p.data_ptr());
+    lo = std::min(lo, at);
+    hi = std::max(hi, at + p.nbytes());
+    bytes += p.nbytes();
+    EXPECT_TRUE(p.requires_grad());
+  }
+  EXPECT_EQ(hi - lo, bytes);
+  const auto before = run(*b);
+  EXPECT_TRUE(torch::equal(before, run(a)));
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : b->module().parameters()) p.mul_(0.5);  // a training step, in place
+  }
+  EXPECT_FALSE(torch::equal(run(*b), before));
+  EXPECT_TRUE(torch::equal(run(*load_unet(dir)), before));  // the file is as it was
+  // Saving over the folder it came from leaves the loaded model as it is.
+  const auto halved = run(*b);
+  save_unet(*b, dir);
+  EXPECT_TRUE(torch::equal(run(*b), halved));
+  EXPECT_TRUE(torch::equal(run(*load_unet(dir)), halved));
+}
+
 TEST(Checkpoint, Float16FilesConvertOnLoad) {
   torch::manual_seed(11);
   UNet a(tiny());

@@ -259,6 +259,7 @@ TEST(TorchSave, FilesAreToldApartByTheirBytes) {
   const auto f = open_weights_file(zip);
   EXPECT_EQ(f->names(), (std::vector<std::string>{"w"}));
   EXPECT_TRUE(torch::equal(f->read_all().at("w"), torch::tensor({1.0f, 2.0f})));
+  EXPECT_FALSE(f->map("w").defined());  // read (and CRC-checked), never handed out mapped
   // A safetensors file whose header length starts with the bytes of a pickle's first opcode
   // (0x80, protocol 2: a 640-byte header) is still safetensors.
   const uint8_t safetensors_head[8] = {0x80, 0x02, 0, 0, 0, 0, 0, 0};
