@@ -141,7 +141,7 @@ AblationSubject load_embeddings_subject(const std::filesystem::path& model,
   if (sched.empty()) {
     const ModelFiles files = locate_model(model);
     for (const auto& dir : {std::filesystem::path(model), files.dir.parent_path()}) {
-      if (std::filesystem::exists(dir / "scheduler" / "scheduler_config.json")) {
+      if (!dir.empty() && std::filesystem::exists(dir / "scheduler" / "scheduler_config.json")) {
         sched = dir / "scheduler" / "scheduler_config.json";
         break;
       }

@@ -11,7 +11,7 @@
 #include "model/checkpoint.h"
 #include "model/model_files.h"
 #include "model/safetensors.h"
-#include "sd/single_file.h"
+#include "model/single_file.h"
 
 namespace asdm {
 
@@ -92,10 +92,14 @@ ExportResult export_student(const ExportOptions& o) {
   } else {
     SingleFileLayout layout;
     layout.unet = r.form.config;
+    // The config rides along (other tools ignore it), so that asdm reads the file back exactly,
+    // heads and norm groups included (infer_single_file_unet).
+    auto with_config = metadata;
+    with_config[kSingleFileConfigKey] = r.form.diffusers_config().dump();
     r.tensors = write_renamed(
         files.weights, tmp.path(),
         [&](const std::string& k) { return ldm_source("unet", r.form.stock_key(k), layout).key; },
-        metadata);
+        with_config);
   }
   tmp.commit();
   return r;

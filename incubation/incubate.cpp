@@ -183,6 +183,9 @@ class Run {
     sfiles = locate_model(student_path);
     require_weights(tfiles, fmt::format("the teacher {} has no weights", teacher_path.string()));
     require_weights(sfiles, fmt::format("the student {} has no weights", student_path.string()));
+    if (sfiles.dir.empty())
+      fail("the student {} is not a folder (asdm build writes students as folders)",
+           student_path.string());
     tspec = load_arch(tfiles);
     sspec = load_arch(sfiles);
     // A student that is a stock diffusers config (BK-SDM presets: drop_* edits only) records how it
@@ -299,7 +302,13 @@ class Run {
     } else {
       teacher = load_unet(teacher_path);
       const fs::path sc = tfiles.dir.parent_path() / "scheduler" / "scheduler_config.json";
-      if (fs::exists(sc)) {
+      if (!tfiles.single_file.empty() && tfiles.single_file_family == "SD 2.x")
+        log::warn(
+            "the teacher {} is an SD 2.x single file, which does not say its prediction type: "
+            "training with epsilon prediction (SD 2.x base); a 768-v model needs its pipeline "
+            "folder (`asdm convert`)",
+            teacher_path.string());
+      if (!tfiles.dir.empty() && fs::exists(sc)) {
         const SchedulerConfig c = read_scheduler_config(sc.string());
         noise = c.schedule;
         prediction = c.prediction;
@@ -422,7 +431,7 @@ class Run {
       // hybrid's own float32 copy, from the files.
       if (!share_parameters(hybrid->module(), teacher->module(), prefix).empty()) {
         hybrid = std::make_unique<UNet>(hs);
-        inherit_weights(*hybrid, tfiles.weights);
+        inherit_weights(*hybrid, tfiles);
         hybrid->to(o.device, "float32");
       }
       copy_prefixed(hybrid->module(), student->module(), prefix);

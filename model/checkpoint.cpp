@@ -2,6 +2,8 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
+#include <set>
 
 #include <fmt/ranges.h>
 
@@ -13,6 +15,7 @@
 #include "core/log.h"
 #include "model/module_init.h"
 #include "model/runtime.h"
+#include "model/single_file.h"
 #include "model/tensor_io.h"
 #include "model/weights_file.h"
 
@@ -26,22 +29,23 @@ std::string shape_str(const std::vector<int64_t>& s) { return shape_string(s); }
 
 struct Source {
   const WeightsFile* file;
+  std::string key;  // the file's name for the tensor
   std::vector<int64_t> shape;
 };
 
-// Copies the tensor `name` of `src` into `dst` (dtype and device converted).
-void assign(at::Tensor& dst, const std::string& name, const Source& src) {
+// Copies the tensor of `src` into `dst` (dtype and device converted).
+void assign(at::Tensor& dst, const Source& src) {
   torch::NoGradGuard ng;
-  dst.copy_(src.file->read(name));
+  dst.copy_(src.file->read(src.key));
 }
 
 // Makes `dst` the file's tensor itself where it can (a CPU parameter of the file's dtype, a
 // safetensors file: WeightsFile::map), with no copy and no memory of its own until written; else
 // assign(). Only where each file tensor fills one parameter: two parameters made one tensor
 // would be tied.
-void adopt(at::Tensor& dst, const std::string& name, const Source& src) {
+void adopt(at::Tensor& dst, const Source& src) {
   if (dst.device().is_cpu()) {
-    at::Tensor mapped = src.file->map(name);
+    at::Tensor mapped = src.file->map(src.key);
     if (mapped.defined() && mapped.scalar_type() == dst.scalar_type() &&
         mapped.sizes() == dst.sizes()) {
       torch::NoGradGuard ng;
@@ -50,49 +54,104 @@ void adopt(at::Tensor& dst, const std::string& name, const Source& src) {
       return;
     }
   }
-  assign(dst, name, src);
+  assign(dst, src);
 }
 
 std::string describe_list(const std::vector<std::string>& v) { return join_limited(v, 6); }
 
-// key -> source over all files; a key in two shards is an error.
-std::map<std::string, Source> index_files(const std::vector<std::unique_ptr<WeightsFile>>& files) {
-  std::map<std::string, Source> out;
-  for (const auto& f : files) {
-    for (const auto& name : f->names()) {
-      if (!out.emplace(name, Source{f.get(), f->shape(name)}).second)
-        fail("checkpoint key '{}' appears in two shards (second: {})", name, f->path().string());
+// A model's UNet tensors by their diffusers names: a folder's files (a key in two shards is an
+// error), or an original single file through its LDM names (its EMA copy with `asdm --ema`).
+class Checkpoint {
+ public:
+  explicit Checkpoint(const ModelFiles& m) {
+    if (!m.single_file.empty()) {
+      files_.push_back(open_weights_file(m.single_file));
+      layout_.unet = m.single_file_config;
+      single_ = true;
+      ema_ = use_single_file_ema(m.single_file.string(), files_.front()->names());
+      prefix_ = ema_ ? "model_ema.diffusion_model" : "model.diffusion_model.";
+      name_ = m.single_file.string();
+      return;
     }
+    if (m.weights.empty()) fail("no weight files given");
+    for (const auto& p : m.weights) files_.push_back(open_weights_file(p));
+    for (const auto& f : files_)
+      for (const auto& name : f->names())
+        if (!index_.emplace(name, Source{f.get(), name, f->shape(name)}).second)
+          fail("checkpoint key '{}' appears in two shards (second: {})", name, f->path().string());
+    name_ = m.weights.front().parent_path().string();
   }
-  return out;
-}
 
-std::vector<std::unique_ptr<WeightsFile>> open_all(const std::vector<fs::path>& paths) {
-  std::vector<std::unique_ptr<WeightsFile>> files;
-  for (const auto& p : paths) files.push_back(open_weights_file(p));
-  return files;
+  const std::string& name() const { return name_; }
+
+  // The tensor named `key` in diffusers' names, if the checkpoint has one.
+  std::optional<Source> find(const std::string& key) const {
+    if (!single_) {
+      const auto it = index_.find(key);
+      return it == index_.end() ? std::nullopt : std::optional<Source>(it->second);
+    }
+    std::string k;
+    try {
+      k = ldm_source("unet", key, layout_).key;
+    } catch (const Error&) {
+      return std::nullopt;  // a key the layout has no place for: missing
+    }
+    if (ema_) k = ldm_ema_key(k);
+    const WeightsFile& f = *files_.front();
+    if (!f.contains(k)) return std::nullopt;
+    return Source{&f, k, f.shape(k)};
+  }
+
+  // The checkpoint's UNet tensors (in its own names) that `used` lacks.
+  std::vector<std::string> unused(const std::set<std::string>& used) const {
+    std::vector<std::string> out;
+    if (!single_) {
+      for (const auto& [key, src] : index_)
+        if (!used.count(key)) out.push_back(key);
+      return out;
+    }
+    for (const auto& k : files_.front()->names())
+      if (k.rfind(prefix_, 0) == 0 && !used.count(k)) out.push_back(k);
+    return out;
+  }
+
+ private:
+  std::vector<std::unique_ptr<WeightsFile>> files_;
+  std::map<std::string, Source> index_;
+  SingleFileLayout layout_;
+  bool single_ = false, ema_ = false;
+  std::string prefix_, name_;
+};
+
+ModelFiles weights_only(const std::vector<fs::path>& paths) {
+  ModelFiles m;
+  m.weights = paths;
+  return m;
 }
 
 }  // namespace
 
-void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
-  if (paths.empty()) fail("no weight files given");
-  const auto files = open_all(paths);
-  const auto sources = index_files(files);
+void load_weights(UNet& unet, const ModelFiles& model) {
+  const Checkpoint ckpt(model);
   auto params = unet.module().named_parameters(true);
-  std::vector<std::string> missing, unexpected, mismatched;
-  for (const auto& item : params) {
-    auto it = sources.find(item.key());
-    if (it == sources.end()) {
+  std::vector<std::string> missing, mismatched;
+  std::vector<std::pair<at::Tensor*, Source>> fills;
+  std::set<std::string> used;
+  for (auto& item : params) {
+    auto src = ckpt.find(item.key());
+    if (!src) {
       missing.push_back(item.key());
-    } else if (it->second.shape != item.value().sizes().vec()) {
-      mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", item.key(),
-                                       shape_str(it->second.shape),
-                                       shape_str(item.value().sizes())));
+      continue;
     }
+    used.insert(src->key);
+    if (src->shape != item.value().sizes().vec()) {
+      mismatched.push_back(fmt::format("{} (checkpoint {} vs model {})", item.key(),
+                                       shape_str(src->shape), shape_str(item.value().sizes())));
+      continue;
+    }
+    fills.emplace_back(&item.value(), *src);
   }
-  for (const auto& [key, src] : sources)
-    if (!params.contains(key)) unexpected.push_back(key);
+  const std::vector<std::string> unexpected = ckpt.unused(used);
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
     std::vector<std::string> parts;
     if (!missing.empty())
@@ -103,31 +162,37 @@ void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
     if (!mismatched.empty())
       parts.push_back(
           fmt::format("{} shape mismatch(es): {}", mismatched.size(), describe_list(mismatched)));
-    fail("checkpoint {} does not match the model: {}", paths.front().parent_path().string(),
-         fmt::join(parts, "; "));
+    fail("checkpoint {} does not match the model: {}", ckpt.name(), fmt::join(parts, "; "));
   }
-  for (auto& item : params) adopt(item.value(), item.key(), sources.at(item.key()));
+  for (auto& [param, src] : fills) adopt(*param, src);
 }
 
-void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) {
-  const auto files = open_all(teacher_paths);
-  const auto sources = index_files(files);
+void load_weights(UNet& unet, const std::vector<fs::path>& paths) {
+  load_weights(unet, weights_only(paths));
+}
+
+void inherit_weights(UNet& student, const ModelFiles& teacher) {
+  const Checkpoint ckpt(teacher);
   std::vector<std::string> missing;
   auto params = student.module().named_parameters(true);
   for (auto& item : params) {
     const std::string tk = student.spec().teacher_key(item.key());
     if (tk.empty()) continue;  // a new tensor (a CLME router): keeps its initialisation
-    auto it = sources.find(tk);
-    if (it == sources.end() || it->second.shape != item.value().sizes().vec()) {
+    const auto src = ckpt.find(tk);
+    if (!src || src->shape != item.value().sizes().vec()) {
       missing.push_back(tk == item.key() ? tk
                                          : fmt::format("{} (from teacher {})", item.key(), tk));
       continue;
     }
-    assign(item.value(), tk, it->second);
+    assign(item.value(), *src);
   }
   if (!missing.empty())
     fail("the teacher checkpoint has no tensor of the right shape for {} student key(s): {}",
          missing.size(), describe_list(missing));
+}
+
+void inherit_weights(UNet& student, const std::vector<fs::path>& teacher_paths) {
+  inherit_weights(student, weights_only(teacher_paths));
 }
 
 std::vector<InheritedTensor> inheritance_table(const UNet& student) {
@@ -142,10 +207,11 @@ std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) 
   const ModelFiles files = locate_model(model);
   std::unique_ptr<UNet> unet;
   {
-    SkipInitGuard skip(!files.weights.empty());  // load_weights below fills every parameter
+    // load_weights below fills every parameter
+    SkipInitGuard skip(!files.weights.empty() || !files.single_file.empty());
     unet = std::make_unique<UNet>(load_arch(files));
   }
-  if (files.weights.empty()) {
+  if (files.weights.empty() && files.single_file.empty()) {
     if (!files.weights_problem.empty()) fail("{}", files.weights_problem);
     if (!opts.allow_random_weights)
       fail("model '{}' has no weights (expected {} or {}{} beside config.json)", model.string(),
@@ -153,7 +219,7 @@ std::unique_ptr<UNet> load_unet(const fs::path& model, const LoadOptions& opts) 
            weights_variant().empty() ? "" : ", or their '" + weights_variant() + "' variant");
     log::info("model '{}' has no weights: using random initialisation", model.string());
   } else {
-    load_weights(*unet, files.weights);
+    load_weights(*unet, files);
   }
   unet->to(opts.device, opts.dtype);
   if (opts.channels_last) unet->set_channels_last(true);

@@ -23,8 +23,11 @@ struct LoadOptions {
 // Loads a model from a folder or config (see locate_model) with strict key matching.
 std::unique_ptr<UNet> load_unet(const std::filesystem::path& model, const LoadOptions& opts = {});
 
-// Copies the checkpoint's tensors into the UNet's parameters. Strict: any missing or unexpected
-// key or wrong shape throws one asdm::Error listing them all.
+// Fills the UNet's parameters from the model's checkpoint (its weight files, or a single file's
+// UNet through the LDM names). Strict: any missing or unexpected key or wrong shape throws one
+// asdm::Error listing them all. CPU parameters of the file's dtype become the safetensors file's
+// own bytes (copy-on-write); others are copies.
+void load_weights(UNet& unet, const ModelFiles& model);
 void load_weights(UNet& unet, const std::vector<std::filesystem::path>& files);
 
 // Weight inheritance: fills a student built from an ArchSpec from its teacher's checkpoint,
@@ -32,6 +35,7 @@ void load_weights(UNet& unet, const std::vector<std::filesystem::path>& files);
 // does not use are ignored; a student key without a teacher tensor of its shape is an error. Keys
 // that have no teacher counterpart by construction (CLME routers) keep the student's
 // initialisation.
+void inherit_weights(UNet& student, const ModelFiles& teacher);
 void inherit_weights(UNet& student, const std::vector<std::filesystem::path>& teacher_files);
 
 // The inheritance table of a student built from an ArchSpec: for every student tensor (diffusers

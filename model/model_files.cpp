@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +12,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/suggest.h"
+#include "model/safetensors.h"
+#include "model/single_file.h"
 
 namespace asdm {
 
@@ -141,6 +145,56 @@ std::vector<fs::path> component_weights(const fs::path& dir, const std::string& 
   return {};
 }
 
+namespace {
+
+// The UNet of an original single-file checkpoint (safetensors; torch.save files go through
+// `asdm convert`, whose reader needs libtorch).
+ModelFiles locate_single_file(const fs::path& path) {
+  if (is_torch_save_file(path))
+    fail(
+        "'{}' is a torch.save file (.ckpt): generate, latents, ablate, eval and profile --pipeline "
+        "read it with --config FOLDER; for a UNet alone, `asdm convert --model {} --config FOLDER "
+        "-o OUT` makes it a pipeline folder",
+        path.string(), path.string());
+  ModelFiles m;
+  m.single_file = path;
+  const SafetensorsFile file(path);
+  std::vector<std::string> keys;
+  std::map<std::string, const TensorEntry*> entries;
+  for (const auto& e : file.header().tensors) {
+    keys.push_back(e.name);
+    entries.emplace(e.name, &e);
+  }
+  const auto shape_of = [&](const std::string& k) -> std::optional<std::vector<int64_t>> {
+    const auto it = entries.find(k);
+    if (it == entries.end()) return std::nullopt;
+    return it->second->shape;
+  };
+  if (entries.count("conv_in.weight"))
+    fail(
+        "'{}' holds a diffusers UNet's weights, not a single-file checkpoint: give the folder "
+        "that holds it with its config.json",
+        path.string());
+  SingleFileUnet unet;
+  try {
+    unet = infer_single_file_unet(keys, shape_of, file.header().metadata);
+  } catch (const Error& e) {
+    fail("'{}': {}", path.string(), e.what());
+  }
+  m.single_file_family = to_string(unet.family);
+  m.single_file_config = unet.config;
+  static std::set<std::string> said;  // once per file and process: commands locate a model often
+  if (said.insert(fs::absolute(path).lexically_normal().string()).second)
+    log::info("'{}': the UNet of an {} single file, its config {}", path.string(),
+              m.single_file_family,
+              unet.config_from_metadata ? "from its metadata"
+                                        : "read from its tensors (heads and norm groups as the "
+                                          "family has them)");
+  return m;
+}
+
+}  // namespace
+
 ModelFiles locate_model(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail("model '{}' does not exist", path.string());
@@ -149,13 +203,7 @@ ModelFiles locate_model(const fs::path& path) {
     if (path.filename() == kArchFileName) {
       m.arch = path;
     } else {
-      if (binary_file(path))
-        fail(
-            "'{}' is a weights file, not a UNet config.json: give the folder that holds the config "
-            "and weights (a diffusers UNet or pipeline folder); a single-file checkpoint is read "
-            "by generate, latents, ablate, eval and profile --pipeline, with --config FOLDER, "
-            "and `asdm convert` makes it a pipeline folder for the others",
-            path.string());
+      if (binary_file(path)) return locate_single_file(path);
       m.config = path;
     }
     return m;
@@ -176,13 +224,14 @@ ModelFiles locate_model(const fs::path& path) {
   return m;
 }
 
-const std::vector<fs::path>& require_weights(const ModelFiles& files, const std::string& none) {
-  if (!files.weights.empty()) return files.weights;
+void require_weights(const ModelFiles& files, const std::string& none) {
+  if (!files.weights.empty() || !files.single_file.empty()) return;
   if (!files.weights_problem.empty()) fail("{}", files.weights_problem);
   fail("{}", none);
 }
 
 ArchSpec load_arch(const ModelFiles& files) {
+  if (!files.single_file.empty()) return arch_from_config(files.single_file_config);
   if (!files.arch.empty()) return read_arch_spec(files.arch);
   return arch_from_config(load_unet_config(files.config));
 }

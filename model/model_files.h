@@ -1,8 +1,10 @@
 #pragma once
 // Finding a model on disk (torch-free): a diffusers UNet folder (config.json +
 // diffusion_pytorch_model.safetensors, or sharded with its .index.json, or a variant of either),
-// a pipeline folder with a unet/ subfolder, a bare config.json, or an asdm student folder
-// (asdm_arch.json beside them); and the weight files of any diffusers or transformers component.
+// a pipeline folder with a unet/ subfolder, a bare config.json, an asdm student folder
+// (asdm_arch.json beside them), or the UNet of an original single-file checkpoint in safetensors
+// (model/single_file.h: its config read from its tensors); and the weight files of any diffusers
+// or transformers component.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -25,6 +27,13 @@ struct ModelFiles {
   // that --variant did not pick, or a broken shard index. Said when weights are needed, so that
   // commands reading only the config (inspect, the cost model) still run.
   std::string weights_problem;
+  // An original single-file checkpoint (SD 1.x, 2.x, SDXL, whole or the UNet alone) read as a
+  // UNet: the file, its family ("SD 1.x") and its UNet config (infer_single_file_unet). `dir`,
+  // `config` and `weights` are empty then; model/checkpoint.h reads its tensors through the LDM
+  // names (ldm_source).
+  std::filesystem::path single_file;
+  std::string single_file_family;
+  UNetConfig single_file_config;
 };
 
 // Throws asdm::Error saying what was looked for when nothing fits.
@@ -47,10 +56,11 @@ const std::string& weights_variant();
 // variants is an asdm::Error naming them and `--variant`.
 std::vector<std::filesystem::path> component_weights(const std::filesystem::path& dir,
                                                      const std::string& stem);
-// `files.weights`, or an asdm::Error: its weights_problem when there is one, else `none`.
-const std::vector<std::filesystem::path>& require_weights(const ModelFiles& files,
-                                                          const std::string& none);
-// The architecture: asdm_arch.json when present, else config.json with no edits.
+// Whether the model has weights to read (`weights` or a single file); an asdm::Error otherwise:
+// its weights_problem when there is one, else `none`.
+void require_weights(const ModelFiles& files, const std::string& none);
+// The architecture: asdm_arch.json when present, else config.json (or a single file's inferred
+// config) with no edits.
 ArchSpec load_arch(const ModelFiles& files);
 
 }  // namespace asdm

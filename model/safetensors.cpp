@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -235,6 +236,27 @@ SafetensorsFile::~SafetensorsFile() = default;
 
 const uint8_t* SafetensorsFile::data(const TensorEntry& e) const {
   return file_.data() + header_.data_offset + e.begin;
+}
+
+bool is_torch_save(const uint8_t* head, size_t n, uint64_t file_size) {
+  if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return true;
+  if (n < 2 || head[0] != 0x80 || head[1] < 2 || head[1] > 5) return false;
+  if (n < 8) return true;  // too short for safetensors anyway
+  uint64_t length = 0;
+  for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(head[i]) << (8 * i);
+  return length > kMaxSafetensorsHeaderBytes || length > file_size - 8;
+}
+
+bool is_torch_save_file(const std::filesystem::path& path) {
+  uint8_t head[8] = {};
+  size_t n = 0;
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    n = std::fread(head, 1, sizeof head, f);
+    std::fclose(f);
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return !ec && is_torch_save(head, n, size);
 }
 
 uint8_t* SafetensorsFile::writable_data(const TensorEntry& e) {

@@ -66,6 +66,13 @@ inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 // Validates a whole file image. `source` names the file in messages.
 SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, std::string_view source);
 
+// Whether a file of `file_size` bytes that starts with `head` (its first min(8, size) bytes) is a
+// torch.save file rather than safetensors: zip's "PK\3\4", or a pickle (0x80, protocol 2..5) whose
+// bytes, read as a safetensors header length, could not be one.
+bool is_torch_save(const uint8_t* head, size_t n, uint64_t file_size);
+// The same for a file on disk (its first 8 bytes and its size); false when it cannot be read.
+bool is_torch_save_file(const std::filesystem::path& path);
+
 // A memory-mapped safetensors file, read-only but for the tensors writable_data hands out
 // (copy-on-write: the file itself never changes).
 class SafetensorsFile {

@@ -1,6 +1,5 @@
 #include "model/weights_file.h"
 
-#include <cstdio>
 #include <map>
 
 #include <torch/torch.h>
@@ -51,25 +50,8 @@ TensorMap WeightsFile::read_all() const {
   return out;
 }
 
-bool is_torch_save(const uint8_t* head, size_t n, uint64_t file_size) {
-  if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return true;
-  if (n < 2 || head[0] != 0x80 || head[1] < 2 || head[1] > 5) return false;
-  if (n < 8) return true;  // too short for safetensors anyway
-  uint64_t length = 0;
-  for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(head[i]) << (8 * i);
-  return length > kMaxSafetensorsHeaderBytes || length > file_size - 8;
-}
-
 std::unique_ptr<WeightsFile> open_weights_file(const std::filesystem::path& path) {
-  uint8_t head[8] = {};
-  size_t n = 0;
-  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
-    n = std::fread(head, 1, sizeof head, f);
-    std::fclose(f);
-  }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && is_torch_save(head, n, size)) return std::make_unique<TorchSaveFile>(path);
+  if (is_torch_save_file(path)) return std::make_unique<TorchSaveFile>(path);
   return std::make_unique<SafetensorsWeights>(path);  // its own errors name the file
 }
 

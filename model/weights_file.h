@@ -2,8 +2,8 @@
 // One file of named tensors, whatever its format: safetensors (memory-mapped, model/safetensors.h)
 // or torch.save's zip or legacy format (.ckpt, .pt, .pth, .bin; model/torch_save.h), told apart by
 // their first bytes, never by the file name. Original single-file Stable Diffusion checkpoints
-// (sd/single_file.h) and the reference packages' weights (eval/state_dict.h) are read through it.
-// Tensors are copied out one at a time, so a 4 GiB checkpoint costs the tensors asked for.
+// (model/single_file.h) and the reference packages' weights (eval/state_dict.h) are read through
+// it. Tensors are copied out one at a time, so a 4 GiB checkpoint costs the tensors asked for.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -43,10 +43,5 @@ class WeightsFile {
 
 // Throws asdm::Error naming the file when it is none of the formats, or damaged.
 std::unique_ptr<WeightsFile> open_weights_file(const std::filesystem::path& path);
-
-// Whether a file of `file_size` bytes that starts with `head` (its first min(8, size) bytes) is a
-// torch.save file rather than safetensors: zip's "PK\3\4", or a pickle (0x80, protocol 2..5) whose
-// bytes, read as a safetensors header length, could not be one.
-bool is_torch_save(const uint8_t* head, size_t n, uint64_t file_size);
 
 }  // namespace asdm

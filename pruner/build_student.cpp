@@ -124,7 +124,7 @@ Student build_student(const BuildOptions& o, const RunContext& context) {
   // ---- build: weights; a pipeline teacher gives a pipeline student (every component but the
   // UNet and training leftovers copied) ----
   UNet student(s.spec);
-  inherit_weights(student, files.weights);
+  inherit_weights(student, files);
   s.dir = o.output;
   s.unet_dir = s.dir;
   const fs::path root = o.teacher;

@@ -8,11 +8,11 @@
 #include "core/error.h"
 #include "core/run_files.h"
 #include "model/checkpoint.h"
+#include "model/single_file.h"
 #include "model/unet.h"
 #include "model/weights_file.h"
 #include "sd/clip_text.h"
 #include "sd/sd_pipeline.h"
-#include "sd/single_file.h"
 #include "sd/vae.h"
 
 namespace asdm {

@@ -17,12 +17,12 @@
 #include "model/model_files.h"
 #include "model/module_init.h"
 #include "model/runtime.h"
+#include "model/single_file.h"
 #include "model/tensor_io.h"
 #include "model/unet.h"
 #include "model/weights_file.h"
 #include "sd/clip_text.h"
 #include "sd/clip_tokenizer.h"
-#include "sd/single_file.h"
 #include "sd/vae.h"
 
 namespace asdm {
@@ -201,19 +201,7 @@ std::unique_ptr<SdPipeline> SdPipeline::load(const fs::path& model, const std::s
       SkipInitGuard skip;
       m.unet = std::make_unique<UNet>(spec);
     }
-    // A training checkpoint may hold the UNet twice, its EMA copy under model_ema. (diffusers'
-    // rule: over 100 such tensors); the EMA weights are read with `asdm --ema`.
-    const bool ema = single_file_ema();
-    const auto ema_tensors = std::count_if(keys.begin(), keys.end(), [](const std::string& k) {
-      return k.rfind("model_ema.", 0) == 0;
-    });
-    if (ema && ema_tensors <= 100)
-      fail("'{}' holds no EMA copy of its UNet (model_ema.* tensors) for --ema", model.string());
-    if (!ema && ema_tensors > 100)
-      log::info(
-          "'{}' also holds an EMA copy of its UNet (usually better for inference): reading the "
-          "non-EMA weights; `asdm --ema ...` reads the EMA ones",
-          model.string());
+    const bool ema = use_single_file_ema(model.string(), keys);
     fill_from_single_file(m.unet->module(), "unet", layout, *file, used, ema);
     VaeConfig vc;
     try {

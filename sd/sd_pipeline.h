@@ -62,7 +62,7 @@ struct PromptEmbeddings {
 class SdPipeline {
  public:
   // A pipeline folder, or an original single-file checkpoint (.safetensors, or torch.save's .ckpt
-  // read lazily: SD 1.x, 2.x, SDXL; sd/single_file.h, model/weights_file.h) with `config`, a
+  // read lazily: SD 1.x, 2.x, SDXL; model/single_file.h, model/weights_file.h) with `config`, a
   // pipeline folder of the same family whose configs, tokenizers and scheduler are used (its
   // weights are not read). Throws asdm::Error naming the folder or file and the missing or
   // malformed component.

@@ -70,7 +70,8 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       "prompts: 16 everyday\n"
       "ones, or --prompts). Writes bench.json and sample grids in <output stem>-samples/.");
   sub->add_option("--models", o->models,
-                  "Models, comma-separated: PATH or NAME=PATH (pipeline or UNet folders, configs)")
+                  "Models, comma-separated: PATH or NAME=PATH (pipeline or UNet folders, configs, "
+                  "single-file checkpoints)")
       ->required()
       ->delimiter(',');
   sub->add_option("-o,--output", o->output, "bench.json")->required();

@@ -91,7 +91,8 @@ void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<UniformCli>();
   auto* uni = sub->add_subcommand(
       "uniform", "DeepCache's uniform policy: the units compute every --interval-th call");
-  uni->add_option("--model", o->model, "The model the plan is for (a UNet or pipeline folder)")
+  uni->add_option("--model", o->model,
+                  "The model the plan is for (a UNet or pipeline folder, or a single file)")
       ->required();
   uni->add_option("--units", o->units, "Units to reuse (comma-separated)")->delimiter(',');
   uni->add_option("--level", o->level,

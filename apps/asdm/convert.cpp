@@ -18,8 +18,10 @@ constexpr const char* kHelp =
 SDXL; .safetensors, or a torch.save .ckpt as the original releases ship, training checkpoints
 included) and --config, a pipeline folder of the same family: the UNet, VAE and text encoder(s)
 from the file, everything else (configs, tokenizers, scheduler, a safety checker) copied from the
-folder. What diffusers' from_single_file(...).save_pretrained(...) writes; every asdm command and
-every diffusers-format tool then takes it (search, build, incubate and bench read folders). A
+folder. What diffusers' from_single_file(...).save_pretrained(...) writes; every diffusers-format
+tool then takes it. (asdm's UNet commands take a .safetensors single file as it is, its UNet's
+config read from its tensors; a .ckpt, or a file whose UNet the family's rules do not describe,
+comes through here.) A
 training checkpoint holding the UNet twice (sd-v1-4-full-ema.ckpt) gives its EMA copy with
 `asdm --ema convert ...` (diffusers' extract_ema), its training weights otherwise.
   asdm convert --model v1-5-pruned-emaonly.ckpt --config stable-diffusion-v1-5 -o sd15)";

@@ -38,7 +38,8 @@ void add_inspect(CLI::App& app, const std::vector<std::string>& argv) {
       "BK-SDM paper): convolutions and linear layers without bias, LayerNorm as 4 x elements; the\n"
       "attention matmuls (QK^T and AV) are reported apart.");
   sub->add_option("--model", o->inspect.model,
-                  "diffusers UNet folder, pipeline folder, config.json or asdm_arch.json")
+                  "diffusers UNet folder, pipeline folder, config.json, asdm_arch.json or a "
+                  "single-file checkpoint (.safetensors)")
       ->required();
   sub->add_option("--resolution", o->inspect.resolution,
                   "Image side in pixels (default: sample_size x --vae-scale)")

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "model/model_files.h"
-#include "sd/single_file.h"
+#include "model/single_file.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);

@@ -116,7 +116,8 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<ProfileCliOptions>();
   auto* sub = app.add_subcommand("profile", kHelp);
   sub->add_option("--model", o->model,
-                  "diffusers UNet folder, pipeline folder, config.json or asdm_arch.json")
+                  "diffusers UNet folder, pipeline folder, config.json, asdm_arch.json or a "
+                  "single-file checkpoint (.safetensors)")
       ->required();
   sub->add_option("-o,--output", o->output, "profile.json to write ('-': stdout)")->required();
   sub->add_option("--backend", o->profile.backend,

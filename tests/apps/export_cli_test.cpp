@@ -10,6 +10,7 @@
 #include "core/artifact.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
+#include "model/single_file.h"
 #include "model/unet.h"
 #include "tests/apps/cli_helpers.h"
 #include "tests/apps/proxy_forward.h"
@@ -48,6 +49,10 @@ TEST(ExportCli, PresetStudentAsPlainDiffusersFolderAndSingleFile) {
   for (const auto& t : sf.header().tensors)
     EXPECT_EQ(t.name.rfind("model.diffusion_model.", 0), 0u) << t.name;
   EXPECT_NE(sf.header().find("model.diffusion_model.input_blocks.1.0.in_layers.0.weight"), nullptr);
+  // asdm reads its own export back as a model: the config rides in the file's metadata.
+  EXPECT_EQ(sf.header().metadata.count(kSingleFileConfigKey), 1u);
+  EXPECT_TRUE(
+      torch::equal(test::proxy_unet_forward(*load_unet(file)), test::proxy_unet_forward(*b)));
   // An existing output is not overwritten.
   expect_error(asdm({"export", "--student", student.string(), "--format", "single-file", "-o",
                      file.string()}),

@@ -271,21 +271,24 @@ TEST(Checkpoint, MissingFilesAndFoldersSayWhatWasExpected) {
 }
 
 // A weights file where a config or folder was expected: one line saying what to give instead
-// (it was "is not valid JSON (at byte 1)").
+// (it was "is not valid JSON (at byte 1)"). Original single files are models of their own
+// (tests/model/single_file_test.cpp).
 TEST(Checkpoint, AWeightsFileGivenAsTheModelSaysWhatItIs) {
   const auto dir = make_checkpoint("ckpt_weights_as_model", tiny());
-  const std::string said =
-      "' is a weights file, not a UNet config.json: give the folder that holds the config and "
-      "weights (a diffusers UNet or pipeline folder); a single-file checkpoint is read by "
-      "generate, latents, ablate, eval and profile --pipeline, with --config FOLDER, and `asdm "
-      "convert` makes it a pipeline folder for the others";
   EXPECT_EQ(test::error_of([&] { locate_model(dir / kWeightsFileName); }),
-            "'" + (dir / kWeightsFileName).string() + said);
+            "'" + (dir / kWeightsFileName).string() +
+                "' holds a diffusers UNet's weights, not a single-file checkpoint: give the "
+                "folder that holds it with its config.json");
   // torch.save's zip and legacy pickle, as a .ckpt holds them.
   for (const char* head : {"PK\x03\x04\x14xxxxxxxxxxxxxxxx", "\x80\x02\x8axxxxxxxxxxxxxxxx"}) {
-    write_file_atomic(dir / "model.ckpt", head);
-    EXPECT_EQ(test::error_of([&] { locate_model(dir / "model.ckpt"); }),
-              "'" + (dir / "model.ckpt").string() + said);
+    const std::string file = (dir / "model.ckpt").string();
+    write_file_atomic(file, head);
+    EXPECT_EQ(test::error_of([&] { locate_model(file); }),
+              fmt::format("'{}' is a torch.save file (.ckpt): generate, latents, ablate, eval and "
+                          "profile --pipeline read it with --config FOLDER; for a UNet alone, "
+                          "`asdm convert --model {} --config FOLDER -o OUT` makes it a pipeline "
+                          "folder",
+                          file, file));
   }
   EXPECT_EQ(locate_model(dir / "config.json").config, dir / "config.json");
 }
@@ -303,7 +306,7 @@ TEST(Checkpoint, InheritWeightsMapsDroppedLayers) {
   ArchSpec spec = tiny();
   spec.edits = {Edit::drop_layer(1, 1), Edit::drop_layer(2, 0)};
   UNet student(spec);
-  inherit_weights(student, {dir / kWeightsFileName});
+  inherit_weights(student, std::vector<fs::path>{dir / kWeightsFileName});
   auto tp = teacher->module().named_parameters(true);
   auto sp = student.module().named_parameters(true);
   // Stage 1 keeps its layer 0; the mirrored up block's last layer comes from the teacher's last.
@@ -322,7 +325,8 @@ TEST(Checkpoint, InheritWeightsNamesKeysWithoutATeacherTensor) {
   spec.edits = {
       Edit::drop_layer(1, 0)};  // stage 1's layer 1 (32 -> 32) cannot become its first (16 -> 32)
   UNet student(spec);
-  const auto msg = test::error_of([&] { inherit_weights(student, {dir / kWeightsFileName}); });
+  const auto msg = test::error_of(
+      [&] { inherit_weights(student, std::vector<fs::path>{dir / kWeightsFileName}); });
   EXPECT_EQ(msg.substr(0, 128),
             "the teacher checkpoint has no tensor of the right shape for 5 student key(s): "
             "down_blocks.1.resnets.0.norm1.weight "
@@ -343,7 +347,7 @@ TEST(Checkpoint, BkSdmTinyStyleStudentInheritsEveryWeight) {
   spec.edits = {Edit::drop_mid(), Edit::drop_stage(3), Edit::drop_layer(0, 1)};
   ASSERT_TRUE(spec.diffusers_expressible());
   UNet student(spec);
-  inherit_weights(student, {dir / kWeightsFileName});
+  inherit_weights(student, std::vector<fs::path>{dir / kWeightsFileName});
   const auto out = run(student);
   EXPECT_EQ(out.sizes().vec(), (std::vector<int64_t>{1, 4, 8, 8}));
   const auto saved = test::scratch_dir("ckpt_bk_student");

@@ -139,7 +139,7 @@ TEST(ClmeCondConv, FreshStudentEqualsTheRemovalOnlyStudent) {
 TEST(ClmeCondConv, SavedStudentsLoadBack) {
   const Students s = make_students("clme_teacher2");
   UNet student(s.clme);
-  inherit_weights(student, {s.teacher_dir / kWeightsFileName});
+  inherit_weights(student, std::vector<fs::path>{s.teacher_dir / kWeightsFileName});
   {
     torch::NoGradGuard ng;
     for (auto& p : student.module().named_parameters(true))

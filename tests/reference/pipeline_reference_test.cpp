@@ -11,12 +11,12 @@
 #include "core/artifact.h"
 #include "core/zip.h"
 #include "model/model_files.h"
+#include "model/single_file.h"
 #include "model/tensor_io.h"
 #include "sd/clip_text.h"
 #include "sd/clip_tokenizer.h"
 #include "sd/convert.h"
 #include "sd/sd_pipeline.h"
-#include "sd/single_file.h"
 #include "sd/vae.h"
 #include "tests/test_env.h"
 

@@ -1,10 +1,13 @@
-#include "sd/single_file.h"
+#include "model/single_file.h"
 
 #include <algorithm>
 #include <map>
 #include <numeric>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/log.h"
 
 namespace asdm {
 
@@ -188,6 +191,231 @@ SingleFileFamily detect_single_file_family(const std::vector<std::string>& keys)
                      : "; this one has no model.diffusion_model.input_blocks.*");
 }
 
+namespace {
+
+// The shapes of one LDM UNet, by its own names (without "model.diffusion_model.").
+struct LdmUnetShapes {
+  const std::function<std::optional<std::vector<int64_t>>(const std::string&)>& shape_of;
+  std::optional<std::vector<int64_t>> operator()(const std::string& key) const {
+    return shape_of("model.diffusion_model." + key);
+  }
+  bool has(const std::string& key) const { return (*this)(key).has_value(); }
+  std::vector<int64_t> need(const std::string& key, size_t dims) const {
+    auto s = (*this)(key);
+    if (!s || s->size() != dims)
+      fail("its UNet tensor model.diffusion_model.{} is {} (a {}-d tensor expected)", key,
+           s ? fmt::format("{}-d", s->size()) : std::string("missing"), dims);
+    return *s;
+  }
+};
+
+// One block of attention: its transformer depth (0: none), width, projection kind, cross width.
+struct LdmAttention {
+  int depth = 0;
+  int64_t cross = 0;
+  bool linear = false, only_cross = false;
+};
+
+LdmAttention ldm_attention(const LdmUnetShapes& u, const std::string& block, int64_t channels) {
+  LdmAttention a;
+  const auto proj = u(block + ".proj_in.weight");
+  if (!proj) return a;
+  a.linear = proj->size() == 2;
+  while (u.has(fmt::format("{}.transformer_blocks.{}.attn1.to_q.weight", block, a.depth)))
+    ++a.depth;
+  if (a.depth == 0) fail("its UNet block {} has proj_in but no transformer_blocks", block);
+  a.cross = u.need(block + ".transformer_blocks.0.attn2.to_k.weight", 2)[1];
+  a.only_cross = u.need(block + ".transformer_blocks.0.attn1.to_k.weight", 2)[1] != channels;
+  return a;
+}
+
+}  // namespace
+
+SingleFileUnet infer_single_file_unet(
+    const std::vector<std::string>& keys,
+    const std::function<std::optional<std::vector<int64_t>>(const std::string&)>& shape_of,
+    const std::map<std::string, std::string>& metadata) {
+  if (!any_prefix(keys, "model.diffusion_model.input_blocks."))
+    fail(
+        "not a single-file Stable Diffusion checkpoint: it has no model.diffusion_model.* UNet "
+        "(asdm reads SD 1.x, 2.x and SDXL files, whole or the UNet alone){}",
+        keys.empty() ? "; this file holds no tensors" : "");
+  const LdmUnetShapes u{shape_of};
+  SingleFileUnet r;
+  const auto conv_in = u.need("input_blocks.0.0.weight", 4);
+  const auto proj = [&] {  // the first attention's proj_in decides the family of a UNet alone
+    for (const auto& k : keys)
+      if (k.rfind("model.diffusion_model.", 0) == 0 && k.size() > 15 &&
+          k.compare(k.size() - 15, 15, ".proj_in.weight") == 0)
+        return shape_of(k);
+    return std::optional<std::vector<int64_t>>();
+  }();
+  const bool added = u.has("label_emb.0.0.weight");
+  const bool text_encoders =
+      any_prefix(keys, "cond_stage_model.") || any_prefix(keys, "conditioner.embedders.");
+  if (text_encoders)
+    r.family = detect_single_file_family(keys);
+  else
+    r.family = proj && proj->size() == 2
+                   ? (added ? SingleFileFamily::kSdxl : SingleFileFamily::kSd2)
+                   : SingleFileFamily::kSd1;
+
+  if (auto it = metadata.find(kSingleFileConfigKey); it != metadata.end()) {
+    nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      fail("its metadata '{}' is not a JSON object", kSingleFileConfigKey);
+    try {
+      r.config = parse_unet_config(j);
+    } catch (const Error& e) {
+      fail("its metadata '{}': {}", kSingleFileConfigKey, e.what());
+    }
+    r.config_from_metadata = true;
+    return r;
+  }
+
+  nlohmann::json j;
+  j["in_channels"] = conv_in[1];
+  j["conv_in_kernel"] = conv_in[2];
+  const auto conv_out = u.need("out.2.weight", 4);
+  j["out_channels"] = conv_out[0];
+  j["conv_out_kernel"] = conv_out[2];
+  const auto time = u.need("time_embed.0.weight", 2);
+  if (time[0] != 4 * conv_in[0]) j["time_embedding_dim"] = time[0];
+
+  // Down stages: resnets (with attention) until a downsampler ("op") ends the stage.
+  std::vector<int64_t> channels;
+  std::vector<int> layers;
+  std::vector<LdmAttention> down;
+  int64_t cross = 0;
+  bool linear = false;
+  for (int i = 1, n = 0;; ++i) {
+    const std::string block = fmt::format("input_blocks.{}", i);
+    if (u.has(block + ".0.op.weight")) {
+      if (n == 0) fail("its UNet's {} downsamples a stage with no layers", block);
+      layers.push_back(n);
+      n = 0;
+      continue;
+    }
+    const auto conv1 = u(block + ".0.in_layers.2.weight");
+    if (!conv1) {
+      if (n == 0) fail("its UNet ends with a downsampler ({})", block);
+      layers.push_back(n);
+      break;
+    }
+    const int64_t c = (*conv1)[0];
+    const LdmAttention a = ldm_attention(u, block + ".1", c);
+    if (n == 0) {
+      channels.push_back(c);
+      down.push_back(a);
+    } else if (c != channels.back() || (a.depth > 0) != (down.back().depth > 0)) {
+      fail("its UNet's {} differs from the layers before it in its stage", block);
+    }
+    if (a.depth > 0) {
+      if (cross != 0 && a.cross != cross)
+        fail("its UNet's cross-attention widths differ ({} and {})", cross, a.cross);
+      cross = a.cross;
+      linear = a.linear;
+    }
+    ++n;
+  }
+  const int stages = static_cast<int>(channels.size());
+  j["block_out_channels"] = channels;
+  bool uniform = std::all_of(layers.begin(), layers.end(), [&](int l) { return l == layers[0]; });
+  j["layers_per_block"] = uniform ? nlohmann::json(layers[0]) : nlohmann::json(layers);
+  std::vector<std::string> down_types, up_types;
+  std::vector<int> depth(stages, 1);
+  std::vector<bool> only_cross(stages, false);
+  for (int s = 0; s < stages; ++s) {
+    down_types.push_back(down[s].depth ? "CrossAttnDownBlock2D" : "DownBlock2D");
+    if (down[s].depth) depth[s] = down[s].depth;
+    only_cross[s] = down[s].only_cross;
+  }
+
+  // The mid block: resnet, attention, resnet; or two resnets; or none.
+  const LdmAttention mid = ldm_attention(u, "middle_block.1", channels.back());
+  if (mid.depth > 0) {
+    j["mid_block_type"] = "UNetMidBlock2DCrossAttn";
+    if (down.back().depth > 0 && down.back().depth != mid.depth)
+      fail("its UNet's mid block has {} transformer layers and its last stage {}", mid.depth,
+           down.back().depth);
+    depth[stages - 1] = mid.depth;  // diffusers' mid block takes the last stage's depth
+    if (cross == 0) cross = mid.cross, linear = mid.linear;
+  } else {
+    j["mid_block_type"] = u.has("middle_block.0.in_layers.2.weight")
+                              ? nlohmann::json("UNetMidBlock2D")
+                              : nlohmann::json(nullptr);
+  }
+
+  // Up stages: stage b mirrors down stage n-1-b with one layer more.
+  std::vector<int> up_depth;
+  bool reverse = false;
+  for (int b = 0, k = 0; b < stages; ++b) {
+    const int count = layers[stages - 1 - b] + 1;
+    int d = -1;
+    for (int l = 0; l < count; ++l, ++k) {
+      const std::string block = fmt::format("output_blocks.{}", k);
+      const auto conv1 = u(block + ".0.in_layers.2.weight");
+      if (!conv1) fail("its UNet has no {} (up stage {} needs {} layers)", block, b, count);
+      const LdmAttention a = ldm_attention(u, block + ".1", (*conv1)[0]);
+      if (d >= 0 && a.depth != d)
+        fail("its UNet's up stage {} mixes layers with and without attention", b);
+      d = a.depth;
+    }
+    up_types.push_back(d ? "CrossAttnUpBlock2D" : "UpBlock2D");
+    up_depth.push_back(d ? d : 1);
+    if (d && d != depth[stages - 1 - b]) reverse = true;
+  }
+  j["down_block_types"] = down_types;
+  j["up_block_types"] = up_types;
+  j["transformer_layers_per_block"] = depth;
+  if (reverse) j["reverse_transformer_layers_per_block"] = up_depth;
+  j["only_cross_attention"] = only_cross;
+  if (cross > 0) j["cross_attention_dim"] = cross;
+  j["use_linear_projection"] = linear;
+
+  // What the shapes do not say: the family's.
+  std::vector<int> heads;
+  for (const int64_t c : channels) {
+    if (c % 32 != 0)
+      fail(
+          "its UNet has {} channels, which the 32 norm groups of an {} UNet do not divide: give "
+          "its config instead (a pipeline folder: `asdm convert --model FILE --config FOLDER`)",
+          c, to_string(r.family));
+    if (r.family == SingleFileFamily::kSd1) {
+      heads.push_back(8);
+    } else if (c % 64 == 0) {
+      heads.push_back(static_cast<int>(c / 64));
+    } else {
+      fail(
+          "its UNet has {} channels, not a multiple of the 64-channel heads of {}: give its "
+          "config instead (a pipeline folder: `asdm convert --model FILE --config FOLDER`)",
+          c, to_string(r.family));
+    }
+  }
+  j["attention_head_dim"] = heads;
+  j["norm_num_groups"] = 32;
+  j["sample_size"] = r.family == SingleFileFamily::kSd1   ? 64
+                     : r.family == SingleFileFamily::kSd2 ? 96
+                                                          : 128;
+  j["upcast_attention"] = r.family == SingleFileFamily::kSd2;
+  if (added) {
+    const auto emb = u.need("label_emb.0.0.weight", 2);
+    if (r.family == SingleFileFamily::kSdxl) {
+      j["addition_embed_type"] = "text_time";
+      j["addition_time_embed_dim"] = 256;
+    } else {
+      j["class_embed_type"] = "projection";
+    }
+    j["projection_class_embeddings_input_dim"] = emb[1];
+  }
+  try {
+    r.config = parse_unet_config(j);
+  } catch (const Error& e) {
+    fail("its UNet has no diffusers config asdm builds: {}", e.what());
+  }
+  return r;
+}
+
 std::string ldm_ema_key(const std::string& key) {
   std::string flat;
   const auto dot = key.find('.');
@@ -205,6 +433,20 @@ bool& ema_setting() {
 
 void set_single_file_ema(bool ema) { ema_setting() = ema; }
 bool single_file_ema() { return ema_setting(); }
+
+bool use_single_file_ema(const std::string& file, const std::vector<std::string>& keys) {
+  const bool ema = single_file_ema();
+  const auto copies = std::count_if(
+      keys.begin(), keys.end(), [](const std::string& k) { return k.rfind("model_ema.", 0) == 0; });
+  if (ema && copies <= 100)
+    fail("'{}' holds no EMA copy of its UNet (model_ema.* tensors) for --ema", file);
+  if (!ema && copies > 100)
+    log::info(
+        "'{}' also holds an EMA copy of its UNet (usually better for inference): reading the "
+        "non-EMA weights; `asdm --ema ...` reads the EMA ones",
+        file);
+  return ema;
+}
 
 LdmSource ldm_source(const std::string& component, const std::string& key,
                      const SingleFileLayout& layout) {
