@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
+#include "model/module_init.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
 #include "sd/sd_pipeline.h"
@@ -197,6 +198,39 @@ at::Tensor forward(const UNet& u) {
   AddedConditions added;
   if (c.addition_embed_type == "text_time") added = {&text, &time_ids};
   return u.forward(x, torch::tensor(20), context, added);
+}
+
+// The released configs (SD 1.5, SD 2.1, SDXL base) come back from nothing but their tensors'
+// shapes under the LDM names. Built under a SkipInitGuard, their weights are never touched: no
+// memory, no time.
+TEST(SingleFile, TheReleasedConfigsComeBackFromTheirShapes) {
+  for (const char* name : {"sd15", "sd21", "sdxl"}) {
+    const UNetConfig config = load_unet_config(test::config_path(name));
+    std::unique_ptr<UNet> unet;
+    {
+      SkipInitGuard skip;
+      unet = std::make_unique<UNet>(arch_from_config(config));
+    }
+    SingleFileLayout layout;
+    layout.unet = config;
+    std::map<std::string, std::vector<int64_t>> shapes;
+    std::vector<std::string> keys;
+    for (const auto& p : unet->module().named_parameters(true)) {
+      keys.push_back(ldm_source("unet", p.key(), layout).key);
+      shapes[keys.back()] = p.value().sizes().vec();
+    }
+    const auto inferred =
+        infer_single_file_unet(keys,
+                               [&](const std::string& k) -> std::optional<std::vector<int64_t>> {
+                                 const auto it = shapes.find(k);
+                                 if (it == shapes.end()) return std::nullopt;
+                                 return it->second;
+                               },
+                               {});
+    EXPECT_TRUE(same_config(inferred.config, config))
+        << name << ": " << to_diffusers_json(inferred.config).dump() << "\nvs\n"
+        << to_diffusers_json(config).dump();
+  }
 }
 
 class SingleFileUnet : public ::testing::TestWithParam<std::string> {};
