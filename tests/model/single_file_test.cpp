@@ -233,9 +233,9 @@ TEST(SingleFile, TheReleasedConfigsComeBackFromTheirShapes) {
   }
 }
 
-class SingleFileUnet : public ::testing::TestWithParam<std::string> {};
+class SingleFileFamilies : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(SingleFileUnet, ItsConfigComesFromItsTensorsAndItsWeightsLoad) {
+TEST_P(SingleFileFamilies, ItsConfigComesFromItsTensorsAndItsWeightsLoad) {
   const UNetConfig config = parse_unet_config(family_config(GetParam()));
   torch::manual_seed(3);
   UNet teacher(arch_from_config(config));
@@ -263,7 +263,7 @@ TEST_P(SingleFileUnet, ItsConfigComesFromItsTensorsAndItsWeightsLoad) {
   EXPECT_TRUE(torch::equal(forward(from_file), forward(from_folder)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, SingleFileUnet, ::testing::Values("sd1", "sd2", "sdxl"));
+INSTANTIATE_TEST_SUITE_P(Families, SingleFileFamilies, ::testing::Values("sd1", "sd2", "sdxl"));
 
 TEST(SingleFile, AWholeCheckpointsUnetAndItsEmaCopy) {
   const UNetConfig config = parse_unet_config(family_config("sd1"));
