@@ -8,6 +8,7 @@
 #include "core/artifact.h"
 #include "model/model_files.h"
 #include "model/tensor_io.h"
+#include "tests/tensor_match.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -40,7 +41,7 @@ TEST(Checkpoint, SaveThenLoadGivesTheSameNetwork) {
   EXPECT_TRUE(fs::exists(dir / "config.json"));
   EXPECT_FALSE(fs::exists(dir / kArchFileName));
   auto b = load_unet(dir);
-  EXPECT_TRUE(torch::equal(run(a), run(*b)));
+  EXPECT_TRUE(test::same_to_rounding(run(a), run(*b)));
 }
 
 TEST(Checkpoint, Float32WeightsAreTheFilesOwnBytesAndTrainingThemLeavesTheFileAlone) {
@@ -61,7 +62,7 @@ TEST(Checkpoint, Float32WeightsAreTheFilesOwnBytesAndTrainingThemLeavesTheFileAl
   }
   EXPECT_EQ(hi - lo, bytes);
   const auto before = run(*b);
-  EXPECT_TRUE(torch::equal(before, run(a)));
+  EXPECT_TRUE(test::same_to_rounding(before, run(a)));
   {
     torch::NoGradGuard ng;
     for (auto& p : b->module().parameters()) p.mul_(0.5);  // a training step, in place
@@ -126,7 +127,7 @@ TEST(Checkpoint, ShardedFoldersLoad) {
   const auto dir = test::scratch_dir("ckpt_sharded");
   write_sharded(a, dir, "part-1.safetensors", "part-2.safetensors", kWeightsIndexFileName);
   auto b = load_unet(dir);
-  EXPECT_TRUE(torch::equal(run(a), run(*b)));
+  EXPECT_TRUE(test::same_to_rounding(run(a), run(*b)));
 }
 
 // `asdm --variant` for the length of a test (the setting is the process's).
@@ -154,7 +155,7 @@ TEST(Checkpoint, VariantsAreReadAsDiffusersNamesThem) {
                 "pick one with `asdm --variant fp16 ...`");
   {
     ScopedVariant fp16("fp16");
-    EXPECT_TRUE(torch::equal(run(a), run(*load_unet(dir))));
+    EXPECT_TRUE(test::same_to_rounding(run(a), run(*load_unet(dir))));
   }
   {
     ScopedVariant ema("ema");  // a variant the folder lacks, and no plain file to fall back on
@@ -176,14 +177,14 @@ TEST(Checkpoint, VariantsAreReadAsDiffusersNamesThem) {
     for (const auto& p : b.module().named_parameters(true)) t[p.key()] = p.value();
     return t;
   }());
-  EXPECT_TRUE(torch::equal(run(b), run(*load_unet(dir))));
+  EXPECT_TRUE(test::same_to_rounding(run(b), run(*load_unet(dir))));
   {
     ScopedVariant fp16("fp16");
-    EXPECT_TRUE(torch::equal(run(a), run(*load_unet(dir))));
+    EXPECT_TRUE(test::same_to_rounding(run(a), run(*load_unet(dir))));
   }
   {
     ScopedVariant ema("ema");
-    EXPECT_TRUE(torch::equal(run(b), run(*load_unet(dir))));
+    EXPECT_TRUE(test::same_to_rounding(run(b), run(*load_unet(dir))));
   }
   EXPECT_EQ(test::error_of([] { set_weights_variant("../fp16"); }),
             "weights variant '../fp16' may hold only letters, digits, '_' and '-' (like fp16, "
@@ -355,7 +356,7 @@ TEST(Checkpoint, BkSdmTinyStyleStudentInheritsEveryWeight) {
   EXPECT_FALSE(fs::exists(saved / kArchFileName));
   EXPECT_EQ(load_unet_config(saved / "config.json").block_out_channels,
             (std::vector<int>{16, 32, 32}));
-  EXPECT_TRUE(torch::equal(run(*load_unet(saved)), out));
+  EXPECT_TRUE(test::same_to_rounding(run(*load_unet(saved)), out));
 }
 
 }  // namespace
