@@ -11,9 +11,11 @@
 #include "core/artifact.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/mapped_file.h"
 #include "core/suggest.h"
 #include "model/safetensors.h"
 #include "model/single_file.h"
+#include "model/torch_save_index.h"
 
 namespace asdm {
 
@@ -147,37 +149,40 @@ std::vector<fs::path> component_weights(const fs::path& dir, const std::string& 
 
 namespace {
 
-// The UNet of an original single-file checkpoint (safetensors; torch.save files go through
-// `asdm convert`, whose reader needs libtorch).
+// The UNet of an original single-file checkpoint: safetensors, or a torch.save file (.ckpt) whose
+// index is read without libtorch (model/torch_save_index.h).
 ModelFiles locate_single_file(const fs::path& path) {
-  if (is_torch_save_file(path))
-    fail(
-        "'{}' is a torch.save file (.ckpt): generate, latents, ablate, eval and profile --pipeline "
-        "read it with --config FOLDER; for a UNet alone, `asdm convert --model {} --config FOLDER "
-        "-o OUT` makes it a pipeline folder",
-        path.string(), path.string());
   ModelFiles m;
   m.single_file = path;
-  const SafetensorsFile file(path);
   std::vector<std::string> keys;
-  std::map<std::string, const TensorEntry*> entries;
-  for (const auto& e : file.header().tensors) {
-    keys.push_back(e.name);
-    entries.emplace(e.name, &e);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  std::map<std::string, std::string> metadata;
+  if (is_torch_save_file(path)) {
+    const MappedFile file(path);
+    TorchSaveIndex index = index_torch_save(file.bytes(), path.string());
+    keys = std::move(index.names);
+    for (auto& [name, t] : index.tensors) shapes.emplace(name, std::move(t.size));
+  } else {
+    const SafetensorsFile file(path);
+    for (const auto& e : file.header().tensors) {
+      keys.push_back(e.name);
+      shapes.emplace(e.name, e.shape);
+    }
+    metadata = file.header().metadata;
   }
   const auto shape_of = [&](const std::string& k) -> std::optional<std::vector<int64_t>> {
-    const auto it = entries.find(k);
-    if (it == entries.end()) return std::nullopt;
-    return it->second->shape;
+    const auto it = shapes.find(k);
+    if (it == shapes.end()) return std::nullopt;
+    return it->second;
   };
-  if (entries.count("conv_in.weight"))
+  if (shapes.count("conv_in.weight"))
     fail(
         "'{}' holds a diffusers UNet's weights, not a single-file checkpoint: give the folder "
         "that holds it with its config.json",
         path.string());
   SingleFileUnet unet;
   try {
-    unet = infer_single_file_unet(keys, shape_of, file.header().metadata);
+    unet = infer_single_file_unet(keys, shape_of, metadata);
   } catch (const Error& e) {
     fail("'{}': {}", path.string(), e.what());
   }

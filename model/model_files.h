@@ -2,9 +2,9 @@
 // Finding a model on disk (torch-free): a diffusers UNet folder (config.json +
 // diffusion_pytorch_model.safetensors, or sharded with its .index.json, or a variant of either),
 // a pipeline folder with a unet/ subfolder, a bare config.json, an asdm student folder
-// (asdm_arch.json beside them), or the UNet of an original single-file checkpoint in safetensors
-// (model/single_file.h: its config read from its tensors); and the weight files of any diffusers
-// or transformers component.
+// (asdm_arch.json beside them), or the UNet of an original single-file checkpoint (safetensors or
+// torch.save's .ckpt; model/single_file.h: its config read from its tensors); and the weight files
+// of any diffusers or transformers component.
 #include <filesystem>
 #include <string>
 #include <vector>

@@ -1,12 +1,8 @@
 #pragma once
-// torch.save files, read without running their pickle: the zip format (PyTorch >= 1.6; a .ckpt,
-// .pt, .pth or .bin) memory-mapped, and the legacy format (torch < 1.6). The state dict is the
-// object itself or, in a training checkpoint, its "state_dict" entry (PyTorch Lightning's .ckpt,
-// Stable Diffusion's original releases). Everything else a checkpoint holds (optimizer states,
-// callbacks, hyper-parameters, objects of any class) is parsed as opaque values and skipped, its
-// storages never read; an entry of the state dict that is not a tensor is skipped when it is a
-// plain value (a step counter) and refused when it is an object of some class. Each storage's
-// CRC-32 is checked the first time one of its tensors is read.
+// torch.save files' tensors (the zip format, memory-mapped, and the legacy format), read without
+// running their pickle: model/torch_save_index.h finds the state dict (the object itself or a
+// training checkpoint's "state_dict" entry) and where each tensor lies; this builds the tensors.
+// Each storage's CRC-32 is checked the first time one of its tensors is read or mapped.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -30,6 +26,9 @@ class TorchSaveFile final : public WeightsFile {
   bool contains(const std::string& name) const override;
   std::vector<int64_t> shape(const std::string& name) const override;
   at::Tensor read(const std::string& name) const override;
+  // Over the mapped file's bytes (copy-on-write) when the tensor is its storage's only one, of the
+  // storage's dtype, contiguous and aligned; else undefined (read() copies).
+  at::Tensor map(const std::string& name) const override;
 
  private:
   struct Impl;

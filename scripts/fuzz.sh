@@ -31,9 +31,9 @@ if [[ -n $torch_dir ]]; then
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -fno-sanitize=vptr -DFMT_HEADER_ONLY=1 -I. -isystem "$torch_dir/include" \
     -isystem "$torch_dir/include/torch/csrc/api/include" \
-    fuzz/state_dict_fuzz.cpp eval/state_dict.cpp model/torch_save.cpp model/weights_file.cpp \
-    model/tensor_io.cpp model/safetensors.cpp core/zip.cpp core/mapped_file.cpp core/error.cpp \
-    core/artifact.cpp fuzz/version_stub.cpp \
+    fuzz/state_dict_fuzz.cpp eval/state_dict.cpp model/torch_save.cpp model/torch_save_index.cpp \
+    model/weights_file.cpp model/tensor_io.cpp model/safetensors.cpp core/zip.cpp \
+    core/mapped_file.cpp core/error.cpp core/artifact.cpp fuzz/version_stub.cpp \
     -L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -lc10 -lz -o "$out/state_dict_fuzz"
   mkdir -p "$out/corpus-pt"
   "$py" - "$out/corpus-pt" <<'PY'

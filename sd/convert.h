@@ -2,8 +2,7 @@
 // asdm convert: an original single-file checkpoint (.safetensors or torch.save's .ckpt; SD 1.x,
 // 2.x, SDXL) as a diffusers pipeline folder, what diffusers'
 // `from_single_file(path, config=folder).save_pretrained(out)` writes, so that every other tool
-// takes it, and asdm's UNet commands a .ckpt (they read .safetensors single files directly:
-// model/model_files.h). The weights
+// takes it (asdm's UNet commands read single files directly: model/model_files.h). The weights
 // come from the file, through the same name translation the pipelines use (model/single_file.h);
 // the configs, tokenizers, scheduler and any other component (a safety checker) are copied from the
 // config folder, byte for byte. Light header.

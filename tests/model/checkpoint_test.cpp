@@ -10,6 +10,7 @@
 #include "model/tensor_io.h"
 #include "tests/tensor_match.h"
 #include "tests/test_env.h"
+#include "tests/torch_save_bytes.h"
 
 namespace asdm {
 namespace {
@@ -280,17 +281,21 @@ TEST(Checkpoint, AWeightsFileGivenAsTheModelSaysWhatItIs) {
             "'" + (dir / kWeightsFileName).string() +
                 "' holds a diffusers UNet's weights, not a single-file checkpoint: give the "
                 "folder that holds it with its config.json");
-  // torch.save's zip and legacy pickle, as a .ckpt holds them.
-  for (const char* head : {"PK\x03\x04\x14xxxxxxxxxxxxxxxx", "\x80\x02\x8axxxxxxxxxxxxxxxx"}) {
-    const std::string file = (dir / "model.ckpt").string();
-    write_file_atomic(file, head);
-    EXPECT_EQ(test::error_of([&] { locate_model(file); }),
-              fmt::format("'{}' is a torch.save file (.ckpt): generate, latents, ablate, eval and "
-                          "profile --pipeline read it with --config FOLDER; for a UNet alone, "
-                          "`asdm convert --model {} --config FOLDER -o OUT` makes it a pipeline "
-                          "folder",
-                          file, file));
-  }
+  // The same weights as torch.save writes them (a diffusers folder's older .bin): still a
+  // diffusers UNet's weights, read without libtorch (model/torch_save_index.h).
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& [name, t] : read_tensors(dir / kWeightsFileName)) tensors.emplace_back(name, t);
+  const fs::path bin = dir / "diffusion_pytorch_model.bin";
+  write_file_atomic(bin, test::pkl::state_dict_zip(tensors));
+  EXPECT_EQ(test::error_of([&] { locate_model(bin); }),
+            "'" + bin.string() +
+                "' holds a diffusers UNet's weights, not a single-file checkpoint: give the "
+                "folder that holds it with its config.json");
+  // A .ckpt that is no torch.save file: the reader's line, naming it.
+  const std::string file = (dir / "model.ckpt").string();
+  write_file_atomic(file, "PK\x03\x04\x14xxxxxxxxxxxxxxxx");
+  EXPECT_EQ(test::error_of([&] { locate_model(file); }),
+            file + " is not a zip archive (no zip directory)");
   EXPECT_EQ(locate_model(dir / "config.json").config, dir / "config.json");
 }
 

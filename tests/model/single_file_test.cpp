@@ -6,16 +6,19 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/artifact.h"
 #include "core/error.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
 #include "model/module_init.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
+#include "model/weights_file.h"
 #include "sd/sd_pipeline.h"
 #include "tests/tensor_match.h"
 #include "tests/test_env.h"
 #include "tests/tiny_pipeline.h"
+#include "tests/torch_save_bytes.h"
 
 namespace asdm {
 namespace {
@@ -190,6 +193,15 @@ fs::path write_ldm_unet(const UNet& unet, const fs::path& file, const TensorMap&
   return file;
 }
 
+// The tensors of a safetensors file as torch.save writes a training checkpoint (a .ckpt).
+fs::path write_as_ckpt(const fs::path& from, const fs::path& to) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  const auto f = open_weights_file(from);
+  for (const auto& name : f->names()) tensors.emplace_back(name, f->read(name));
+  write_file_atomic(to.string(), test::pkl::state_dict_zip(tensors, /*wrapped=*/true));
+  return to;
+}
+
 at::Tensor forward(const UNet& u) {
   const UNetConfig& c = u.spec().teacher;
   torch::manual_seed(5);
@@ -252,16 +264,25 @@ TEST_P(SingleFileFamilies, ItsConfigComesFromItsTensorsAndItsWeightsLoad) {
       << to_diffusers_json(config).dump();
   const auto loaded = load_unet(file);
   EXPECT_TRUE(test::same_to_rounding(forward(*loaded), forward(teacher)));
+  // The same tensors in a torch.save .ckpt, as the original releases ship them.
+  const fs::path ckpt = write_as_ckpt(file, dir / "unet.ckpt");
+  const ModelFiles mc = locate_model(ckpt);
+  EXPECT_EQ(mc.single_file, ckpt);
+  EXPECT_EQ(mc.single_file_family, m.single_file_family);
+  EXPECT_TRUE(same_config(mc.single_file_config, config));
+  EXPECT_TRUE(test::same_to_rounding(forward(*load_unet(ckpt)), forward(teacher)));
 
   // A student inherits from the file as from the folder.
   save_unet(teacher, dir / "folder");
   ArchSpec spec = load_arch(m);
   spec.edits = {
       Edit::remove(GetParam() == "sdxl" ? "up_blocks.0.attentions.0" : "up_blocks.1.attentions.0")};
-  UNet from_file(spec), from_folder(spec);
+  UNet from_file(spec), from_folder(spec), from_ckpt(spec);
   inherit_weights(from_file, m);
   inherit_weights(from_folder, locate_model(dir / "folder"));
+  inherit_weights(from_ckpt, mc);
   EXPECT_TRUE(torch::equal(forward(from_file), forward(from_folder)));
+  EXPECT_TRUE(torch::equal(forward(from_ckpt), forward(from_folder)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, SingleFileFamilies, ::testing::Values("sd1", "sd2", "sdxl"));

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -17,82 +18,21 @@
 
 #include "core/error.h"
 #include "core/zip.h"
+#include "model/torch_save_index.h"
 #include "model/weights_file.h"
 #include "tests/test_env.h"
+#include "tests/torch_save_bytes.h"
 
 namespace asdm {
 namespace {
 
-// Pickle protocol 2 pieces, as torch.save writes them.
-std::string u32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
-std::string str(const std::string& s) { return "X" + u32(s.size()) + s; }
-std::string num(int64_t v) {
-  const auto i = static_cast<int32_t>(v);
-  if (i == v) return "J" + u32(static_cast<uint32_t>(i));
-  std::string b = "\x8a\x08";  // LONG1, 8 bytes
-  return b + std::string(reinterpret_cast<const char*>(&v), 8);
-}
-std::string ints(const std::vector<int64_t>& xs) {
-  std::string b = "(";
-  for (auto x : xs) b += num(x);
-  return b + "t";
-}
-std::string global(const std::string& module, const std::string& name) {
-  return "c" + module + "\n" + name + "\n";
-}
-// A tensor over float storage `key` of `numel` elements.
-std::string tensor(const std::string& key, int64_t numel, int64_t offset,
-                   const std::vector<int64_t>& size, const std::vector<int64_t>& stride) {
-  const std::string storage = "(" + str("storage") + global("torch", "FloatStorage") + str(key) +
-                              str("cpu") + num(numel) + "tQ";
-  return global("torch._utils", "_rebuild_tensor_v2") + "(" + storage + num(offset) + ints(size) +
-         ints(stride) + "tR";
-}
+using namespace test::pkl;  // NOLINT: the pickle pieces
+
 // An instance of some class, as pickle writes one: cls.__new__(cls) (NEWOBJ), then its __dict__
 // (BUILD).
 std::string object(const std::string& module, const std::string& name) {
   return global(module, name) + ")\x81}" + str("dirpath") + str("/logs") + "sb";
 }
-std::string dict(const std::vector<std::pair<std::string, std::string>>& items) {
-  std::string b = "}(";
-  for (const auto& [k, v] : items) b += k + v;
-  return b + "u";
-}
-
-// A torch.save zip: archive/data.pkl and archive/data/<key> per storage, stored.
-std::string torch_zip(const std::string& pickle,
-                      const std::vector<std::pair<std::string, std::vector<float>>>& storages) {
-  std::vector<std::pair<std::string, std::string>> members = {{"archive/data.pkl", pickle}};
-  for (const auto& [key, data] : storages)
-    members.emplace_back("archive/data/" + key,
-                         std::string(reinterpret_cast<const char*>(data.data()), data.size() * 4));
-  members.emplace_back("archive/byteorder", "little");
-  auto le = [](std::string& b, uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) b.push_back(static_cast<char>(v >> (8 * i)));
-  };
-  std::string z, dir;
-  for (const auto& [name, data] : members) {
-    const uint32_t crc = crc32(data.data(), data.size());
-    const size_t at = z.size();
-    for (std::string* b : {&z, &dir}) {
-      *b += b == &z ? "PK\x03\x04" : "PK\x01\x02";
-      if (b == &dir) le(*b, 20, 2);
-      le(*b, 20, 2), le(*b, 0, 2), le(*b, 0, 2), le(*b, 0, 4), le(*b, crc, 4);
-      le(*b, data.size(), 4), le(*b, data.size(), 4), le(*b, name.size(), 2), le(*b, 0, 2);
-      if (b == &dir) le(*b, 0, 2), le(*b, 0, 2), le(*b, 0, 2), le(*b, 0, 4), le(*b, at, 4);
-      *b += name;
-    }
-    z += data;
-  }
-  const size_t cd = z.size();
-  z += dir + "PK\x05\x06";
-  le(z, 0, 4), le(z, members.size(), 2), le(z, members.size(), 2), le(z, dir.size(), 4);
-  le(z, cd, 4), le(z, 0, 2);
-  return z;
-}
-
-std::string pickle(const std::string& body) { return "\x80\x02" + body + "."; }
-
 // The legacy format: magic, protocol, system info, the object, the storage keys, then storage "0"
 // as an int64 count and its bytes (none listed when `storage` is empty).
 std::string legacy(const std::string& object, const std::vector<float>& storage) {
@@ -259,7 +199,7 @@ TEST(TorchSave, FilesAreToldApartByTheirBytes) {
   const auto f = open_weights_file(zip);
   EXPECT_EQ(f->names(), (std::vector<std::string>{"w"}));
   EXPECT_TRUE(torch::equal(f->read_all().at("w"), torch::tensor({1.0f, 2.0f})));
-  EXPECT_FALSE(f->map("w").defined());  // read (and CRC-checked), never handed out mapped
+  EXPECT_TRUE(torch::equal(f->map("w"), torch::tensor({1.0f, 2.0f})));  // over the file's bytes
   // A safetensors file whose header length starts with the bytes of a pickle's first opcode
   // (0x80, protocol 2: a 640-byte header) is still safetensors.
   const uint8_t safetensors_head[8] = {0x80, 0x02, 0, 0, 0, 0, 0, 0};
@@ -267,6 +207,75 @@ TEST(TorchSave, FilesAreToldApartByTheirBytes) {
   EXPECT_TRUE(is_torch_save(safetensors_head, 8, 100));  // the header would not fit: a pickle
   const uint8_t legacy_head[8] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46};
   EXPECT_TRUE(is_torch_save(legacy_head, 8, 1 << 30));
+}
+
+// The index (model/torch_save_index.h, torch-free) says each tensor's dtype, shape, strides and
+// where its storage lies, without reading a storage: a damaged storage is found only by the reader.
+TEST(TorchSave, TheIndexSaysWhereEveryTensorLiesWithoutReadingIt) {
+  const at::Tensor w = torch::arange(6, torch::kFloat32).reshape({2, 3});
+  const at::Tensor h = torch::tensor({1.5, -2.0}, torch::kFloat16);
+  std::string z = state_dict_zip({{"w", w}, {"h", h}}, /*wrapped=*/true);
+  const TorchSaveIndex index = index_torch_save(z, "x.ckpt");
+  EXPECT_EQ(index.names, (std::vector<std::string>{"w", "h"}));
+  const TorchSaveTensor& tw = index.tensor("w", "x.ckpt");
+  EXPECT_EQ(tw.dtype, TorchDType::kFloat32);
+  EXPECT_EQ(tw.size, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(tw.stride, (std::vector<int64_t>{3, 1}));
+  const TorchSaveStorage& sh = index.storages.at(index.tensor("h", "x.ckpt").storage);
+  EXPECT_EQ(to_string(sh.dtype), "float16");
+  EXPECT_EQ(sh.numel, 2);
+  EXPECT_EQ(sh.offset % 64, 0u);  // as torch.save pads its members
+  EXPECT_EQ(std::memcmp(z.data() + sh.offset, h.data_ptr(), 4), 0);
+  EXPECT_EQ(test::error_of([&] { index.tensor("b", "x.ckpt"); }), "'x.ckpt' has no tensor 'b'");
+  z[sh.offset] ^= 1;  // the index still reads; the reader refuses the storage
+  EXPECT_EQ(index_torch_save(z, "x.ckpt").names.size(), 2u);
+  EXPECT_EQ(test::error_of([&] { TorchSaveFile(z, "x.ckpt").read("h"); }),
+            "x.ckpt: the storage of tensor 'h' fails its CRC-32 check (the file is damaged)");
+  EXPECT_EQ(element_size(TorchDType::kComplex128), 16u);
+  EXPECT_EQ(element_size(TorchDType::kFloat8E5M2), 1u);
+}
+
+// map() hands out a tensor over the mapped file's bytes (the same memory each time; writing it
+// copies the page, never the file) where a tensor is its storage's only one, contiguous, of the
+// storage's dtype; else undefined, and read() copies.
+TEST(TorchSave, MappedTensorsAreTheFilesBytesCopyOnWrite) {
+  const auto dir = test::scratch_dir("torch_save_map");
+  const auto path = dir / "model.ckpt";
+  const at::Tensor w = torch::arange(12, torch::kFloat32).reshape({3, 4});
+  // "v" and "t" share storage 1 (a tensor and its transpose); "h" is half.
+  const std::string root = dict({{str("w"), tensor("0", 12, 0, {3, 4}, {4, 1})},
+                                 {str("v"), tensor("1", 4, 0, {2, 2}, {2, 1})},
+                                 {str("t"), tensor("1", 4, 0, {2, 2}, {1, 2})},
+                                 {str("h"), tensor("2", 2, 0, {2}, {1}, "HalfStorage")}});
+  const at::Tensor h = torch::tensor({0.5, 4.0}, torch::kFloat16);
+  {
+    std::ofstream(path, std::ios::binary) << torch_zip_bytes(
+        pickle(root), {{"0", std::string(static_cast<const char*>(w.data_ptr()), w.nbytes())},
+                       {"1", std::string(16, '\0')},
+                       {"2", std::string(static_cast<const char*>(h.data_ptr()), h.nbytes())}});
+  }
+  {
+    const TorchSaveFile f(path);
+    at::Tensor m = f.map("w");
+    ASSERT_TRUE(m.defined());
+    EXPECT_TRUE(torch::equal(m, w));
+    EXPECT_EQ(m.data_ptr(), f.map("w").data_ptr());  // the file's bytes, not a copy
+    EXPECT_NE(f.read("w").data_ptr(), f.read("w").data_ptr());
+    EXPECT_TRUE(torch::equal(f.map("h"), h));
+    EXPECT_FALSE(f.map("v").defined());  // two tensors share its storage
+    EXPECT_FALSE(f.map("t").defined());
+    EXPECT_TRUE(torch::equal(f.read("t"), f.read("v").t()));
+    m.add_(1);  // copy-on-write: this process's page, never the file
+    EXPECT_TRUE(torch::equal(f.map("w"), w + 1));
+  }
+  EXPECT_TRUE(torch::equal(TorchSaveFile(path).read("w"), w));
+  // A mapped tensor keeps the file mapped after the reader is gone.
+  at::Tensor kept = TorchSaveFile(path).map("w");
+  EXPECT_TRUE(torch::equal(kept, w));
+  // Bytes in memory (tests, the fuzzer) are never handed out.
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_FALSE(TorchSaveFile(bytes, "x.ckpt").map("w").defined());
 }
 
 }  // namespace
