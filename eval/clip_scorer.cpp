@@ -197,8 +197,9 @@ struct ClipScorer::Impl {
     if (!unexpected.empty())
       fail("{} is not a CLIP model of the kind its config says ({} unexpected tensors: {})", what,
            unexpected.size(), join_limited(unexpected, 6));
-    load_module_tensors(text->module(), text_part, what, "", "position_ids");
-    load_module_tensors(*vision->root, vision_part, what, "", "position_ids");
+    // Each tensor is its own memory (read, or mapped from the file): the parameters take them.
+    adopt_module_tensors(text->module(), std::move(text_part), what, "", "position_ids");
+    adopt_module_tensors(*vision->root, std::move(vision_part), what, "", "position_ids");
   }
 };
 
@@ -330,7 +331,7 @@ std::unique_ptr<ClipScorer> ClipScorer::load(const fs::path& dir, const fs::path
           "CLIP folder '{}' has no model.safetensors nor pytorch_model.bin (a transformers "
           "CLIPModel saved with save_pretrained)",
           dir.string());
-    tensors = read_tensors(weights);
+    tensors = map_tensors(weights);
   } else {
     fail(
         "'{}' is neither a transformers CLIPModel folder (config.json) nor an OpenCLIP folder "

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/module_init.h"
+#include "model/module_io.h"
 #include "model/runtime.h"
 #include "model/single_file.h"
 #include "model/tensor_io.h"
@@ -45,14 +46,8 @@ void assign(at::Tensor& dst, const Source& src) {
 // would be tied.
 void adopt(at::Tensor& dst, const Source& src) {
   if (dst.device().is_cpu()) {
-    at::Tensor mapped = src.file->map(src.key);
-    if (mapped.defined() && mapped.scalar_type() == dst.scalar_type() &&
-        mapped.sizes() == dst.sizes()) {
-      torch::NoGradGuard ng;
-      dst.set_data(mapped);
-      dst.unsafeGetTensorImpl()->bump_version();  // caches keyed on the tensor (Winograd's) see it
-      return;
-    }
+    const at::Tensor mapped = src.file->map(src.key);
+    if (mapped.defined() && adopt_tensor(dst, mapped)) return;
   }
   assign(dst, src);
 }

@@ -1,5 +1,7 @@
 #include "model/module_io.h"
 
+#include <functional>
+
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -12,11 +14,16 @@ TensorMap module_tensors(const torch::nn::Module& module, const std::string& pre
   return t;
 }
 
-void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const std::string& what,
-                         const std::string& prefix, const std::string& ignore) {
+namespace {
+
+// The strict load, `fill` taking each parameter with its tensor.
+void load_strict(torch::nn::Module& module, const TensorMap& t, const std::string& what,
+                 const std::string& prefix, const std::string& ignore,
+                 const std::function<void(at::Tensor&, const at::Tensor&)>& fill) {
   std::vector<std::string> problems;
   torch::NoGradGuard guard;
   auto params = module.named_parameters();
+  std::vector<std::pair<at::Tensor*, const at::Tensor*>> fills;
   for (auto& p : params) {
     const auto it = t.find(prefix + p.key());
     if (it == t.end()) {
@@ -26,7 +33,7 @@ void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const st
                                      shape_string(it->second.sizes().vec()),
                                      shape_string(p.value().sizes().vec())));
     } else {
-      p.value().copy_(it->second);
+      fills.emplace_back(&p.value(), &it->second);
     }
   }
   for (const auto& [k, v] : t) {
@@ -36,6 +43,32 @@ void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const st
       problems.push_back("unexpected " + k);
   }
   if (!problems.empty()) fail("{} do not match: {}", what, join_limited(problems, 8));
+  for (auto& [param, tensor] : fills) fill(*param, *tensor);
+}
+
+}  // namespace
+
+void load_module_tensors(torch::nn::Module& module, const TensorMap& t, const std::string& what,
+                         const std::string& prefix, const std::string& ignore) {
+  load_strict(module, t, what, prefix, ignore,
+              [](at::Tensor& param, const at::Tensor& v) { param.copy_(v); });
+}
+
+bool adopt_tensor(at::Tensor& param, const at::Tensor& t) {
+  if (t.sizes() != param.sizes() || t.scalar_type() != param.scalar_type() ||
+      t.device() != param.device() || !t.is_contiguous())
+    return false;
+  torch::NoGradGuard ng;
+  param.set_data(t);
+  param.unsafeGetTensorImpl()->bump_version();
+  return true;
+}
+
+void adopt_module_tensors(torch::nn::Module& module, TensorMap t, const std::string& what,
+                          const std::string& prefix, const std::string& ignore) {
+  load_strict(module, t, what, prefix, ignore, [](at::Tensor& param, const at::Tensor& v) {
+    if (!adopt_tensor(param, v)) param.copy_(v);
+  });
 }
 
 std::vector<std::string> share_parameters(torch::nn::Module& module,

@@ -76,7 +76,9 @@ TensorMap read_tensors(const std::filesystem::path& path) {
   return open_weights_file(path)->read_all();
 }
 
-TensorMap read_tensors(const std::vector<std::filesystem::path>& paths) {
+namespace {
+
+TensorMap tensors_of(const std::vector<std::filesystem::path>& paths, bool mapped) {
   TensorMap out;
   std::map<std::string, std::filesystem::path> from;
   for (const auto& path : paths) {
@@ -85,10 +87,21 @@ TensorMap read_tensors(const std::vector<std::filesystem::path>& paths) {
       if (const auto [it, fresh] = from.emplace(name, path); !fresh)
         fail("tensor '{}' appears in two shards ({} and {})", name, it->second.string(),
              path.string());
-      out[name] = f->read(name);
+      at::Tensor t = mapped ? f->map(name) : at::Tensor();
+      out[name] = t.defined() ? t : f->read(name);
     }
   }
   return out;
+}
+
+}  // namespace
+
+TensorMap read_tensors(const std::vector<std::filesystem::path>& paths) {
+  return tensors_of(paths, false);
+}
+
+TensorMap map_tensors(const std::vector<std::filesystem::path>& paths) {
+  return tensors_of(paths, true);
 }
 
 void write_tensors(const std::filesystem::path& path, const TensorMap& tensors,

@@ -28,6 +28,10 @@ at::Tensor read_tensor(const SafetensorsFile& file, const TensorEntry& entry);
 at::Tensor map_tensor(const std::shared_ptr<SafetensorsFile>& file, const TensorEntry& entry);
 // Every tensor of a safetensors or torch.save file (model/weights_file.h).
 TensorMap read_tensors(const std::filesystem::path& path);
+// The tensors of several files (as read_tensors) over the files' own bytes where
+// WeightsFile::map can hand them out, read (copied) where not: each tensor its own memory. For a
+// strict load that adopts them (model/module_io.h's adopt_module_tensors).
+TensorMap map_tensors(const std::vector<std::filesystem::path>& paths);
 // The tensors of several files (the shards of one checkpoint); a name in two of them is an
 // asdm::Error naming both.
 TensorMap read_tensors(const std::vector<std::filesystem::path>& paths);

@@ -188,7 +188,7 @@ std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& 
   if (files.empty())
     fail("text encoder folder '{}' has no weights (model.safetensors, nor pytorch_model.bin)",
          dir.string());
-  TensorMap tensors = read_tensors(files);
+  TensorMap tensors = map_tensors(files);
   // transformers 5 saves CLIPTextModel without its "text_model." prefix (4 and the hub's SD
   // checkpoints keep it; CLIPTextModelWithProjection keeps it in both).
   if (!tensors.empty() && std::none_of(tensors.begin(), tensors.end(), [](const auto& kv) {
@@ -199,8 +199,8 @@ std::unique_ptr<ClipTextModel> ClipTextModel::load(const std::filesystem::path& 
       prefixed.emplace(k.rfind("text_projection.", 0) == 0 ? k : "text_model." + k, v);
     tensors = std::move(prefixed);
   }
-  load_module_tensors(*m->impl_->root, tensors, "text encoder weights " + files.front().string(),
-                      "", "position_ids");
+  adopt_module_tensors(*m->impl_->root, std::move(tensors),
+                       "text encoder weights " + files.front().string(), "", "position_ids");
   return m;
 }
 

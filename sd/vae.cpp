@@ -361,8 +361,8 @@ std::unique_ptr<Vae> Vae::load(const std::filesystem::path& dir) {
     SkipInitGuard skip;  // the strict load below fills every parameter
     vae = std::make_unique<Vae>(c);
   }
-  load_module_tensors(*vae->impl_->root, rename_deprecated_attention(read_tensors(weights)),
-                      "VAE weights " + weights.front().string());
+  adopt_module_tensors(*vae->impl_->root, rename_deprecated_attention(map_tensors(weights)),
+                       "VAE weights " + weights.front().string());
   return vae;
 }
 

@@ -1,9 +1,11 @@
 // share_parameters (model/module_io.h): a model built from a frozen one takes the frozen one's
 // tensors outside the module it changes and keeps its own inside it; with the module's weights
 // copied too it computes what the frozen one does, and training the module leaves the frozen model
-// as it was. A source in another dtype lends nothing.
+// as it was. A source in another dtype lends nothing. adopt_module_tensors: a strict load whose
+// parameters become the given tensors.
 #include "model/module_io.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -69,6 +71,48 @@ TEST(ModuleIo, SharedParametersAreTheSourcesOutsideTheExceptedModule) {
   const auto other = tiny(4);
   EXPECT_EQ(share_parameters(other->module(), half->module()).size(),
             other->module().named_parameters(true).size());
+}
+
+// adopt_module_tensors: each parameter becomes its tensor itself where dtype and device agree
+// (another dtype is copied and converted); strict like load_module_tensors, and on a mismatch no
+// parameter changes. map_tensors gives the files' tensors, mapped where it can.
+TEST(ModuleIo, AdoptedTensorsAreTheParameters) {
+  const auto a = tiny(5), b = tiny(6);
+  TensorMap t = module_tensors(a->module());
+  TensorMap given;
+  for (const auto& [k, v] : t) given[k] = v.clone();
+  given["conv_in.bias"] = given["conv_in.bias"].to(torch::kFloat64);
+  std::map<std::string, const void*> where;
+  for (const auto& [k, v] : given) where[k] = v.data_ptr();
+  const int64_t version = b->module().named_parameters()["conv_in.weight"]._version();
+  adopt_module_tensors(b->module(), given, "weights");
+  for (const auto& p : b->module().named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), t.at(p.key()).to(p.value().scalar_type()))) << p.key();
+    EXPECT_EQ(p.value().data_ptr() == where.at(p.key()), p.key() != "conv_in.bias") << p.key();
+    EXPECT_TRUE(p.value().requires_grad()) << p.key();
+  }
+  EXPECT_GT(b->module().named_parameters()["conv_in.weight"]._version(), version);
+
+  const auto c = tiny(7);
+  TensorMap wrong = module_tensors(a->module());
+  wrong.erase("conv_in.weight");
+  wrong["extra.weight"] = torch::ones({1});
+  const at::Tensor before = c->module().named_parameters()["conv_out.weight"].clone();
+  EXPECT_EQ(test::error_of([&] { adopt_module_tensors(c->module(), wrong, "weights"); }),
+            "weights do not match: missing conv_in.weight, unexpected extra.weight");
+  EXPECT_TRUE(torch::equal(c->module().named_parameters()["conv_out.weight"], before));
+
+  const auto dir = test::scratch_dir("module_io_map");
+  write_tensors(dir / "a.safetensors", {{"x", torch::arange(4.0f)}});
+  write_tensors(dir / "b.safetensors", {{"y", torch::ones({2}, torch::kFloat16)}});
+  const TensorMap m = map_tensors({dir / "a.safetensors", dir / "b.safetensors"});
+  EXPECT_TRUE(torch::equal(m.at("x"), torch::arange(4.0f)));
+  EXPECT_TRUE(torch::equal(m.at("y"), torch::ones({2}, torch::kFloat16)));
+  EXPECT_EQ(test::error_of([&] {
+              map_tensors({dir / "a.safetensors", dir / "a.safetensors"});
+            }),
+            fmt::format("tensor 'x' appears in two shards ({} and {})",
+                        (dir / "a.safetensors").string(), (dir / "a.safetensors").string()));
 }
 
 }  // namespace
