@@ -1,5 +1,10 @@
 #pragma once
-// Comparing outputs of one model's weights held in two places in memory.
+// Comparing outputs of one model's weights held in two places in memory, and telling where a
+// model's weights are.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -20,6 +25,20 @@ inline ::testing::AssertionResult same_to_rounding(const at::Tensor& a, const at
   if (torch::allclose(a, b, 1e-5, 1e-5)) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
          << fmt::format("max |a - b| = {:g}", (a - b).abs().max().item<double>());
+}
+
+// Whether `tensors` lie back to back in one span of memory, as a weights file stores them: a
+// model whose parameters are its file's own bytes, not copies of them.
+inline bool lie_back_to_back(const std::vector<at::Tensor>& tensors) {
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  size_t bytes = 0;
+  for (const auto& t : tensors) {
+    const auto at = reinterpret_cast<uintptr_t>(t.data_ptr());
+    lo = std::min(lo, at);
+    hi = std::max(hi, at + t.nbytes());
+    bytes += t.nbytes();
+  }
+  return !tensors.empty() && hi - lo == bytes;
 }
 
 }  // namespace asdm::test
