@@ -52,7 +52,7 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
   auto* sub = app.add_subcommand("build", kHelp);
   sub->add_option("--teacher", o->teacher,
                   "Teacher: diffusers UNet or pipeline folder with weights, or a single-file "
-                  "checkpoint (.safetensors)")
+                  "checkpoint (.safetensors or .ckpt)")
       ->required();
   sub->add_option("--candidates", o->candidates, "candidates.json (asdm search)");
   sub->add_option("--pick", o->pick, "Candidate: its name (c3) or 1-based position")

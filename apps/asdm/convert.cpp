@@ -19,8 +19,8 @@ SDXL; .safetensors, or a torch.save .ckpt as the original releases ship, trainin
 included) and --config, a pipeline folder of the same family: the UNet, VAE and text encoder(s)
 from the file, everything else (configs, tokenizers, scheduler, a safety checker) copied from the
 folder. What diffusers' from_single_file(...).save_pretrained(...) writes; every diffusers-format
-tool then takes it. (asdm's UNet commands take a .safetensors single file as it is, its UNet's
-config read from its tensors; a .ckpt, or a file whose UNet the family's rules do not describe,
+tool then takes it. (asdm's UNet commands take a single file, .safetensors or .ckpt, as it is,
+its UNet's config read from its tensors; a file whose UNet the family's rules do not describe
 comes through here.) A
 training checkpoint holding the UNet twice (sd-v1-4-full-ema.ckpt) gives its EMA copy with
 `asdm --ema convert ...` (diffusers' extract_ema), its training weights otherwise.

@@ -78,8 +78,9 @@ void add_forward(CLI::App& app, const std::vector<std::string>& argv) {
       "Writes 'out_sample' (float32); with --capture also 'act.<module path>' for every unit, "
       "block,\n"
       "skip tensor and transformer internal (the naming of diffusers' named_modules()).");
-  sub->add_option("--model", o->model,
-                  "diffusers UNet or pipeline folder, or a single-file checkpoint (.safetensors)")
+  sub->add_option(
+         "--model", o->model,
+         "diffusers UNet or pipeline folder, or a single-file checkpoint (.safetensors or .ckpt)")
       ->required();
   sub->add_option("--inputs", o->inputs, "safetensors file with the input tensors")->required();
   sub->add_option("-o,--output", o->output, "safetensors file to write")->required();

@@ -98,7 +98,7 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
   auto* sub = app.add_subcommand("incubate", kHelp);
   sub->add_option("--teacher", o->teacher,
                   "The teacher (a proxy pipeline, or a UNet or Stable Diffusion pipeline folder "
-                  "or a single-file checkpoint (.safetensors) with --data)")
+                  "or a single-file checkpoint (.safetensors or .ckpt) with --data)")
       ->required();
   sub->add_option("--student", o->student, "The student folder asdm build wrote (left unchanged)")
       ->required();

@@ -39,7 +39,7 @@ void add_inspect(CLI::App& app, const std::vector<std::string>& argv) {
       "attention matmuls (QK^T and AV) are reported apart.");
   sub->add_option("--model", o->inspect.model,
                   "diffusers UNet folder, pipeline folder, config.json, asdm_arch.json or a "
-                  "single-file checkpoint (.safetensors)")
+                  "single-file checkpoint (.safetensors or .ckpt)")
       ->required();
   sub->add_option("--resolution", o->inspect.resolution,
                   "Image side in pixels (default: sample_size x --vae-scale)")

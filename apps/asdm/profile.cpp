@@ -117,7 +117,7 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
   auto* sub = app.add_subcommand("profile", kHelp);
   sub->add_option("--model", o->model,
                   "diffusers UNet folder, pipeline folder, config.json, asdm_arch.json or a "
-                  "single-file checkpoint (.safetensors)")
+                  "single-file checkpoint (.safetensors or .ckpt)")
       ->required();
   sub->add_option("-o,--output", o->output, "profile.json to write ('-': stdout)")->required();
   sub->add_option("--backend", o->profile.backend,
