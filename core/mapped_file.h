@@ -1,6 +1,12 @@
 #pragma once
 // A whole file mapped read-only into memory: what the weights readers (model/safetensors.h,
 // model/torch_save.h) parse in place, so that a many-GiB checkpoint costs the pages read.
+//
+// A file that shrinks while it is mapped (another program truncates it, or rewrites it in place as
+// torch.save does) leaves pages past its new end that raise SIGBUS when touched. The first
+// MappedFile installs a SIGBUS handler for the process: a fault inside a live mapping prints one
+// line on stderr naming the file, where it was read and its size now, and exits with status 1;
+// any other SIGBUS goes to the handler installed before it (or the default action).
 #include <cstddef>
 #include <filesystem>
 #include <string_view>
@@ -28,6 +34,7 @@ class MappedFile {
  private:
   void* map_ = nullptr;
   size_t size_ = 0;
+  int watch_slot_ = -1;  // this mapping's slot in the SIGBUS handler's table, or -1
 };
 
 }  // namespace asdm
