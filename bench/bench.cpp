@@ -532,13 +532,29 @@ BenchResult run_bench(const std::vector<std::pair<std::string, fs::path>>& model
   return BenchRun(models, o).run();
 }
 
+namespace {
+
+// Where NAME=PATH splits `spec`, or npos when the whole spec is a path: a name has no '/', and a
+// spec that names an existing file or folder as written, where the text after its '=' does not,
+// is that path (a run folder such as lr=1e-4/student).
+size_t model_name_end(const std::string& spec) {
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || spec.substr(0, eq).find('/') != std::string::npos)
+    return std::string::npos;
+  std::error_code ec;
+  if (fs::exists(spec, ec) && !fs::exists(spec.substr(eq + 1), ec)) return std::string::npos;
+  return eq;
+}
+
+}  // namespace
+
 // "name=path" or "path" (named by its folder); names are unique.
 std::vector<std::pair<std::string, fs::path>> parse_model_list(
     const std::vector<std::string>& specs) {
   std::vector<std::pair<std::string, fs::path>> out;
   std::set<std::string> names;
   for (const auto& s : specs) {
-    const auto eq = s.find('=');
+    const auto eq = model_name_end(s);
     fs::path path = eq == std::string::npos ? s : s.substr(eq + 1);
     std::string name =
         eq == std::string::npos ? path.lexically_normal().filename().string() : s.substr(0, eq);

@@ -30,8 +30,10 @@ struct CachePlan;
 BenchResult run_bench(const std::vector<std::pair<std::string, std::filesystem::path>>& models,
                       const BenchOptions& options);
 
-// --models: "name=path" or "path" (named by its folder); names made unique ("x", "x-2"). Throws
-// asdm::Error for an empty name or path, or a name given twice.
+// --models: "name=path" or "path" (named by its folder); names made unique ("x", "x-2"). A name
+// has no '/', so "runs/lr=1e-4" is a path; so is a spec that exists as written where the text after
+// its first '=' does not ("lr=1e-4" a folder here). Throws asdm::Error for an empty name or path,
+// or a name given twice.
 std::vector<std::pair<std::string, std::filesystem::path>> parse_model_list(
     const std::vector<std::string>& specs);
 

@@ -71,7 +71,8 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
       "ones, or --prompts). Writes bench.json and sample grids in <output stem>-samples/.");
   sub->add_option("--models", o->models,
                   "Models, comma-separated: PATH or NAME=PATH (pipeline or UNet folders, configs, "
-                  "single-file checkpoints)")
+                  "single-file checkpoints). A NAME has no '/'; a path with '=' in it that exists "
+                  "is that path (runs/lr=1e-4, ./a=b)")
       ->required()
       ->delimiter(',');
   sub->add_option("-o,--output", o->output, "bench.json")->required();

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -130,6 +131,35 @@ TEST(Bench, BadInput) {
               run_bench({{"teacher", s.teacher}}, zero);
             }).find("bench options out of range"),
             std::string::npos);
+}
+
+TEST(Bench, ModelListNamesAndPaths) {
+  const fs::path dir = fs::absolute(test::scratch_dir("bench_model_list"));
+  fs::create_directories(dir / "lr=1e-4" / "student");
+  fs::create_directories(dir / "teacher");
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir);
+  const auto names = [](const std::vector<std::pair<std::string, fs::path>>& list) {
+    std::string out;
+    for (const auto& [name, path] : list) out += fmt::format("{}:{} ", name, path.string());
+    return out;
+  };
+  // NAME=PATH; a bare path is named by its folder, made unique.
+  EXPECT_EQ(names(parse_model_list({"t=teacher", "teacher", "teacher/"})),
+            "t:teacher teacher:teacher teacher-2:teacher/ ");
+  // A '=' inside a path: a name has no '/', and a spec that exists as written is that path.
+  EXPECT_EQ(names(parse_model_list({"lr=1e-4/student", "./lr=1e-4", "s=lr=1e-4/student"})),
+            "student:lr=1e-4/student lr=1e-4:./lr=1e-4 s:lr=1e-4/student ");
+  EXPECT_EQ(names(parse_model_list({"lr=1e-4"})), "lr=1e-4:lr=1e-4 ");
+  // Neither exists: NAME=PATH, which bench then reports as missing by name.
+  EXPECT_EQ(names(parse_model_list({"a=b"})), "a:b ");
+  EXPECT_EQ(error_of([] {
+              parse_model_list({"a=b", "a=c"});
+            }),
+            "--models: the name 'a' is given twice");
+  EXPECT_EQ(error_of([] { parse_model_list({"a="}); }),
+            "--models: 'a=' is not a model (give PATH or NAME=PATH)");
+  fs::current_path(cwd);
 }
 
 TEST(Bench, UNetModelsRunInsideAStableDiffusionPipeline) {
