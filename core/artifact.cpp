@@ -124,7 +124,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) fail("cannot write '{}'", tmp);
     out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
+    out.close();  // a write the file system reports only at close fails here too
     if (!out) {
       std::filesystem::remove(tmp, ec);
       fail("cannot write '{}' (disk full?)", tmp);
@@ -132,7 +132,8 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
-    std::filesystem::remove(tmp, ec);
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
     fail("cannot move '{}' into place as '{}': {}", tmp, path.string(), ec.message());
   }
 }

@@ -302,14 +302,18 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
       out.write(static_cast<const char*>(t->data),
                 static_cast<std::streamsize>(numel * dtype_size(t->dtype)));
     }
-    out.flush();
+    out.close();  // a write the file system reports only at close fails here too
     if (!out) {
       std::filesystem::remove(tmp, ec);
       fail("cannot write '{}' (disk full?)", tmp);
     }
   }
   std::filesystem::rename(tmp, path, ec);
-  if (ec) fail("cannot move '{}' into place: {}", tmp, ec.message());
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    fail("cannot move '{}' into place as '{}': {}", tmp, p, ec.message());
+  }
 }
 
 }  // namespace asdm

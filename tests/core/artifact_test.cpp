@@ -3,10 +3,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "tests/file_size_limit.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -36,6 +40,31 @@ TEST(Artifact, AtomicWriteLeavesNoTemporaryAndReadsBack) {
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / "sub"))
     files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+}
+
+TEST(Artifact, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
+  const auto dir = test::scratch_dir("artifact_failed_write");
+  const auto path = dir / "a.json";
+  write_json_atomic(path, {{"x", 1}});
+  {
+    test::FileSizeLimit full(4096);  // as a disk that fills
+    EXPECT_EQ(test::error_of([&] { write_file_atomic(path, std::string(10000, 'x')); }),
+              fmt::format("cannot write '{}.tmp.{}' (disk full?)", path.string(), ::getpid()));
+  }
+  EXPECT_EQ(read_json_file(path)["x"], 1);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+  // A folder where the file would go: the message says why, and nothing is written beside it.
+  std::filesystem::create_directories(dir / "taken.json" / "inside");
+  EXPECT_EQ(test::error_of([&] {
+              write_json_atomic(dir / "taken.json", {{"x", 1}});
+            }),
+            fmt::format("cannot move '{0}.tmp.{1}' into place as '{0}': Is a directory",
+                        (dir / "taken.json").string(), ::getpid()));
+  files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
   EXPECT_EQ(files, 1);
 }
 

@@ -3,9 +3,13 @@
 #include <cstring>
 #include <fstream>
 
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "tests/file_size_limit.h"
 #include "tests/test_env.h"
 
 namespace asdm {
@@ -148,6 +152,38 @@ TEST(Safetensors, WriterOutputParsesAndPadsTheHeader) {
   int64_t bb;
   std::memcpy(&bb, f.data(*f.header().find("b")), 8);
   EXPECT_EQ(bb, -7);
+}
+
+TEST(Safetensors, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
+  const auto dir = test::scratch_dir("safetensors_failed_write");
+  const auto path = dir / "x.safetensors";
+  const float one[1] = {1};
+  write_safetensors(path, {{"a", StorageDType::kF32, {1}, one}}, {});
+  const std::vector<float> big(4096, 2.0f);
+  {
+    test::FileSizeLimit full(4096);  // as a disk that fills
+    EXPECT_EQ(test::error_of([&] {
+                write_safetensors(path, {{"a", StorageDType::kF32, {4096}, big.data()}}, {});
+              }),
+              fmt::format("cannot write '{}.tmp.{}' (disk full?)", path.string(), ::getpid()));
+  }
+  SafetensorsFile f(path);
+  ASSERT_NE(f.header().find("a"), nullptr);
+  EXPECT_EQ(f.header().find("a")->shape, std::vector<int64_t>{1});
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+  // A folder where the file would go: nothing written beside it either.
+  std::filesystem::create_directories(dir / "taken.safetensors" / "inside");
+  EXPECT_EQ(
+      test::error_of([&] {
+        write_safetensors(dir / "taken.safetensors", {{"a", StorageDType::kF32, {1}, one}}, {});
+      }),
+      fmt::format("cannot move '{0}.tmp.{1}' into place as '{0}': Is a directory",
+                  (dir / "taken.safetensors").string(), ::getpid()));
+  files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
 }
 
 TEST(Safetensors, FileErrorsNameThePath) {
