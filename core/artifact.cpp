@@ -138,6 +138,33 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   }
 }
 
+std::string output_path_problem(const std::filesystem::path& path, bool folder) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return "an empty path";
+  if (!folder && path == "-") return {};
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (fs::exists(status)) {
+    if (!folder && fs::is_directory(status))
+      return fmt::format("'{}' is a folder; give the path of the file to write", path.string());
+    if (folder && !fs::is_directory(status))
+      return fmt::format("'{}' is a file; give a folder", path.string());
+  }
+  // The nearest existing ancestor (the path itself for an existing folder output).
+  fs::path above = fs::exists(status) && folder ? path : path.parent_path();
+  if (above.empty()) above = ".";
+  while (!fs::exists(above, ec) && above.has_parent_path() && above != above.parent_path())
+    above = above.parent_path();
+  if (!fs::exists(above, ec)) above = ".";  // a relative path none of whose folders exist
+  if (!fs::is_directory(above, ec))
+    return fmt::format("cannot write '{}': '{}' is a file, not a folder", path.string(),
+                       above.string());
+  if (::access(above.c_str(), W_OK | X_OK) != 0)
+    return fmt::format("cannot write '{}': the folder '{}' is not writable", path.string(),
+                       above.string());
+  return {};
+}
+
 void write_json_atomic(const std::filesystem::path& path, const nlohmann::json& value) {
   write_file_atomic(path, value.dump(2) + "\n");
 }

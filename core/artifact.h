@@ -61,6 +61,12 @@ std::string utc_now_iso8601();
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so a reader
 // never sees a partial file. "-" writes to stdout. Creates missing parent folders.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+// Why `path` cannot be written as an output, checked before a command's work starts so that a long
+// run does not end in a failed write: "" when it can (as far as can be told without writing). A
+// file output (`folder` false; "-" is stdout) must not be an existing folder; a folder output must
+// not be an existing file; the nearest existing folder above it must be a folder the process may
+// write in.
+std::string output_path_problem(const std::filesystem::path& path, bool folder);
 void write_json_atomic(const std::filesystem::path& path, const nlohmann::json& value);
 
 // Reads a whole file; throws asdm::Error naming the path when it cannot.

@@ -187,7 +187,7 @@ void add_ablate(CLI::App& app, const std::vector<std::string>& argv) {
                   "Intra-op CPU threads (0: libtorch's default); results depend on it")
       ->capture_default_str();
   sub->add_option("--rows", o->rows, "Rows of the printed tables (0: all)")->capture_default_str();
-  sub->add_option("-o,--output", o->output, "importance.json to write");
+  sub->add_option("-o,--output", o->output, "importance.json to write")->check(output_file());
 
   const auto files = add_ablate_files(*sub, argv);  // merge, show
 

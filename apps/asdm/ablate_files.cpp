@@ -20,7 +20,9 @@ std::pair<CLI::App*, CLI::App*> add_ablate_files(CLI::App& ablate,
       "merge",
       "Join the shard files of one run (all shards, each complete) into one importance.json");
   merge->add_option("files", *merge_files, "Shard files")->required()->check(CLI::ExistingFile);
-  merge->add_option("-o,--output", *merge_out, "importance.json to write")->required();
+  merge->add_option("-o,--output", *merge_out, "importance.json to write")
+      ->required()
+      ->check(output_file());
   merge->callback([merge_files, merge_out, argv] {
     std::vector<std::filesystem::path> files(merge_files->begin(), merge_files->end());
     const auto doc = merge_importance(files, make_run_context(argv, "cpu"), *merge_out);

@@ -75,7 +75,7 @@ void add_bench(CLI::App& app, const std::vector<std::string>& argv) {
                   "is that path (runs/lr=1e-4, ./a=b)")
       ->required()
       ->delimiter(',');
-  sub->add_option("-o,--output", o->output, "bench.json")->required();
+  sub->add_option("-o,--output", o->output, "bench.json")->required()->check(output_file());
   sub->add_option("--cache-plan", o->cache_plans,
                   "name=cache_plan.json: that model samples with the plan (asdm cache-plan) in the "
                   "pipeline and quality passes; name the same folder twice in --models to compare "

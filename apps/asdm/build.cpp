@@ -83,7 +83,7 @@ void add_build(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str();
   sub->add_option("--lr", o->schedule.lr, "schedule.json: learning rate (AdamW)")
       ->capture_default_str();
-  sub->add_option("-o,--output", o->output, "Student folder")->required();
+  sub->add_option("-o,--output", o->output, "Student folder")->required()->check(output_folder());
   sub->callback([o, argv] { run_build(*o, argv); });
 }
 

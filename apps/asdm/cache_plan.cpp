@@ -123,7 +123,9 @@ void add_cache_plan(CLI::App& app, const std::vector<std::string>& argv) {
                   "ddim, euler, dpm++2m or pndm (PNDM makes "
                   "steps + 1 model calls)")
       ->capture_default_str();
-  uni->add_option("-o,--output", o->output, "cache_plan.json to write")->required();
+  uni->add_option("-o,--output", o->output, "cache_plan.json to write")
+      ->required()
+      ->check(output_file());
   uni->callback([o, argv] { run_uniform(*o, argv); });
   auto file = std::make_shared<std::string>();
   auto* show = sub->add_subcommand("show", "Print a cache plan");

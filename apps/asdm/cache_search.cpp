@@ -192,7 +192,8 @@ void add_cache_search(CLI::App& parent, const std::vector<std::string>& argv) {
                   "--measure: proxy attribute classifier (accuracy and proxy FID)");
   add_threads_option(sub, o->threads);
   sub->add_option("-o,--output", o->output, "Folder for the plans and cache_search.json")
-      ->required();
+      ->required()
+      ->check(output_folder());
   sub->callback([o, argv, sub] { run_search(*o, argv, given_options(sub, "--refine-")); });
 }
 

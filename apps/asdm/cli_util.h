@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "core/artifact.h"
 #include "core/dtype.h"
 #include "core/log.h"
 #include "core/suggest.h"
@@ -62,6 +63,15 @@ inline CLI::Validator one_of(std::vector<std::string> names) {
                            did_you_mean(text, names));
       },
       std::move(tag));
+}
+
+// Output options, checked when the command line is read (core/artifact.h's output_path_problem),
+// so that a long run does not end in a failed write: a file to write ("-": stdout), or a folder.
+inline CLI::Validator output_file() {
+  return CLI::Validator([](std::string& text) { return output_path_problem(text, false); }, "");
+}
+inline CLI::Validator output_folder() {
+  return CLI::Validator([](std::string& text) { return output_path_problem(text, true); }, "");
 }
 
 // --device and --dtype, as every command that runs a network on a chosen device takes them.

@@ -37,7 +37,9 @@ void add_convert(CLI::App& app, const std::vector<std::string>& argv) {
                   "Pipeline folder of the same family whose configs, tokenizers and scheduler are "
                   "copied (its weights are not read)")
       ->required();
-  sub->add_option("-o,--output", o->output, "Pipeline folder to write (new)")->required();
+  sub->add_option("-o,--output", o->output, "Pipeline folder to write (new)")
+      ->required()
+      ->check(output_folder());
   sub->add_option("--dtype", o->dtype, "Stored weights: float32 (default), float16 or bfloat16")
       ->check(one_of(dtype_names()));
   sub->callback([o] {

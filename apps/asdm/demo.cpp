@@ -155,7 +155,7 @@ tiny test world from scratch and runs the chain in about 1.)";
 void add_demo(CLI::App& app, const std::vector<std::string>& argv) {
   auto o = std::make_shared<DemoCli>();
   auto* sub = app.add_subcommand("demo", kHelp);
-  sub->add_option("--out", o->out, "Output folder")->capture_default_str();
+  sub->add_option("--out", o->out, "Output folder")->capture_default_str()->check(output_folder());
   sub->add_flag("--quick", o->quick,
                 "The tiny test world, trained from scratch: the chain in about 1 minute");
   sub->add_option("--teacher", o->teacher, "A proxy teacher to use instead of the kept one");

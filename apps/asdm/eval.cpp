@@ -81,7 +81,8 @@ void add_common(CLI::App* sub, EvalCli& o) {
                   "folder with CLIP's vocab.json + merges.txt, when the CLIP folder has none");
   sub->add_option("-o,--out", e.out,
                   "work folder: features/ (per batch, for resuming), eval.json, stats.npz")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(output_folder());
   sub->add_option("--batch", e.batch, "images per batch")->capture_default_str()->check(kPositive);
   sub->add_option("--shard", o.shard,
                   "i/n: compute batches i, i+n, ... only; 'asdm eval merge' joins the folders");
@@ -152,7 +153,9 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
   auto merge_threads = std::make_shared<int>(0);
   auto* merge = sub->add_subcommand("merge", "join --shard folders and compute the metrics");
   merge->add_option("shards", *shards, "the shard runs' --out folders")->required();
-  merge->add_option("-o,--out", *merged, "folder for the merged run")->capture_default_str();
+  merge->add_option("-o,--out", *merged, "folder for the merged run")
+      ->capture_default_str()
+      ->check(output_folder());
   merge
       ->add_option("--threads", *merge_threads,
                    "intra-op CPU threads for the reference features (0: libtorch's default; "
@@ -178,7 +181,9 @@ void add_eval(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str()
       ->check(one_of({"64", "192", "768", "2048"}));
   stats->add_option("--batch", so->batch, "images per batch")->capture_default_str();
-  stats->add_option("-o,--output", *stats_out, ".npz to write (mu, sigma, n)")->required();
+  stats->add_option("-o,--output", *stats_out, ".npz to write (mu, sigma, n)")
+      ->required()
+      ->check(output_file());
   add_device_options(stats, so->device, so->dtype);
   auto stats_threads = std::make_shared<int>(0);
   add_threads_option(stats, *stats_threads);

@@ -83,7 +83,9 @@ void add_forward(CLI::App& app, const std::vector<std::string>& argv) {
          "diffusers UNet or pipeline folder, or a single-file checkpoint (.safetensors or .ckpt)")
       ->required();
   sub->add_option("--inputs", o->inputs, "safetensors file with the input tensors")->required();
-  sub->add_option("-o,--output", o->output, "safetensors file to write")->required();
+  sub->add_option("-o,--output", o->output, "safetensors file to write")
+      ->required()
+      ->check(output_file());
   sub->add_flag("--capture", o->capture, "Also write every unit's and block's output");
   sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "float32, float16 or bfloat16")->capture_default_str();

@@ -105,7 +105,9 @@ void add_generate(CLI::App& app, const std::vector<std::string>& argv) {
                 "PNDM: the UNet call) replayed from one graph captured at the first step, as "
                 "deployed (CUDA only; not with --cache-plan)");
   add_threads_option(sub, o->threads);
-  sub->add_option("-o,--output", o->gen.output, "PNG to write")->capture_default_str();
+  sub->add_option("-o,--output", o->gen.output, "PNG to write")
+      ->capture_default_str()
+      ->check(output_file());
   sub->callback([o, argv] { run_generate(*o, argv); });
 }
 

@@ -105,7 +105,8 @@ void add_incubate(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--schedule", o->schedule, "schedule.json (default: the student folder's)");
   sub->add_option("-o,--output", o->output,
                   "Output folder: the incubated student, log and checkpoint")
-      ->required();
+      ->required()
+      ->check(output_folder());
   sub->add_option("--steps", o->inc.total_steps,
                   "Total steps, every phase scaled to it (0: the schedule's)")
       ->capture_default_str()

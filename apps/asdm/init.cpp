@@ -46,7 +46,9 @@ void add_init(CLI::App& app, const std::vector<std::string>& argv) {
                   "UNet config.json (configs/sd15.json, sd21.json, sdxl.json, tiny.json)")
       ->required()
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Pipeline folder to write (new)")->required();
+  sub->add_option("-o,--output", o->output, "Pipeline folder to write (new)")
+      ->required()
+      ->check(output_folder());
   sub->add_option("--seed", o->seed, "Weights seed")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "Stored weights: float32, float16 or bfloat16")
       ->check(one_of(dtype_names()));

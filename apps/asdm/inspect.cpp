@@ -55,7 +55,8 @@ void add_inspect(CLI::App& app, const std::vector<std::string>& argv) {
       ->capture_default_str()
       ->check(kPositive);
   sub->add_option("--json", o->json_out,
-                  "Write inspect.json to FILE ('-': stdout, table suppressed)");
+                  "Write inspect.json to FILE ('-': stdout, table suppressed)")
+      ->check(output_file());
   sub->callback([o, argv] { run_inspect(*o, argv); });
 }
 

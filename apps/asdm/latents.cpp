@@ -69,7 +69,9 @@ void add_latents(CLI::App& app, const std::vector<std::string>& argv) {
       ->check(kPositive);
   add_device_options(sub, o->device, o->dtype);
   add_threads_option(sub, o->threads);
-  sub->add_option("-o,--output", o->output, "latents.safetensors to write")->required();
+  sub->add_option("-o,--output", o->output, "latents.safetensors to write")
+      ->required()
+      ->check(output_file());
   sub->callback([o] { run_latents(*o); });
   (void)argv;
 }

@@ -119,7 +119,9 @@ void add_profile(CLI::App& app, const std::vector<std::string>& argv) {
                   "diffusers UNet folder, pipeline folder, config.json, asdm_arch.json or a "
                   "single-file checkpoint (.safetensors or .ckpt)")
       ->required();
-  sub->add_option("-o,--output", o->output, "profile.json to write ('-': stdout)")->required();
+  sub->add_option("-o,--output", o->output, "profile.json to write ('-': stdout)")
+      ->required()
+      ->check(output_file());
   sub->add_option("--backend", o->profile.backend,
                   "Latency backend: timer, cuda-events, cupti, or cuda-events,cupti (both views)")
       ->capture_default_str()

@@ -75,7 +75,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
                                       "data and noise are functions of (seed, step), so the result "
                                       "is the same as an uninterrupted run\n"
                                       "with the same thread count.");
-  train->add_option("--out", t->out, "Output folder")->required();
+  train->add_option("--out", t->out, "Output folder")->required()->check(output_folder());
   train->add_option("--world", t->train.world, "default or test")
       ->capture_default_str()
       ->check(one_of({"default", "test"}));
@@ -124,7 +124,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   prompts->add_option("--world", *pw, "default or test")->capture_default_str();
   prompts->add_option("--seed", *seed, "Seed (validation 1001, test 2002)")->capture_default_str();
   prompts->add_option("--count", *count, "Captions")->capture_default_str()->check(kPositive);
-  prompts->add_option("-o,--output", *out, "File to write")->required();
+  prompts->add_option("-o,--output", *out, "File to write")->required()->check(output_file());
   prompts->callback([pw, seed, count, out] {
     std::string text;
     for (const auto& c : proxy::prompt_set(proxy::world_spec(*pw), *seed, *count)) text += c + "\n";
@@ -138,7 +138,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
       "report its\n"
       "held-out accuracy (every attribute right, 1000 images of another seed).");
   tc->add_option("--world", c->world, "default or test")->capture_default_str();
-  tc->add_option("--out", c->out, "Output folder")->required();
+  tc->add_option("--out", c->out, "Output folder")->required()->check(output_folder());
   tc->add_option("--steps", c->train.steps, "Training steps")
       ->capture_default_str()
       ->check(kPositive);
@@ -152,7 +152,7 @@ void add_proxy(CLI::App& app, const std::vector<std::string>& argv) {
   auto* ex = proxy->add_subcommand(
       "export", "Copy a trained proxy pipeline (no checkpoint, no log) with the UNet in --dtype");
   ex->add_option("--model", *ex_model, "Proxy pipeline folder")->required();
-  ex->add_option("--out", *ex_out, "Output folder")->required();
+  ex->add_option("--out", *ex_out, "Output folder")->required()->check(output_folder());
   ex->add_option("--dtype", *ex_dtype, "UNet weights: float32, float16 or bfloat16")
       ->capture_default_str()
       ->check(one_of(dtype_names()));

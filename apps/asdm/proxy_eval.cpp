@@ -148,7 +148,7 @@ void add_proxy_eval(CLI::App& proxy, const std::vector<std::string>& argv) {
   ev->add_option("--threads", e->threads,
                  "Intra-op CPU threads (0: libtorch's default); results depend on it")
       ->capture_default_str();
-  ev->add_option("-o,--output", e->output, "eval.json to write")->required();
+  ev->add_option("-o,--output", e->output, "eval.json to write")->required()->check(output_file());
   ev->callback([e, argv] { run_eval(*e, argv); });
 }
 

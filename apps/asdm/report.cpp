@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/asdm/cli_util.h"
 #include "apps/asdm/commands.h"
 #include "core/log.h"
 #include "reports/report.h"
@@ -52,7 +53,7 @@ void add_report(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("artifacts", o->artifacts, "JSON artifacts")
       ->required()
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Output folder")->required();
+  sub->add_option("-o,--output", o->output, "Output folder")->required()->check(output_folder());
   sub->add_option("--title", o->title, "Report title")->capture_default_str();
   sub->callback([o, argv] { run_report(*o, argv); });
 }

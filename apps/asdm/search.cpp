@@ -159,7 +159,9 @@ void add_search(CLI::App& app, const std::vector<std::string>& argv) {
   sub->add_option("--dtype", s.dtype, "--measure, --validate: float32, float16 or bfloat16")
       ->capture_default_str()
       ->check(one_of(dtype_names()));
-  sub->add_option("-o,--output", o->output, "candidates.json to write")->required();
+  sub->add_option("-o,--output", o->output, "candidates.json to write")
+      ->required()
+      ->check(output_file());
   sub->callback([o, argv] { run_search(*o, argv); });
 }
 

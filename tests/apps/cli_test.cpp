@@ -191,6 +191,33 @@ TEST(Cli, BadInputsGiveOneLineAndExitNonZero) {
       "unknown device 'tpu' (known: cpu, cuda, cuda:N)");
 }
 
+// An output that cannot be written is refused when the command line is read, before any work.
+TEST(Cli, UnwritableOutputsAreRefusedBeforeTheWork) {
+  const auto dir = test::scratch_dir("cli_outputs");
+  const auto fx = test::fixture_dir();
+  fs::create_directories(dir / "folder");
+  std::ofstream(dir / "file") << "x";
+  const auto refused = [](const Result& r, const std::string& line) {
+    EXPECT_EQ(r.rc, 2);
+    EXPECT_EQ(r.err, "asdm: error: " + line + " (see --help)\n");
+    EXPECT_EQ(r.out, "");
+  };
+  const std::string folder = (dir / "folder").string(), file = (dir / "file").string();
+  refused(asdm({"profile", "--model", fx.string(), "-o", folder}),
+          fmt::format("--output: '{}' is a folder; give the path of the file to write", folder));
+  refused(asdm({"inspect", "--model", fx.string(), "--json", file + "/sub/inspect.json"}),
+          fmt::format("--json: cannot write '{}/sub/inspect.json': '{}' is a file, not a folder",
+                      file, file));
+  refused(asdm({"build", "--teacher", fx.string(), "--preset", "tiny", "-o", file}),
+          fmt::format("--output: '{}' is a file; give a folder", file));
+  EXPECT_TRUE(fs::is_empty(dir / "folder"));
+  // A new file in new folders, and stdout, are fine.
+  const Result ok = asdm({"inspect", "--model", fx.string(), "--json", folder + "/a/b/i.json"});
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_TRUE(fs::is_regular_file(dir / "folder" / "a" / "b" / "i.json"));
+  EXPECT_EQ(asdm({"inspect", "--model", fx.string(), "--json", "-"}).rc, 0);
+}
+
 TEST(Cli, ProfileWritesAProfileAndATrace) {
   const auto dir = test::scratch_dir("cli_profile");
   const Result r = asdm({"profile", "--model", test::config_path("tiny").string(), "--resolution",

@@ -68,6 +68,39 @@ TEST(Artifact, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
   EXPECT_EQ(files, 1);
 }
 
+TEST(Artifact, OutputPathProblems) {
+  namespace fs = std::filesystem;
+  const auto dir = test::scratch_dir("artifact_output_paths");
+  fs::create_directories(dir / "folder");
+  std::ofstream(dir / "file") << "x";
+  const std::string d = dir.string();
+  EXPECT_EQ(output_path_problem("-", false), "");
+  EXPECT_EQ(output_path_problem(dir / "new" / "deeper" / "a.json", false), "");
+  EXPECT_EQ(output_path_problem(dir / "file", false), "");  // replaced
+  EXPECT_EQ(output_path_problem(dir / "folder", true), "");
+  EXPECT_EQ(output_path_problem(dir / "new", true), "");
+  EXPECT_EQ(output_path_problem("relative-and-new/a.json", false), "");
+  EXPECT_EQ(output_path_problem(dir / "folder", false),
+            fmt::format("'{}/folder' is a folder; give the path of the file to write", d));
+  EXPECT_EQ(output_path_problem(dir / "file", true),
+            fmt::format("'{}/file' is a file; give a folder", d));
+  EXPECT_EQ(
+      output_path_problem(dir / "file" / "sub" / "a.json", false),
+      fmt::format("cannot write '{0}/file/sub/a.json': '{0}/file' is a file, not a folder", d));
+  EXPECT_EQ(output_path_problem(dir / "file" / "out", true),
+            fmt::format("cannot write '{0}/file/out': '{0}/file' is a file, not a folder", d));
+  EXPECT_EQ(output_path_problem("", false), "an empty path");
+  if (::geteuid() != 0) {  // root writes anywhere
+    fs::create_directories(dir / "locked");
+    fs::permissions(dir / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+    EXPECT_EQ(output_path_problem(dir / "locked" / "a.json", false),
+              fmt::format("cannot write '{0}/locked/a.json': the folder '{0}/locked' is not "
+                          "writable",
+                          d));
+    fs::permissions(dir / "locked", fs::perms::owner_all);
+  }
+}
+
 TEST(Artifact, ReadErrorsNameTheFile) {
   const auto dir = test::scratch_dir("artifact_errors");
   EXPECT_EQ(test::error_of([&] { read_json_file(dir / "none.json"); }),
