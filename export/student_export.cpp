@@ -70,6 +70,8 @@ ExportResult export_student(const ExportOptions& o) {
   if (fs::exists(r.output)) fail("{} exists; give a new output", r.output.string());
   if (o.format == "single-file" && r.output.extension() != ".safetensors")
     fail("a single-file export is a .safetensors file; got {}", r.output.string());
+  if (const std::string why = output_path_problem(r.output, o.format == "diffusers"); !why.empty())
+    fail("{}", why);
 
   // ---- write, through a temporary name beside the output ----
   StagedOutput tmp(r.output);

@@ -58,6 +58,11 @@ TEST(ExportCli, PresetStudentAsPlainDiffusersFolderAndSingleFile) {
   expect_error(asdm({"export", "--student", student.string(), "--format", "single-file", "-o",
                      file.string()}),
                file.string() + " exists; give a new output");
+  // An output under a file is one line of ours, not the file system library's.
+  expect_error(asdm({"export", "--student", student.string(), "--format", "single-file", "-o",
+                     (file / "x.safetensors").string()}),
+               fmt::format("cannot write '{0}/x.safetensors': '{0}' is a file, not a folder",
+                           file.string()));
 }
 
 TEST(ExportCli, RefusalsAreOneLineAndWriteNothing) {
