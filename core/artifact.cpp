@@ -116,6 +116,13 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
     std::cout.flush();
     return;
   }
+  write_stream_atomic(path, [&](std::ostream& out) {
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  });
+}
+
+void write_stream_atomic(const std::filesystem::path& path,
+                         const std::function<void(std::ostream&)>& write) {
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   if (ec) fail("cannot create folder '{}': {}", path.parent_path().string(), ec.message());
@@ -123,7 +130,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) fail("cannot write '{}'", tmp);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    write(out);
     out.close();  // a write the file system reports only at close fails here too
     if (!out) {
       std::filesystem::remove(tmp, ec);

@@ -2,6 +2,7 @@
 // JSON artifacts (DESIGN.md §8): common fields, atomic writes, reads with clear errors.
 #include <filesystem>
 #include <functional>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,11 @@ std::string utc_now_iso8601();
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so a reader
 // never sees a partial file. "-" writes to stdout. Creates missing parent folders.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+// The same temporary file and rename for content that `write` streams (a weights file too large to
+// build as one string; not "-"). Throws asdm::Error naming the temporary when the stream fails
+// (a full disk), or the rename's cause; either way the old file stays and no temporary is left.
+void write_stream_atomic(const std::filesystem::path& path,
+                         const std::function<void(std::ostream&)>& write);
 // Why `path` cannot be written as an output, checked before a command's work starts so that a long
 // run does not end in a failed write: "" when it can (as far as can be told without writing). A
 // file output (`folder` false; "-" is stdout) must not be an existing folder; a folder output must

@@ -1,16 +1,15 @@
 #include "model/safetensors.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <ostream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "core/artifact.h"
 #include "core/error.h"
 
 namespace asdm {
@@ -284,13 +283,7 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   }
   std::string header = h.dump();
   header.append((8 - header.size() % 8) % 8, ' ');
-  const std::string p = path.string();
-  std::error_code ec;
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
-  const std::string tmp = p + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("cannot write '{}'", tmp);
+  write_stream_atomic(path, [&](std::ostream& out) {
     uint8_t len[8];
     uint64_t n = header.size();
     for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
@@ -302,18 +295,7 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
       out.write(static_cast<const char*>(t->data),
                 static_cast<std::streamsize>(numel * dtype_size(t->dtype)));
     }
-    out.close();  // a write the file system reports only at close fails here too
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      fail("cannot write '{}' (disk full?)", tmp);
-    }
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    fail("cannot move '{}' into place as '{}': {}", tmp, p, ec.message());
-  }
+  });
 }
 
 }  // namespace asdm

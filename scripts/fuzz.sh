@@ -17,7 +17,8 @@ out=${2:-build-fuzz}
 mkdir -p "$out/corpus"
 command -v clang++ >/dev/null || { echo "clang++ not found (apt-get install clang libclang-rt-dev)" >&2; exit 1; }
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  fuzz/safetensors_fuzz.cpp model/safetensors.cpp core/mapped_file.cpp core/error.cpp -lfmt -o "$out/safetensors_fuzz"
+  fuzz/safetensors_fuzz.cpp model/safetensors.cpp core/mapped_file.cpp core/error.cpp core/artifact.cpp \
+  fuzz/version_stub.cpp -lfmt -o "$out/safetensors_fuzz"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
   fuzz/clip_tokenizer_fuzz.cpp sd/clip_tokenizer.cpp sd/unicode.cpp core/error.cpp core/artifact.cpp core/json_int.cpp fuzz/version_stub.cpp -lfmt \
   -o "$out/clip_tokenizer_fuzz"
