@@ -56,6 +56,13 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   return d;
 }
 
+// How many regular files lie directly in `dir` (a write that failed must leave no temporary).
+inline int regular_files(const std::filesystem::path& dir) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+
 // Runs `fn` and returns the asdm::Error message it throws ("" when it does not throw).
 // Any other exception (a c10::Error, nlohmann's, std::out_of_range) is what a user must never
 // see in place of our one line: it fails the test, and its text comes back marked.

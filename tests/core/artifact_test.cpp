@@ -37,10 +37,7 @@ TEST(Artifact, AtomicWriteLeavesNoTemporaryAndReadsBack) {
   write_json_atomic(path, {{"x", 1}});
   write_json_atomic(path, {{"x", 2}});
   EXPECT_EQ(read_json_file(path)["x"], 2);
-  int files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir / "sub"))
-    files += e.is_regular_file();
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(test::regular_files(dir / "sub"), 1);
 }
 
 TEST(Artifact, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
@@ -53,9 +50,7 @@ TEST(Artifact, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
               fmt::format("cannot write '{}.tmp.{}' (disk full?)", path.string(), ::getpid()));
   }
   EXPECT_EQ(read_json_file(path)["x"], 1);
-  int files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(test::regular_files(dir), 1);
   // A folder where the file would go: the message says why, and nothing is written beside it.
   std::filesystem::create_directories(dir / "taken.json" / "inside");
   EXPECT_EQ(test::error_of([&] {
@@ -63,9 +58,7 @@ TEST(Artifact, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
             }),
             fmt::format("cannot move '{0}.tmp.{1}' into place as '{0}': Is a directory",
                         (dir / "taken.json").string(), ::getpid()));
-  files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(test::regular_files(dir), 1);
 }
 
 TEST(Artifact, OutputPathProblems) {

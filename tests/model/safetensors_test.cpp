@@ -170,9 +170,7 @@ TEST(Safetensors, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
   SafetensorsFile f(path);
   ASSERT_NE(f.header().find("a"), nullptr);
   EXPECT_EQ(f.header().find("a")->shape, std::vector<int64_t>{1});
-  int files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(test::regular_files(dir), 1);
   // A folder where the file would go: nothing written beside it either.
   std::filesystem::create_directories(dir / "taken.safetensors" / "inside");
   EXPECT_EQ(
@@ -181,9 +179,7 @@ TEST(Safetensors, AFailedWriteKeepsTheOldFileAndLeavesNoTemporary) {
       }),
       fmt::format("cannot move '{0}.tmp.{1}' into place as '{0}': Is a directory",
                   (dir / "taken.safetensors").string(), ::getpid()));
-  files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(test::regular_files(dir), 1);
 }
 
 TEST(Safetensors, FileErrorsNameThePath) {
